@@ -1,0 +1,42 @@
+/**
+ * `ir-neurons <command>`: dispatches to one module per command (src/cli/<command>.ts, each exporting
+ * `run(argv): Promise<number>`). UserErrors print one line and exit 2; anything else prints one line
+ * and exits 1; `--debug` prints stacks.
+ */
+import { UserError } from '../errors.ts';
+
+const COMMANDS: Record<string, { about: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
+  doctor: { about: 'print the WebGPU adapter, its features and limits', load: () => import('./doctor.ts') },
+  score: { about: 'score query-passage pairs (optionally with pruned FFN neurons)', load: () => import('./score.ts') },
+  demo: { about: 'run the main job on the bundled tiny model and toy pairs', load: () => import('./demo.ts') },
+};
+
+function usage(): string {
+  const lines = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.about}`);
+  return `usage: ir-neurons <command> [options] [--debug]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  const args = argv.filter((a) => a !== '--debug');
+  const name = args[0];
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    process.stderr.write(`ir-neurons: unknown command '${name}'\n${usage()}`);
+    return 2;
+  }
+  try {
+    const mod = await cmd.load();
+    return await mod.run(args.slice(1));
+  } catch (e) {
+    const err = e as Error;
+    if (debug) process.stderr.write(`${err.stack ?? err}\n`);
+    else if (e instanceof UserError) process.stderr.write(`ir-neurons ${name}: ${err.message}\n`);
+    else process.stderr.write(`ir-neurons ${name}: internal error: ${err.message} (run with --debug for the stack)\n`);
+    return e instanceof UserError ? 2 : 1;
+  }
+}
