@@ -1,0 +1,30 @@
+/**
+ * Loads a checkpoint folder in Node: `config.json` plus `model.safetensors` (preferred) or
+ * `pytorch_model.bin` (zip + pickle, read by a restricted unpickler that never runs code).
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors.ts';
+import { parseConfig } from './config.ts';
+import { parseSafetensors } from './safetensors.ts';
+import type { BertWeights } from './types.ts';
+import { weightsFromStateDict } from './weights.ts';
+
+export function loadCheckpoint(dir: string): BertWeights {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    throw new UserError(`${dir}: no such model folder; point --model at a folder holding config.json and model.safetensors (or pytorch_model.bin)`);
+  }
+  const cfgFile = join(dir, 'config.json');
+  if (!existsSync(cfgFile)) throw new UserError(`${cfgFile}: missing; a Hugging Face checkpoint folder has a config.json beside its weights`);
+  const cfg = parseConfig(readFileSync(cfgFile, 'utf8'), cfgFile);
+  const st = join(dir, 'model.safetensors');
+  const bin = join(dir, 'pytorch_model.bin');
+  if (existsSync(st)) return weightsFromStateDict(parseSafetensors(readFileSync(st), st), cfg, st);
+  if (existsSync(bin)) return loadTorchBinWeights(bin, cfg);
+  throw new UserError(`${dir}: no model.safetensors or pytorch_model.bin; download the checkpoint's weights into this folder`);
+}
+
+function loadTorchBinWeights(file: string, cfg: ReturnType<typeof parseConfig>): BertWeights {
+  // Filled in by src/model/torchbin.ts (restricted unpickler).
+  throw new UserError(`${file}: reading pytorch_model.bin is not available yet (${cfg.layers} layers)`);
+}
