@@ -1,0 +1,101 @@
+/**
+ * A buffer arena with named views. Callers `reserve` named byte ranges, then `build` packs them into as
+ * few GPUBuffers as the device allows (each ≤ maxBufferSize, each view ≤ maxStorageBufferBindingSize,
+ * offsets aligned to minStorageBufferOffsetAlignment). Views are what kernels bind.
+ */
+import { UserError } from '../errors.ts';
+import type { Gpu } from './device.ts';
+
+export interface View {
+  name: string;
+  buffer: GPUBuffer;
+  offset: number; // bytes
+  size: number;   // bytes
+}
+
+const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+
+export class Arena {
+  private pending: { name: string; size: number }[] = [];
+  private views = new Map<string, View>();
+  buffers: GPUBuffer[] = [];
+  bytes = 0;
+
+  constructor(private g: Gpu, readonly label: string) {}
+
+  /** Reserves `bytes` under `name` (rounded up to 4; at least 4). */
+  reserve(name: string, bytes: number): void {
+    if (this.views.has(name) || this.pending.some((p) => p.name === name)) throw new Error(`arena ${this.label}: '${name}' reserved twice`);
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const max = this.g.limits.maxStorageBufferBindingSize;
+    if (size > max) {
+      throw new UserError(`${this.label}: buffer '${name}' needs ${fmtBytes(size)}, over this device's storage binding limit of ${fmtBytes(max)}; use fewer interpolation points per chunk (--max-memory) or shorter inputs`);
+    }
+    this.pending.push({ name, size });
+  }
+
+  build(): void {
+    const align = this.g.limits.minStorageBufferOffsetAlignment || 256;
+    const cap = Math.min(this.g.limits.maxBufferSize, 1 << 30);
+    let cur: { name: string; size: number; offset: number }[] = [];
+    let used = 0;
+    const flush = () => {
+      if (!cur.length) return;
+      const buffer = this.g.device.createBuffer({ label: `${this.label}[${this.buffers.length}] ${cur[0].name}..`, size: used, usage: USAGE() });
+      this.buffers.push(buffer);
+      this.bytes += used;
+      for (const c of cur) this.views.set(c.name, { name: c.name, buffer, offset: c.offset, size: c.size });
+      cur = [];
+      used = 0;
+    };
+    for (const p of this.pending) {
+      const off = Math.ceil(used / align) * align;
+      if (off + p.size > cap && cur.length) flush();
+      const o = Math.ceil(used / align) * align;
+      cur.push({ name: p.name, size: p.size, offset: o });
+      used = o + p.size;
+    }
+    flush();
+    this.pending = [];
+  }
+
+  view(name: string): View {
+    const v = this.views.get(name);
+    if (!v) throw new Error(`arena ${this.label}: no view '${name}' (reserved and built?)`);
+    return v;
+  }
+
+  has(name: string): boolean {
+    return this.views.has(name);
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+    this.buffers = [];
+    this.views.clear();
+  }
+}
+
+export function fmtBytes(n: number): string {
+  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
+}
+
+export function writeView(g: Gpu, v: View, data: Float32Array | Uint32Array | Int32Array, elemOffset = 0): void {
+  if (data.byteLength + elemOffset * 4 > v.size) throw new Error(`writeView ${v.name}: ${data.byteLength} bytes at element ${elemOffset} overflow the ${v.size}-byte view`);
+  g.device.queue.writeBuffer(v.buffer, v.offset + elemOffset * 4, data.buffer, data.byteOffset, data.byteLength);
+}
+
+/** Reads `count` f32 values (default: the whole view) back to the host. */
+export async function readView(g: Gpu, v: View, count?: number, elemOffset = 0): Promise<Float32Array> {
+  const bytes = (count ?? v.size / 4 - elemOffset) * 4;
+  const staging = g.device.createBuffer({ label: `read ${v.name}`, size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = g.device.createCommandEncoder({ label: `read ${v.name}` });
+  enc.copyBufferToBuffer(v.buffer, v.offset + elemOffset * 4, staging, 0, bytes);
+  g.device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ);
+  const out = new Float32Array(staging.getMappedRange().slice(0));
+  staging.unmap();
+  staging.destroy();
+  if (g.lostMessage) throw new Error(g.lostMessage);
+  return out;
+}

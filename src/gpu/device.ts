@@ -1,0 +1,93 @@
+/**
+ * One interface to a WebGPU device in Node (Dawn, through `webgpu`) and in a browser (`navigator.gpu`).
+ * Asks for the adapter's real limits (the defaults cap storage bindings at 128 MiB), wraps creation in
+ * error scopes, reports `device.lost` clearly, and keeps the pipeline cache and the debug switch.
+ */
+import { UserError } from '../errors.ts';
+import { PipelineCache } from './pipelines.ts';
+
+export interface GpuOptions {
+  /** Print the final WGSL (with override constants) of every kernel compiled. Also IR_NEURONS_PRINT_WGSL=1. */
+  printWgsl?: boolean;
+  powerPreference?: GPUPowerPreference;
+}
+
+export interface Gpu {
+  device: GPUDevice;
+  adapterInfo: { vendor: string; architecture: string; device: string; description: string };
+  features: string[];
+  limits: Record<string, number>;
+  pipelines: PipelineCache;
+  /** Strong references: Dawn's Node instance dies (and takes the device with it) once `create()`'s result is collected. */
+  keepAlive: unknown[];
+  /** Set when the device is lost; every later use throws with this message. */
+  lostMessage?: string;
+}
+
+const LIMIT_NAMES = [
+  'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ', 'maxComputeWorkgroupsPerDimension',
+  'maxStorageBuffersPerShaderStage', 'maxUniformBufferBindingSize', 'maxBindGroups', 'minStorageBufferOffsetAlignment',
+  'minUniformBufferOffsetAlignment',
+];
+
+export async function openGpu(gpu: GPU | undefined, opts: GpuOptions = {}): Promise<Gpu> {
+  if (!gpu) throw new UserError('this environment has no WebGPU (navigator.gpu is undefined); use a browser with WebGPU enabled, or Node with the `webgpu` package');
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  if (!adapter) {
+    throw new UserError('no WebGPU adapter found; on Linux without a GPU install Mesa 25 lavapipe (`bash scripts/ensure-env.sh` does it), then run `ir-neurons doctor`');
+  }
+  const requiredLimits: Record<string, number> = {};
+  for (const name of LIMIT_NAMES) {
+    const v = (adapter.limits as unknown as Record<string, number>)[name];
+    if (typeof v === 'number') requiredLimits[name] = v;
+  }
+  const wanted: GPUFeatureName[] = ['timestamp-query', 'subgroups', 'shader-f16'];
+  const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+  const device = await adapter.requestDevice({ label: 'ir-neurons', requiredLimits, requiredFeatures });
+  const info = adapter.info ?? ({} as GPUAdapterInfo);
+  const g: Gpu = {
+    device,
+    adapterInfo: { vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '', description: info.description ?? '' },
+    features: [...device.features].map(String).sort(),
+    limits: Object.fromEntries(LIMIT_NAMES.map((n) => [n, (device.limits as unknown as Record<string, number>)[n]])),
+    pipelines: undefined as unknown as PipelineCache,
+    keepAlive: [gpu, adapter],
+  };
+  const envPrint = typeof process !== 'undefined' && process.env?.IR_NEURONS_PRINT_WGSL === '1';
+  g.pipelines = new PipelineCache(g, opts.printWgsl || envPrint);
+  device.lost.then((e) => {
+    if (e.reason === 'destroyed') return;
+    g.lostMessage = `the GPU device was lost (${e.reason}: ${e.message}); a driver reset or out-of-memory is the usual cause — reduce --max-memory or the batch, then rerun (finished work is kept)`;
+    console.error(`ir-neurons: ${g.lostMessage}`);
+  });
+  device.addEventListener?.('uncapturederror', (ev: Event) => {
+    const err = (ev as GPUUncapturedErrorEvent).error;
+    console.error(`ir-neurons: uncaptured WebGPU error: ${err.message}`);
+  });
+  return g;
+}
+
+export function describeGpu(g: Gpu): string {
+  const a = g.adapterInfo;
+  const lines = [
+    `adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || '(no info)'}`,
+    `features: ${g.features.join(', ')}`,
+    'limits:',
+    ...Object.entries(g.limits).map(([k, v]) => `  ${k.padEnd(36)} ${v}`),
+  ];
+  return lines.join('\n');
+}
+
+/** Runs `fn` inside validation and out-of-memory error scopes; throws a readable error naming `what`. */
+export async function withErrorScope<T>(g: Gpu, what: string, fn: () => T): Promise<T> {
+  if (g.lostMessage) throw new Error(g.lostMessage);
+  g.device.pushErrorScope('out-of-memory');
+  g.device.pushErrorScope('validation');
+  const value = fn();
+  const validation = await g.device.popErrorScope();
+  const oom = await g.device.popErrorScope();
+  if (oom) throw new UserError(`out of GPU memory while creating ${what}: ${oom.message}; lower --max-memory or the batch size`);
+  if (validation) throw new Error(`WebGPU validation error in ${what}: ${validation.message}`);
+  return value;
+}

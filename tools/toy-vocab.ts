@@ -1,0 +1,50 @@
+/**
+ * A toy English WordPiece vocabulary for tiny test checkpoints: special tokens, a few hundred lowercase common
+ * and retrieval-flavoured words, some `##` suffixes, digits and punctuation, and every single letter both as a
+ * word start and as a `##` continuation, so that any lowercase word can be tokenised without [UNK].
+ */
+export const SPECIAL_TOKENS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'];
+
+const WORDS = `
+the of and to in is was for on that with as by at from it an be are this which or his her their its not but
+have has had were been will would can could should may might must do does did done what who whom whose when
+where why how there here than then also only more most many much some any all each every other such no yes
+one two three four five six seven eight nine ten first second new old good best high low large small long
+short big great little own same different early late last next few several about after before between
+during into over under through against without within among around above below up down out off again
+i you he she we they me him us them my your our if so because while until although though very just
+time year years day days people world life way work part place case number group fact point water home
+health body food city state country government company system program question answer information data
+history family school students music game city war law power money book story name area market energy
+make made get use used find found give take know see said say think come go want look like need help show
+call called play run live believe hold bring happen write provide sit stand lose pay meet include continue
+set learn change lead understand watch follow stop create speak read allow add spend grow open walk win
+offer remember love consider appear buy wait serve die send expect build stay fall cut reach kill remain
+search query queries document documents passage passages relevance relevant rank ranking ranked retrieval
+retrieve index model models neural network score scores match term terms word words text language
+attention layer layers neuron neurons gradient gradients token tokens vector embedding embeddings
+weight weights bias test train training evaluation metric precision recall result results collection
+corpus topic topics user users web page pages click clicks engine engines answer definition meaning
+boiling boils temperature degrees celsius fahrenheit sea level pure vaccine vaccines immune virus disease
+cause causes symptoms treatment vitamin deficiency doctor medical blood heart brain cancer sleep caffeine
+coffee tea capital australia canberra sydney france paris england london america american united states
+president novel author wrote written pride prejudice stock price prices trading shares technology friday
+population river mountain ocean island climate weather rain snow sun moon earth planet space star light
+speed sound animal animals dog cat bird fish plant plants tree trees flower science physics chemistry
+biology math mathematics computer software internet phone car bus train plane travel hotel city town
+`;
+
+const SUFFIXES = ['s', 'es', 'ed', 'ing', 'ly', 'er', 'ers', 'est', 'tion', 'ness', 'ment', 'al', 'ity', 'ic', 'ous', 'ful', 'less', 'able', 'ize', 'y'];
+const LETTERS = 'abcdefghijklmnopqrstuvwxyz'.split('');
+const DIGITS = '0123456789'.split('');
+const PUNCT = ['.', ',', '?', '!', "'", '"', '-', '(', ')', ':', ';', '/', '%', '&'];
+
+/** The vocabulary in id order (index 0 is [PAD]); entries are unique. */
+export function toyVocab(): string[] {
+  const all = [
+    ...SPECIAL_TOKENS, ...PUNCT, ...DIGITS, ...LETTERS,
+    ...WORDS.split(/\s+/).filter(Boolean),
+    ...SUFFIXES.map((s) => `##${s}`), ...LETTERS.map((l) => `##${l}`), ...DIGITS.map((d) => `##${d}`),
+  ];
+  return [...new Set(all)];
+}
