@@ -4,7 +4,8 @@
 // Epilogues (EPI):
 //   0: out = acc (+ bias when HAS_BIAS)
 //   1: FFN up: pre = (acc + bias) · mask[n]; out = pre, out2 = gelu(pre)   (mask: 1 keep, 0 prune)
-//   2: FFN down backward: out = acc · gelu'(aux) · mask[n], where aux = saved pre (M, N)
+//   2: FFN down backward: out = acc · gelu'(aux) · mask[n] (dpre), out2 = acc (dpost); aux = saved pre (M, N)
+//   3: residual backward: out = acc + aux (the residual stream's gradient is added, llm.c's `+=` rule)
 // All storage bindings are read_write (see src/gpu/pipelines.ts: arena views share buffers).
 // Bindings: inp (M,K), w, bias (N), mask (N), aux (M,N), out (M,N), out2 (M,N), Params.
 // Numerics: f32 accumulation in K order per 16-wide slice; sizes need not be multiples of the tile.
@@ -88,6 +89,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
         out2[idx] = gelu(v);
       } else if (EPI == 2u) {
         out[idx] = v * gelu_grad(aux[idx]) * mask[n];
+        out2[idx] = v;
+      } else if (EPI == 3u) {
+        out[idx] = v + aux[idx];
       } else {
         out[idx] = v;
       }

@@ -23,16 +23,16 @@ export function parseArgs(cmd: string, argv: string[], spec: OptionSpec): Parsed
     const kind = spec[name];
     if (!kind) {
       const known = Object.keys(spec).map((k) => `--${k}`).join(', ');
-      throw new UserError(`${cmd}: unknown option --${name} (known: ${known})`);
+      throw new UserError(`unknown option --${name} (known: ${known})`);
     }
     if (kind === 'boolean') { opts[name] = value === undefined ? true : value !== 'false'; continue; }
     if (value === undefined) {
       value = argv[++i];
-      if (value === undefined) throw new UserError(`${cmd}: option --${name} needs a value`);
+      if (value === undefined) throw new UserError(`option --${name} needs a value`);
     }
     if (kind === 'number') {
       const n = Number(value);
-      if (!Number.isFinite(n)) throw new UserError(`${cmd}: option --${name} expects a number, got '${value}'`);
+      if (!Number.isFinite(n)) throw new UserError(`option --${name} expects a number, got '${value}'`);
       opts[name] = n;
     } else opts[name] = value;
   }
@@ -41,6 +41,6 @@ export function parseArgs(cmd: string, argv: string[], spec: OptionSpec): Parsed
 
 export function required(cmd: string, p: Parsed, name: string): string {
   const v = p.opts[name];
-  if (typeof v !== 'string' || v === '') throw new UserError(`${cmd}: --${name} is required`);
+  if (typeof v !== 'string' || v === '') throw new UserError(`--${name} is required`);
   return v;
 }

@@ -13,6 +13,7 @@ import { layernormForward } from './kernels/layernorm.ts';
 import { embeddingsForward } from './kernels/embeddings.ts';
 import { attentionForward, MAX_T } from './kernels/attention.ts';
 import { headForward } from './kernels/head.ts';
+import { reserveBackward } from './backward.ts';
 
 const F32 = 4;
 
@@ -130,6 +131,7 @@ export class BertGpu {
     }
     A.reserve('pooled', B * C * F32);
     A.reserve('logits', B * NL * F32);
+    if (save) reserveBackward(A, B, T, C, F, NH);
     A.build();
     const v = (n: string) => A.view(n);
     const W = (n: string) => this.weights.view(n);

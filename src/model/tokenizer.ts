@@ -58,6 +58,7 @@ export function effectiveMaxLength(requested: number | undefined, maxPositions: 
     throw new UserError(`--max-length ${requested} is not an integer >= 4 ([CLS] [SEP] [SEP] and one token); give e.g. --max-length 512`);
   }
   if (want <= maxPositions) return want;
+  if (requested === undefined) return maxPositions; // the default quietly follows the model
   warn(`${requested === undefined ? 'the default max length' : '--max-length'} ${want} exceeds the model's max_position_embeddings ${maxPositions}; using ${maxPositions}`);
   return maxPositions;
 }

@@ -10,17 +10,10 @@
 import type { BertWeights } from '../model/types.ts';
 import { bertBackward, bertForward, gatherWordVecs, relevanceBackward, relevanceForward, type Target } from './bert.ts';
 
-export type Rule = 'right' | 'left' | 'trapezoid';
-/**
- * Baselines x' (word vectors; [CLS]/[SEP] positions keep their own embedding unless said otherwise):
- * - 'pad-keep-special' (default, the fixtures'): [PAD] at every query and passage token.
- * - 'pad': [PAD] at every position, [CLS]/[SEP] included.
- * - 'zero': the zero vector at every query and passage token.
- * - 'mask' / 'unk': the [MASK] / [UNK] embedding at every query and passage token.
- * - 'pad-query' / 'pad-passage': [PAD] on one segment only (token type 0 / 1), the other kept.
- */
-export type Baseline = 'pad-keep-special' | 'pad' | 'zero' | 'mask' | 'unk' | 'pad-query' | 'pad-passage';
-
+import { baselineIds, type Baseline } from '../ig/baselines.ts';
+import type { Rule } from '../ig/path.ts';
+export type { Rule, Baseline };
+export { baselineIds };
 export interface NigOptions {
   rule?: Rule;         // default 'right' (the fixtures')
   target?: Target;     // default 'relevant'
@@ -42,27 +35,6 @@ export interface NigResult {
   igDelta: number;               // Σ igEmbed − (F(x) − F(x')): completeness error of the embedding cut
   nigHidden: Float64Array[];     // L + 1 of (T, C): NIG of hidden[0] (embedding output) .. hidden[L]
   hiddenDelta: number[];         // L + 1: Σ nigHidden[l] − (F(x) − F(x')), each hidden state being a full cut
-}
-
-/** Baseline token ids: the replacement id, or -1 for the zero vector, at every position that moves. */
-export function baselineIds(ids: ArrayLike<number>, typeIds: ArrayLike<number>, baseline: Baseline, o: Required<Pick<NigOptions, 'clsId' | 'sepId' | 'padId' | 'maskId' | 'unkId'>>): Int32Array {
-  const out = new Int32Array(ids.length);
-  for (let t = 0; t < ids.length; t++) {
-    const special = ids[t] === o.clsId || ids[t] === o.sepId;
-    let moves = !special, repl = o.padId;
-    switch (baseline) {
-      case 'pad-keep-special': break;
-      case 'pad': moves = true; break;
-      case 'zero': repl = -1; break;
-      case 'mask': repl = o.maskId; break;
-      case 'unk': repl = o.unkId; break;
-      case 'pad-query': moves = !special && typeIds[t] === 0; break;
-      case 'pad-passage': moves = !special && typeIds[t] !== 0; break;
-      default: throw new Error(`nigReference: unknown baseline '${baseline as string}'; use pad-keep-special, pad, zero, mask, unk, pad-query or pad-passage`);
-    }
-    out[t] = moves ? repl : ids[t];
-  }
-  return out;
 }
 
 /**

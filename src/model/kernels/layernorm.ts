@@ -25,3 +25,22 @@ export async function layernormForward(g: Gpu, x: LayernormArgs): Promise<Dispat
   const u = uniform(g, `${x.label} params`, [x.rows, x.C, 0, 0], [x.eps]);
   return dispatch(g, k, x.label, [x.a, x.b, x.weight, x.bias, x.out, x.s, x.stats, u], grid(g, x.rows));
 }
+
+export interface LayernormBackArgs {
+  label: string;
+  dout: View; s: View;   // (rows, C): incoming gradient, saved LayerNorm input
+  weight: View;          // (C) gamma
+  stats: View;           // (rows, 2) saved mean, rstd
+  ds: View;              // (rows, C) gradient w.r.t. the LayerNorm input
+  rows: number; C: number;
+}
+
+export async function layernormBackward(g: Gpu, x: LayernormBackArgs): Promise<Dispatch> {
+  const k = await g.pipelines.get({
+    shader: 'layernorm/layernorm_backward.wgsl',
+    bindings: ['read', 'read', 'read', 'read', 'rw', 'uniform'],
+    constants: { WG: wgFor(x.C) },
+  });
+  const u = uniform(g, `${x.label} params`, [x.rows, x.C, 0, 0]);
+  return dispatch(g, k, x.label, [x.dout, x.s, x.weight, x.stats, x.ds, u], grid(g, x.rows));
+}

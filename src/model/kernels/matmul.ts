@@ -13,15 +13,16 @@ export interface MatmulArgs {
   out: View;    // (M, N)
   M: number; N: number; K: number;
   transB: boolean;
-  /** 'ffn-up': out = pre·mask, out2 = gelu(pre); 'ffn-down-back': out = acc·gelu'(aux)·mask */
-  epilogue?: 'none' | 'ffn-up' | 'ffn-down-back';
+  /** 'ffn-up': out = pre·mask, out2 = gelu(pre); 'ffn-down-back': out = acc·gelu'(aux)·mask, out2 = acc;
+   *  'add': out = acc + aux (residual gradient) */
+  epilogue?: 'none' | 'ffn-up' | 'ffn-down-back' | 'add';
   mask?: View;  // (N)
   aux?: View;   // (M, N)
   out2?: View;  // (M, N)
 }
 
 export async function matmul(g: Gpu, a: MatmulArgs): Promise<Dispatch> {
-  const epi = a.epilogue === 'ffn-up' ? 1 : a.epilogue === 'ffn-down-back' ? 2 : 0;
+  const epi = { none: 0, 'ffn-up': 1, 'ffn-down-back': 2, add: 3 }[a.epilogue ?? 'none'];
   const k = await g.pipelines.get({
     shader: 'matmul/matmul.wgsl',
     bindings: [...BINDINGS],

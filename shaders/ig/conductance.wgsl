@@ -1,0 +1,42 @@
+// conductance: accumulates the integrated-gradients sum of one activation along the path, per element:
+//   out(t, u) += Σ_{k in chunk, k ≥ 1} (y_k − y_{k−1}) · (WR · g_k + WL · g_{k−1})
+// (right rule WR=1, WL=0 — the fixtures' rule; left 0, 1; trapezoid ½, ½). The points k0 .. k0+count−1
+// of this chunk are the batch dimension; the last point's (y, g) of the previous chunk is carried in
+// `carry`, and this chunk's last point is written back there, so the sum is the same at any chunk size.
+// Y_GELU: y = gelu(saved pre-activation), for FFN units after the activation.
+// Bindings: y (P, R) with R = T·U, g (P, R), out (outOff + R), carry (2, R), Params. One thread per element.
+#include "common/gelu.wgsl"
+
+struct Params { R: u32, k0: u32, count: u32, outOff: u32, wr: f32, wl: f32 }
+
+@group(0) @binding(0) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read_write> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> carry: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+override Y_GELU: bool = false;
+
+fn yv(i: u32) -> f32 {
+  if (Y_GELU) { return gelu(y[i]); }
+  return y[i];
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let r = gid.x + gid.y * nwg.x * 256u;
+  if (r >= p.R) { return; }
+  var py = carry[r];
+  var pg = carry[p.R + r];
+  var acc = 0.0;
+  for (var b = 0u; b < p.count; b++) {
+    let yb = yv(b * p.R + r);
+    let gb = g[b * p.R + r];
+    if (p.k0 + b >= 1u) { acc += (yb - py) * (p.wr * gb + p.wl * pg); }
+    py = yb;
+    pg = gb;
+  }
+  out[p.outOff + r] += acc;
+  carry[r] = py;
+  carry[p.R + r] = pg;
+}

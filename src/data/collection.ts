@@ -1,0 +1,104 @@
+/**
+ * The common output of every collection reader, and the small helpers the readers share.
+ *
+ * A `Collection` holds texts by id and the judgements:
+ * - `qrels` only has what the files list. For collections whose qrels list relevant documents only (the SMART
+ *   collections, BEIR-SciFact), `unlistedNonRelevant` says that any other document of a judged query counts as
+ *   judged non-relevant (grade 0); a query absent from the qrels stays unjudged either way.
+ * - `candidates` are the documents to pair with each query, in rank order: from a run file, a JSON candidate list,
+ *   or our own BM25 (src/data/bm25.ts). `run` keeps the scores when there are any.
+ * - `relThreshold`: the minimum grade of a relevant pair (SPEC: TREC DL 2, binary collections 1).
+ */
+import { rankDocs } from '../analysis/metrics.ts';
+import { UserError } from '../errors.ts';
+import type { Qrels, Run } from './trec.ts';
+
+export interface Collection {
+  name: string;
+  /** docid -> passage text */
+  docs: Map<string, string>;
+  /** qid -> query text */
+  queries: Map<string, string>;
+  /** qid -> docid -> grade, as listed in the files (plus the mappings documented by each reader) */
+  qrels: Qrels;
+  /** qid -> candidate docids in rank order */
+  candidates?: Map<string, string[]>;
+  /** the scored ranking the candidates come from, when it has scores */
+  run?: Run;
+  /** minimum grade of a relevant pair */
+  relThreshold: number;
+  /** the qrels list relevant documents only: every other document of a judged query is non-relevant */
+  unlistedNonRelevant: boolean;
+}
+
+/** One line of a text file: 1-based number and content without the line terminator (LF or CRLF). */
+export interface Line { no: number; text: string }
+
+/** Splits text into lines, dropping a UTF-8 BOM and the CR of CRLF endings. A final empty line is dropped. */
+export function splitLines(text: string): Line[] {
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
+  const parts = text.split('\n');
+  if (parts.length > 0 && parts[parts.length - 1] === '') parts.pop();
+  return parts.map((t, i) => ({ no: i + 1, text: t.endsWith('\r') ? t.slice(0, -1) : t }));
+}
+
+/** A line quoted for an error message, cut to 80 characters. */
+export function show(raw: string): string {
+  return JSON.stringify(raw.length > 80 ? `${raw.slice(0, 77)}...` : raw);
+}
+
+/** Strips leading zeros from an all-digit id (`001` -> `1`, `0` stays); other ids are returned unchanged. */
+export function normaliseNumericId(id: string): string {
+  return /^\d+$/.test(id) ? id.replace(/^0+(?=\d)/, '') : id;
+}
+
+/** Collapses runs of whitespace (newlines included) to one space and trims. */
+export function collapseSpace(s: string): string {
+  return s.replace(/\s+/g, ' ').trim();
+}
+
+/** Adds a judgement, refusing a second one for the same (qid, docid) as trec_eval does. */
+export function addQrel(qrels: Qrels, qid: string, docid: string, grade: number, where: string): void {
+  let q = qrels.get(qid);
+  if (!q) qrels.set(qid, (q = new Map()));
+  if (q.has(docid)) {
+    throw new UserError(`${where}: document '${docid}' of query '${qid}' is judged twice (trec_eval stops on duplicate docs); keep one judgement`);
+  }
+  q.set(docid, grade);
+}
+
+/** Number of (qid, docid) judgements. */
+export function qrelsCount(qrels: Qrels): number {
+  let n = 0;
+  for (const q of qrels.values()) n += q.size;
+  return n;
+}
+
+/** Candidates of a run: each query's docids ranked as trec_eval ranks them (score descending, ties by docid descending). */
+export function candidatesOfRun(run: Run): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [qid, docs] of run) out.set(qid, rankDocs(docs).map((d) => d.docid));
+  return out;
+}
+
+/** Line and column (1-based) of a character offset. */
+export function lineColAt(text: string, offset: number): { line: number; col: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) { line++; start = i + 1; }
+  return { line, col: offset - start + 1 };
+}
+
+/** JSON.parse with a UserError naming `file:line:col` of a syntax error. */
+export function parseJson(text: string, file: string, what: string): unknown {
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const m = /position (\d+)/.exec(msg);
+    const at = m ? lineColAt(text, Number(m[1])) : undefined;
+    const where = at ? `${file}:${at.line}:${at.col}` : file;
+    throw new UserError(`${where}: the ${what} is not valid JSON (${msg}); fix the file or download it again`);
+  }
+}

@@ -1,0 +1,50 @@
+/** Dispatch builders for shaders/ig/ (path sums and segment reductions). */
+import type { Gpu } from '../../gpu/device.ts';
+import type { View } from '../../gpu/arena.ts';
+import { dispatch, grid, uniform, type Dispatch } from '../../gpu/pipelines.ts';
+
+export interface ConductanceArgs {
+  label: string;
+  y: View; g: View;     // (P, R) activation and its gradient at each point of the chunk
+  out: View;            // (outOff + R) accumulated sum
+  outOff?: number;      // element offset into out (a layer's slice)
+  carry: View;          // (2, R) last (y, g) of the previous chunk
+  R: number;
+  yGelu?: boolean;      // y = gelu(saved pre-activation)
+}
+
+/** Returns the dispatch and its uniform, rewritten per chunk with `setConductanceChunk`. */
+export async function conductance(g: Gpu, a: ConductanceArgs): Promise<{ d: Dispatch; params: GPUBuffer }> {
+  const k = await g.pipelines.get({
+    shader: 'ig/conductance.wgsl',
+    bindings: ['read', 'read', 'rw', 'rw', 'uniform'],
+    constants: { Y_GELU: !!a.yGelu },
+  });
+  const params = uniform(g, `${a.label} params`, [a.R, 0, 0, a.outOff ?? 0], [1, 0]);
+  return { d: dispatch(g, k, a.label, [a.y, a.g, a.out, a.carry, params], grid(g, Math.ceil(a.R / 256))), params };
+}
+
+export function setConductanceChunk(g: Gpu, params: GPUBuffer, R: number, outOff: number, k0: number, count: number, wr: number, wl: number): void {
+  const ab = new ArrayBuffer(24);
+  new Uint32Array(ab, 0, 4).set([R, k0, count, outOff]);
+  new Float32Array(ab, 16, 2).set([wr, wl]);
+  g.device.queue.writeBuffer(params, 0, ab);
+}
+
+export interface SegmentsArgs {
+  label: string;
+  inp: View;      // (L, T, U)
+  total: View;    // (L, U)
+  seg: View;      // (5, L, U)
+  L: number; T: number; U: number;
+}
+
+export async function segments(g: Gpu, a: SegmentsArgs): Promise<{ d: Dispatch; params: GPUBuffer }> {
+  const k = await g.pipelines.get({ shader: 'ig/segments.wgsl', bindings: ['read', 'rw', 'rw', 'uniform'] });
+  const params = uniform(g, `${a.label} params`, [a.L, a.T, a.U, 1, a.T]);
+  return { d: dispatch(g, k, a.label, [a.inp, a.total, a.seg, params], grid(g, Math.ceil((a.L * a.U) / 256))), params };
+}
+
+export function setSegments(g: Gpu, params: GPUBuffer, L: number, T: number, U: number, sep1: number, len: number): void {
+  g.device.queue.writeBuffer(params, 0, new Uint32Array([L, T, U, sep1, len, 0, 0, 0]));
+}

@@ -1,0 +1,217 @@
+/**
+ * The report's data: `ReportInput` is what an analysis run hands over (all computed by src/analysis), and
+ * `buildReport` checks it, summarises the raw parts (completeness deltas, OOD unit lists, pruning curves) and
+ * returns `ReportJson`, a plain JSON-ready object (no Maps, no typed arrays; missing numbers are null). The
+ * HTML (html.ts) and Markdown (markdown.ts) renderers read only `ReportJson`, so report.json holds everything
+ * the pages show. No I/O here; write.ts is the thin file writer.
+ */
+import type { LabelOverlap, OverlapMatrix } from '../analysis/overlaps.ts';
+import type { PruningTable } from '../analysis/pruning.ts';
+import { UserError } from '../errors.ts';
+
+export interface ModelInfo {
+  /** checkpoint name or path */
+  name: string;
+  layers: number;
+  dff: number;
+  hidden?: number;
+  numLabels?: number;
+  /** relevance output attributed, e.g. 'relevant' (softmax[1]) or 'logit' */
+  target?: string;
+  /** 'pre-activation' (default) or 'post-activation' */
+  units?: string;
+  /** integration steps m */
+  steps?: number;
+  /** 'right' | 'left' | 'trapezoid' */
+  rule?: string;
+  baseline?: string;
+}
+
+export interface DatasetInfo {
+  name: string;
+  domain: 'in-domain' | 'out-of-domain' | 'other';
+  /** minimum grade counted relevant */
+  relevanceLevel: number;
+  queries?: number;
+  /** pairs aggregated in the 'rel' and 'nonrel' cells */
+  rel: number;
+  nonrel: number;
+}
+
+export interface LayerDistributionInput {
+  /** scheme name, e.g. `fusion/all/rel` */
+  scheme: string;
+  p: number;
+  /** (layers) top units per layer */
+  counts: readonly number[];
+}
+
+/** Per-pair completeness errors of one full cut: Σ attributions − (F(x) − F(x')). */
+export interface CompletenessInput {
+  /** e.g. 'word embeddings', 'hidden state 12' */
+  cut: string;
+  deltas: readonly number[];
+  /** optional F(x) − F(x') per pair, for the relative error */
+  gaps?: readonly number[];
+}
+
+export interface OodInput {
+  label: string;
+  p: number;
+  units: ArrayLike<number>;
+  perLayer: readonly number[];
+  outOfDomainSize: number;
+  inDomainSize: number;
+}
+
+export interface StabilityInput {
+  scheme: string;
+  p: number;
+  resamples: number;
+  /** per unit of the scheme's set: fraction of resamples keeping it */
+  stability: ArrayLike<number>;
+}
+
+export interface ReportInput {
+  title?: string;
+  /** supplied by the caller (kept out of the builder so that equal inputs give equal reports) */
+  generatedAt?: string;
+  model: ModelInfo;
+  datasets: readonly DatasetInfo[];
+  layerDistributions: readonly LayerDistributionInput[];
+  overlaps: readonly OverlapMatrix[];
+  labelOverlaps?: readonly LabelOverlap[];
+  ood?: readonly OodInput[];
+  stability?: readonly StabilityInput[];
+  pruning?: PruningTable;
+  completeness?: readonly CompletenessInput[];
+  notes?: readonly string[];
+}
+
+export interface CompletenessSummary {
+  cut: string;
+  pairs: number;
+  meanAbs: number | null;
+  maxAbs: number | null;
+  /** mean of |delta| / |gap| over pairs with a non-zero gap; null without gaps */
+  meanRelAbs: number | null;
+}
+
+export interface PruningCurve {
+  dataset: string;
+  measure: 'ndcg10' | 'mrr10';
+  baseline: number | null;
+  series: { name: string; points: { p: number; value: number }[] }[];
+  /** random sets per p (of the row with the most units at that p, i.e. the full top-p% size) */
+  random: { p: number; mean: number; std: number; n: number }[];
+}
+
+export interface ReportJson {
+  format: 'ir-neurons-report';
+  version: 1;
+  title: string;
+  generatedAt: string | null;
+  model: ModelInfo & { units: string; totalUnits: number };
+  datasets: DatasetInfo[];
+  completeness: CompletenessSummary[];
+  layerDistributions: { scheme: string; p: number; counts: number[]; total: number }[];
+  overlaps: { p: number; label: string | null; names: string[]; sizes: number[]; values: (number | null)[][] }[];
+  labelOverlaps: { scheme: string; p: number; rel: number; nonrel: number; shared: number; relInNonrel: number | null; nonrelInRel: number | null }[];
+  ood: { label: string; p: number; count: number; units: number[]; perLayer: number[]; outOfDomainSize: number; inDomainSize: number }[];
+  stability: { scheme: string; p: number; resamples: number; units: number; mean: number | null; min: number | null; atLeast90: number }[];
+  pruning: PruningTable | null;
+  pruningCurves: PruningCurve[];
+  notes: string[];
+}
+
+const num = (x: number): number | null => (Number.isFinite(x) ? x : null);
+
+function summariseCompleteness(c: CompletenessInput): CompletenessSummary {
+  if (c.gaps && c.gaps.length !== c.deltas.length) {
+    throw new UserError(`completeness '${c.cut}': ${c.deltas.length} deltas but ${c.gaps.length} gaps; give one gap per pair`);
+  }
+  const abs = c.deltas.map(Math.abs);
+  let relSum = 0, relN = 0;
+  c.deltas.forEach((d, i) => {
+    const g = c.gaps?.[i];
+    if (g !== undefined && g !== 0) { relSum += Math.abs(d / g); relN++; }
+  });
+  return {
+    cut: c.cut, pairs: abs.length,
+    meanAbs: abs.length ? num(abs.reduce((a, b) => a + b, 0) / abs.length) : null,
+    maxAbs: abs.length ? num(abs.reduce((a, b) => Math.max(a, b), 0)) : null,
+    meanRelAbs: relN ? num(relSum / relN) : null,
+  };
+}
+
+function curves(table: PruningTable): PruningCurve[] {
+  const out: PruningCurve[] = [];
+  for (const base of table.baselines) {
+    const rows = table.rows.filter((r) => r.dataset === base.dataset);
+    for (const measure of ['ndcg10', 'mrr10'] as const) {
+      const names = [...new Set(rows.map((r) => r.scheme))];
+      const series = names.map((name) => ({
+        name,
+        points: rows.filter((r) => r.scheme === name).map((r) => ({ p: r.p, value: r[measure].value })).sort((a, b) => a.p - b.p),
+      }));
+      const random: PruningCurve['random'] = [];
+      for (const p of [...new Set(rows.map((r) => r.p))].sort((a, b) => a - b)) {
+        const full = rows.filter((r) => r.p === p).reduce((a, b) => (b.units > a.units ? b : a));
+        const s = full[measure].random;
+        random.push({ p, mean: s.mean, std: s.std, n: s.n });
+      }
+      out.push({ dataset: base.dataset, measure, baseline: num(base[measure]), series, random });
+    }
+  }
+  return out;
+}
+
+/** Checks the input and returns the report data (see the header). */
+export function buildReport(input: ReportInput): ReportJson {
+  const { model } = input;
+  if (!(Number.isInteger(model.layers) && model.layers > 0 && Number.isInteger(model.dff) && model.dff > 0)) {
+    throw new UserError(`report: model '${model.name}' has ${model.layers} layers x ${model.dff} neurons; give positive integers`);
+  }
+  const names = new Set<string>();
+  for (const d of input.datasets) {
+    if (names.has(d.name)) throw new UserError(`report: dataset '${d.name}' is listed twice; list each dataset once`);
+    names.add(d.name);
+  }
+  for (const l of input.layerDistributions) {
+    if (l.counts.length !== model.layers) {
+      throw new UserError(`report: layer distribution of '${l.scheme}' at ${l.p}% has ${l.counts.length} layers, the model ${model.layers}; compute it with the model's layer count`);
+    }
+  }
+  for (const m of input.overlaps) {
+    if (m.values.length !== m.names.length || m.values.some((r) => r.length !== m.names.length) || m.sizes.length !== m.names.length) {
+      throw new UserError(`report: overlap matrix at ${m.p}% is not ${m.names.length} x ${m.names.length} with ${m.names.length} sizes; build it with overlapMatrix`);
+    }
+  }
+  return {
+    format: 'ir-neurons-report',
+    version: 1,
+    title: input.title ?? `Which neurons matter: ${model.name}`,
+    generatedAt: input.generatedAt ?? null,
+    model: { ...model, units: model.units ?? 'pre-activation', totalUnits: model.layers * model.dff },
+    datasets: input.datasets.map((d) => ({ ...d })),
+    completeness: (input.completeness ?? []).map(summariseCompleteness),
+    layerDistributions: input.layerDistributions.map((l) => ({ scheme: l.scheme, p: l.p, counts: [...l.counts], total: l.counts.reduce((a, b) => a + b, 0) })),
+    overlaps: input.overlaps.map((m) => ({ p: m.p, label: m.label ?? null, names: [...m.names], sizes: [...m.sizes], values: m.values.map((r) => r.map(num)) })),
+    labelOverlaps: (input.labelOverlaps ?? []).map((o) => ({ ...o, relInNonrel: num(o.relInNonrel), nonrelInRel: num(o.nonrelInRel) })),
+    ood: (input.ood ?? []).map((o) => ({
+      label: o.label, p: o.p, count: o.units.length, units: Array.from(o.units), perLayer: [...o.perLayer],
+      outOfDomainSize: o.outOfDomainSize, inDomainSize: o.inDomainSize,
+    })),
+    stability: (input.stability ?? []).map((s) => {
+      const v = Array.from(s.stability);
+      return {
+        scheme: s.scheme, p: s.p, resamples: s.resamples, units: v.length,
+        mean: v.length ? v.reduce((a, b) => a + b, 0) / v.length : null, min: v.length ? v.reduce((a, b) => Math.min(a, b), Infinity) : null,
+        atLeast90: v.filter((x) => x >= 0.9).length,
+      };
+    }),
+    pruning: input.pruning ? structuredClone(input.pruning) : null,
+    pruningCurves: input.pruning ? curves(input.pruning) : [],
+    notes: [...(input.notes ?? [])],
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * The thin file writer of the report: report.html, report.json and report.md in one folder. The only module
+ * of src/report that touches the file system.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../errors.ts';
+import { renderHtml } from './html.ts';
+import { renderMarkdown } from './markdown.ts';
+import { buildReport, type ReportInput, type ReportJson } from './report.ts';
+
+/** Builds the report and writes the three files into `dir` (created if needed); returns their paths. */
+export function writeReport(dir: string, input: ReportInput): { report: ReportJson; files: string[] } {
+  const report = buildReport(input);
+  const files: [string, string][] = [
+    ['report.html', renderHtml(report)],
+    ['report.json', `${JSON.stringify(report, null, 2)}\n`],
+    ['report.md', renderMarkdown(report)],
+  ];
+  try {
+    mkdirSync(dir, { recursive: true });
+    for (const [name, text] of files) writeFileSync(path.join(dir, name), text);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new UserError(`${dir}: cannot write the report (${code}); check that the folder is writable`);
+  }
+  return { report, files: files.map(([name]) => path.join(dir, name)) };
+}
