@@ -8,6 +8,7 @@ import { UserError } from '../errors.ts';
 const COMMANDS: Record<string, { about: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   doctor: { about: 'print the WebGPU adapter, its features and limits', load: () => import('./doctor.ts') },
   score: { about: 'score query-passage pairs (optionally with pruned FFN neurons)', load: () => import('./score.ts') },
+  attribute: { about: 'NIG of every FFN neuron (and IG on the embeddings) for query-passage pairs', load: () => import('./attribute.ts') },
   evaluate: { about: 'evaluate a TREC run against qrels (trec_eval conventions)', load: () => import('./evaluate.ts') },
   demo: { about: 'run the main job on the bundled tiny model and toy pairs', load: () => import('./demo.ts') },
 };

@@ -102,3 +102,31 @@ export function parseJson(text: string, file: string, what: string): unknown {
     throw new UserError(`${where}: the ${what} is not valid JSON (${msg}); fix the file or download it again`);
   }
 }
+
+/**
+ * Line (1-based) where the JSON value at `path` starts, `path` listing array indices only (object keys skipped):
+ * `[3, 17]` is element 17 of the array inside element 3 of the top-level array. For error messages: called
+ * after JSON.parse succeeded, when a value is found wrong. Returns undefined when the path does not exist.
+ */
+export function jsonLineOf(text: string, path: readonly number[]): number | undefined {
+  const stack: { arr: boolean; idx: number; expect: boolean }[] = [];
+  let line = 1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '\n') { line++; continue; }
+    if (c === ' ' || c === '\t' || c === '\r') continue;
+    const top = stack[stack.length - 1];
+    if (top?.arr && top.expect && c !== ']') {
+      top.idx++;
+      top.expect = false;
+      const p = stack.filter((s) => s.arr).map((s) => s.idx);
+      if (p.length === path.length && p.every((x, k) => x === path[k])) return line;
+    }
+    if (c === '"') { // skip the string
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (c === '[' || c === '{') stack.push({ arr: c === '[', idx: -1, expect: c === '[' });
+    else if (c === ']' || c === '}') stack.pop();
+    else if (c === ',' && top?.arr) top.expect = true;
+  }
+  return undefined;
+}

@@ -95,7 +95,7 @@ export interface CurveBand {
  * with its mean dashed, and the unpruned value as a horizontal line.
  */
 export function lineChart(series: readonly CurveSeries[], band: readonly CurveBand[], baseline: number, title: string, yLabel: string): string {
-  const W = 560, H = 280, L = 48, R = 170, T = 24, B = 36;
+  const W = 600, H = 280, L = 62, R = 200, T = 24, B = 36;
   const ps = [...new Set([...series.flatMap((s) => s.points.map((q) => q.p)), ...band.map((b) => b.p)])].filter((p) => p > 0).sort((a, b) => a - b);
   const ys = [baseline, ...series.flatMap((s) => s.points.map((q) => q.value)), ...band.flatMap((b) => [b.mean - b.std, b.mean + b.std])].filter(Number.isFinite);
   let y0 = Math.min(...ys), y1 = Math.max(...ys);

@@ -1,0 +1,106 @@
+/**
+ * `ir-neurons attribute --model DIR [--tokenizer FILE] --pairs FILE.jsonl --steps M [--rule right|left|trapezoid]
+ *  [--units ffn-pre|ffn-post] [--target relevant|nonrelevant|logit] [--baseline ...] [--per-token]
+ *  [--max-length N] [--max-memory MiB] [--chunk P] --out DIR`
+ * writes DIR/attributions.safetensors (float32, per pair id: .nig, .nig_segments, .ig_embed, .F, .delta,
+ * .delta_hidden) and DIR/manifest.json.
+ */
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs, required } from './args.ts';
+import { loadCheckpoint } from '../model/checkpoint.ts';
+import { effectiveMaxLength, loadTokenizer } from '../model/tokenizer.ts';
+import { readPairsJsonl } from '../data/pairs-jsonl.ts';
+import { requestGpu } from '../gpu/node.ts';
+import { describeGpu } from '../gpu/device.ts';
+import { BertGpu } from '../model/forward.ts';
+import { NigEngine, type NigResult } from '../ig/engine.ts';
+import { BASELINES, type Baseline } from '../ig/baselines.ts';
+import { RULES, type Rule } from '../ig/path.ts';
+import { serializeSafetensors, type WriteTensor } from '../model/safetensors.ts';
+import { modelHash } from '../model/hash.ts';
+import { UserError } from '../errors.ts';
+import type { Target } from '../model/kernels/head.ts';
+import { Progress } from './progress.ts';
+
+const TARGETS: Target[] = ['relevant', 'nonrelevant', 'logit'];
+
+function oneOf<T extends string>(name: string, v: unknown, allowed: T[], dflt: T): T {
+  if (v === undefined) return dflt;
+  if (!allowed.includes(v as T)) throw new UserError(`--${name} '${v}' is not one of: ${allowed.join(', ')}`);
+  return v as T;
+}
+
+/** The tensors a pair contributes to attributions.safetensors. */
+export function pairTensors(id: string, r: NigResult, units: 'ffn-pre' | 'ffn-post', L: number, F: number, C: number): [string, WriteTensor][] {
+  const pre = units === 'ffn-pre';
+  const tokens = pre ? r.nigPreTokens : r.nigPostTokens;
+  return [
+    [`${id}.nig`, tokens ? { dtype: 'F32', shape: [L, r.T, F], data: tokens } : { dtype: 'F32', shape: [L, F], data: pre ? r.nigPre : r.nigPost }],
+    [`${id}.nig_segments`, { dtype: 'F32', shape: [5, L, F], data: pre ? r.nigPreSegments : r.nigPostSegments }],
+    [`${id}.ig_embed`, { dtype: 'F32', shape: [r.T, C], data: r.igEmbed }],
+    [`${id}.F`, { dtype: 'F32', shape: [r.steps + 1], data: r.F }],
+    [`${id}.delta`, { dtype: 'F32', shape: [1], data: Float32Array.of(r.igDelta) }],
+    [`${id}.delta_hidden`, { dtype: 'F32', shape: [L + 1], data: Float32Array.from(r.hiddenDeltas) }],
+  ];
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const a = parseArgs('attribute', argv, {
+    model: 'string', tokenizer: 'string', pairs: 'string', steps: 'number', rule: 'string', units: 'string', target: 'string',
+    baseline: 'string', 'per-token': 'boolean', 'max-length': 'number', 'max-memory': 'number', chunk: 'number', out: 'string',
+  });
+  const modelDir = required('attribute', a, 'model');
+  const pairsFile = required('attribute', a, 'pairs');
+  const outDir = required('attribute', a, 'out');
+  const steps = a.opts.steps as number | undefined;
+  if (steps === undefined) throw new UserError('--steps is required (e.g. --steps 50)');
+  const rule = oneOf<Rule>('rule', a.opts.rule, RULES, 'right');
+  const units = oneOf<'ffn-pre' | 'ffn-post'>('units', a.opts.units, ['ffn-pre', 'ffn-post'], 'ffn-pre');
+  const baseline = oneOf<Baseline>('baseline', a.opts.baseline, BASELINES, 'pad-keep-special');
+  const w = loadCheckpoint(modelDir);
+  const target = oneOf<Target>('target', a.opts.target, TARGETS, w.config.numLabels === 1 ? 'logit' : 'relevant');
+  const maxMemory = a.opts['max-memory'] as number | undefined;
+  if (maxMemory !== undefined && !(maxMemory > 0)) throw new UserError(`--max-memory takes MiB > 0, got ${maxMemory}`);
+  const tok = loadTokenizer(modelDir, { tokenizerFile: a.opts.tokenizer as string | undefined });
+  const maxLength = effectiveMaxLength(a.opts['max-length'] as number | undefined, w.config.maxPositions);
+  const pairs = readPairsJsonl(pairsFile);
+  const enc = await tok.encodePairs(pairs.map((p) => [p.query, p.passage] as const), maxLength);
+  mkdirSync(outDir, { recursive: true });
+  const g = await requestGpu();
+  const model = await BertGpu.create(g, w);
+  const engine = new NigEngine(model, { clsId: tok.clsId, sepId: tok.sepId, padId: tok.padId, maskId: tok.maskId, unkId: tok.unkId }, maxMemory && maxMemory * 2 ** 20);
+  const { hidden: C, intermediate: F, layers: L } = w.config;
+  const tensors: [string, WriteTensor][] = [];
+  const timings: number[] = [];
+  const progress = new Progress('attribute', pairs.length, 'pairs');
+  const deltas: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < pairs.length; i++) {
+    const t = performance.now();
+    const r = await engine.attribute(enc[i], { steps, rule, target, baseline, perToken: !!a.opts['per-token'], chunk: a.opts.chunk as number | undefined });
+    timings.push(performance.now() - t);
+    deltas.push(r.igDelta);
+    tensors.push(...pairTensors(pairs[i].id, r, units, L, F, C));
+    progress.tick(i + 1);
+  }
+  progress.done();
+  const tmp = join(outDir, 'attributions.safetensors.tmp');
+  writeFileSync(tmp, serializeSafetensors(new Map(tensors), { format: 'ir-neurons', units, rule }));
+  renameSync(tmp, join(outDir, 'attributions.safetensors'));
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  const manifest = {
+    engine: { name: pkg.name, version: pkg.version, node: process.version },
+    created: new Date().toISOString(),
+    model: { dir: modelDir, hash: modelHash(modelDir), config: w.config },
+    tokenizer: tok.describe(),
+    device: describeGpu(g).split('\n')[0],
+    options: { steps, rule, units, target, baseline, perToken: !!a.opts['per-token'], maxLength, maxMemoryMiB: maxMemory ?? null, chunk: a.opts.chunk ?? null },
+    pairs: pairs.map((p, i) => ({ id: p.id, tokens: enc[i].ids.length, ms: Math.round(timings[i] * 10) / 10, delta: deltas[i] })),
+    timings: { totalMs: Math.round(performance.now() - t0), msPerPair: Math.round((timings.reduce((s, x) => s + x, 0) / timings.length) * 10) / 10 },
+    layout: 'see README "Output format": <id>.nig [layers, d_ff] (or [layers, T, d_ff] with perToken), <id>.nig_segments [5, layers, d_ff], <id>.ig_embed [T, hidden], <id>.F [steps+1], <id>.delta [1], <id>.delta_hidden [layers+1]',
+  };
+  writeFileSync(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
+  process.stderr.write(`attributed ${pairs.length} pairs (m = ${steps}, ${rule} rule, ${units}) in ${(manifest.timings.totalMs / 1000).toFixed(1)} s -> ${outDir}/attributions.safetensors\n`);
+  return 0;
+}

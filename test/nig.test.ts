@@ -1,0 +1,172 @@
+/**
+ * The NIG engine against the PyTorch autograd fixtures (float64): NIG of every FFN unit before and after
+ * GELU per token, IG on the word embeddings, the gradient at the input and F along the path, for both models,
+ * every pair, m = 20 and 50, through the library API and through `ir-neurons attribute`. Then the
+ * invariants: same result at any chunk size, completeness deltas shrinking as m grows.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { requestGpu } from '../src/gpu/node.ts';
+import { loadCheckpoint } from '../src/model/checkpoint.ts';
+import { BertGpu } from '../src/model/forward.ts';
+import { NigEngine, type NigResult } from '../src/ig/engine.ts';
+import { parseSafetensors, toFloat } from '../src/model/safetensors.ts';
+import type { EncodedPair } from '../src/model/types.ts';
+import { FIXTURE_MODELS, FIXTURES, REPO, TOKENIZER_JSON, fixturePairs, fixtureRef, needsShared, relL2 } from './helpers/shared.ts';
+
+const S = suite('nig');
+const SPECIAL = { clsId: 101, sepId: 102, padId: 0, maskId: 103, unkId: 100 };
+
+async function engineFor(name: string): Promise<{ eng: NigEngine; pairs: EncodedPair[]; R: (n: string) => Float64Array; L: number }> {
+  const g = await requestGpu();
+  const w = loadCheckpoint(resolve(FIXTURES, name));
+  const model = await BertGpu.create(g, w);
+  const R = fixtureRef(name);
+  const pairs = [0, 1, 2, 3, 4, 5].map((i) => {
+    const ids = Array.from(R(`p${i}.input_ids`));
+    return { ids, typeIds: Array.from(R(`p${i}.token_type_ids`)), sep1: ids.indexOf(102) };
+  });
+  return { eng: new NigEngine(model, SPECIAL), pairs, R, L: w.config.layers };
+}
+
+function checkAgainstFixture(r: NigResult, R: (n: string) => Float64Array, prefix: string): void {
+  const errs: Record<string, number> = {
+    F_path: relL2(r.F, R(`${prefix}F_path`)),
+    nig_pre: relL2(r.nigPreTokens!, R(`${prefix}nig_pre`)),
+    nig_post: relL2(r.nigPostTokens!, R(`${prefix}nig_post`)),
+    ig_embed: relL2(r.igEmbed, R(`${prefix}ig_embed`)),
+    grad_embed_input: relL2(r.gradEmbedInput, R(`${prefix}grad_embed_input`)),
+  };
+  for (const [k, e] of Object.entries(errs)) assert.ok(e <= 1e-3, `${prefix}${k}: relative L2 error ${e.toExponential(2)} > 1e-3`);
+}
+
+for (const name of FIXTURE_MODELS) {
+  needsShared(S, `${name}: every pair, m = 20 and 50, matches the float64 reference (≤ 1e-3 relative L2)`, async () => {
+    const { eng, pairs, R, L } = await engineFor(name);
+    for (const steps of [20, 50]) {
+      for (let i = 0; i < 6; i++) {
+        const r = await eng.attribute(pairs[i], { steps, perToken: true });
+        checkAgainstFixture(r, R, `p${i}.m${steps}.`);
+        // totals and segments are the GPU reductions of the per-token values
+        const F = r.nigPre.length / L;
+        const T = r.T;
+        for (const [tot, seg, tok] of [[r.nigPre, r.nigPreSegments, r.nigPreTokens!], [r.nigPost, r.nigPostSegments, r.nigPostTokens!]] as const) {
+          const sumTok = new Float64Array(L * F);
+          const segSum = new Float64Array(L * F);
+          for (let l = 0; l < L; l++) for (let t = 0; t < T; t++) for (let u = 0; u < F; u++) sumTok[l * F + u] += tok[(l * T + t) * F + u];
+          for (let s = 0; s < 5; s++) for (let j = 0; j < L * F; j++) segSum[j] += seg[s * L * F + j];
+          assert.ok(relL2(tot, sumTok) < 1e-5, 'token sum');
+          assert.ok(relL2(segSum, sumTok) < 1e-5, 'segments add up to the total');
+          // the [CLS] segment is token 0 alone
+          for (let j = 0; j < 5; j++) assert.ok(Math.abs(seg[j] - tok[j]) <= 1e-6 + 1e-5 * Math.abs(tok[j]), 'CLS segment');
+        }
+        if (i === 0) {
+          // without --per-token the totals are the same
+          const r2 = await eng.attribute(pairs[i], { steps });
+          assert.is(r2.nigPreTokens, undefined);
+          assert.ok(relL2(r2.nigPre, r.nigPre) < 1e-6);
+        }
+      }
+    }
+  });
+}
+
+needsShared(S, 'same result at chunk sizes 1, 7 and all points (≤ 1e-5), for every rule', async () => {
+  const { eng, pairs } = await engineFor('tiny-minilm');
+  for (const rule of ['right', 'left', 'trapezoid'] as const) {
+    const all = await eng.attribute(pairs[2], { steps: 20, rule, perToken: true });
+    assert.is(all.chunk, 21, 'all points fit in one batch here');
+    for (const chunk of [1, 7]) {
+      const r = await eng.attribute(pairs[2], { steps: 20, rule, perToken: true, chunk });
+      assert.is(r.chunk, chunk);
+      for (const k of ['F', 'nigPreTokens', 'nigPostTokens', 'igEmbed', 'nigPreSegments'] as const) {
+        const e = relL2(r[k]!, all[k]!);
+        assert.ok(e <= 1e-5, `${rule} chunk ${chunk} ${k}: ${e}`);
+      }
+    }
+  }
+});
+
+needsShared(S, 'completeness: the embedding-IG and hidden-state deltas shrink as m grows; rules converge to each other', async () => {
+  const { eng, pairs } = await engineFor('tiny-monobert');
+  const deltas: number[] = [];
+  const hidden: number[][] = [];
+  for (const steps of [10, 40, 120]) {
+    const r = await eng.attribute(pairs[4], { steps });
+    deltas.push(Math.abs(r.igDelta));
+    hidden.push(r.hiddenDeltas.map(Math.abs));
+  }
+  assert.ok(deltas[1] < deltas[0] && deltas[2] < deltas[1], `IG deltas ${deltas}`);
+  for (let l = 0; l < hidden[0].length; l++) assert.ok(hidden[2][l] < hidden[0][l], `hidden ${l}: ${hidden.map((h) => h[l])}`);
+  const left = await eng.attribute(pairs[4], { steps: 120, rule: 'left' });
+  const right = await eng.attribute(pairs[4], { steps: 120, rule: 'right' });
+  const trap = await eng.attribute(pairs[4], { steps: 120, rule: 'trapezoid' });
+  assert.ok(relL2(left.nigPre, right.nigPre) < 0.05, 'left and right agree at m = 120');
+  assert.ok(relL2(trap.nigPre, right.nigPre) < relL2(left.nigPre, right.nigPre), 'trapezoid lies between');
+});
+
+needsShared(S, 'targets and baselines: non-relevant target is the negative of the relevant one; baselines change x′', async () => {
+  const { eng, pairs } = await engineFor('tiny-monobert');
+  const rel = await eng.attribute(pairs[0], { steps: 20 });
+  const non = await eng.attribute(pairs[0], { steps: 20, target: 'nonrelevant' });
+  // p0 + p1 = 1, so NIG for p0 is −NIG for p1
+  assert.ok(relL2(non.nigPre, rel.nigPre.map((x) => -x)) < 1e-4);
+  const logit = await eng.attribute(pairs[0], { steps: 20, target: 'logit' });
+  assert.ok(relL2(logit.nigPre, rel.nigPre) > 0.01, 'logit target differs');
+  // (the fixtures' [PAD] row is zero, as transformers initialises it, so 'zero' equals the default here)
+  const zero = await eng.attribute(pairs[0], { steps: 20, baseline: 'zero' });
+  assert.ok(relL2(zero.nigPre, rel.nigPre) < 1e-6, 'zero = [PAD] baseline for these checkpoints');
+  const mask = await eng.attribute(pairs[0], { steps: 20, baseline: 'mask' });
+  assert.ok(Math.abs(mask.F[0] - rel.F[0]) > 1e-6, '[MASK] baseline moves F(x′)');
+  assert.ok(Math.abs(mask.F[20] - rel.F[20]) < 1e-6, 'same input');
+  const { eng: e1, pairs: p1 } = await engineFor('tiny-minilm');
+  try {
+    await e1.attribute(p1[0], { steps: 20, target: 'relevant' });
+    assert.unreachable('1-label model with relevant target');
+  } catch (e) {
+    assert.match((e as Error).message, /needs a 2-label model/);
+  }
+});
+
+needsShared(S, 'ir-neurons attribute writes the documented safetensors layout and matches the reference', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'attr-'));
+  try {
+    const name = 'tiny-monobert';
+    const pairs = fixturePairs(name);
+    const jsonl = join(dir, 'pairs.jsonl');
+    writeFileSync(jsonl, pairs.map((p, i) => JSON.stringify({ id: `p${i}`, query: p.query, passage: p.passage })).join('\n') + '\n');
+    for (const units of ['ffn-pre', 'ffn-post']) {
+      const out = join(dir, units);
+      const r = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'attribute', '--model', resolve(FIXTURES, name), '--tokenizer', TOKENIZER_JSON,
+        '--pairs', jsonl, '--steps', '50', '--units', units, '--per-token', '--chunk', '13', '--out', out], { encoding: 'utf8' });
+      assert.is(r.status, 0, r.stderr);
+      const file = join(out, 'attributions.safetensors');
+      const st = parseSafetensors(readFileSync(file), file);
+      const R = fixtureRef(name);
+      for (let i = 0; i < 6; i++) {
+        const T = pairs[i].tokens;
+        assert.equal(st.get(`p${i}.nig`)!.shape, [2, T, 256]);
+        assert.equal(st.get(`p${i}.nig_segments`)!.shape, [5, 2, 256]);
+        assert.equal(st.get(`p${i}.ig_embed`)!.shape, [T, 64]);
+        assert.equal(st.get(`p${i}.F`)!.shape, [51]);
+        assert.equal(st.get(`p${i}.delta`)!.shape, [1]);
+        const e = relL2(toFloat(st.get(`p${i}.nig`)!, Float64Array), R(`p${i}.m50.nig_${units === 'ffn-pre' ? 'pre' : 'post'}`));
+        assert.ok(e <= 1e-3, `p${i} ${units}: ${e}`);
+        assert.ok(relL2(toFloat(st.get(`p${i}.ig_embed`)!, Float64Array), R(`p${i}.m50.ig_embed`)) <= 1e-3);
+      }
+      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+      assert.match(manifest.model.hash, /^sha256:[0-9a-f]{64}$/);
+      assert.is(manifest.options.steps, 50);
+      assert.is(manifest.options.units, units);
+      assert.is(manifest.pairs.length, 6);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+S.run();
