@@ -216,7 +216,7 @@ async function main(): Promise<void> {
     p.want = new Float64Array(s.M * s.N);
     matmulForward(p.want, Float64Array.from(p.inp), Float64Array.from(p.w), Float64Array.from(p.bias), s.M, s.K, s.N);
     const r = await benchWgsl(g, p);
-    console.log(`validate ${name(s)} (all elements): relative L2 ${r.err.toExponential(2)} ≤ ${TOL}`);
+    console.log(`validate ${name(s)} (all elements): relative L2 ${r.err.toExponential(2)} ≤ ${TOL.toExponential(0)}`);
   }
 
   let GPU: (new (s?: object) => GpujsGpu) | null = null;

@@ -16,7 +16,7 @@ import { parseCandidateJson, readCandidateJson } from '../src/data/candidates-js
 import { type Collection, jsonLineOf, qrelsCount, splitLines } from '../src/data/collection.ts';
 import { csvTable, parseCsv, parseNumpyStrArray } from '../src/data/csv.ts';
 import { type DatasetEntry, loadDataset, loadDatasetConfig, parseDatasetConfig } from '../src/data/datasets.ts';
-import { datasetManifest, eligiblePairs, hash32, mulberry32, type Pair, type PairOptions, selectPairs, shuffle } from '../src/data/pairs.ts';
+import { datasetManifest, eligiblePairs, hash32, mulberry32, type Pair, type PairOptions, selectAllPairs, selectPairs, shuffle } from '../src/data/pairs.ts';
 import { readSciFactZip } from '../src/data/scifact.ts';
 import { parseSmart, parseSmartQrels, smartDocs, smartQueries } from '../src/data/smart.ts';
 import { readQrels, readRun, readText, readTopicsTsv } from '../src/data/trec.ts';
@@ -82,13 +82,13 @@ test('splitLines: LF, CRLF and a BOM give the same lines; line numbers are 1-bas
 
 const SMART_DOCS = [
   '.I 1', '.T', 'a title .', '.A', 'someone', '.W', 'a title .', 'the body', 'goes on .',
-  '.I 2', '.T', 'second', '.W', 'body two', '.A', 'stray marker inside the body', '.W', 'still the body .', '.X', '1 5 2',
+  '.I 2', '.T', 'second', '.A', 'x', '.W', 'body two', '.A', 'stray marker inside the body', '.W', 'still the body .', '.X', '1 5 2',
   '.I 0003', '.A', 'x', '.T', 'three', '.T', 'three', '.W', 'body three',
 ].join('\r\n');
 
 test('parseSmart: CRLF, fields, stray markers inside .W, repeated titles, ids without leading zeros', () => {
   const recs = parseSmart(SMART_DOCS, 'd.all');
-  assert.equal(recs.map((r) => [r.id, r.rawId, r.line]), [['1', '1', 1], ['2', '2', 10], ['3', '0003', 21]]);
+  assert.equal(recs.map((r) => [r.id, r.rawId, r.line]), [['1', '1', 1], ['2', '2', 10], ['3', '0003', 23]]);
   const docs = smartDocs(recs);
   assert.is(docs.get('1'), 'a title . the body goes on .', 'the body repeats the title: body only');
   assert.is(docs.get('2'), 'second body two stray marker inside the body still the body .');
@@ -129,8 +129,8 @@ test('parseSmartQrels: cranfield codes (-1 -> 0), SMART lists (grade 1, ids with
 // ------------------------------------------------------------------ TSV, BEIR, JSON candidates, CSV
 
 test('parseDocsTsv: text after the first tab; CSV quoting on request; CRLF; errors name file:line', () => {
-  const docs = parseDocsTsv('d1\tplain text\r\nd2\t"quoted ""x""\twith a tab"\r\n\r\nd3\t"x" y "z"\r\n', 'c.tsv', { quoting: 'csv' });
-  assert.equal([...docs], [['d1', 'plain text'], ['d2', 'quoted "x"\twith a tab'], ['d3', '"x" y "z"']]);
+  const docs = parseDocsTsv('d1\tplain text\r\nd2\t"quoted ""x""\twith a tab"\r\n\r\nd3\tx "y" z\r\n', 'c.tsv', { quoting: 'csv' });
+  assert.equal([...docs], [['d1', 'plain text'], ['d2', 'quoted "x"\twith a tab'], ['d3', 'x "y" z']]);
   assert.is(parseDocsTsv('d2\t"a ""b"""\n', 'c.tsv').get('d2'), '"a ""b"""', 'quoting none keeps the quotes');
   throwsUserError(() => parseDocsTsv('d1\tx\nd2 no tab\n', 'c.tsv'), /^c\.tsv:2: expected 'docid<TAB>text', found no tab/);
   throwsUserError(() => parseDocsTsv('d1\tx\nd1\ty\n', 'c.tsv'), /^c\.tsv:2: document id 'd1' already defined on line 1/);
@@ -356,6 +356,9 @@ test('datasetManifest: exactly the pairs (no texts), options and counts; JSON ro
   assert.equal(m.counts, { toy: { rel: 6, nonrel: 6, queries: 6 } });
   assert.is(m.total, 12);
   assert.equal(m.pairs, pairs.map(({ dataset, qid, docid, label, grade }) => ({ dataset, qid, docid, label, grade })));
+  const both = await selectAllPairs([c, { ...toyCollection(), name: 'toy2' }], { seed: 5, perDataset: 3 });
+  assert.equal(datasetManifest(both).counts, { toy: { rel: 3, nonrel: 3, queries: datasetManifest(both.slice(0, 6)).counts.toy.queries }, toy2: { rel: 3, nonrel: 3, queries: datasetManifest(both.slice(6)).counts.toy2.queries } });
+  await rejectsUserError(selectAllPairs([c, c]), /dataset name 'toy' is used twice/);
 });
 
 // ------------------------------------------------------------------ datasets config

@@ -95,11 +95,66 @@ export function parseJson(text: string, file: string, what: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {
-    const msg = (e as Error).message;
-    const m = /position (\d+)/.exec(msg);
-    const at = m ? lineColAt(text, Number(m[1])) : undefined;
-    const where = at ? `${file}:${at.line}:${at.col}` : file;
-    throw new UserError(`${where}: the ${what} is not valid JSON (${msg}); fix the file or download it again`);
+    const at = lineColAt(text, jsonSyntaxErrorAt(text));
+    throw new UserError(`${file}:${at.line}:${at.col}: the ${what} is not valid JSON (${(e as Error).message.replace(/\s+/g, ' ')}); fix the file or download it again`);
+  }
+}
+
+const JSON_ATOM = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null/y;
+
+/** Offset of the first JSON syntax error (Node 20's messages do not always give one); text.length if none. */
+export function jsonSyntaxErrorAt(text: string): number {
+  let i = 0;
+  const fail = (): never => { throw i; };
+  const ws = () => { while (i < text.length && ' \t\n\r'.includes(text[i])) i++; };
+  const str = () => {
+    for (i++; ; i++) {
+      if (i >= text.length || text.charCodeAt(i) < 0x20) fail();
+      if (text[i] === '"') { i++; return; }
+      if (text[i] === '\\') {
+        i++;
+        if (text[i] === 'u') { if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 1, i + 5))) fail(); i += 4; }
+        else if (!'"\\/bfnrt'.includes(text[i] ?? 'x')) fail();
+      }
+    }
+  };
+  const value = (): void => {
+    ws();
+    const c = text[i];
+    if (c === '{' || c === '[') {
+      const close = c === '{' ? '}' : ']';
+      i++;
+      ws();
+      if (text[i] === close) { i++; return; }
+      for (;;) {
+        if (c === '{') {
+          ws();
+          if (text[i] !== '"') fail();
+          str();
+          ws();
+          if (text[i] !== ':') fail();
+          i++;
+        }
+        value();
+        ws();
+        if (text[i] === ',') { i++; continue; }
+        if (text[i] === close) { i++; return; }
+        fail();
+      }
+    }
+    if (c === '"') return str();
+    JSON_ATOM.lastIndex = i;
+    const m = JSON_ATOM.exec(text);
+    if (!m) fail();
+    i += m![0].length;
+  };
+  try {
+    value();
+    ws();
+    return i;
+  } catch (e) {
+    if (typeof e === 'number') return e;
+    throw e;
   }
 }
 

@@ -30,7 +30,7 @@ import { readBeirFolder } from './beir.ts';
 import { bm25Run, type Bm25Options } from './bm25.ts';
 import { readCandidateJson } from './candidates-json.ts';
 import { candidatesOfRun, type Collection, parseJson } from './collection.ts';
-import { readSciFactZip } from './scifact.ts';
+import { readSciFactZip, type SciFactFiles } from './scifact.ts';
 import { readSmartCollection, type SmartQrelsFormat } from './smart.ts';
 import { readQrels, readRun, readTopicsTsv } from './trec.ts';
 import { readDocsTsv } from './tsv.ts';
@@ -195,7 +195,7 @@ export function loadDataset(entry: DatasetEntry, opts: { bm25?: boolean } = {}):
       c = readSmartCollection({ name: entry.name, docs: f.docs, queries: f.queries, qrels: f.qrels, qrelsFormat: entry.qrelsFormat!, queryIds: entry.queryIds });
       break;
     case 'scifact-csv-zip':
-      c = readSciFactZip({ name: entry.name, zip: f.zip, qrels: f.qrels, claims: (entry.split ?? 'validation') as 'validation' });
+      c = readSciFactZip({ name: entry.name, zip: f.zip, qrels: f.qrels, claims: (entry.split ?? 'validation') as SciFactFiles['claims'] });
       break;
   }
   c.name = entry.name;

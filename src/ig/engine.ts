@@ -26,7 +26,12 @@ export interface NigOptions {
   baseline?: Baseline;    // default 'pad-keep-special'
   perToken?: boolean;     // also return the per-token NIG (L, T, d_ff)
   chunk?: number;         // points per forward/backward; default: as many as the memory budget allows
+  /** Read back only F and the completeness deltas (the dataset scheduler aggregates on the GPU instead). */
+  light?: boolean;
 }
+
+/** The GPU views of a pair's reductions, valid until the next `attribute` call. */
+export interface ReductionViews { preTotal: View; preSeg: View; postTotal: View; postSeg: View }
 
 export interface NigResult {
   T: number;
@@ -144,7 +149,7 @@ export class NigEngine {
   }
 
   /** NIG of every FFN unit of every layer (and IG on the embeddings) for one encoded pair. */
-  async attribute(pair: EncodedPair, o: NigOptions): Promise<NigResult> {
+  async attribute(pair: EncodedPair, o: NigOptions, after?: (v: ReductionViews) => Promise<Dispatch[]>): Promise<NigResult> {
     const { model, special } = this;
     const g = model.g;
     const cfg = model.cfg;
@@ -177,13 +182,16 @@ export class NigEngine {
       submit(g, at.dispatches, `NIG points ${k0}..${k0 + count - 1}`);
       const f = await readView(g, at.plan.v('F'), count);
       Fpath.set(f, k0);
-      if (k0 + count - 1 === m) gradIn = await readView(g, at.plan.v('ds0'), T * C, (count - 1) * T * C);
+      if (k0 + count - 1 === m && !o.light) gradIn = await readView(g, at.plan.v('ds0'), T * C, (count - 1) * T * C);
     }
     for (const s of at.segs) setSegments(g, s.params, s.L, T, s.U, pair.sep1, len);
-    submit(g, at.segDispatches, 'NIG segments');
     const v = (n: string) => at.arena.view(n);
+    const extra = after ? await after({ preTotal: v('preTotal'), preSeg: v('preSeg'), postTotal: v('postTotal'), postSeg: v('postSeg') }) : [];
+    submit(g, [...at.segDispatches, ...extra], 'NIG segments');
+    const empty = new Float32Array(0);
     const [preTotal, postTotal, preSeg, postSeg, igE] = await Promise.all([
-      readView(g, v('preTotal')), readView(g, v('postTotal')), readView(g, v('preSeg')), readView(g, v('postSeg')), readView(g, v('igE')),
+      o.light ? empty : readView(g, v('preTotal')), o.light ? empty : readView(g, v('postTotal')),
+      o.light ? empty : readView(g, v('preSeg')), o.light ? empty : readView(g, v('postSeg')), readView(g, v('igE')),
     ]);
     for (const x of [Fpath, preTotal, postTotal]) {
       for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) throw new Error(`NIG produced a non-finite value (${x[i]}); the model or input may overflow f32`);
@@ -196,7 +204,7 @@ export class NigEngine {
     const result: NigResult = {
       T: len, steps: m, rule, target, chunk: P, F: Fpath,
       nigPre: preTotal, nigPost: postTotal, nigPreSegments: preSeg, nigPostSegments: postSeg,
-      igEmbed: trimTC(igE), gradEmbedInput: trimTC(gradIn!), igDelta: sum(trimTC(igE)) - dF, hiddenDeltas,
+      igEmbed: trimTC(igE), gradEmbedInput: o.light ? empty : trimTC(gradIn!), igDelta: sum(trimTC(igE)) - dF, hiddenDeltas,
     };
     if (o.perToken) {
       const trim = (a: Float32Array) => {

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
+import type { Test } from 'uvu';
 import { parseSafetensors, toFloat } from '../../src/model/safetensors.ts';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -15,10 +16,9 @@ export const FIXTURES = resolve(SHARED, 'fixtures');
 export const TOKENIZER_JSON = resolve(FIXTURES, 'tokenizer/bert-base-uncased.tokenizer.json');
 export const FIXTURE_MODELS = ['tiny-monobert', 'tiny-minilm'] as const;
 
-type Suite = { (name: string, fn: () => unknown): void; skip: (name: string, fn: () => unknown) => void };
 
 /** Registers `fn` as a test that needs `path` (default: the fixtures). */
-export function needsShared(suite: Suite, name: string, fn: () => unknown, path = FIXTURES): void {
+export function needsShared(suite: Test, name: string, fn: () => void | Promise<void>, path = FIXTURES): void {
   if (existsSync(path)) suite(name, fn);
   else if (process.env.CI === 'true') suite(name, () => assert.unreachable(`${path} is missing (CI=true): '${name}' needs the shared fixtures`));
   else {

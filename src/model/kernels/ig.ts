@@ -48,3 +48,16 @@ export async function segments(g: Gpu, a: SegmentsArgs): Promise<{ d: Dispatch; 
 export function setSegments(g: Gpu, params: GPUBuffer, L: number, T: number, U: number, sep1: number, len: number): void {
   g.device.queue.writeBuffer(params, 0, new Uint32Array([L, T, U, sep1, len, 0, 0, 0]));
 }
+
+export interface AggregateArgs {
+  label: string;
+  vals: View;   // (R) f32
+  acc: View;    // (R, 6) u32 fixed-point accumulators
+  R: number;
+}
+
+export async function aggregate(g: Gpu, a: AggregateArgs): Promise<Dispatch> {
+  const k = await g.pipelines.get({ shader: 'ig/aggregate.wgsl', bindings: ['read', 'rw', 'uniform'] });
+  const params = uniform(g, `${a.label} params`, [a.R, 0, 0, 0]);
+  return dispatch(g, k, a.label, [a.vals, a.acc, params], grid(g, Math.ceil(a.R / 256)));
+}
