@@ -37,6 +37,12 @@ const argv = process.argv.slice(2);
 const arg = (name: string) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
 const sizes: Shape[] = arg('--sizes')?.split(',').map((s) => { const [M, N, K] = s.split('x').map(Number); return { M, N, K }; }) ?? DEFAULT_SIZES;
 const withGpujs = !argv.includes('--no-gpujs');
+for (const s of sizes) {
+  if (![s.M, s.N, s.K].every((x) => Number.isInteger(x) && x > 0)) {
+    console.error(`bench:matmul: --sizes entry '${s.M}x${s.N}x${s.K}' is not M×N×K in positive integers; write e.g. --sizes 256x256x256,512x3072x768`);
+    process.exit(2);
+  }
+}
 
 // ---------- data and reference ----------
 let seed = 7;
@@ -77,13 +83,20 @@ const gflops = (s: Shape, ms: number) => (2 * s.M * s.N * s.K) / (ms * 1e6);
 const fmt = (x: number | undefined, d = 2) => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(d));
 const name = (s: Shape) => `${s.M}x${s.N}x${s.K}`;
 
-/** Repetitions so that one measurement series takes about `budgetMs` (at least 3, at most 15). */
-const repsFor = (oneMs: number, budgetMs = 2500) => Math.max(3, Math.min(15, Math.floor(budgetMs / Math.max(oneMs, 1e-3))));
 
-// ---------- WGSL ----------
-interface WgslResult { err: number; kernelMs: number; tsMs?: number; e2eMs: number; reps: number }
+// ---------- runners ----------
+/** One validated way of computing the product; `once` times one repetition (ms; `tsMs` from GPU timestamps). */
+interface Runner {
+  label: string;
+  backend: string;
+  err: number;
+  once(): Promise<{ ms: number; tsMs?: number }>;
+  close(): Promise<void> | void;
+}
+interface Failed { label: string; backend: string; note: string }
 
-async function benchWgsl(g: Gpu, p: Problem): Promise<WgslResult> {
+/** The WGSL matmul twice over: kernel only (with timestamps where available) and end to end. */
+async function wgslRunners(g: Gpu, p: Problem): Promise<Runner[]> {
   const { M, N, K } = p;
   const B: Bufs = upload(g, `bench ${name(p)}`, { inp: p.inp, w: p.w, bias: p.bias, out: M * N });
   const d = await matmul(g, { label: `bench ${name(p)}`, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true });
@@ -92,35 +105,34 @@ async function benchWgsl(g: Gpu, p: Problem): Promise<WgslResult> {
   const err = sampledError(p, (r) => out.subarray(r * N, (r + 1) * N));
   if (!(err <= TOL)) {
     B.destroy();
-    throw new Error(`WGSL matmul ${name(p)} is wrong: relative L2 error ${err.toExponential(2)} against the float64 reference (tolerance ${TOL}); not timing it`);
+    throw new Error(`WGSL matmul ${name(p)} is wrong: relative L2 error ${err.toExponential(2)} against the float64 reference (tolerance ${TOL}); fix the kernel before timing it`);
   }
   const ts = g.features.includes('timestamp-query') ? timestamps(g) : null;
-  const once = async () => {
-    const t0 = performance.now();
-    encodeOne(g, d, ts);
-    await g.device.queue.onSubmittedWorkDone();
-    const ms = performance.now() - t0;
-    return { ms, tsMs: ts ? await ts.read() : undefined };
-  };
-  const first = await once(); // warm-up
-  const reps = repsFor(first.ms);
-  const wall: number[] = [], gpuTs: number[] = [];
-  for (let i = 0; i < reps; i++) {
-    const r = await once();
-    wall.push(r.ms);
-    if (r.tsMs !== undefined) gpuTs.push(r.tsMs);
-  }
-  const e2e: number[] = [];
-  for (let i = 0; i < Math.max(3, Math.min(reps, 7)); i++) {
-    const t0 = performance.now();
-    B.write('inp', p.inp); B.write('w', p.w); B.write('bias', p.bias);
-    encodeOne(g, d, null);
-    await B.read('out');
-    e2e.push(performance.now() - t0);
-  }
-  ts?.destroy();
-  B.destroy();
-  return { err, kernelMs: median(wall), tsMs: gpuTs.length ? median(gpuTs) : undefined, e2eMs: median(e2e), reps };
+  const backend = 'WGSL on this adapter';
+  return [
+    {
+      label: 'WGSL kernel', backend, err,
+      async once() {
+        const t0 = performance.now();
+        encodeOne(g, d, ts);
+        await g.device.queue.onSubmittedWorkDone();
+        const ms = performance.now() - t0;
+        return { ms, tsMs: ts ? await ts.read() : undefined };
+      },
+      close() { ts?.destroy(); },
+    },
+    {
+      label: 'WGSL e2e', backend, err,
+      async once() {
+        const t0 = performance.now();
+        B.write('inp', p.inp); B.write('w', p.w); B.write('bias', p.bias);
+        encodeOne(g, d, null);
+        await B.read('out');
+        return { ms: performance.now() - t0 };
+      },
+      close() { B.destroy(); },
+    },
+  ];
 }
 
 interface Timestamps { qs: GPUQuerySet; resolve: GPUBuffer; read(): Promise<number | undefined>; destroy(): void }
@@ -158,9 +170,9 @@ function encodeOne(g: Gpu, d: Dispatch, ts: Timestamps | null): void {
 }
 
 // ---------- gpu.js ----------
-interface GpujsResult { mode: string; backend: string; err: number; ms: number; reps: number; note?: string }
 type GpujsKernel = ((...a: unknown[]) => unknown) & { kernel?: { constructor: { name: string; mode?: string }; fallbackReason?: string } };
-interface GpujsGpu { createKernel(src: string, settings?: object): GpujsKernel; destroy(): unknown; mode?: string }
+interface GpujsGpu { createKernel(src: string, settings?: object): GpujsKernel; destroy(): unknown }
+type GpujsCtor = new (s?: object) => GpujsGpu;
 // The kernel as a string: gpu.js parses its source, and a string is safe from the TypeScript transform.
 const GPUJS_SRC = `function (a, w, bias) {
   let sum = bias[this.thread.x];
@@ -170,95 +182,121 @@ const GPUJS_SRC = `function (a, w, bias) {
   return sum;
 }`;
 
-async function benchGpujs(GPU: new (s?: object) => GpujsGpu, mode: string | undefined, p: Problem): Promise<GpujsResult> {
-  const gpu = new GPU(mode ? { mode } : {});
-  const label = mode ?? 'default';
+/**
+ * gpu.js in one mode; the first call builds, runs and is validated. `withEnv` wraps every call (the 'webgpu'
+ * mode sees navigator.gpu only inside it).
+ */
+async function gpujsRunner(GPU: GpujsCtor, mode: string | undefined, p: Problem, withEnv: <T>(f: () => Promise<T>) => Promise<T>): Promise<Runner | Failed> {
+  const label = `gpu.js ${mode ?? 'default'}`;
+  let gpu: GpujsGpu | null = null;
+  const close = async () => { try { await gpu?.destroy(); } catch { /* a failed backend may not tear down */ } };
   try {
+    gpu = await withEnv(async () => new GPU(mode ? { mode } : {}));
     const kernel = gpu.createKernel(GPUJS_SRC, { output: [p.N, p.M], constants: { K: p.K }, precision: 'single', tactic: 'precision' });
-    const call = async () => (await kernel(p.inp, p.w, p.bias)) as ArrayLike<number>[];
-    const t0 = performance.now();
-    const out = await call(); // first call: build + run, also the validation
-    const firstMs = performance.now() - t0;
+    const call = () => withEnv(async () => (await kernel(p.inp, p.w, p.bias)) as ArrayLike<number>[]);
+    const out = await call();
     const k = kernel.kernel!;
     const backend = `${k.constructor.mode ?? '?'} (${k.constructor.name})${k.fallbackReason ? `, fell back: ${k.fallbackReason}` : ''}`;
     const err = sampledError(p, (r) => out[r]);
-    if (!(err <= TOL)) return { mode: label, backend, err, ms: NaN, reps: 0, note: `wrong: relative L2 ${err.toExponential(2)} > ${TOL}; not timed` };
-    const reps = Math.max(3, Math.min(7, repsFor(firstMs, 4000)));
-    const times: number[] = [];
-    for (let i = 0; i < reps; i++) {
-      const t = performance.now();
-      await call();
-      times.push(performance.now() - t);
-    }
-    return { mode: label, backend, err, ms: median(times), reps };
+    if (!(err <= TOL)) { await close(); return { label, backend, note: `wrong (relative L2 ${err.toExponential(2)} > ${TOL}), not timed` }; }
+    return {
+      label, backend, err, close,
+      async once() { const t = performance.now(); await call(); return { ms: performance.now() - t }; },
+    };
   } catch (e) {
-    return { mode: label, backend: '—', err: NaN, ms: NaN, reps: 0, note: `failed: ${(e as Error).message.split('\n')[0]}` };
-  } finally {
-    try { await gpu.destroy(); } catch { /* a failed backend may not tear down */ }
+    await close();
+    return { label, backend: '—', note: `failed: ${(e as Error).message.split('\n')[0]}` };
   }
 }
 
 // ---------- main ----------
+interface Row { s: Shape; reps: number; res: { label: string; backend: string; err: number; ms: number; tsMs?: number }[]; failed: Failed[] }
+
+/** Times the runners round robin (one repetition of each in turn), so that they share the machine's load. */
+async function measure(s: Shape, runners: Runner[]): Promise<Row> {
+  const warm: number[] = [];
+  for (const r of runners) warm.push((await r.once()).ms); // warm-up
+  const reps = Math.max(3, Math.min(9, Math.floor(15000 / warm.reduce((a, b) => a + b, 0))));
+  const ms: number[][] = runners.map(() => []), ts: number[][] = runners.map(() => []);
+  for (let i = 0; i < reps; i++) {
+    for (const [j, r] of runners.entries()) {
+      const t = await r.once();
+      ms[j].push(t.ms);
+      if (t.tsMs !== undefined) ts[j].push(t.tsMs);
+    }
+  }
+  return { s, reps, failed: [], res: runners.map((r, j) => ({ label: r.label, backend: r.backend, err: r.err, ms: median(ms[j]), tsMs: ts[j].length ? median(ts[j]) : undefined })) };
+}
+
 async function main(): Promise<void> {
   const cpus = os.cpus();
   let rev = '?';
   try { rev = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* not a checkout */ }
-  console.log(`machine: ${cpus[0]?.model ?? '?'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}, node ${process.version}, commit ${rev}`);
+  const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  console.log(`machine: ${cpus[0]?.model ?? '?'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}, node ${process.version}, commit ${rev}, load average ${load()}`);
   const g = await requestGpu();
   console.log(describeGpu(g));
-  console.log(`FLOPs per product: 2·M·N·K; WGSL kernel: matmul.wgsl TRANS_B with bias (64×64 tile, 4×4 per thread)\n`);
+  console.log('FLOPs per product: 2·M·N·K; WGSL kernel: matmul.wgsl TRANS_B with bias (64×64 tile, 4×4 per thread)\n');
 
-  // the off-tile shape first, fully: every element against float64
+  // the off-tile shape first, in full: every element against float64
   {
     const s = { M: 67, N: 45, K: 33 };
     const p = problem(s);
     p.rows = Array.from({ length: s.M }, (_, i) => i);
     p.want = new Float64Array(s.M * s.N);
     matmulForward(p.want, Float64Array.from(p.inp), Float64Array.from(p.w), Float64Array.from(p.bias), s.M, s.K, s.N);
-    const r = await benchWgsl(g, p);
-    console.log(`validate ${name(s)} (all elements): relative L2 ${r.err.toExponential(2)} ≤ ${TOL.toExponential(0)}`);
+    const rs = await wgslRunners(g, p);
+    for (const r of rs) await r.close();
+    console.log(`validate WGSL ${name(s)} (all elements): relative L2 ${rs[0].err.toExponential(2)} ≤ ${TOL.toExponential(0)}`);
   }
 
-  let GPU: (new (s?: object) => GpujsGpu) | null = null;
+  let GPU: GpujsCtor | null = null;
   if (withGpujs) {
     try {
-      GPU = (createRequire(import.meta.url)('gpu.js') as { GPU: new (s?: object) => GpujsGpu }).GPU;
+      GPU = (createRequire(import.meta.url)('gpu.js') as { GPU: GpujsCtor }).GPU;
     } catch (e) {
       console.log(`gpu.js: not loadable (${(e as Error).message.split('\n')[0]}); run \`npm install\``);
     }
   }
-  const modes: (string | undefined)[] = [undefined, 'async', 'webgpu'];
-  const rows: { s: Shape; w: WgslResult; js: GpujsResult[] }[] = [];
+  const plain = <T>(f: () => Promise<T>) => f();
+  // gpu.js finds WebGPU through navigator.gpu; it sees this process's Dawn instance only inside 'webgpu' calls,
+  // so that the auto modes choose exactly as they would in a plain Node process
+  const viaDawn = async <T>(f: () => Promise<T>) => { const undo = setNavigatorGpu(g); try { return await f(); } finally { undo(); } };
+  const modes: [string | undefined, typeof plain][] = [[undefined, plain], ['async', plain], ['webgpu', viaDawn]];
+
+  const rows: Row[] = [];
   for (const s of sizes) {
     const p = problem(s);
-    const w = await benchWgsl(g, p);
-    console.log(`WGSL ${name(s)}${s.note ? ` (${s.note})` : ''}: validated (sampled rows, relative L2 ${w.err.toExponential(2)}); ` +
-      `kernel ${fmt(w.kernelMs)} ms = ${fmt(gflops(s, w.kernelMs))} GFLOP/s, ts ${fmt(w.tsMs)} ms, e2e ${fmt(w.e2eMs)} ms (median of ${w.reps})`);
-    const js: GpujsResult[] = [];
+    const runners: Runner[] = await wgslRunners(g, p);
+    const failed: Failed[] = [];
+    console.log(`${name(s)}${s.note ? ` (${s.note})` : ''}: WGSL validated (sampled rows, relative L2 ${runners[0].err.toExponential(2)})`);
     if (GPU) {
-      for (const mode of modes) {
-        // gpu.js finds WebGPU through navigator.gpu; give it this process's Dawn instance only for 'webgpu',
-        // so that the auto modes choose exactly as they would in a plain Node process
-        const undo = mode === 'webgpu' ? setNavigatorGpu(g) : null;
-        const r = await benchGpujs(GPU, mode, p);
-        undo?.();
-        js.push(r);
-        console.log(`gpu.js ${r.mode.padEnd(7)} ${name(s)}: backend ${r.backend}; ${r.note ?? `validated (relative L2 ${r.err.toExponential(2)}); ${fmt(r.ms)} ms = ${fmt(gflops(s, r.ms))} GFLOP/s (median of ${r.reps})`}`);
+      for (const [mode, env] of modes) {
+        const r = await gpujsRunner(GPU, mode, p, env);
+        if ('once' in r) { runners.push(r); console.log(`  ${r.label}: backend ${r.backend}; validated (relative L2 ${r.err.toExponential(2)})`); }
+        else { failed.push(r); console.log(`  ${r.label}: backend ${r.backend}; ${r.note}`); }
       }
     }
-    rows.push({ s, w, js });
+    const row = await measure(s, runners);
+    row.failed = failed;
+    for (const r of runners) await r.close();
+    for (const r of row.res) console.log(`  ${r.label.padEnd(14)} ${fmt(r.ms).padStart(9)} ms = ${fmt(gflops(s, r.ms))} GFLOP/s${r.tsMs ? ` (GPU timestamps ${fmt(r.tsMs)} ms = ${fmt(gflops(s, r.tsMs))} GFLOP/s)` : ''}`);
+    console.log(`  (median of ${row.reps}, round robin; load average ${load()})`);
+    rows.push(row);
   }
 
-  // the table
-  const jsModes = rows[0]?.js.map((r) => r.mode) ?? [];
-  const head = ['M×N×K', 'WGSL kernel', 'WGSL ts', 'WGSL e2e', ...jsModes.flatMap((m) => [`gpu.js ${m}`, `WGSL e2e / ${m}`])];
-  console.log(`\nGFLOP/s (2·M·N·K / median time); gpu.js backends: ${rows[0]?.js.map((r) => `${r.mode} → ${r.backend}`).join('; ') || 'not run'}`);
+  // the table: GFLOP/s, and WGSL e2e over each gpu.js mode
+  const js = rows[0]?.res.filter((r) => r.label.startsWith('gpu.js')) ?? [];
+  const failedJs = rows[0]?.failed ?? [];
+  const head = ['M×N×K', 'WGSL kernel', 'WGSL ts', 'WGSL e2e', ...js.flatMap((r) => [r.label, `WGSL/${r.label.slice(7)}`]), ...failedJs.map((f) => f.label)];
+  console.log(`\nGFLOP/s = 2·M·N·K / median time; WGSL/<mode> = WGSL e2e speed over gpu.js speed (both upload, run, read back). gpu.js backends used: ${[...js, ...failedJs].map((r) => `${r.label.slice(7)} → ${r.backend}`).join('; ') || 'not run'}`);
   console.log(`| ${head.join(' | ')} |`);
   console.log(`|${head.map(() => '---').join('|')}|`);
-  for (const { s, w, js } of rows) {
-    const e2e = gflops(s, w.e2eMs);
-    const cells = [name(s), fmt(gflops(s, w.kernelMs)), fmt(w.tsMs && gflops(s, w.tsMs)), fmt(e2e)];
-    for (const r of js) { const x = gflops(s, r.ms); cells.push(r.note && !Number.isFinite(x) ? r.note.split(':')[0] : fmt(x), Number.isFinite(x) ? `${fmt(e2e / x, 1)}×` : '—'); }
+  for (const { s, res, failed } of rows) {
+    const kern = res.find((r) => r.label === 'WGSL kernel')!, e2e = res.find((r) => r.label === 'WGSL e2e')!;
+    const cells = [name(s), fmt(gflops(s, kern.ms)), fmt(kern.tsMs && gflops(s, kern.tsMs)), fmt(gflops(s, e2e.ms))];
+    for (const r of res.filter((x) => x.label.startsWith('gpu.js'))) cells.push(fmt(gflops(s, r.ms)), `${fmt(r.ms > 0 ? r.ms / e2e.ms : NaN, 1)}×`);
+    for (const f of failed) cells.push(f.note.split(' ')[0]);
     console.log(`| ${cells.join(' | ')} |`);
   }
 }

@@ -317,11 +317,10 @@ S('head_forward (pooler + classifier) for NL=2 and NL=1', async () => {
   }
 });
 
-// NL=1 'nonrelevant' is not here: the builder maps every 1-label target to the raw logit (the engine refuses
-// 'nonrelevant' for 1-label models), while the ref defines it as minus the logit.
-const HEAD_TARGETS: [number, Target][] = [[2, 'relevant'], [2, 'nonrelevant'], [2, 'logit'], [1, 'relevant'], [1, 'logit']];
+// NL=1: 'relevant' and 'logit' are the logit, 'nonrelevant' its negative, in the kernel as in the ref.
+const HEAD_TARGETS: [number, Target][] = [[2, 'relevant'], [2, 'nonrelevant'], [2, 'logit'], [1, 'relevant'], [1, 'nonrelevant'], [1, 'logit']];
 
-S('head_backward: ∂F/∂h and F for relevant/nonrelevant/logit (NL=2) and relevant/logit (NL=1)', async () => {
+S('head_backward: ∂F/∂h and F for relevant/nonrelevant/logit (NL=2 and NL=1)', async () => {
   const { B: nB, T, C } = HEAD;
   for (const [NL, target] of HEAD_TARGETS) {
     const h = randf(nB * T * C), poolW = randf(C * C, 3 / Math.sqrt(C)), poolB = randf(C, 0.2), clsW = randf(NL * C, 1), clsB = randf(NL, 0.5);

@@ -123,13 +123,12 @@ needsShared(S, 'targets and baselines: non-relevant target is the negative of th
   const mask = await eng.attribute(pairs[0], { steps: 20, baseline: 'mask' });
   assert.ok(Math.abs(mask.F[0] - rel.F[0]) > 1e-6, '[MASK] baseline moves F(x′)');
   assert.ok(Math.abs(mask.F[20] - rel.F[20]) < 1e-6, 'same input');
-  const { eng: e1, pairs: p1 } = await engineFor('tiny-minilm');
-  try {
-    await e1.attribute(p1[0], { steps: 20, target: 'relevant' });
-    assert.unreachable('1-label model with relevant target');
-  } catch (e) {
-    assert.match((e as Error).message, /needs a 2-label model/);
-  }
+  // 1 label: 'relevant' is the logit (the fixtures' F), 'nonrelevant' its negative
+  const { eng: e1, pairs: p1, R } = await engineFor('tiny-minilm');
+  const lr = await e1.attribute(p1[0], { steps: 20, target: 'relevant', perToken: true });
+  assert.ok(relL2(lr.nigPreTokens!, R('p0.m20.nig_pre')) <= 1e-3);
+  const ln = await e1.attribute(p1[0], { steps: 20, target: 'nonrelevant' });
+  assert.ok(relL2(ln.nigPre, lr.nigPre.map((x) => -x)) < 1e-5);
 });
 
 needsShared(S, 'ir-neurons attribute writes the documented safetensors layout and matches the reference', () => {

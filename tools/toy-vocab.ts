@@ -48,3 +48,42 @@ export function toyVocab(): string[] {
   ];
   return [...new Set(all)];
 }
+
+// ---------------------------------------------------------------- toy retrieval topics (planted-model tests)
+
+/** A toy information need: the query text and its three evidence words (all whole words of the vocabulary). */
+export interface ToyTopic {
+  query: string;
+  /** words a relevant passage contains; no word is the evidence of two topics */
+  evidence: readonly [string, string, string];
+}
+
+/**
+ * Twelve topics for tools/make-toy-collection.ts and tools/make-planted-bert.ts. Each query holds one or two of its
+ * evidence words; the other query words (what, temperature, water...) are ordinary words that non-relevant passages
+ * may contain as distractors. The planted model detects the union of the evidence words (`evidenceWords`).
+ */
+export const TOY_TOPICS: readonly ToyTopic[] = [
+  { query: 'what temperature is boiling water', evidence: ['boiling', 'celsius', 'fahrenheit'] },
+  { query: 'what does a vaccine do', evidence: ['vaccine', 'immune', 'virus'] },
+  { query: 'symptoms of vitamin deficiency', evidence: ['vitamin', 'deficiency', 'symptoms'] },
+  { query: 'how much caffeine is in coffee', evidence: ['caffeine', 'coffee', 'tea'] },
+  { query: 'what is the capital of australia', evidence: ['australia', 'canberra', 'sydney'] },
+  { query: 'population of london', evidence: ['london', 'england', 'population'] },
+  { query: 'who wrote pride and prejudice', evidence: ['pride', 'prejudice', 'novel'] },
+  { query: 'stock price on friday', evidence: ['stock', 'trading', 'shares'] },
+  { query: 'how does climate change the rain', evidence: ['climate', 'weather', 'rain'] },
+  { query: 'what planet is next to the sun', evidence: ['planet', 'sun', 'moon'] },
+  { query: 'what causes heart disease', evidence: ['heart', 'blood', 'cancer'] },
+  { query: 'how does a neural network learn', evidence: ['neural', 'network', 'neuron'] },
+];
+
+/** The evidence words of every topic, in topic order (36 distinct words). */
+export function evidenceWords(): string[] {
+  return TOY_TOPICS.flatMap((t) => [...t.evidence]);
+}
+
+/** Whole lowercase words of the vocabulary (no specials, letters, digits, punctuation or `##` pieces), in id order. */
+export function toyWords(): string[] {
+  return toyVocab().filter((w) => /^[a-z]{2,}$/.test(w));
+}

@@ -1,6 +1,7 @@
 // head_backward: from logits to the gradient of the relevance F w.r.t. the last hidden states.
 //   F = softmax(logits)[1] (TARGET 0, relevant), softmax(logits)[0] (TARGET 1, non-relevant) with 2 labels,
-//   or logits[NL-1] (TARGET 2, raw logit; the only target with 1 label).
+//   or logits[NL-1] (TARGET 2, raw logit; the relevant target of a 1-label model), or −logits[0]
+//   (TARGET 3, the non-relevant target of a 1-label model).
 //   dlogits = ∂F/∂logits; dpooled = Wcᵀ dlogits; dpre = dpooled · (1 − pooled²); dh(b, 0) = Wpᵀ dpre;
 //   dh(b, t > 0) = 0. Also writes F(b).
 // One workgroup per sequence. Bindings: logits (B, NL), pooled (B, C), poolW (C, C), clsW (NL, C),
@@ -29,6 +30,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   if (TARGET == 2u) {
     f = logits[b * p.NL + p.NL - 1u];
     if (p.NL == 1u) { dl0 = 1.0; } else { dl1 = 1.0; }
+  } else if (TARGET == 3u) {
+    f = -logits[b * p.NL];
+    dl0 = -1.0;
   } else {
     let l0 = logits[b * 2u];
     let l1 = logits[b * 2u + 1u];

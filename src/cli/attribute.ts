@@ -22,6 +22,7 @@ import { modelHash } from '../model/hash.ts';
 import { UserError } from '../errors.ts';
 import type { Target } from '../model/kernels/head.ts';
 import { Progress } from './progress.ts';
+import { runDatasets } from './datasets-run.ts';
 
 const TARGETS: Target[] = ['relevant', 'nonrelevant', 'logit'];
 
@@ -49,9 +50,13 @@ export async function run(argv: string[]): Promise<number> {
   const a = parseArgs('attribute', argv, {
     model: 'string', tokenizer: 'string', pairs: 'string', steps: 'number', rule: 'string', units: 'string', target: 'string',
     baseline: 'string', 'per-token': 'boolean', 'max-length': 'number', 'max-memory': 'number', chunk: 'number', out: 'string',
+    dataset: 'string', 'datasets-config': 'string', shared: 'string', 'per-query': 'number', 'per-dataset': 'number', seed: 'number',
+    'allow-unjudged': 'boolean', 'correct-only': 'boolean', shard: 'string', resume: 'boolean', 'checkpoint-every': 'number', 'stop-after': 'number',
   });
   const modelDir = required('attribute', a, 'model');
-  const pairsFile = required('attribute', a, 'pairs');
+  const datasetSpec = a.opts.dataset as string | undefined;
+  if (datasetSpec && a.opts.pairs) throw new UserError('give either --pairs FILE or --dataset NAMES, not both');
+  const pairsFile = datasetSpec ? '' : required('attribute', a, 'pairs');
   const outDir = required('attribute', a, 'out');
   const steps = a.opts.steps as number | undefined;
   if (steps === undefined) throw new UserError('--steps is required (e.g. --steps 50)');
@@ -64,12 +69,27 @@ export async function run(argv: string[]): Promise<number> {
   if (maxMemory !== undefined && !(maxMemory > 0)) throw new UserError(`--max-memory takes MiB > 0, got ${maxMemory}`);
   const tok = loadTokenizer(modelDir, { tokenizerFile: a.opts.tokenizer as string | undefined });
   const maxLength = effectiveMaxLength(a.opts['max-length'] as number | undefined, w.config.maxPositions);
-  const pairs = readPairsJsonl(pairsFile);
-  const enc = await tok.encodePairs(pairs.map((p) => [p.query, p.passage] as const), maxLength);
-  mkdirSync(outDir, { recursive: true });
   const g = await requestGpu();
   const model = await BertGpu.create(g, w);
   const engine = new NigEngine(model, { clsId: tok.clsId, sepId: tok.sepId, padId: tok.padId, maskId: tok.maskId, unkId: tok.unkId }, maxMemory && maxMemory * 2 ** 20);
+  const chunk = a.opts.chunk as number | undefined;
+  if (datasetSpec) {
+    const every = (a.opts['checkpoint-every'] as number | undefined) ?? 25;
+    if (!Number.isInteger(every) || every < 1) throw new UserError(`--checkpoint-every must be a positive integer, got ${every}`);
+    if (a.opts['per-token']) throw new UserError('--per-token is for --pairs runs; dataset runs aggregate over tokens');
+    return runDatasets({
+      spec: datasetSpec, configFile: a.opts['datasets-config'] as string | undefined, shared: a.opts.shared as string | undefined,
+      selection: {
+        seed: (a.opts.seed as number | undefined) ?? 0, perQuery: a.opts['per-query'] as number | undefined, perDataset: a.opts['per-dataset'] as number | undefined,
+        allowUnjudged: !!a.opts['allow-unjudged'], correctOnly: !!a.opts['correct-only'],
+      },
+      nig: { steps, rule, target, baseline, chunk }, units, maxLength, checkpointEvery: every, shardSpec: a.opts.shard as string | undefined,
+      resume: !!a.opts.resume, stopAfter: a.opts['stop-after'] as number | undefined, outDir, modelDir, modelHash: modelHash(modelDir),
+    }, engine, tok);
+  }
+  const pairs = readPairsJsonl(pairsFile);
+  const enc = await tok.encodePairs(pairs.map((p) => [p.query, p.passage] as const), maxLength);
+  mkdirSync(outDir, { recursive: true });
   const { hidden: C, intermediate: F, layers: L } = w.config;
   const tensors: [string, WriteTensor][] = [];
   const timings: number[] = [];
@@ -78,7 +98,7 @@ export async function run(argv: string[]): Promise<number> {
   const t0 = performance.now();
   for (let i = 0; i < pairs.length; i++) {
     const t = performance.now();
-    const r = await engine.attribute(enc[i], { steps, rule, target, baseline, perToken: !!a.opts['per-token'], chunk: a.opts.chunk as number | undefined });
+    const r = await engine.attribute(enc[i], { steps, rule, target, baseline, perToken: !!a.opts['per-token'], chunk });
     timings.push(performance.now() - t);
     deltas.push(r.igDelta);
     tensors.push(...pairTensors(pairs[i].id, r, units, L, F, C));

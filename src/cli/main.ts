@@ -9,6 +9,7 @@ const COMMANDS: Record<string, { about: string; load: () => Promise<{ run(argv: 
   doctor: { about: 'print the WebGPU adapter, its features and limits', load: () => import('./doctor.ts') },
   score: { about: 'score query-passage pairs (optionally with pruned FFN neurons)', load: () => import('./score.ts') },
   attribute: { about: 'NIG of every FFN neuron (and IG on the embeddings) for query-passage pairs', load: () => import('./attribute.ts') },
+  merge: { about: 'combine the outputs of sharded dataset runs (exactly)', load: () => import('./merge.ts') },
   evaluate: { about: 'evaluate a TREC run against qrels (trec_eval conventions)', load: () => import('./evaluate.ts') },
   demo: { about: 'run the main job on the bundled tiny model and toy pairs', load: () => import('./demo.ts') },
 };

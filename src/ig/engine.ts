@@ -158,7 +158,6 @@ export class NigEngine {
     const m = o.steps;
     const rule = o.rule ?? 'right';
     const target: Target = o.target ?? (cfg.numLabels === 1 ? 'logit' : 'relevant');
-    if (cfg.numLabels === 1 && target !== 'logit') throw new UserError(`target '${target}' needs a 2-label model; this model has 1 label (its target is the raw logit)`);
     const { wr, wl } = ruleWeights(rule);
     const len = pair.ids.length;
     if (len > Math.min(MAX_T, cfg.maxPositions)) throw new UserError(`pair of ${len} tokens exceeds the model's ${cfg.maxPositions} positions; lower --max-length`);

@@ -35,7 +35,8 @@ export interface HeadBackArgs {
 }
 
 export async function headBackward(g: Gpu, a: HeadBackArgs): Promise<Dispatch> {
-  const target = a.NL === 1 || a.target === 'logit' ? 2 : a.target === 'relevant' ? 0 : 1;
+  // 1 label: relevant and logit are the logit, non-relevant its negative (as src/ref/bert.ts defines them)
+  const target = a.NL === 1 ? (a.target === 'nonrelevant' ? 3 : 2) : a.target === 'logit' ? 2 : a.target === 'relevant' ? 0 : 1;
   const k = await g.pipelines.get({
     shader: 'head/head_backward.wgsl',
     bindings: ['read', 'read', 'read', 'read', 'rw', 'rw', 'uniform'],

@@ -1,0 +1,359 @@
+/**
+ * The demo page (web/index.html): checks for WebGPU, loads a checkpoint (file picker, drag and drop, or the URL of
+ * a folder; `?model=URL` loads at start), scores a pair, runs NIG with a progress bar, and shows the layers × neurons
+ * heatmap, the completeness deltas and the top neurons with their per-segment contributions; exports
+ * attributions.safetensors in the CLI's layout. `window.irNeurons.state` holds what the page computed (tests read it).
+ */
+import { openBrowserGpu, webgpuSupport } from './gpu.ts';
+import { filesFromDrop, loadModel, sourcesFromFiles, sourcesFromFolderUrl, type LoadedModel, type ModelSources } from './load.ts';
+import { attributionsSafetensors, type Units } from './export.ts';
+import { cellAt, drawHeatmap, fmt, topNeurons, type HeatmapGeometry, type RankedNeuron } from './heatmap.ts';
+import { renderCompleteness, renderTokens, renderTop, SEGMENTS } from './view.ts';
+import { fmtBytes } from '../gpu/arena.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { BertGpu, relevance } from '../model/forward.ts';
+import { NigEngine, type NigResult } from '../ig/engine.ts';
+import { BASELINES, type Baseline } from '../ig/baselines.ts';
+import { RULES, type Rule } from '../ig/path.ts';
+import { MAX_T } from '../model/kernels/attention.ts';
+import type { Target } from '../model/kernels/head.ts';
+import type { EncodedPair } from '../model/types.ts';
+
+export type Status = 'starting' | 'ready' | 'loading' | 'loaded' | 'scoring' | 'scored' | 'attributing' | 'done' | 'error';
+
+export interface AppState {
+  status: Status;
+  webgpu: 'checking' | 'ok' | 'missing';
+  adapter?: string;
+  gpu?: Gpu;
+  loaded?: LoadedModel;
+  model?: BertGpu;
+  engine?: NigEngine;
+  pair?: EncodedPair;
+  logits?: number[];
+  relevance?: number;
+  result?: NigResult;
+  error?: string;
+  /** Milliseconds of the last load, score and attribution. */
+  timings: Record<string, number>;
+}
+
+const state: AppState = { status: 'starting', webgpu: 'checking', timings: {} };
+(globalThis as unknown as { irNeurons: { state: AppState } }).irNeurons = { state };
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`the page lacks #${id}; web/index.html and app.ts are out of step`);
+  return e as T;
+};
+const input = (id: string) => $<HTMLInputElement>(id);
+const select = (id: string) => $<HTMLSelectElement>(id);
+
+function setStatus(s: Status): void {
+  state.status = s;
+  document.body.dataset.status = s;
+}
+
+function setBusy(busy: boolean): void {
+  const canRun = !busy && !!state.engine;
+  for (const id of ['score', 'attribute']) $<HTMLButtonElement>(id).disabled = !canRun;
+  for (const id of ['load-url', 'files']) input(id).disabled = busy;
+}
+
+function fillSelect(id: string, values: readonly string[], dflt: string): void {
+  const s = select(id);
+  s.replaceChildren(...values.map((v) => new Option(v, v, v === dflt, v === dflt)));
+}
+
+/** Runs an action with the buttons disabled; shows a UserError's message as it is, anything else with a pointer to the console. */
+async function act(busyStatus: Status, doneStatus: Status, statusEl: HTMLElement, fn: () => Promise<void>): Promise<void> {
+  setBusy(true);
+  setStatus(busyStatus);
+  state.error = undefined;
+  try {
+    await fn();
+    setStatus(doneStatus);
+  } catch (e) {
+    const err = e as Error;
+    console.error(err);
+    state.error = err.message;
+    statusEl.textContent = err.name === 'UserError' ? err.message : `${err.name}: ${err.message} (details in the browser console)`;
+    statusEl.classList.add('error-text');
+    setStatus('error');
+  } finally {
+    setBusy(false);
+  }
+}
+
+// ---------------------------------------------------------------- WebGPU
+
+async function checkGpu(): Promise<void> {
+  const banner = $('gpu-status');
+  const s = await webgpuSupport();
+  if (!s.ok) {
+    state.webgpu = 'missing';
+    banner.className = 'banner error';
+    banner.replaceChildren(Object.assign(document.createElement('strong'), { textContent: `No WebGPU: ${s.reason}.` }),
+      document.createTextNode(`${s.help} You can still load a model and see how a pair is tokenised; scoring and attribution need WebGPU.`));
+    return;
+  }
+  try {
+    state.gpu = await openBrowserGpu();
+  } catch (e) {
+    state.webgpu = 'missing';
+    banner.className = 'banner error';
+    banner.textContent = `WebGPU adapter found (${s.adapter}) but the device could not be opened: ${(e as Error).message}`;
+    return;
+  }
+  state.webgpu = 'ok';
+  state.adapter = s.adapter;
+  const l = state.gpu.limits;
+  banner.className = 'banner ok';
+  banner.textContent = `WebGPU: ${s.adapter} · storage binding ≤ ${fmtBytes(l.maxStorageBufferBindingSize)}, buffer ≤ ${fmtBytes(l.maxBufferSize)}` +
+    `${state.gpu.features.includes('timestamp-query') ? ' · timestamps' : ''}`;
+  state.gpu.device.lost.then((info) => {
+    if (info.reason === 'destroyed') return;
+    banner.className = 'banner error';
+    banner.textContent = `The GPU device was lost (${info.message}); reload the page. Long runs on a large model can exhaust GPU memory: lower the max length or the steps.`;
+  });
+  watchSubmits(state.gpu);
+}
+
+/** Progress of NigEngine.attribute, read from the labels of its command encoders ('NIG points a..b', 'NIG segments'). */
+let onSubmitLabel: ((label: string) => void) | null = null;
+function watchSubmits(g: Gpu): void {
+  const dev = g.device;
+  const create = dev.createCommandEncoder.bind(dev);
+  dev.createCommandEncoder = (d?: GPUCommandEncoderDescriptor) => {
+    if (d?.label) onSubmitLabel?.(d.label);
+    return create(d);
+  };
+}
+
+// ---------------------------------------------------------------- model
+
+async function load(getSources: () => Promise<ModelSources>): Promise<void> {
+  const status = $('load-status');
+  const bar = $<HTMLProgressElement>('load-progress');
+  status.classList.remove('error-text');
+  await act('loading', 'loaded', status, async () => {
+    const t0 = performance.now();
+    status.textContent = 'reading…';
+    bar.removeAttribute('value');
+    const src = await getSources();
+    const loaded = await loadModel(src, (file, done, total) => {
+      if (total) bar.value = done / total;
+      status.textContent = `${file}: ${fmtBytes(done)}${total ? ` of ${fmtBytes(total)}` : ''}`;
+    });
+    status.textContent = 'uploading weights…';
+    if (state.model) { state.model.dropPlans(); state.model.weights.destroy(); }
+    state.model = undefined;
+    state.engine = undefined;
+    state.result = undefined;
+    state.loaded = loaded;
+    if (state.gpu) {
+      state.model = await BertGpu.create(state.gpu, loaded.weights);
+      state.engine = new NigEngine(state.model, loaded.special);
+    }
+    const c = loaded.config;
+    fillSelect('target', c.numLabels === 1 ? ['logit'] : ['relevant', 'nonrelevant', 'logit'], c.numLabels === 1 ? 'logit' : 'relevant');
+    const maxLen = Math.min(MAX_T, c.maxPositions);
+    input('max-length').max = String(maxLen);
+    if (Number(input('max-length').value) > maxLen) input('max-length').value = String(maxLen);
+    $('model-info').textContent = `${loaded.files.config} + ${loaded.files.weights} (${fmtBytes(loaded.weightBytes)}) + ${loaded.files.tokenizer}: ` +
+      `${c.layers} layers, hidden ${c.hidden}, d_ff ${c.intermediate}, ${c.heads} heads, ${c.maxPositions} positions, ${c.numLabels} label${c.numLabels > 1 ? 's' : ''}, ` +
+      `vocabulary ${c.vocabSize}. Tokenizer: ${loaded.tokenizer.describe()}.`;
+    bar.value = 1;
+    state.timings.load = performance.now() - t0;
+    status.textContent = `loaded in ${(state.timings.load / 1000).toFixed(1)} s${state.gpu ? '' : ' (no WebGPU: tokenising only)'}`;
+    encode();
+  });
+}
+
+let idToToken: string[] = [];
+function vocabOf(id: number): string {
+  if (!idToToken.length && state.loaded) for (const [t, i] of state.loaded.tokenizer.vocab) idToToken[i] = t;
+  return idToToken[id] ?? `#${id}`;
+}
+
+/** Tokenises the pair in the form and shows its word pieces. */
+function encode(values?: ArrayLike<number>): EncodedPair | undefined {
+  const m = state.loaded;
+  if (!m) return undefined;
+  idToToken = [];
+  const pair = m.tokenizer.encodePair(input('query').value, $<HTMLTextAreaElement>('passage').value, Number(input('max-length').value));
+  state.pair = pair;
+  const special = new Set([m.special.clsId, m.special.sepId, m.special.padId]);
+  renderTokens($('tokens'), pair.ids, pair.typeIds, vocabOf, special, values);
+  return pair;
+}
+
+// ---------------------------------------------------------------- score and attribute
+
+const target = () => select('target').value as Target;
+
+async function score(): Promise<void> {
+  const out = $('score-out');
+  out.classList.remove('error-text');
+  await act('scoring', 'scored', out, async () => {
+    const pair = encode()!;
+    const t0 = performance.now();
+    const logits = await state.model!.score([pair]);
+    state.timings.score = performance.now() - t0;
+    state.logits = Array.from(logits);
+    const NL = state.loaded!.config.numLabels;
+    state.relevance = relevance(logits, NL, target())[0];
+    out.textContent = `logits [${state.logits.map(fmt).join(', ')}] · F (${target()}) = ${fmt(state.relevance)} · ${pair.ids.length} tokens · ${state.timings.score.toFixed(0)} ms`;
+  });
+}
+
+async function attribute(): Promise<void> {
+  const status = $('nig-status');
+  const bar = $<HTMLProgressElement>('nig-progress');
+  status.classList.remove('error-text');
+  await act('attributing', 'done', status, async () => {
+    const pair = encode()!;
+    const m = Number(input('steps').value);
+    const cfg = state.loaded!.config;
+    const T = Math.min(Math.ceil(pair.ids.length / 8) * 8, Math.min(MAX_T, cfg.maxPositions));
+    const P = state.engine!.chunkSize(T, m + 1);
+    const passes = Math.ceil((m + 1) / P);
+    const t0 = performance.now();
+    bar.value = 0;
+    status.textContent = `preparing kernels and buffers for ${pair.ids.length} tokens…`;
+    const tick = setInterval(() => { status.dataset.elapsed = `${((performance.now() - t0) / 1000).toFixed(1)} s`; }, 250);
+    onSubmitLabel = (label) => {
+      const pts = /^NIG points (\d+)\.\.(\d+)$/.exec(label);
+      if (pts) {
+        bar.value = Number(pts[1]) / (m + 1);
+        status.textContent = `path points ${pts[1]}–${pts[2]} of 0–${m} (pass ${Math.floor(Number(pts[1]) / P) + 1} of ${passes}) · ${((performance.now() - t0) / 1000).toFixed(1)} s`;
+      } else if (label === 'NIG segments') {
+        bar.value = 0.97;
+        status.textContent = 'summing per segment and reading back…';
+      }
+    };
+    try {
+      state.result = await state.engine!.attribute(pair, {
+        steps: m, rule: select('rule').value as Rule, target: target(), baseline: select('baseline').value as Baseline, perToken: input('per-token').checked,
+      });
+    } finally {
+      onSubmitLabel = null;
+      clearInterval(tick);
+    }
+    state.timings.attribute = performance.now() - t0;
+    bar.value = 1;
+    const r = state.result;
+    status.textContent = `NIG of ${cfg.layers * cfg.intermediate} neurons, ${r.T} tokens, m = ${m} (${passes} pass${passes > 1 ? 'es' : ''} of ≤ ${P} points) in ${(state.timings.attribute / 1000).toFixed(2)} s`;
+    render();
+  });
+}
+
+// ---------------------------------------------------------------- results
+
+let geometry: HeatmapGeometry | null = null;
+const units = () => select('units').value as Units;
+const totals = (r: NigResult) => (units() === 'ffn-pre' ? r.nigPre : r.nigPost);
+const segsOf = (r: NigResult) => (units() === 'ffn-pre' ? r.nigPreSegments : r.nigPostSegments);
+
+function render(): void {
+  const r = state.result;
+  if (!r || !state.loaded) return;
+  const { layers: L, intermediate: F } = state.loaded.config;
+  $('result-panel').hidden = false;
+  geometry = drawHeatmap($<HTMLCanvasElement>('heatmap'), totals(r), L, F, `NIG per neuron (${units()}, summed over tokens), F = ${r.target}`);
+  renderCompleteness($<HTMLTableElement>('completeness'), r);
+  renderTop($<HTMLTableElement>('top'), topNeurons(totals(r), L, F, 20), segsOf(r), L, F, showNeuron);
+}
+
+/** Colours the tokens by one neuron's per-token NIG (when the run kept per-token values). */
+function showNeuron(n: RankedNeuron): void {
+  const r = state.result!;
+  const F = state.loaded!.config.intermediate;
+  const tok = units() === 'ffn-pre' ? r.nigPreTokens : r.nigPostTokens;
+  const hover = $('hover');
+  if (!tok) {
+    hover.textContent = `layer ${n.layer}, neuron ${n.neuron}: NIG ${fmt(n.value)} (tick "per token" and attribute again to see it per token)`;
+    return;
+  }
+  const values = Array.from({ length: r.T }, (_, t) => tok[(n.layer * r.T + t) * F + n.neuron]);
+  encode(values);
+  hover.textContent = `tokens coloured by NIG of layer ${n.layer}, neuron ${n.neuron} (total ${fmt(n.value)}; red raises F, blue lowers it)`;
+}
+
+function onHover(ev: MouseEvent): void {
+  const r = state.result;
+  if (!geometry || !r || !state.loaded) return;
+  const c = cellAt(geometry, ev.offsetX, ev.offsetY);
+  if (!c) return;
+  const { layers: L, intermediate: F } = state.loaded.config;
+  const v = totals(r);
+  let best = c.n0;
+  for (let n = c.n0; n < c.n1; n++) if (Math.abs(v[c.layer * F + n]) > Math.abs(v[c.layer * F + best])) best = n;
+  const segs = segsOf(r);
+  const parts = SEGMENTS.map((s, i) => `${s} ${fmt(segs[i * L * F + c.layer * F + best])}`).join(', ');
+  const range = c.n1 - c.n0 > 1 ? ` (strongest of ${c.n0}–${c.n1 - 1})` : '';
+  $('hover').textContent = `layer ${c.layer}, neuron ${best}${range}: NIG ${fmt(v[c.layer * F + best])} = ${parts}`;
+}
+
+function exportResult(): void {
+  const r = state.result;
+  if (!r || !state.loaded) return;
+  const { layers: L, intermediate: F, hidden: C } = state.loaded.config;
+  const id = input('pair-id').value.trim() || 'pair0';
+  const bytes = attributionsSafetensors([{ id, result: r }], units(), { L, F, C });
+  const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/octet-stream' }));
+  const a = Object.assign(document.createElement('a'), { href: url, download: 'attributions.safetensors' });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  $('export-status').textContent = `${fmtBytes(bytes.byteLength)}: ${id}.nig ${r.nigPreTokens && units() === 'ffn-pre' || r.nigPostTokens && units() === 'ffn-post' ? `[${L}, ${r.T}, ${F}]` : `[${L}, ${F}]`}, ` +
+    `${id}.nig_segments [5, ${L}, ${F}], ${id}.ig_embed [${r.T}, ${C}], ${id}.F [${r.steps + 1}], ${id}.delta, ${id}.delta_hidden`;
+}
+
+// ---------------------------------------------------------------- wiring
+
+function wire(): void {
+  fillSelect('baseline', BASELINES, 'pad-keep-special');
+  fillSelect('rule', RULES, 'right');
+  fillSelect('target', ['relevant', 'nonrelevant', 'logit'], 'relevant');
+  input('files').addEventListener('change', () => {
+    const files = [...(input('files').files ?? [])];
+    if (files.length) void load(async () => sourcesFromFiles(files));
+  });
+  const drop = $('drop');
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    if (e.dataTransfer) void load(async () => sourcesFromFiles(await filesFromDrop(e.dataTransfer!)));
+  });
+  $('url-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const url = input('model-url').value.trim();
+    if (url) void load(() => sourcesFromFolderUrl(url));
+  });
+  $('score').addEventListener('click', () => void score());
+  $('attribute').addEventListener('click', () => void attribute());
+  $('export').addEventListener('click', exportResult);
+  select('units').addEventListener('change', render);
+  for (const id of ['query', 'passage', 'max-length']) $(id).addEventListener('input', () => { try { encode(); } catch { /* shown on Score */ } });
+  $('heatmap').addEventListener('mousemove', onHover);
+  let resize = 0;
+  window.addEventListener('resize', () => { clearTimeout(resize); resize = window.setTimeout(render, 150); });
+}
+
+async function main(): Promise<void> {
+  wire();
+  await checkGpu();
+  setStatus('ready');
+  setBusy(false);
+  const model = new URLSearchParams(location.search).get('model');
+  if (model) {
+    input('model-url').value = model;
+    await load(() => sourcesFromFolderUrl(model));
+  }
+}
+
+void main();

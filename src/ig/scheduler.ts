@@ -1,0 +1,117 @@
+/**
+ * Streams the selected pairs of one or more datasets through the NIG engine and aggregates every unit's NIG
+ * per (dataset, label) cell on the GPU. Checkpoints every N pairs; `resume` continues from the checkpoint and
+ * ends with exactly the result of an uninterrupted run (integer accumulators, same per-pair results); a
+ * shard i/n takes the pairs with index ≡ i (mod n), and `mergeShards` adds shards exactly.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors.ts';
+import type { Pair } from '../data/pairs.ts';
+import type { PairTokenizer } from '../model/tokenizer.ts';
+import type { NigEngine, NigOptions } from './engine.ts';
+import { CellAccumulators } from './cells.ts';
+import { readState, serializeAggregate, serializeState, writeAtomic, type RunState } from './state.ts';
+import { Progress } from '../cli/progress.ts';
+
+export interface Shard { index: number; count: number }
+
+export interface ScheduleOptions {
+  nig: Omit<NigOptions, 'perToken' | 'light'>;
+  units: 'ffn-pre' | 'ffn-post';
+  maxLength: number;
+  checkpointEvery: number;
+  shard: Shard;
+  resume: boolean;
+  /** Stop after this many pairs of the shard (tests simulate a kill with it). */
+  stopAfter?: number;
+  modelHash: string;
+}
+
+export function parseShard(spec: string | undefined, env: NodeJS.ProcessEnv = process.env): Shard {
+  if (!spec) return { index: 0, count: 1 };
+  const m = /^(\d+|auto)\/(\d+)$/.exec(spec);
+  if (!m) throw new UserError(`--shard '${spec}' must be i/n (0 ≤ i < n) or auto/n`);
+  const count = Number(m[2]);
+  let index: number;
+  if (m[1] === 'auto') {
+    const v = env.SLURM_ARRAY_TASK_ID ?? env.JOB_COMPLETION_INDEX;
+    if (v === undefined) throw new UserError('--shard auto/n needs SLURM_ARRAY_TASK_ID (Slurm array job) or JOB_COMPLETION_INDEX (Kubernetes Indexed Job)');
+    index = Number(v);
+  } else index = Number(m[1]);
+  if (!Number.isInteger(index) || count < 1 || index < 0 || index >= count) throw new UserError(`--shard ${index}/${count}: need 0 ≤ i < n`);
+  return { index, count };
+}
+
+export function cellName(p: Pick<Pair, 'dataset' | 'label'>): string {
+  return `${p.dataset}/${p.label}`;
+}
+
+/** The identity of a run: model, options and the exact pair list (and the shard count, not the index). */
+export function runKey(modelHash: string, o: ScheduleOptions, pairs: readonly Pair[]): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ modelHash, nig: o.nig, units: o.units, maxLength: o.maxLength, shards: o.shard.count }));
+  for (const p of pairs) h.update(`${p.dataset}\t${p.qid}\t${p.docid}\t${p.label}\n`);
+  return h.digest('hex').slice(0, 32);
+}
+
+export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPairs: readonly Pair[], outDir: string, o: ScheduleOptions): Promise<RunState> {
+  const g = engine.model.g;
+  const { layers: L, intermediate: F } = engine.model.cfg;
+  const units = L * F;
+  const mine = allPairs.filter((_, i) => i % o.shard.count === o.shard.index);
+  const cellNames = [...new Set(allPairs.map(cellName))];
+  const key = runKey(o.modelHash, o, allPairs);
+  mkdirSync(outDir, { recursive: true });
+  const ckpt = join(outDir, 'checkpoint.safetensors');
+  let state: RunState = { key, done: 0, cells: new Map(cellNames.map((c) => [c, { count: 0, total: new Uint32Array(units * 6), seg: new Uint32Array(5 * units * 6) }])), deltas: new Float32Array(0) };
+  if (o.resume) {
+    state = readState(ckpt);
+    if (state.key !== key) throw new UserError(`${ckpt}: belongs to a different run (model, options or pairs differ); rerun without --resume in a new --out folder, or with the original options`);
+  } else if (existsSync(ckpt)) {
+    throw new UserError(`${ckpt} exists: add --resume to continue that run, or choose a new --out folder`);
+  }
+  const cells = new CellAccumulators(g, units, cellNames);
+  for (const [c, w] of state.cells) cells.write(c, w);
+  // Processing order: by token length (so consecutive pairs share GPU plans), then by index. The integer
+  // accumulators make the result independent of the order; deltas stay in pair order.
+  const encs = await Promise.all(mine.map((p) => tok.encodePair(p.query, p.passage, o.maxLength).catch((e: Error) => {
+    throw new UserError(`${p.dataset} query ${p.qid} / doc ${p.docid}: ${e.message}`);
+  })));
+  const bucket = (i: number) => Math.ceil(encs[i].ids.length / 8);
+  const order = mine.map((_, i) => i).sort((x, y) => bucket(x) - bucket(y) || x - y);
+  const deltas = new Float32Array(mine.length).fill(NaN);
+  deltas.set(state.deltas.subarray(0, mine.length));
+  const counts = new Map([...state.cells].map(([c, w]) => [c, w.count]));
+  const save = async (file: string, final: boolean) => {
+    const snap: RunState = { key, done, cells: new Map(), deltas: deltas.slice() };
+    for (const c of cellNames) snap.cells.set(c, { count: counts.get(c) ?? 0, ...(await cells.read(c)) });
+    const meta = { shard: `${o.shard.index}/${o.shard.count}`, total: String(mine.length) };
+    writeAtomic(file, final ? serializeAggregate(snap, L, F, meta) : serializeState(snap, units, meta));
+    return snap;
+  };
+  const progress = new Progress(`attribute shard ${o.shard.index}/${o.shard.count}`, mine.length, 'pairs');
+  const end = Math.min(mine.length, o.stopAfter !== undefined ? state.done + o.stopAfter : mine.length);
+  const [totalKey, segKey] = o.units === 'ffn-pre' ? (['preTotal', 'preSeg'] as const) : (['postTotal', 'postSeg'] as const);
+  let done = state.done;
+  for (let n = state.done; n < end; n++) {
+    const i = order[n];
+    const cell = cellName(mine[i]);
+    const r = await engine.attribute(encs[i], { ...o.nig, light: true }, (v) => cells.dispatches(cell, v[totalKey], v[segKey]));
+    counts.set(cell, (counts.get(cell) ?? 0) + 1);
+    deltas[i] = r.igDelta;
+    done = n + 1;
+    progress.tick(done);
+    if (done % o.checkpointEvery === 0 && done < end) await save(ckpt, false);
+  }
+  progress.done();
+  await g.device.queue.onSubmittedWorkDone();
+  const snap = await save(ckpt, false);
+  if (snap.done === mine.length) await save(join(outDir, 'aggregate.safetensors'), true);
+  return snap;
+}
+
+export function writeJson(file: string, value: unknown): void {
+  writeFileSync(file, JSON.stringify(value, null, 1) + '\n');
+}
