@@ -2,7 +2,7 @@
 /**
  * Browser build: `npm run build:web` writes web-dist/, which any static server can serve.
  *   web-dist/ir-neurons.js   the library as an ES module for browsers (src/browser/index.ts)
- *   web-dist/app.js          the demo page's script (src/browser/app.ts); shared code sits in chunk-*.js
+ *   web-dist/app.js          the demo page's script (src/browser/app.ts), self-contained as well
  *   web-dist/index.html, style.css   the page (copied from web/)
  * WGSL is bundled as text: the virtual module 'ir-neurons:shaders' maps each path under shaders/
  * ('matmul/matmul.wgsl') to its source, and src/browser/gpu.ts registers it with setShaderProvider
@@ -66,24 +66,17 @@ const noNodePlugin = {
 export async function buildWeb({ outdir = join(ROOT, 'web-dist'), minify = false, logLevel = 'warning' } = {}) {
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
-  const result = await esbuild.build({
-    absWorkingDir: ROOT,
-    entryPoints: { 'ir-neurons': 'src/browser/index.ts', app: 'src/browser/app.ts' },
-    outdir,
-    bundle: true,
-    splitting: true,
-    format: 'esm',
-    platform: 'browser',
-    target: ['es2022', 'chrome113'],
-    sourcemap: true,
-    minify,
-    metafile: true,
-    legalComments: 'none',
-    logLevel,
-    plugins: [noNodePlugin, shadersPlugin],
-  });
+  // Two self-contained modules: the library, to import from any page, and the demo page's script.
+  const common = {
+    absWorkingDir: ROOT, outdir, bundle: true, format: 'esm', platform: 'browser', target: ['es2022', 'chrome113'],
+    sourcemap: true, minify, metafile: true, legalComments: 'none', logLevel, plugins: [noNodePlugin, shadersPlugin],
+  };
+  const results = await Promise.all([
+    esbuild.build({ ...common, entryPoints: { 'ir-neurons': 'src/browser/index.ts' } }),
+    esbuild.build({ ...common, entryPoints: { app: 'src/browser/app.ts' } }),
+  ]);
   for (const f of readdirSync(WEB)) copyFileSync(join(WEB, f), join(outdir, f));
-  const outputs = Object.entries(result.metafile.outputs)
+  const outputs = results.flatMap((r) => Object.entries(r.metafile.outputs))
     .filter(([f]) => f.endsWith('.js'))
     .map(([f, o]) => `${relative(ROOT, f)} ${(o.bytes / 1024).toFixed(1)} KiB`);
   return { outdir, outputs, shaders: wgslFiles(SHADERS).length };

@@ -81,17 +81,20 @@ const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return m;
 };
 
-browserTest('without WebGPU the page says so and why, and keeps Score and Attribute off', async ({ server, browser }) => {
+browserTest('without WebGPU the page says so and why, still tokenises (?model= loads at start), and keeps Score and Attribute off', async ({ server, browser }) => {
   const page = await browser.context.newPage();
   await page.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true }));
-  await page.goto(`${server.origin}/index.html`);
-  await page.waitForFunction(() => (globalThis as any).irNeurons?.state?.status === 'ready');
+  await page.goto(`${server.origin}/index.html?model=/model/`);
+  await waitStatus(page, ['loaded']);
   const banner = await page.textContent('#gpu-status');
   assert.match(banner ?? '', /No WebGPU: this browser has no WebGPU \(navigator\.gpu is undefined\)/);
   assert.match(banner ?? '', /Chrome and Edge 113\+/);
+  assert.match(await page.textContent('#load-status') ?? '', /no WebGPU: tokenising only/);
+  assert.ok((await page.locator('#tokens .tok').count()) > 10, 'the pair is shown as word pieces');
+  assert.ok(await page.isDisabled('#score'));
   assert.ok(await page.isDisabled('#attribute'));
   await page.close();
-});
+}, true);
 
 browserTest('tiny-monobert in the page: logits, NIG per token at m = 20, heatmap, export', async ({ server, browser }) => {
   const { page } = browser;
@@ -184,6 +187,20 @@ browserTest('tiny-monobert in the page: logits, NIG per token at m = 20, heatmap
   await waitStatus(page, ['scored']);
   const again = await page.evaluate(() => (globalThis as any).irNeurons.state.logits as number[]);
   assert.ok(maxRel(again, R('p0.m20.logits_input')) <= 1e-4, 'logits after loading through the file picker');
+
+  // drag and drop of the three files onto the drop zone
+  await page.evaluate(async () => {
+    const dt = new DataTransfer();
+    for (const [url, name] of [['/model/config.json', 'config.json'], ['/model/model.safetensors', 'model.safetensors'], ['/model/tokenizer.json', 'tokenizer.json']]) {
+      dt.items.add(new File([await (await fetch(url)).arrayBuffer()], name));
+    }
+    document.getElementById('drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  await waitStatus(page, ['loaded']);
+  await page.click('#score');
+  await waitStatus(page, ['scored']);
+  const dropped = await page.evaluate(() => (globalThis as any).irNeurons.state.logits as number[]);
+  assert.ok(maxRel(dropped, R('p0.m20.logits_input')) <= 1e-4, 'logits after loading by drag and drop');
 }, true);
 
 S.after(async () => {

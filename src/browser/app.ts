@@ -30,6 +30,8 @@ export interface AppState {
   model?: BertGpu;
   engine?: NigEngine;
   pair?: EncodedPair;
+  /** The pair `result` belongs to (the form may have changed since). */
+  resultPair?: EncodedPair;
   logits?: number[];
   relevance?: number;
   result?: NigResult;
@@ -150,13 +152,15 @@ async function load(getSources: () => Promise<ModelSources>): Promise<void> {
     state.model = undefined;
     state.engine = undefined;
     state.result = undefined;
+    $('result-panel').hidden = true;
     state.loaded = loaded;
+    idToToken = [];
     if (state.gpu) {
       state.model = await BertGpu.create(state.gpu, loaded.weights);
       state.engine = new NigEngine(state.model, loaded.special);
     }
     const c = loaded.config;
-    fillSelect('target', c.numLabels === 1 ? ['logit'] : ['relevant', 'nonrelevant', 'logit'], c.numLabels === 1 ? 'logit' : 'relevant');
+    fillSelect('target', c.numLabels === 1 ? ['logit', 'nonrelevant'] : ['relevant', 'nonrelevant', 'logit'], c.numLabels === 1 ? 'logit' : 'relevant');
     const maxLen = Math.min(MAX_T, c.maxPositions);
     input('max-length').max = String(maxLen);
     if (Number(input('max-length').value) > maxLen) input('max-length').value = String(maxLen);
@@ -176,15 +180,18 @@ function vocabOf(id: number): string {
   return idToToken[id] ?? `#${id}`;
 }
 
+function showTokens(pair: EncodedPair, values?: ArrayLike<number>): void {
+  const sp = state.loaded!.special;
+  renderTokens($('tokens'), pair.ids, pair.typeIds, vocabOf, new Set([sp.clsId, sp.sepId, sp.padId]), values);
+}
+
 /** Tokenises the pair in the form and shows its word pieces. */
-function encode(values?: ArrayLike<number>): EncodedPair | undefined {
+function encode(): EncodedPair | undefined {
   const m = state.loaded;
   if (!m) return undefined;
-  idToToken = [];
   const pair = m.tokenizer.encodePair(input('query').value, $<HTMLTextAreaElement>('passage').value, Number(input('max-length').value));
   state.pair = pair;
-  const special = new Set([m.special.clsId, m.special.sepId, m.special.padId]);
-  renderTokens($('tokens'), pair.ids, pair.typeIds, vocabOf, special, values);
+  showTokens(pair);
   return pair;
 }
 
@@ -202,7 +209,8 @@ async function score(): Promise<void> {
     state.timings.score = performance.now() - t0;
     state.logits = Array.from(logits);
     const NL = state.loaded!.config.numLabels;
-    state.relevance = relevance(logits, NL, target())[0];
+    // 1 label: the engine's 'nonrelevant' target is the negated logit (src/model/kernels/head.ts); relevance() gives the logit
+    state.relevance = NL === 1 && target() === 'nonrelevant' ? -logits[0] : relevance(logits, NL, target())[0];
     out.textContent = `logits [${state.logits.map(fmt).join(', ')}] · F (${target()}) = ${fmt(state.relevance)} · ${pair.ids.length} tokens · ${state.timings.score.toFixed(0)} ms`;
   });
 }
@@ -240,6 +248,7 @@ async function attribute(): Promise<void> {
       onSubmitLabel = null;
       clearInterval(tick);
     }
+    state.resultPair = pair;
     state.timings.attribute = performance.now() - t0;
     bar.value = 1;
     const r = state.result;
@@ -276,7 +285,7 @@ function showNeuron(n: RankedNeuron): void {
     return;
   }
   const values = Array.from({ length: r.T }, (_, t) => tok[(n.layer * r.T + t) * F + n.neuron]);
-  encode(values);
+  showTokens(state.resultPair!, values);
   hover.textContent = `tokens coloured by NIG of layer ${n.layer}, neuron ${n.neuron} (total ${fmt(n.value)}; red raises F, blue lowers it)`;
 }
 

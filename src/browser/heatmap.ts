@@ -34,7 +34,7 @@ export function binRange(j: number, bins: number, F: number): [number, number] {
 export function drawHeatmap(canvas: HTMLCanvasElement, values: Float32Array, L: number, F: number, title: string): HeatmapGeometry {
   const cssW = canvas.clientWidth || canvas.width || 800;
   const rowH = Math.max(12, Math.min(40, Math.floor(320 / L)));
-  const left = 44, right = 84, top = 26, bottom = 34;
+  const left = 44, right = 100, top = 26, bottom = 34;
   const width = Math.max(50, cssW - left - right);
   const height = rowH * L;
   const cssH = top + height + bottom;

@@ -10,6 +10,8 @@ const COMMANDS: Record<string, { about: string; load: () => Promise<{ run(argv: 
   score: { about: 'score query-passage pairs (optionally with pruned FFN neurons)', load: () => import('./score.ts') },
   attribute: { about: 'NIG of every FFN neuron (and IG on the embeddings) for query-passage pairs', load: () => import('./attribute.ts') },
   merge: { about: 'combine the outputs of sharded dataset runs (exactly)', load: () => import('./merge.ts') },
+  prune: { about: 'prune top neurons of attribution schemes and re-rank, against random pruning', load: () => import('./prune.ts') },
+  report: { about: 'HTML/JSON/Markdown report of a dataset run (and its pruning table)', load: () => import('./report.ts') },
   evaluate: { about: 'evaluate a TREC run against qrels (trec_eval conventions)', load: () => import('./evaluate.ts') },
   demo: { about: 'run the main job on the bundled tiny model and toy pairs', load: () => import('./demo.ts') },
 };

@@ -1,0 +1,270 @@
+/**
+ * bench/nig.ts (`npm run bench:nig`): NIG of every FFN unit of every layer for one pair, m = 50 steps (51 path
+ * points), on a random BERT of the requested shape built in memory: ms per pair, FLOP count, GFLOP/s. The
+ * same work as the PyTorch peer (../shared/device/peer_nig_torch.py), which the GPU script runs beside it.
+ *
+ *   npm run bench:nig -- [--shape base|large|tiny] [--tokens 128,256] [--steps 50] [--pairs N] [--warmup K]
+ *                        [--max-memory MiB] [--chunk P] [--vocab V] [--seed S]
+ *
+ * 1. Validate. Always: a tiny random BERT (the peer's tiny shape: 2 layers, hidden 128, 2 heads, d_ff 512),
+ *    NIG per token before and after GELU, F along the path and IG on the embeddings from the GPU engine
+ *    against the float64 reference (src/ref/nig.ts nigReference): relative L2 ≤ 1e-3 (at the requested tokens
+ *    and steps for --shape tiny, else 64 tokens and m = 20). For base/large, at the smallest requested length
+ *    and m = 8 (cheap, the same code path): FFN totals, F and embedding IG at the engine's chunk size and at
+ *    chunk 4 (so 3 chunks with carried sums) agree to ≤ 1e-5, and completeness holds on the full cuts (the
+ *    word embeddings, every hidden state): |Σ IG − ΔF| ≤ |ΔF|/m, the right Riemann sum's O(1/m) error.
+ * 2. Time. Wall clock of NigEngine.attribute (upload of the path table, every chunk's forward + backward +
+ *    conductance, the GPU reductions, and the read back of the totals: what `ir-neurons attribute` pays per
+ *    pair), after --warmup untimed pairs (the first also builds the plans); median of --pairs. Every timed
+ *    pair's completeness delta is checked too (|Σ IG − ΔF| ≤ |ΔF|/m on the embeddings and every hidden state).
+ * 3. Report. FLOPs per pair (the same count for the peer: parameters frozen, no weight gradients):
+ *      forward  = 2·P_tok·T·n + 4·T²·C·L·n  (P_tok = L·(4C² + 2·C·d_ff) matmul weights a token meets; QKᵀ and PV)
+ *      backward ≈ forward (input gradients only: one product per weight matrix, not two)
+ *      total    = 2 · forward,  n = m + 1 points; embeddings, LayerNorm, softmax, GELU, pooler not counted.
+ *    (The attention backward is really 2× its forward, so this undercounts by 4·T²·C·L·n: ~3% at T = 256.)
+ *    A line `BENCH nig <shape> tokens=T steps=m chunk=P: X ms/pair` per length, for bench/gpu-run.sh.
+ *
+ * Weights: linear N(0, 1/fan_in) (unit-scale activations, so F moves along the path), biases N(0, 0.02),
+ * embeddings N(0, 1), LayerNorm 1 + N(0, 0.05) / N(0, 0.05). The vocabulary is cut to --vocab rows (default
+ * 1000, said in the output): only the rows of the ids used are ever read, so the time does not change.
+ */
+import os from 'node:os';
+import { execSync } from 'node:child_process';
+import { describeGpu, type Gpu } from '../src/gpu/device.ts';
+import { requestGpu } from '../src/gpu/node.ts';
+import { fmtBytes } from '../src/gpu/arena.ts';
+import { BertGpu, type ForwardPlan } from '../src/model/forward.ts';
+import { NigEngine, type NigResult } from '../src/ig/engine.ts';
+import { nigReference } from '../src/ref/nig.ts';
+import type { BertConfig, BertWeights, EncodedPair, LayerWeights, Tensor } from '../src/model/types.ts';
+import { mulberry32 } from '../tools/make-tiny-bert.ts';
+
+type ShapeName = 'tiny' | 'base' | 'large';
+// (layers, hidden, heads, d_ff), as in the peer's SHAPES
+const SHAPES: Record<ShapeName, [number, number, number, number]> = { tiny: [2, 128, 2, 512], base: [12, 768, 12, 3072], large: [24, 1024, 16, 4096] };
+const SPECIAL = { clsId: 101, sepId: 102, padId: 0, maskId: 103, unkId: 100 };
+const REF_TOL = 1e-3, CHUNK_TOL = 1e-5, VAL_STEPS = 8, VAL_CHUNK = 4;
+/** Completeness bound relative to |ΔF|: the right Riemann sum's error is O(1/m), (F′(1) − F′(0))/(2m) to first order. */
+const completeTol = (m: number) => 1 / m;
+
+// ---------- arguments ----------
+const argv = process.argv.slice(2);
+const KNOWN = ['--shape', '--tokens', '--steps', '--pairs', '--warmup', '--max-memory', '--chunk', '--vocab', '--seed'];
+for (let i = 0; i < argv.length; i += 2) {
+  if (!KNOWN.includes(argv[i]) || argv[i + 1] === undefined) fail(`bench:nig: '${argv[i]}' is not an option with a value; options: ${KNOWN.join(' ')} (each takes a value)`, 2);
+}
+const arg = (name: string) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
+const int = (name: string, dflt?: number) => {
+  const v = arg(name);
+  if (v === undefined) return dflt;
+  if (!/^\d+$/.test(v) || Number(v) < 1) fail(`bench:nig: ${name} takes a positive integer, got '${v}'`, 2);
+  return Number(v);
+};
+const shapeName = (arg('--shape') ?? 'base') as ShapeName;
+if (!(shapeName in SHAPES)) fail(`bench:nig: --shape '${shapeName}' is not one of ${Object.keys(SHAPES).join(', ')}`, 2);
+const tokens = (arg('--tokens') ?? '128,256').split(',').map(Number);
+if (!tokens.every((t) => Number.isInteger(t) && t >= 8 && t <= 512)) fail(`bench:nig: --tokens '${arg('--tokens')}' must be lengths in 8..512 (the attention kernel's limit), e.g. 128,256`, 2);
+const steps = int('--steps', 50)!;
+const maxMemoryMiB = int('--max-memory');
+const chunkArg = int('--chunk');
+const vocab = int('--vocab', 1000)!;
+const seed = int('--seed', 1)!;
+if (vocab < 1000) fail(`bench:nig: --vocab ${vocab} is below 1000; the pair uses BERT's special ids (100..103) and random ids above them`, 2);
+
+function fail(msg: string, code = 1): never {
+  console.error(msg);
+  process.exit(code);
+}
+
+// ---------- model, pair, counts ----------
+/** A random BertForSequenceClassification (2 labels) of the shape, float32, deterministic from `seed`. */
+export function randomBert(shape: ShapeName, V: number, s: number, maxPositions = 512): BertWeights {
+  const [L, C, NH, F] = SHAPES[shape];
+  const u = mulberry32(s);
+  const randn = () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
+  const t = (shp: number[], f: () => number): Tensor => {
+    const data = new Float32Array(shp.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = f();
+    return { shape: shp, data };
+  };
+  const lin = (out: number, inp: number): [Tensor, Tensor] => {
+    const sd = 1 / Math.sqrt(inp);
+    return [t([out, inp], () => sd * randn()), t([out], () => 0.02 * randn())];
+  };
+  const ln = (): [Tensor, Tensor] => [t([C], () => 1 + 0.05 * randn()), t([C], () => 0.05 * randn())];
+  const layers: LayerWeights[] = [];
+  for (let l = 0; l < L; l++) {
+    const [qW, qB] = lin(C, C), [kW, kB] = lin(C, C), [vW, vB] = lin(C, C), [aoW, aoB] = lin(C, C);
+    const [ln1G, ln1B] = ln(), [iW, iB] = lin(F, C), [oW, oB] = lin(C, F), [ln2G, ln2B] = ln();
+    layers.push({ qW, qB, kW, kB, vW, vB, aoW, aoB, ln1G, ln1B, iW, iB, oW, oB, ln2G, ln2B });
+  }
+  const wordEmb = t([V, C], randn);
+  wordEmb.data.fill(0, 0, C); // [PAD] row zero, as in Hugging Face
+  const [embLnG, embLnB] = ln(), [poolW, poolB] = lin(C, C), [clsW, clsB] = lin(2, C);
+  const config: BertConfig = { vocabSize: V, hidden: C, layers: L, heads: NH, intermediate: F, maxPositions, typeVocab: 2, eps: 1e-12, numLabels: 2, padTokenId: 0 };
+  return { config, wordEmb, posEmb: t([maxPositions, C], randn), typeEmb: t([2, C], randn), embLnG, embLnB, layers, poolW, poolB, clsW, clsB };
+}
+
+/** `[CLS] q [SEP] p [SEP]` of exactly T tokens, query min(32, T/4) long (as the peer), random ids ≥ 1000 when V allows. */
+export function makePair(T: number, V: number, s: number): EncodedPair {
+  const u = mulberry32(s * 7919 + T);
+  const lo = V > 2000 ? 1000 : 104;
+  const q = Math.min(32, Math.floor(T / 4));
+  const ids = Array.from({ length: T }, () => lo + Math.floor(u() * (V - lo)));
+  ids[0] = SPECIAL.clsId; ids[q] = SPECIAL.sepId; ids[T - 1] = SPECIAL.sepId;
+  return { ids, typeIds: ids.map((_, i) => (i > q ? 1 : 0)), sep1: q };
+}
+
+/** FLOPs of one pair's NIG (the formula in the header). */
+export function nigFlops(cfg: BertConfig, T: number, points: number): { perTokenParams: number; forward: number; total: number } {
+  const { layers: L, hidden: C, intermediate: F } = cfg;
+  const perTokenParams = L * (4 * C * C + 2 * C * F);
+  const forward = (2 * perTokenParams * T + 4 * T * T * C * L) * points;
+  return { perTokenParams, forward, total: 2 * forward };
+}
+
+function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`relL2: lengths ${a.length} and ${b.length} differ`);
+  let n = 0, d = 0;
+  for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
+  return Math.sqrt(n / Math.max(d, 1e-300));
+}
+
+/** Completeness of the full cuts, relative to |ΔF|: the embedding IG and the worst hidden state. */
+function completeness(r: NigResult): { dF: number; emb: number; hidden: number } {
+  const dF = r.F[r.steps] - r.F[0];
+  return { dF, emb: Math.abs(r.igDelta) / Math.abs(dF), hidden: Math.max(...r.hiddenDeltas.map(Math.abs)) / Math.abs(dF) };
+}
+
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** Times every plan the engine builds (it drops and rebuilds them whenever (T, points per chunk) changes). */
+function watchPlans(model: BertGpu): { builds: { key: string; ms: number; bytes: number }[] } {
+  const w = { builds: [] as { key: string; ms: number; bytes: number }[] };
+  const orig = model.plan.bind(model);
+  const seen = new Set<Promise<ForwardPlan>>();
+  model.plan = (shape) => {
+    const t0 = performance.now();
+    const p = orig(shape);
+    if (!seen.has(p)) {
+      seen.add(p);
+      p.then((pl) => w.builds.push({ key: `${shape.B}x${shape.T}`, ms: performance.now() - t0, bytes: pl.arena.bytes }), () => {});
+    }
+    return p;
+  };
+  return w;
+}
+
+// ---------- validation ----------
+async function validateTiny(g: Gpu, T: number, m: number): Promise<string> {
+  const w = randomBert('tiny', vocab, seed + 100, Math.max(512, T));
+  const eng = new NigEngine(await BertGpu.create(g, w), SPECIAL);
+  const pair = makePair(T, vocab, seed + 100);
+  const r = await eng.attribute(pair, { steps: m, perToken: true });
+  const t0 = performance.now();
+  const ref = nigReference(w, pair.ids, pair.typeIds, m);
+  const refMs = performance.now() - t0;
+  const errs: [string, number][] = [
+    ['nig_pre', relL2(r.nigPreTokens!, ref.nigPre)], ['nig_post', relL2(r.nigPostTokens!, ref.nigPost)],
+    ['F_path', relL2(r.F, ref.F)], ['ig_embed', relL2(r.igEmbed, ref.igEmbed)],
+  ];
+  const bad = errs.filter(([, e]) => !(e <= REF_TOL));
+  if (bad.length) {
+    fail(`bench:nig: validation failed: tiny BERT, ${T} tokens, m = ${m}: GPU NIG against the float64 reference: ${bad.map(([k, e]) => `${k} relative L2 ${e.toExponential(2)}`).join(', ')} > ${REF_TOL}; fix the engine before timing it`);
+  }
+  eng.model.dropPlans();
+  return `validate tiny (L2 C128 H2 F512), ${T} tokens, m = ${m}: GPU vs float64 reference relative L2 ${errs.map(([k, e]) => `${k} ${e.toExponential(1)}`).join(', ')} ≤ ${REF_TOL} (reference ${secs(refMs)})`;
+}
+
+async function validateBig(eng: NigEngine, pair: EncodedPair): Promise<string> {
+  const a = await eng.attribute(pair, { steps: VAL_STEPS, chunk: chunkArg });
+  const b = await eng.attribute(pair, { steps: VAL_STEPS, chunk: VAL_CHUNK });
+  const errs: [string, number][] = [['nig_pre', relL2(b.nigPre, a.nigPre)], ['nig_post', relL2(b.nigPost, a.nigPost)], ['F_path', relL2(b.F, a.F)], ['ig_embed', relL2(b.igEmbed, a.igEmbed)]];
+  const bad = errs.filter(([, e]) => !(e <= CHUNK_TOL));
+  const c = completeness(a);
+  const T = pair.ids.length;
+  if (bad.length) fail(`bench:nig: validation failed: ${shapeName}, ${T} tokens, m = ${VAL_STEPS}: chunk ${a.chunk} and chunk ${b.chunk} differ: ${bad.map(([k, e]) => `${k} ${e.toExponential(2)}`).join(', ')} > ${CHUNK_TOL}`);
+  const tol = completeTol(VAL_STEPS);
+  if (!(Math.abs(c.dF) > 1e-3) || !(c.emb <= tol) || !(c.hidden <= tol)) {
+    fail(`bench:nig: validation failed: ${shapeName}, ${T} tokens, m = ${VAL_STEPS}: completeness ΔF = ${c.dF.toExponential(2)}, |Σ IG − ΔF|/|ΔF| = ${c.emb.toExponential(2)} (embeddings), ${c.hidden.toExponential(2)} (worst hidden state); expected |ΔF| > 1e-3 and both ≤ 1/m = ${tol.toFixed(3)}`);
+  }
+  return `validate ${shapeName}, ${T} tokens, m = ${VAL_STEPS}: chunk ${a.chunk} vs chunk ${b.chunk} relative L2 ${errs.map(([k, e]) => `${k} ${e.toExponential(1)}`).join(', ')} ≤ ${CHUNK_TOL}; ΔF = ${c.dF.toFixed(4)}, completeness |Σ IG − ΔF|/|ΔF| ${c.emb.toExponential(1)} (embeddings), ≤ ${c.hidden.toExponential(1)} (hidden states)`;
+}
+
+// ---------- main ----------
+interface Row { T: number; chunk: number; chunks: number; ms: number[]; first: number; flops: number; mem: string; c: ReturnType<typeof completeness> }
+
+async function main(): Promise<void> {
+  const cpus = os.cpus();
+  let rev = '?';
+  try { rev = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* not a checkout */ }
+  const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+  console.log(`machine: ${cpus[0]?.model ?? '?'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}, node ${process.version}, commit ${rev}, load average ${load()}`);
+  const g = await requestGpu();
+  console.log(describeGpu(g));
+  const soft = /llvmpipe|lavapipe|swiftshader|software/i.test(Object.values(g.adapterInfo).join(' '));
+  const pairs = int('--pairs', soft ? 1 : 5)!;
+  const warmup = int('--warmup', soft ? 0 : 1) ?? 0;
+  const [L, C, NH, F] = SHAPES[shapeName];
+  console.log(`shape ${shapeName}: ${L} layers, hidden ${C}, ${NH} heads, d_ff ${F}; vocabulary cut to ${vocab} rows (BERT's is 30522; only used rows are read); m = ${steps} (${steps + 1} points)`);
+  console.log(`timing: median of ${pairs} pair(s) after ${warmup} warm-up pair(s)${soft ? ' (software adapter: fewer by default; a pair takes minutes)' : ''}${warmup === 0 ? '; with no warm-up the timed pair includes building the plans (timed separately below)' : ''}`);
+  console.log(`FLOPs per pair = 2 × forward, forward = 2·P_tok·T·n + 4·T²·C·L·n, n = m + 1 (see the header of bench/nig.ts)\n`);
+
+  const t0 = performance.now();
+  const tinyT = shapeName === 'tiny' ? Math.min(...tokens) : 64, tinyM = shapeName === 'tiny' ? steps : 20;
+  console.log(await validateTiny(g, tinyT, tinyM));
+
+  const tb = performance.now();
+  const w = randomBert(shapeName, vocab, seed, Math.max(512, ...tokens));
+  const model = await BertGpu.create(g, w);
+  await g.device.queue.onSubmittedWorkDone();
+  const watch = watchPlans(model);
+  const engine = new NigEngine(model, SPECIAL, maxMemoryMiB && maxMemoryMiB * 2 ** 20);
+  console.log(`model: random ${shapeName}, ${fmtBytes(model.weights.bytes)} of weights uploaded (${secs(performance.now() - tb)} to build and upload)`);
+  if (shapeName !== 'tiny') console.log(await validateBig(engine, makePair(Math.min(...tokens), vocab, seed)));
+
+  const rows: Row[] = [];
+  for (const T of tokens) {
+    const pair = makePair(T, vocab, seed);
+    const points = steps + 1;
+    const chunk = engine.chunkSize(T, points, chunkArg);
+    const per = engine.bytesPerPoint(T);
+    const budget = maxMemoryMiB ? `--max-memory ${maxMemoryMiB} MiB` : `default budget ${fmtBytes(Math.min(g.limits.maxBufferSize, 2 ** 31))}`;
+    const byBinding = Math.floor(g.limits.maxStorageBufferBindingSize / per.largestBinding);
+    const nb = watch.builds.length;
+    const times: number[] = [];
+    let first = NaN, last: NigResult | undefined;
+    for (let i = 0; i < warmup + pairs; i++) {
+      const ts = performance.now();
+      const r = await engine.attribute(pair, { steps, chunk: chunkArg });
+      const ms = performance.now() - ts;
+      if (i === 0) first = ms;
+      if (i >= warmup) times.push(ms);
+      const c = completeness(r);
+      if (!(c.emb <= completeTol(steps)) || !(c.hidden <= completeTol(steps))) {
+        fail(`bench:nig: ${shapeName} ${T} tokens m = ${steps}: completeness ${c.emb.toExponential(2)} (embeddings), ${c.hidden.toExponential(2)} (worst hidden state) of |ΔF| = ${Math.abs(c.dF).toExponential(2)}, over 1/m = ${completeTol(steps).toFixed(3)}; the result is wrong, the time meaningless`);
+      }
+      last = r;
+      console.log(`  ${T} tokens, pair ${i + 1}/${warmup + pairs}${i < warmup ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s, chunk ${r.chunk}, load average ${load()}`);
+    }
+    const built = watch.builds.slice(nb);
+    const act = built.reduce((s, b) => s + b.bytes, 0);
+    const mem = `${fmtBytes(act)} activations (plan ${chunk}x${T}: ${fmtBytes(per.total)}/point by the engine's estimate; binding limit allows ${byBinding} points, ${budget})`;
+    const f = nigFlops(w.config, T, points);
+    rows.push({ T, chunk, chunks: Math.ceil(points / chunk), ms: times, first, flops: f.total, mem, c: completeness(last!) });
+    const med = median(times);
+    console.log(`  plans built: ${built.map((b) => `${b.key} in ${b.ms.toFixed(0)} ms`).join(', ') || 'none (reused)'}; memory: ${mem}`);
+    console.log(`  FLOPs: P_tok = ${(f.perTokenParams / 1e6).toFixed(1)} M, forward ${(f.forward / 1e12).toFixed(3)} TFLOP, total ${(f.total / 1e12).toFixed(3)} TFLOP → ${(f.total / med / 1e6).toFixed(2)} GFLOP/s`);
+    console.log(`BENCH nig ${shapeName} tokens=${T} steps=${steps} chunk=${chunk}: ${med.toFixed(1)} ms/pair (median of ${times.length}; ${(f.total / med / 1e6).toFixed(1)} GFLOP/s)`);
+  }
+  console.log(`\nall plan builds: ${watch.builds.map((b) => `${b.key} ${b.ms.toFixed(0)} ms`).join(', ')}; process peak RSS ${fmtBytes(process.resourceUsage().maxRSS * 1024)}; total ${secs(performance.now() - t0)}`);
+  console.log(`| shape | tokens | m | chunk × chunks | ms/pair | TFLOP/pair | GFLOP/s | completeness emb / hidden | memory |`);
+  console.log(`|---|---|---|---|---|---|---|---|---|`);
+  for (const r of rows) {
+    const med = median(r.ms);
+    console.log(`| ${shapeName} | ${r.T} | ${steps} | ${r.chunk} × ${r.chunks} | ${med.toFixed(0)} | ${(r.flops / 1e12).toFixed(3)} | ${(r.flops / med / 1e6).toFixed(2)} | ${r.c.emb.toExponential(1)} / ${r.c.hidden.toExponential(1)} | ${r.mem.split(' (')[0]} |`);
+  }
+}
+
+main().then(() => process.exit(0), (e) => { console.error(`bench:nig: ${(e as Error).stack ?? e}`); process.exit(1); });

@@ -1,0 +1,84 @@
+/**
+ * `ir-neurons demo [--out DIR] [--steps M]`: the main job on the embedded default, end to end — a bundled
+ * tiny model whose relevance output hangs on a few planted FFN neurons (tools/make-planted-bert.ts) and two
+ * toy collections (tools/make-toy-collection.ts): NIG over both datasets and labels, rankings, schemes,
+ * pruning against random sets, and the report. Re-running reuses (or resumes) what is already there.
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from './args.ts';
+import { REPO_ROOT, runDatasets } from './datasets-run.ts';
+import { makePlantedBert } from '../../tools/make-planted-bert.ts';
+import { makeToyCollection } from '../../tools/make-toy-collection.ts';
+import { loadCheckpoint } from '../model/checkpoint.ts';
+import { loadTokenizer } from '../model/tokenizer.ts';
+import { modelHash } from '../model/hash.ts';
+import { requestGpu } from '../gpu/node.ts';
+import { BertGpu } from '../model/forward.ts';
+import { NigEngine } from '../ig/engine.ts';
+import { loadDataset, loadDatasetConfig } from '../data/datasets.ts';
+import { readRunDir } from '../pipeline/run-dir.ts';
+import { runPruning } from '../pipeline/prune.ts';
+import { makeReport } from './report.ts';
+import { buildSchemes } from '../analysis/schemes.ts';
+import { STANDARD_PERCENTS } from '../analysis/rankings.ts';
+
+export async function run(argv: string[]): Promise<number> {
+  const a = parseArgs('demo', argv, { out: 'string', steps: 'number' });
+  const out = resolve((a.opts.out as string | undefined) ?? join(REPO_ROOT, 'out/demo'));
+  const steps = (a.opts.steps as number | undefined) ?? 20;
+  const log = (s: string) => process.stderr.write(`demo: ${s}\n`);
+  mkdirSync(out, { recursive: true });
+  const modelDir = join(out, 'model');
+  const planted = makePlantedBert({ out: modelDir, seed: 1 });
+  log(`model ${modelDir}: ${planted.planted.map((p) => `layer ${p.layer} units ${p.units.join(',')}`).join('; ')} planted`);
+  const entries = [['toy-in', 'in-domain', 1], ['toy-ood', 'out-of-domain', 2]] as const;
+  for (const [name, , seed] of entries) makeToyCollection({ out: join(out, name), seed });
+  const configFile = join(out, 'datasets.json');
+  writeFileSync(configFile, JSON.stringify({
+    version: 1,
+    notes: 'Toy collections of the demo (tools/make-toy-collection.ts): grade 2 = the query topic\'s evidence words, 1 = one of them, 0 = none.',
+    datasets: entries.map(([name, group]) => ({
+      name, group, format: 'tsv', relThreshold: 2, unlisted: 'unjudged',
+      files: { docs: `${name}/corpus.tsv`, queries: `${name}/queries.tsv`, qrels: `${name}/qrels.txt`, run: `${name}/run.txt` },
+    })),
+  }, null, 1) + '\n');
+  const w = loadCheckpoint(modelDir);
+  const tok = loadTokenizer(modelDir);
+  const hash = modelHash(modelDir);
+  const g = await requestGpu();
+  const model = await BertGpu.create(g, w);
+  const engine = new NigEngine(model, { clsId: tok.clsId, sepId: tok.sepId, padId: tok.padId, maskId: tok.maskId, unkId: tok.unkId });
+  const runDir = join(out, 'run');
+  const spec = entries.map((e) => e[0]).join(',');
+  const args = {
+    spec, configFile, selection: { seed: 0, perQuery: 2 }, nig: { steps, rule: 'right' as const, target: 'relevant' as const, baseline: 'pad-keep-special' as const },
+    units: 'ffn-pre' as const, maxLength: 128, checkpointEvery: 20, resume: false, outDir: runDir, modelDir, modelHash: hash,
+  };
+  const finished = existsSync(join(runDir, 'aggregate.safetensors')) && JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')).options?.nig?.steps === steps;
+  if (finished) log(`reusing the finished NIG run in ${runDir}`);
+  else {
+    log(`NIG of all ${w.config.layers * w.config.intermediate} FFN units over ${spec} (m = ${steps}) -> ${runDir}`);
+    await runDatasets({ ...args, resume: existsSync(join(runDir, 'checkpoint.safetensors')) }, engine, tok);
+  }
+  const rd = readRunDir(runDir);
+  const top = buildSchemes(rd.cells, 5, { groups: rd.groups, kinds: ['fusion'], labels: ['rel'] }).find((s) => s.name === 'fusion/all/rel')!;
+  const plantedSet = new Set(planted.flatUnits);
+  const found = [...top.units].filter((u) => plantedSet.has(u)).length;
+  log(`top 5% relevance neurons (fusion of both datasets): ${[...top.units].map((u) => `L${Math.floor(u / w.config.intermediate)}.${u % w.config.intermediate}${plantedSet.has(u) ? '*' : ''}`).join(' ')} (* planted: ${found}/${plantedSet.size} found)`);
+  const cfg = loadDatasetConfig(configFile, { shared: out });
+  const datasets = cfg.datasets.map((e) => ({ name: e.name, collection: loadDataset(e), relevanceLevel: e.relThreshold }));
+  const pruneDir = join(out, 'prune');
+  log(`pruning ${STANDARD_PERCENTS.join(', ')}% of units per scheme, against 5 random sets each -> ${pruneDir}`);
+  const res = await runPruning(model, tok, datasets, rd.cells, rd.groups, {
+    schemes: ['fusion/all/rel', 'fusion/in-domain/rel', 'fusion/out-of-domain/rel', 'fusion/all/nonrel'],
+    percents: [...STANDARD_PERCENTS], seeds: 5, depth: 100, maxLength: 128, batch: 64, outDir: pruneDir,
+  });
+  for (const b of res.table.baselines) log(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(3)}`);
+  for (const r of res.table.rows.filter((x) => x.scheme === 'fusion/all/rel')) {
+    log(`  ${r.dataset} prune ${r.scheme} ${r.p}% (${r.units} units): nDCG@10 ${r.ndcg10.value.toFixed(3)} vs random ${r.ndcg10.random.mean.toFixed(3)} ± ${r.ndcg10.random.std.toFixed(3)}`);
+  }
+  const page = makeReport(runDir, join(pruneDir, 'pruning.json'), join(out, 'report.html'), 'ir-neurons demo: planted relevance neurons in a tiny cross-encoder');
+  process.stdout.write(`\nReport: ${page}\n(also ${join(out, 'report.json')} and ${join(out, 'report.md')}; TREC runs in ${join(pruneDir, 'runs')})\n`);
+  return 0;
+}

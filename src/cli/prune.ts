@@ -1,0 +1,62 @@
+/**
+ * `ir-neurons prune --model DIR [--tokenizer FILE] --run RUN_DIR [--dataset NAMES] [--schemes LIST]
+ *  [--percents 0.1,0.5,1,5,10] [--seeds 5] [--depth 100] [--max-length N] [--batch 32] [--absolute] --out DIR`
+ * Re-ranks every candidate with the units of each scheme pruned, against random sets of the same size.
+ */
+import { join } from 'node:path';
+import { parseArgs, required } from './args.ts';
+import { UserError } from '../errors.ts';
+import { loadCheckpoint } from '../model/checkpoint.ts';
+import { effectiveMaxLength, loadTokenizer } from '../model/tokenizer.ts';
+import { modelHash } from '../model/hash.ts';
+import { requestGpu } from '../gpu/node.ts';
+import { BertGpu } from '../model/forward.ts';
+import { loadDataset, loadDatasetConfig } from '../data/datasets.ts';
+import { readRunDir } from '../pipeline/run-dir.ts';
+import { runPruning, type PruneDataset } from '../pipeline/prune.ts';
+import { defaultShared, pickDatasets, REPO_ROOT } from './datasets-run.ts';
+import { STANDARD_PERCENTS } from '../analysis/rankings.ts';
+import { NDCG10 } from '../analysis/pruning.ts';
+
+export const DEFAULT_SCHEMES = ['fusion/all/rel', 'fusion/in-domain/rel', 'fusion/out-of-domain/rel', 'fusion/all/nonrel'];
+
+export function parseList(name: string, v: unknown, dflt: readonly number[]): number[] {
+  if (v === undefined) return [...dflt];
+  const xs = String(v).split(',').map((s) => Number(s.trim()));
+  if (!xs.length || xs.some((x) => !(x > 0 && x <= 100))) throw new UserError(`--${name} '${v}' must be comma-separated percents in (0, 100]`);
+  return xs;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const a = parseArgs('prune', argv, {
+    model: 'string', tokenizer: 'string', run: 'string', dataset: 'string', 'datasets-config': 'string', shared: 'string', schemes: 'string',
+    percents: 'string', seeds: 'number', depth: 'number', 'max-length': 'number', batch: 'number', absolute: 'boolean', out: 'string',
+  });
+  const modelDir = required('prune', a, 'model');
+  const runDir = readRunDir(required('prune', a, 'run'));
+  const outDir = required('prune', a, 'out');
+  const hash = modelHash(modelDir);
+  if (runDir.manifest.model.hash !== hash) throw new UserError(`${runDir.dir}: its attributions come from model ${runDir.manifest.model.hash}, not ${modelDir} (${hash}); prune the model that was attributed`);
+  const w = loadCheckpoint(modelDir);
+  const tok = loadTokenizer(modelDir, { tokenizerFile: a.opts.tokenizer as string | undefined });
+  const maxLength = effectiveMaxLength((a.opts['max-length'] as number | undefined) ?? runDir.manifest.options.maxLength, w.config.maxPositions);
+  const configFile = (a.opts['datasets-config'] as string | undefined) ?? join(REPO_ROOT, 'data/datasets.json');
+  const cfg = loadDatasetConfig(configFile, { shared: (a.opts.shared as string | undefined) ?? defaultShared() });
+  const names = (a.opts.dataset as string | undefined) ?? runDir.manifest.datasets.map((d) => d.name).join(',');
+  const datasets: PruneDataset[] = pickDatasets(names, cfg.datasets, configFile).map((e) => ({ name: e.name, collection: loadDataset(e), relevanceLevel: e.relThreshold }));
+  const g = await requestGpu();
+  const model = await BertGpu.create(g, w);
+  const res = await runPruning(model, tok, datasets, runDir.cells, runDir.groups, {
+    schemes: a.opts.schemes ? String(a.opts.schemes).split(',').map((s) => s.trim()) : DEFAULT_SCHEMES.filter((s) => runDir.cells.some((c) => s.endsWith(`/${c.label}`)) && (!s.includes('-domain') || (runDir.groups.inDomain.length > 0 && runDir.groups.outOfDomain.length > 0))),
+    percents: parseList('percents', a.opts.percents, STANDARD_PERCENTS),
+    seeds: (a.opts.seeds as number | undefined) ?? 5,
+    depth: (a.opts.depth as number | undefined) ?? 100,
+    maxLength, batch: (a.opts.batch as number | undefined) ?? 32, absolute: !!a.opts.absolute, outDir,
+  });
+  for (const b of res.table.baselines) process.stdout.write(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(4)}, MRR@10 ${b.mrr10.toFixed(4)} (${b.queries} queries)\n`);
+  for (const r of res.table.rows) {
+    process.stdout.write(`${r.dataset.padEnd(12)} ${r.scheme.padEnd(26)} ${String(r.p).padStart(4)}% ${String(r.units).padStart(6)} units  nDCG@10 ${r.ndcg10.value.toFixed(4)} (Δ ${r.ndcg10.delta >= 0 ? '+' : ''}${r.ndcg10.delta.toFixed(4)})  random ${r.ndcg10.random.mean.toFixed(4)} ± ${r.ndcg10.random.std.toFixed(4)}\n`);
+  }
+  process.stderr.write(`pruning table -> ${join(outDir, 'pruning.json')} (${NDCG10}); ${res.runs.length} TREC run files in ${join(outDir, 'runs')}\n`);
+  return 0;
+}

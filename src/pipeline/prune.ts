@@ -1,0 +1,121 @@
+/**
+ * Masked-neuron pruning runs: for each scheme and cut-off p, prune the scheme's units (masks on the GPU),
+ * re-score every candidate of every dataset with the masked forward, re-rank, and compare with the unpruned
+ * model and with random sets of the same size (uniform without replacement, several seeds). Writes a TREC run
+ * file of every ranking, so that any external tool can evaluate them.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../errors.ts';
+import type { BertGpu } from '../model/forward.ts';
+import { relevance } from '../model/forward.ts';
+import type { PairTokenizer } from '../model/tokenizer.ts';
+import type { EncodedPair } from '../model/types.ts';
+import type { Collection } from '../data/collection.ts';
+import { buildSchemes, type Cell, type DatasetGroups, type Scheme } from '../analysis/schemes.ts';
+import { topCount } from '../analysis/rankings.ts';
+import { maskFromUnits, pruningTable, randomUnits, rerank, writeTrecRun, type Candidate, type PruningDatasetInput, type PruningTable } from '../analysis/pruning.ts';
+import type { Run } from '../data/trec.ts';
+import { scoreEncoded } from '../cli/score.ts';
+import { Progress } from '../cli/progress.ts';
+
+export interface PruneDataset { name: string; collection: Collection; relevanceLevel: number }
+
+export interface PruneOptions {
+  schemes: string[];     // scheme names, e.g. fusion/all/rel
+  percents: number[];    // e.g. [0.1, 0.5, 1, 5, 10]
+  seeds: number;         // random sets per p (≥ 5)
+  depth: number;         // candidates per query
+  maxLength: number;
+  batch: number;
+  absolute?: boolean;
+  outDir: string;
+}
+
+export interface PruneResult {
+  table: PruningTable;
+  schemes: Scheme[];
+  runs: string[];        // TREC run files written
+}
+
+interface Prepared { ds: PruneDataset; cands: Candidate[]; enc: EncodedPair[] }
+
+/** The candidates of every judged query (top `depth` of the collection's candidate list), encoded once. */
+async function prepare(ds: PruneDataset, tok: PairTokenizer, depth: number, maxLength: number): Promise<Prepared> {
+  const c = ds.collection;
+  if (!c.candidates) throw new UserError(`${ds.name}: no candidate lists to re-rank; give the dataset a run file or let BM25 make one`);
+  const cands: Candidate[] = [];
+  const texts: (readonly [string, string])[] = [];
+  for (const [qid, docids] of c.candidates) {
+    if (!c.qrels.has(qid)) continue;
+    const q = c.queries.get(qid);
+    if (!q) continue;
+    for (const docid of docids.slice(0, depth)) {
+      const d = c.docs.get(docid);
+      if (d === undefined || !d.trim()) continue;
+      cands.push({ qid, docid });
+      texts.push([q, d]);
+    }
+  }
+  if (!cands.length) throw new UserError(`${ds.name}: no judged query has candidates with text`);
+  return { ds, cands, enc: await tok.encodePairs(texts, maxLength) };
+}
+
+export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: PruneDataset[], cells: Cell[], groups: DatasetGroups, o: PruneOptions): Promise<PruneResult> {
+  const { layers: L, intermediate: F, numLabels: NL } = model.cfg;
+  const N = L * F;
+  if (o.seeds < 5) throw new UserError(`--seeds ${o.seeds}: random baselines need at least 5 seeds`);
+  const prepared = await Promise.all(datasets.map((d) => prepare(d, tok, o.depth, o.maxLength)));
+  const all: Scheme[] = [];
+  for (const p of o.percents) all.push(...buildSchemes(cells, p, { groups, absolute: o.absolute }));
+  const wanted = o.schemes.map((name) => {
+    const hits = all.filter((s) => s.name === name);
+    if (!hits.length) throw new UserError(`scheme '${name}' is unknown; available: ${[...new Set(all.map((s) => s.name))].join(', ')}`);
+    return hits;
+  }).flat();
+  const runsDir = join(o.outDir, 'runs');
+  mkdirSync(runsDir, { recursive: true });
+  const written: string[] = [];
+  const scoreAll = async (masks: Float32Array[] | null, tag: string): Promise<Run[]> => {
+    if (masks) masks.forEach((m, l) => model.setMask(l, m)); else model.resetMasks();
+    const out: Run[] = [];
+    for (const pr of prepared) {
+      const logits = await scoreEncoded(model, pr.enc, o.batch);
+      const run = rerank(pr.cands, logits.map((l) => relevance(l, NL)[0]));
+      const file = join(runsDir, `${pr.ds.name}.${tag.replace(/[^A-Za-z0-9_.@-]+/g, '_')}.trec`);
+      writeFileSync(file, writeTrecRun(run, tag.replace(/\s+/g, '_')));
+      written.push(file);
+      out.push(run);
+    }
+    return out;
+  };
+  const steps = 1 + wanted.length + o.percents.length * o.seeds;
+  const progress = new Progress('prune', steps, 'rankings');
+  let done = 0;
+  const unpruned = await scoreAll(null, 'unpruned');
+  progress.tick(++done);
+  const randomByP = new Map<number, Run[][]>(); // p -> seed -> dataset runs
+  for (const p of o.percents) {
+    const k = topCount(p, N);
+    const runs: Run[][] = [];
+    for (let s = 0; s < o.seeds; s++) {
+      runs.push(await scoreAll(maskFromUnits(randomUnits(k, N, 1000 * s + Math.round(p * 1000)), L, F), `random-${p}-seed${s}`));
+      progress.tick(++done);
+    }
+    randomByP.set(p, runs);
+  }
+  const rows = new Map<string, PruningDatasetInput>(prepared.map((pr, i) => [pr.ds.name, { dataset: pr.ds.name, qrels: pr.ds.collection.qrels, relevanceLevel: pr.ds.relevanceLevel, unpruned: unpruned[i], rows: [] }]));
+  for (const s of wanted) {
+    const runs = await scoreAll(maskFromUnits(s.units, L, F), `${s.name}@${s.p}`);
+    progress.tick(++done);
+    prepared.forEach((pr, i) => {
+      // random sets have the size of the full top-p% (an intersection can be smaller: its row says how many units)
+      (rows.get(pr.ds.name)!.rows as unknown[]).push({ scheme: s.name, p: s.p, units: s.units.length, run: runs[i], random: randomByP.get(s.p)!.map((r) => r[i]) });
+    });
+  }
+  progress.done();
+  model.resetMasks();
+  const table = pruningTable([...rows.values()], { minSeeds: 5 });
+  writeFileSync(join(o.outDir, 'pruning.json'), JSON.stringify({ options: { ...o, outDir: undefined }, table }, null, 1) + '\n');
+  return { table, schemes: wanted, runs: written };
+}

@@ -1,0 +1,40 @@
+/** Assembles the report's input from a dataset run (cells, deltas, manifest) and an optional pruning table. */
+import type { RunDir } from './run-dir.ts';
+import type { ReportInput } from '../report/report.ts';
+import type { PruningTable } from '../analysis/pruning.ts';
+import { buildSchemes, type Scheme } from '../analysis/schemes.ts';
+import { layerDistribution, STANDARD_PERCENTS } from '../analysis/rankings.ts';
+import { overlapMatrices, relVsNonrel, oodNeurons } from '../analysis/overlaps.ts';
+
+export function reportInput(run: RunDir, pruning: PruningTable | null, opts: { p?: number; title?: string; notes?: string[] } = {}): ReportInput {
+  const { manifest: m, cells, groups } = run;
+  const { layers, intermediate: dff } = m.model.config;
+  const p = opts.p ?? 1;
+  const hasOod = groups.outOfDomain.length > 0 && groups.inDomain.length > 0;
+  const schemes: Scheme[] = buildSchemes(cells, p, { groups, kinds: ['dataset', 'fusion'] });
+  const count = (dataset: string, label: string) => cells.find((c) => c.dataset === dataset && c.label === label)?.count ?? 0;
+  const labels = [...new Set(cells.map((c) => c.label))];
+  return {
+    title: opts.title ?? `Which neurons matter: ${m.model.dir}`,
+    generatedAt: new Date().toISOString(),
+    model: {
+      name: m.model.dir, layers, dff, hidden: m.model.config.hidden, numLabels: m.model.config.numLabels,
+      target: m.options.nig.target, units: m.options.units === 'ffn-post' ? 'post-activation' : 'pre-activation',
+      steps: m.options.nig.steps, rule: m.options.nig.rule, baseline: m.options.nig.baseline,
+    },
+    datasets: m.datasets.map((d) => ({ name: d.name, domain: d.group, relevanceLevel: d.relThreshold, rel: count(d.name, 'rel'), nonrel: count(d.name, 'nonrel') })),
+    layerDistributions: schemes.map((s) => ({ scheme: s.name, p: s.p, counts: layerDistribution(s.units, dff, layers) })),
+    overlaps: overlapMatrices(cells, { groups, kinds: ['dataset', 'fusion'] }, STANDARD_PERCENTS),
+    labelOverlaps: labels.length === 2 ? relVsNonrel(STANDARD_PERCENTS.flatMap((q) => buildSchemes(cells, q, { groups, kinds: ['fusion'] }))) : [],
+    ood: hasOod ? labels.flatMap((label) => STANDARD_PERCENTS.map((q) => {
+      const o = oodNeurons(cells, groups, label, q);
+      return { label, p: q, units: o.units, perLayer: o.perLayer, outOfDomainSize: o.outOfDomainSize, inDomainSize: o.inDomainSize };
+    })) : [],
+    pruning: pruning ?? undefined,
+    completeness: [{ cut: 'word embeddings (IG)', deltas: Array.from(run.deltas).filter((d) => Number.isFinite(d)) }],
+    notes: [
+      `NIG of ${m.options.units} units, m = ${m.options.nig.steps} steps (${m.options.nig.rule ?? 'right'} rule), ${m.pairs.total} pairs; model ${m.model.hash}.`,
+      ...(opts.notes ?? []),
+    ],
+  };
+}
