@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
-import { ensureChromium, launchChromium, serve } from '../src/browser/chromium.ts';
+import { ensureChromium, launchChromium, serve } from './helpers/browser.ts';
 import { loadTokenizer } from '../src/model/tokenizer.ts';
 import type { EncodedPair } from '../src/model/types.ts';
 import { FIXTURE_MODELS, REPO, SHARED, TOKENIZER_JSON, fixturePairs, fixtureRef, needsShared } from './helpers/shared.ts';

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ensureChromium, launchChromium, serve, type Browser, type Server } from '../src/browser/chromium.ts';
+import { ensureChromium, launchChromium, serve, type Browser, type Server } from './helpers/browser.ts';
 import { pairTensors as cliPairTensors } from '../src/cli/attribute.ts';
 import type { NigResult } from '../src/ig/engine.ts';
 import { parseSafetensors, toFloat } from '../src/model/safetensors.ts';

@@ -6,7 +6,7 @@
  */
 import { openBrowserGpu, webgpuSupport } from './gpu.ts';
 import { filesFromDrop, loadModel, sourcesFromFiles, sourcesFromFolderUrl, type LoadedModel, type ModelSources } from './load.ts';
-import { attributionsSafetensors, type Units } from './export.ts';
+import { attributionsSafetensors, type Units } from '../ig/export.ts';
 import { cellAt, drawHeatmap, fmt, topNeurons, type HeatmapGeometry, type RankedNeuron } from './heatmap.ts';
 import { renderCompleteness, renderTokens, renderTop, SEGMENTS } from './view.ts';
 import { fmtBytes } from '../gpu/arena.ts';
@@ -118,18 +118,6 @@ async function checkGpu(): Promise<void> {
     banner.className = 'banner error';
     banner.textContent = `The GPU device was lost (${info.message}); reload the page. Long runs on a large model can exhaust GPU memory: lower the max length or the steps.`;
   });
-  watchSubmits(state.gpu);
-}
-
-/** Progress of NigEngine.attribute, read from the labels of its command encoders ('NIG points a..b', 'NIG segments'). */
-let onSubmitLabel: ((label: string) => void) | null = null;
-function watchSubmits(g: Gpu): void {
-  const dev = g.device;
-  const create = dev.createCommandEncoder.bind(dev);
-  dev.createCommandEncoder = (d?: GPUCommandEncoderDescriptor) => {
-    if (d?.label) onSubmitLabel?.(d.label);
-    return create(d);
-  };
 }
 
 // ---------------------------------------------------------------- model
@@ -209,8 +197,7 @@ async function score(): Promise<void> {
     state.timings.score = performance.now() - t0;
     state.logits = Array.from(logits);
     const NL = state.loaded!.config.numLabels;
-    // 1 label: the engine's 'nonrelevant' target is the negated logit (src/model/kernels/head.ts); relevance() gives the logit
-    state.relevance = NL === 1 && target() === 'nonrelevant' ? -logits[0] : relevance(logits, NL, target())[0];
+    state.relevance = relevance(logits, NL, target())[0];
     out.textContent = `logits [${state.logits.map(fmt).join(', ')}] · F (${target()}) = ${fmt(state.relevance)} · ${pair.ids.length} tokens · ${state.timings.score.toFixed(0)} ms`;
   });
 }
@@ -230,22 +217,17 @@ async function attribute(): Promise<void> {
     bar.value = 0;
     status.textContent = `preparing kernels and buffers for ${pair.ids.length} tokens…`;
     const tick = setInterval(() => { status.dataset.elapsed = `${((performance.now() - t0) / 1000).toFixed(1)} s`; }, 250);
-    onSubmitLabel = (label) => {
-      const pts = /^NIG points (\d+)\.\.(\d+)$/.exec(label);
-      if (pts) {
-        bar.value = Number(pts[1]) / (m + 1);
-        status.textContent = `path points ${pts[1]}–${pts[2]} of 0–${m} (pass ${Math.floor(Number(pts[1]) / P) + 1} of ${passes}) · ${((performance.now() - t0) / 1000).toFixed(1)} s`;
-      } else if (label === 'NIG segments') {
-        bar.value = 0.97;
-        status.textContent = 'summing per segment and reading back…';
-      }
+    const onProgress = (done: number, total: number) => {
+      bar.value = (0.97 * done) / total;
+      status.textContent = done < total
+        ? `path points 0–${done - 1} of 0–${m} done (pass ${Math.ceil(done / P)} of ${passes}) · ${((performance.now() - t0) / 1000).toFixed(1)} s`
+        : 'summing per segment and reading back…';
     };
     try {
       state.result = await state.engine!.attribute(pair, {
-        steps: m, rule: select('rule').value as Rule, target: target(), baseline: select('baseline').value as Baseline, perToken: input('per-token').checked,
+        steps: m, rule: select('rule').value as Rule, target: target(), baseline: select('baseline').value as Baseline, perToken: input('per-token').checked, onProgress,
       });
     } finally {
-      onSubmitLabel = null;
       clearInterval(tick);
     }
     state.resultPair = pair;

@@ -11,7 +11,7 @@
  */
 export { openBrowserGpu, registerBundledShaders, webgpuSupport, type WebGpuSupport } from './gpu.ts';
 export { loadModel, readSource, sourcesFromFiles, sourcesFromFolderUrl, filesFromDrop, tokenizerFromBytes, type LoadedModel, type ModelSources, type Source, type LoadProgress } from './load.ts';
-export { attributionsSafetensors, pairTensors, type Units } from './export.ts';
+export { attributionsSafetensors, pairTensors, type Units } from '../ig/export.ts';
 export { drawHeatmap, cellAt, topNeurons, type HeatmapGeometry, type RankedNeuron } from './heatmap.ts';
 export { describeGpu, type Gpu } from '../gpu/device.ts';
 export { BertGpu, relevance } from '../model/forward.ts';

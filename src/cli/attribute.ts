@@ -17,7 +17,8 @@ import { BertGpu } from '../model/forward.ts';
 import { NigEngine, type NigResult } from '../ig/engine.ts';
 import { BASELINES, type Baseline } from '../ig/baselines.ts';
 import { RULES, type Rule } from '../ig/path.ts';
-import { serializeSafetensors, type WriteTensor } from '../model/safetensors.ts';
+import { attributionsSafetensors, pairTensors } from '../ig/export.ts';
+export { pairTensors };
 import { modelHash } from '../model/hash.ts';
 import { UserError } from '../errors.ts';
 import type { Target } from '../model/kernels/head.ts';
@@ -30,20 +31,6 @@ function oneOf<T extends string>(name: string, v: unknown, allowed: T[], dflt: T
   if (v === undefined) return dflt;
   if (!allowed.includes(v as T)) throw new UserError(`--${name} '${v}' is not one of: ${allowed.join(', ')}`);
   return v as T;
-}
-
-/** The tensors a pair contributes to attributions.safetensors. */
-export function pairTensors(id: string, r: NigResult, units: 'ffn-pre' | 'ffn-post', L: number, F: number, C: number): [string, WriteTensor][] {
-  const pre = units === 'ffn-pre';
-  const tokens = pre ? r.nigPreTokens : r.nigPostTokens;
-  return [
-    [`${id}.nig`, tokens ? { dtype: 'F32', shape: [L, r.T, F], data: tokens } : { dtype: 'F32', shape: [L, F], data: pre ? r.nigPre : r.nigPost }],
-    [`${id}.nig_segments`, { dtype: 'F32', shape: [5, L, F], data: pre ? r.nigPreSegments : r.nigPostSegments }],
-    [`${id}.ig_embed`, { dtype: 'F32', shape: [r.T, C], data: r.igEmbed }],
-    [`${id}.F`, { dtype: 'F32', shape: [r.steps + 1], data: r.F }],
-    [`${id}.delta`, { dtype: 'F32', shape: [1], data: Float32Array.of(r.igDelta) }],
-    [`${id}.delta_hidden`, { dtype: 'F32', shape: [L + 1], data: Float32Array.from(r.hiddenDeltas) }],
-  ];
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -77,7 +64,7 @@ export async function run(argv: string[]): Promise<number> {
     const every = (a.opts['checkpoint-every'] as number | undefined) ?? 25;
     if (!Number.isInteger(every) || every < 1) throw new UserError(`--checkpoint-every must be a positive integer, got ${every}`);
     if (a.opts['per-token']) throw new UserError('--per-token is for --pairs runs; dataset runs aggregate over tokens');
-    return runDatasets({
+    return (await runDatasets({
       spec: datasetSpec, configFile: a.opts['datasets-config'] as string | undefined, shared: a.opts.shared as string | undefined,
       selection: {
         seed: (a.opts.seed as number | undefined) ?? 0, perQuery: a.opts['per-query'] as number | undefined, perDataset: a.opts['per-dataset'] as number | undefined,
@@ -85,13 +72,13 @@ export async function run(argv: string[]): Promise<number> {
       },
       nig: { steps, rule, target, baseline, chunk }, units, maxLength, checkpointEvery: every, shardSpec: a.opts.shard as string | undefined,
       resume: !!a.opts.resume, stopAfter: a.opts['stop-after'] as number | undefined, outDir, modelDir, modelHash: modelHash(modelDir),
-    }, engine, tok);
+    }, engine, tok)).code;
   }
   const pairs = readPairsJsonl(pairsFile);
   const enc = await tok.encodePairs(pairs.map((p) => [p.query, p.passage] as const), maxLength);
   mkdirSync(outDir, { recursive: true });
   const { hidden: C, intermediate: F, layers: L } = w.config;
-  const tensors: [string, WriteTensor][] = [];
+  const results: { id: string; result: NigResult }[] = [];
   const timings: number[] = [];
   const progress = new Progress('attribute', pairs.length, 'pairs');
   const deltas: number[] = [];
@@ -101,12 +88,12 @@ export async function run(argv: string[]): Promise<number> {
     const r = await engine.attribute(enc[i], { steps, rule, target, baseline, perToken: !!a.opts['per-token'], chunk });
     timings.push(performance.now() - t);
     deltas.push(r.igDelta);
-    tensors.push(...pairTensors(pairs[i].id, r, units, L, F, C));
+    results.push({ id: pairs[i].id, result: r });
     progress.tick(i + 1);
   }
   progress.done();
   const tmp = join(outDir, 'attributions.safetensors.tmp');
-  writeFileSync(tmp, serializeSafetensors(new Map(tensors), { format: 'ir-neurons', units, rule }));
+  writeFileSync(tmp, attributionsSafetensors(results, units, { L, F, C }));
   renameSync(tmp, join(outDir, 'attributions.safetensors'));
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   const manifest = {

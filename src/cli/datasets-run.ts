@@ -14,6 +14,7 @@ import { relevance } from '../model/forward.ts';
 import type { NigEngine, NigOptions } from '../ig/engine.ts';
 import { parseShard, runKey, runSchedule, writeJson, type ScheduleOptions } from '../ig/scheduler.ts';
 import { describeGpu } from '../gpu/device.ts';
+import type { CellAccumulators } from '../ig/cells.ts';
 import { scoreEncoded } from './score.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -73,7 +74,8 @@ export async function selectDatasetPairs(a: DatasetRunArgs, model: BertGpu, tok:
   return { entries, pairs };
 }
 
-export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: PairTokenizer): Promise<number> {
+/** Runs the datasets; returns the exit code and the run's GPU accumulators (for analysis in the same process). */
+export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: PairTokenizer): Promise<{ code: number; gpuCells: CellAccumulators; complete: boolean }> {
   const model = engine.model;
   const shard = parseShard(a.shardSpec);
   const { entries, pairs } = await selectDatasetPairs(a, model, tok);
@@ -103,5 +105,5 @@ export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: Pai
   process.stderr.write(st.done === total
     ? `attributed ${total} pairs of ${entries.map((e) => e.name).join(', ')} in ${secs.toFixed(1)} s -> ${join(a.outDir, 'aggregate.safetensors')}\n`
     : `stopped after ${st.done}/${total} pairs; continue with --resume\n`);
-  return 0;
+  return { code: 0, gpuCells: st.gpuCells, complete: st.done === total };
 }

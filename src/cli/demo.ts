@@ -19,6 +19,7 @@ import { NigEngine } from '../ig/engine.ts';
 import { loadDataset, loadDatasetConfig } from '../data/datasets.ts';
 import { readRunDir } from '../pipeline/run-dir.ts';
 import { runPruning } from '../pipeline/prune.ts';
+import { GpuMasks, gpuMasksFromRun } from '../pipeline/gpu-masks.ts';
 import { makeReport } from './report.ts';
 import { buildSchemes } from '../analysis/schemes.ts';
 import { STANDARD_PERCENTS } from '../analysis/rankings.ts';
@@ -56,12 +57,19 @@ export async function run(argv: string[]): Promise<number> {
     units: 'ffn-pre' as const, maxLength: 128, checkpointEvery: 20, resume: false, outDir: runDir, modelDir, modelHash: hash,
   };
   const finished = existsSync(join(runDir, 'aggregate.safetensors')) && JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')).options?.nig?.steps === steps;
-  if (finished) log(`reusing the finished NIG run in ${runDir}`);
-  else {
+  let gpuCells: GpuMasks | undefined;
+  let rd;
+  if (finished) {
+    log(`reusing the finished NIG run in ${runDir}`);
+    rd = readRunDir(runDir);
+    gpuCells = gpuMasksFromRun(g, model, rd);
+  } else {
     log(`NIG of all ${w.config.layers * w.config.intermediate} FFN units over ${spec} (m = ${steps}) -> ${runDir}`);
-    await runDatasets({ ...args, resume: existsSync(join(runDir, 'checkpoint.safetensors')) }, engine, tok);
+    const res = await runDatasets({ ...args, resume: existsSync(join(runDir, 'checkpoint.safetensors')) }, engine, tok);
+    rd = readRunDir(runDir);
+    // the accumulators stay on the GPU: ranking and masks are computed where the attribution left them
+    gpuCells = new GpuMasks(g, model, res.gpuCells, new Map(rd.cells.map((c) => [`${c.dataset}/${c.label}`, c.count])));
   }
-  const rd = readRunDir(runDir);
   const top = buildSchemes(rd.cells, 5, { groups: rd.groups, kinds: ['fusion'], labels: ['rel'] }).find((s) => s.name === 'fusion/all/rel')!;
   const plantedSet = new Set(planted.flatUnits);
   const found = [...top.units].filter((u) => plantedSet.has(u)).length;
@@ -73,12 +81,12 @@ export async function run(argv: string[]): Promise<number> {
   const res = await runPruning(model, tok, datasets, rd.cells, rd.groups, {
     schemes: ['fusion/all/rel', 'fusion/in-domain/rel', 'fusion/out-of-domain/rel', 'fusion/all/nonrel'],
     percents: [...STANDARD_PERCENTS], seeds: 5, depth: 100, maxLength: 128, batch: 64, outDir: pruneDir,
-  });
+  }, gpuCells);
   for (const b of res.table.baselines) log(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(3)}`);
   for (const r of res.table.rows.filter((x) => x.scheme === 'fusion/all/rel')) {
     log(`  ${r.dataset} prune ${r.scheme} ${r.p}% (${r.units} units): nDCG@10 ${r.ndcg10.value.toFixed(3)} vs random ${r.ndcg10.random.mean.toFixed(3)} ± ${r.ndcg10.random.std.toFixed(3)}`);
   }
-  const page = makeReport(runDir, join(pruneDir, 'pruning.json'), join(out, 'report.html'), 'ir-neurons demo: planted relevance neurons in a tiny cross-encoder');
+  const page = makeReport(runDir, join(pruneDir, 'pruning.json'), join(out, 'report.html'), 'ir-neurons demo: planted relevance neurons in a tiny cross-encoder', 5);
   process.stdout.write(`\nReport: ${page}\n(also ${join(out, 'report.json')} and ${join(out, 'report.md')}; TREC runs in ${join(pruneDir, 'runs')})\n`);
   return 0;
 }

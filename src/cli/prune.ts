@@ -14,6 +14,7 @@ import { BertGpu } from '../model/forward.ts';
 import { loadDataset, loadDatasetConfig } from '../data/datasets.ts';
 import { readRunDir } from '../pipeline/run-dir.ts';
 import { runPruning, type PruneDataset } from '../pipeline/prune.ts';
+import { gpuMasksFromRun } from '../pipeline/gpu-masks.ts';
 import { defaultShared, pickDatasets, REPO_ROOT } from './datasets-run.ts';
 import { STANDARD_PERCENTS } from '../analysis/rankings.ts';
 import { NDCG10 } from '../analysis/pruning.ts';
@@ -52,7 +53,7 @@ export async function run(argv: string[]): Promise<number> {
     seeds: (a.opts.seeds as number | undefined) ?? 5,
     depth: (a.opts.depth as number | undefined) ?? 100,
     maxLength, batch: (a.opts.batch as number | undefined) ?? 32, absolute: !!a.opts.absolute, outDir,
-  });
+  }, gpuMasksFromRun(g, model, runDir, !!a.opts.absolute));
   for (const b of res.table.baselines) process.stdout.write(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(4)}, MRR@10 ${b.mrr10.toFixed(4)} (${b.queries} queries)\n`);
   for (const r of res.table.rows) {
     process.stdout.write(`${r.dataset.padEnd(12)} ${r.scheme.padEnd(26)} ${String(r.p).padStart(4)}% ${String(r.units).padStart(6)} units  nDCG@10 ${r.ndcg10.value.toFixed(4)} (Δ ${r.ndcg10.delta >= 0 ? '+' : ''}${r.ndcg10.delta.toFixed(4)})  random ${r.ndcg10.random.mean.toFixed(4)} ± ${r.ndcg10.random.std.toFixed(4)}\n`);

@@ -7,7 +7,7 @@ import { readRunDir } from '../pipeline/run-dir.ts';
 import { reportInput } from '../pipeline/report-input.ts';
 import { writeReport } from '../report/write.ts';
 
-export function makeReport(runDir: string, pruningFile: string | undefined, out: string, title?: string): string {
+export function makeReport(runDir: string, pruningFile: string | undefined, out: string, title?: string, p?: number): string {
   const run = readRunDir(runDir);
   let pruning = null;
   if (pruningFile) {
@@ -16,19 +16,19 @@ export function makeReport(runDir: string, pruningFile: string | undefined, out:
   }
   const html = out.endsWith('.html');
   const dir = html ? dirname(out) : out;
-  const { files } = writeReport(dir, reportInput(run, pruning, { title }));
+  const { files } = writeReport(dir, reportInput(run, pruning, { title, p }));
   const page = files.find((f) => f.endsWith('.html'))!;
   if (html && basename(out) !== basename(page)) renameSync(page, out);
   return html ? out : page;
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const a = parseArgs('report', argv, { pruning: 'string', out: 'string', title: 'string' });
+  const a = parseArgs('report', argv, { pruning: 'string', out: 'string', title: 'string', p: 'number' });
   const runDir = a.positionals[0];
   if (!runDir) throw new UserError('give the run folder: ir-neurons report RUN_DIR --out report.html');
   const out = required('report', a, 'out');
   const pruning = (a.opts.pruning as string | undefined) ?? (existsSync(join(runDir, 'pruning.json')) ? join(runDir, 'pruning.json') : undefined);
-  const page = makeReport(runDir, pruning, out, a.opts.title as string | undefined);
+  const page = makeReport(runDir, pruning, out, a.opts.title as string | undefined, a.opts.p as number | undefined);
   process.stderr.write(`report -> ${page}\n`);
   return 0;
 }

@@ -35,7 +35,10 @@ export async function openGpu(gpu: GPU | undefined, opts: GpuOptions = {}): Prom
   if (!gpu) throw new UserError('this environment has no WebGPU (navigator.gpu is undefined); use a browser with WebGPU enabled, or Node with the `webgpu` package');
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) {
-    throw new UserError('no WebGPU adapter found; on Linux without a GPU install Mesa 25 lavapipe (`bash scripts/ensure-env.sh` does it), then run `ir-neurons doctor`');
+    const inNode = typeof process !== 'undefined' && !!process.versions?.node;
+    throw new UserError(inNode
+      ? 'no WebGPU adapter found; on Linux without a GPU install Mesa 25 lavapipe (`bash scripts/ensure-env.sh` does it), then run `ir-neurons doctor`'
+      : 'this browser offers WebGPU but gave no adapter (GPU blocklisted or disabled); try another browser or enable WebGPU in its settings');
   }
   const requiredLimits: Record<string, number> = {};
   for (const name of LIMIT_NAMES) {

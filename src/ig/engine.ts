@@ -28,6 +28,8 @@ export interface NigOptions {
   chunk?: number;         // points per forward/backward; default: as many as the memory budget allows
   /** Read back only F and the completeness deltas (the dataset scheduler aggregates on the GPU instead). */
   light?: boolean;
+  /** Called after each chunk of path points with (points done, m + 1). */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** The GPU views of a pair's reductions, valid until the next `attribute` call. */
@@ -181,6 +183,7 @@ export class NigEngine {
       submit(g, at.dispatches, `NIG points ${k0}..${k0 + count - 1}`);
       const f = await readView(g, at.plan.v('F'), count);
       Fpath.set(f, k0);
+      o.onProgress?.(k0 + count, points);
       if (k0 + count - 1 === m && !o.light) gradIn = await readView(g, at.plan.v('ds0'), T * C, (count - 1) * T * C);
     }
     for (const s of at.segs) setSegments(g, s.params, s.L, T, s.U, pair.sep1, len);

@@ -56,7 +56,8 @@ export function runKey(modelHash: string, o: ScheduleOptions, pairs: readonly Pa
   return h.digest('hex').slice(0, 32);
 }
 
-export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPairs: readonly Pair[], outDir: string, o: ScheduleOptions): Promise<RunState> {
+/** Returns the final state and the GPU accumulators (which the analysis can use in place). */
+export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPairs: readonly Pair[], outDir: string, o: ScheduleOptions): Promise<RunState & { gpuCells: CellAccumulators }> {
   const g = engine.model.g;
   const { layers: L, intermediate: F } = engine.model.cfg;
   const units = L * F;
@@ -109,7 +110,7 @@ export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPair
   await g.device.queue.onSubmittedWorkDone();
   const snap = await save(ckpt, false);
   if (snap.done === mine.length) await save(join(outDir, 'aggregate.safetensors'), true);
-  return snap;
+  return { ...snap, gpuCells: cells };
 }
 
 export function writeJson(file: string, value: unknown): void {

@@ -190,11 +190,13 @@ export class BertGpu {
   }
 }
 
-/** Relevance F from logits: 2 labels softmax(logits)[1] (or [0] for the non-relevant target), 1 label the logit. */
+/** Relevance F from logits: 2 labels softmax(logits)[1] (or [0] for the non-relevant target); 1 label the logit
+ * (its negative for the non-relevant target), as the head kernel and src/ref/bert.ts define them. */
 export function relevance(logits: ArrayLike<number>, numLabels: number, target: 'relevant' | 'nonrelevant' | 'logit' = 'relevant'): number[] {
   const out: number[] = [];
   for (let b = 0; b < logits.length / numLabels; b++) {
-    if (numLabels === 1 || target === 'logit') out.push(logits[b * numLabels + numLabels - 1]);
+    if (numLabels === 1 && target === 'nonrelevant') out.push(-logits[b]);
+    else if (numLabels === 1 || target === 'logit') out.push(logits[b * numLabels + numLabels - 1]);
     else {
       const [l0, l1] = [logits[b * 2], logits[b * 2 + 1]];
       const m = Math.max(l0, l1);

@@ -17,6 +17,7 @@ import { topCount } from '../analysis/rankings.ts';
 import { maskFromUnits, pruningTable, randomUnits, rerank, writeTrecRun, type Candidate, type PruningDatasetInput, type PruningTable } from '../analysis/pruning.ts';
 import type { Run } from '../data/trec.ts';
 import { scoreEncoded } from '../cli/score.ts';
+import type { GpuMasks } from './gpu-masks.ts';
 import { Progress } from '../cli/progress.ts';
 
 export interface PruneDataset { name: string; collection: Collection; relevanceLevel: number }
@@ -61,7 +62,11 @@ async function prepare(ds: PruneDataset, tok: PairTokenizer, depth: number, maxL
   return { ds, cands, enc: await tok.encodePairs(texts, maxLength) };
 }
 
-export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: PruneDataset[], cells: Cell[], groups: DatasetGroups, o: PruneOptions): Promise<PruneResult> {
+/**
+ * `gpuCells`: the aggregation accumulators on the GPU (from the attribution in this process, or uploaded from
+ * the run's aggregate file); 'dataset' and 'fusion' masks are then selected and written on the GPU.
+ */
+export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: PruneDataset[], cells: Cell[], groups: DatasetGroups, o: PruneOptions, gpuCells?: GpuMasks): Promise<PruneResult> {
   const { layers: L, intermediate: F, numLabels: NL } = model.cfg;
   const N = L * F;
   if (o.seeds < 5) throw new UserError(`--seeds ${o.seeds}: random baselines need at least 5 seeds`);
@@ -76,8 +81,17 @@ export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: P
   const runsDir = join(o.outDir, 'runs');
   mkdirSync(runsDir, { recursive: true });
   const written: string[] = [];
-  const scoreAll = async (masks: Float32Array[] | null, tag: string): Promise<Run[]> => {
-    if (masks) masks.forEach((m, l) => model.setMask(l, m)); else model.resetMasks();
+  // masks: 'none' (unpruned), a scheme, or random units; on the GPU when `gpuCells` is given
+  const setMasks = async (what: 'none' | Scheme | Uint32Array) => {
+    if (what === 'none') model.resetMasks();
+    else if (what instanceof Uint32Array) {
+      if (gpuCells) await gpuCells.applyRandom(what);
+      else maskFromUnits(what, L, F).forEach((m, l) => model.setMask(l, m));
+    } else if (gpuCells) await gpuCells.apply(what);
+    else maskFromUnits(what.units, L, F).forEach((m, l) => model.setMask(l, m));
+  };
+  const scoreAll = async (masks: 'none' | Scheme | Uint32Array, tag: string): Promise<Run[]> => {
+    await setMasks(masks);
     const out: Run[] = [];
     for (const pr of prepared) {
       const logits = await scoreEncoded(model, pr.enc, o.batch);
@@ -92,21 +106,21 @@ export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: P
   const steps = 1 + wanted.length + o.percents.length * o.seeds;
   const progress = new Progress('prune', steps, 'rankings');
   let done = 0;
-  const unpruned = await scoreAll(null, 'unpruned');
+  const unpruned = await scoreAll('none', 'unpruned');
   progress.tick(++done);
   const randomByP = new Map<number, Run[][]>(); // p -> seed -> dataset runs
   for (const p of o.percents) {
     const k = topCount(p, N);
     const runs: Run[][] = [];
     for (let s = 0; s < o.seeds; s++) {
-      runs.push(await scoreAll(maskFromUnits(randomUnits(k, N, 1000 * s + Math.round(p * 1000)), L, F), `random-${p}-seed${s}`));
+      runs.push(await scoreAll(randomUnits(k, N, 1000 * s + Math.round(p * 1000)), `random-${p}-seed${s}`));
       progress.tick(++done);
     }
     randomByP.set(p, runs);
   }
   const rows = new Map<string, PruningDatasetInput>(prepared.map((pr, i) => [pr.ds.name, { dataset: pr.ds.name, qrels: pr.ds.collection.qrels, relevanceLevel: pr.ds.relevanceLevel, unpruned: unpruned[i], rows: [] }]));
   for (const s of wanted) {
-    const runs = await scoreAll(maskFromUnits(s.units, L, F), `${s.name}@${s.p}`);
+    const runs = await scoreAll(s, `${s.name}@${s.p}`);
     progress.tick(++done);
     prepared.forEach((pr, i) => {
       // random sets have the size of the full top-p% (an intersection can be smaller: its row says how many units)

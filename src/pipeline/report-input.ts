@@ -1,10 +1,19 @@
 /** Assembles the report's input from a dataset run (cells, deltas, manifest) and an optional pruning table. */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RunDir } from './run-dir.ts';
 import type { ReportInput } from '../report/report.ts';
 import type { PruningTable } from '../analysis/pruning.ts';
 import { buildSchemes, type Scheme } from '../analysis/schemes.ts';
 import { layerDistribution, STANDARD_PERCENTS } from '../analysis/rankings.ts';
 import { overlapMatrices, relVsNonrel, oodNeurons } from '../analysis/overlaps.ts';
+
+/** Queries with selected pairs, from the run's dataset manifest (undefined when it is missing). */
+function queriesOf(dir: string, name: string): number | undefined {
+  const f = join(dir, 'datasets', `${name}.json`);
+  if (!existsSync(f)) return undefined;
+  return JSON.parse(readFileSync(f, 'utf8')).counts?.[name]?.queries;
+}
 
 export function reportInput(run: RunDir, pruning: PruningTable | null, opts: { p?: number; title?: string; notes?: string[] } = {}): ReportInput {
   const { manifest: m, cells, groups } = run;
@@ -22,8 +31,12 @@ export function reportInput(run: RunDir, pruning: PruningTable | null, opts: { p
       target: m.options.nig.target, units: m.options.units === 'ffn-post' ? 'post-activation' : 'pre-activation',
       steps: m.options.nig.steps, rule: m.options.nig.rule, baseline: m.options.nig.baseline,
     },
-    datasets: m.datasets.map((d) => ({ name: d.name, domain: d.group, relevanceLevel: d.relThreshold, rel: count(d.name, 'rel'), nonrel: count(d.name, 'nonrel') })),
-    layerDistributions: schemes.map((s) => ({ scheme: s.name, p: s.p, counts: layerDistribution(s.units, dff, layers) })),
+    datasets: m.datasets.map((d) => ({ name: d.name, domain: d.group, relevanceLevel: d.relThreshold, queries: queriesOf(run.dir, d.name), rel: count(d.name, 'rel'), nonrel: count(d.name, 'nonrel') })),
+    layerDistributions: [
+      ...schemes.map((s) => ({ scheme: s.name, p: s.p, counts: layerDistribution(s.units, dff, layers) })),
+      ...STANDARD_PERCENTS.filter((q) => q !== p).flatMap((q) => buildSchemes(cells, q, { groups, kinds: ['fusion'] }).filter((s) => s.name.startsWith('fusion/all/')))
+        .map((s) => ({ scheme: s.name, p: s.p, counts: layerDistribution(s.units, dff, layers) })),
+    ],
     overlaps: overlapMatrices(cells, { groups, kinds: ['dataset', 'fusion'] }, STANDARD_PERCENTS),
     labelOverlaps: labels.length === 2 ? relVsNonrel(STANDARD_PERCENTS.flatMap((q) => buildSchemes(cells, q, { groups, kinds: ['fusion'] }))) : [],
     ood: hasOod ? labels.flatMap((label) => STANDARD_PERCENTS.map((q) => {

@@ -1,17 +1,14 @@
 /**
- * The page's export: attributions.safetensors in the CLI's layout (float32, per pair id: .nig, .nig_segments,
- * .ig_embed, .F, .delta, .delta_hidden; metadata format/units/rule), so that the analysis tools read both alike.
- *
- * DUPLICATION: `pairTensors` repeats src/cli/attribute.ts's function of the same name line for line, because that
- * module imports node:fs and cannot enter the browser bundle. test/browser.test.ts checks that the two give the same
- * names, shapes and values. Moving pairTensors into a Node-free module (e.g. src/ig/export.ts) would remove this copy.
+ * attributions.safetensors, the per-pair output of `ir-neurons attribute --pairs` and of the web page (float32,
+ * per pair id: .nig, .nig_segments, .ig_embed, .F, .delta, .delta_hidden; metadata format/units/rule). No Node
+ * imports: the CLI and the browser bundle share it.
  */
-import type { NigResult } from '../ig/engine.ts';
+import type { NigResult } from './engine.ts';
 import { serializeSafetensors, type WriteTensor } from '../model/safetensors.ts';
 
 export type Units = 'ffn-pre' | 'ffn-post';
 
-/** The tensors a pair contributes to attributions.safetensors (same as src/cli/attribute.ts). */
+/** The tensors a pair contributes to attributions.safetensors. */
 export function pairTensors(id: string, r: NigResult, units: Units, L: number, F: number, C: number): [string, WriteTensor][] {
   const pre = units === 'ffn-pre';
   const tokens = pre ? r.nigPreTokens : r.nigPostTokens;

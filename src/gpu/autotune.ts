@@ -1,0 +1,277 @@
+/**
+ * The matmul autotuner's machinery: shape classes, the choice cache (in memory per device, on disk per adapter),
+ * and the validate-then-time loop over candidate dispatches. The matmul family itself (its variants, and
+ * `tuneMatmuls`, which builds the candidates) lives with its builder in src/model/kernels/matmul.ts; this module
+ * imports nothing from it, so the builder can consult the cache without an import cycle.
+ *
+ * Shape class: (M rounded up to a power of two, N, K, transB, epilogue) — one tuning serves every M in
+ * (bucket/2, bucket], e.g. all sequence lengths × path points that round to the same power of two.
+ *
+ * When the builder uses a tuned variant (otherwise it uses the default; the model needs no tuning):
+ *   IR_NEURONS_TUNE unset or 0  only after an explicit `tuneMatmuls(g, shapes)` on that device
+ *   IR_NEURONS_TUNE=1           reads the cache; a shape class missing from it is tuned on first use and saved
+ *   IR_NEURONS_TUNE=cached      reads the cache, never tunes (misses use the default)
+ *
+ * Cache (Node): `$XDG_CACHE_HOME/ir-neurons/matmul-tune.json`, else `~/.cache/ir-neurons/matmul-tune.json`;
+ * in a browser, or when a store is injected with `setTuneStore`, wherever that store keeps it. Format:
+ *   { "format": 1, "adapters": { "<vendor / architecture / device / description>": {
+ *       "<shape class>": { family, variant, constants, M, N, K, ms, defaultMs, gflops, timed, rejected, date } } } }
+ * A choice whose `family` differs from the builder's (its code changed since) is ignored.
+ * No Node import here: Node's fs is reached through `process.getBuiltinModule`, only when a file store is used.
+ */
+import { UserError } from '../errors.ts';
+import type { Gpu } from './device.ts';
+import { submit, type Dispatch } from './pipelines.ts';
+
+export type Epilogue = 'none' | 'ffn-up' | 'ffn-down-back' | 'add';
+export interface MatmulShape { M: number; N: number; K: number; transB: boolean; epilogue?: Epilogue }
+
+/** M rounded up to a power of two (at least 1). */
+export function mBucket(M: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, M)));
+}
+
+/** The cache key of a shape, e.g. 'M<=1024 N=3072 K=768 transB ffn-up'. */
+export function shapeClass(s: MatmulShape): string {
+  return `M<=${mBucket(s.M)} N=${s.N} K=${s.K} ${s.transB ? 'transB' : 'B'} ${s.epilogue ?? 'none'}`;
+}
+
+export function adapterKey(g: Gpu): string {
+  const a = g.adapterInfo;
+  return [a.vendor, a.architecture, a.device, a.description].join(' / ');
+}
+
+// ---------- the cache and its stores ----------
+export const TUNE_FORMAT = 1;
+
+export interface TuneChoice {
+  family: string;                               // the builder's family version (MATMUL_FAMILY)
+  variant: string;                              // the fastest valid candidate
+  constants: Record<string, number | boolean>;  // its override constants, for people reading the file
+  M: number; N: number; K: number;              // the shape that was timed
+  ms: number;                                   // its median time per product
+  defaultMs: number;                            // the default variant's median time
+  gflops: number;                               // 2·M·N·K / ms
+  timed: Record<string, number>;                // median ms of every timed candidate
+  rejected: Record<string, string>;             // candidates not timed, and why
+  date: string;
+}
+
+export interface TuneFile { format: number; adapters: Record<string, Record<string, TuneChoice>> }
+
+/** Where choices persist: a JSON file in Node, memory in a browser, anything a caller injects. */
+export interface TuneStore {
+  readonly where: string;
+  load(): Promise<TuneFile | null>;
+  save(f: TuneFile): Promise<void>;
+}
+
+export function memoryStore(): TuneStore {
+  let kept: string | null = null;
+  return {
+    where: 'memory',
+    async load() { return kept ? (JSON.parse(kept) as TuneFile) : null; },
+    async save(f) { kept = JSON.stringify(f); },
+  };
+}
+
+type Proc = { versions?: { node?: string }; env?: Record<string, string | undefined>; pid?: number; getBuiltinModule?: (id: string) => unknown };
+const proc = (): Proc | undefined => (globalThis as { process?: Proc }).process;
+
+function nodeModule<T>(id: string): T {
+  const m = proc()?.getBuiltinModule?.(id) as T | undefined;
+  if (!m) throw new Error(`the matmul tune cache needs Node's ${id} (Node ≥ 20.16 has process.getBuiltinModule); use setTuneStore(memoryStore()) elsewhere`);
+  return m;
+}
+
+/** A JSON file, written atomically (temporary file, then rename). A missing or unreadable file is an empty cache. */
+export function fileStore(path: string): TuneStore {
+  type Fs = typeof import('node:fs');
+  type Path = typeof import('node:path');
+  return {
+    where: path,
+    async load() {
+      const fs = nodeModule<Fs>('node:fs');
+      let text: string;
+      try { text = fs.readFileSync(path, 'utf8'); } catch { return null; }
+      try {
+        const f = JSON.parse(text) as TuneFile;
+        return f?.format === TUNE_FORMAT && typeof f.adapters === 'object' ? f : null;
+      } catch {
+        console.error(`ir-neurons: the matmul tune cache ${path} is not valid JSON; it will be rewritten by the next tuning`);
+        return null;
+      }
+    },
+    async save(f) {
+      const fs = nodeModule<Fs>('node:fs');
+      fs.mkdirSync(nodeModule<Path>('node:path').dirname(path), { recursive: true });
+      const tmp = `${path}.${proc()?.pid ?? 0}.tmp`;
+      fs.writeFileSync(tmp, JSON.stringify(f, null, 1) + '\n');
+      fs.renameSync(tmp, path);
+    },
+  };
+}
+
+/** The default cache file in Node (XDG_CACHE_HOME, else ~/.cache); null outside Node. */
+export function defaultTunePath(): string | null {
+  const p = proc();
+  if (!p?.versions?.node || !p.getBuiltinModule) return null;
+  const { join } = nodeModule<typeof import('node:path')>('node:path');
+  const base = p.env?.XDG_CACHE_HOME || join(nodeModule<typeof import('node:os')>('node:os').homedir(), '.cache');
+  return join(base, 'ir-neurons', 'matmul-tune.json');
+}
+
+let injected: TuneStore | null = null;
+const memory = memoryStore();
+/** Injects the store every device uses from now on (null: back to the default). */
+export function setTuneStore(s: TuneStore | null): void { injected = s; }
+/** The injected store, else the default file in Node (resolved now, so XDG_CACHE_HOME is read late), else memory. */
+export function tuneStore(): TuneStore {
+  if (injected) return injected;
+  const path = defaultTunePath();
+  return path ? fileStore(path) : memory;
+}
+
+export type TuneMode = 'off' | 'tune' | 'cached';
+export function tuneMode(): TuneMode {
+  const v = proc()?.env?.IR_NEURONS_TUNE;
+  if (!v || v === '0') return 'off';
+  if (v === '1') return 'tune';
+  if (v === 'cached') return 'cached';
+  throw new UserError(`IR_NEURONS_TUNE is '${v}', expected 0 (default variants), 1 (tune missing shapes and cache them) or cached (use cached choices only)`);
+}
+
+// ---------- per-device state ----------
+interface State {
+  active: boolean;                                   // tuneMatmuls ran on this device
+  choices: Promise<Map<string, TuneChoice>> | null;  // this adapter's cached choices, loaded once
+  pending: Map<string, Promise<TuneChoice>>;         // tunings in flight, by shape class
+}
+const states = new WeakMap<Gpu, State>();
+function state(g: Gpu): State {
+  let s = states.get(g);
+  if (!s) states.set(g, (s = { active: false, choices: null, pending: new Map() }));
+  return s;
+}
+
+function choicesOf(g: Gpu): Promise<Map<string, TuneChoice>> {
+  const s = state(g);
+  s.choices ??= tuneStore().load().then((f) => new Map(Object.entries(f?.adapters[adapterKey(g)] ?? {})));
+  return s.choices;
+}
+
+/** Forgets this device's in-memory choices and activation (the next lookup reloads the store). */
+export function resetTuning(g: Gpu): void { states.delete(g); }
+
+/**
+ * The tuned variant name for `shape` when the builder should use one (see the header), else undefined. In mode
+ * 'tune' a missing class is first tuned by `tuneMissing` (the builder's tuneMatmuls).
+ */
+export async function tunedVariant(g: Gpu, family: string, shape: MatmulShape, tuneMissing: (s: MatmulShape) => Promise<unknown>): Promise<string | undefined> {
+  const mode = tuneMode();
+  if (mode === 'off' && !state(g).active) return undefined;
+  const key = shapeClass(shape);
+  let c = (await choicesOf(g)).get(key);
+  if (c?.family !== family && mode === 'tune') {
+    await tuneMissing(shape);
+    c = (await choicesOf(g)).get(key);
+  }
+  return c?.family === family ? c.variant : undefined;
+}
+
+/** Runs `tune` for `shape`'s class at most once at a time per device; later lookups see its choice. */
+export function tuneOnce(g: Gpu, shape: MatmulShape, tune: () => Promise<TuneChoice>): Promise<TuneChoice> {
+  const s = state(g);
+  s.active = true;
+  const key = shapeClass(shape);
+  let p = s.pending.get(key);
+  if (!p) {
+    p = tune().finally(() => s.pending.delete(key));
+    s.pending.set(key, p);
+  }
+  return p;
+}
+
+/** Keeps `c` for this device and merges it into the store (reloaded first, so concurrent tunings both survive). */
+async function record(g: Gpu, key: string, c: TuneChoice): Promise<void> {
+  (await choicesOf(g)).set(key, c);
+  const store = tuneStore();
+  const f: TuneFile = (await store.load()) ?? { format: TUNE_FORMAT, adapters: {} };
+  (f.adapters[adapterKey(g)] ??= {})[key] = c;
+  await store.save(f);
+}
+
+// ---------- validate, time, pick ----------
+export interface TuneCandidate { name: string; constants: Record<string, number | boolean>; dispatch: Dispatch }
+
+export interface TuneProblem {
+  family: string;
+  shape: MatmulShape;
+  candidates: TuneCandidate[];       // [0]: the reference (the default variant); all write the same outputs
+  rejected?: Record<string, string>; // candidates already ruled out (limits, alignment, compile errors)
+  read(): Promise<Float32Array[]>;   // the outputs after a run
+  tol: number;                       // relative L2 against the reference, per output
+}
+
+export interface TuneOptions {
+  /** Rough wall-clock budget for timing one shape (ms); each candidate still gets ≥ 3 timed rounds. Default 4000. */
+  budgetMs?: number;
+  log?: (line: string) => void;
+}
+
+const relL2 = (a: Float32Array, b: Float32Array) => {
+  let n = 0, d = 0;
+  for (let i = 0; i < b.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
+  return d > 0 ? Math.sqrt(n / d) : Math.sqrt(n);
+};
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
+
+/** Submits `reps` copies of `d` in one pass and waits; returns ms per copy (wall clock). */
+async function timeOne(g: Gpu, d: Dispatch, reps: number): Promise<number> {
+  const t0 = performance.now();
+  submit(g, Array(reps).fill(d), `tune ${d.label}`);
+  await g.device.queue.onSubmittedWorkDone();
+  return (performance.now() - t0) / reps;
+}
+
+/**
+ * Runs each candidate once and compares its outputs with the reference's (mismatches and validation errors
+ * are rejected), times the valid ones round robin (median wall clock; several copies per submission when one
+ * product is short), records the fastest in the cache and returns it.
+ */
+export async function autotune(g: Gpu, pr: TuneProblem, opts: TuneOptions = {}): Promise<TuneChoice> {
+  const { M, N, K } = pr.shape;
+  const key = shapeClass(pr.shape);
+  const rejected: Record<string, string> = { ...pr.rejected };
+  if (!pr.candidates.length) throw new Error(`autotune ${key}: no candidates (the default variant must be first)`);
+  const valid: { c: TuneCandidate; est: number }[] = [];
+  let ref: Float32Array[] = [];
+  for (const [i, c] of pr.candidates.entries()) {
+    g.device.pushErrorScope('validation');
+    const est = await timeOne(g, c.dispatch, 1);
+    const err = await g.device.popErrorScope();
+    if (err) { rejected[c.name] = `WebGPU validation error: ${err.message}`; continue; }
+    const outs = await pr.read();
+    if (i === 0) ref = outs.map((o) => o.slice());
+    const e = Math.max(...outs.map((o, j) => relL2(o, ref[j])));
+    const finite = outs.every((o) => o.every(Number.isFinite));
+    if (!(e <= pr.tol) || !finite) { rejected[c.name] = `output differs from the default variant's: relative L2 ${e.toExponential(2)} > ${pr.tol}`; continue; }
+    valid.push({ c, est });
+  }
+  if (!valid.length || valid[0].c !== pr.candidates[0]) throw new Error(`autotune ${key}: the default variant failed its own run (${rejected[pr.candidates[0].name]}); the kernel is broken, fix it before tuning`);
+  const reps = valid.map(({ est }) => Math.max(1, Math.min(64, Math.ceil(5 / Math.max(est, 1e-3))))); // ≥ ~5 ms per submission
+  const total = valid.reduce((a, { est }) => a + est, 0);
+  const rounds = Math.max(3, Math.min(9, Math.floor((opts.budgetMs ?? 4000) / Math.max(total, 1e-3))));
+  const times: number[][] = valid.map(() => []);
+  for (let r = 0; r < rounds; r++) for (const [j, v] of valid.entries()) times[j].push(await timeOne(g, v.c.dispatch, reps[j]));
+  const timed = Object.fromEntries(valid.map((v, j) => [v.c.name, median(times[j])]));
+  const best = valid.reduce((b, v) => (timed[v.c.name] < timed[b.c.name] ? v : b));
+  const ms = timed[best.c.name];
+  const choice: TuneChoice = {
+    family: pr.family, variant: best.c.name, constants: best.c.constants, M, N, K, ms, defaultMs: timed[valid[0].c.name],
+    gflops: (2 * M * N * K) / (ms * 1e6), timed, rejected, date: new Date().toISOString(),
+  };
+  opts.log?.(`tune ${key}: ${best.c.name} ${ms.toFixed(3)} ms (default ${choice.defaultMs.toFixed(3)} ms; ${valid.length} timed × ${rounds} rounds, ${Object.keys(rejected).length} rejected)`);
+  await record(g, key, choice);
+  return choice;
+}

@@ -1,0 +1,69 @@
+/**
+ * Prune masks made on the GPU from the aggregation cells that the attribution left there: cell means
+ * (shaders/analysis/cell_mean.wgsl), fusion of per-dataset means, top-k selection and the mask write
+ * (shaders/analysis/select*.wgsl), copied into the model's `mask.<l>` views — no host round trip between
+ * attribution, ranking and pruning. 'dataset' and 'fusion' schemes (the paper's) take this path; the other
+ * kinds (intersection, rrf, combsum) are built on the host by src/analysis and uploaded.
+ */
+import type { Gpu } from '../gpu/device.ts';
+import type { View } from '../gpu/arena.ts';
+import type { BertGpu } from '../model/forward.ts';
+import { CellAccumulators } from '../ig/cells.ts';
+import type { RunDir } from './run-dir.ts';
+import type { Scheme } from '../analysis/schemes.ts';
+import { topCount } from '../analysis/rankings.ts';
+import { maskFromUnits } from '../analysis/pruning.ts';
+import { meanScores, fuseScores } from '../analysis-gpu/scores.ts';
+import { randomMask, selectTopMask, writeLayerMasks } from '../analysis-gpu/select.ts';
+
+export class GpuMasks {
+  private means = new Map<string, Promise<View>>();
+  readonly N: number;
+
+  constructor(private g: Gpu, private model: BertGpu, private cells: CellAccumulators, private counts: Map<string, number>, private absolute = false) {
+    this.N = model.cfg.layers * model.cfg.intermediate;
+  }
+
+  private mean(cell: string): Promise<View> {
+    let m = this.means.get(cell);
+    if (!m) {
+      m = meanScores(this.g, this.cells, cell, this.counts.get(cell) ?? 0);
+      this.means.set(cell, m);
+    }
+    return m;
+  }
+
+  /** Writes the scheme's mask into the model; returns the selected units (read back only when `withUnits`). */
+  async apply(s: Scheme, withUnits = false): Promise<{ onGpu: boolean; units?: Uint32Array }> {
+    const { layers: L, intermediate: F } = this.model.cfg;
+    if (s.kind !== 'dataset' && s.kind !== 'fusion') {
+      maskFromUnits(s.units, L, F).forEach((m, l) => this.model.setMask(l, m));
+      return { onGpu: false, units: s.units };
+    }
+    const means = await Promise.all(s.datasets.map((d) => this.mean(`${d}/${s.label}`)));
+    const scores = s.kind === 'dataset' ? means[0] : await fuseScores(this.g, means);
+    const sel = await selectTopMask(this.g, scores, this.N, topCount(s.p, this.N), { absolute: this.absolute });
+    writeLayerMasks(this.g, this.model, sel.mask);
+    const units = withUnits ? await sel.units() : undefined;
+    await this.g.device.queue.onSubmittedWorkDone();
+    sel.destroy();
+    if (s.kind === 'fusion') scores.buffer.destroy();
+    return { onGpu: true, units };
+  }
+
+  /** Random baseline: the host draws the units (seeded), the GPU writes the mask. */
+  async applyRandom(units: Uint32Array): Promise<void> {
+    const mask = await randomMask(this.g, units, this.N);
+    writeLayerMasks(this.g, this.model, mask);
+    await this.g.device.queue.onSubmittedWorkDone();
+    mask.buffer.destroy();
+  }
+}
+
+/** Uploads a finished run's exact accumulators (the prune command runs in a process of its own). */
+export function gpuMasksFromRun(g: Gpu, model: BertGpu, run: RunDir, absolute = false): GpuMasks {
+  const names = [...run.words.keys()].filter((c) => (run.words.get(c)!.count) > 0);
+  const cells = new CellAccumulators(g, model.cfg.layers * model.cfg.intermediate, names);
+  for (const c of names) cells.write(c, run.words.get(c)!);
+  return new GpuMasks(g, model, cells, new Map(names.map((c) => [c, run.words.get(c)!.count])), absolute);
+}

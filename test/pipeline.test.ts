@@ -1,0 +1,55 @@
+/**
+ * The main job end to end (`ir-neurons demo`, the README's first command, on a temp folder): NIG over two
+ * toy datasets finds the planted neurons, pruning them costs far more than random sets of the same size, every
+ * pruned ranking is written as a TREC run that `ir-neurons evaluate` scores exactly as the pruning table says,
+ * and the report is written. Needs nothing from ../shared.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { REPO } from './helpers/shared.ts';
+
+const S = suite('pipeline');
+const tmp = mkdtempSync(join(tmpdir(), 'demo-'));
+const cli = (args: string[]) => spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), ...args], { encoding: 'utf8', timeout: 600_000 });
+
+S('demo: planted neurons found, pruning them beats random, runs evaluate to the table, report written', () => {
+  const r = cli(['demo', '--out', tmp, '--steps', '12']);
+  assert.is(r.status, 0, r.stderr);
+  assert.match(r.stderr, /planted: 5\/5 found/);
+  const { table } = JSON.parse(readFileSync(join(tmp, 'prune', 'pruning.json'), 'utf8'));
+  for (const b of table.baselines) assert.ok(b.ndcg10 > 0.95, `${b.dataset} unpruned nDCG@10 ${b.ndcg10}`);
+  const row = table.rows.find((x: { dataset: string; scheme: string; p: number }) => x.dataset === 'toy-ood' && x.scheme === 'fusion/all/rel' && x.p === 5);
+  assert.ok(row, 'row for fusion/all/rel at 5%');
+  assert.is(row.units, 7);
+  const drop = -row.ndcg10.delta;
+  const randomDrop = table.baselines.find((b: { dataset: string }) => b.dataset === 'toy-ood').ndcg10 - row.ndcg10.random.mean;
+  assert.ok(drop > 0.3, `planted pruning drop ${drop}`);
+  assert.ok(drop > 3 * randomDrop + 3 * row.ndcg10.random.std, `drop ${drop} vs random ${randomDrop} ± ${row.ndcg10.random.std}`);
+  assert.is(row.ndcg10.random.n, 5);
+  // the TREC run of that ranking, scored by `evaluate`, gives the table's value
+  const runs = readdirSync(join(tmp, 'prune', 'runs'));
+  assert.ok(runs.length >= 1 + 5 * 5 * 2, `${runs.length} run files`);
+  const runFile = join(tmp, 'prune', 'runs', runs.find((f) => f.startsWith('toy-ood.fusion_all_rel@5'))!);
+  const ev = cli(['evaluate', '--qrels', join(tmp, 'toy-ood', 'qrels.txt'), '--run', runFile, '--measures', 'ndcg_cut_10']);
+  assert.is(ev.status, 0, ev.stderr);
+  const line = ev.stdout.split('\n').find((l) => l.startsWith('ndcg_cut_10'))!;
+  assert.is(line.split('\t')[2], row.ndcg10.value.toFixed(4));
+  for (const f of ['report.html', 'report.json', 'report.md']) assert.ok(existsSync(join(tmp, f)), f);
+  const html = readFileSync(join(tmp, 'report.html'), 'utf8');
+  assert.match(html, /<svg/);
+  assert.match(html, /fusion\/all\/rel/);
+  const rep = JSON.parse(readFileSync(join(tmp, 'report.json'), 'utf8'));
+  assert.is(rep.datasets.length, 2);
+  assert.is(rep.datasets[0].rel, 24);
+  // a second run reuses the finished attribution
+  const again = cli(['demo', '--out', tmp, '--steps', '12']);
+  assert.is(again.status, 0, again.stderr);
+  assert.match(again.stderr, /reusing the finished NIG run/);
+});
+
+S.after(() => rmSync(tmp, { recursive: true, force: true }));
+S.run();
