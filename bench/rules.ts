@@ -3,7 +3,7 @@
  * fixture models (tiny-monobert, tiny-minilm) and their 6 query-passage pairs each.
  *
  *   npm run bench:rules -- [--models tiny-monobert,tiny-minilm] [--pairs 0,1,2,3,4,5] [--steps 2,4,...,256]
- *                          [--ref-steps 1000] [--tol 0.01] [--f64-check 0|1]
+ *                          [--ref-steps 1000] [--tol 0.01] [--f64-check 0|1] [--json raw.json]
  *
  * Quantity: the NIG of every FFN unit of every layer before GELU (the default unit), summed over tokens:
  * the (L, d_ff) vector `nigPre` of NigEngine.attribute. Error: relative L2 ‖v_m − v_ref‖ / ‖v_ref‖.
@@ -19,15 +19,19 @@
  *    float64 at the same m, which bounds the f32 floor of every error below.
  * 3. Sweep. For each rule ∈ {right, left, trapezoid} and m ∈ --steps: the error per pair, its median and max
  *    over pairs; the completeness delta of IG on the word embeddings, |Σ IG − ΔF| / |ΔF| (a full cut);
- *    the slope of log(median error) against log m over m ≥ 8 (the convergence order, negated); and the
+ *    the slope of log(median error) against log m over m ≥ 8 and errors ≥ 3e-5 (above the f32 floor): the
+ *    convergence order, negated; and the
  *    points (m + 1) needed for ≤ --tol error: on the grid (the smallest grid m from which every larger grid
  *    m is within tol) and interpolated (log-log between the bracketing grid points), median and worst pair.
+ *    One extra row, 'richardson', is not an engine rule: (4·T_m − T_{m/2}) / 3 from the trapezoid results at m
+ *    and m/2 (both measured on the grid). The m/2 points are every other point of the m + 1, so an engine that
+ *    kept both trapezoid sums would get it from the same m + 1 points; it shows what a higher order would buy.
  *
  * Work per pair: 3·(ref m + 1) + 3·Σ(m + 1) path points, one forward and one backward each (the engine's
  * cost unit; see bench/nig.ts for its FLOP formula); the time per point is printed.
  */
 import os from 'node:os';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,11 +48,13 @@ import { nigReference } from '../src/ref/nig.ts';
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = resolve(REPO, '../shared/fixtures');
 const SPECIAL = { clsId: 101, sepId: 102, padId: 0, maskId: 103, unkId: 100 };
-const VAL_STEPS = 20, VAL_TOL = 1e-3, CROSS_TOL = 1e-3, FIT_MIN_M = 8;
+const VAL_STEPS = 20, VAL_TOL = 1e-3, CROSS_TOL = 1e-3;
+/** Order fits use m ≥ FIT_MIN_M (past the first, pre-asymptotic steps) and errors ≥ FIT_FLOOR (10× the f32 floor, ~2e-6). */
+const FIT_MIN_M = 8, FIT_FLOOR = 3e-5;
 
 // ---------- arguments ----------
 const argv = process.argv.slice(2);
-const KNOWN = ['--models', '--pairs', '--steps', '--ref-steps', '--tol', '--f64-check'];
+const KNOWN = ['--models', '--pairs', '--steps', '--ref-steps', '--tol', '--f64-check', '--json'];
 for (let i = 0; i < argv.length; i += 2) {
   if (!KNOWN.includes(argv[i]) || argv[i + 1] === undefined) fail(`bench:rules: '${argv[i]}' is not an option with a value; options: ${KNOWN.join(' ')} (each takes a value)`, 2);
 }
@@ -64,6 +70,7 @@ const grid = ints('--steps', '2,4,8,16,32,64,128,256').sort((a, b) => a - b);
 const refSteps = ints('--ref-steps', '1000')[0];
 const tol = Number(arg('--tol') ?? '0.01');
 const f64Check = (arg('--f64-check') ?? '1') !== '0';
+const jsonOut = arg('--json');
 if (!(tol > 0 && tol < 1)) fail(`bench:rules: --tol must be in (0, 1), got '${arg('--tol')}'`, 2);
 if (grid[0] < 1 || refSteps <= grid[grid.length - 1]) fail(`bench:rules: --steps must be ≥ 1 and below --ref-steps (${refSteps}); got ${grid.join(',')}`, 2);
 
@@ -79,8 +86,14 @@ function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
   return Math.sqrt(n / Math.max(d, 1e-300));
 }
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
-const e2 = (x: number) => x.toExponential(2);
+/** Median and max of the finite values (NaN: not measured); NaN when there are none. */
+const median = (xs: number[]) => {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length === 0 ? NaN : s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+};
+const max = (xs: number[]) => { const s = xs.filter((x) => !Number.isNaN(x)); return s.length ? Math.max(...s) : NaN; };
+const e2 = (x: number) => (Number.isNaN(x) ? '—' : x.toExponential(2));
 /** Relative completeness delta of IG on the word embeddings. */
 const embDelta = (r: NigResult) => Math.abs(r.igDelta) / Math.abs(r.F[r.steps] - r.F[0]);
 
@@ -107,10 +120,11 @@ function logSlope(xs: number[], ys: number[]): number {
  */
 function stepsFor(errs: number[]): { grid: number; interp: number } {
   let i = errs.length;
-  while (i > 0 && errs[i - 1] <= tol) i--;
+  while (i > 0 && errs[i - 1] <= tol) i--; // NaN (not measured) stops the walk like a failure
   if (i === errs.length) return { grid: Infinity, interp: Infinity };
   if (i === 0) return { grid: grid[0], interp: grid[0] };
   const [m0, m1, e0, e1] = [grid[i - 1], grid[i], errs[i - 1], errs[i]];
+  if (Number.isNaN(e0)) return { grid: m1, interp: m1 };
   const p = Math.log(e0 / e1) / Math.log(m1 / m0);
   return { grid: m1, interp: Math.min(m1, Math.ceil(m0 * (e0 / tol) ** (1 / p))) };
 }
@@ -152,7 +166,10 @@ async function validate(M: Model): Promise<string> {
 }
 
 // ---------- main ----------
-interface PairRun { ref: Float32Array; dF: number; err: Record<Rule, number[]>; delta: Record<Rule, number[]> }
+/** The engine's rules, and Richardson extrapolation of the trapezoid rule (m and m/2: the m/2 points are every other point of m). */
+type Row = Rule | 'richardson';
+const ROWS: Row[] = [...RULES, 'richardson'];
+interface PairRun { pair: number; T: number; cross: string[]; dF: number; err: Record<Row, number[]>; delta: Record<Row, number[]> }
 
 async function main(): Promise<void> {
   const cpus = os.cpus();
@@ -174,6 +191,7 @@ async function main(): Promise<void> {
   };
 
   const all: Record<string, PairRun[]> = {};
+  const crossFailed: string[] = [];
   for (const name of models) {
     const M = await loadModel(g, name);
     console.log(await validate(M));
@@ -184,7 +202,10 @@ async function main(): Promise<void> {
       const cross = [];
       for (const rule of ['right', 'left'] as const) {
         const e = relL2((await run(M, p, refSteps, rule)).nigPre, ref.nigPre);
-        if (!(e < CROSS_TOL)) fail(`bench:rules: cross-check failed: ${name} pair ${pairIdx[j]}: ${rule} at m = ${refSteps} differs from trapezoid by ${e2(e)} ≥ ${CROSS_TOL}; the reference has not converged, raise --ref-steps`);
+        if (!(e < CROSS_TOL)) {
+          crossFailed.push(`${name} pair ${pairIdx[j]} ${rule} ${e2(e)}`);
+          console.error(`bench:rules: cross-check failed: ${name} pair ${pairIdx[j]}: ${rule} at m = ${refSteps} differs from trapezoid by ${e2(e)} ≥ ${CROSS_TOL}; this pair's reference may not have converged (raise --ref-steps)`);
+        }
         cross.push(`${rule} ${e2(e)}`);
       }
       if (f64Check && name === models[0] && j === 0) {
@@ -193,16 +214,28 @@ async function main(): Promise<void> {
         const e = relL2(ref.nigPre, tokenSum(r64.nigPre, M.w.config.layers, p.ids.length, M.w.config.intermediate));
         console.log(`  f32 floor: GPU reference against float64 nigReference at m = ${refSteps} (trapezoid): relative L2 ${e2(e)} (${((performance.now() - tf) / 1000).toFixed(0)} s on the CPU)`);
       }
-      const run1: PairRun = { ref: ref.nigPre, dF: ref.F[refSteps] - ref.F[0], err: { right: [], left: [], trapezoid: [] }, delta: { right: [], left: [], trapezoid: [] } };
+      const run1: PairRun = { pair: pairIdx[j], T: p.ids.length, cross, dF: ref.F[refSteps] - ref.F[0], err: { right: [], left: [], trapezoid: [], richardson: [] }, delta: { right: [], left: [], trapezoid: [], richardson: [] } };
+      let prev: NigResult | null = null; // trapezoid at the previous grid m
       for (const m of grid) {
         for (const rule of RULES) {
           const r = await run(M, p, m, rule);
           run1.err[rule].push(relL2(r.nigPre, ref.nigPre));
           run1.delta[rule].push(embDelta(r));
+          if (rule !== 'trapezoid') continue;
+          if (prev && 2 * prev.steps === m) {
+            // (4 T_m − T_{m/2}) / 3 cancels the m^−2 term of the trapezoid's even-power error expansion
+            const rich = r.nigPre.map((x, i) => (4 * x - prev!.nigPre[i]) / 3);
+            run1.err.richardson.push(relL2(rich, ref.nigPre));
+            run1.delta.richardson.push(Math.abs((4 * r.igDelta - prev.igDelta) / 3) / Math.abs(r.F[m] - r.F[0]));
+          } else {
+            run1.err.richardson.push(NaN);
+            run1.delta.richardson.push(NaN);
+          }
+          prev = r;
         }
       }
       runs.push(run1);
-      console.log(`  ${name} pair ${pairIdx[j]} (${p.ids.length} tokens, ΔF = ${run1.dF.toFixed(4)}): cross-check at m = ${refSteps} against trapezoid: ${cross.join(', ')} < ${CROSS_TOL}; ` +
+      console.log(`  ${name} pair ${pairIdx[j]} (${p.ids.length} tokens, ΔF = ${run1.dF.toFixed(4)}): cross-check at m = ${refSteps} against trapezoid: ${cross.join(', ')} ${crossFailed.some((c) => c.startsWith(`${name} pair ${pairIdx[j]} `)) ? `FAILED (≥ ${CROSS_TOL})` : `< ${CROSS_TOL}`}; ` +
         `${((performance.now() - tp) / 1000).toFixed(0)} s, ${(engineMs / points).toFixed(1)} ms/point so far, load average ${load()}`);
     }
     all[name] = runs;
@@ -217,32 +250,41 @@ async function main(): Promise<void> {
   console.log(`relative L2 error of NIG (pre-GELU, token sums) against trapezoid m = ${refSteps}: median / max over pairs; |Σ IG − ΔF|/|ΔF| of the embedding IG: median / max over all pairs`);
   console.log(`| rule | m | points | ${groups.map((k) => `${k} (${all[k].length})`).join(' | ')} | IG completeness |`);
   console.log(`|---|---|---|${groups.map(() => '---|').join('')}---|`);
-  for (const rule of RULES) {
+  for (const rule of ROWS) {
     grid.forEach((m, i) => {
-      const cells = groups.map((k) => { const e = all[k].map((r) => r.err[rule][i]); return `${e2(median(e))} / ${e2(Math.max(...e))}`; });
+      const cells = groups.map((k) => { const e = all[k].map((r) => r.err[rule][i]); return `${e2(median(e))} / ${e2(max(e))}`; });
       const d = all['all pairs'].map((r) => r.delta[rule][i]);
-      console.log(`| ${rule} | ${m} | ${m + 1} | ${cells.join(' | ')} | ${e2(median(d))} / ${e2(Math.max(...d))} |`);
+      console.log(`| ${rule} | ${m} | ${m + 1} | ${cells.join(' | ')} | ${e2(median(d))} / ${e2(max(d))} |`);
     });
   }
 
   // convergence order and points for tol
-  const fitIdx = grid.map((m, i) => (m >= FIT_MIN_M ? i : -1)).filter((i) => i >= 0);
-  console.log(`\nconvergence order: −slope of log error against log m over m = ${fitIdx.map((i) => grid[i]).join(', ')} (median error over pairs; in brackets the median and range of per-pair slopes); points (m + 1) for ≤ ${tol * 100}% error: grid / interpolated, median pair and worst pair`);
-  console.log(`| rule | group | NIG order | IG completeness order | points for ${tol * 100}% (grid) median / worst | points for ${tol * 100}% (interpolated) median / worst |`);
-  console.log('|---|---|---|---|---|---|');
-  for (const rule of RULES) {
+  const fit = (errs: number[]) => {
+    const idx = grid.map((_, i) => i).filter((i) => grid[i] >= FIT_MIN_M && errs[i] >= FIT_FLOOR);
+    return idx.length >= 2 ? { p: -logSlope(idx.map((i) => grid[i]), idx.map((i) => errs[i])), ms: idx.map((i) => grid[i]) } : { p: NaN, ms: [] };
+  };
+  console.log(`\nconvergence order p (error ∝ m^−p): −slope of log error against log m, m ≥ ${FIT_MIN_M} and error ≥ ${FIT_FLOOR} (f32 floor ×10): of the median error over pairs [the m used], ` +
+    `then the median and range of per-pair fits; IG completeness order likewise (its delta can change sign, which breaks the fit); points (m + 1) for ≤ ${tol * 100}% error: grid / interpolated, median pair and worst pair`);
+  console.log(`| rule | pairs | NIG order (median error) | per-pair orders | IG completeness order | points for ${tol * 100}% (grid) median / worst | points for ${tol * 100}% (interpolated) median / worst |`);
+  console.log('|---|---|---|---|---|---|---|');
+  for (const rule of ROWS) {
     for (const k of groups) {
       const runs = all[k];
-      const medErr = grid.map((_, i) => median(runs.map((r) => r.err[rule][i])));
-      const medDel = grid.map((_, i) => median(runs.map((r) => r.delta[rule][i])));
-      const order = -logSlope(fitIdx.map((i) => grid[i]), fitIdx.map((i) => medErr[i]));
-      const per = runs.map((r) => -logSlope(fitIdx.map((i) => grid[i]), fitIdx.map((i) => r.err[rule][i])));
-      const dOrder = -logSlope(fitIdx.map((i) => grid[i]), fitIdx.map((i) => Math.max(medDel[i], 1e-12)));
+      const f = fit(grid.map((_, i) => median(runs.map((r) => r.err[rule][i]))));
+      const per = runs.map((r) => fit(r.err[rule]).p).filter(Number.isFinite);
+      const d = fit(grid.map((_, i) => median(runs.map((r) => r.delta[rule][i]))));
       const need = runs.map((r) => stepsFor(r.err[rule]));
       const gm = need.map((n) => n.grid), im = need.map((n) => n.interp);
-      console.log(`| ${rule} | ${k} | ${order.toFixed(2)} (${median(per).toFixed(2)}; ${Math.min(...per).toFixed(2)}…${Math.max(...per).toFixed(2)}) | ${dOrder.toFixed(2)} | ${pts(median(gm))} / ${pts(Math.max(...gm))} | ${pts(median(im))} / ${pts(Math.max(...im))} |`);
+      const perTxt = per.length ? `${median(per).toFixed(2)} (${Math.min(...per).toFixed(2)}…${Math.max(...per).toFixed(2)})` : '—';
+      console.log(`| ${rule} | ${k} | ${f.p.toFixed(2)} [${f.ms.join(',')}] | ${perTxt} | ${d.p.toFixed(2)} | ${pts(median(gm))} / ${pts(Math.max(...gm))} | ${pts(median(im))} / ${pts(Math.max(...im))} |`);
     }
   }
+  if (jsonOut) {
+    const raw = Object.fromEntries(Object.entries(all).filter(([k]) => k !== 'all pairs').map(([k, runs]) => [k, runs.map((r) => ({ pair: r.pair, T: r.T, dF: r.dF, cross: r.cross, err: r.err, delta: r.delta }))]));
+    writeFileSync(jsonOut, JSON.stringify({ commit: rev, refSteps, grid, tol, raw }, null, 1));
+    console.log(`\nraw errors written to ${jsonOut}`);
+  }
+  if (crossFailed.length) fail(`bench:rules: the m = ${refSteps} cross-check failed for ${crossFailed.join('; ')} (≥ ${CROSS_TOL}); those pairs' errors are measured against a reference that may not have converged`);
 }
 
 main().then(() => process.exit(0), (e) => { console.error(`bench:rules: ${(e as Error).stack ?? e}`); process.exit(1); });

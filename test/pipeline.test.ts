@@ -45,10 +45,34 @@ S('demo: planted neurons found, pruning them beats random, runs evaluate to the 
   const rep = JSON.parse(readFileSync(join(tmp, 'report.json'), 'utf8'));
   assert.is(rep.datasets.length, 2);
   assert.is(rep.datasets[0].rel, 24);
-  // a second run reuses the finished attribution
-  const again = cli(['demo', '--out', tmp, '--steps', '12']);
-  assert.is(again.status, 0, again.stderr);
-  assert.match(again.stderr, /reusing the finished NIG run/);
+});
+
+S('GPU-selected scheme masks equal the plain-array schemes of src/analysis on the demo run', async () => {
+  const { readRunDir } = await import('../src/pipeline/run-dir.ts');
+  const { gpuMasksFromRun } = await import('../src/pipeline/gpu-masks.ts');
+  const { buildSchemes } = await import('../src/analysis/schemes.ts');
+  const { loadCheckpoint } = await import('../src/model/checkpoint.ts');
+  const { requestGpu } = await import('../src/gpu/node.ts');
+  const { BertGpu } = await import('../src/model/forward.ts');
+  const { readView } = await import('../src/gpu/arena.ts');
+  const run = readRunDir(join(tmp, 'run'));
+  const g = await requestGpu();
+  const model = await BertGpu.create(g, loadCheckpoint(join(tmp, 'model')));
+  const masks = gpuMasksFromRun(g, model, run);
+  let checked = 0;
+  for (const p of [1, 5, 10]) {
+    for (const s of buildSchemes(run.cells, p, { groups: run.groups, kinds: ['dataset', 'fusion'] })) {
+      const r = await masks.apply(s, true);
+      assert.ok(r.onGpu);
+      assert.equal(Array.from(r.units!), Array.from(s.units), `${s.name} at ${p}%`);
+      // the mask really landed in the model's layer masks
+      const m0 = await readView(g, model.weights.view('mask.0'));
+      const zeros = Array.from(m0).filter((x) => x === 0).length;
+      assert.is(zeros, Array.from(s.units).filter((u) => u < 64).length, `${s.name}: layer-0 zeros`);
+      checked++;
+    }
+  }
+  assert.ok(checked >= 30);
 });
 
 S.after(() => rmSync(tmp, { recursive: true, force: true }));
