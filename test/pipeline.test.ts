@@ -45,6 +45,10 @@ S('demo: planted neurons found, pruning them beats random, runs evaluate to the 
   const rep = JSON.parse(readFileSync(join(tmp, 'report.json'), 'utf8'));
   assert.is(rep.datasets.length, 2);
   assert.is(rep.datasets[0].rel, 24);
+  // bootstrap stability of the relevance sets (the demo keeps per-pair vectors): the planted set is stable
+  const fusion = rep.stability.find((x: { scheme: string }) => x.scheme === 'fusion/all/rel');
+  assert.ok(fusion && fusion.resamples === 100 && fusion.units === 7, JSON.stringify(rep.stability));
+  assert.ok(fusion.mean > 0.9, `mean stability ${fusion.mean}`);
 });
 
 S('GPU-selected scheme masks equal the plain-array schemes of src/analysis on the demo run', async () => {

@@ -26,8 +26,7 @@ fn tiled(wg: vec3u, lid: vec3u, li: u32) {
   for (var k0 = 0u; k0 < p.K; k0 += BK) {
     load_tiles(k0, row0, col0, li);
     workgroupBarrier();
-    let k_end = min(BK, p.K - k0); // a uniform bound: the padded tail is skipped (it would add fma(0, 0, acc) = acc)
-    for (var k = 0u; k < k_end; k++) {
+    for (var k = 0u; k < BK; k++) {
       var a: array<f32, T_MAX>;
       var b: array<f32, T_MAX>;
       for (var i = 0u; i < TM; i++) { a[i] = As[k * BM + lid.y * TM + i]; }

@@ -45,6 +45,7 @@ export interface DatasetRunArgs {
   shardSpec?: string;
   resume: boolean;
   stopAfter?: number;
+  keepPairs?: boolean;
   outDir: string;
   modelDir: string;
   modelHash: string;
@@ -79,7 +80,7 @@ export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: Pai
   const model = engine.model;
   const shard = parseShard(a.shardSpec);
   const { entries, pairs } = await selectDatasetPairs(a, model, tok);
-  const o: ScheduleOptions = { nig: a.nig, units: a.units, maxLength: a.maxLength, checkpointEvery: a.checkpointEvery, shard, resume: a.resume, stopAfter: a.stopAfter, modelHash: a.modelHash };
+  const o: ScheduleOptions = { nig: a.nig, units: a.units, maxLength: a.maxLength, checkpointEvery: a.checkpointEvery, shard, resume: a.resume, stopAfter: a.stopAfter, keepPairs: a.keepPairs, modelHash: a.modelHash };
   mkdirSync(join(a.outDir, 'datasets'), { recursive: true });
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
   for (const e of entries) writeJson(join(a.outDir, 'datasets', `${e.name}.json`), { name: e.name, group: e.group, relThreshold: e.relThreshold, ...datasetManifest(pairs.filter((p) => p.dataset === e.name), a.selection) });
@@ -96,7 +97,8 @@ export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: Pai
     datasets: entries.map((e) => ({ name: e.name, group: e.group, relThreshold: e.relThreshold, manifest: `datasets/${e.name}.json` })),
     cells: [...new Set(pairs.map((p) => `${p.dataset}/${p.label}`))],
     pairs: { total: pairs.length, shard: pairs.filter((_, i) => i % shard.count === shard.index).length },
-    files: { aggregate: 'aggregate.safetensors', checkpoint: 'checkpoint.safetensors' },
+    files: { aggregate: 'aggregate.safetensors', checkpoint: 'checkpoint.safetensors', ...(a.keepPairs ? { pairs: 'pairs.safetensors' } : {}) },
+    pairOrder: 'pairs of this shard in the order of the dataset manifests (dataset, qid, label, docid), every shard.count-th from shard.index',
   });
   const t0 = performance.now();
   const st = await runSchedule(engine, tok, pairs, a.outDir, o);

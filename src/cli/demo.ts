@@ -54,7 +54,7 @@ export async function run(argv: string[]): Promise<number> {
   const spec = entries.map((e) => e[0]).join(',');
   const args = {
     spec, configFile, selection: { seed: 0, perQuery: 2 }, nig: { steps, rule: 'right' as const, target: 'relevant' as const, baseline: 'pad-keep-special' as const },
-    units: 'ffn-pre' as const, maxLength: 128, checkpointEvery: 20, resume: false, outDir: runDir, modelDir, modelHash: hash,
+    units: 'ffn-pre' as const, maxLength: 128, checkpointEvery: 20, resume: false, keepPairs: true, outDir: runDir, modelDir, modelHash: hash,
   };
   const finished = existsSync(join(runDir, 'aggregate.safetensors')) && JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')).options?.nig?.steps === steps;
   let gpuCells: GpuMasks | undefined;

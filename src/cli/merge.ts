@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { parseArgs, required } from './args.ts';
 import { UserError } from '../errors.ts';
 import { readState, serializeAggregate, writeAtomic, type RunState } from '../ig/state.ts';
-import { parseSafetensors } from '../model/safetensors.ts';
+import { parseSafetensors, serializeSafetensors } from '../model/safetensors.ts';
 import { addWords } from '../ig/cells.ts';
-import { writeJson } from '../ig/scheduler.ts';
+import { readPairVectors, writeJson } from '../ig/scheduler.ts';
 
 export async function run(argv: string[]): Promise<number> {
   const a = parseArgs('merge', argv, { out: 'string' });
@@ -46,6 +46,17 @@ export async function run(argv: string[]): Promise<number> {
     s.state.deltas.forEach((d, j) => { merged.deltas[j * n + idx] = d; });
   }
   mkdirSync(join(outDir, 'datasets'), { recursive: true });
+  // per-pair vectors (--keep-pairs), when every shard kept them: rows back in global pair order
+  if (shards.every((s) => existsSync(join(s.dir, 'pairs.safetensors')))) {
+    const units = cfg.layers * cfg.intermediate;
+    const all = new Float32Array(total * units).fill(NaN);
+    for (const s of shards) {
+      const mine = Math.ceil((total - s.manifest.shard.index) / n);
+      const v = readPairVectors(join(s.dir, 'pairs.safetensors'), mine, units);
+      for (let j = 0; j < mine; j++) all.set(v.subarray(j * units, (j + 1) * units), (j * n + s.manifest.shard.index) * units);
+    }
+    writeAtomic(join(outDir, 'pairs.safetensors'), serializeSafetensors(new Map([['nig', { dtype: 'F32', shape: [total, units], data: all }]]), { key, done: String(total) }));
+  }
   writeAtomic(join(outDir, 'aggregate.safetensors'), serializeAggregate(merged, cfg.layers, cfg.intermediate, { shard: `merged ${n}`, total: String(total) }));
   for (const f of readdirSync(join(shards[0].dir, 'datasets'))) copyFileSync(join(shards[0].dir, 'datasets', f), join(outDir, 'datasets', f));
   writeJson(join(outDir, 'manifest.json'), { ...shards[0].manifest, shard: { index: 0, count: 1 }, mergedFrom: shards.map((s) => ({ dir: s.dir, shard: s.manifest.shard, meta: s.meta })), pairs: { total, shard: total } });

@@ -13,6 +13,9 @@ import type { PairTokenizer } from '../model/tokenizer.ts';
 import type { NigEngine, NigOptions } from './engine.ts';
 import { CellAccumulators } from './cells.ts';
 import { readState, serializeAggregate, serializeState, writeAtomic, type RunState } from './state.ts';
+import { parseSafetensors, serializeSafetensors, toFloat } from '../model/safetensors.ts';
+import { readView, type View } from '../gpu/arena.ts';
+import { readFileSync } from 'node:fs';
 import { Progress } from '../cli/progress.ts';
 
 export interface Shard { index: number; count: number }
@@ -26,6 +29,8 @@ export interface ScheduleOptions {
   resume: boolean;
   /** Stop after this many pairs of the shard (tests simulate a kill with it). */
   stopAfter?: number;
+  /** Also keep every pair's NIG vector (pairs.safetensors), for bootstrap stability in the report. */
+  keepPairs?: boolean;
   modelHash: string;
 }
 
@@ -74,6 +79,8 @@ export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPair
     throw new UserError(`${ckpt} exists: add --resume to continue that run, or choose a new --out folder`);
   }
   const cells = new CellAccumulators(g, units, cellNames);
+  const pairsFile = join(outDir, 'pairs.safetensors');
+  const pairVecs = o.keepPairs ? (o.resume && existsSync(pairsFile) ? readPairVectors(pairsFile, mine.length, units) : new Float32Array(mine.length * units).fill(NaN)) : null;
   for (const [c, w] of state.cells) cells.write(c, w);
   // Processing order: by token length (so consecutive pairs share GPU plans), then by index. The integer
   // accumulators make the result independent of the order; deltas stay in pair order.
@@ -89,6 +96,8 @@ export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPair
     const snap: RunState = { key, done, cells: new Map(), deltas: deltas.slice() };
     for (const c of cellNames) snap.cells.set(c, { count: counts.get(c) ?? 0, ...(await cells.read(c)) });
     const meta = { shard: `${o.shard.index}/${o.shard.count}`, total: String(mine.length) };
+    // the pair vectors first: a checkpoint never counts a pair whose vector is not on disk
+    if (pairVecs) writeAtomic(pairsFile, serializeSafetensors(new Map([['nig', { dtype: 'F32', shape: [mine.length, units], data: pairVecs }]]), { key, done: String(done) }));
     writeAtomic(file, final ? serializeAggregate(snap, L, F, meta) : serializeState(snap, units, meta));
     return snap;
   };
@@ -99,7 +108,9 @@ export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPair
   for (let n = state.done; n < end; n++) {
     const i = order[n];
     const cell = cellName(mine[i]);
-    const r = await engine.attribute(encs[i], { ...o.nig, light: true }, (v) => cells.dispatches(cell, v[totalKey], v[segKey]));
+    let total: View | null = null;
+    const r = await engine.attribute(encs[i], { ...o.nig, light: true }, (v) => { total = v[totalKey]; return cells.dispatches(cell, v[totalKey], v[segKey]); });
+    if (pairVecs) pairVecs.set(await readView(g, total!, units), i * units);
     counts.set(cell, (counts.get(cell) ?? 0) + 1);
     deltas[i] = r.igDelta;
     done = n + 1;
@@ -115,4 +126,12 @@ export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPair
 
 export function writeJson(file: string, value: unknown): void {
   writeFileSync(file, JSON.stringify(value, null, 1) + '\n');
+}
+
+/** Per-pair NIG vectors of a run (rows in pair order; NaN rows: not attributed yet). */
+export function readPairVectors(file: string, pairs: number, units: number): Float32Array {
+  const st = parseSafetensors(readFileSync(file), file);
+  const t = st.get('nig');
+  if (!t || t.shape[0] !== pairs || t.shape[1] !== units) throw new UserError(`${file}: expected a 'nig' tensor [${pairs}, ${units}]; it belongs to another run — delete it or start a new --out folder`);
+  return toFloat(t, Float32Array);
 }

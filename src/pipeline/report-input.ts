@@ -2,9 +2,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunDir } from './run-dir.ts';
-import type { ReportInput } from '../report/report.ts';
+import type { ReportInput, StabilityInput } from '../report/report.ts';
 import type { PruningTable } from '../analysis/pruning.ts';
-import { buildSchemes, type Scheme } from '../analysis/schemes.ts';
+import { bootstrapStability, buildSchemes, type Scheme } from '../analysis/schemes.ts';
 import { layerDistribution, STANDARD_PERCENTS } from '../analysis/rankings.ts';
 import { overlapMatrices, relVsNonrel, oodNeurons } from '../analysis/overlaps.ts';
 
@@ -43,6 +43,7 @@ export function reportInput(run: RunDir, pruning: PruningTable | null, opts: { p
       const o = oodNeurons(cells, groups, label, q);
       return { label, p: q, units: o.units, perLayer: o.perLayer, outOfDomainSize: o.outOfDomainSize, inDomainSize: o.inDomainSize };
     })) : [],
+    stability: stability(run, p),
     pruning: pruning ?? undefined,
     completeness: [{ cut: 'word embeddings (IG)', deltas: Array.from(run.deltas).filter((d) => Number.isFinite(d)) }],
     notes: [
@@ -50,4 +51,45 @@ export function reportInput(run: RunDir, pruning: PruningTable | null, opts: { p
       ...(opts.notes ?? []),
     ],
   };
+}
+
+/**
+ * Bootstrap stability (100 resamples of the pairs) of the relevance sets, when the run kept per-pair vectors
+ * (`--keep-pairs`): per dataset, and for the fusion of all datasets (resampling the pool; each resample's
+ * fusion is the mean of its per-dataset means).
+ */
+function stability(run: RunDir, p: number): StabilityInput[] {
+  if (!run.pairs) return [];
+  const { vectors, units, rows } = run.pairs;
+  const row = (i: number) => vectors.subarray(i * units, (i + 1) * units);
+  const rel = rows.map((r, i) => ({ ...r, i })).filter((r) => r.label === 'rel' && Number.isFinite(vectors[r.i * units]));
+  const datasets = [...new Set(rel.map((r) => r.dataset))];
+  const out: StabilityInput[] = [];
+  for (const d of datasets) {
+    const idx = rel.filter((r) => r.dataset === d).map((r) => r.i);
+    const st = bootstrapStability(idx.map(row), p, { resamples: 100, seed: 1 });
+    out.push({ scheme: `dataset/${d}/rel`, p, resamples: st.resamples, stability: st.stability });
+  }
+  if (datasets.length > 1) {
+    const sampler = {
+      count: rel.length,
+      mean(indices: Uint32Array): Float64Array {
+        const sums = new Map<string, { s: Float64Array; n: number }>();
+        for (const j of indices) {
+          const r = rel[j];
+          let e = sums.get(r.dataset);
+          if (!e) sums.set(r.dataset, (e = { s: new Float64Array(units), n: 0 }));
+          const v = row(r.i);
+          for (let u = 0; u < units; u++) e.s[u] += v[u];
+          e.n++;
+        }
+        const fused = new Float64Array(units);
+        for (const { s, n } of sums.values()) for (let u = 0; u < units; u++) fused[u] += s[u] / n / sums.size;
+        return fused;
+      },
+    };
+    const st = bootstrapStability(sampler, p, { resamples: 100, seed: 1 });
+    out.push({ scheme: 'fusion/all/rel', p, resamples: st.resamples, stability: st.stability });
+  }
+  return out;
 }

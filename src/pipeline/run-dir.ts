@@ -5,6 +5,7 @@ import { UserError } from '../errors.ts';
 import { parseSafetensors, toFloat } from '../model/safetensors.ts';
 import type { Cell, DatasetGroups, Label } from '../analysis/schemes.ts';
 import { readState } from '../ig/state.ts';
+import { readPairVectors } from '../ig/scheduler.ts';
 
 export interface RunDir {
   dir: string;
@@ -17,6 +18,8 @@ export interface RunDir {
   cells: Cell[];
   groups: DatasetGroups;
   deltas: Float32Array;
+  /** per-pair NIG vectors (rows in pair order) with each row's (dataset, label), when the run kept them */
+  pairs?: { vectors: Float32Array; units: number; rows: { dataset: string; label: Label }[] };
   /** the exact accumulator words per cell (what the GPU analysis starts from) */
   words: Map<string, { count: number; total: Uint32Array; seg: Uint32Array }>;
 }
@@ -51,5 +54,15 @@ export function readRunDir(dir: string): RunDir {
     inDomain: manifest.datasets.filter((d: { group: string }) => d.group === 'in-domain').map((d: { name: string }) => d.name),
     outOfDomain: manifest.datasets.filter((d: { group: string }) => d.group === 'out-of-domain').map((d: { name: string }) => d.name),
   };
-  return { dir, manifest, cells, groups, deltas: state.deltas, words: state.cells };
+  let pairs: RunDir['pairs'];
+  const pf = join(dir, 'pairs.safetensors');
+  if (existsSync(pf) && manifest.shard?.count === 1) {
+    const rows = manifest.datasets.flatMap((d: { name: string }) => {
+      const f = join(dir, 'datasets', `${d.name}.json`);
+      return existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')).pairs.map((p: { dataset: string; label: Label }) => ({ dataset: p.dataset, label: p.label })) : [];
+    });
+    const vectors = readPairVectors(pf, rows.length, layers * dff);
+    pairs = { vectors, units: layers * dff, rows };
+  }
+  return { dir, manifest, cells, groups, deltas: state.deltas, words: state.cells, pairs };
 }

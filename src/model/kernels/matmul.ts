@@ -56,22 +56,19 @@ export const MATMUL_FAMILY = 'matmul/2';
 
 /** The candidates; all fit WebGPU's default limits (≤ 256 invocations, ≤ 16 KiB of workgroup memory). */
 export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
-  DEFAULT_VARIANT,                          // 256 invocations,  8 KiB
-  tiledVariant('tiled', 32, 32, 16, 2, 2),  // 256,  4 KiB: more workgroups for small M, N
+  DEFAULT_VARIANT,                          // 256 invocations,  8 KiB of workgroup memory
+  tiledVariant('tiled', 32, 32, 16, 2, 2),  // 256,  4 KiB: small tiles, more workgroups for small M, N
   tiledVariant('tiled', 32, 32, 32, 4, 4),  //  64,  8 KiB
-  tiledVariant('tiled', 64, 64, 32, 4, 4),  // 256, 16 KiB: half the barriers
   tiledVariant('tiled', 64, 64, 16, 8, 4),  // 128,  8 KiB
   tiledVariant('tiled', 128, 64, 16, 8, 4), // 256, 12 KiB
   tiledVariant('tiled', 64, 128, 16, 4, 8), // 256, 12 KiB
-  tiledVariant('tiled', 64, 64, 16, 8, 8),  //  64,  8 KiB: 64 accumulators per invocation
+  tiledVariant('tiled', 64, 64, 8, 8, 8),   //  64,  4 KiB: 64 accumulators per invocation
   tiledVariant('tiled', 128, 128, 8, 8, 8), // 256,  8 KiB
-  tiledVariant('tiled', 128, 128, 16, 8, 8), // 256, 16 KiB
   tiledVariant('vec4', 64, 64, 16, 4, 4),
-  tiledVariant('vec4', 32, 32, 32, 4, 4),
   tiledVariant('vec4', 128, 64, 16, 8, 4),
   tiledVariant('vec4', 128, 128, 8, 8, 8),
-  subgroupVariant(8, 8, 2, 2, 64),          // 16 blocks of 2×2 per workgroup
-  subgroupVariant(4, 16, 1, 4, 64),
+  subgroupVariant(8, 8, 2, 2, 64),          // 64 invocations: 16 blocks of 2×2 per workgroup
+  subgroupVariant(4, 16, 1, 4, 64),         // 64: 16 blocks of 1×4
 ];
 
 export function variantByName(name: string): MatmulVariant {

@@ -1,0 +1,263 @@
+/**
+ * The matmul family (src/model/kernels/matmul.ts) and its autotuner (src/gpu/autotune.ts).
+ *  - every variant, for each epilogue / B layout the model runs (forward: plain and ffn-up with bias, transB;
+ *    backward: plain, ffn-down-back and add, B stored (K, N)), against the float64 reference of src/ref/layers.ts
+ *    (relative L2 ≤ 1e-5) on an odd shape (67×45×33; vec4 needs K % 4 = 0 and N % 4 = 0, so 67×44×36 for
+ *    vec4) and a larger one (130×200×96); tiled and vec4 variants must also equal the default bit for bit;
+ *  - the limits check (WebGPU defaults and this device's) and forced variants that cannot run;
+ *  - the tuner: validation rejects a candidate whose output differs; tuneMatmuls writes its choice to the cache
+ *    file (a temporary directory, through the injectable store), the builder then uses it (the pipeline key
+ *    carries the chosen constants), a fresh state reads it back (IR_NEURONS_TUNE=cached), IR_NEURONS_TUNE=1
+ *    tunes a missing class on first use.
+ * Cold, lavapipe compiles each of the ~60 pipelines in 0.5–14 s (the 8×8 blocks are slowest); Mesa's shader
+ * cache makes later runs take seconds.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { adapterKey, autotune, defaultTunePath, fileStore, memoryStore, resetTuning, setTuneStore, shapeClass, tuneStore, type TuneFile } from '../src/gpu/autotune.ts';
+import type { Gpu } from '../src/gpu/device.ts';
+import { requestGpu } from '../src/gpu/node.ts';
+import {
+  DEFAULT_VARIANT, MATMUL_FAMILY, MATMUL_VARIANTS, matmul, tuneMatmuls, variantByName, variantConstants, variantFits, variantSupports,
+  type Epilogue, type MatmulArgs, type MatmulVariant,
+} from '../src/model/kernels/matmul.ts';
+import * as ref from '../src/ref/layers.ts';
+import { run, upload, type Bufs } from './helpers/gpu.ts';
+
+const S = suite('matmul-variants');
+const TOL = 1e-5;
+
+let seed = 1234567;
+function rand(): number { // mulberry32
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = seed;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const randf = (n: number, scale = 1) => Float32Array.from({ length: n }, () => scale * (2 * rand() - 1));
+const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
+function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let n = 0, d = 0;
+  for (let i = 0; i < b.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
+  return Math.sqrt(n / d);
+}
+
+let g: Gpu;
+S.before(async () => { g = await requestGpu(); });
+
+// ---------- every variant against the float64 reference ----------
+interface Combo { epilogue: Epilogue; transB: boolean }
+/** What the model runs: forward products carry a bias and store W as (N, K); backward ones neither. */
+const COMBOS: Combo[] = [
+  { epilogue: 'none', transB: true }, { epilogue: 'ffn-up', transB: true },
+  { epilogue: 'none', transB: false }, { epilogue: 'ffn-down-back', transB: false }, { epilogue: 'add', transB: false },
+];
+const pruneMask = (N: number) => Float32Array.from({ length: N }, (_, n) => (n === 0 || n % 3 === 1 || n === N - 1 ? 0 : 1));
+
+interface Problem { B: Bufs; args: Omit<MatmulArgs, 'label'>; want: Float64Array[]; two: boolean }
+
+/** Random inputs for one shape and combo, uploaded, with the float64 reference of out (and out2). */
+function problem(M: number, N: number, K: number, c: Combo): Problem {
+  const inp = randf(M * K), w = randf(N * K, 0.5), bias = randf(N), mask = pruneMask(N), aux = randf(M * N, 2);
+  const two = c.epilogue === 'ffn-up' || c.epilogue === 'ffn-down-back';
+  const acc = new Float64Array(M * N);
+  if (c.transB) ref.matmulForward(acc, f64(inp), f64(w), f64(bias), M, K, N);
+  else ref.matmulBackward(acc, f64(inp), f64(w), M, N, K); // (M, N) = (M, K) · W(K, N)
+  let want: Float64Array[] = [acc];
+  if (c.epilogue === 'ffn-up') {
+    const post = new Float64Array(M * N);
+    ref.maskForward(acc, acc, f64(mask), M, N);
+    ref.geluForward(post, acc, M * N);
+    want = [acc, post];
+  } else if (c.epilogue === 'ffn-down-back') {
+    const dgelu = new Float64Array(M * N), dpre = new Float64Array(M * N);
+    ref.geluBackward(dgelu, f64(aux), acc, M * N);
+    ref.maskBackward(dpre, dgelu, f64(mask), M, N);
+    want = [dpre, acc];
+  } else if (c.epilogue === 'add') {
+    ref.residualBackward(acc, f64(aux), M * N);
+  }
+  const B = upload(g, 'variants test', { inp, w, bias, mask, aux, out: M * N, out2: M * N });
+  const args = {
+    inp: B.v('inp'), weight: B.v('w'), bias: c.transB ? B.v('bias') : undefined, out: B.v('out'), out2: two ? B.v('out2') : undefined,
+    mask: two ? B.v('mask') : undefined, aux: c.epilogue === 'ffn-down-back' || c.epilogue === 'add' ? B.v('aux') : undefined,
+    M, N, K, transB: c.transB, epilogue: c.epilogue,
+  };
+  return { B, args, want, two };
+}
+
+async function runVariant(p: Problem, v: MatmulVariant): Promise<Float32Array[]> {
+  p.B.write('out', new Float32Array(p.args.M * p.args.N).fill(NaN));
+  await run(g, [await matmul(g, { ...p.args, label: `variants ${v.name}`, variant: v })]);
+  return p.two ? [await p.B.read('out'), await p.B.read('out2')] : [await p.B.read('out')];
+}
+
+const errors: string[] = [];
+S.after(() => console.log(`\n  matmul-variants: worst relative L2 per variant (≤ ${TOL})\n${errors.join('\n')}`));
+
+S('every variant × epilogue × B layout vs float64 (odd and larger shapes); tiled/vec4 bitwise equal to the default', async () => {
+  const runnable = MATMUL_VARIANTS.filter((v) => !variantFits(v, g.limits) && !(v.kind === 'subgroup' && !g.features.includes('subgroups')));
+  if (runnable.length < MATMUL_VARIANTS.length) console.log(`  (${MATMUL_VARIANTS.length - runnable.length} variants cannot run on this device and are skipped)`);
+  const worst = new Map<string, number>();
+  const shapes = [{ M: 67, N: 45, K: 33, vec4: false }, { M: 67, N: 44, K: 36, vec4: true }, { M: 130, N: 200, K: 96, vec4: true }];
+  for (const c of COMBOS) {
+    for (const { M, N, K, vec4 } of shapes) {
+      const p = problem(M, N, K, c);
+      const base = await runVariant(p, DEFAULT_VARIANT);
+      for (const v of runnable) {
+        if ((v.kind === 'vec4') !== vec4 && M !== 130) continue; // 67×45×33 for tiled and subgroup, 67×44×36 for vec4
+        const what = `${v.name} ${M}x${N}x${K} ${c.epilogue} transB=${c.transB}`;
+        const got = v === DEFAULT_VARIANT ? base : await runVariant(p, v);
+        got.forEach((o, i) => {
+          for (let j = 0; j < o.length; j++) if (!Number.isFinite(o[j])) assert.unreachable(`${what}: output ${i} element ${j} is ${o[j]}`);
+          const err = relL2(o, p.want[i]);
+          worst.set(v.name, Math.max(worst.get(v.name) ?? 0, err));
+          assert.ok(err <= TOL, `${what}: output ${i} relative L2 ${err.toExponential(2)} > ${TOL}`);
+          if (v.kind === 'subgroup') return; // a different summation order: close, not equal
+          for (let j = 0; j < o.length; j++) if (!Object.is(o[j], base[i][j])) assert.unreachable(`${what}: output ${i} element ${j} is ${o[j]}, the default gives ${base[i][j]} (tiled variants share one fma order)`);
+        });
+        if (c.epilogue === 'ffn-up' || c.epilogue === 'ffn-down-back') {
+          const mask = pruneMask(N);
+          for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) if (!mask[n] && got[0][m * N + n] !== 0) assert.unreachable(`${what}: pruned column ${n} row ${m} is ${got[0][m * N + n]}`);
+        }
+      }
+      p.B.destroy();
+    }
+  }
+  for (const [name, err] of worst) errors.push(`    ${name.padEnd(26)} ${err.toExponential(2)}`);
+  assert.is(worst.size, runnable.length, 'every runnable variant was checked');
+});
+
+// ---------- limits and forced variants ----------
+const WEBGPU_DEFAULT_LIMITS = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupSizeY: 256, maxComputeWorkgroupStorageSize: 16384 };
+
+S('limits: every listed variant fits WebGPU defaults; oversized ones are rejected; forced variants are checked', async () => {
+  for (const v of MATMUL_VARIANTS) assert.is(variantFits(v, WEBGPU_DEFAULT_LIMITS), null, `${v.name} fits the WebGPU default limits`);
+  const big: MatmulVariant = { name: 'tiled-256x256x32-8x8', kind: 'tiled', BM: 256, BN: 256, BK: 32, TM: 8, TN: 8 };
+  assert.match(variantFits(big, WEBGPU_DEFAULT_LIMITS) ?? '', /1024 invocations/);
+  assert.match(variantFits({ ...big, BM: 64, BN: 64, TM: 4, TN: 4, BK: 64 }, WEBGPU_DEFAULT_LIMITS) ?? '', /32768 bytes of workgroup memory exceed the limit 16384/);
+  assert.match(variantFits({ ...big, TM: 16 }, WEBGPU_DEFAULT_LIMITS) ?? '', /exceed the tiled kernel's 8/);
+  const p = problem(67, 45, 33, COMBOS[0]);
+  try {
+    const tooBig = { ...big, BM: 128, BN: 128, BK: 64, TM: 8, TN: 8 }; // 64 KiB of workgroup memory: over any adapter's
+    let msg = '';
+    try { await matmul(g, { ...p.args, label: 'too big', variant: tooBig }); } catch (e) { msg = (e as Error).message; }
+    assert.match(msg, /cannot run here: 65536 bytes of workgroup memory/);
+    msg = '';
+    try { await matmul(g, { ...p.args, label: 'vec4 K=33', variant: 'vec4-64x64x16-4x4' }); } catch (e) { msg = (e as Error).message; }
+    assert.match(msg, /vec4 loads need K divisible by 4/);
+    assert.is(variantSupports(g, variantByName('vec4-64x64x16-4x4'), { M: 8, N: 6, K: 8, transB: false }), 'vec4 loads need K and N divisible by 4 (K=8, N=6)');
+  } finally {
+    p.B.destroy();
+  }
+});
+
+// ---------- the tuner ----------
+/** True when the pipeline's cache key (its label) carries every constant of `v`, from the right shader. */
+function usesVariant(label: string, v: MatmulVariant): boolean {
+  const file = { tiled: 'matmul/matmul.wgsl', vec4: 'matmul/matmul_vec4.wgsl', subgroup: 'matmul/matmul_subgroup.wgsl' }[v.kind];
+  const [shader, query = ''] = label.split('?');
+  const parts = new Set(query.split('&'));
+  return shader === `${file}#main` && Object.entries(variantConstants(v)).every(([k, x]) => parts.has(`${k}=${x}`));
+}
+const builtWith = async (p: Problem, M = p.args.M) => (await matmul(g, { ...p.args, M, label: 'tuned use' })).pipeline.label;
+
+S('autotune validation rejects a candidate whose output differs from the default', async () => {
+  setTuneStore(memoryStore());
+  resetTuning(g);
+  const p = problem(67, 45, 33, COMBOS[0]);
+  try {
+    const cand = async (name: string, v: MatmulVariant, bias = p.args.bias) => ({ name, constants: variantConstants(v), dispatch: await matmul(g, { ...p.args, bias, label: name, variant: v }) });
+    const choice = await autotune(g, {
+      family: MATMUL_FAMILY, shape: p.args, tol: TOL, read: async () => [await p.B.read('out')],
+      candidates: [await cand(DEFAULT_VARIANT.name, DEFAULT_VARIANT), await cand('tiled-32x32x16-2x2', variantByName('tiled-32x32x16-2x2')), await cand('wrong bias', DEFAULT_VARIANT, p.B.v('aux'))],
+    }, { budgetMs: 200 });
+    assert.match(choice.rejected['wrong bias'] ?? '', /differs from the default variant's/);
+    assert.not.ok('wrong bias' in choice.timed);
+    assert.ok([DEFAULT_VARIANT.name, 'tiled-32x32x16-2x2'].includes(choice.variant), choice.variant);
+    const kept = await tuneStore().load();
+    assert.is(kept?.adapters[adapterKey(g)][shapeClass(p.args)].variant, choice.variant, 'the injected store holds the choice');
+  } finally {
+    p.B.destroy();
+    setTuneStore(null);
+    resetTuning(g);
+  }
+});
+
+S('tuneMatmuls: picks a valid variant, writes the cache file, the builder uses it; the file is read back; IR_NEURONS_TUNE', async () => {
+  const before = process.env.IR_NEURONS_TUNE;
+  const dir = mkdtempSync(join(tmpdir(), 'ir-neurons-tune-'));
+  const path = join(dir, 'ir-neurons', 'matmul-tune.json');
+  const xdg = process.env.XDG_CACHE_HOME;
+  process.env.XDG_CACHE_HOME = dir; // the default location; only read back as a path here (Mesa read its own at startup)
+  assert.is(defaultTunePath(), path);
+  delete process.env.XDG_CACHE_HOME;
+  assert.is(defaultTunePath(), join(homedir(), '.cache', 'ir-neurons', 'matmul-tune.json'));
+  if (xdg !== undefined) process.env.XDG_CACHE_HOME = xdg;
+  setTuneStore(fileStore(path));
+  delete process.env.IR_NEURONS_TUNE;
+  resetTuning(g);
+  const p = problem(130, 200, 96, COMBOS[1]);
+  const q = problem(67, 45, 33, COMBOS[1]);
+  try {
+    assert.ok(usesVariant(await builtWith(p), DEFAULT_VARIANT), 'untuned: the default variant');
+    const cands = ['tiled-32x32x16-2x2', 'tiled-128x128x8-8x8', 'vec4-64x64x16-4x4', 'subgroup-8x8-2x2-wg64'].map(variantByName);
+    const [c] = await tuneMatmuls(g, [p.args], { variants: cands, budgetMs: 600 });
+    assert.ok(c.variant in c.timed, `the choice ${c.variant} was timed`);
+    assert.ok([DEFAULT_VARIANT, ...cands].some((v) => v.name === c.variant));
+    assert.ok(Object.keys(c.timed).length >= 3, `timed ${Object.keys(c.timed)}`);
+    for (const [name, ms] of Object.entries(c.timed)) assert.ok(ms >= c.ms, `${name} ${ms} ms is not faster than the choice's ${c.ms} ms`);
+    const file = JSON.parse(readFileSync(path, 'utf8')) as TuneFile;
+    const entry = file.adapters[adapterKey(g)][shapeClass(p.args)];
+    assert.is(file.format, 1);
+    assert.equal({ variant: entry.variant, family: entry.family, M: entry.M }, { variant: c.variant, family: MATMUL_FAMILY, M: 130 });
+    const chosen = variantByName(c.variant);
+    assert.ok(usesVariant(await builtWith(p), chosen), `tuned: ${await builtWith(p)} carries ${c.variant}'s constants`);
+    assert.ok(usesVariant(await builtWith(p, 250), chosen), 'M = 250 is in the same class (M ≤ 256)');
+    assert.ok(usesVariant(await builtWith(q), DEFAULT_VARIANT), 'another class stays on the default');
+
+    // read back, as a new process would: a hand-edited entry for q's class, a stale family for another
+    entry.timed = {};
+    file.adapters[adapterKey(g)][shapeClass(q.args)] = { ...entry, variant: 'tiled-32x32x16-2x2', M: 67 };
+    file.adapters[adapterKey(g)][shapeClass({ ...q.args, M: 20 })] = { ...entry, family: 'matmul/0', variant: 'tiled-32x32x16-2x2' };
+    writeFileSync(path, JSON.stringify(file));
+    resetTuning(g);
+    assert.ok(usesVariant(await builtWith(q), DEFAULT_VARIANT), 'IR_NEURONS_TUNE unset and no tuneMatmuls: the cache is not consulted');
+    process.env.IR_NEURONS_TUNE = 'cached';
+    resetTuning(g);
+    assert.ok(usesVariant(await builtWith(q), variantByName('tiled-32x32x16-2x2')), 'cached: the file\'s choice');
+    assert.ok(usesVariant(await builtWith(p), chosen), 'cached: the tuned choice');
+    assert.ok(usesVariant(await builtWith(q, 20), DEFAULT_VARIANT), 'a choice from another family version is ignored');
+
+    // IR_NEURONS_TUNE=1: a class missing from the cache is tuned on first use, then saved
+    process.env.IR_NEURONS_TUNE = '1';
+    const r = problem(40, 45, 33, COMBOS[0]);
+    try {
+      const label = await builtWith(r);
+      const saved = (JSON.parse(readFileSync(path, 'utf8')) as TuneFile).adapters[adapterKey(g)][shapeClass(r.args)];
+      assert.ok(saved, 'the new class was tuned and saved');
+      assert.ok(usesVariant(label, variantByName(saved.variant)), `${label} carries ${saved.variant}`);
+      assert.match(saved.rejected['vec4-64x64x16-4x4'] ?? '', /K divisible by 4/);
+      assert.ok(usesVariant(await builtWith(q), variantByName('tiled-32x32x16-2x2')), 'the hand-edited entry survived the merge');
+    } finally {
+      r.B.destroy();
+    }
+    process.env.IR_NEURONS_TUNE = 'yes';
+    let msg = '';
+    try { await builtWith(q); } catch (e) { msg = (e as Error).message; }
+    assert.match(msg, /IR_NEURONS_TUNE is 'yes', expected 0/);
+  } finally {
+    p.B.destroy();
+    q.B.destroy();
+    if (before === undefined) delete process.env.IR_NEURONS_TUNE; else process.env.IR_NEURONS_TUNE = before;
+    setTuneStore(null);
+    resetTuning(g);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+S.run();
