@@ -3,6 +3,8 @@
  * Browser build: `npm run build:web` writes web-dist/, which any static server can serve.
  *   web-dist/ir-neurons.js   the library as an ES module for browsers (src/browser/index.ts)
  *   web-dist/app.js          the demo page's script (src/browser/app.ts), self-contained as well
+ *   web-dist/bench.js        the page's kernel benchmarks (src/browser/bench.ts), run on the device app.js opened
+ *   web-dist/gpu-browser.min.js   gpu.js's own browser build (node_modules/gpu.js/dist), which bench.js loads on demand
  *   web-dist/index.html, style.css   the page (copied from web/)
  * WGSL is bundled as text: the virtual module 'ir-neurons:shaders' maps each path under shaders/
  * ('matmul/matmul.wgsl') to its source, and src/browser/gpu.ts registers it with setShaderProvider
@@ -11,7 +13,7 @@
  *
  * Usage: node scripts/build-web.mjs [--outdir DIR] [--minify]
  */
-import { builtinModules } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,8 +76,11 @@ export async function buildWeb({ outdir = join(ROOT, 'web-dist'), minify = false
   const results = await Promise.all([
     esbuild.build({ ...common, entryPoints: { 'ir-neurons': 'src/browser/index.ts' } }),
     esbuild.build({ ...common, entryPoints: { app: 'src/browser/app.ts' } }),
+    esbuild.build({ ...common, entryPoints: { bench: 'src/browser/bench.ts' } }),
   ]);
   for (const f of readdirSync(WEB)) copyFileSync(join(WEB, f), join(outdir, f));
+  // gpu.js as shipped: one UMD script (its dependencies inside) that the benchmarks load only when they run
+  copyFileSync(createRequire(import.meta.url).resolve('gpu.js/dist/gpu-browser.min.js'), join(outdir, 'gpu-browser.min.js'));
   const outputs = results.flatMap((r) => Object.entries(r.metafile.outputs))
     .filter(([f]) => f.endsWith('.js'))
     .map(([f, o]) => `${relative(ROOT, f)} ${(o.bytes / 1024).toFixed(1)} KiB`);

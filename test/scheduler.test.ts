@@ -24,7 +24,7 @@ const MODEL = resolve(FIXTURES, 'tiny-monobert');
 const SPEC = 'dl19,medline,noveleval';
 const base = (out: string): DatasetRunArgs => ({
   spec: SPEC, shared: SHARED, selection: { seed: 7, perDataset: 2 }, nig: { steps: 8, rule: 'right', target: 'relevant', baseline: 'pad-keep-special' },
-  units: 'ffn-pre', maxLength: 128, checkpointEvery: 3, resume: false, outDir: out, modelDir: MODEL, modelHash: 'test',
+  units: 'ffn-pre', maxLength: 128, checkpointEvery: 3, resume: false, keepPairs: true, outDir: out, modelDir: MODEL, modelHash: 'test',
 });
 
 function tensors(file: string): Map<string, Float64Array> {
@@ -67,11 +67,22 @@ needsShared(S, 'uninterrupted, stopped+resumed and 2 shards merged give identica
   assert.not.ok(existsSync(join(res, 'aggregate.safetensors')), 'no result yet');
   await runDatasets({ ...base(res), resume: true }, engine, tok);
   assertSame(A, tensors(join(res, 'aggregate.safetensors')), 'resumed');
+  const P = tensors(join(full, 'pairs.safetensors'));
+  assert.is(P.get('nig')!.length, 12 * 2 * 256, 'one vector per pair');
+  assert.ok(P.get('nig')!.every(Number.isFinite), 'every pair attributed');
+  assertSame(P, tensors(join(res, 'pairs.safetensors')), 'resumed pair vectors');
   // two shards, then merge (through the CLI)
   for (const i of [0, 1]) await runDatasets({ ...base(join(tmp, `shard${i}`)), shardSpec: `${i}/2` }, engine, tok);
   const r = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'merge', '--out', join(tmp, 'merged'), join(tmp, 'shard1'), join(tmp, 'shard0')], { encoding: 'utf8' });
   assert.is(r.status, 0, r.stderr);
   assertSame(A, tensors(join(tmp, 'merged', 'aggregate.safetensors')), 'merged');
+  assertSame(P, tensors(join(tmp, 'merged', 'pairs.safetensors')), 'merged pair vectors');
+  // the per-pair vectors sum to the cell sums (f32 vectors, exact fixed-point sums)
+  const sum = A.get('dl19/rel.sum')!;
+  const rows = JSON.parse(readFileSync(join(full, 'datasets', 'dl19.json'), 'utf8')).pairs;
+  const acc = new Float64Array(512);
+  rows.forEach((r: { label: string }, i: number) => { if (r.label === 'rel') for (let u = 0; u < 512; u++) acc[u] += P.get('nig')![i * 512 + u]; });
+  for (let u = 0; u < 512; u++) assert.ok(Math.abs(acc[u] - sum[u]) <= 1e-9 + 1e-6 * Math.abs(sum[u]), `unit ${u}`);
   // merge refuses an incomplete set
   const bad = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'merge', '--out', join(tmp, 'm2'), join(tmp, 'shard0')], { encoding: 'utf8' });
   assert.is(bad.status, 2);
