@@ -14,15 +14,25 @@
  * 'webgpu' through this process's Dawn instance (the same lavapipe adapter). The backend printed is the one
  * the kernel really ran on (kernel.kernel.constructor.mode), not the one asked for.
  *
- * Usage: npm run bench:matmul [-- --sizes 256x256x256,512x512x512 --no-gpujs]
+ * Then the matmul family (src/model/kernels/matmul.ts): every variant that fits this device on 1024³ and the
+ * BERT-base FFN-up shape (same product, TRANS_B with bias), each validated against float64 (sampled rows)
+ * before it is timed, round robin; and the autotuner's choice for the same shapes (tuneMatmuls, which times on
+ * its own; its cache goes to memory here unless --save-tune, which writes the user's tune cache file).
+ *
+ * Usage: npm run bench:matmul [-- --sizes 256x256x256,512x512x512 --no-gpujs --variant-sizes 1024x1024x1024
+ *                               --no-baseline (skip the gpu.js comparison) --no-variants --save-tune]
  */
 import os from 'node:os';
 import { execSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { describeGpu } from '../src/gpu/device.ts';
+import { memoryStore, setTuneStore, tuneStore } from '../src/gpu/autotune.ts';
+import { describeGpu, type Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
+import { submit } from '../src/gpu/pipelines.ts';
+import { DEFAULT_VARIANT, MATMUL_VARIANTS, matmul, tuneMatmuls, variantConstants, variantFits, variantSupports } from '../src/model/kernels/matmul.ts';
+import { run, upload } from '../test/helpers/gpu.ts';
 import {
-  MATMUL_TOL as TOL, fmt, gpujsBackends, gpujsMatmul, markdownTable, matmulFlops, matmulName as name, matmulProblem, measure, rate, rng,
+  MATMUL_TOL as TOL, fmt, gpujsBackends, gpujsMatmul, markdownTable, matmulError, matmulFlops, matmulName as name, matmulProblem, measure, rate, rng,
   withNavigatorGpu, wgslMatmul, type Failed, type GpujsCtor, type GpujsMode, type MatmulShape as Shape, type Row, type Runner,
 } from './kernels-shared.ts';
 
@@ -33,9 +43,11 @@ const DEFAULT_SIZES: Shape[] = [
 
 const argv = process.argv.slice(2);
 const arg = (name: string) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
-const sizes: Shape[] = arg('--sizes')?.split(',').map((s) => { const [M, N, K] = s.split('x').map(Number); return { M, N, K }; }) ?? DEFAULT_SIZES;
+const parseSizes = (v: string | undefined) => v?.split(',').map((s) => { const [M, N, K] = s.split('x').map(Number); return { M, N, K }; });
+const sizes: Shape[] = argv.includes('--no-baseline') ? [] : parseSizes(arg('--sizes')) ?? DEFAULT_SIZES;
+const variantSizes: Shape[] = argv.includes('--no-variants') ? [] : parseSizes(arg('--variant-sizes')) ?? [DEFAULT_SIZES[2], DEFAULT_SIZES[3]];
 const withGpujs = !argv.includes('--no-gpujs');
-for (const s of sizes) {
+for (const s of [...sizes, ...variantSizes]) {
   if (![s.M, s.N, s.K].every((x) => Number.isInteger(x) && x > 0)) {
     console.error(`bench:matmul: --sizes entry '${s.M}x${s.N}x${s.K}' is not M×N×K in positive integers; write e.g. --sizes 256x256x256,512x3072x768`);
     process.exit(2);
@@ -97,6 +109,66 @@ async function main(): Promise<void> {
   // the table: GFLOP/s, and WGSL e2e over each gpu.js mode
   console.log(`\nGFLOP/s = 2·M·N·K / median time; WGSL/<mode> = WGSL e2e speed over gpu.js speed (both upload, run, read back). gpu.js backends used: ${gpujsBackends(rows)}`);
   for (const line of markdownTable(rows, 'M×N×K')) console.log(line);
+
+  if (variantSizes.length) await variantTable(g, load);
+}
+
+// ---------- the matmul family ----------
+interface Cell { ms?: number; note?: string }
+
+/** Every variant on `s` (TRANS_B with bias), validated against float64 (sampled rows), then timed round robin. */
+async function variantRow(g: Gpu, s: Shape, rand: () => number): Promise<Map<string, Cell>> {
+  const p = matmulProblem(s, rand), { M, N, K } = s;
+  const B = upload(g, `bench variants ${name(s)}`, { inp: p.inp, w: p.w, bias: p.bias, out: M * N });
+  const cells = new Map<string, Cell>();
+  const runners: Runner[] = [];
+  for (const v of MATMUL_VARIANTS) {
+    const why = variantFits(v, g.limits) ?? variantSupports(g, v, { M, N, K, transB: true });
+    if (why) { cells.set(v.name, { note: `n/a (${why})` }); continue; }
+    const d = await matmul(g, { label: `bench ${v.name} ${name(s)}`, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true, variant: v });
+    B.write('out', new Float32Array(M * N).fill(NaN));
+    await run(g, [d], `validate ${v.name}`);
+    const out = await B.read('out');
+    const err = matmulError(p, (r) => out.subarray(r * N, (r + 1) * N));
+    if (!(err <= TOL)) { cells.set(v.name, { note: `wrong (relative L2 ${err.toExponential(2)} > ${TOL}), not timed` }); continue; }
+    console.log(`  ${v.name}: validated (relative L2 ${err.toExponential(2)})`);
+    cells.set(v.name, {});
+    runners.push({
+      label: v.name, backend: 'WGSL', err, close() {},
+      async once() { const t0 = performance.now(); submit(g, [d], v.name); await g.device.queue.onSubmittedWorkDone(); return { ms: performance.now() - t0 }; },
+    });
+  }
+  const { reps, res } = await measure(runners, 60000, 3, 5);
+  for (const r of res) cells.get(r.label)!.ms = r.ms;
+  console.log(`  (median of ${reps}, round robin)`);
+  B.destroy();
+  return cells;
+}
+
+/** The variants table (GFLOP/s per variant and shape) and the autotuner's choice for each shape. */
+async function variantTable(g: Gpu, load: () => string): Promise<void> {
+  if (!argv.includes('--save-tune')) setTuneStore(memoryStore());
+  const rand = rng(11);
+  const cols: { s: Shape; cells: Map<string, Cell>; tuned: string; tunedMs: number }[] = [];
+  for (const s of variantSizes) {
+    console.log(`\nvariants on ${name(s)}${s.note ? ` (${s.note})` : ''}, TRANS_B with bias; load average ${load()}`);
+    const cells = await variantRow(g, s, rand);
+    for (const [v, c] of cells) console.log(`  ${v.padEnd(26)} ${c.ms ? `${fmt(c.ms).padStart(9)} ms = ${fmt(gflops(s, c.ms))} GFLOP/s` : c.note}`);
+    const [t] = await tuneMatmuls(g, [{ M: s.M, N: s.N, K: s.K, transB: true }], { budgetMs: 30000, log: (l) => console.log(`  ${l}`) });
+    console.log(`  tuner (its own timing, cache: ${tuneStore().where}): ${t.variant}, ${fmt(t.gflops)} GFLOP/s; default ${fmt(gflops(s, t.defaultMs))} GFLOP/s; rejected: ${Object.entries(t.rejected).map(([k, v]) => `${k} (${v})`).join('; ') || 'none'}`);
+    cols.push({ s, cells, tuned: t.variant, tunedMs: t.ms });
+  }
+  const head = ['variant', 'constants', ...cols.map((c) => name(c.s))];
+  console.log(`\nGFLOP/s = 2·M·N·K / median wall time of one dispatch (load average ${load()}); * = the tuner's choice`);
+  console.log(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
+  for (const v of MATMUL_VARIANTS) {
+    const consts = Object.entries(variantConstants(v)).map(([k, x]) => `${k}=${x}`).join(' ');
+    const cells = cols.map(({ s, cells, tuned }) => { const c = cells.get(v.name)!; return c.ms ? `${fmt(gflops(s, c.ms))}${tuned === v.name ? ' *' : ''}` : c.note!.split(' (')[0]; });
+    console.log(`| ${v.name}${v === DEFAULT_VARIANT ? ' (default)' : ''} | ${consts} | ${cells.join(' | ')} |`);
+  }
+  const best = (c: (typeof cols)[number]) => Math.min(...[...c.cells.values()].map((x) => x.ms ?? Infinity));
+  console.log(`| tuned choice (tuner's timing) | | ${cols.map((c) => `${c.tuned}: ${fmt(gflops(c.s, c.tunedMs))}`).join(' | ')} |`);
+  console.log(`| fastest / default (this table) | | ${cols.map((c) => `${fmt(c.cells.get(DEFAULT_VARIANT.name)!.ms! / best(c), 2)}×`).join(' | ')} |`);
 }
 
 main().then(

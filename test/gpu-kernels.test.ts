@@ -351,12 +351,17 @@ S('head_backward: ∂F/∂h and F for relevant/nonrelevant/logit (NL=2 and NL=1)
 async function gpuConductance(y: Float32Array, gr: Float32Array, P: number, R: number, size: number, wr: number, wl: number, yGelu: boolean, outOff: number): Promise<Float32Array> {
   const out0 = new Float32Array(outOff + R);
   out0.fill(5, 0, outOff); // a sentinel before this slice: must stay untouched
-  const Bf = upload(g, 'cond test', { y: size * R, g: size * R, out: out0, carry: 2 * R });
-  const c = await conductance(g, { label: 'cond test', y: Bf.v('y'), g: Bf.v('g'), out: Bf.v('out'), carry: Bf.v('carry'), R, outOff, yGelu });
+  // this pair's rows start at ROW_OFF (another pair of the batch sits before it, filled with a sentinel)
+  const ROW_OFF = 2;
+  const other = new Float32Array(ROW_OFF * R).fill(1e6);
+  const Bf = upload(g, 'cond test', { y: (ROW_OFF + size) * R, g: (ROW_OFF + size) * R, out: out0, carry: 2 * R });
+  Bf.write('y', other);
+  Bf.write('g', other);
+  const c = await conductance(g, { label: 'cond test', y: Bf.v('y'), g: Bf.v('g'), out: Bf.v('out'), carry: Bf.v('carry'), R, outOff, rowOff: ROW_OFF, yGelu });
   for (const { k0, count } of chunks(P, size)) {
-    Bf.write('y', y.subarray(k0 * R, (k0 + count) * R));
-    Bf.write('g', gr.subarray(k0 * R, (k0 + count) * R));
-    setConductanceChunk(g, c.params, R, outOff, k0, count, wr, wl);
+    Bf.write('y', y.subarray(k0 * R, (k0 + count) * R), ROW_OFF * R);
+    Bf.write('g', gr.subarray(k0 * R, (k0 + count) * R), ROW_OFF * R);
+    setConductanceChunk(g, c.params, R, outOff, ROW_OFF, k0, count, wr, wl);
     await run(g, [c.d], 'cond test');
   }
   const all = await Bf.read('out');

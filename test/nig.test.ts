@@ -91,6 +91,25 @@ needsShared(S, 'same result at chunk sizes 1, 7 and all points (≤ 1e-5), for e
   }
 });
 
+needsShared(S, 'several pairs of one padded length share a batch: results equal separate runs and the fixtures', async () => {
+  const { eng, pairs, R } = await engineFor('tiny-minilm');
+  // pairs 2 (23 tokens) and 4 (22 tokens) both run at 24
+  const many = await eng.attributeMany([pairs[2], pairs[4]], { steps: 20, perToken: true });
+  for (const [j, i] of [2, 4].entries()) {
+    checkAgainstFixture(many[j], R, `p${i}.m20.`);
+    const one = await eng.attribute(pairs[i], { steps: 20, perToken: true });
+    for (const k of ['F', 'nigPreTokens', 'nigPostTokens', 'igEmbed', 'gradEmbedInput', 'nigPreSegments'] as const) assert.equal(Array.from(many[j][k]!), Array.from(one[k]!), `pair ${i} ${k}`);
+    assert.equal(many[j].hiddenDeltas, one.hiddenDeltas);
+  }
+  assert.ok(eng.packable(24, 20, 8) >= 2);
+  try {
+    await eng.attributeMany([pairs[0], pairs[2]], { steps: 20 });
+    assert.unreachable('different padded lengths');
+  } catch (e) {
+    assert.match((e as Error).message, /share one padded length/);
+  }
+});
+
 needsShared(S, 'completeness: the embedding-IG and hidden-state deltas shrink as m grows; rules converge to each other', async () => {
   const { eng, pairs } = await engineFor('tiny-monobert');
   const deltas: number[] = [];

@@ -4,10 +4,11 @@
 // of this chunk are the batch dimension; the last point's (y, g) of the previous chunk is carried in
 // `carry`, and this chunk's last point is written back there, so the sum is the same at any chunk size.
 // Y_GELU: y = gelu(saved pre-activation), for FFN units after the activation.
+// Several pairs may share the batch: this pair's points are rows rowOff .. rowOff+count−1.
 // Bindings: y (P, R) with R = T·U, g (P, R), out (outOff + R), carry (2, R), Params. One thread per element.
 #include "common/gelu.wgsl"
 
-struct Params { R: u32, k0: u32, count: u32, outOff: u32, wr: f32, wl: f32 }
+struct Params { R: u32, k0: u32, count: u32, outOff: u32, rowOff: u32, _p0: u32, _p1: u32, _p2: u32, wr: f32, wl: f32 }
 
 @group(0) @binding(0) var<storage, read_write> y: array<f32>;
 @group(0) @binding(1) var<storage, read_write> g: array<f32>;
@@ -30,8 +31,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var pg = carry[p.R + r];
   var acc = 0.0;
   for (var b = 0u; b < p.count; b++) {
-    let yb = yv(b * p.R + r);
-    let gb = g[b * p.R + r];
+    let yb = yv((p.rowOff + b) * p.R + r);
+    let gb = g[(p.rowOff + b) * p.R + r];
     if (p.k0 + b >= 1u) { acc += (yb - py) * (p.wr * gb + p.wl * pg); }
     py = yb;
     pg = gb;

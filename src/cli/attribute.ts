@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
     model: 'string', tokenizer: 'string', pairs: 'string', steps: 'number', rule: 'string', units: 'string', target: 'string',
     baseline: 'string', 'per-token': 'boolean', 'max-length': 'number', 'max-memory': 'number', chunk: 'number', out: 'string',
     dataset: 'string', 'datasets-config': 'string', shared: 'string', 'per-query': 'number', 'per-dataset': 'number', seed: 'number',
-    'allow-unjudged': 'boolean', 'correct-only': 'boolean', shard: 'string', resume: 'boolean', 'checkpoint-every': 'number', 'stop-after': 'number', 'keep-pairs': 'boolean',
+    'allow-unjudged': 'boolean', 'correct-only': 'boolean', shard: 'string', resume: 'boolean', 'checkpoint-every': 'number', 'stop-after': 'number', 'keep-pairs': 'boolean', pack: 'number',
   });
   const modelDir = required('attribute', a, 'model');
   const datasetSpec = a.opts.dataset as string | undefined;
@@ -71,7 +71,7 @@ export async function run(argv: string[]): Promise<number> {
         allowUnjudged: !!a.opts['allow-unjudged'], correctOnly: !!a.opts['correct-only'],
       },
       nig: { steps, rule, target, baseline, chunk }, units, maxLength, checkpointEvery: every, shardSpec: a.opts.shard as string | undefined,
-      resume: !!a.opts.resume, stopAfter: a.opts['stop-after'] as number | undefined, keepPairs: !!a.opts['keep-pairs'], outDir, modelDir, modelHash: modelHash(modelDir),
+      resume: !!a.opts.resume, stopAfter: a.opts['stop-after'] as number | undefined, keepPairs: !!a.opts['keep-pairs'], pack: a.opts.pack as number | undefined, outDir, modelDir, modelHash: modelHash(modelDir),
     }, engine, tok)).code;
   }
   const pairs = readPairsJsonl(pairsFile);

@@ -46,6 +46,7 @@ export interface DatasetRunArgs {
   resume: boolean;
   stopAfter?: number;
   keepPairs?: boolean;
+  pack?: number;
   outDir: string;
   modelDir: string;
   modelHash: string;
@@ -80,7 +81,7 @@ export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: Pai
   const model = engine.model;
   const shard = parseShard(a.shardSpec);
   const { entries, pairs } = await selectDatasetPairs(a, model, tok);
-  const o: ScheduleOptions = { nig: a.nig, units: a.units, maxLength: a.maxLength, checkpointEvery: a.checkpointEvery, shard, resume: a.resume, stopAfter: a.stopAfter, keepPairs: a.keepPairs, modelHash: a.modelHash };
+  const o: ScheduleOptions = { nig: a.nig, units: a.units, maxLength: a.maxLength, checkpointEvery: a.checkpointEvery, shard, resume: a.resume, stopAfter: a.stopAfter, keepPairs: a.keepPairs, pack: a.pack, modelHash: a.modelHash };
   mkdirSync(join(a.outDir, 'datasets'), { recursive: true });
   const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
   for (const e of entries) writeJson(join(a.outDir, 'datasets', `${e.name}.json`), { name: e.name, group: e.group, relThreshold: e.relThreshold, ...datasetManifest(pairs.filter((p) => p.dataset === e.name), a.selection) });

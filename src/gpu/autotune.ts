@@ -196,9 +196,13 @@ export function tuneOnce(g: Gpu, shape: MatmulShape, tune: () => Promise<TuneCho
 async function record(g: Gpu, key: string, c: TuneChoice): Promise<void> {
   (await choicesOf(g)).set(key, c);
   const store = tuneStore();
-  const f: TuneFile = (await store.load()) ?? { format: TUNE_FORMAT, adapters: {} };
-  (f.adapters[adapterKey(g)] ??= {})[key] = c;
-  await store.save(f);
+  try {
+    const f: TuneFile = (await store.load()) ?? { format: TUNE_FORMAT, adapters: {} };
+    (f.adapters[adapterKey(g)] ??= {})[key] = c;
+    await store.save(f);
+  } catch (e) {
+    console.error(`ir-neurons: could not save the matmul tuning to ${store.where} (${(e as Error).message}); the choice holds for this process only — check that directory is writable, or set XDG_CACHE_HOME`);
+  }
 }
 
 // ---------- validate, time, pick ----------

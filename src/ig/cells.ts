@@ -12,6 +12,15 @@ import { aggregate } from '../model/kernels/ig.ts';
 export const SEGMENTS = ['cls', 'query', 'sep1', 'passage', 'sep2'] as const;
 const INV_SCALE = 2 ** -40;
 
+/** A process-unique id per GPUBuffer object (labels repeat across arenas; identity does not). */
+const ids = new WeakMap<GPUBuffer, number>();
+let nextId = 0;
+function bufferId(b: GPUBuffer): number {
+  let id = ids.get(b);
+  if (id === undefined) ids.set(b, (id = nextId++));
+  return id;
+}
+
 export class CellAccumulators {
   readonly arena: Arena;
   private cache = new Map<string, Promise<Dispatch[]>>();
@@ -27,7 +36,7 @@ export class CellAccumulators {
 
   /** Dispatches adding the pair reductions `total` (units) and `seg` (5, units) into `cell`. */
   dispatches(cell: string, total: View, seg: View): Promise<Dispatch[]> {
-    const key = `${cell}|${total.buffer.label}:${total.offset}|${seg.buffer.label}:${seg.offset}`;
+    const key = `${cell}|${bufferId(total.buffer)}:${total.offset}|${bufferId(seg.buffer)}:${seg.offset}`;
     let d = this.cache.get(key);
     if (!d) {
       if (this.cache.size > 64) this.cache.clear();

@@ -31,6 +31,8 @@ export interface ScheduleOptions {
   stopAfter?: number;
   /** Also keep every pair's NIG vector (pairs.safetensors), for bootstrap stability in the report. */
   keepPairs?: boolean;
+  /** Most pairs of one padded length sharing a batch (default 4; the memory budget may allow fewer). */
+  pack?: number;
   modelHash: string;
 }
 
@@ -87,7 +89,7 @@ export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPair
   const encs = await Promise.all(mine.map((p) => tok.encodePair(p.query, p.passage, o.maxLength).catch((e: Error) => {
     throw new UserError(`${p.dataset} query ${p.qid} / doc ${p.docid}: ${e.message}`);
   })));
-  const bucket = (i: number) => Math.ceil(encs[i].ids.length / 8);
+  const bucket = (i: number) => engine.paddedLength(encs[i].ids.length);
   const order = mine.map((_, i) => i).sort((x, y) => bucket(x) - bucket(y) || x - y);
   const deltas = new Float32Array(mine.length).fill(NaN);
   deltas.set(state.deltas.subarray(0, mine.length));
@@ -103,19 +105,32 @@ export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPair
   };
   const progress = new Progress(`attribute shard ${o.shard.index}/${o.shard.count}`, mine.length, 'pairs');
   const end = Math.min(mine.length, o.stopAfter !== undefined ? state.done + o.stopAfter : mine.length);
+  if (o.pack !== undefined && !(Number.isInteger(o.pack) && o.pack >= 1)) throw new UserError(`--pack must be a positive integer, got ${o.pack}`);
   const [totalKey, segKey] = o.units === 'ffn-pre' ? (['preTotal', 'preSeg'] as const) : (['postTotal', 'postSeg'] as const);
+  // Pairs of one padded length share a batch (the results equal separate runs, so packing does not change them).
   let done = state.done;
-  for (let n = state.done; n < end; n++) {
-    const i = order[n];
-    const cell = cellName(mine[i]);
-    let total: View | null = null;
-    const r = await engine.attribute(encs[i], { ...o.nig, light: true }, (v) => { total = v[totalKey]; return cells.dispatches(cell, v[totalKey], v[segKey]); });
-    if (pairVecs) pairVecs.set(await readView(g, total!, units), i * units);
-    counts.set(cell, (counts.get(cell) ?? 0) + 1);
-    deltas[i] = r.igDelta;
-    done = n + 1;
+  const maxPack = o.pack ?? 4;
+  while (done < end) {
+    const T = bucket(order[done]);
+    const room = engine.packable(T, o.nig.steps, maxPack);
+    const pack: number[] = [];
+    while (pack.length < room && done + pack.length < end && bucket(order[done + pack.length]) === T) pack.push(order[done + pack.length]);
+    const totals: View[] = [];
+    const rs = await engine.attributeMany(pack.map((i) => encs[i]), { ...o.nig, light: true }, (v, s) => {
+      totals[s] = v[totalKey];
+      return cells.dispatches(cellName(mine[pack[s]]), v[totalKey], v[segKey]);
+    });
+    for (let s = 0; s < pack.length; s++) {
+      const i = pack[s];
+      if (pairVecs) pairVecs.set(await readView(g, totals[s], units), i * units);
+      const cell = cellName(mine[i]);
+      counts.set(cell, (counts.get(cell) ?? 0) + 1);
+      deltas[i] = rs[s].igDelta;
+    }
+    const before = done;
+    done += pack.length;
     progress.tick(done);
-    if (done % o.checkpointEvery === 0 && done < end) await save(ckpt, false);
+    if (Math.floor(done / o.checkpointEvery) > Math.floor(before / o.checkpointEvery) && done < end) await save(ckpt, false);
   }
   progress.done();
   await g.device.queue.onSubmittedWorkDone();

@@ -8,6 +8,7 @@ export interface ConductanceArgs {
   y: View; g: View;     // (P, R) activation and its gradient at each point of the chunk
   out: View;            // (outOff + R) accumulated sum
   outOff?: number;      // element offset into out (a layer's slice)
+  rowOff?: number;      // first batch row of this pair (pairs sharing a batch)
   carry: View;          // (2, R) last (y, g) of the previous chunk
   R: number;
   yGelu?: boolean;      // y = gelu(saved pre-activation)
@@ -20,14 +21,14 @@ export async function conductance(g: Gpu, a: ConductanceArgs): Promise<{ d: Disp
     bindings: ['read', 'read', 'rw', 'rw', 'uniform'],
     constants: { Y_GELU: !!a.yGelu },
   });
-  const params = uniform(g, `${a.label} params`, [a.R, 0, 0, a.outOff ?? 0], [1, 0]);
+  const params = uniform(g, `${a.label} params`, [a.R, 0, 0, a.outOff ?? 0, a.rowOff ?? 0, 0, 0, 0], [1, 0]);
   return { d: dispatch(g, k, a.label, [a.y, a.g, a.out, a.carry, params], grid(g, Math.ceil(a.R / 256))), params };
 }
 
-export function setConductanceChunk(g: Gpu, params: GPUBuffer, R: number, outOff: number, k0: number, count: number, wr: number, wl: number): void {
-  const ab = new ArrayBuffer(24);
-  new Uint32Array(ab, 0, 4).set([R, k0, count, outOff]);
-  new Float32Array(ab, 16, 2).set([wr, wl]);
+export function setConductanceChunk(g: Gpu, params: GPUBuffer, R: number, outOff: number, rowOff: number, k0: number, count: number, wr: number, wl: number): void {
+  const ab = new ArrayBuffer(48);
+  new Uint32Array(ab, 0, 8).set([R, k0, count, outOff, rowOff, 0, 0, 0]);
+  new Float32Array(ab, 32, 2).set([wr, wl]);
   g.device.queue.writeBuffer(params, 0, ab);
 }
 

@@ -4,7 +4,7 @@ import { NigEngine } from '/work/main/src/ig/engine.ts';
 import { mulberry32 } from '/work/main/tools/make-tiny-bert.ts';
 const SH: Record<string, number[]> = { tiny: [2,128,2,512], mid: [4, 256, 4, 1024] };
 const g = await requestGpu();
-for (const sh of ['tiny','mid']) for (const mode of ['hf', 'unit', 'half']) {
+for (const sh of ['tiny']) for (const mode of ['hf', 'unit']) {
   const [L,C,NH,F] = SH[sh]; const V = 1000; const u = mulberry32(3); const rn = () => Math.sqrt(-2*Math.log(1-u()))*Math.cos(2*Math.PI*u());
   const t = (shp:number[], f:()=>number) => { const d = new Float32Array(shp.reduce((a,b)=>a*b,1)); for (let i=0;i<d.length;i++) d[i]=f(); return {shape:shp,data:d}; };
   const wsd = (inp:number) => mode==='hf'?0.02: mode==='unit'? 1/Math.sqrt(inp) : 0.5/Math.sqrt(inp);
@@ -21,7 +21,7 @@ for (const sh of ['tiny','mid']) for (const mode of ['hf', 'unit', 'half']) {
     const uu = mulberry32(s*31+T); const q=Math.min(32,T/4); const ids = Array.from({length:T},()=>104+Math.floor(uu()*(V-104))); ids[0]=101; ids[q]=102; ids[T-1]=102;
     const pair = {ids, typeIds: ids.map((_,i)=>i>q?1:0), sep1:q};
     const out:string[]=[];
-    for (const m of [8, 20, 50]) { const r = await eng.attribute(pair,{steps:m}); const dF=r.F[m]-r.F[0]; out.push(`m${m} dF=${dF.toExponential(2)} emb=${(Math.abs(r.igDelta)/Math.abs(dF)).toExponential(1)} hid=${(Math.max(...r.hiddenDeltas.map(Math.abs))/Math.abs(dF)).toExponential(1)}`); }
+    for (const m of [8, 50]) { const r = await eng.attribute(pair,{steps:m}); const dF=r.F[m]-r.F[0]; const inc=Array.from({length:m},(_,k)=>r.F[k+1]-r.F[k]); const mx=Math.max(...inc.map(Math.abs)); const pred=(inc[m-1]-inc[0])/2; out.push(`m${m} dF=${dF.toExponential(2)} d=${r.igDelta.toExponential(2)} pred=${pred.toExponential(2)} maxstep=${mx.toExponential(2)} dh=${Math.max(...r.hiddenDeltas.map(Math.abs)).toExponential(2)} emb=${(Math.abs(r.igDelta)/Math.abs(dF)).toExponential(1)} hid=${(Math.max(...r.hiddenDeltas.map(Math.abs))/Math.abs(dF)).toExponential(1)}`); }
     console.log(sh, mode, T, s, out.join(' | '));
   }
 }
