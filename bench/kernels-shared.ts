@@ -79,7 +79,7 @@ export const GELU_RANGE = 5;   // inputs uniform in [-5, 5): both tails and the 
 export const GELU_WG = 256;    // shaders/bench/gelu.wgsl's WG
 /** Bytes moved per GELU: 8 per element (read 4, write 4). */
 export const geluBytes = (N: number) => 8 * N;
-export const geluName = (N: number) => (N % (1 << 20) === 0 ? `${N >> 20}M` : String(N));
+export const geluName = (N: number) => (N % (1 << 20) === 0 ? `${N >> 20}M` : N % 1024 === 0 ? `${N >> 10}K` : String(N));
 
 export interface GeluProblem { N: number; inp: Float32Array; want: Float64Array } // (N) each
 

@@ -17,17 +17,14 @@ import { parseTorchBin, readZip, zipEntryBytes } from '../src/model/torchbin.ts'
 import type { BertWeights, Tensor } from '../src/model/types.ts';
 import { encodeSafetensors, type FloatTensor, makeTinyBert, tinyBertStateDict } from '../tools/make-tiny-bert.ts';
 import { toyVocab } from '../tools/toy-vocab.ts';
+import { needsShared } from './helpers/shared.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIX = resolve(repoRoot, '../shared/fixtures');
 const haveFixtures = existsSync(join(FIX, 'tiny-monobert', 'config.json')) && existsSync(join(FIX, 'tiny-minilm', 'config.json'));
 const MODELS = ['tiny-monobert', 'tiny-minilm'];
-let noted = false;
-function fixtureTest(name: string, fn: () => void): void {
-  if (haveFixtures) test(name, fn);
-  else if (process.env.CI === 'true') test(name, () => assert.unreachable(`fixtures missing at ${FIX} (CI=true: fixture tests must run)`));
-  else if (!noted) { noted = true; console.log(`note: ${FIX} not found; skipping fixture tests`); }
-}
+/** A test that needs both fixture models (the one rule of test/helpers/shared.ts). */
+const fixtureTest = (name: string, fn: () => void): void => needsShared(test, name, fn, haveFixtures ? FIX : join(FIX, 'tiny-minilm', 'config.json'));
 
 const TMP = mkdtempSync(join(tmpdir(), 'ckpt-test-'));
 let dirCount = 0;

@@ -22,25 +22,16 @@ import { parseSmart, parseSmartQrels, smartDocs, smartQueries } from '../src/dat
 import { readQrels, readRun, readText, readTopicsTsv } from '../src/data/trec.ts';
 import { parseDocsTsv } from '../src/data/tsv.ts';
 import { UserError } from '../src/errors.ts';
+import { needsShared } from './helpers/shared.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = path.resolve(ROOT, '../shared');
 const DATA = path.join(SHARED, 'data');
 const COLL = path.join(DATA, 'collections');
-const HAVE_SHARED = existsSync(DATA);
 const TMP = mkdtempSync(path.join(tmpdir(), 'ir-neurons-data-'));
 
-let noted = false;
-/** A test that needs ../shared/data: fails on CI without it, is skipped with a note locally. */
-function fixtureTest(name: string, fn: () => void | Promise<void>): void {
-  if (HAVE_SHARED) return test(name, fn);
-  if (process.env.CI === 'true') {
-    return test(name, () => assert.unreachable(`${DATA} is missing; fixture test '${name}' must run on CI: provide the shared data folder`));
-  }
-  if (!noted) console.warn(`note: ${DATA} not found; skipping the collection fixture tests`);
-  noted = true;
-  test.skip(name, fn);
-}
+/** A test that needs ../shared/data (the one rule of test/helpers/shared.ts). */
+const fixtureTest = (name: string, fn: () => void | Promise<void>): void => needsShared(test, name, fn, DATA);
 
 function throwsUserError(fn: () => unknown, pattern: RegExp): void {
   try {

@@ -15,23 +15,17 @@ import { parseSafetensors, toFloat } from '../src/model/safetensors.ts';
 import { effectiveMaxLength, loadTokenizer, type PairTokenizer } from '../src/model/tokenizer.ts';
 import type { EncodedPair } from '../src/model/types.ts';
 import { WordPieceTokenizer } from '../src/model/wordpiece.ts';
+import { needsShared } from './helpers/shared.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = path.resolve(ROOT, '../shared');
-const HAVE_SHARED = existsSync(SHARED);
 const TOK_JSON = path.join(SHARED, 'fixtures/tokenizer/bert-base-uncased.tokenizer.json');
 const MINILM_JSON = path.join(SHARED, 'data/tokenizers/all-MiniLM-L6-v2/tokenizer.json'); // presets: truncation 128, padding Fixed 128
 const VOCAB_DIR = path.join(SHARED, 'data/bert-base-uncased');
 const DATA = path.join(SHARED, 'data');
 
-let skipped = 0;
-/** A test that needs /work/shared: runs if present, fails under CI=true if missing, else skips with a note. */
-function sharedTest(name: string, fn: () => void | Promise<void>): void {
-  if (HAVE_SHARED) test(name, fn);
-  else if (process.env.CI === 'true') test(name, () => assert.unreachable(`${SHARED} is missing (CI=true): the tokenizer fixtures are required`));
-  else { skipped++; test.skip(name, fn); }
-}
-if (!HAVE_SHARED && process.env.CI !== 'true') console.log(`note: ${SHARED} not found; skipping the tests that need the shared fixtures and data`);
+/** A test that needs ../shared (the one rule of test/helpers/shared.ts). */
+const sharedTest = (name: string, fn: () => void | Promise<void>): void => needsShared(test, name, fn, SHARED);
 
 function expectUserError(fn: () => unknown, re: RegExp): void {
   try {
@@ -352,10 +346,6 @@ test('WordPiece on a toy vocabulary: longest match first, ## pieces, [UNK] words
   assert.equal(e.ids.map((i) => tokens[i]), ['[CLS]', 'able', '[SEP]', 'un', 'un', 'un', '[SEP]']);
   assert.equal([e.typeIds, e.sep1], [[0, 0, 0, 1, 1, 1, 1], 2]);
   expectUserError(() => wp.encodePair('able able able able', 'un', 7), /toy\/vocab\.txt: the query has 4 tokens.*need 8 > max length 7/);
-});
-
-test.after(() => {
-  if (skipped) console.log(`note: ${skipped} tests skipped for want of ${SHARED}`);
 });
 
 test.run();

@@ -1,7 +1,7 @@
 /**
  * The page's kernel benchmarks (web/index.html, "Kernel benchmarks"), so that users can compare devices: matmul
  * 256³, 512³, 1024³ (nn.Linear, shaders/matmul/matmul.wgsl; GFLOP/s = 2·M·N·K / time) and the exact-erf GELU over
- * 1M and 4M floats (shaders/bench/gelu.wgsl; GB/s = 8·N / time) through the page's WebGPU device (the one app.ts
+ * 1M and 4M floats (shaders/bench/gelu.wgsl; GB/s = 8·N / time), or a quick set of smaller sizes, through the page's WebGPU device (the one app.ts
  * opened: window.irNeurons.state.gpu) and through gpu.js's browser build in its default mode (WebGL2 where the
  * browser has it, else WebGL, WebAssembly, or plain JS: the table says which). Every runner is validated against
  * the float64 CPU reference before it is timed (bench/kernels-shared.ts, the code the Node benches run), and one
@@ -14,8 +14,14 @@ import {
 } from '../../bench/kernels-shared.ts';
 import type { Gpu } from '../gpu/device.ts';
 
-const MATMUL_SIZES = [256, 512, 1024].map((n) => ({ M: n, N: n, K: n }));
-const GELU_SIZES = [1 << 20, 1 << 22];
+/**
+ * The sizes (#bench-sizes): 'standard' is the comparison set; 'quick' is for software renderers (SwiftShader,
+ * lavapipe) and phones, where 1024³ alone takes minutes and a single long dispatch can trip the GPU watchdog.
+ */
+export const PRESETS: Record<string, { matmul: number[]; gelu: number[] }> = {
+  standard: { matmul: [256, 512, 1024], gelu: [1 << 20, 1 << 22] },
+  quick: { matmul: [128, 256], gelu: [1 << 18, 1 << 20] },
+};
 /** Timing per size: as many round-robin repetitions as fit this budget, 2 to 7 (the Node benches: 15 s, 3 to 9). */
 const BUDGET_MS = 2500, MIN_REPS = 2, MAX_REPS = 7;
 
@@ -31,6 +37,8 @@ export interface BenchRow {
 }
 export interface BenchState {
   status: 'idle' | 'running' | 'done' | 'error';
+  /** The PRESETS entry run. */
+  preset?: string;
   rows: BenchRow[];
   adapter?: string;
   /** The backend gpu.js really ran on, e.g. 'webgl2 (WebGL2Kernel)', and the WebGL renderer behind it. */
@@ -110,9 +118,12 @@ async function benchOne(row: Omit<BenchRow, 'reps' | 'res' | 'failed'>, wgsl: ()
   return { ...row, reps, res, failed };
 }
 
-async function runAll(status: HTMLElement): Promise<void> {
+async function runAll(status: HTMLElement, preset: string): Promise<void> {
   const t0 = performance.now();
+  const sizes = PRESETS[preset];
+  if (!sizes) throw new Error(`no benchmark sizes named '${preset}'; the choices are ${Object.keys(PRESETS).join(', ')}`);
   state.rows = [];
+  state.preset = preset;
   render();
   const { g, why } = await pageGpu();
   state.adapter = g ? [g.adapterInfo.vendor, g.adapterInfo.architecture, g.adapterInfo.device, g.adapterInfo.description].filter(Boolean).join(' / ') : undefined;
@@ -124,7 +135,7 @@ async function runAll(status: HTMLElement): Promise<void> {
   const noWgsl = async (): Promise<Runner[]> => { throw new Error(`not run: ${why}`); };
   const noJs = async (): Promise<Failed> => ({ label: 'gpu.js default', backend: '—', note: `not run: ${gpujsWhy}` });
   const rand = rng(7);
-  for (const s of MATMUL_SIZES) {
+  for (const s of sizes.matmul.map((n) => ({ M: n, N: n, K: n }))) {
     status.textContent = `matmul ${matmulName(s)}: reference, validation and timing…`;
     await pause();
     const p = matmulProblem(s, rand);
@@ -132,7 +143,7 @@ async function runAll(status: HTMLElement): Promise<void> {
       g ? () => wgslMatmul(g, p) : noWgsl, GPU ? () => gpujsMatmul(GPU, {}, p) : noJs));
     render();
   }
-  for (const N of GELU_SIZES) {
+  for (const N of sizes.gelu) {
     status.textContent = `GELU ${geluName(N)}: reference, validation and timing…`;
     await pause();
     const p = geluProblem(N, rand);
@@ -202,12 +213,13 @@ function init(): void {
       return;
     }
     button.disabled = true;
+    $<HTMLSelectElement>('bench-sizes').disabled = true;
     state.status = 'running';
     state.error = undefined;
     status.classList.remove('error-text');
     document.body.dataset.bench = 'running';
     try {
-      await runAll(status);
+      await runAll(status, $<HTMLSelectElement>('bench-sizes').value);
       state.status = 'done';
     } catch (e) {
       console.error(e);
@@ -218,6 +230,7 @@ function init(): void {
     } finally {
       document.body.dataset.bench = state.status;
       button.disabled = false;
+      $<HTMLSelectElement>('bench-sizes').disabled = false;
     }
   });
 }
