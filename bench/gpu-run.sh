@@ -16,7 +16,8 @@
 # bench/nig.ts run validates its own shape before timing), 3. the peers, 4. matmul 4096³ ours and cuBLAS.
 # Logs: every step's output under $OUT (the device tool brings it back) or $LOG_DIR (default /tmp/gpu-run).
 # Environment: MAX_MEMORY_MIB, PAIRS (timed pairs per row; default 5, the peer's --reps), PEER_DIR (default
-# .gpu, else ../shared/device), STEP_TIMEOUT_S (per step; default 300).
+# .gpu, else ../shared/device), STEP_TIMEOUT_S (per step; default 300), VARIANTS=1 (matmul family + tuner),
+# IR_NEURONS_TUNE (passed through: 1 lets the engine autotune its matmuls on first use, inside the warm-up).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +53,7 @@ step() {
 
 echo "=== gpu-run.sh $(date -u +%FT%TZ) ($([ $DRY = 1 ] && echo 'dry run: tiny shape, no peers' || echo 'full run'))"
 echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo "${REV:-unknown (no .git here; set REV)}")$(git status --porcelain 2>/dev/null | grep -q . && echo ' + uncommitted changes')"
+echo "IR_NEURONS_TUNE=${IR_NEURONS_TUNE:-unset} (unset: the engine's default matmul variant)"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores; node $(node --version)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader 2>/dev/null || echo "gpu: no nvidia-smi"
 TORCH=0
@@ -83,7 +85,10 @@ fi
 
 # 4. matmul: ours (validated inside) beside cuBLAS f32 (TF32 off)
 MM=$([ $DRY = 1 ] && echo 256x256x256 || echo 4096x4096x4096)
-step matmul "${NODE[@]}" bench/matmul.ts --sizes "$MM" --no-gpujs
+# --no-variants: the default kernel only (the engine's, unless IR_NEURONS_TUNE is set); VARIANTS=1 adds the
+# whole matmul family and the autotuner's choice on the same size (about 1.5 minutes more)
+VARIANT_ARGS=(--no-variants); [ "${VARIANTS:-0}" = 1 ] && VARIANT_ARGS=(--variant-sizes "$MM")
+step matmul "${NODE[@]}" bench/matmul.ts --sizes "$MM" --no-gpujs "${VARIANT_ARGS[@]}"
 [ $TORCH = 1 ] && step peer-matmul python3 "$PEER_DIR/peer_matmul_torch.py" "$MM"
 
 # the table, from the logs

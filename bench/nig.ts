@@ -10,15 +10,22 @@
  *    NIG per token before and after GELU, F along the path and IG on the embeddings from the GPU engine
  *    against the float64 reference (src/ref/nig.ts nigReference): relative L2 ≤ 1e-3 (at the requested tokens
  *    and steps for --shape tiny, else 64 tokens and m = 20). For base/large, at the smallest requested length
- *    and m = 8 (cheap, the same code path): FFN totals, F and embedding IG at the engine's chunk size and at
- *    chunk 4 (so 3 chunks with carried sums) agree to ≤ 1e-5, and completeness holds on the full cuts (the
- *    word embeddings, every hidden state): |Σ IG − ΔF| ≤ |ΔF|/m, the right Riemann sum's O(1/m) error.
+ *    (32 tokens on a software adapter) and m = 8 (cheap, the same code path): FFN totals, F and embedding IG
+ *    at the engine's chunk size and at chunk 4 (so 3 chunks with carried sums) agree to ≤ 1e-5, and
+ *    completeness holds on the full cuts (the word embeddings, every hidden state). Completeness:
+ *    δ = Σ IG − ΔF, ΔF = F(x) − F(x′), is not zero at finite m: the right rule's error is, to first order,
+ *    δ̂ = (ΔF_m − ΔF_1)/2, half the difference of the last and first increments of F along the path (a
+ *    Riemann-sum identity; on random models |δ|/|ΔF| ranges from 1e-3 to ~1 depending on how F bends, while
+ *    δ̂ predicts δ to a few %). So the check is on δ − δ̂: embeddings |δ − δ̂| ≤ 0.25·|δ̂| + 0.02·|ΔF|; hidden
+ *    states (curved paths, no such identity) |δ| ≤ 2·max_k |ΔF_k| + 0.02·|ΔF|. A wrong gradient, carry or
+ *    buffer breaks these by orders of magnitude.
  * 2. Time. Wall clock of NigEngine.attribute (upload of the path table, every chunk's forward + backward +
  *    conductance, the GPU reductions, and the read back of the totals: what `ir-neurons attribute` pays per
  *    pair), after --warmup untimed pairs (the first also builds the plans); median of --pairs. Every timed
- *    pair's completeness delta is checked too (|Σ IG − ΔF| ≤ |ΔF|/m on the embeddings and every hidden state).
+ *    pair's completeness is checked the same way and reported as |δ|/|ΔF|.
  * 3. Report. FLOPs per pair (the same count for the peer: parameters frozen, no weight gradients):
- *      forward  = 2·P_tok·T·n + 4·T²·C·L·n  (P_tok = L·(4C² + 2·C·d_ff) matmul weights a token meets; QKᵀ and PV)
+ *      forward  = 2·P_tok·T·n + 4·T²·C·L·n   (P_tok = L·(4C² + 2·C·d_ff): the matmul weights a token meets;
+ *                                             4·T²·C per layer: QKᵀ and PV)
  *      backward ≈ forward (input gradients only: one product per weight matrix, not two)
  *      total    = 2 · forward,  n = m + 1 points; embeddings, LayerNorm, softmax, GELU, pooler not counted.
  *    (The attention backward is really 2× its forward, so this undercounts by 4·T²·C·L·n: ~3% at T = 256.)
@@ -44,8 +51,6 @@ type ShapeName = 'tiny' | 'base' | 'large';
 const SHAPES: Record<ShapeName, [number, number, number, number]> = { tiny: [2, 128, 2, 512], base: [12, 768, 12, 3072], large: [24, 1024, 16, 4096] };
 const SPECIAL = { clsId: 101, sepId: 102, padId: 0, maskId: 103, unkId: 100 };
 const REF_TOL = 1e-3, CHUNK_TOL = 1e-5, VAL_STEPS = 8, VAL_CHUNK = 4;
-/** Completeness bound relative to |ΔF|: the right Riemann sum's error is O(1/m), (F′(1) − F′(0))/(2m) to first order. */
-const completeTol = (m: number) => 1 / m;
 
 // ---------- arguments ----------
 const argv = process.argv.slice(2);
@@ -130,11 +135,26 @@ function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(n / Math.max(d, 1e-300));
 }
 
-/** Completeness of the full cuts, relative to |ΔF|: the embedding IG and the worst hidden state. */
-function completeness(r: NigResult): { dF: number; emb: number; hidden: number } {
-  const dF = r.F[r.steps] - r.F[0];
-  return { dF, emb: Math.abs(r.igDelta) / Math.abs(dF), hidden: Math.max(...r.hiddenDeltas.map(Math.abs)) / Math.abs(dF) };
+interface Completeness { dF: number; pred: number; maxStep: number; emb: number; hidden: number; problem: string | null }
+
+/**
+ * Completeness of the full cuts (right rule): δ of the embedding IG and of the worst hidden state, the rule's
+ * first-order error δ̂ = (ΔF_m − ΔF_1)/2 from F along the path, and what is wrong if the bounds (header) fail.
+ */
+function completeness(r: NigResult): Completeness {
+  const m = r.steps, F = r.F, dF = F[m] - F[0];
+  let maxStep = 0;
+  for (let k = 1; k <= m; k++) maxStep = Math.max(maxStep, Math.abs(F[k] - F[k - 1]));
+  const pred = ((F[m] - F[m - 1]) - (F[1] - F[0])) / 2;
+  const hidden = Math.max(...r.hiddenDeltas.map(Math.abs));
+  let problem: string | null = null;
+  if (![dF, r.igDelta, hidden].every(Number.isFinite)) problem = 'non-finite values';
+  else if (!(Math.abs(r.igDelta - pred) <= 0.25 * Math.abs(pred) + 0.02 * Math.abs(dF))) problem = `embeddings: δ = ${r.igDelta.toExponential(2)}, first-order prediction δ̂ = ${pred.toExponential(2)}, ΔF = ${dF.toExponential(2)}`;
+  else if (!(hidden <= 2 * maxStep + 0.02 * Math.abs(dF))) problem = `hidden states: worst |δ| = ${hidden.toExponential(2)} > 2·max step ${maxStep.toExponential(2)} + 0.02·|ΔF| (ΔF = ${dF.toExponential(2)})`;
+  return { dF, pred, maxStep, emb: r.igDelta, hidden, problem };
 }
+
+const rel = (c: Completeness) => `ΔF = ${c.dF.toExponential(2)}, |δ|/|ΔF| ${(Math.abs(c.emb) / Math.abs(c.dF)).toExponential(1)} (embeddings; first-order prediction ${(Math.abs(c.pred) / Math.abs(c.dF)).toExponential(1)}), ≤ ${(c.hidden / Math.abs(c.dF)).toExponential(1)} (hidden states)`;
 
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -185,15 +205,12 @@ async function validateBig(eng: NigEngine, pair: EncodedPair): Promise<string> {
   const c = completeness(a);
   const T = pair.ids.length;
   if (bad.length) fail(`bench:nig: validation failed: ${shapeName}, ${T} tokens, m = ${VAL_STEPS}: chunk ${a.chunk} and chunk ${b.chunk} differ: ${bad.map(([k, e]) => `${k} ${e.toExponential(2)}`).join(', ')} > ${CHUNK_TOL}`);
-  const tol = completeTol(VAL_STEPS);
-  if (!(Math.abs(c.dF) > 1e-3) || !(c.emb <= tol) || !(c.hidden <= tol)) {
-    fail(`bench:nig: validation failed: ${shapeName}, ${T} tokens, m = ${VAL_STEPS}: completeness ΔF = ${c.dF.toExponential(2)}, |Σ IG − ΔF|/|ΔF| = ${c.emb.toExponential(2)} (embeddings), ${c.hidden.toExponential(2)} (worst hidden state); expected |ΔF| > 1e-3 and both ≤ 1/m = ${tol.toFixed(3)}`);
-  }
-  return `validate ${shapeName}, ${T} tokens, m = ${VAL_STEPS}: chunk ${a.chunk} vs chunk ${b.chunk} relative L2 ${errs.map(([k, e]) => `${k} ${e.toExponential(1)}`).join(', ')} ≤ ${CHUNK_TOL}; ΔF = ${c.dF.toFixed(4)}, completeness |Σ IG − ΔF|/|ΔF| ${c.emb.toExponential(1)} (embeddings), ≤ ${c.hidden.toExponential(1)} (hidden states)`;
+  if (c.problem) fail(`bench:nig: validation failed: ${shapeName}, ${T} tokens, m = ${VAL_STEPS}: completeness off: ${c.problem} (bounds in the header of bench/nig.ts)`);
+  return `validate ${shapeName}, ${T} tokens, m = ${VAL_STEPS}: chunk ${a.chunk} vs chunk ${b.chunk} relative L2 ${errs.map(([k, e]) => `${k} ${e.toExponential(1)}`).join(', ')} ≤ ${CHUNK_TOL}; completeness ${rel(c)}`;
 }
 
 // ---------- main ----------
-interface Row { T: number; chunk: number; chunks: number; ms: number[]; first: number; flops: number; mem: string; c: ReturnType<typeof completeness> }
+interface Row { T: number; chunk: number; chunks: number; ms: number[]; first: number; flops: number; mem: string; c: Completeness }
 
 async function main(): Promise<void> {
   const cpus = os.cpus();
@@ -203,6 +220,7 @@ async function main(): Promise<void> {
   console.log(`machine: ${cpus[0]?.model ?? '?'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}, node ${process.version}, commit ${rev}, load average ${load()}`);
   const g = await requestGpu();
   console.log(describeGpu(g));
+  console.log(`matmul variant: ${process.env.IR_NEURONS_TUNE ? `IR_NEURONS_TUNE=${process.env.IR_NEURONS_TUNE} (tuned choices)` : 'the default (IR_NEURONS_TUNE unset)'}`);
   const soft = /llvmpipe|lavapipe|swiftshader|software/i.test(Object.values(g.adapterInfo).join(' '));
   const pairs = int('--pairs', soft ? 1 : 5)!;
   const warmup = int('--warmup', soft ? 0 : 1) ?? 0;
@@ -222,7 +240,10 @@ async function main(): Promise<void> {
   const watch = watchPlans(model);
   const engine = new NigEngine(model, SPECIAL, maxMemoryMiB && maxMemoryMiB * 2 ** 20);
   console.log(`model: random ${shapeName}, ${fmtBytes(model.weights.bytes)} of weights uploaded (${secs(performance.now() - tb)} to build and upload)`);
-  if (shapeName !== 'tiny') console.log(await validateBig(engine, makePair(Math.min(...tokens), vocab, seed)));
+  // the big-shape checks at the smallest length asked for; on a software adapter at 32 tokens (the same code
+  // path; the timed pairs' own completeness checks cover the long lengths), since each point costs seconds there
+  const valT = soft ? Math.min(32, ...tokens) : Math.min(...tokens);
+  if (shapeName !== 'tiny') console.log(await validateBig(engine, makePair(valT, vocab, seed)));
 
   const rows: Row[] = [];
   for (const T of tokens) {
@@ -242,11 +263,9 @@ async function main(): Promise<void> {
       if (i === 0) first = ms;
       if (i >= warmup) times.push(ms);
       const c = completeness(r);
-      if (!(c.emb <= completeTol(steps)) || !(c.hidden <= completeTol(steps))) {
-        fail(`bench:nig: ${shapeName} ${T} tokens m = ${steps}: completeness ${c.emb.toExponential(2)} (embeddings), ${c.hidden.toExponential(2)} (worst hidden state) of |ΔF| = ${Math.abs(c.dF).toExponential(2)}, over 1/m = ${completeTol(steps).toFixed(3)}; the result is wrong, the time meaningless`);
-      }
+      if (c.problem) fail(`bench:nig: ${shapeName} ${T} tokens m = ${steps}: completeness off: ${c.problem}; the result is wrong, the time meaningless`);
       last = r;
-      console.log(`  ${T} tokens, pair ${i + 1}/${warmup + pairs}${i < warmup ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s, chunk ${r.chunk}, load average ${load()}`);
+      console.log(`  ${T} tokens, pair ${i + 1}/${warmup + pairs}${i < warmup ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s, chunk ${r.chunk}; completeness ${rel(c)}; load average ${load()}`);
     }
     const built = watch.builds.slice(nb);
     const act = built.reduce((s, b) => s + b.bytes, 0);
@@ -259,11 +278,11 @@ async function main(): Promise<void> {
     console.log(`BENCH nig ${shapeName} tokens=${T} steps=${steps} chunk=${chunk}: ${med.toFixed(1)} ms/pair (median of ${times.length}; ${(f.total / med / 1e6).toFixed(1)} GFLOP/s)`);
   }
   console.log(`\nall plan builds: ${watch.builds.map((b) => `${b.key} ${b.ms.toFixed(0)} ms`).join(', ')}; process peak RSS ${fmtBytes(process.resourceUsage().maxRSS * 1024)}; total ${secs(performance.now() - t0)}`);
-  console.log(`| shape | tokens | m | chunk × chunks | ms/pair | TFLOP/pair | GFLOP/s | completeness emb / hidden | memory |`);
+  console.log(`| shape | tokens | m | chunk × chunks | ms/pair | TFLOP/pair | GFLOP/s | completeness δ/ΔF emb / hidden | memory |`);
   console.log(`|---|---|---|---|---|---|---|---|---|`);
   for (const r of rows) {
     const med = median(r.ms);
-    console.log(`| ${shapeName} | ${r.T} | ${steps} | ${r.chunk} × ${r.chunks} | ${med.toFixed(0)} | ${(r.flops / 1e12).toFixed(3)} | ${(r.flops / med / 1e6).toFixed(2)} | ${r.c.emb.toExponential(1)} / ${r.c.hidden.toExponential(1)} | ${r.mem.split(' (')[0]} |`);
+    console.log(`| ${shapeName} | ${r.T} | ${steps} | ${r.chunk} × ${r.chunks} | ${med.toFixed(0)} | ${(r.flops / 1e12).toFixed(3)} | ${(r.flops / med / 1e6).toFixed(2)} | ${(Math.abs(r.c.emb) / Math.abs(r.c.dF)).toExponential(1)} / ${(r.c.hidden / Math.abs(r.c.dF)).toExponential(1)} | ${r.mem.split(' (')[0]} |`);
   }
 }
 

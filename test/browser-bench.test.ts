@@ -69,7 +69,9 @@ S('kernel benchmarks in the page: matmul and GELU through WebGPU and gpu.js, val
       assert.is(r.gpujs, 'validated', `${what}: gpu.js not validated (${r.cells.note})`);
       for (const col of ['wgsl-kernel', 'wgsl-e2e', 'gpujs']) assert.ok(Number(r.cells[col]) > 0, `${what}: ${col} = '${r.cells[col]}', not a positive rate`);
       assert.match(r.cells.ratio, /^\d+(\.\d+)?×$/, `${what}: ratio`);
-      assert.match(r.cells['gpujs-backend'], /^(webgl2|webgl|webasm|cpu|webgpu) \(/, `${what}: gpu.js backend '${r.cells['gpujs-backend']}'`);
+      // gpu.js's mode and kernel class: its GL kernels all say mode 'gpu', the class says which GL
+      assert.match(r.cells['gpujs-backend'], /^(gpu|webgpu|webasm|cpu) \((WebGL2|WebGL|WebGPU|WebAssembly|CPU)Kernel\)/, `${what}: gpu.js backend '${r.cells['gpujs-backend']}'`);
+      if (st.webgl) assert.match(r.cells['gpujs-backend'], /WebGL2Kernel/, `${what}: this Chromium has WebGL2 (${st.webgl}), but gpu.js ran '${r.cells['gpujs-backend']}'`);
       assert.is(r.cells.unit, r.kernel === 'matmul' ? 'GFLOP/s' : 'GB/s');
     }
     // the native WebGPU interface is still window.GPU after gpu.js's script claimed the name

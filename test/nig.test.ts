@@ -110,6 +110,33 @@ needsShared(S, 'several pairs of one padded length share a batch: results equal 
   }
 });
 
+needsShared(S, 'plain IG with Captum\'s rules and Gauss-Legendre: right Riemann = the fixture, all converge, Gauss-Legendre needs fewest points', async () => {
+  const { IgEngine } = await import('../src/ig/ig.ts');
+  const { gaussLegendre } = await import('../src/ig/path.ts');
+  const { eng, pairs, R } = await engineFor('tiny-monobert');
+  const ig = new IgEngine(eng);
+  // the nodes and weights: Gauss-Legendre integrates polynomials of degree 2n − 1 exactly
+  const gl = gaussLegendre(5);
+  assert.ok(Math.abs(gl.weights.reduce((a, b) => a + b, 0) - 1) < 1e-14);
+  assert.ok(Math.abs(gl.alphas.reduce((s, a, i) => s + gl.weights[i] * a ** 9, 0) - 0.1) < 1e-14);
+  const right = await ig.attribute(pairs[1], { rule: 'riemann-right', steps: 20 });
+  assert.ok(relL2(right.igEmbed, R('p1.m20.ig_embed')) <= 1e-3, 'riemann-right IG = the fixture');
+  assert.ok(Math.abs(right.Fx - R('p1.m20.F_path')[20]) < 1e-5 && Math.abs(right.Fbase - R('p1.m20.F_path')[0]) < 1e-5);
+  const ref = await ig.attribute(pairs[1], { rule: 'riemann-trapezoid', steps: 400, chunk: 97 });
+  const err: Record<string, number> = {};
+  for (const rule of ['riemann-left', 'riemann-right', 'riemann-middle', 'riemann-trapezoid', 'gauss-legendre'] as const) {
+    const r = await ig.attribute(pairs[1], { rule, steps: 4 });
+    err[rule] = relL2(r.igEmbed, ref.igEmbed);
+    // (Gauss-Legendre at a few nodes is already as close as the reference itself; compare it at 2 nodes)
+    const coarse = rule === 'gauss-legendre' ? relL2((await ig.attribute(pairs[1], { rule, steps: 2 })).igEmbed, ref.igEmbed) : err[rule];
+    const fine = relL2((await ig.attribute(pairs[1], { rule, steps: rule === 'gauss-legendre' ? 4 : 32 })).igEmbed, ref.igEmbed);
+    assert.ok(fine < coarse, `${rule} converges: ${coarse} -> ${fine}`);
+  }
+  assert.ok(err['gauss-legendre'] < err['riemann-middle'] && err['gauss-legendre'] < err['riemann-trapezoid'], JSON.stringify(err));
+  assert.ok(err['riemann-middle'] < err['riemann-right'] && err['riemann-trapezoid'] < err['riemann-left'], JSON.stringify(err));
+  assert.ok(Math.abs(ref.delta) < 1e-4, `completeness at 400 steps: ${ref.delta}`);
+});
+
 needsShared(S, 'completeness: the embedding-IG and hidden-state deltas shrink as m grows; rules converge to each other', async () => {
   const { eng, pairs } = await engineFor('tiny-monobert');
   const deltas: number[] = [];

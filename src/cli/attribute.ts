@@ -16,7 +16,8 @@ import { describeGpu } from '../gpu/device.ts';
 import { BertGpu } from '../model/forward.ts';
 import { NigEngine, type NigResult } from '../ig/engine.ts';
 import { BASELINES, type Baseline } from '../ig/baselines.ts';
-import { RULES, type Rule } from '../ig/path.ts';
+import { IG_RULES, RULES, type IgRule, type Rule } from '../ig/path.ts';
+import { IgEngine } from '../ig/ig.ts';
 import { attributionsSafetensors, pairTensors } from '../ig/export.ts';
 export { pairTensors };
 import { modelHash } from '../model/hash.ts';
@@ -38,7 +39,7 @@ export async function run(argv: string[]): Promise<number> {
     model: 'string', tokenizer: 'string', pairs: 'string', steps: 'number', rule: 'string', units: 'string', target: 'string',
     baseline: 'string', 'per-token': 'boolean', 'max-length': 'number', 'max-memory': 'number', chunk: 'number', out: 'string',
     dataset: 'string', 'datasets-config': 'string', shared: 'string', 'per-query': 'number', 'per-dataset': 'number', seed: 'number',
-    'allow-unjudged': 'boolean', 'correct-only': 'boolean', shard: 'string', resume: 'boolean', 'checkpoint-every': 'number', 'stop-after': 'number', 'keep-pairs': 'boolean', pack: 'number',
+    'allow-unjudged': 'boolean', 'correct-only': 'boolean', shard: 'string', resume: 'boolean', 'checkpoint-every': 'number', 'stop-after': 'number', 'keep-pairs': 'boolean', pack: 'number', 'ig-rule': 'string', 'ig-steps': 'number',
   });
   const modelDir = required('attribute', a, 'model');
   const datasetSpec = a.opts.dataset as string | undefined;
@@ -74,6 +75,8 @@ export async function run(argv: string[]): Promise<number> {
       resume: !!a.opts.resume, stopAfter: a.opts['stop-after'] as number | undefined, keepPairs: !!a.opts['keep-pairs'], pack: a.opts.pack as number | undefined, outDir, modelDir, modelHash: modelHash(modelDir),
     }, engine, tok)).code;
   }
+  const igRule = a.opts['ig-rule'] === undefined ? undefined : oneOf<IgRule>('ig-rule', a.opts['ig-rule'], IG_RULES, 'riemann-right');
+  const ig = igRule ? new IgEngine(engine) : null;
   const pairs = readPairsJsonl(pairsFile);
   const enc = await tok.encodePairs(pairs.map((p) => [p.query, p.passage] as const), maxLength);
   mkdirSync(outDir, { recursive: true });
@@ -86,6 +89,12 @@ export async function run(argv: string[]): Promise<number> {
   for (let i = 0; i < pairs.length; i++) {
     const t = performance.now();
     const r = await engine.attribute(enc[i], { steps, rule, target, baseline, perToken: !!a.opts['per-token'], chunk });
+    if (ig) {
+      // IG on the embeddings with its own quadrature (the NIG path stays on the uniform grid)
+      const q = await ig.attribute(enc[i], { rule: igRule!, steps: (a.opts['ig-steps'] as number | undefined) ?? steps, target, baseline, chunk });
+      r.igEmbed = q.igEmbed;
+      r.igDelta = q.delta;
+    }
     timings.push(performance.now() - t);
     deltas.push(r.igDelta);
     results.push({ id: pairs[i].id, result: r });
@@ -102,7 +111,7 @@ export async function run(argv: string[]): Promise<number> {
     model: { dir: modelDir, hash: modelHash(modelDir), config: w.config },
     tokenizer: tok.describe(),
     device: describeGpu(g).split('\n')[0],
-    options: { steps, rule, units, target, baseline, perToken: !!a.opts['per-token'], maxLength, maxMemoryMiB: maxMemory ?? null, chunk: a.opts.chunk ?? null },
+    options: { steps, rule, units, target, baseline, perToken: !!a.opts['per-token'], maxLength, maxMemoryMiB: maxMemory ?? null, chunk: a.opts.chunk ?? null, igRule: igRule ?? `conductance (${rule})`, igSteps: igRule ? (a.opts['ig-steps'] ?? steps) : steps },
     pairs: pairs.map((p, i) => ({ id: p.id, tokens: enc[i].ids.length, ms: Math.round(timings[i] * 10) / 10, delta: deltas[i] })),
     timings: { totalMs: Math.round(performance.now() - t0), msPerPair: Math.round((timings.reduce((s, x) => s + x, 0) / timings.length) * 10) / 10 },
     layout: 'see README "Output format": <id>.nig [layers, d_ff] (or [layers, T, d_ff] with perToken), <id>.nig_segments [5, layers, d_ff], <id>.ig_embed [T, hidden], <id>.F [steps+1], <id>.delta [1], <id>.delta_hidden [layers+1]',

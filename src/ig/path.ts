@@ -34,3 +34,49 @@ export function chunks(n: number, size: number): { k0: number; count: number }[]
   for (let k0 = 0; k0 < n; k0 += size) out.push({ k0, count: Math.min(size, n - k0) });
   return out;
 }
+
+/**
+ * Plain IG on the word embeddings, IG = (x − x') · Σ_k w_k ∇F(α_k), with Captum's rules: Riemann left, right,
+ * middle and trapezoid on n intervals, or n-point Gauss-Legendre on [0, 1]. (NIG needs differences of each
+ * unit between consecutive points, so it uses the uniform grid and `Rule`; this path serves IG alone.)
+ */
+export type IgRule = 'riemann-left' | 'riemann-right' | 'riemann-middle' | 'riemann-trapezoid' | 'gauss-legendre';
+export const IG_RULES: IgRule[] = ['riemann-left', 'riemann-right', 'riemann-middle', 'riemann-trapezoid', 'gauss-legendre'];
+
+export function igPath(rule: IgRule, n: number): { alphas: Float64Array; weights: Float64Array } {
+  checkSteps(n);
+  switch (rule) {
+    case 'riemann-left': return { alphas: Float64Array.from({ length: n }, (_, k) => k / n), weights: new Float64Array(n).fill(1 / n) };
+    case 'riemann-right': return { alphas: Float64Array.from({ length: n }, (_, k) => (k + 1) / n), weights: new Float64Array(n).fill(1 / n) };
+    case 'riemann-middle': return { alphas: Float64Array.from({ length: n }, (_, k) => (k + 0.5) / n), weights: new Float64Array(n).fill(1 / n) };
+    case 'riemann-trapezoid': {
+      const w = new Float64Array(n + 1).fill(1 / n);
+      w[0] = w[n] = 0.5 / n;
+      return { alphas: Float64Array.from({ length: n + 1 }, (_, k) => k / n), weights: w };
+    }
+    case 'gauss-legendre': return gaussLegendre(n);
+    default: throw new UserError(`unknown IG rule '${rule}'; use ${IG_RULES.join(', ')}`);
+  }
+}
+
+/** n-point Gauss-Legendre nodes and weights on [0, 1] (Newton on P_n from Chebyshev guesses; exact to ~1e-15). */
+export function gaussLegendre(n: number): { alphas: Float64Array; weights: Float64Array } {
+  const alphas = new Float64Array(n), weights = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let x = Math.cos((Math.PI * (i + 0.75)) / (n + 0.5));
+    let dp = 0;
+    for (let it = 0; it < 100; it++) {
+      let p0 = 1, p1 = x;
+      for (let k = 2; k <= n; k++) { const p2 = ((2 * k - 1) * x * p1 - (k - 1) * p0) / k; p0 = p1; p1 = p2; }
+      const pn = n === 1 ? x : p1, pm = n === 1 ? 1 : p0;
+      dp = (n * (x * pn - pm)) / (x * x - 1);
+      const dx = pn / dp;
+      x -= dx;
+      if (Math.abs(dx) < 1e-16) break;
+    }
+    // node on [-1, 1] -> [0, 1]; weight 2 / ((1 − x²) P'(x)²) halved
+    alphas[n - 1 - i] = (x + 1) / 2;
+    weights[n - 1 - i] = 1 / ((1 - x * x) * dp * dp);
+  }
+  return { alphas, weights };
+}

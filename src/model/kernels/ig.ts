@@ -62,3 +62,17 @@ export async function aggregate(g: Gpu, a: AggregateArgs): Promise<Dispatch> {
   const params = uniform(g, `${a.label} params`, [a.R, 0, 0, 0]);
   return dispatch(g, k, a.label, [a.vals, a.acc, params], grid(g, Math.ceil(a.R / 256)));
 }
+
+export interface WeightedSumArgs {
+  label: string;
+  g: View;      // (P, R)
+  w: View;      // (P) row weights
+  out: View;    // (R)
+  R: number;
+}
+
+export async function weightedSum(g: Gpu, a: WeightedSumArgs): Promise<{ d: Dispatch; params: GPUBuffer }> {
+  const k = await g.pipelines.get({ shader: 'ig/weighted_sum.wgsl', bindings: ['read', 'read', 'rw', 'uniform'] });
+  const params = uniform(g, `${a.label} params`, [a.R, 0, 0, 0]);
+  return { d: dispatch(g, k, a.label, [a.g, a.w, a.out, params], grid(g, Math.ceil(a.R / 256))), params };
+}
