@@ -4,7 +4,7 @@
  * offsets aligned to minStorageBufferOffsetAlignment). Views are what kernels bind.
  */
 import { UserError } from '../errors.ts';
-import type { Gpu } from './device.ts';
+import { withErrorScope, type Gpu } from './device.ts';
 
 export interface View {
   name: string;
@@ -57,6 +57,12 @@ export class Arena {
     }
     flush();
     this.pending = [];
+  }
+
+  /** `build` inside out-of-memory and validation error scopes: a failed allocation becomes a clear error. */
+  async buildChecked(): Promise<void> {
+    const bytes = this.pending.reduce((a, p) => a + p.size, 0);
+    await withErrorScope(this.g, `${this.label} (${fmtBytes(bytes)})`, () => this.build());
   }
 
   view(name: string): View {

@@ -126,7 +126,7 @@ export class NigEngine {
       A.reserve(`preTotal@${s}`, L * F * F32); A.reserve(`preSeg@${s}`, 5 * L * F * F32);
       A.reserve(`postTotal@${s}`, L * F * F32); A.reserve(`postSeg@${s}`, 5 * L * F * F32);
     }
-    A.build();
+    await A.buildChecked();
     const v = (n: string) => A.view(n);
     const cond: Attr['cond'] = [];
     const rowsPerSlot = P / slots;

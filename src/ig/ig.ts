@@ -51,7 +51,7 @@ export class IgEngine {
     const A = new Arena(model.g, `IG ${T}`);
     A.reserve('w', P * 4);
     A.reserve('G', T * C * 4);
-    A.build();
+    await A.buildChecked();
     let params: GPUBuffer | null = null;
     const back = await buildBackward(model, plan, target, async (e) => {
       if (e.kind !== 'embed') return [];

@@ -132,7 +132,7 @@ export class BertGpu {
     A.reserve('pooled', B * C * F32);
     A.reserve('logits', B * NL * F32);
     if (save) reserveBackward(A, B, T, C, F, NH);
-    A.build();
+    await A.buildChecked();
     const v = (n: string) => A.view(n);
     const W = (n: string) => this.weights.view(n);
     const hName = (l: number) => (save ? `h.${l}` : `h.${l % 2}`);
