@@ -12,6 +12,7 @@ import { requestGpu } from '../src/gpu/node.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { BertGpu } from '../src/model/forward.ts';
 import { serializeSafetensors } from '../src/model/safetensors.ts';
+import { randomMask, writeLayerMasks } from '../src/analysis-gpu/select.ts';
 import { FIXTURE_MODELS, FIXTURES, REPO, TOKENIZER_JSON, fixturePairs, fixtureRef, needsShared } from './helpers/shared.ts';
 
 const S = suite('forward');
@@ -50,7 +51,18 @@ for (const name of FIXTURE_MODELS) {
     // pruning really changed the scores (so the comparison above is not the unpruned one again)
     assert.ok(maxRel(wantP, want) > 1e-3, 'fixture pruning should change logits');
     model.resetMasks();
-    assert.ok(maxRel(await model.score(pairs), want) <= 1e-4, 'masks reset');
+    const again = await model.score(pairs);
+    assert.ok(maxRel(again, want) <= 1e-4, 'masks reset');
+    // an all-ones mask reproduces the unpruned scores exactly (so the unpruned ranking too)
+    for (let l = 0; l < w.config.layers; l++) model.setMask(l, new Float32Array(F).fill(1));
+    assert.equal(Array.from(await model.score(pairs)), Array.from(again));
+    // the fixture's mask written by the GPU mask kernels (the pruning path) gives the fixture's pruned logits
+    const units = Uint32Array.from(Array.from(mask.keys()).filter((u) => mask[u] === 0));
+    const m = await randomMask(g, units, w.config.layers * F);
+    writeLayerMasks(g, model, m);
+    assert.ok(maxRel(await model.score(pairs), wantP) <= 1e-4, 'GPU-written fixture mask');
+    assert.equal(Array.from(await model.score(pairs)), Array.from(pruned), 'same as host-written masks, bit for bit');
+    model.resetMasks();
   });
 }
 
