@@ -23,7 +23,8 @@ S('report.html: every plot drawn in Chromium, all sections present, no page erro
   }
   const r = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'demo', '--out', tmp, '--steps', '4'], { encoding: 'utf8', timeout: 600_000 });
   assert.is(r.status, 0, r.stderr);
-  const server = await serve([{ prefix: '/', dir: tmp }]);
+  // (a favicon, so that the browser's own request for one is not a 404 in the page's console)
+  const server = await serve([{ path: '/favicon.ico', body: new Uint8Array(0), type: 'image/x-icon' }, { prefix: '/', dir: tmp }]);
   const b = await launchChromium(chromium);
   try {
     await b.page.goto(`${server.origin}/report.html`, { waitUntil: 'load' });
