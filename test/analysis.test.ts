@@ -19,17 +19,8 @@ import {
 import { Rng, summarise, zScores } from '../src/analysis/stats.ts';
 import { parseRun, type Qrels, type Run } from '../src/data/trec.ts';
 import { UserError } from '../src/errors.ts';
+import { throwsUserError } from './helpers/shared.ts';
 
-function throwsUserError(fn: () => unknown, pattern: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, UserError);
-    assert.match((e as Error).message, pattern);
-    return;
-  }
-  assert.unreachable(`expected a UserError matching ${pattern}`);
-}
 
 const arr = (u: ArrayLike<number>) => Array.from(u);
 const close = (a: number, b: number, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} != ${b}`);

@@ -22,7 +22,7 @@ import { parseSmart, parseSmartQrels, smartDocs, smartQueries } from '../src/dat
 import { readQrels, readRun, readText, readTopicsTsv } from '../src/data/trec.ts';
 import { parseDocsTsv } from '../src/data/tsv.ts';
 import { UserError } from '../src/errors.ts';
-import { needsShared } from './helpers/shared.ts';
+import { needsShared, throwsUserError } from './helpers/shared.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = path.resolve(ROOT, '../shared');
@@ -33,17 +33,6 @@ const TMP = mkdtempSync(path.join(tmpdir(), 'ir-neurons-data-'));
 /** A test that needs ../shared/data (the one rule of test/helpers/shared.ts). */
 const fixtureTest = (name: string, fn: () => void | Promise<void>): void => needsShared(test, name, fn, DATA);
 
-function throwsUserError(fn: () => unknown, pattern: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, UserError);
-    assert.match((e as Error).message, pattern);
-    assert.not.match((e as Error).message, /\n/, 'one-line message');
-    return;
-  }
-  assert.unreachable(`expected a UserError matching ${pattern}`);
-}
 
 async function rejectsUserError(p: Promise<unknown>, pattern: RegExp): Promise<void> {
   try {

@@ -20,7 +20,7 @@ import {
   parseQrels, parseRun, parseRunWithTag, parseTopicsTsv, readQrels, readRunWithTag, readTopicsTsv, type Qrels, type Run,
 } from '../src/data/trec.ts';
 import { UserError } from '../src/errors.ts';
-import { needsShared } from './helpers/shared.ts';
+import { needsShared, throwsUserError } from './helpers/shared.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = path.resolve(ROOT, '../shared');
@@ -32,16 +32,6 @@ const TMP = mkdtempSync(path.join(tmpdir(), 'ir-neurons-metrics-'));
 /** A test that needs ../shared/data (the one rule of test/helpers/shared.ts). */
 const fixtureTest = (name: string, fn: () => void | Promise<void>): void => needsShared(test, name, fn, DATA);
 
-function throwsUserError(fn: () => unknown, pattern: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, UserError);
-    assert.match((e as Error).message, pattern);
-    return;
-  }
-  assert.unreachable(`expected a UserError matching ${pattern}`);
-}
 
 function tmpFile(name: string, content: string | Uint8Array): string {
   const p = path.join(TMP, name);

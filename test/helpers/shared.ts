@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import type { Test } from 'uvu';
 import { parseSafetensors, toFloat } from '../../src/model/safetensors.ts';
+import { UserError } from '../../src/errors.ts';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const SHARED = resolve(REPO, '../shared');
@@ -48,4 +49,17 @@ export function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let n = 0, d = 0;
   for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
   return Math.sqrt(n / Math.max(d, 1e-300));
+}
+
+/** Asserts that `fn` throws a one-line UserError whose message matches `pattern`. */
+export function throwsUserError(fn: () => unknown, pattern: RegExp): void {
+  try {
+    fn();
+  } catch (e) {
+    assert.instance(e, UserError);
+    assert.match((e as Error).message, pattern);
+    assert.not.match((e as Error).message, /\n/, 'one-line message');
+    return;
+  }
+  assert.unreachable(`expected a UserError matching ${pattern}`);
 }
