@@ -115,6 +115,7 @@ browserTest('tiny-monobert in the page: logits, NIG per token at m = 20, heatmap
   await page.fill('#query', p0.query);
   await page.fill('#passage', p0.passage);
   await page.fill('#steps', '20');
+  await page.selectOption('#rule', 'right'); // the fixtures' rule (the page defaults to trapezoid)
   await page.check('#per-token');
   await page.click('#score');
   await waitStatus(page, ['scored']);

@@ -58,7 +58,7 @@ for (const shape of SHAPES) {
     });
     const model = await BertGpu.create(await requestGpu(), w);
     const eng = new NigEngine(model, { clsId: tok.clsId, sepId: tok.sepId, padId: tok.padId, maskId: tok.maskId, unkId: tok.unkId });
-    const got = await eng.attribute(enc[1], { steps: 16, perToken: true, chunk: 5 });
+    const got = await eng.attribute(enc[1], { steps: 16, rule: 'right', perToken: true, chunk: 5 });
     const want = nigReference(w, enc[1].ids, enc[1].typeIds, 16, { clsId: tok.clsId, sepId: tok.sepId, padId: tok.padId, maskId: tok.maskId, unkId: tok.unkId, target: shape.labels === 1 ? 'logit' : 'relevant' });
     assert.ok(relL2(got.nigPreTokens!, want.nigPre) <= 1e-3, `nig_pre ${relL2(got.nigPreTokens!, want.nigPre)}`);
     assert.ok(relL2(got.nigPostTokens!, want.nigPost) <= 1e-3);

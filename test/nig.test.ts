@@ -49,7 +49,7 @@ for (const name of FIXTURE_MODELS) {
     const { eng, pairs, R, L } = await engineFor(name);
     for (const steps of [20, 50]) {
       for (let i = 0; i < 6; i++) {
-        const r = await eng.attribute(pairs[i], { steps, perToken: true });
+        const r = await eng.attribute(pairs[i], { steps, rule: 'right', perToken: true });
         checkAgainstFixture(r, R, `p${i}.m${steps}.`);
         // totals and segments are the GPU reductions of the per-token values
         const F = r.nigPre.length / L;
@@ -66,7 +66,7 @@ for (const name of FIXTURE_MODELS) {
         }
         if (i === 0) {
           // without --per-token the totals are the same
-          const r2 = await eng.attribute(pairs[i], { steps });
+          const r2 = await eng.attribute(pairs[i], { steps, rule: 'right' });
           assert.is(r2.nigPreTokens, undefined);
           assert.ok(relL2(r2.nigPre, r.nigPre) < 1e-6);
         }
@@ -94,10 +94,10 @@ needsShared(S, 'same result at chunk sizes 1, 7 and all points (≤ 1e-5), for e
 needsShared(S, 'several pairs of one padded length share a batch: results equal separate runs and the fixtures', async () => {
   const { eng, pairs, R } = await engineFor('tiny-minilm');
   // pairs 2 (23 tokens) and 4 (22 tokens) both run at 24
-  const many = await eng.attributeMany([pairs[2], pairs[4]], { steps: 20, perToken: true });
+  const many = await eng.attributeMany([pairs[2], pairs[4]], { steps: 20, rule: 'right', perToken: true });
   for (const [j, i] of [2, 4].entries()) {
     checkAgainstFixture(many[j], R, `p${i}.m20.`);
-    const one = await eng.attribute(pairs[i], { steps: 20, perToken: true });
+    const one = await eng.attribute(pairs[i], { steps: 20, rule: 'right', perToken: true });
     for (const k of ['F', 'nigPreTokens', 'nigPostTokens', 'igEmbed', 'gradEmbedInput', 'nigPreSegments'] as const) assert.equal(Array.from(many[j][k]!), Array.from(one[k]!), `pair ${i} ${k}`);
     assert.equal(many[j].hiddenDeltas, one.hiddenDeltas);
   }
@@ -171,9 +171,9 @@ needsShared(S, 'targets and baselines: non-relevant target is the negative of th
   assert.ok(Math.abs(mask.F[20] - rel.F[20]) < 1e-6, 'same input');
   // 1 label: 'relevant' is the logit (the fixtures' F), 'nonrelevant' its negative
   const { eng: e1, pairs: p1, R } = await engineFor('tiny-minilm');
-  const lr = await e1.attribute(p1[0], { steps: 20, target: 'relevant', perToken: true });
+  const lr = await e1.attribute(p1[0], { steps: 20, rule: 'right', target: 'relevant', perToken: true });
   assert.ok(relL2(lr.nigPreTokens!, R('p0.m20.nig_pre')) <= 1e-3);
-  const ln = await e1.attribute(p1[0], { steps: 20, target: 'nonrelevant' });
+  const ln = await e1.attribute(p1[0], { steps: 20, rule: 'right', target: 'nonrelevant' });
   assert.ok(relL2(ln.nigPre, lr.nigPre.map((x) => -x)) < 1e-5);
 });
 
@@ -187,7 +187,7 @@ needsShared(S, 'ir-neurons attribute writes the documented safetensors layout an
     for (const units of ['ffn-pre', 'ffn-post']) {
       const out = join(dir, units);
       const r = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'attribute', '--model', resolve(FIXTURES, name), '--tokenizer', TOKENIZER_JSON,
-        '--pairs', jsonl, '--steps', '50', '--units', units, '--per-token', '--chunk', '13', '--out', out], { encoding: 'utf8' });
+        '--pairs', jsonl, '--steps', '50', '--rule', 'right', '--units', units, '--per-token', '--chunk', '13', '--out', out], { encoding: 'utf8' });
       assert.is(r.status, 0, r.stderr);
       const file = join(out, 'attributions.safetensors');
       const st = parseSafetensors(readFileSync(file), file);

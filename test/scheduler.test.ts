@@ -114,7 +114,7 @@ needsShared(S, 'the aggregate is the per-pair NIG summed per cell; the output fo
   const sum = new Float64Array(2 * 256);
   for (const p of cell) {
     const enc = await tok.encodePair(med.queries.get(p.qid)!, med.docs.get(p.docid)!, 128);
-    const r = await engine.attribute(enc, { steps: 8 });
+    const r = await engine.attribute(enc, { steps: 8, rule: 'right' });
     r.nigPre.forEach((v, i) => { sum[i] += v; });
   }
   const got = A.get('medline/rel.sum')!;
@@ -133,7 +133,7 @@ needsShared(S, 'the aggregate is the per-pair NIG summed per cell; the output fo
 needsShared(S, 'kill -9 in the middle of a CLI run, then --resume: same aggregate, nothing lost', async () => {
   const out = join(tmp, 'killed');
   const args = [join(REPO, 'bin/ir-neurons.js'), 'attribute', '--model', MODEL, '--tokenizer', TOKENIZER_JSON, '--dataset', SPEC, '--shared', SHARED,
-    '--per-dataset', '2', '--seed', '7', '--steps', '8', '--max-length', '128', '--checkpoint-every', '2', '--out', out];
+    '--per-dataset', '2', '--seed', '7', '--steps', '8', '--rule', 'right', '--max-length', '128', '--checkpoint-every', '2', '--out', out];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr.on('data', (d) => { err += d; });

@@ -14,7 +14,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { BertGpu, relevance } from '../model/forward.ts';
 import { NigEngine, type NigResult } from '../ig/engine.ts';
 import { BASELINES, type Baseline } from '../ig/baselines.ts';
-import { RULES, type Rule } from '../ig/path.ts';
+import { DEFAULT_RULE, RULES, type Rule } from '../ig/path.ts';
 import { MAX_T } from '../model/kernels/attention.ts';
 import type { Target } from '../model/kernels/head.ts';
 import type { EncodedPair } from '../model/types.ts';
@@ -306,7 +306,7 @@ function exportResult(): void {
 
 function wire(): void {
   fillSelect('baseline', BASELINES, 'pad-keep-special');
-  fillSelect('rule', RULES, 'right');
+  fillSelect('rule', RULES, DEFAULT_RULE);
   fillSelect('target', ['relevant', 'nonrelevant', 'logit'], 'relevant');
   input('files').addEventListener('change', () => {
     const files = [...(input('files').files ?? [])];

@@ -16,7 +16,7 @@ import { describeGpu } from '../gpu/device.ts';
 import { BertGpu } from '../model/forward.ts';
 import { NigEngine, type NigResult } from '../ig/engine.ts';
 import { BASELINES, type Baseline } from '../ig/baselines.ts';
-import { IG_RULES, RULES, type IgRule, type Rule } from '../ig/path.ts';
+import { DEFAULT_RULE, IG_RULES, RULES, type IgRule, type Rule } from '../ig/path.ts';
 import { IgEngine } from '../ig/ig.ts';
 import { attributionsSafetensors, pairTensors } from '../ig/export.ts';
 export { pairTensors };
@@ -48,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
   const outDir = required('attribute', a, 'out');
   const steps = a.opts.steps as number | undefined;
   if (steps === undefined) throw new UserError('--steps is required (e.g. --steps 50)');
-  const rule = oneOf<Rule>('rule', a.opts.rule, RULES, 'right');
+  const rule = oneOf<Rule>('rule', a.opts.rule, RULES, DEFAULT_RULE);
   const units = oneOf<'ffn-pre' | 'ffn-post'>('units', a.opts.units, ['ffn-pre', 'ffn-post'], 'ffn-pre');
   const baseline = oneOf<Baseline>('baseline', a.opts.baseline, BASELINES, 'pad-keep-special');
   const w = loadCheckpoint(modelDir);

@@ -23,6 +23,7 @@ import { GpuMasks, gpuMasksFromRun } from '../pipeline/gpu-masks.ts';
 import { makeReport } from './report.ts';
 import { buildSchemes } from '../analysis/schemes.ts';
 import { STANDARD_PERCENTS } from '../analysis/rankings.ts';
+import { DEFAULT_RULE } from '../ig/path.ts';
 
 export async function run(argv: string[]): Promise<number> {
   const a = parseArgs('demo', argv, { out: 'string', steps: 'number' });
@@ -53,7 +54,7 @@ export async function run(argv: string[]): Promise<number> {
   const runDir = join(out, 'run');
   const spec = entries.map((e) => e[0]).join(',');
   const args = {
-    spec, configFile, selection: { seed: 0, perQuery: 2 }, nig: { steps, rule: 'right' as const, target: 'relevant' as const, baseline: 'pad-keep-special' as const },
+    spec, configFile, selection: { seed: 0, perQuery: 2 }, nig: { steps, rule: DEFAULT_RULE, target: 'relevant' as const, baseline: 'pad-keep-special' as const },
     units: 'ffn-pre' as const, maxLength: 128, checkpointEvery: 20, resume: false, keepPairs: true, outDir: runDir, modelDir, modelHash: hash,
   };
   const finished = existsSync(join(runDir, 'aggregate.safetensors')) && JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')).options?.nig?.steps === steps;

@@ -15,13 +15,13 @@ import type { Target } from '../model/kernels/head.ts';
 import { conductance, segments, setConductanceChunk, setSegments } from '../model/kernels/ig.ts';
 import { MAX_T } from '../model/kernels/attention.ts';
 import { baselineIds, type Baseline, type SpecialIds } from './baselines.ts';
-import { alphas, checkSteps, chunks, ruleWeights, type Rule } from './path.ts';
+import { alphas, checkSteps, chunks, DEFAULT_RULE, ruleWeights, type Rule } from './path.ts';
 
 const F32 = 4;
 
 export interface NigOptions {
   steps: number;          // m: the path has m + 1 points
-  rule?: Rule;            // default 'right'
+  rule?: Rule;            // default DEFAULT_RULE (trapezoid); 'right' reproduces the fixtures
   target?: Target;        // default 'relevant' (2 labels) / 'logit' (1 label)
   baseline?: Baseline;    // default 'pad-keep-special'
   perToken?: boolean;     // also return the per-token NIG (L, T, d_ff)
@@ -196,7 +196,7 @@ export class NigEngine {
     checkSteps(o.steps);
     if (!pairs.length) return [];
     const m = o.steps;
-    const rule = o.rule ?? 'right';
+    const rule = o.rule ?? DEFAULT_RULE;
     const target: Target = o.target ?? (cfg.numLabels === 1 ? 'logit' : 'relevant');
     const { wr, wl } = ruleWeights(rule);
     const T = this.paddedLength(pairs[0].ids.length);
