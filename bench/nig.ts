@@ -1,7 +1,8 @@
 /**
  * bench/nig.ts (`npm run bench:nig`): NIG of every FFN unit of every layer for one pair, m = 50 steps (51 path
- * points), on a random BERT of the requested shape built in memory: ms per pair, FLOP count, GFLOP/s. The
- * same work as the PyTorch peer (../shared/device/peer_nig_torch.py), which the GPU script runs beside it.
+ * points; the right rule, as the peer's — the engine's default trapezoid costs the same), on a random BERT of
+ * the requested shape built in memory: ms per pair, FLOP count, GFLOP/s. The same work as the PyTorch peer
+ * (../shared/device/peer_nig_torch.py), which the GPU script runs beside it.
  *
  *   npm run bench:nig -- [--shape base|large|tiny] [--tokens 128,256] [--steps 50] [--pairs N] [--warmup K]
  *                        [--max-memory MiB] [--chunk P] [--vocab V] [--seed S]
@@ -51,6 +52,8 @@ type ShapeName = 'tiny' | 'base' | 'large';
 const SHAPES: Record<ShapeName, [number, number, number, number]> = { tiny: [2, 128, 2, 512], base: [12, 768, 12, 3072], large: [24, 1024, 16, 4096] };
 const SPECIAL = { clsId: 101, sepId: 102, padId: 0, maskId: 103, unkId: 100 };
 const REF_TOL = 1e-3, CHUNK_TOL = 1e-5, VAL_STEPS = 8, VAL_CHUNK = 4;
+// The peer's rule, Σ_k (y_k − y_{k−1})·g_k: named, since the engine's default is the trapezoid (same cost)
+const RULE = 'right' as const;
 
 // ---------- arguments ----------
 const argv = process.argv.slice(2);
@@ -59,10 +62,10 @@ for (let i = 0; i < argv.length; i += 2) {
   if (!KNOWN.includes(argv[i]) || argv[i + 1] === undefined) fail(`bench:nig: '${argv[i]}' is not an option with a value; options: ${KNOWN.join(' ')} (each takes a value)`, 2);
 }
 const arg = (name: string) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
-const int = (name: string, dflt?: number) => {
+const int = (name: string, dflt?: number, min = 1) => {
   const v = arg(name);
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < 1) fail(`bench:nig: ${name} takes a positive integer, got '${v}'`, 2);
+  if (!/^\d+$/.test(v) || Number(v) < min) fail(`bench:nig: ${name} takes an integer ≥ ${min}, got '${v}'`, 2);
   return Number(v);
 };
 const shapeName = (arg('--shape') ?? 'base') as ShapeName;
@@ -83,7 +86,7 @@ function fail(msg: string, code = 1): never {
 
 // ---------- model, pair, counts ----------
 /** A random BertForSequenceClassification (2 labels) of the shape, float32, deterministic from `seed`. */
-export function randomBert(shape: ShapeName, V: number, s: number, maxPositions = 512): BertWeights {
+function randomBert(shape: ShapeName, V: number, s: number, maxPositions = 512): BertWeights {
   const [L, C, NH, F] = SHAPES[shape];
   const u = mulberry32(s);
   const randn = () => Math.sqrt(-2 * Math.log(1 - u())) * Math.cos(2 * Math.PI * u());
@@ -111,7 +114,7 @@ export function randomBert(shape: ShapeName, V: number, s: number, maxPositions 
 }
 
 /** `[CLS] q [SEP] p [SEP]` of exactly T tokens, query min(32, T/4) long (as the peer), random ids ≥ 1000 when V allows. */
-export function makePair(T: number, V: number, s: number): EncodedPair {
+function makePair(T: number, V: number, s: number): EncodedPair {
   const u = mulberry32(s * 7919 + T);
   const lo = V > 2000 ? 1000 : 104;
   const q = Math.min(32, Math.floor(T / 4));
@@ -121,7 +124,7 @@ export function makePair(T: number, V: number, s: number): EncodedPair {
 }
 
 /** FLOPs of one pair's NIG (the formula in the header). */
-export function nigFlops(cfg: BertConfig, T: number, points: number): { perTokenParams: number; forward: number; total: number } {
+function nigFlops(cfg: BertConfig, T: number, points: number): { perTokenParams: number; forward: number; total: number } {
   const { layers: L, hidden: C, intermediate: F } = cfg;
   const perTokenParams = L * (4 * C * C + 2 * C * F);
   const forward = (2 * perTokenParams * T + 4 * T * T * C * L) * points;
@@ -181,9 +184,9 @@ async function validateTiny(g: Gpu, T: number, m: number): Promise<string> {
   const w = randomBert('tiny', vocab, seed + 100, Math.max(512, T));
   const eng = new NigEngine(await BertGpu.create(g, w), SPECIAL);
   const pair = makePair(T, vocab, seed + 100);
-  const r = await eng.attribute(pair, { steps: m, perToken: true });
+  const r = await eng.attribute(pair, { steps: m, rule: RULE, perToken: true });
   const t0 = performance.now();
-  const ref = nigReference(w, pair.ids, pair.typeIds, m);
+  const ref = nigReference(w, pair.ids, pair.typeIds, m, { rule: RULE });
   const refMs = performance.now() - t0;
   const errs: [string, number][] = [
     ['nig_pre', relL2(r.nigPreTokens!, ref.nigPre)], ['nig_post', relL2(r.nigPostTokens!, ref.nigPost)],
@@ -198,8 +201,8 @@ async function validateTiny(g: Gpu, T: number, m: number): Promise<string> {
 }
 
 async function validateBig(eng: NigEngine, pair: EncodedPair): Promise<string> {
-  const a = await eng.attribute(pair, { steps: VAL_STEPS, chunk: chunkArg });
-  const b = await eng.attribute(pair, { steps: VAL_STEPS, chunk: VAL_CHUNK });
+  const a = await eng.attribute(pair, { steps: VAL_STEPS, rule: RULE, chunk: chunkArg });
+  const b = await eng.attribute(pair, { steps: VAL_STEPS, rule: RULE, chunk: VAL_CHUNK });
   const errs: [string, number][] = [['nig_pre', relL2(b.nigPre, a.nigPre)], ['nig_post', relL2(b.nigPost, a.nigPost)], ['F_path', relL2(b.F, a.F)], ['ig_embed', relL2(b.igEmbed, a.igEmbed)]];
   const bad = errs.filter(([, e]) => !(e <= CHUNK_TOL));
   const c = completeness(a);
@@ -210,7 +213,13 @@ async function validateBig(eng: NigEngine, pair: EncodedPair): Promise<string> {
 }
 
 // ---------- main ----------
-interface Row { T: number; chunk: number; chunks: number; ms: number[]; first: number; flops: number; mem: string; c: Completeness }
+interface Row { T: number; chunk: number; chunks: number; ms: number[]; flops: number; mem: string; c: Completeness }
+
+/** Bytes of the engine's attribution arena for one pair (sums, chunk carries, reductions): mirrors NigEngine.build. */
+function attributionBytes(cfg: BertConfig, T: number): number {
+  const { layers: L, hidden: C, intermediate: F } = cfg;
+  return 4 * (2 * L * T * F + 4 * L * T * F + 3 * (L + 1) * T * C + 3 * T * C + 12 * L * F);
+}
 
 async function main(): Promise<void> {
   const cpus = os.cpus();
@@ -223,9 +232,9 @@ async function main(): Promise<void> {
   console.log(`matmul variant: ${process.env.IR_NEURONS_TUNE ? `IR_NEURONS_TUNE=${process.env.IR_NEURONS_TUNE} (tuned choices)` : 'the default (IR_NEURONS_TUNE unset)'}`);
   const soft = /llvmpipe|lavapipe|swiftshader|software/i.test(Object.values(g.adapterInfo).join(' '));
   const pairs = int('--pairs', soft ? 1 : 5)!;
-  const warmup = int('--warmup', soft ? 0 : 1) ?? 0;
+  const warmup = int('--warmup', soft ? 0 : 1, 0)!;
   const [L, C, NH, F] = SHAPES[shapeName];
-  console.log(`shape ${shapeName}: ${L} layers, hidden ${C}, ${NH} heads, d_ff ${F}; vocabulary cut to ${vocab} rows (BERT's is 30522; only used rows are read); m = ${steps} (${steps + 1} points)`);
+  console.log(`shape ${shapeName}: ${L} layers, hidden ${C}, ${NH} heads, d_ff ${F}; vocabulary cut to ${vocab} rows (BERT's is 30522; only used rows are read); m = ${steps} (${steps + 1} points), ${RULE} rule (the peer's)`);
   console.log(`timing: median of ${pairs} pair(s) after ${warmup} warm-up pair(s)${soft ? ' (software adapter: fewer by default; a pair takes minutes)' : ''}${warmup === 0 ? '; with no warm-up the timed pair includes building the plans (timed separately below)' : ''}`);
   console.log(`FLOPs per pair = 2 × forward, forward = 2·P_tok·T·n + 4·T²·C·L·n, n = m + 1 (see the header of bench/nig.ts)\n`);
 
@@ -255,12 +264,11 @@ async function main(): Promise<void> {
     const byBinding = Math.floor(g.limits.maxStorageBufferBindingSize / per.largestBinding);
     const nb = watch.builds.length;
     const times: number[] = [];
-    let first = NaN, last: NigResult | undefined;
+    let last: NigResult | undefined;
     for (let i = 0; i < warmup + pairs; i++) {
       const ts = performance.now();
-      const r = await engine.attribute(pair, { steps, chunk: chunkArg });
+      const r = await engine.attribute(pair, { steps, rule: RULE, chunk: chunkArg });
       const ms = performance.now() - ts;
-      if (i === 0) first = ms;
       if (i >= warmup) times.push(ms);
       const c = completeness(r);
       if (c.problem) fail(`bench:nig: ${shapeName} ${T} tokens m = ${steps}: completeness off: ${c.problem}; the result is wrong, the time meaningless`);
@@ -269,21 +277,22 @@ async function main(): Promise<void> {
     }
     const built = watch.builds.slice(nb);
     const act = built.reduce((s, b) => s + b.bytes, 0);
-    const mem = `${fmtBytes(act)} activations (plan ${chunk}x${T}: ${fmtBytes(per.total)}/point by the engine's estimate; binding limit allows ${byBinding} points, ${budget})`;
+    const mem = `${fmtBytes(act)} activations + ${fmtBytes(attributionBytes(w.config, T))} sums and carries (plan ${chunk}x${T}: ${fmtBytes(per.total)}/point by the engine's estimate; binding limit allows ${byBinding} points, ${budget})`;
     const f = nigFlops(w.config, T, points);
-    rows.push({ T, chunk, chunks: Math.ceil(points / chunk), ms: times, first, flops: f.total, mem, c: completeness(last!) });
+    rows.push({ T, chunk, chunks: Math.ceil(points / chunk), ms: times, flops: f.total, mem, c: completeness(last!) });
     const med = median(times);
     console.log(`  plans built: ${built.map((b) => `${b.key} in ${b.ms.toFixed(0)} ms`).join(', ') || 'none (reused)'}; memory: ${mem}`);
-    console.log(`  FLOPs: P_tok = ${(f.perTokenParams / 1e6).toFixed(1)} M, forward ${(f.forward / 1e12).toFixed(3)} TFLOP, total ${(f.total / 1e12).toFixed(3)} TFLOP → ${(f.total / med / 1e6).toFixed(2)} GFLOP/s`);
+    console.log(`  FLOPs: P_tok = ${(f.perTokenParams / 1e6).toFixed(1)} M, forward ${(f.forward / 1e9).toFixed(1)} GFLOP, total ${(f.total / 1e9).toFixed(1)} GFLOP → ${(f.total / med / 1e6).toFixed(2)} GFLOP/s`);
     console.log(`BENCH nig ${shapeName} tokens=${T} steps=${steps} chunk=${chunk}: ${med.toFixed(1)} ms/pair (median of ${times.length}; ${(f.total / med / 1e6).toFixed(1)} GFLOP/s)`);
   }
   console.log(`\nall plan builds: ${watch.builds.map((b) => `${b.key} ${b.ms.toFixed(0)} ms`).join(', ')}; process peak RSS ${fmtBytes(process.resourceUsage().maxRSS * 1024)}; total ${secs(performance.now() - t0)}`);
-  console.log(`| shape | tokens | m | chunk × chunks | ms/pair | TFLOP/pair | GFLOP/s | completeness δ/ΔF emb / hidden | memory |`);
+  console.log(`| shape | tokens | m | chunk × chunks | ms/pair | GFLOP/pair | GFLOP/s | completeness δ/ΔF emb / hidden | memory |`);
   console.log(`|---|---|---|---|---|---|---|---|---|`);
   for (const r of rows) {
     const med = median(r.ms);
-    console.log(`| ${shapeName} | ${r.T} | ${steps} | ${r.chunk} × ${r.chunks} | ${med.toFixed(0)} | ${(r.flops / 1e12).toFixed(3)} | ${(r.flops / med / 1e6).toFixed(2)} | ${(Math.abs(r.c.emb) / Math.abs(r.c.dF)).toExponential(1)} / ${(r.c.hidden / Math.abs(r.c.dF)).toExponential(1)} | ${r.mem.split(' (')[0]} |`);
+    console.log(`| ${shapeName} | ${r.T} | ${steps} | ${r.chunk} × ${r.chunks} | ${med.toFixed(0)} | ${(r.flops / 1e9).toFixed(1)} | ${(r.flops / med / 1e6).toFixed(2)} | ${(Math.abs(r.c.emb) / Math.abs(r.c.dF)).toExponential(1)} / ${(r.c.hidden / Math.abs(r.c.dF)).toExponential(1)} | ${r.mem.split(' (')[0]} |`);
   }
+  console.log(`memory: plus ${fmtBytes(model.weights.bytes)} of weights`);
 }
 
 main().then(() => process.exit(0), (e) => { console.error(`bench:nig: ${(e as Error).stack ?? e}`); process.exit(1); });
