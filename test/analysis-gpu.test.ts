@@ -29,17 +29,11 @@ import { fuseScores, meanScores, ownView } from '../src/analysis-gpu/scores.ts';
 import { randomMask, selectTopMask, writeLayerMasks } from '../src/analysis-gpu/select.ts';
 import { done, run, upload } from './helpers/gpu.ts';
 import { UserError } from '../src/errors.ts';
+import { mulberry32 } from '../src/data/pairs.ts';
 
 const S = suite('analysis-gpu');
 
-let seed = 99173;
-function rand(): number { // mulberry32, deterministic
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = mulberry32(99173); // deterministic
 const randInt = (n: number) => Math.floor(rand() * n);
 const pick = <T>(xs: readonly T[]): T => xs[randInt(xs.length)];
 

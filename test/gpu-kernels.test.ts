@@ -20,20 +20,14 @@ import { relevanceBackward, relevanceForward } from '../src/ref/bert.ts';
 import * as ref from '../src/ref/layers.ts';
 import { conductance as refConductance } from '../src/ref/nig.ts';
 import { run, upload } from './helpers/gpu.ts';
+import { mulberry32 } from '../src/data/pairs.ts';
 
 const S = suite('gpu-kernels');
 const FWD = 1e-5;
 const BWD = 1e-4;
 
 // ---------- helpers ----------
-let seed = 20240611;
-function rand(): number { // mulberry32, deterministic
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = mulberry32(20240611); // deterministic
 /** n values uniform in [offset − scale, offset + scale), rounded to f32. */
 const randf = (n: number, scale = 1, offset = 0): Float32Array => Float32Array.from({ length: n }, () => offset + scale * (2 * rand() - 1));
 const randInt = (n: number) => Math.floor(rand() * n);

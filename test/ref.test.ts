@@ -15,19 +15,13 @@ import type { BertConfig, BertWeights, Tensor } from '../src/model/types.ts';
 import { bertBackward, bertForward, gatherWordVecs, relevanceBackward, relevanceForward, type Target } from '../src/ref/bert.ts';
 import * as L from '../src/ref/layers.ts';
 import { nigReference, type Rule } from '../src/ref/nig.ts';
+import { mulberry32 } from '../src/data/pairs.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = path.resolve(ROOT, '../shared');
 
 // ---------- helpers ----------
-let seed = 12345;
-function rand(): number { // mulberry32, deterministic
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = mulberry32(12345); // deterministic
 const randn = (n: number, scale = 1): Float64Array => Float64Array.from({ length: n }, () => scale * (2 * rand() - 1));
 
 /** ‖a − b‖ / ‖b‖ (or ‖a − b‖ when b is 0). */
