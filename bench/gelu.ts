@@ -22,7 +22,7 @@ import { requestGpu } from '../src/gpu/node.ts';
 import {
   GELU_RANGE, GELU_TOL, fmt, geluBytes, geluName, geluProblem, gpujsBackends, gpujsGelu, markdownTable, measure, rate, rng,
   withNavigatorGpu, wgslGelu, type Failed, type GpujsCtor, type GpujsMode, type Row, type Runner,
-} from './kernels-shared.ts';
+} from '../src/bench/kernels.ts';
 
 const argv = process.argv.slice(2);
 const arg = (name: string) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };

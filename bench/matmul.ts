@@ -14,7 +14,7 @@
  * 'webgpu' through this process's Dawn instance (the same lavapipe adapter). The backend printed is the one
  * the kernel really ran on (kernel.kernel.constructor.mode), not the one asked for.
  *
- * Then the matmul family (src/model/kernels/matmul.ts): every variant that fits this device on 1024³ and the
+ * Then the matmul family (src/kernels/matmul.ts): every variant that fits this device on 1024³ and the
  * BERT-base FFN-up shape (same product, TRANS_B with bias), each validated against float64 (sampled rows)
  * before it is timed, round robin; and the autotuner's choice for the same shapes (tuneMatmuls, which times on
  * its own; its cache goes to memory here unless --save-tune, which writes the user's tune cache file).
@@ -29,12 +29,12 @@ import { memoryStore, setTuneStore, tuneStore } from '../src/gpu/autotune.ts';
 import { describeGpu, type Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { submit } from '../src/gpu/pipelines.ts';
-import { DEFAULT_VARIANT, MATMUL_VARIANTS, matmul, tuneMatmuls, variantConstants, variantFits, variantSupports } from '../src/model/kernels/matmul.ts';
+import { DEFAULT_VARIANT, MATMUL_VARIANTS, matmul, tuneMatmuls, variantConstants, variantFits, variantSupports } from '../src/kernels/matmul.ts';
 import { run, upload } from '../test/helpers/gpu.ts';
 import {
   MATMUL_TOL as TOL, fmt, gpujsBackends, gpujsMatmul, markdownTable, matmulError, matmulFlops, matmulName as name, matmulProblem, measure, rate, rng,
   withNavigatorGpu, wgslMatmul, type Failed, type GpujsCtor, type GpujsMode, type MatmulShape as Shape, type Row, type Runner,
-} from './kernels-shared.ts';
+} from '../src/bench/kernels.ts';
 
 const DEFAULT_SIZES: Shape[] = [
   { M: 256, N: 256, K: 256 }, { M: 512, N: 512, K: 512 }, { M: 1024, N: 1024, K: 1024 },

@@ -45,7 +45,7 @@ import { BertGpu, type ForwardPlan } from '../src/model/forward.ts';
 import { NigEngine, type NigResult } from '../src/ig/engine.ts';
 import { nigReference } from '../src/ref/nig.ts';
 import type { BertConfig, BertWeights, EncodedPair, LayerWeights, Tensor } from '../src/model/types.ts';
-import { mulberry32 } from '../tools/make-tiny-bert.ts';
+import { mulberry32 } from '../src/toy/tiny-bert.ts';
 
 type ShapeName = 'tiny' | 'base' | 'large';
 // (layers, hidden, heads, d_ff), as in the peer's SHAPES

@@ -41,7 +41,7 @@ import { describeGpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { BertGpu } from '../src/model/forward.ts';
-import { parseSafetensors, toFloat } from '../src/model/safetensors.ts';
+import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
 import type { BertWeights, EncodedPair } from '../src/model/types.ts';
 import { NigEngine, type NigResult } from '../src/ig/engine.ts';
 import { RULES, type Rule } from '../src/ig/path.ts';

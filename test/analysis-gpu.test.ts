@@ -24,11 +24,11 @@ import { fuseMeans } from '../src/analysis/schemes.ts';
 import { CellAccumulators, wordsToF64 } from '../src/ig/cells.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { BertGpu } from '../src/model/forward.ts';
-import { makeTinyBert } from '../tools/make-tiny-bert.ts';
+import { makeTinyBert } from '../src/toy/tiny-bert.ts';
 import { fuseScores, meanScores, ownView } from '../src/analysis-gpu/scores.ts';
 import { randomMask, selectTopMask, writeLayerMasks } from '../src/analysis-gpu/select.ts';
 import { done, run, upload } from './helpers/gpu.ts';
-import { UserError } from '../src/errors.ts';
+import { UserError } from '../src/util/errors.ts';
 import { mulberry32 } from '../src/data/pairs.ts';
 
 const S = suite('analysis-gpu');

@@ -18,7 +18,7 @@ import {
 } from '../src/analysis/schemes.ts';
 import { Rng, summarise, zScores } from '../src/analysis/stats.ts';
 import { parseRun, type Qrels, type Run } from '../src/data/trec.ts';
-import { UserError } from '../src/errors.ts';
+import { UserError } from '../src/util/errors.ts';
 import { throwsUserError } from './helpers/shared.ts';
 
 

@@ -1,7 +1,7 @@
 /**
- * Tokenisation in the browser: src/model/wordpiece.ts bundled by esbuild for the browser platform, built in headless
+ * Tokenisation in the browser: src/tokenizer/wordpiece.ts bundled by esbuild for the browser platform, built in headless
  * Chromium from the tokenizer.json the page fetches, must give the ids of the native Hugging Face `tokenizers` (run in
- * Node through src/model/tokenizer.ts) on the 6 fixture pairs and on every pair of the TREC DL19 BM25 top-100
+ * Node through src/tokenizer/tokenizer.ts) on the 6 fixture pairs and on every pair of the TREC DL19 BM25 top-100
  * (43 queries × 100 MS MARCO passages), at max length 512 and 128 (truncation of the passage).
  */
 import { test } from 'uvu';
@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import { ensureChromium, launchChromium, serve } from './helpers/browser.ts';
-import { loadTokenizer } from '../src/model/tokenizer.ts';
+import { loadTokenizer } from '../src/tokenizer/tokenizer.ts';
 import type { EncodedPair } from '../src/model/types.ts';
 import { FIXTURE_MODELS, REPO, SHARED, TOKENIZER_JSON, fixturePairs, fixtureRef, needsShared } from './helpers/shared.ts';
 
@@ -21,7 +21,7 @@ type Pair = [string, string];
 async function bundleWordpiece(): Promise<string> {
   const r = await esbuild.build({
     absWorkingDir: REPO,
-    stdin: { contents: "export { WordPieceTokenizer } from './src/model/wordpiece.ts';", resolveDir: REPO, sourcefile: 'wordpiece-entry.ts', loader: 'ts' },
+    stdin: { contents: "export { WordPieceTokenizer } from './src/tokenizer/wordpiece.ts';", resolveDir: REPO, sourcefile: 'wordpiece-entry.ts', loader: 'ts' },
     bundle: true, format: 'esm', platform: 'browser', target: ['es2022'], write: false, logLevel: 'silent',
   });
   return r.outputFiles[0].text;

@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { ensureChromium, launchChromium, serve, type Browser, type Server } from './helpers/browser.ts';
 import { pairTensors as cliPairTensors } from '../src/cli/attribute.ts';
 import type { NigResult } from '../src/ig/engine.ts';
-import { parseSafetensors, toFloat } from '../src/model/safetensors.ts';
+import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
 import { FIXTURES, REPO, TOKENIZER_JSON, fixturePairs, fixtureRef, needsShared, relL2 } from './helpers/shared.ts';
 
 const S = suite('browser');

@@ -10,13 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UserError } from '../src/errors.ts';
+import { UserError } from '../src/util/errors.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
-import { parseSafetensors, serializeSafetensors, toFloat, type RawTensor, type WriteTensor } from '../src/model/safetensors.ts';
-import { parseTorchBin, readZip, zipEntryBytes } from '../src/model/torchbin.ts';
+import { parseSafetensors, serializeSafetensors, toFloat, type RawTensor, type WriteTensor } from '../src/formats/safetensors.ts';
+import { parseTorchBin, readZip, zipEntryBytes } from '../src/formats/torchbin.ts';
 import type { BertWeights, Tensor } from '../src/model/types.ts';
-import { encodeSafetensors, type FloatTensor, makeTinyBert, tinyBertStateDict } from '../tools/make-tiny-bert.ts';
-import { toyVocab } from '../tools/toy-vocab.ts';
+import { encodeSafetensors, type FloatTensor, makeTinyBert, tinyBertStateDict } from '../src/toy/tiny-bert.ts';
+import { toyVocab } from '../src/toy/vocab.ts';
 import { needsShared } from './helpers/shared.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');

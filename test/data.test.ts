@@ -21,7 +21,7 @@ import { readSciFactZip } from '../src/data/scifact.ts';
 import { parseSmart, parseSmartQrels, smartDocs, smartQueries } from '../src/data/smart.ts';
 import { readQrels, readRun, readText, readTopicsTsv } from '../src/data/trec.ts';
 import { parseDocsTsv } from '../src/data/tsv.ts';
-import { UserError } from '../src/errors.ts';
+import { UserError } from '../src/util/errors.ts';
 import { needsShared, throwsUserError } from './helpers/shared.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { requestGpu } from '../src/gpu/node.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { BertGpu } from '../src/model/forward.ts';
-import { serializeSafetensors } from '../src/model/safetensors.ts';
+import { serializeSafetensors } from '../src/formats/safetensors.ts';
 import { randomMask, writeLayerMasks } from '../src/analysis-gpu/select.ts';
 import { FIXTURE_MODELS, FIXTURES, REPO, TOKENIZER_JSON, fixturePairs, fixtureRef, needsShared } from './helpers/shared.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The matmul family (src/model/kernels/matmul.ts) and its autotuner (src/gpu/autotune.ts).
+ * The matmul family (src/kernels/matmul.ts) and its autotuner (src/gpu/autotune.ts).
  *  - every variant, for each epilogue / B layout the model runs (forward: plain and ffn-up with bias, transB;
  *    backward: plain, ffn-down-back and add, B stored (K, N)), against the float64 reference of src/ref/layers.ts
  *    (relative L2 ≤ 1e-5) on an odd shape (67×45×33; vec4 needs K % 4 = 0 and N % 4 = 0, so 67×44×36 for
@@ -23,7 +23,7 @@ import { requestGpu } from '../src/gpu/node.ts';
 import {
   DEFAULT_VARIANT, MATMUL_FAMILY, MATMUL_VARIANTS, matmul, tuneMatmuls, variantByName, variantConstants, variantFits, variantSupports,
   type Epilogue, type MatmulArgs, type MatmulVariant,
-} from '../src/model/kernels/matmul.ts';
+} from '../src/kernels/matmul.ts';
 import * as ref from '../src/ref/layers.ts';
 import { run, upload, type Bufs } from './helpers/gpu.ts';
 

@@ -19,7 +19,7 @@ import { main } from '../src/cli/main.ts';
 import {
   parseQrels, parseRun, parseRunWithTag, parseTopicsTsv, readQrels, readRunWithTag, readTopicsTsv, type Qrels, type Run,
 } from '../src/data/trec.ts';
-import { UserError } from '../src/errors.ts';
+import { UserError } from '../src/util/errors.ts';
 import { needsShared, throwsUserError } from './helpers/shared.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

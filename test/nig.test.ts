@@ -14,7 +14,7 @@ import { requestGpu } from '../src/gpu/node.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { BertGpu } from '../src/model/forward.ts';
 import { NigEngine, type NigResult } from '../src/ig/engine.ts';
-import { parseSafetensors, toFloat } from '../src/model/safetensors.ts';
+import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
 import type { EncodedPair } from '../src/model/types.ts';
 import { FIXTURE_MODELS, FIXTURES, REPO, TOKENIZER_JSON, fixturePairs, fixtureRef, needsShared, relL2 } from './helpers/shared.ts';
 

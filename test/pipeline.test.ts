@@ -52,7 +52,7 @@ S('demo: planted neurons found, pruning them beats random, runs evaluate to the 
 });
 
 S('GPU-selected scheme masks equal the plain-array schemes of src/analysis on the demo run', async () => {
-  const { readRunDir } = await import('../src/pipeline/run-dir.ts');
+  const { readRunDir } = await import('../src/run/run-dir.ts');
   const { gpuMasksFromRun } = await import('../src/pipeline/gpu-masks.ts');
   const { buildSchemes } = await import('../src/analysis/schemes.ts');
   const { loadCheckpoint } = await import('../src/model/checkpoint.ts');

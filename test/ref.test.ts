@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
-import { parseSafetensors, toFloat } from '../src/model/safetensors.ts';
+import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
 import type { BertConfig, BertWeights, Tensor } from '../src/model/types.ts';
 import { bertBackward, bertForward, gatherWordVecs, relevanceBackward, relevanceForward, type Target } from '../src/ref/bert.ts';
 import * as L from '../src/ref/layers.ts';

@@ -11,7 +11,7 @@ import { overlapMatrix, relVsNonrel } from '../src/analysis/overlaps.ts';
 import { pruningTable } from '../src/analysis/pruning.ts';
 import type { Qrels, Run } from '../src/data/trec.ts';
 import { buildSchemes, type Cell } from '../src/analysis/schemes.ts';
-import { UserError } from '../src/errors.ts';
+import { UserError } from '../src/util/errors.ts';
 import { renderHtml } from '../src/report/html.ts';
 import { renderMarkdown } from '../src/report/markdown.ts';
 import { buildReport, type ReportInput } from '../src/report/report.ts';

@@ -12,11 +12,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { requestGpu } from '../src/gpu/node.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { BertGpu } from '../src/model/forward.ts';
-import { loadTokenizer } from '../src/model/tokenizer.ts';
+import { loadTokenizer } from '../src/tokenizer/tokenizer.ts';
 import { NigEngine } from '../src/ig/engine.ts';
-import { runDatasets, type DatasetRunArgs } from '../src/cli/datasets-run.ts';
-import { parseShard } from '../src/ig/scheduler.ts';
-import { parseSafetensors, toFloat } from '../src/model/safetensors.ts';
+import { runDatasets, type DatasetRunArgs } from '../src/run/datasets.ts';
+import { parseShard } from '../src/run/scheduler.ts';
+import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
 import { FIXTURES, REPO, SHARED, TOKENIZER_JSON, needsShared } from './helpers/shared.ts';
 
 const S = suite('scheduler');

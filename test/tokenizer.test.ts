@@ -1,6 +1,6 @@
 /**
- * Tokenisation of query-passage pairs: the JS WordPiece port (src/model/wordpiece.ts) and the native `tokenizers`
- * backend (src/model/tokenizer.ts) against the transformers fixtures, against each other on real passages, and on
+ * Tokenisation of query-passage pairs: the JS WordPiece port (src/tokenizer/wordpiece.ts) and the native `tokenizers`
+ * backend (src/tokenizer/tokenizer.ts) against the transformers fixtures, against each other on real passages, and on
  * truncation and error cases. Tests that read /work/shared skip locally when it is missing and fail under CI=true.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
@@ -10,11 +10,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { UserError } from '../src/errors.ts';
-import { parseSafetensors, toFloat } from '../src/model/safetensors.ts';
-import { effectiveMaxLength, loadTokenizer, type PairTokenizer } from '../src/model/tokenizer.ts';
+import { UserError } from '../src/util/errors.ts';
+import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
+import { effectiveMaxLength, loadTokenizer, type PairTokenizer } from '../src/tokenizer/tokenizer.ts';
 import type { EncodedPair } from '../src/model/types.ts';
-import { WordPieceTokenizer } from '../src/model/wordpiece.ts';
+import { WordPieceTokenizer } from '../src/tokenizer/wordpiece.ts';
 import { needsShared } from './helpers/shared.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

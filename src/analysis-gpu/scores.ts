@@ -10,8 +10,8 @@ import type { View } from '../gpu/arena.ts';
 import { submit } from '../gpu/pipelines.ts';
 import type { CellAccumulators } from '../ig/cells.ts';
 import { SEGMENTS, type Segment } from '../analysis/schemes.ts';
-import { UserError } from '../errors.ts';
-import { cellMean, fuse } from './kernels.ts';
+import { UserError } from '../util/errors.ts';
+import { cellMean, fuse } from '../kernels/analysis.ts';
 
 /** A storage view of `elems` 4-byte elements in a buffer of its own. */
 export function ownView(g: Gpu, name: string, elems: number): View {

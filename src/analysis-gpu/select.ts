@@ -14,8 +14,8 @@ import { submit } from '../gpu/pipelines.ts';
 import type { BertGpu } from '../model/forward.ts';
 import type { RankOptions } from '../analysis/rankings.ts';
 import { assertUnitSet } from '../analysis/rankings.ts';
-import { UserError } from '../errors.ts';
-import { MASK_BLOCK, SEL, SEL_WORDS, selectMask, selectThreshold, unitMask } from './kernels.ts';
+import { UserError } from '../util/errors.ts';
+import { MASK_BLOCK, SEL, SEL_WORDS, selectMask, selectThreshold, unitMask } from '../kernels/analysis.ts';
 import { ownView } from './scores.ts';
 
 export interface Selection {

@@ -28,7 +28,7 @@
  * over the counted queries.
  */
 import type { Qrels, Run, ScoredDoc } from '../data/trec.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 /** strcmp order (UTF-8 bytes = code points) for JS strings: lift surrogates above the rest of the BMP. */
 export function compareBytes(a: string, b: string): number {

@@ -3,7 +3,7 @@
  * is also in B"), matrices over schemes at the usual cut-offs, relevance vs non-relevance neurons, and OOD
  * neurons (top in the out-of-domain fusion, not in the in-domain fusion). Plain arrays only.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { assertUnitSet, difference, layerDistribution, sharedCount, STANDARD_PERCENTS, type RankOptions } from './rankings.ts';
 import { buildSchemes, groupUnits, labelMeans, groupDatasets, type Cell, type DatasetGroups, type Label, type Scheme, type SchemeOptions } from './schemes.ts';
 

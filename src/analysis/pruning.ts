@@ -7,7 +7,7 @@
  * ≥ the dataset's level: 2 for TREC DL, 1 for binary collections), from src/analysis/metrics.ts.
  */
 import type { Qrels, Run, ScoredDoc } from '../data/trec.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { compareBytes, evaluate, rankDocs, type Evaluation } from './metrics.ts';
 import { Rng, summarise, type Summary } from './stats.ts';
 

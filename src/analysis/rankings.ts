@@ -13,7 +13,7 @@
  * the same histogram-and-narrow scheme a GPU selection runs (with 4 passes over f32 keys: f32 → f64 is exact
  * and keeps the order, so both find the same unit set on f32 scores). O(N) per pass, no sort.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 export interface RankOptions {
   /** rank by |value| instead of the signed value */

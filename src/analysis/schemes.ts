@@ -17,7 +17,7 @@
  * fusion cut is on |fused mean|; rrf and combsum scores are then cut signed, being already magnitudes.
  * Groups: 'in-domain', 'out-of-domain' and 'all' (their union), named by the caller.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { intersect, rankKeys, rankPositions, topCount, topK, topUnits, type RankOptions } from './rankings.ts';
 import { Rng, zScores } from './stats.ts';
 

@@ -5,7 +5,7 @@
  * seed gives the same stream on every platform. `int(n)` is unbiased (rejection of the short last bucket), which
  * matters for uniform random pruning sets and bootstrap resamples.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 /** splitmix32 step: a well-mixed 32-bit value from a 32-bit counter (used only to fill xoshiro's state). */
 function splitmix32(x: number): number {

@@ -4,14 +4,14 @@
  * 1M and 4M floats (shaders/bench/gelu.wgsl; GB/s = 8·N / time), or a quick set of smaller sizes, through the page's WebGPU device (the one app.ts
  * opened: window.irNeurons.state.gpu) and through gpu.js's browser build in its default mode (WebGL2 where the
  * browser has it, else WebGL, WebAssembly, or plain JS: the table says which). Every runner is validated against
- * the float64 CPU reference before it is timed (bench/kernels-shared.ts, the code the Node benches run), and one
+ * the float64 CPU reference before it is timed (src/bench/kernels.ts, the code the Node benches run), and one
  * that is wrong is not timed. window.irNeuronsBench holds the state and the rows (tests read it).
  * Built as its own script (web-dist/bench.js) by scripts/build-web.mjs, which also copies gpu-browser.min.js.
  */
 import {
   GELU_TOL, MATMUL_TOL, fmt, geluBytes, geluName, geluProblem, gpujsGelu, gpujsMatmul, matmulFlops, matmulName, matmulProblem, measure, rate, rng,
   wgslGelu, wgslMatmul, type Failed, type GpujsCtor, type Runner, type Timed,
-} from '../../bench/kernels-shared.ts';
+} from '../bench/kernels.ts';
 import type { Gpu } from '../gpu/device.ts';
 
 /**

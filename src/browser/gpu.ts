@@ -6,7 +6,7 @@
 import SHADERS from 'ir-neurons:shaders';
 import { openGpu, type Gpu, type GpuOptions } from '../gpu/device.ts';
 import { setShaderProvider } from '../gpu/shaders.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 /** Registers the bundled WGSL with shaderSource (includes are resolved there). */
 export function registerBundledShaders(): void {

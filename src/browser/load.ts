@@ -4,11 +4,11 @@
  * URL. The same parsers as Node (parseConfig, parseSafetensors, weightsFromStateDict, WordPieceTokenizer) run on the
  * bytes; nothing here touches a file system. pytorch_model.bin is not read in the browser (its reader uses node:zlib).
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { parseConfig } from '../model/config.ts';
-import { parseSafetensors } from '../model/safetensors.ts';
+import { parseSafetensors } from '../formats/safetensors.ts';
 import { weightsFromStateDict } from '../model/weights.ts';
-import { WordPieceTokenizer } from '../model/wordpiece.ts';
+import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
 import type { BertConfig, BertWeights } from '../model/types.ts';
 import type { SpecialIds } from '../ig/baselines.ts';
 

@@ -1,5 +1,5 @@
 /** A small, strict argument parser: `--name value`, `--flag`, positionals. Unknown options are errors. */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 export interface OptionSpec {
   [name: string]: 'string' | 'boolean' | 'number';

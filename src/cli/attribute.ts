@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, required } from './args.ts';
 import { loadCheckpoint } from '../model/checkpoint.ts';
-import { effectiveMaxLength, loadTokenizer } from '../model/tokenizer.ts';
+import { effectiveMaxLength, loadTokenizer } from '../tokenizer/tokenizer.ts';
 import { readPairsJsonl } from '../data/pairs-jsonl.ts';
 import { requestGpu } from '../gpu/node.ts';
 import { describeGpu } from '../gpu/device.ts';
@@ -20,11 +20,11 @@ import { DEFAULT_RULE, IG_RULES, RULES, type IgRule, type Rule } from '../ig/pat
 import { IgEngine } from '../ig/ig.ts';
 import { attributionsSafetensors, pairTensors } from '../ig/export.ts';
 export { pairTensors };
-import { modelHash } from '../model/hash.ts';
-import { UserError } from '../errors.ts';
-import type { Target } from '../model/kernels/head.ts';
-import { Progress } from './progress.ts';
-import { runDatasets } from './datasets-run.ts';
+import { modelHash } from '../formats/hash.ts';
+import { UserError } from '../util/errors.ts';
+import type { Target } from '../kernels/head.ts';
+import { Progress } from '../util/progress.ts';
+import { runDatasets } from '../run/datasets.ts';
 
 const TARGETS: Target[] = ['relevant', 'nonrelevant', 'logit'];
 

@@ -6,7 +6,7 @@
  */
 import { evaluate, formatTrecEval, MEASURE_HELP } from '../analysis/metrics.ts';
 import { readQrels, readRunWithTag } from '../data/trec.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { parseArgs, required } from './args.ts';
 
 const CMD = 'evaluate';

@@ -3,7 +3,7 @@
  * `run(argv): Promise<number>`). UserErrors print one line and exit 2; anything else prints one line
  * and exits 1; `--debug` prints stacks.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 const COMMANDS: Record<string, { about: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   doctor: { about: 'print the WebGPU adapter, its features and limits', load: () => import('./doctor.ts') },

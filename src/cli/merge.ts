@@ -5,11 +5,11 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, required } from './args.ts';
-import { UserError } from '../errors.ts';
-import { readState, serializeAggregate, writeAtomic, type RunState } from '../ig/state.ts';
-import { parseSafetensors, serializeSafetensors } from '../model/safetensors.ts';
+import { UserError } from '../util/errors.ts';
+import { readState, serializeAggregate, writeAtomic, type RunState } from '../run/state.ts';
+import { parseSafetensors, serializeSafetensors } from '../formats/safetensors.ts';
 import { addWords } from '../ig/cells.ts';
-import { readPairVectors, writeJson } from '../ig/scheduler.ts';
+import { readPairVectors, writeJson } from '../run/scheduler.ts';
 
 export async function run(argv: string[]): Promise<number> {
   const a = parseArgs('merge', argv, { out: 'string' });

@@ -5,17 +5,17 @@
  */
 import { join } from 'node:path';
 import { parseArgs, required } from './args.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { loadCheckpoint } from '../model/checkpoint.ts';
-import { effectiveMaxLength, loadTokenizer } from '../model/tokenizer.ts';
-import { modelHash } from '../model/hash.ts';
+import { effectiveMaxLength, loadTokenizer } from '../tokenizer/tokenizer.ts';
+import { modelHash } from '../formats/hash.ts';
 import { requestGpu } from '../gpu/node.ts';
 import { BertGpu } from '../model/forward.ts';
 import { loadDataset, loadDatasetConfig } from '../data/datasets.ts';
-import { readRunDir } from '../pipeline/run-dir.ts';
+import { readRunDir } from '../run/run-dir.ts';
 import { runPruning, type PruneDataset } from '../pipeline/prune.ts';
 import { gpuMasksFromRun } from '../pipeline/gpu-masks.ts';
-import { defaultShared, pickDatasets, REPO_ROOT } from './datasets-run.ts';
+import { defaultShared, pickDatasets, REPO_ROOT } from '../run/datasets.ts';
 import { STANDARD_PERCENTS } from '../analysis/rankings.ts';
 import { NDCG10 } from '../analysis/pruning.ts';
 

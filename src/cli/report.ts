@@ -2,8 +2,8 @@
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs, required } from './args.ts';
-import { UserError } from '../errors.ts';
-import { readRunDir } from '../pipeline/run-dir.ts';
+import { UserError } from '../util/errors.ts';
+import { readRunDir } from '../run/run-dir.ts';
 import { reportInput } from '../pipeline/report-input.ts';
 import { writeReport } from '../report/write.ts';
 

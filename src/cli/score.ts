@@ -5,12 +5,12 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs, required } from './args.ts';
 import { loadCheckpoint } from '../model/checkpoint.ts';
-import { effectiveMaxLength, loadTokenizer } from '../model/tokenizer.ts';
+import { effectiveMaxLength, loadTokenizer } from '../tokenizer/tokenizer.ts';
 import { readPairsJsonl } from '../data/pairs-jsonl.ts';
 import { readPruneMask } from '../model/prune-mask.ts';
 import { requestGpu } from '../gpu/node.ts';
 import { BertGpu, relevance } from '../model/forward.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import type { EncodedPair } from '../model/types.ts';
 
 export interface ScoreRow { id: string; logits: number[]; relevance: number }

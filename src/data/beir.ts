@@ -10,7 +10,7 @@
  * Every malformed line is a UserError naming `file:line`.
  */
 import { join } from 'node:path';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { addQrel, type Collection, show, splitLines } from './collection.ts';
 import { type Qrels, readText } from './trec.ts';
 

@@ -9,7 +9,7 @@
  * order of equal ranks: the file's), `score` goes to `run`. An entry without hits is an error (its qid is unknown).
  * Errors name `file:line` (line of the entry or hit) and its place, e.g. `[3].hits[17]`.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { jsonLineOf, parseJson } from './collection.ts';
 import { readText, type Run } from './trec.ts';
 

@@ -10,7 +10,7 @@
  * - `relThreshold`: the minimum grade of a relevant pair (SPEC: TREC DL 2, binary collections 1).
  */
 import { rankDocs } from '../analysis/metrics.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import type { Qrels, Run } from './trec.ts';
 
 export interface Collection {

@@ -7,7 +7,7 @@
  *   single or double quotes (double when the string holds a `'`), separated by blanks or newlines, with Python's
  *   escapes (`\\ \' \" \n \t \r \xHH \uHHHH \UHHHHHHHH`, octal); unknown escapes keep their backslash, as in Python.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 export interface CsvRow {
   /** line where the record starts (1-based) */

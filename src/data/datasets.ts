@@ -25,7 +25,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { readBeirFolder } from './beir.ts';
 import { bm25Run, type Bm25Options } from './bm25.ts';
 import { readCandidateJson } from './candidates-json.ts';

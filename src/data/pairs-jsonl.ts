@@ -1,6 +1,6 @@
 /** Reads `{"id","query","passage"}` lines (JSONL), the input of `ir-neurons score` and `attribute`. */
 import { readFileSync, existsSync } from 'node:fs';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 export interface PairInput {
   id: string;

@@ -17,7 +17,7 @@
  * Output order: dataset, then qid (byte order), label ('rel' first), then docid (byte order).
  */
 import { compareBytes } from '../analysis/metrics.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import type { Collection } from './collection.ts';
 
 export type Label = 'rel' | 'nonrel';

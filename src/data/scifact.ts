@@ -10,11 +10,11 @@
  *   change. claims_validation.csv holds the 300 claims that are BEIR's SciFact test queries.
  * - qrels: BEIR's test qrels in TREC format (beir-qrels-topics/qrels.beir-v1.0.0-scifact.test.txt), read by
  *   src/data/trec.ts. They list relevant documents only (grade 1).
- * The zip's central directory is read with src/model/torchbin.ts (`readZip`, `zipEntryBytes`).
+ * The zip's central directory is read with src/formats/torchbin.ts (`readZip`, `zipEntryBytes`).
  */
 import { readFileSync } from 'node:fs';
-import { UserError } from '../errors.ts';
-import { readZip, zipEntryBytes } from '../model/torchbin.ts';
+import { UserError } from '../util/errors.ts';
+import { readZip, zipEntryBytes } from '../formats/torchbin.ts';
 import type { Collection } from './collection.ts';
 import { csvTable, parseCsv, parseNumpyStrArray } from './csv.ts';
 import { parseQrels, readText } from './trec.ts';

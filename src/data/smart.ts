@@ -29,7 +29,7 @@
  *   document, grade 1; the last two fields carry nothing.
  * These qrels list relevant documents only: every other document is non-relevant (`unlistedNonRelevant`).
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { addQrel, collapseSpace, type Collection, normaliseNumericId, show, splitLines } from './collection.ts';
 import { parseQrels, type Qrels, readText } from './trec.ts';
 

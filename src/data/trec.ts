@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 /** qid -> docid -> grade. */
 export type Qrels = Map<string, Map<string, number>>;

@@ -9,7 +9,7 @@
  * leave `quoting: 'none'` (the default) there, where a passage may start and end with a quote of its own.
  * CRLF endings and a BOM are accepted; blank lines are skipped; a duplicate id is an error.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { show, splitLines } from './collection.ts';
 import { readText } from './trec.ts';
 

@@ -3,7 +3,7 @@
  * few GPUBuffers as the device allows (each ≤ maxBufferSize, each view ≤ maxStorageBufferBindingSize,
  * offsets aligned to minStorageBufferOffsetAlignment). Views are what kernels bind.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { withErrorScope, type Gpu } from './device.ts';
 
 export interface View {

@@ -1,7 +1,7 @@
 /**
  * The matmul autotuner's machinery: shape classes, the choice cache (in memory per device, on disk per adapter),
  * and the validate-then-time loop over candidate dispatches. The matmul family itself (its variants, and
- * `tuneMatmuls`, which builds the candidates) lives with its builder in src/model/kernels/matmul.ts; this module
+ * `tuneMatmuls`, which builds the candidates) lives with its builder in src/kernels/matmul.ts; this module
  * imports nothing from it, so the builder can consult the cache without an import cycle.
  *
  * Shape class: (M rounded up to a power of two, N, K, transB, epilogue) — one tuning serves every M in
@@ -19,7 +19,7 @@
  * A choice whose `family` differs from the builder's (its code changed since) is ignored.
  * No Node import here: Node's fs is reached through `process.getBuiltinModule`, only when a file store is used.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import type { Gpu } from './device.ts';
 import { submit, type Dispatch } from './pipelines.ts';
 

@@ -3,7 +3,7 @@
  * Asks for the adapter's real limits (the defaults cap storage bindings at 128 MiB), wraps creation in
  * error scopes, reports `device.lost` clearly, and keeps the pipeline cache and the debug switch.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { PipelineCache } from './pipelines.ts';
 
 export interface GpuOptions {

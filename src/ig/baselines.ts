@@ -1,5 +1,5 @@
 /** The baseline x' of the path, as token ids per position (the engine and the reference share it). */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 /**
  * Baselines x' (word vectors; [CLS]/[SEP] positions keep their own embedding unless said otherwise):

@@ -7,7 +7,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
-import { aggregate } from '../model/kernels/ig.ts';
+import { aggregate } from '../kernels/ig.ts';
 
 export const SEGMENTS = ['cls', 'query', 'sep1', 'passage', 'sep2'] as const;
 const INV_SCALE = 2 ** -40;

@@ -7,13 +7,13 @@
  */
 import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
 import { submit, type Dispatch } from '../gpu/pipelines.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import type { BertGpu, ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { buildBackward, type GradEvent } from '../model/backward.ts';
-import type { Target } from '../model/kernels/head.ts';
-import { conductance, segments, setConductanceChunk, setSegments } from '../model/kernels/ig.ts';
-import { MAX_T } from '../model/kernels/attention.ts';
+import type { Target } from '../kernels/head.ts';
+import { conductance, segments, setConductanceChunk, setSegments } from '../kernels/ig.ts';
+import { MAX_T } from '../kernels/attention.ts';
 import { baselineIds, type Baseline, type SpecialIds } from './baselines.ts';
 import { alphas, checkSteps, chunks, DEFAULT_RULE, ruleWeights, type Rule } from './path.ts';
 

@@ -4,7 +4,7 @@
  * imports: the CLI and the browser bundle share it.
  */
 import type { NigResult } from './engine.ts';
-import { serializeSafetensors, type WriteTensor } from '../model/safetensors.ts';
+import { serializeSafetensors, type WriteTensor } from '../formats/safetensors.ts';
 
 export type Units = 'ffn-pre' | 'ffn-post';
 

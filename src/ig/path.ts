@@ -3,7 +3,7 @@
  * them). NIG uses the m+1 points α_k = k/m, k = 0..m, and a rule saying which gradient multiplies each
  * step y(α_k) − y(α_{k−1}): right (the fixtures' rule), left (Captum's LayerConductance), or trapezoid.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 export type Rule = 'right' | 'left' | 'trapezoid';
 /**

@@ -8,10 +8,10 @@
 import type { Arena, View } from '../gpu/arena.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
 import type { BertGpu, ForwardPlan } from './forward.ts';
-import { matmul } from './kernels/matmul.ts';
-import { layernormBackward } from './kernels/layernorm.ts';
-import { attentionBackward } from './kernels/attention.ts';
-import { headBackward, type Target } from './kernels/head.ts';
+import { matmul } from '../kernels/matmul.ts';
+import { layernormBackward } from '../kernels/layernorm.ts';
+import { attentionBackward } from '../kernels/attention.ts';
+import { headBackward, type Target } from '../kernels/head.ts';
 
 const F32 = 4;
 

@@ -4,10 +4,10 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { parseConfig } from './config.ts';
-import { parseSafetensors } from './safetensors.ts';
-import { parseTorchBin } from './torchbin.ts';
+import { parseSafetensors } from '../formats/safetensors.ts';
+import { parseTorchBin } from '../formats/torchbin.ts';
 import type { BertWeights } from './types.ts';
 import { weightsFromStateDict } from './weights.ts';
 

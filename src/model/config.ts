@@ -1,5 +1,5 @@
 /** Reads a Hugging Face BERT `config.json` into a BertConfig, refusing what the engine cannot run. */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import type { BertConfig } from './types.ts';
 
 const SUPPORTED_ARCH = new Set(['BertForSequenceClassification']);

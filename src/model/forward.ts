@@ -6,13 +6,13 @@
 import type { Gpu } from '../gpu/device.ts';
 import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
 import { submit, type Dispatch } from '../gpu/pipelines.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import type { BertConfig, BertWeights, EncodedPair } from './types.ts';
-import { matmul } from './kernels/matmul.ts';
-import { layernormForward } from './kernels/layernorm.ts';
-import { embeddingsForward } from './kernels/embeddings.ts';
-import { attentionForward, MAX_T } from './kernels/attention.ts';
-import { headForward } from './kernels/head.ts';
+import { matmul } from '../kernels/matmul.ts';
+import { layernormForward } from '../kernels/layernorm.ts';
+import { embeddingsForward } from '../kernels/embeddings.ts';
+import { attentionForward, MAX_T } from '../kernels/attention.ts';
+import { headForward } from '../kernels/head.ts';
 import { reserveBackward } from './backward.ts';
 
 const F32 = 4;

@@ -1,7 +1,7 @@
 /** Prune masks as files: safetensors with one `layer.<i>` float tensor of length d_ff per layer (1 keep, 0 prune). */
 import { existsSync, readFileSync } from 'node:fs';
-import { UserError } from '../errors.ts';
-import { parseSafetensors, toFloat } from './safetensors.ts';
+import { UserError } from '../util/errors.ts';
+import { parseSafetensors, toFloat } from '../formats/safetensors.ts';
 import type { BertConfig } from './types.ts';
 
 export function readPruneMask(file: string, cfg: BertConfig): Float32Array[] {

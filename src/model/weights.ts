@@ -2,8 +2,8 @@
  * Maps a state dict (tensor name -> RawTensor) onto BertWeights, accepting the name variants of older
  * checkpoints (`gamma`/`beta` for LayerNorm, no `bert.` prefix) and checking every shape against the config.
  */
-import { UserError } from '../errors.ts';
-import { type RawTensor, toFloat } from './safetensors.ts';
+import { UserError } from '../util/errors.ts';
+import { type RawTensor, toFloat } from '../formats/safetensors.ts';
 import type { BertConfig, BertWeights, LayerWeights, Tensor } from './types.ts';
 
 export function weightsFromStateDict(sd: Map<string, RawTensor>, cfg: BertConfig, file: string): BertWeights {

@@ -9,7 +9,7 @@ import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
 import type { BertGpu } from '../model/forward.ts';
 import { CellAccumulators } from '../ig/cells.ts';
-import type { RunDir } from './run-dir.ts';
+import type { RunDir } from '../run/run-dir.ts';
 import type { Scheme } from '../analysis/schemes.ts';
 import { topCount } from '../analysis/rankings.ts';
 import { maskFromUnits } from '../analysis/pruning.ts';

@@ -6,10 +6,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import type { BertGpu } from '../model/forward.ts';
 import { relevance } from '../model/forward.ts';
-import type { PairTokenizer } from '../model/tokenizer.ts';
+import type { PairTokenizer } from '../tokenizer/tokenizer.ts';
 import type { EncodedPair } from '../model/types.ts';
 import type { Collection } from '../data/collection.ts';
 import { buildSchemes, type Cell, type DatasetGroups, type Scheme } from '../analysis/schemes.ts';
@@ -18,7 +18,7 @@ import { maskFromUnits, pruningTable, randomUnits, rerank, writeTrecRun, type Ca
 import type { Run } from '../data/trec.ts';
 import { scoreEncoded } from '../cli/score.ts';
 import type { GpuMasks } from './gpu-masks.ts';
-import { Progress } from '../cli/progress.ts';
+import { Progress } from '../util/progress.ts';
 
 export interface PruneDataset { name: string; collection: Collection; relevanceLevel: number }
 

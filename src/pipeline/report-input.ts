@@ -1,7 +1,7 @@
 /** Assembles the report's input from a dataset run (cells, deltas, manifest) and an optional pruning table. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RunDir } from './run-dir.ts';
+import type { RunDir } from '../run/run-dir.ts';
 import type { ReportInput, StabilityInput } from '../report/report.ts';
 import type { PruningTable } from '../analysis/pruning.ts';
 import { bootstrapStability, buildSchemes, type Scheme } from '../analysis/schemes.ts';

@@ -7,7 +7,7 @@
  */
 import type { LabelOverlap, OverlapMatrix } from '../analysis/overlaps.ts';
 import type { PruningTable } from '../analysis/pruning.ts';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 export interface ModelInfo {
   /** checkpoint name or path */

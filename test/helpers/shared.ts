@@ -8,8 +8,8 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as assert from 'uvu/assert';
 import type { Test } from 'uvu';
-import { parseSafetensors, toFloat } from '../../src/model/safetensors.ts';
-import { UserError } from '../../src/errors.ts';
+import { parseSafetensors, toFloat } from '../../src/formats/safetensors.ts';
+import { UserError } from '../../src/util/errors.ts';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const SHARED = resolve(REPO, '../shared');

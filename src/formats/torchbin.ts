@@ -9,7 +9,7 @@
  * No Node imports except zlib's raw inflate (DEFLATE entries are rare: torch writes STORED entries).
  */
 import { inflateRawSync } from 'node:zlib';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import type { RawTensor } from './safetensors.ts';
 
 // ---------------------------------------------------------------- zip

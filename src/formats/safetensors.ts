@@ -4,7 +4,7 @@
  * Reading converts F32, F16, BF16 (and F64, I32, I64 for references) to Float32Array or Float64Array.
  * No Node imports: the browser build parses the same bytes.
  */
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 
 export interface RawTensor {
   dtype: string;

@@ -1,7 +1,7 @@
 /** Dispatch builders for shaders/head/ (pooler + classifier). */
-import type { Gpu } from '../../gpu/device.ts';
-import type { View } from '../../gpu/arena.ts';
-import { dispatch, uniform, type Dispatch } from '../../gpu/pipelines.ts';
+import type { Gpu } from '../gpu/device.ts';
+import type { View } from '../gpu/arena.ts';
+import { dispatch, uniform, type Dispatch } from '../gpu/pipelines.ts';
 
 export interface HeadArgs {
   label: string;

@@ -1,8 +1,8 @@
 /** Dispatch builders for shaders/attention/. */
-import type { Gpu } from '../../gpu/device.ts';
-import type { View } from '../../gpu/arena.ts';
-import { dispatch, uniform, type Dispatch } from '../../gpu/pipelines.ts';
-import { UserError } from '../../errors.ts';
+import type { Gpu } from '../gpu/device.ts';
+import type { View } from '../gpu/arena.ts';
+import { dispatch, uniform, type Dispatch } from '../gpu/pipelines.ts';
+import { UserError } from '../util/errors.ts';
 
 export const MAX_T = 512;
 

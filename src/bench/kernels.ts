@@ -1,5 +1,5 @@
 /**
- * bench/kernels-shared.ts: the kernel benchmarks' parts that run both in Node (bench/matmul.ts, bench/gelu.ts) and
+ * src/bench/kernels.ts: the kernel benchmarks' parts that run both in Node (bench/matmul.ts, bench/gelu.ts) and
  * in the page (src/browser/bench.ts). No Node imports: the page bundles this file; gpu.js itself is passed in
  * (Node: require('gpu.js'); the page: its browser build), never imported here.
  *   problems  seeded random inputs and float64 references: matmul (sampled rows, relative L2 ≤ 1e-5) and
@@ -12,11 +12,11 @@
  *   timing    round robin over the validated runners, medians; rate = work / time, work being FLOPs (GFLOP/s) or
  *             bytes moved (GB/s)
  */
-import { Arena, readView, writeView, type View } from '../src/gpu/arena.ts';
-import type { Gpu } from '../src/gpu/device.ts';
-import { dispatch, grid, submit, uniform, type Dispatch } from '../src/gpu/pipelines.ts';
-import { matmul } from '../src/model/kernels/matmul.ts';
-import { geluForward, matmulForward } from '../src/ref/layers.ts';
+import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { dispatch, grid, submit, uniform, type Dispatch } from '../gpu/pipelines.ts';
+import { matmul } from '../kernels/matmul.ts';
+import { geluForward, matmulForward } from '../ref/layers.ts';
 
 // ---------- data ----------
 /** mulberry32: uniform in [0, 1), the same stream in Node and in every browser. */

@@ -1,7 +1,7 @@
 /** Dispatch builders for shaders/layernorm/. */
-import type { Gpu } from '../../gpu/device.ts';
-import type { View } from '../../gpu/arena.ts';
-import { dispatch, grid, uniform, type Dispatch } from '../../gpu/pipelines.ts';
+import type { Gpu } from '../gpu/device.ts';
+import type { View } from '../gpu/arena.ts';
+import { dispatch, grid, uniform, type Dispatch } from '../gpu/pipelines.ts';
 
 export function wgFor(C: number): number {
   return C >= 512 ? 256 : C >= 128 ? 128 : 64;

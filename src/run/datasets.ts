@@ -1,21 +1,21 @@
 /**
- * `ir-neurons attribute --dataset NAMES ...`: the dataset mode of `attribute` (see src/ig/scheduler.ts).
+ * `ir-neurons attribute --dataset NAMES ...`: the dataset mode of `attribute` (see src/run/scheduler.ts).
  * NAMES: comma-separated dataset names of the config, or a group (in-domain, out-of-domain), or all.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import { loadDatasetConfig, loadDataset, type DatasetEntry } from '../data/datasets.ts';
 import { selectAllPairs, datasetManifest, type Pair, type PairOptions } from '../data/pairs.ts';
-import type { PairTokenizer } from '../model/tokenizer.ts';
+import type { PairTokenizer } from '../tokenizer/tokenizer.ts';
 import type { BertGpu } from '../model/forward.ts';
 import { relevance } from '../model/forward.ts';
 import type { NigEngine, NigOptions } from '../ig/engine.ts';
-import { parseShard, runKey, runSchedule, writeJson, type ScheduleOptions } from '../ig/scheduler.ts';
+import { parseShard, runKey, runSchedule, writeJson, type ScheduleOptions } from './scheduler.ts';
 import { describeGpu } from '../gpu/device.ts';
 import type { CellAccumulators } from '../ig/cells.ts';
-import { scoreEncoded } from './score.ts';
+import { scoreEncoded } from '../cli/score.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

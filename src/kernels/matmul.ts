@@ -7,12 +7,12 @@
  * (64×64×16, 4×4); the tiled and vec4 variants give bitwise the same results as it (same fma order), the
  * subgroup variant agrees within f32 rounding. Tuning (src/gpu/autotune.ts) picks a variant per shape class.
  */
-import { Arena, readView, writeView, type View } from '../../gpu/arena.ts';
-import { autotune, tunedVariant, tuneOnce, type Epilogue, type MatmulShape, type TuneChoice, type TuneOptions } from '../../gpu/autotune.ts';
-import type { Gpu } from '../../gpu/device.ts';
-import { dispatch, uniform, type Dispatch } from '../../gpu/pipelines.ts';
+import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
+import { autotune, tunedVariant, tuneOnce, type Epilogue, type MatmulShape, type TuneChoice, type TuneOptions } from '../gpu/autotune.ts';
+import type { Gpu } from '../gpu/device.ts';
+import { dispatch, uniform, type Dispatch } from '../gpu/pipelines.ts';
 
-export type { Epilogue, MatmulShape } from '../../gpu/autotune.ts';
+export type { Epilogue, MatmulShape } from '../gpu/autotune.ts';
 
 const BINDINGS = ['read', 'read', 'read', 'read', 'read', 'rw', 'rw', 'uniform'] as const;
 

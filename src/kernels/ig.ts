@@ -1,7 +1,7 @@
 /** Dispatch builders for shaders/ig/ (path sums and segment reductions). */
-import type { Gpu } from '../../gpu/device.ts';
-import type { View } from '../../gpu/arena.ts';
-import { dispatch, grid, uniform, type Dispatch } from '../../gpu/pipelines.ts';
+import type { Gpu } from '../gpu/device.ts';
+import type { View } from '../gpu/arena.ts';
+import { dispatch, grid, uniform, type Dispatch } from '../gpu/pipelines.ts';
 
 export interface ConductanceArgs {
   label: string;

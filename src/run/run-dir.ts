@@ -1,11 +1,11 @@
 /** Reads a dataset run folder (manifest.json + aggregate.safetensors) into analysis cells. */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../errors.ts';
-import { parseSafetensors, toFloat } from '../model/safetensors.ts';
+import { UserError } from '../util/errors.ts';
+import { parseSafetensors, toFloat } from '../formats/safetensors.ts';
 import type { Cell, DatasetGroups, Label } from '../analysis/schemes.ts';
-import { readState } from '../ig/state.ts';
-import { readPairVectors } from '../ig/scheduler.ts';
+import { readState } from './state.ts';
+import { readPairVectors } from './scheduler.ts';
 
 export interface RunDir {
   dir: string;

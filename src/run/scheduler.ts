@@ -7,16 +7,16 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../errors.ts';
+import { UserError } from '../util/errors.ts';
 import type { Pair } from '../data/pairs.ts';
-import type { PairTokenizer } from '../model/tokenizer.ts';
-import type { NigEngine, NigOptions } from './engine.ts';
-import { CellAccumulators } from './cells.ts';
+import type { PairTokenizer } from '../tokenizer/tokenizer.ts';
+import type { NigEngine, NigOptions } from '../ig/engine.ts';
+import { CellAccumulators } from '../ig/cells.ts';
 import { readState, serializeAggregate, serializeState, writeAtomic, type RunState } from './state.ts';
-import { parseSafetensors, serializeSafetensors, toFloat } from '../model/safetensors.ts';
+import { parseSafetensors, serializeSafetensors, toFloat } from '../formats/safetensors.ts';
 import { readView, type View } from '../gpu/arena.ts';
 import { readFileSync } from 'node:fs';
-import { Progress } from '../cli/progress.ts';
+import { Progress } from '../util/progress.ts';
 
 export interface Shard { index: number; count: number }
 

@@ -15,8 +15,8 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { Encoding, Tokenizer, TruncationStrategy } from 'tokenizers';
-import { UserError } from '../errors.ts';
-import type { EncodedPair } from './types.ts';
+import { UserError } from '../util/errors.ts';
+import type { EncodedPair } from '../model/types.ts';
 import { checkMaxLength, WordPieceTokenizer } from './wordpiece.ts';
 
 export type TokenizerBackend = 'tokenizers' | 'js';

@@ -15,8 +15,8 @@
  * below (NOT_MN, NO_NFD, ...), which were found by running tokenizers on every code point. Unassigned code points (Cn)
  * are kept, as in tokenizers; only Cc, Cf, Co and Cs count as control characters.
  */
-import { UserError } from '../errors.ts';
-import type { EncodedPair } from './types.ts';
+import { UserError } from '../util/errors.ts';
+import type { EncodedPair } from '../model/types.ts';
 
 export interface WordPieceOptions {
   vocab: Map<string, number>;

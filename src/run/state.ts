@@ -5,9 +5,9 @@
  * of every unit's NIG, in total and per segment, plus the exact accumulator words used by merge).
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { UserError } from '../errors.ts';
-import { parseSafetensors, serializeSafetensors, toFloat, type WriteTensor } from '../model/safetensors.ts';
-import { wordsToF64 } from './cells.ts';
+import { UserError } from '../util/errors.ts';
+import { parseSafetensors, serializeSafetensors, toFloat, type WriteTensor } from '../formats/safetensors.ts';
+import { wordsToF64 } from '../ig/cells.ts';
 
 export interface CellWords { count: number; total: Uint32Array; seg: Uint32Array }
 
