@@ -11,7 +11,9 @@ import type { Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { attentionBackward, attentionForward } from '../src/kernels/attention.ts';
 import { embeddingsForward } from '../src/kernels/embeddings.ts';
-import { headBackward, headForward, type Target } from '../src/kernels/head.ts';
+import { headBackward, headForward } from '../src/kernels/head.ts';
+import { headOutput } from '../src/model/backward.ts';
+import type { Target } from '../src/model/types.ts';
 import { conductance, segments, setConductanceChunk, setSegments } from '../src/kernels/ig.ts';
 import { layernormBackward, layernormForward } from '../src/kernels/layernorm.ts';
 import { matmul, type MatmulArgs } from '../src/kernels/matmul.ts';
@@ -321,7 +323,7 @@ S('head_backward: ∂F/∂h and F for relevant/nonrelevant/logit (NL=2 and NL=1)
     const fwd = headRef(h, poolW, poolB, clsW, clsB, NL);
     const logits = Float32Array.from(fwd.logits), pooled = Float32Array.from(fwd.pooled); // saved by the forward, f32
     const Bf = upload(g, 'head back test', { logits, pooled, poolW, clsW, dh: new Float32Array(nB * T * C).fill(7), F: nB });
-    await run(g, [await headBackward(g, { label: 'head back test', logits: Bf.v('logits'), pooled: Bf.v('pooled'), poolW: Bf.v('poolW'), clsW: Bf.v('clsW'), dh: Bf.v('dh'), F: Bf.v('F'), B: nB, T, C, NL, target })]);
+    await run(g, [await headBackward(g, { label: 'head back test', logits: Bf.v('logits'), pooled: Bf.v('pooled'), poolW: Bf.v('poolW'), clsW: Bf.v('clsW'), dh: Bf.v('dh'), F: Bf.v('F'), B: nB, T, C, NL, output: headOutput(target, NL) })]);
     const F = new Float64Array(nB), dlogits = new Float64Array(nB * NL);
     relevanceForward(F, f64(logits), nB, NL, target);
     relevanceBackward(dlogits, f64(logits), nB, NL, target);

@@ -16,7 +16,7 @@ import { NigEngine, type NigResult } from '../ig/engine.ts';
 import { BASELINES, type Baseline } from '../ig/baselines.ts';
 import { DEFAULT_RULE, RULES, type Rule } from '../ig/path.ts';
 import { MAX_T } from '../kernels/attention.ts';
-import type { Target } from '../kernels/head.ts';
+import type { Target } from '../model/types.ts';
 import type { EncodedPair } from '../model/types.ts';
 
 export type Status = 'starting' | 'ready' | 'loading' | 'loaded' | 'scoring' | 'scored' | 'attributing' | 'done' | 'error';

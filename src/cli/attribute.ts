@@ -22,7 +22,7 @@ import { attributionsSafetensors, pairTensors } from '../ig/export.ts';
 export { pairTensors };
 import { modelHash } from '../formats/hash.ts';
 import { UserError } from '../util/errors.ts';
-import type { Target } from '../kernels/head.ts';
+import type { Target } from '../model/types.ts';
 import { Progress } from '../util/progress.ts';
 import { runDatasets } from '../run/datasets.ts';
 

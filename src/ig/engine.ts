@@ -11,7 +11,7 @@ import { UserError } from '../util/errors.ts';
 import type { BertGpu, ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { buildBackward, type GradEvent } from '../model/backward.ts';
-import type { Target } from '../kernels/head.ts';
+import type { Target } from '../model/types.ts';
 import { conductance, segments, setConductanceChunk, setSegments } from '../kernels/ig.ts';
 import { MAX_T } from '../kernels/attention.ts';
 import { baselineIds, type Baseline, type SpecialIds } from './baselines.ts';

@@ -9,7 +9,7 @@ import { submit, type Dispatch } from '../gpu/pipelines.ts';
 import type { ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { buildBackward } from '../model/backward.ts';
-import type { Target } from '../kernels/head.ts';
+import type { Target } from '../model/types.ts';
 import { weightedSum } from '../kernels/ig.ts';
 import { baselineIds, type Baseline } from './baselines.ts';
 import { chunks, igPath, type IgRule } from './path.ts';

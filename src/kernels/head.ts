@@ -22,7 +22,10 @@ export async function headForward(g: Gpu, a: HeadArgs): Promise<Dispatch> {
   return dispatch(g, k, a.label, [a.h, a.poolW, a.poolB, a.clsW, a.clsB, a.pooled, a.logits, u], [a.B]);
 }
 
-export type Target = 'relevant' | 'nonrelevant' | 'logit';
+/** What head_backward.wgsl differentiates (its TARGET constant): softmax(logits)[1], softmax(logits)[0], the last
+ * logit, or minus the last logit. src/model/backward.ts maps the attribution target onto one of these. */
+export const HEAD_OUTPUT = { 'softmax-1': 0, 'softmax-0': 1, logit: 2, 'neg-logit': 3 } as const;
+export type HeadOutput = keyof typeof HEAD_OUTPUT;
 
 export interface HeadBackArgs {
   label: string;
@@ -31,16 +34,14 @@ export interface HeadBackArgs {
   dh: View;                        // (B·T, C) gradient of F w.r.t. the last hidden states
   F: View;                         // (B) relevance of each sequence
   B: number; T: number; C: number; NL: number;
-  target: Target;
+  output: HeadOutput;
 }
 
 export async function headBackward(g: Gpu, a: HeadBackArgs): Promise<Dispatch> {
-  // 1 label: relevant and logit are the logit, non-relevant its negative (as src/ref/bert.ts defines them)
-  const target = a.NL === 1 ? (a.target === 'nonrelevant' ? 3 : 2) : a.target === 'logit' ? 2 : a.target === 'relevant' ? 0 : 1;
   const k = await g.pipelines.get({
     shader: 'head/head_backward.wgsl',
     bindings: ['read', 'read', 'read', 'read', 'rw', 'rw', 'uniform'],
-    constants: { WG: 128, TARGET: target },
+    constants: { WG: 128, TARGET: HEAD_OUTPUT[a.output] },
   });
   const u = uniform(g, `${a.label} params`, [a.B, a.T, a.C, a.NL]);
   return dispatch(g, k, a.label, [a.logits, a.pooled, a.poolW, a.clsW, a.dh, a.F, u], [a.B]);

@@ -11,7 +11,8 @@ import type { BertGpu, ForwardPlan } from './forward.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { layernormBackward } from '../kernels/layernorm.ts';
 import { attentionBackward } from '../kernels/attention.ts';
-import { headBackward, type Target } from '../kernels/head.ts';
+import { headBackward, type HeadOutput } from '../kernels/head.ts';
+import type { Target } from './types.ts';
 
 const F32 = 4;
 
@@ -31,6 +32,13 @@ export function reserveBackward(A: Arena, B: number, T: number, C: number, F: nu
   A.reserve('F', B * F32);
 }
 
+/** The head output F is for a target: 1 label, relevant and logit are the logit and non-relevant its negative (as
+ * src/ref/bert.ts defines them); 2 labels, softmax[1], softmax[0] or the last logit. */
+export function headOutput(target: Target, NL: number): HeadOutput {
+  if (NL === 1) return target === 'nonrelevant' ? 'neg-logit' : 'logit';
+  return target === 'logit' ? 'logit' : target === 'relevant' ? 'softmax-1' : 'softmax-0';
+}
+
 export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: Target, onGrad: (e: GradEvent) => Promise<Dispatch[]>): Promise<Dispatch[]> {
   const { g, cfg } = model;
   const { B, T, v, act } = plan;
@@ -40,7 +48,7 @@ export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: T
   const ds: Dispatch[] = [];
   let cur = 0; // dh ping-pong
   const dh = () => v(`dh.${cur}`);
-  ds.push(await headBackward(g, { label: 'head backward', logits: v('logits'), pooled: v('pooled'), poolW: W('poolW'), clsW: W('clsW'), dh: dh(), F: v('F'), B, T, C, NL, target }));
+  ds.push(await headBackward(g, { label: 'head backward', logits: v('logits'), pooled: v('pooled'), poolW: W('poolW'), clsW: W('clsW'), dh: dh(), F: v('F'), B, T, C, NL, output: headOutput(target, NL) }));
   ds.push(...await onGrad({ kind: 'hidden', l: L, h: v(`h.${L}`), dh: dh() }));
   for (let l = L - 1; l >= 0; l--) {
     ds.push(await layernormBackward(g, { label: `L${l} LN2 backward`, dout: dh(), s: v(act('s2', l)), weight: W(`ln2G.${l}`), stats: v(act('stats2', l)), ds: v('ds'), rows: N, C }));

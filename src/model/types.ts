@@ -49,3 +49,11 @@ export interface EncodedPair {
   /** Token index of the first [SEP] (end of the query segment). */
   sep1: number;
 }
+
+/**
+ * The attributed output F, per sequence (src/ref/bert.ts computes it in float64, head_backward.wgsl on the GPU).
+ * - 'relevant': 2 labels softmax(logits)[1]; 1 label the logit.
+ * - 'nonrelevant': 2 labels softmax(logits)[0]; 1 label minus the logit (a one-logit model's score of non-relevance).
+ * - 'logit': the raw logit of the relevant class, logits[NL - 1].
+ */
+export type Target = 'relevant' | 'nonrelevant' | 'logit';

@@ -9,7 +9,7 @@
  * Backward: the layer backwards in exact reverse order; activation grads are written with `=`, and each
  * residual add's skip gradient is added into the stream with `+=` right after its branch's backward.
  */
-import type { BertConfig, BertWeights } from '../model/types.ts';
+import type { BertConfig, BertWeights, Target } from '../model/types.ts';
 import {
   attentionBackward, attentionForward, embeddingsBackward, embeddingsForward, firstTokenBackward,
   firstTokenForward, geluBackward, geluForward, layernormBackward, layernormForward, maskBackward, maskForward,
@@ -224,13 +224,6 @@ export function bertBackward(w: BertWeights, cache: BertCache, dlogits: Float64A
   return { dWordVecs, dHidden, dFfnPre, dFfnPost };
 }
 
-/**
- * The attributed output F, per sequence.
- * - 'relevant': 2 labels softmax(logits)[1]; 1 label the logit.
- * - 'nonrelevant': 2 labels softmax(logits)[0]; 1 label minus the logit (a one-logit model's score of non-relevance).
- * - 'logit': the raw logit of the relevant class, logits[NL - 1].
- */
-export type Target = 'relevant' | 'nonrelevant' | 'logit';
 
 export function relevanceForward(
   out: Float64Array,    // (B)

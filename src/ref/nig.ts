@@ -8,7 +8,8 @@
  * one bertBackward; the gradients are of F summed over the batch, so row k holds ∂F(α_k)/∂(·).
  */
 import type { BertWeights } from '../model/types.ts';
-import { bertBackward, bertForward, gatherWordVecs, relevanceBackward, relevanceForward, type Target } from './bert.ts';
+import { bertBackward, bertForward, gatherWordVecs, relevanceBackward, relevanceForward } from './bert.ts';
+import type { Target } from '../model/types.ts';
 
 import { baselineIds, type Baseline } from '../ig/baselines.ts';
 import type { Rule } from '../ig/path.ts';
