@@ -35,28 +35,18 @@ export class Arena {
   }
 
   build(): void {
-    const align = this.g.limits.minStorageBufferOffsetAlignment || 256;
-    const cap = Math.min(this.g.limits.maxBufferSize, 1 << 30);
-    let cur: { name: string; size: number; offset: number }[] = [];
-    let used = 0;
-    const flush = () => {
-      if (!cur.length) return;
-      const buffer = this.g.device.createBuffer({ label: `${this.label}[${this.buffers.length}] ${cur[0].name}..`, size: used, usage: USAGE() });
+    for (const buf of packViews(this.pending, this.g.limits)) {
+      const buffer = this.g.device.createBuffer({ label: `${this.label}[${this.buffers.length}] ${buf.views[0].name}..`, size: buf.size, usage: USAGE() });
       this.buffers.push(buffer);
-      this.bytes += used;
-      for (const c of cur) this.views.set(c.name, { name: c.name, buffer, offset: c.offset, size: c.size });
-      cur = [];
-      used = 0;
-    };
-    for (const p of this.pending) {
-      const off = Math.ceil(used / align) * align;
-      if (off + p.size > cap && cur.length) flush();
-      const o = Math.ceil(used / align) * align;
-      cur.push({ name: p.name, size: p.size, offset: o });
-      used = o + p.size;
+      this.bytes += buf.size;
+      for (const c of buf.views) this.views.set(c.name, { name: c.name, buffer, offset: c.offset, size: c.size });
     }
-    flush();
     this.pending = [];
+  }
+
+  /** Bytes reserved and not yet built, as `build` will allocate them (alignment padding included). */
+  pendingBytes(): number {
+    return packViews(this.pending, this.g.limits).reduce((a, b) => a + b.size, 0);
   }
 
   /** `build` inside out-of-memory and validation error scopes: a failed allocation becomes a clear error. */
@@ -80,6 +70,36 @@ export class Arena {
     this.buffers = [];
     this.views.clear();
   }
+}
+
+/** The device limits the packing reads: maxBufferSize and minStorageBufferOffsetAlignment. */
+export type PackLimits = Readonly<Record<string, number>>;
+
+/**
+ * How `Arena.build` packs reserved views into buffers, as a pure function (so plans can be sized without a device):
+ * in reservation order, each view at the next multiple of the offset alignment, a new buffer whenever the next view
+ * would pass min(maxBufferSize, 1 GiB). Sizes are rounded up to 4 bytes (at least 4), as `reserve` does.
+ */
+export function packViews(views: readonly { name: string; size: number }[], limits: PackLimits): { size: number; views: { name: string; offset: number; size: number }[] }[] {
+  const align = limits.minStorageBufferOffsetAlignment || 256;
+  const cap = Math.min(limits.maxBufferSize, 1 << 30);
+  const out: { size: number; views: { name: string; offset: number; size: number }[] }[] = [];
+  let cur: { name: string; offset: number; size: number }[] = [];
+  let used = 0;
+  const flush = () => {
+    if (cur.length) out.push({ size: used, views: cur });
+    cur = [];
+    used = 0;
+  };
+  for (const p of views) {
+    const size = Math.max(4, Math.ceil(p.size / 4) * 4);
+    if (Math.ceil(used / align) * align + size > cap && cur.length) flush();
+    const o = Math.ceil(used / align) * align;
+    cur.push({ name: p.name, size, offset: o });
+    used = o + size;
+  }
+  flush();
+  return out;
 }
 
 export function fmtBytes(n: number): string {
