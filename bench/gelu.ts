@@ -14,15 +14,13 @@
  *
  * Usage: npm run bench:gelu [-- --sizes 1M,4M,16M --no-gpujs]   (sizes: element counts, an M suffix = 2^20)
  */
-import os from 'node:os';
-import { execSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { describeGpu } from '../src/gpu/device.ts';
-import { requestGpu } from '../src/gpu/node.ts';
+import { benchPreamble, loadAverage } from './preamble.ts';
 import {
-  GELU_RANGE, GELU_TOL, fmt, geluBytes, geluName, geluProblem, gpujsBackends, gpujsGelu, markdownTable, measure, rate, rng,
+  GELU_RANGE, GELU_TOL, fmt, geluBytes, geluName, geluProblem, gpujsBackends, gpujsGelu, markdownTable, measure, rate,
   withNavigatorGpu, wgslGelu, type Failed, type GpujsCtor, type GpujsMode, type Row, type Runner,
 } from '../src/bench/kernels.ts';
+import { mulberry32 } from '../src/util/rng.ts';
 
 const argv = process.argv.slice(2);
 const arg = (name: string) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
@@ -37,15 +35,9 @@ for (const N of sizes) {
 }
 
 async function main(): Promise<void> {
-  const cpus = os.cpus();
-  let rev = '?';
-  try { rev = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* not a checkout */ }
-  const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
-  console.log(`machine: ${cpus[0]?.model ?? '?'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}, node ${process.version}, commit ${rev}, load average ${load()}`);
-  const g = await requestGpu();
-  console.log(describeGpu(g));
+  const { g } = await benchPreamble();
   console.log(`bytes per GELU: 8·N (read + write); inputs uniform in [-${GELU_RANGE}, ${GELU_RANGE}); WGSL kernel: bench/gelu.wgsl (common/gelu.wgsl, 256 threads per workgroup)\n`);
-  const rand = rng(11);
+  const rand = mulberry32(11);
 
   // an odd size first (not a multiple of the workgroup), every element against float64
   {
@@ -83,7 +75,7 @@ async function main(): Promise<void> {
     for (const r of runners) await r.close();
     const gbs = (ms: number) => fmt(rate(geluBytes(N), ms));
     for (const r of res) console.log(`  ${r.label.padEnd(14)} ${fmt(r.ms).padStart(9)} ms = ${gbs(r.ms)} GB/s${r.tsMs ? ` (GPU timestamps ${fmt(r.tsMs)} ms = ${gbs(r.tsMs)} GB/s)` : ''}`);
-    console.log(`  (median of ${reps}, round robin; load average ${load()})`);
+    console.log(`  (median of ${reps}, round robin; load average ${loadAverage()})`);
     rows.push({ name: geluName(N), work: geluBytes(N), reps, res, failed });
   }
 

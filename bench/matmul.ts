@@ -22,19 +22,18 @@
  * Usage: npm run bench:matmul [-- --sizes 256x256x256,512x512x512 --no-gpujs --variant-sizes 1024x1024x1024
  *                               --no-baseline (skip the gpu.js comparison) --no-variants --save-tune]
  */
-import os from 'node:os';
-import { execSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { memoryStore, setTuneStore, tuneStore } from '../src/gpu/autotune.ts';
-import { describeGpu, type Gpu } from '../src/gpu/device.ts';
-import { requestGpu } from '../src/gpu/node.ts';
+import type { Gpu } from '../src/gpu/device.ts';
 import { submit } from '../src/gpu/pipelines.ts';
 import { DEFAULT_VARIANT, MATMUL_VARIANTS, matmul, tuneMatmuls, variantConstants, variantFits, variantSupports } from '../src/kernels/matmul.ts';
 import { run, upload } from '../test/helpers/gpu.ts';
 import {
-  MATMUL_TOL as TOL, fmt, gpujsBackends, gpujsMatmul, markdownTable, matmulError, matmulFlops, matmulName as name, matmulProblem, measure, rate, rng,
+  MATMUL_TOL as TOL, fmt, gpujsBackends, gpujsMatmul, markdownTable, matmulError, matmulFlops, matmulName as name, matmulProblem, measure, rate,
   withNavigatorGpu, wgslMatmul, type Failed, type GpujsCtor, type GpujsMode, type MatmulShape as Shape, type Row, type Runner,
 } from '../src/bench/kernels.ts';
+import { mulberry32 } from '../src/util/rng.ts';
+import { benchPreamble, loadAverage } from './preamble.ts';
 
 const DEFAULT_SIZES: Shape[] = [
   { M: 256, N: 256, K: 256 }, { M: 512, N: 512, K: 512 }, { M: 1024, N: 1024, K: 1024 },
@@ -57,15 +56,9 @@ for (const s of [...sizes, ...variantSizes]) {
 const gflops = (s: Shape, ms: number) => rate(matmulFlops(s), ms);
 
 async function main(): Promise<void> {
-  const cpus = os.cpus();
-  let rev = '?';
-  try { rev = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* not a checkout */ }
-  const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
-  console.log(`machine: ${cpus[0]?.model ?? '?'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}, node ${process.version}, commit ${rev}, load average ${load()}`);
-  const g = await requestGpu();
-  console.log(describeGpu(g));
+  const { g } = await benchPreamble();
   console.log('FLOPs per product: 2·M·N·K; WGSL kernel: matmul.wgsl TRANS_B with bias (64×64 tile, 4×4 per thread)\n');
-  const rand = rng(7);
+  const rand = mulberry32(7);
 
   // the off-tile shape first, in full: every element against float64
   {
@@ -102,7 +95,7 @@ async function main(): Promise<void> {
     const { reps, res } = await measure(runners);
     for (const r of runners) await r.close();
     for (const r of res) console.log(`  ${r.label.padEnd(14)} ${fmt(r.ms).padStart(9)} ms = ${fmt(gflops(s, r.ms))} GFLOP/s${r.tsMs ? ` (GPU timestamps ${fmt(r.tsMs)} ms = ${fmt(gflops(s, r.tsMs))} GFLOP/s)` : ''}`);
-    console.log(`  (median of ${reps}, round robin; load average ${load()})`);
+    console.log(`  (median of ${reps}, round robin; load average ${loadAverage()})`);
     rows.push({ name: name(s), work: matmulFlops(s), reps, res, failed });
   }
 
@@ -110,7 +103,7 @@ async function main(): Promise<void> {
   console.log(`\nGFLOP/s = 2·M·N·K / median time; WGSL/<mode> = WGSL e2e speed over gpu.js speed (both upload, run, read back). gpu.js backends used: ${gpujsBackends(rows)}`);
   for (const line of markdownTable(rows, 'M×N×K')) console.log(line);
 
-  if (variantSizes.length) await variantTable(g, load);
+  if (variantSizes.length) await variantTable(g);
 }
 
 // ---------- the matmul family ----------
@@ -146,12 +139,12 @@ async function variantRow(g: Gpu, s: Shape, rand: () => number): Promise<Map<str
 }
 
 /** The variants table (GFLOP/s per variant and shape) and the autotuner's choice for each shape. */
-async function variantTable(g: Gpu, load: () => string): Promise<void> {
+async function variantTable(g: Gpu): Promise<void> {
   if (!argv.includes('--save-tune')) setTuneStore(memoryStore());
-  const rand = rng(11);
+  const rand = mulberry32(11);
   const cols: { s: Shape; cells: Map<string, Cell>; tuned: string; tunedMs: number }[] = [];
   for (const s of variantSizes) {
-    console.log(`\nvariants on ${name(s)}${s.note ? ` (${s.note})` : ''}, TRANS_B with bias; load average ${load()}`);
+    console.log(`\nvariants on ${name(s)}${s.note ? ` (${s.note})` : ''}, TRANS_B with bias; load average ${loadAverage()}`);
     const cells = await variantRow(g, s, rand);
     for (const [v, c] of cells) console.log(`  ${v.padEnd(26)} ${c.ms ? `${fmt(c.ms).padStart(9)} ms = ${fmt(gflops(s, c.ms))} GFLOP/s` : c.note}`);
     const [t] = await tuneMatmuls(g, [{ M: s.M, N: s.N, K: s.K, transB: true }], { budgetMs: 30000, log: (l) => console.log(`  ${l}`) });
@@ -159,7 +152,7 @@ async function variantTable(g: Gpu, load: () => string): Promise<void> {
     cols.push({ s, cells, tuned: t.variant, tunedMs: t.ms });
   }
   const head = ['variant', 'constants', ...cols.map((c) => name(c.s))];
-  console.log(`\nGFLOP/s = 2·M·N·K / median wall time of one dispatch (load average ${load()}); * = the tuner's choice`);
+  console.log(`\nGFLOP/s = 2·M·N·K / median wall time of one dispatch (load average ${loadAverage()}); * = the tuner's choice`);
   console.log(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
   for (const v of MATMUL_VARIANTS) {
     const consts = Object.entries(variantConstants(v)).map(([k, x]) => `${k}=${x}`).join(' ');

@@ -36,16 +36,14 @@
  * embeddings N(0, 1), LayerNorm 1 + N(0, 0.05) / N(0, 0.05). The vocabulary is cut to --vocab rows (default
  * 1000, said in the output): only the rows of the ids used are ever read, so the time does not change.
  */
-import os from 'node:os';
-import { execSync } from 'node:child_process';
-import { describeGpu, type Gpu } from '../src/gpu/device.ts';
-import { requestGpu } from '../src/gpu/node.ts';
+import type { Gpu } from '../src/gpu/device.ts';
 import { fmtBytes } from '../src/gpu/arena.ts';
 import { BertGpu, type ForwardPlan } from '../src/model/forward.ts';
 import { NigEngine, type NigResult } from '../src/ig/engine.ts';
 import { nigReference } from '../src/ref/nig.ts';
 import type { BertConfig, BertWeights, EncodedPair, LayerWeights, Tensor } from '../src/model/types.ts';
-import { mulberry32 } from '../src/toy/tiny-bert.ts';
+import { mulberry32 } from '../src/util/rng.ts';
+import { benchPreamble, loadAverage } from './preamble.ts';
 
 type ShapeName = 'tiny' | 'base' | 'large';
 // (layers, hidden, heads, d_ff), as in the peer's SHAPES
@@ -222,13 +220,7 @@ function attributionBytes(cfg: BertConfig, T: number): number {
 }
 
 async function main(): Promise<void> {
-  const cpus = os.cpus();
-  let rev = '?';
-  try { rev = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* not a checkout */ }
-  const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
-  console.log(`machine: ${cpus[0]?.model ?? '?'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}, node ${process.version}, commit ${rev}, load average ${load()}`);
-  const g = await requestGpu();
-  console.log(describeGpu(g));
+  const { g } = await benchPreamble();
   console.log(`matmul variant: ${process.env.IR_NEURONS_TUNE ? `IR_NEURONS_TUNE=${process.env.IR_NEURONS_TUNE} (tuned choices)` : 'the default (IR_NEURONS_TUNE unset)'}`);
   const soft = /llvmpipe|lavapipe|swiftshader|software/i.test(Object.values(g.adapterInfo).join(' '));
   const pairs = int('--pairs', soft ? 1 : 5)!;
@@ -273,7 +265,7 @@ async function main(): Promise<void> {
       const c = completeness(r);
       if (c.problem) fail(`bench:nig: ${shapeName} ${T} tokens m = ${steps}: completeness off: ${c.problem}; the result is wrong, the time meaningless`);
       last = r;
-      console.log(`  ${T} tokens, pair ${i + 1}/${warmup + pairs}${i < warmup ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s, chunk ${r.chunk}; completeness ${rel(c)}; load average ${load()}`);
+      console.log(`  ${T} tokens, pair ${i + 1}/${warmup + pairs}${i < warmup ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s, chunk ${r.chunk}; completeness ${rel(c)}; load average ${loadAverage()}`);
     }
     const built = watch.builds.slice(nb);
     const act = built.reduce((s, b) => s + b.bytes, 0);

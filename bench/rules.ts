@@ -32,13 +32,10 @@
  * Work per pair: 3·(ref m + 1) + 3·Σ(m + 1) path points, one forward and one backward each (the engine's
  * cost unit; see bench/nig.ts for its FLOP formula); the time per point is printed.
  */
-import os from 'node:os';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { execSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeGpu } from '../src/gpu/device.ts';
-import { requestGpu } from '../src/gpu/node.ts';
+import type { Gpu } from '../src/gpu/device.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { BertGpu } from '../src/model/forward.ts';
 import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
@@ -46,6 +43,7 @@ import type { BertWeights, EncodedPair } from '../src/model/types.ts';
 import { NigEngine, type NigResult } from '../src/ig/engine.ts';
 import { RULES, type Rule } from '../src/ig/path.ts';
 import { nigReference } from '../src/ref/nig.ts';
+import { benchPreamble, loadAverage } from './preamble.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = resolve(REPO, '../shared/fixtures');
@@ -145,7 +143,7 @@ const pct = (t: number) => `${+(t * 100).toPrecision(3)}%`;
 // ---------- fixtures ----------
 interface Model { name: string; w: BertWeights; eng: NigEngine; pairs: EncodedPair[] }
 
-async function loadModel(g: Awaited<ReturnType<typeof requestGpu>>, name: string): Promise<Model> {
+async function loadModel(g: Gpu, name: string): Promise<Model> {
   const dir = resolve(FIXTURES, name);
   const w = loadCheckpoint(dir);
   const file = resolve(dir, 'reference.safetensors');
@@ -187,13 +185,7 @@ interface Saved { commit: string; refSteps: number; grid: number[]; raw: Record<
 
 /** Validates, computes the references and sweeps the grid on the GPU engine; exits 1 at the end if a cross-check failed. */
 async function measure(): Promise<Saved & { crossFailed: string[] }> {
-  const cpus = os.cpus();
-  let rev = '?';
-  try { rev = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* not a checkout */ }
-  const load = () => os.loadavg().map((x) => x.toFixed(2)).join(' ');
-  console.log(`machine: ${cpus[0]?.model ?? '?'}, ${cpus.length} cores, ${(os.totalmem() / 2 ** 30).toFixed(1)} GiB, ${os.platform()} ${os.release()}, node ${process.version}, commit ${rev}, load average ${load()}`);
-  const g = await requestGpu();
-  console.log(describeGpu(g).split('\n')[0]);
+  const { g, rev } = await benchPreamble('adapter');
   console.log(`quantity: NIG before GELU summed over tokens, (L, d_ff); reference: trapezoid at m = ${refSteps}; steps ${grid.join(', ')}\n`);
   const t0 = performance.now();
   let points = 0, engineMs = 0;
@@ -251,7 +243,7 @@ async function measure(): Promise<Saved & { crossFailed: string[] }> {
       }
       runs.push(run1);
       console.log(`  ${name} pair ${pairIdx[j]} (${p.ids.length} tokens, ΔF = ${run1.dF.toFixed(4)}): cross-check at m = ${refSteps} against trapezoid: ${cross.join(', ')} ${crossFailed.some((c) => c.startsWith(`${name} pair ${pairIdx[j]} `)) ? `FAILED (≥ ${CROSS_TOL})` : `< ${CROSS_TOL}`}; ` +
-        `${((performance.now() - tp) / 1000).toFixed(0)} s, ${(engineMs / points).toFixed(1)} ms/point so far, load average ${load()}`);
+        `${((performance.now() - tp) / 1000).toFixed(0)} s, ${(engineMs / points).toFixed(1)} ms/point so far, load average ${loadAverage()}`);
     }
     all[name] = runs;
     M.eng.model.dropPlans();

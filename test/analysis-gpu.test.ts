@@ -29,7 +29,7 @@ import { fuseScores, meanScores, ownView } from '../src/analysis-gpu/scores.ts';
 import { randomMask, selectTopMask, writeLayerMasks } from '../src/analysis-gpu/select.ts';
 import { done, run, upload } from './helpers/gpu.ts';
 import { UserError } from '../src/util/errors.ts';
-import { mulberry32 } from '../src/data/pairs.ts';
+import { mulberry32 } from '../src/util/rng.ts';
 
 const S = suite('analysis-gpu');
 

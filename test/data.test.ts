@@ -16,7 +16,8 @@ import { parseCandidateJson, readCandidateJson } from '../src/data/candidates-js
 import { type Collection, jsonLineOf, qrelsCount, splitLines } from '../src/data/collection.ts';
 import { csvTable, parseCsv, parseNumpyStrArray } from '../src/data/csv.ts';
 import { type DatasetEntry, loadDataset, loadDatasetConfig, parseDatasetConfig } from '../src/data/datasets.ts';
-import { datasetManifest, eligiblePairs, hash32, mulberry32, type Pair, type PairOptions, selectAllPairs, selectPairs, shuffle } from '../src/data/pairs.ts';
+import { datasetManifest, eligiblePairs, hash32, type Pair, type PairOptions, selectAllPairs, selectPairs, shuffle } from '../src/data/pairs.ts';
+import { mulberry32 } from '../src/util/rng.ts';
 import { readSciFactZip } from '../src/data/scifact.ts';
 import { parseSmart, parseSmartQrels, smartDocs, smartQueries } from '../src/data/smart.ts';
 import { readQrels, readRun, readText, readTopicsTsv } from '../src/data/trec.ts';

@@ -22,7 +22,7 @@ import { relevanceBackward, relevanceForward } from '../src/ref/bert.ts';
 import * as ref from '../src/ref/layers.ts';
 import { conductance as refConductance } from '../src/ref/nig.ts';
 import { run, upload } from './helpers/gpu.ts';
-import { mulberry32 } from '../src/data/pairs.ts';
+import { mulberry32 } from '../src/util/rng.ts';
 
 const S = suite('gpu-kernels');
 const FWD = 1e-5;

@@ -25,19 +25,13 @@ import {
   type Epilogue, type MatmulArgs, type MatmulVariant,
 } from '../src/kernels/matmul.ts';
 import * as ref from '../src/ref/layers.ts';
+import { mulberry32 } from '../src/util/rng.ts';
 import { run, upload, type Bufs } from './helpers/gpu.ts';
 
 const S = suite('matmul-variants');
 const TOL = 1e-5;
 
-let seed = 1234567;
-function rand(): number { // mulberry32
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const rand = mulberry32(1234567);
 const randf = (n: number, scale = 1) => Float32Array.from({ length: n }, () => scale * (2 * rand() - 1));
 const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
 function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -16,7 +16,7 @@ import { bertBackward, bertForward, gatherWordVecs, relevanceBackward, relevance
 import type { Target } from '../src/model/types.ts';
 import * as L from '../src/ref/layers.ts';
 import { nigReference, type Rule } from '../src/ref/nig.ts';
-import { mulberry32 } from '../src/data/pairs.ts';
+import { mulberry32 } from '../src/util/rng.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SHARED = path.resolve(ROOT, '../shared');

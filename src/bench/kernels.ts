@@ -19,16 +19,8 @@ import { matmul } from '../kernels/matmul.ts';
 import { geluForward, matmulForward } from '../ref/layers.ts';
 
 // ---------- data ----------
-/** mulberry32: uniform in [0, 1), the same stream in Node and in every browser. */
-export function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = seed;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's mulberry32 (src/util/rng.ts) under the name the benchmark page imports. */
+export { mulberry32 as rng } from '../util/rng.ts';
 /** n floats uniform in [-scale, scale). */
 export function randf(rand: () => number, n: number, scale = 1): Float32Array {
   const out = new Float32Array(n);

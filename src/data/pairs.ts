@@ -18,6 +18,7 @@
  */
 import { compareBytes } from '../analysis/metrics.ts';
 import { UserError } from '../util/errors.ts';
+import { mulberry32 } from '../util/rng.ts';
 import type { Collection } from './collection.ts';
 
 export type Label = 'rel' | 'nonrel';
@@ -63,18 +64,6 @@ export interface PoolStats {
   negative: number;
   /** document or query text missing or empty */
   noText: number;
-}
-
-/** mulberry32: a 32-bit PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** FNV-1a (32 bits) of a string's UTF-16 code units, for deriving seeds. */

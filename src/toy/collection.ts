@@ -16,7 +16,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
-import { mulberry32 } from './tiny-bert.ts';
+import { mulberry32 } from '../util/rng.ts';
 import { TOY_TOPICS, evidenceWords, toyWords } from './vocab.ts';
 
 export interface ToyCollectionOptions {

@@ -12,6 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
+import { mulberry32 } from '../util/rng.ts';
 import { toyVocab } from './vocab.ts';
 
 export type TinyDtype = 'F32' | 'F16' | 'BF16';
@@ -31,17 +32,6 @@ export interface TinyBertOptions {
 export interface FloatTensor {
   shape: number[];
   data: Float32Array;
-}
-
-/** mulberry32: a small 32-bit PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Standard normal samples by Box-Muller on a uniform generator. */
