@@ -27,7 +27,7 @@ import { memoryStore, setTuneStore, tuneStore } from '../src/gpu/autotune.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import { submit } from '../src/gpu/pipelines.ts';
 import { DEFAULT_VARIANT, MATMUL_VARIANTS, matmul, tuneMatmuls, variantConstants, variantFits, variantSupports } from '../src/kernels/matmul.ts';
-import { run, upload } from '../test/helpers/gpu.ts';
+import { run, upload } from '../src/bench/buffers.ts';
 import {
   MATMUL_TOL as TOL, fmt, gpujsBackends, gpujsMatmul, markdownTable, matmulError, matmulFlops, matmulName as name, matmulProblem, measure, rate,
   withNavigatorGpu, wgslMatmul, type Failed, type GpujsCtor, type GpujsMode, type MatmulShape as Shape, type Row, type Runner,

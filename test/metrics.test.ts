@@ -12,9 +12,10 @@ import { gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  compareBytes, evaluate, formatLine, formatTrecEval, formatValue, judgeRanking, ndcgCut, parseMeasure, parseMeasures,
+  evaluate, formatLine, formatTrecEval, formatValue, judgeRanking, ndcgCut, parseMeasure, parseMeasures,
   recipRank, type EvalOptions,
 } from '../src/analysis/metrics.ts';
+import { compareBytes } from '../src/data/ranking.ts';
 import { main } from '../src/cli/main.ts';
 import {
   parseQrels, parseRun, parseRunWithTag, parseTopicsTsv, readQrels, readRunWithTag, readTopicsTsv, type Qrels, type Run,

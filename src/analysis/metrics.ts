@@ -2,7 +2,7 @@
  * Ranking measures with trec_eval's conventions (usnistgov/trec_eval; the file named with each rule). Pure
  * functions on plain maps and arrays: no Node imports, so this runs anywhere (`import type` below is erased).
  *
- * Ranking (form_res_rels.c): a query's documents are sorted by score descending, ties broken by docid
+ * Ranking (form_res_rels.c; rankDocs and compareBytes in src/data/ranking.ts): a query's documents are sorted by score descending, ties broken by docid
  * descending (byte-wise strcmp); the run's rank field is never used. A docid retrieved twice for one query
  * makes trec_eval stop ("duplicate docs"); so does judging a docid twice. We throw a UserError in both cases.
  *
@@ -28,27 +28,8 @@
  * over the counted queries.
  */
 import type { Qrels, Run, ScoredDoc } from '../data/trec.ts';
+import { compareBytes, rankDocs } from '../data/ranking.ts';
 import { UserError } from '../util/errors.ts';
-
-/** strcmp order (UTF-8 bytes = code points) for JS strings: lift surrogates above the rest of the BMP. */
-export function compareBytes(a: string, b: string): number {
-  if (a === b) return 0;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    let x = a.charCodeAt(i);
-    let y = b.charCodeAt(i);
-    if (x === y) continue;
-    if (x >= 0xd800) x = x <= 0xdfff ? x + 0x2000 : x - 0x800;
-    if (y >= 0xd800) y = y <= 0xdfff ? y + 0x2000 : y - 0x800;
-    return x - y;
-  }
-  return a.length - b.length;
-}
-
-/** trec_eval's ranking of one query: score descending, ties by docid descending. Returns a sorted copy. */
-export function rankDocs(docs: readonly ScoredDoc[]): ScoredDoc[] {
-  return [...docs].sort((a, b) => (a.score > b.score ? -1 : a.score < b.score ? 1 : compareBytes(b.docid, a.docid)));
-}
 
 /** A ranked list reduced to what the measures need. */
 export interface JudgedRanking {

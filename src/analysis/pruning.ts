@@ -8,7 +8,8 @@
  */
 import type { Qrels, Run, ScoredDoc } from '../data/trec.ts';
 import { UserError } from '../util/errors.ts';
-import { compareBytes, evaluate, rankDocs, type Evaluation } from './metrics.ts';
+import { evaluate, type Evaluation } from './metrics.ts';
+import { compareBytes, rankDocs } from '../data/ranking.ts';
 import { Rng, summarise, type Summary } from './stats.ts';
 
 /** Per-layer keep masks (layers of (dff)): 1 keeps a unit, 0 prunes it (zeroes its output at every token). */

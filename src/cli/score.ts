@@ -11,23 +11,9 @@ import { readPruneMask } from '../model/prune-mask.ts';
 import { requestGpu } from '../gpu/node.ts';
 import { BertGpu, relevance } from '../model/forward.ts';
 import { UserError } from '../util/errors.ts';
-import type { EncodedPair } from '../model/types.ts';
+import { scoreEncoded } from '../model/score.ts';
 
 export interface ScoreRow { id: string; logits: number[]; relevance: number }
-
-/** Scores encoded pairs in batches of similar length; returns logits per pair in input order. */
-export async function scoreEncoded(model: BertGpu, enc: EncodedPair[], batch: number, progress?: (done: number) => void): Promise<Float32Array[]> {
-  const order = enc.map((_, i) => i).sort((a, b) => enc[a].ids.length - enc[b].ids.length);
-  const out: Float32Array[] = new Array(enc.length);
-  const NL = model.cfg.numLabels;
-  for (let s = 0; s < order.length; s += batch) {
-    const idx = order.slice(s, s + batch);
-    const logits = await model.score(idx.map((i) => enc[i]));
-    idx.forEach((i, b) => { out[i] = logits.slice(b * NL, (b + 1) * NL); });
-    progress?.(Math.min(order.length, s + batch));
-  }
-  return out;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const a = parseArgs('score', argv, { model: 'string', tokenizer: 'string', pairs: 'string', 'prune-mask': 'string', 'max-length': 'number', batch: 'number', out: 'string' });

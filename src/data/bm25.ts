@@ -7,10 +7,10 @@
  * Differences from Anserini, kept on purpose for a dependency-free reader: lengths are exact (Lucene stores
  * them lossily in one byte), and tokens are lowercase runs of Unicode letters and digits with no stemming
  * (Anserini applies Porter). `stopwords: true` drops Lucene's English stop set (EnglishAnalyzer, 33 words).
- * Ranking: score descending, ties by docid descending (trec_eval's order, src/analysis/metrics.ts), so that a
+ * Ranking: score descending, ties by docid descending (trec_eval's order, src/data/ranking.ts), so that a
  * top-k list evaluates like the full ranking cut at k. Documents without any query term are never returned.
  */
-import { compareBytes } from '../analysis/metrics.ts';
+import { compareBytes } from './ranking.ts';
 import type { Run, ScoredDoc } from './trec.ts';
 
 /** Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET. */

@@ -9,7 +9,7 @@
  *   or our own BM25 (src/data/bm25.ts). `run` keeps the scores when there are any.
  * - `relThreshold`: the minimum grade of a relevant pair (SPEC: TREC DL 2, binary collections 1).
  */
-import { rankDocs } from '../analysis/metrics.ts';
+import { rankDocs } from './ranking.ts';
 import { UserError } from '../util/errors.ts';
 import type { Qrels, Run } from './trec.ts';
 

@@ -16,7 +16,7 @@
  * asked in batches about the pairs the walk needs (not the whole pool); it must answer the same for the same pair.
  * Output order: dataset, then qid (byte order), label ('rel' first), then docid (byte order).
  */
-import { compareBytes } from '../analysis/metrics.ts';
+import { compareBytes } from './ranking.ts';
 import { UserError } from '../util/errors.ts';
 import { mulberry32 } from '../util/rng.ts';
 import type { Collection } from './collection.ts';

@@ -10,7 +10,7 @@
  * - a qrels line has exactly 4 fields, the iter field is ignored, the grade is an integer and may be negative
  *   (trec_eval reads a negative grade as "in the pool but unjudged": no gain, never relevant);
  * - a run line has at least 6 fields; the rank field and anything after the tag are ignored (trec_eval ranks by
- *   score, see src/analysis/metrics.ts); the run tag reported is the one on the last line, as trec_eval does;
+ *   score, see src/data/ranking.ts); the run tag reported is the one on the last line, as trec_eval does;
  * - a docid listed twice for one query is an error in both files: trec_eval stops with "duplicate docs".
  * Every malformed line is a UserError naming `file:line`.
  */

@@ -16,7 +16,7 @@ import { buildSchemes, type Cell, type DatasetGroups, type Scheme } from '../ana
 import { topCount } from '../analysis/rankings.ts';
 import { maskFromUnits, pruningTable, randomUnits, rerank, writeTrecRun, type Candidate, type PruningDatasetInput, type PruningTable } from '../analysis/pruning.ts';
 import type { Run } from '../data/trec.ts';
-import { scoreEncoded } from '../cli/score.ts';
+import { scoreEncoded } from '../model/score.ts';
 import type { GpuMasks } from './gpu-masks.ts';
 import { Progress } from '../util/progress.ts';
 

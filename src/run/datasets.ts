@@ -15,7 +15,7 @@ import type { NigEngine, NigOptions } from '../ig/engine.ts';
 import { parseShard, runKey, runSchedule, writeJson, type ScheduleOptions } from './scheduler.ts';
 import { describeGpu } from '../gpu/device.ts';
 import type { CellAccumulators } from '../ig/cells.ts';
-import { scoreEncoded } from '../cli/score.ts';
+import { scoreEncoded } from '../model/score.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
