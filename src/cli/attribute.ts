@@ -5,14 +5,13 @@
  * writes DIR/attributions.safetensors (float32, per pair id: .nig, .nig_segments, .ig_embed, .F, .delta,
  * .delta_hidden) and DIR/manifest.json.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, required } from './args.ts';
 import { loadCheckpoint } from '../model/checkpoint.ts';
 import { effectiveMaxLength, loadTokenizer } from '../tokenizer/tokenizer.ts';
 import { readPairsJsonl } from '../data/pairs-jsonl.ts';
 import { requestGpu } from '../gpu/node.ts';
-import { describeGpu } from '../gpu/device.ts';
 import { BertGpu } from '../model/forward.ts';
 import { NigEngine, type NigResult } from '../ig/engine.ts';
 import { BASELINES, type Baseline } from '../ig/baselines.ts';
@@ -25,6 +24,8 @@ import { UserError } from '../util/errors.ts';
 import type { Target } from '../model/types.ts';
 import { Progress } from '../util/progress.ts';
 import { runDatasets } from '../run/datasets.ts';
+import { runManifest } from '../run/manifest.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 
 const TARGETS: Target[] = ['relevant', 'nonrelevant', 'logit'];
 
@@ -101,22 +102,14 @@ export async function run(argv: string[]): Promise<number> {
     progress.tick(i + 1);
   }
   progress.done();
-  const tmp = join(outDir, 'attributions.safetensors.tmp');
-  writeFileSync(tmp, attributionsSafetensors(results, units, { L, F, C }));
-  renameSync(tmp, join(outDir, 'attributions.safetensors'));
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
-  const manifest = {
-    engine: { name: pkg.name, version: pkg.version, node: process.version },
-    created: new Date().toISOString(),
-    model: { dir: modelDir, hash: modelHash(modelDir), config: w.config },
-    tokenizer: tok.describe(),
-    device: describeGpu(g).split('\n')[0],
+  writeFileAtomic(join(outDir, 'attributions.safetensors'), attributionsSafetensors(results, units, { L, F, C }));
+  const timing = { totalMs: Math.round(performance.now() - t0), msPerPair: Math.round((timings.reduce((s, x) => s + x, 0) / timings.length) * 10) / 10 };
+  writeJsonAtomic(join(outDir, 'manifest.json'), runManifest({ model: { dir: modelDir, hash: modelHash(modelDir), config: w.config }, tokenizer: tok, g }, {
     options: { steps, rule, units, target, baseline, perToken: !!a.opts['per-token'], maxLength, maxMemoryMiB: maxMemory ?? null, chunk: a.opts.chunk ?? null, igRule: igRule ?? `conductance (${rule})`, igSteps: igRule ? (a.opts['ig-steps'] ?? steps) : steps },
     pairs: pairs.map((p, i) => ({ id: p.id, tokens: enc[i].ids.length, ms: Math.round(timings[i] * 10) / 10, delta: deltas[i] })),
-    timings: { totalMs: Math.round(performance.now() - t0), msPerPair: Math.round((timings.reduce((s, x) => s + x, 0) / timings.length) * 10) / 10 },
+    timings: timing,
     layout: 'see README "Output format": <id>.nig [layers, d_ff] (or [layers, T, d_ff] with perToken), <id>.nig_segments [5, layers, d_ff], <id>.ig_embed [T, hidden], <id>.F [steps+1], <id>.delta [1], <id>.delta_hidden [layers+1]',
-  };
-  writeFileSync(join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
-  process.stderr.write(`attributed ${pairs.length} pairs (m = ${steps}, ${rule} rule, ${units}) in ${(manifest.timings.totalMs / 1000).toFixed(1)} s -> ${outDir}/attributions.safetensors\n`);
+  }));
+  process.stderr.write(`attributed ${pairs.length} pairs (m = ${steps}, ${rule} rule, ${units}) in ${(timing.totalMs / 1000).toFixed(1)} s -> ${outDir}/attributions.safetensors\n`);
   return 0;
 }

@@ -6,10 +6,11 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from '
 import { join } from 'node:path';
 import { parseArgs, required } from './args.ts';
 import { UserError } from '../util/errors.ts';
-import { readState, serializeAggregate, writeAtomic, type RunState } from '../run/state.ts';
+import { readState, serializeAggregate, type RunState } from '../run/state.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { parseSafetensors, serializeSafetensors } from '../formats/safetensors.ts';
 import { addWords } from '../ig/cells.ts';
-import { readPairVectors, writeJson } from '../run/scheduler.ts';
+import { readPairVectors } from '../run/scheduler.ts';
 
 export async function run(argv: string[]): Promise<number> {
   const a = parseArgs('merge', argv, { out: 'string' });
@@ -55,11 +56,11 @@ export async function run(argv: string[]): Promise<number> {
       const v = readPairVectors(join(s.dir, 'pairs.safetensors'), mine, units);
       for (let j = 0; j < mine; j++) all.set(v.subarray(j * units, (j + 1) * units), (j * n + s.manifest.shard.index) * units);
     }
-    writeAtomic(join(outDir, 'pairs.safetensors'), serializeSafetensors(new Map([['nig', { dtype: 'F32', shape: [total, units], data: all }]]), { key, done: String(total) }));
+    writeFileAtomic(join(outDir, 'pairs.safetensors'), serializeSafetensors(new Map([['nig', { dtype: 'F32', shape: [total, units], data: all }]]), { key, done: String(total) }));
   }
-  writeAtomic(join(outDir, 'aggregate.safetensors'), serializeAggregate(merged, cfg.layers, cfg.intermediate, { shard: `merged ${n}`, total: String(total) }));
+  writeFileAtomic(join(outDir, 'aggregate.safetensors'), serializeAggregate(merged, cfg.layers, cfg.intermediate, { shard: `merged ${n}`, total: String(total) }));
   for (const f of readdirSync(join(shards[0].dir, 'datasets'))) copyFileSync(join(shards[0].dir, 'datasets', f), join(outDir, 'datasets', f));
-  writeJson(join(outDir, 'manifest.json'), { ...shards[0].manifest, shard: { index: 0, count: 1 }, mergedFrom: shards.map((s) => ({ dir: s.dir, shard: s.manifest.shard, meta: s.meta })), pairs: { total, shard: total } });
+  writeJsonAtomic(join(outDir, 'manifest.json'), { ...shards[0].manifest, shard: { index: 0, count: 1 }, mergedFrom: shards.map((s) => ({ dir: s.dir, shard: s.manifest.shard, meta: s.meta })), pairs: { total, shard: total } });
   process.stderr.write(`merged ${n} shards (${total} pairs, ${merged.cells.size} cells) -> ${join(outDir, 'aggregate.safetensors')}\n`);
   return 0;
 }

@@ -2,7 +2,6 @@
  * `ir-neurons score --model DIR [--tokenizer FILE] --pairs FILE.jsonl [--prune-mask FILE] [--max-length N]
  *  [--batch N] --out FILE.json`: logits and relevance of each pair, in input order.
  */
-import { writeFileSync } from 'node:fs';
 import { parseArgs, required } from './args.ts';
 import { loadCheckpoint } from '../model/checkpoint.ts';
 import { effectiveMaxLength, loadTokenizer } from '../tokenizer/tokenizer.ts';
@@ -11,6 +10,7 @@ import { readPruneMask } from '../model/prune-mask.ts';
 import { requestGpu } from '../gpu/node.ts';
 import { BertGpu, relevance } from '../model/forward.ts';
 import { UserError } from '../util/errors.ts';
+import { writeJsonAtomic } from '../util/atomic.ts';
 import { scoreEncoded } from '../model/score.ts';
 
 export interface ScoreRow { id: string; logits: number[]; relevance: number }
@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
     for (const v of l) if (!Number.isFinite(v)) throw new Error(`pair ${p.id}: the model produced a non-finite logit (${v})`);
     return { id: p.id, logits: l, relevance: relevance(l, w.config.numLabels)[0] };
   });
-  writeFileSync(outFile, JSON.stringify(rows, null, 1) + '\n');
+  writeJsonAtomic(outFile, rows);
   process.stderr.write(`scored ${rows.length} pairs with ${modelDir}${masks ? ` (pruned: ${masks.reduce((s, m) => s + m.filter((x) => x === 0).length, 0)} units)` : ''} -> ${outFile}\n`);
   return 0;
 }

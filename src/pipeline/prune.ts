@@ -4,7 +4,7 @@
  * model and with random sets of the same size (uniform without replacement, several seeds). Writes a TREC run
  * file of every ranking, so that any external tool can evaluate them.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import type { BertGpu } from '../model/forward.ts';
@@ -19,6 +19,7 @@ import type { Run } from '../data/trec.ts';
 import { scoreEncoded } from '../model/score.ts';
 import type { GpuMasks } from './gpu-masks.ts';
 import { Progress } from '../util/progress.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 
 export interface PruneDataset { name: string; collection: Collection; relevanceLevel: number }
 
@@ -97,7 +98,7 @@ export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: P
       const logits = await scoreEncoded(model, pr.enc, o.batch);
       const run = rerank(pr.cands, logits.map((l) => relevance(l, NL)[0]));
       const file = join(runsDir, `${pr.ds.name}.${tag.replace(/[^A-Za-z0-9_.@-]+/g, '_')}.trec`);
-      writeFileSync(file, writeTrecRun(run, tag.replace(/\s+/g, '_')));
+      writeFileAtomic(file, writeTrecRun(run, tag.replace(/\s+/g, '_')));
       written.push(file);
       out.push(run);
     }
@@ -130,6 +131,6 @@ export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: P
   progress.done();
   model.resetMasks();
   const table = pruningTable([...rows.values()], { minSeeds: 5 });
-  writeFileSync(join(o.outDir, 'pruning.json'), JSON.stringify({ options: { ...o, outDir: undefined }, table }, null, 1) + '\n');
+  writeJsonAtomic(join(o.outDir, 'pruning.json'), { options: { ...o, outDir: undefined }, table });
   return { table, schemes: wanted, runs: written };
 }

@@ -2,8 +2,9 @@
  * The thin file writer of the report: report.html, report.json and report.md in one folder. The only module
  * of src/report that touches the file system.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { renderHtml } from './html.ts';
 import { renderMarkdown } from './markdown.ts';
@@ -19,7 +20,7 @@ export function writeReport(dir: string, input: ReportInput): { report: ReportJs
   ];
   try {
     mkdirSync(dir, { recursive: true });
-    for (const [name, text] of files) writeFileSync(path.join(dir, name), text);
+    for (const [name, text] of files) writeFileAtomic(path.join(dir, name), text);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new UserError(`${dir}: cannot write the report (${code}); check that the folder is writable`);

@@ -2,7 +2,7 @@
  * `ir-neurons attribute --dataset NAMES ...`: the dataset mode of `attribute` (see src/run/scheduler.ts).
  * NAMES: comma-separated dataset names of the config, or a group (in-domain, out-of-domain), or all.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.ts';
@@ -12,8 +12,9 @@ import type { PairTokenizer } from '../tokenizer/tokenizer.ts';
 import type { BertGpu } from '../model/forward.ts';
 import { relevance } from '../model/forward.ts';
 import type { NigEngine, NigOptions } from '../ig/engine.ts';
-import { parseShard, runKey, runSchedule, writeJson, type ScheduleOptions } from './scheduler.ts';
-import { describeGpu } from '../gpu/device.ts';
+import { parseShard, runKey, runSchedule, type ScheduleOptions } from './scheduler.ts';
+import { runManifest } from './manifest.ts';
+import { writeJsonAtomic } from '../util/atomic.ts';
 import type { CellAccumulators } from '../ig/cells.ts';
 import { scoreEncoded } from '../model/score.ts';
 
@@ -83,16 +84,9 @@ export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: Pai
   const { entries, pairs } = await selectDatasetPairs(a, model, tok);
   const o: ScheduleOptions = { nig: a.nig, units: a.units, maxLength: a.maxLength, checkpointEvery: a.checkpointEvery, shard, resume: a.resume, stopAfter: a.stopAfter, keepPairs: a.keepPairs, pack: a.pack, modelHash: a.modelHash };
   mkdirSync(join(a.outDir, 'datasets'), { recursive: true });
-  const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8'));
-  for (const e of entries) writeJson(join(a.outDir, 'datasets', `${e.name}.json`), { name: e.name, group: e.group, relThreshold: e.relThreshold, ...datasetManifest(pairs.filter((p) => p.dataset === e.name), a.selection) });
-  writeJson(join(a.outDir, 'manifest.json'), {
-    kind: 'dataset-run',
-    engine: { name: pkg.name, version: pkg.version, node: process.version },
-    created: new Date().toISOString(),
-    key: runKey(a.modelHash, o, pairs),
-    model: { dir: a.modelDir, hash: a.modelHash, config: model.cfg },
-    tokenizer: tok.describe(),
-    device: describeGpu(model.g).split('\n')[0],
+  for (const e of entries) writeJsonAtomic(join(a.outDir, 'datasets', `${e.name}.json`), { name: e.name, group: e.group, relThreshold: e.relThreshold, ...datasetManifest(pairs.filter((p) => p.dataset === e.name), a.selection) });
+  const head = { kind: 'dataset-run', key: runKey(a.modelHash, o, pairs), model: { dir: a.modelDir, hash: a.modelHash, config: model.cfg }, tokenizer: tok, g: model.g };
+  writeJsonAtomic(join(a.outDir, 'manifest.json'), runManifest(head, {
     options: { nig: a.nig, units: a.units, maxLength: a.maxLength, selection: { ...a.selection, filter: undefined }, checkpointEvery: a.checkpointEvery },
     shard,
     datasets: entries.map((e) => ({ name: e.name, group: e.group, relThreshold: e.relThreshold, manifest: `datasets/${e.name}.json` })),
@@ -100,7 +94,7 @@ export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: Pai
     pairs: { total: pairs.length, shard: pairs.filter((_, i) => i % shard.count === shard.index).length },
     files: { aggregate: 'aggregate.safetensors', checkpoint: 'checkpoint.safetensors', ...(a.keepPairs ? { pairs: 'pairs.safetensors' } : {}) },
     pairOrder: 'pairs of this shard in the order of the dataset manifests (dataset, qid, label, docid), every shard.count-th from shard.index',
-  });
+  }));
   const t0 = performance.now();
   const st = await runSchedule(engine, tok, pairs, a.outDir, o);
   const total = pairs.filter((_, i) => i % shard.count === shard.index).length;

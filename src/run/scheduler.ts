@@ -5,17 +5,17 @@
  * shard i/n takes the pairs with index ≡ i (mod n), and `mergeShards` adds shards exactly.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import type { Pair } from '../data/pairs.ts';
 import type { PairTokenizer } from '../tokenizer/tokenizer.ts';
 import type { NigEngine, NigOptions } from '../ig/engine.ts';
 import { CellAccumulators } from '../ig/cells.ts';
-import { readState, serializeAggregate, serializeState, writeAtomic, type RunState } from './state.ts';
+import { readState, serializeAggregate, serializeState, type RunState } from './state.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 import { parseSafetensors, serializeSafetensors, toFloat } from '../formats/safetensors.ts';
 import { readView, type View } from '../gpu/arena.ts';
-import { readFileSync } from 'node:fs';
 import { Progress } from '../util/progress.ts';
 
 export interface Shard { index: number; count: number }
@@ -99,8 +99,8 @@ export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPair
     for (const c of cellNames) snap.cells.set(c, { count: counts.get(c) ?? 0, ...(await cells.read(c)) });
     const meta = { shard: `${o.shard.index}/${o.shard.count}`, total: String(mine.length) };
     // the pair vectors first: a checkpoint never counts a pair whose vector is not on disk
-    if (pairVecs) writeAtomic(pairsFile, serializeSafetensors(new Map([['nig', { dtype: 'F32', shape: [mine.length, units], data: pairVecs }]]), { key, done: String(done) }));
-    writeAtomic(file, final ? serializeAggregate(snap, L, F, meta) : serializeState(snap, units, meta));
+    if (pairVecs) writeFileAtomic(pairsFile, serializeSafetensors(new Map([['nig', { dtype: 'F32', shape: [mine.length, units], data: pairVecs }]]), { key, done: String(done) }));
+    writeFileAtomic(file, final ? serializeAggregate(snap, L, F, meta) : serializeState(snap, units, meta));
     return snap;
   };
   const progress = new Progress(`attribute shard ${o.shard.index}/${o.shard.count}`, mine.length, 'pairs');
@@ -137,10 +137,6 @@ export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPair
   const snap = await save(ckpt, false);
   if (snap.done === mine.length) await save(join(outDir, 'aggregate.safetensors'), true);
   return { ...snap, gpuCells: cells };
-}
-
-export function writeJson(file: string, value: unknown): void {
-  writeFileSync(file, JSON.stringify(value, null, 1) + '\n');
 }
 
 /** Per-pair NIG vectors of a run (rows in pair order; NaN rows: not attributed yet). */

@@ -1,10 +1,10 @@
 /**
- * The on-disk state of a dataset run: `checkpoint.safetensors` (written atomically: temp file, fsync,
+ * The on-disk state of a dataset run: `checkpoint.safetensors` (written atomically by src/util/atomic.ts: temp file, fsync,
  * rename, so a run killed at any moment — even kill -9 — leaves either the old or the new checkpoint) and
  * `aggregate.safetensors` (the result: per (dataset, label) cell the count, sums, sums of squares and means
  * of every unit's NIG, in total and per segment, plus the exact accumulator words used by merge).
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
 import { parseSafetensors, serializeSafetensors, toFloat, type WriteTensor } from '../formats/safetensors.ts';
 import { wordsToF64 } from '../ig/cells.ts';
@@ -16,19 +16,6 @@ export interface RunState {
   done: number;              // pairs of this shard finished
   cells: Map<string, CellWords>;
   deltas: Float32Array;      // per pair of the shard, in pair order: IG-embedding completeness delta (NaN: not done)
-}
-
-export function writeAtomic(file: string, bytes: Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
 }
 
 const i32 = (w: Uint32Array) => new Int32Array(w.buffer, w.byteOffset, w.length);
