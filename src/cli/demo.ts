@@ -58,18 +58,18 @@ export async function run(argv: string[]): Promise<number> {
     units: 'ffn-pre' as const, maxLength: 128, checkpointEvery: 20, resume: false, keepPairs: true, outDir: runDir, modelDir, modelHash: hash,
   };
   const finished = existsSync(join(runDir, 'aggregate.safetensors')) && JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')).options?.nig?.steps === steps;
-  let gpuCells: GpuMasks | undefined;
+  let gpuMasks: GpuMasks | undefined;
   let rd;
   if (finished) {
     log(`reusing the finished NIG run in ${runDir}`);
     rd = readRunDir(runDir);
-    gpuCells = gpuMasksFromRun(g, model, rd);
+    gpuMasks = gpuMasksFromRun(g, model, rd);
   } else {
     log(`NIG of all ${w.config.layers * w.config.intermediate} FFN units over ${spec} (m = ${steps}) -> ${runDir}`);
     const res = await runDatasets({ ...args, resume: existsSync(join(runDir, 'checkpoint.safetensors')) }, engine, tok);
     rd = readRunDir(runDir);
     // the accumulators stay on the GPU: ranking and masks are computed where the attribution left them
-    gpuCells = new GpuMasks(g, model, res.gpuCells, new Map(rd.cells.map((c) => [`${c.dataset}/${c.label}`, c.count])));
+    gpuMasks = new GpuMasks(g, model, res.accumulators, new Map(rd.cells.map((c) => [`${c.dataset}/${c.label}`, c.count])));
   }
   const top = buildSchemes(rd.cells, 5, { groups: rd.groups, kinds: ['fusion'], labels: ['rel'] }).find((s) => s.name === 'fusion/all/rel')!;
   const plantedSet = new Set(planted.flatUnits);
@@ -82,7 +82,7 @@ export async function run(argv: string[]): Promise<number> {
   const res = await runPruning(model, tok, datasets, rd.cells, rd.groups, {
     schemes: ['fusion/all/rel', 'fusion/in-domain/rel', 'fusion/out-of-domain/rel', 'fusion/all/nonrel'],
     percents: [...STANDARD_PERCENTS], seeds: 5, depth: 100, maxLength: 128, batch: 64, outDir: pruneDir,
-  }, gpuCells);
+  }, gpuMasks);
   for (const b of res.table.baselines) log(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(3)}`);
   for (const r of res.table.rows.filter((x) => x.scheme === 'fusion/all/rel')) {
     log(`  ${r.dataset} prune ${r.scheme} ${r.p}% (${r.units} units): nDCG@10 ${r.ndcg10.value.toFixed(3)} vs random ${r.ndcg10.random.mean.toFixed(3)} ± ${r.ndcg10.random.std.toFixed(3)}`);

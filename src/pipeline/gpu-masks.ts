@@ -3,7 +3,8 @@
  * (shaders/analysis/cell_mean.wgsl), fusion of per-dataset means, top-k selection and the mask write
  * (shaders/analysis/select*.wgsl), copied into the model's `mask.<l>` views — no host round trip between
  * attribution, ranking and pruning. 'dataset' and 'fusion' schemes (the paper's) take this path; the other
- * kinds (intersection, rrf, combsum) are built on the host by src/analysis and uploaded.
+ * kinds (intersection, rrf, combsum) are built on the host by src/analysis and uploaded. `setMasks` is the one
+ * place that chooses between the two.
  */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
@@ -15,6 +16,30 @@ import { topCount } from '../analysis/rankings.ts';
 import { maskFromUnits } from '../analysis/pruning.ts';
 import { meanScores, fuseScores } from '../analysis-gpu/scores.ts';
 import { randomMask, selectTopMask, writeLayerMasks } from '../analysis-gpu/select.ts';
+
+/** What one pruning ranking masks: nothing (the unpruned model), a scheme's units, or a random unit set. */
+export type MaskChoice = 'none' | Scheme | Uint32Array;
+
+/**
+ * Writes the masks of `what` into the model; the one place that decides how: 'none' clears them; with the GPU
+ * accumulators (`gpu`), 'dataset' and 'fusion' schemes are selected on the GPU and random sets written there;
+ * every other case is written from its unit list on the host.
+ */
+export async function setMasks(model: BertGpu, what: MaskChoice, gpu?: GpuMasks): Promise<void> {
+  if (what === 'none') {
+    model.resetMasks();
+    return;
+  }
+  if (gpu) {
+    if (what instanceof Uint32Array) return gpu.applyRandom(what);
+    if (GpuMasks.selects(what)) {
+      await gpu.apply(what);
+      return;
+    }
+  }
+  const { layers: L, intermediate: F } = model.cfg;
+  maskFromUnits(what instanceof Uint32Array ? what : what.units, L, F).forEach((m, l) => model.setMask(l, m));
+}
 
 export class GpuMasks {
   private means = new Map<string, Promise<View>>();
@@ -33,13 +58,17 @@ export class GpuMasks {
     return m;
   }
 
-  /** Writes the scheme's mask into the model; returns the selected units (read back only when `withUnits`). */
+  /** The scheme kinds selected on the GPU: 'dataset' (one cell's means) and 'fusion' (mean of those). */
+  static selects(s: Scheme): boolean {
+    return s.kind === 'dataset' || s.kind === 'fusion';
+  }
+
+  /**
+   * Selects a 'dataset' or 'fusion' scheme on the GPU and writes its mask into the model; returns the selected
+   * units (read back only when `withUnits`). Other kinds: see `setMasks`.
+   */
   async apply(s: Scheme, withUnits = false): Promise<{ onGpu: boolean; units?: Uint32Array }> {
-    const { layers: L, intermediate: F } = this.model.cfg;
-    if (s.kind !== 'dataset' && s.kind !== 'fusion') {
-      maskFromUnits(s.units, L, F).forEach((m, l) => this.model.setMask(l, m));
-      return { onGpu: false, units: s.units };
-    }
+    if (!GpuMasks.selects(s)) throw new Error(`GpuMasks.apply: scheme ${s.name} is of kind '${s.kind}', which is built on the host; write it with setMasks`);
     const means = await Promise.all(s.datasets.map((d) => this.mean(`${d}/${s.label}`)));
     const scores = s.kind === 'dataset' ? means[0] : await fuseScores(this.g, means);
     const sel = await selectTopMask(this.g, scores, this.N, topCount(s.p, this.N), { absolute: this.absolute });

@@ -14,10 +14,10 @@ import type { EncodedPair } from '../model/types.ts';
 import type { Collection } from '../data/collection.ts';
 import { buildSchemes, type Cell, type DatasetGroups, type Scheme } from '../analysis/schemes.ts';
 import { topCount } from '../analysis/rankings.ts';
-import { maskFromUnits, pruningTable, randomUnits, rerank, writeTrecRun, type Candidate, type PruningDatasetInput, type PruningTable } from '../analysis/pruning.ts';
+import { pruningTable, randomUnits, rerank, writeTrecRun, type Candidate, type PruningDatasetInput, type PruningTable } from '../analysis/pruning.ts';
 import type { Run } from '../data/trec.ts';
 import { scoreEncoded } from '../model/score.ts';
-import type { GpuMasks } from './gpu-masks.ts';
+import { setMasks, type GpuMasks, type MaskChoice } from './gpu-masks.ts';
 import { Progress } from '../util/progress.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 
@@ -64,10 +64,10 @@ async function prepare(ds: PruneDataset, tok: PairTokenizer, depth: number, maxL
 }
 
 /**
- * `gpuCells`: the aggregation accumulators on the GPU (from the attribution in this process, or uploaded from
- * the run's aggregate file); 'dataset' and 'fusion' masks are then selected and written on the GPU.
+ * `gpuMasks`: mask selection on the aggregation accumulators on the GPU (from the attribution in this process, or
+ * uploaded from the run's aggregate file); 'dataset' and 'fusion' masks are then selected and written on the GPU.
  */
-export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: PruneDataset[], cells: Cell[], groups: DatasetGroups, o: PruneOptions, gpuCells?: GpuMasks): Promise<PruneResult> {
+export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: PruneDataset[], cells: Cell[], groups: DatasetGroups, o: PruneOptions, gpuMasks?: GpuMasks): Promise<PruneResult> {
   const { layers: L, intermediate: F, numLabels: NL } = model.cfg;
   const N = L * F;
   if (o.seeds < 5) throw new UserError(`--seeds ${o.seeds}: random baselines need at least 5 seeds`);
@@ -82,17 +82,8 @@ export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: P
   const runsDir = join(o.outDir, 'runs');
   mkdirSync(runsDir, { recursive: true });
   const written: string[] = [];
-  // masks: 'none' (unpruned), a scheme, or random units; on the GPU when `gpuCells` is given
-  const setMasks = async (what: 'none' | Scheme | Uint32Array) => {
-    if (what === 'none') model.resetMasks();
-    else if (what instanceof Uint32Array) {
-      if (gpuCells) await gpuCells.applyRandom(what);
-      else maskFromUnits(what, L, F).forEach((m, l) => model.setMask(l, m));
-    } else if (gpuCells) await gpuCells.apply(what);
-    else maskFromUnits(what.units, L, F).forEach((m, l) => model.setMask(l, m));
-  };
-  const scoreAll = async (masks: 'none' | Scheme | Uint32Array, tag: string): Promise<Run[]> => {
-    await setMasks(masks);
+  const scoreAll = async (masks: MaskChoice, tag: string): Promise<Run[]> => {
+    await setMasks(model, masks, gpuMasks);
     const out: Run[] = [];
     for (const pr of prepared) {
       const logits = await scoreEncoded(model, pr.enc, o.batch);

@@ -78,7 +78,7 @@ export async function selectDatasetPairs(a: DatasetRunArgs, model: BertGpu, tok:
 }
 
 /** Runs the datasets; returns the exit code and the run's GPU accumulators (for analysis in the same process). */
-export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: PairTokenizer): Promise<{ code: number; gpuCells: CellAccumulators; complete: boolean }> {
+export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: PairTokenizer): Promise<{ code: number; accumulators: CellAccumulators; complete: boolean }> {
   const model = engine.model;
   const shard = parseShard(a.shardSpec);
   const { entries, pairs } = await selectDatasetPairs(a, model, tok);
@@ -102,5 +102,5 @@ export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: Pai
   process.stderr.write(st.done === total
     ? `attributed ${total} pairs of ${entries.map((e) => e.name).join(', ')} in ${secs.toFixed(1)} s -> ${join(a.outDir, 'aggregate.safetensors')}\n`
     : `stopped after ${st.done}/${total} pairs; continue with --resume\n`);
-  return { code: 0, gpuCells: st.gpuCells, complete: st.done === total };
+  return { code: 0, accumulators: st.accumulators, complete: st.done === total };
 }
