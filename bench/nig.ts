@@ -39,6 +39,7 @@
 import type { Gpu } from '../src/gpu/device.ts';
 import { fmtBytes } from '../src/gpu/arena.ts';
 import { BertGpu, type ForwardPlan } from '../src/model/forward.ts';
+import { layoutBytes } from '../src/model/layout.ts';
 import { NigEngine, type NigResult } from '../src/ig/engine.ts';
 import { nigReference } from '../src/ref/nig.ts';
 import type { BertConfig, BertWeights, EncodedPair, LayerWeights, Tensor } from '../src/model/types.ts';
@@ -213,12 +214,6 @@ async function validateBig(eng: NigEngine, pair: EncodedPair): Promise<string> {
 // ---------- main ----------
 interface Row { T: number; chunk: number; chunks: number; ms: number[]; flops: number; mem: string; c: Completeness }
 
-/** Bytes of the engine's attribution arena for one pair (sums, chunk carries, reductions): mirrors NigEngine.build. */
-function attributionBytes(cfg: BertConfig, T: number): number {
-  const { layers: L, hidden: C, intermediate: F } = cfg;
-  return 4 * (2 * L * T * F + 4 * L * T * F + 3 * (L + 1) * T * C + 3 * T * C + 12 * L * F);
-}
-
 async function main(): Promise<void> {
   const { g } = await benchPreamble();
   console.log(`matmul variant: ${process.env.IR_NEURONS_TUNE ? `IR_NEURONS_TUNE=${process.env.IR_NEURONS_TUNE} (tuned choices)` : 'the default (IR_NEURONS_TUNE unset)'}`);
@@ -251,9 +246,8 @@ async function main(): Promise<void> {
     const pair = makePair(T, vocab, seed);
     const points = steps + 1;
     const chunk = engine.chunkSize(T, points, chunkArg);
-    const per = engine.bytesPerPoint(T);
+    const plan = engine.chunkMemory(T, chunk);
     const budget = maxMemoryMiB ? `--max-memory ${maxMemoryMiB} MiB` : `default budget ${fmtBytes(Math.min(g.limits.maxBufferSize, 2 ** 31))}`;
-    const byBinding = Math.floor(g.limits.maxStorageBufferBindingSize / per.largestBinding);
     const nb = watch.builds.length;
     const times: number[] = [];
     let last: NigResult | undefined;
@@ -269,7 +263,9 @@ async function main(): Promise<void> {
     }
     const built = watch.builds.slice(nb);
     const act = built.reduce((s, b) => s + b.bytes, 0);
-    const mem = `${fmtBytes(act)} activations + ${fmtBytes(attributionBytes(w.config, T))} sums and carries (plan ${chunk}x${T}: ${fmtBytes(per.total)}/point by the engine's estimate; binding limit allows ${byBinding} points, ${budget})`;
+    const sums = layoutBytes(g.limits, plan.layout.attribution);
+    if (act + sums !== plan.bytes) fail(`bench:nig: the engine planned ${plan.bytes} bytes for a ${chunk}x${T} chunk but allocated ${act + sums}; src/model/layout.ts and the passes disagree`);
+    const mem = `${fmtBytes(act)} activations + ${fmtBytes(sums)} sums and carries (chunk ${chunk}x${T} as planned by src/model/layout.ts; largest buffer ${fmtBytes(plan.largestBinding)}; ${budget})`;
     const f = nigFlops(w.config, T, points);
     rows.push({ T, chunk, chunks: Math.ceil(points / chunk), ms: times, flops: f.total, mem, c: completeness(last!) });
     const med = median(times);

@@ -10,10 +10,12 @@ import type { ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { buildBackward } from '../model/backward.ts';
 import type { Target } from '../model/types.ts';
-import { weightedSum } from '../kernels/ig.ts';
+import { setWeightedSum, weightedSum } from '../kernels/ig.ts';
 import { baselineIds, type Baseline } from './baselines.ts';
 import { chunks, igPath, type IgRule } from './path.ts';
 import type { NigEngine } from './engine.ts';
+import { igLayout, type IgHandles } from './layout.ts';
+import { allocateLayout, type Bound } from '../model/layout.ts';
 
 export interface IgOptions {
   rule: IgRule;
@@ -34,7 +36,7 @@ export interface IgResult {
   delta: number;            // Σ igEmbed − (F(x) − F(x'))
 }
 
-interface Plan { key: string; plan: ForwardPlan; arena: Arena; dispatches: Dispatch[]; params: GPUBuffer; P: number; T: number }
+interface Plan { key: string; plan: ForwardPlan; arena: Arena; sums: Bound<IgHandles>; dispatches: Dispatch[]; params: GPUBuffer; P: number; T: number }
 
 export class IgEngine {
   private cached: Plan | null = null;
@@ -47,19 +49,17 @@ export class IgEngine {
     const key = `${T}x${P}:${target}`;
     if (this.cached && this.cached.key === key && this.cached.plan === plan) return this.cached;
     this.cached?.arena.destroy();
-    const C = model.cfg.hidden;
-    const A = new Arena(model.g, `IG ${T}`);
-    A.reserve('w', P * 4);
-    A.reserve('G', T * C * 4);
-    await A.buildChecked();
+    const layout = igLayout(model.cfg, T, P);
+    const A = new Arena(model.g, layout.label);
+    const sums = await allocateLayout(A, layout);
     let params: GPUBuffer | null = null;
     const back = await buildBackward(model, plan, target, async (e) => {
       if (e.kind !== 'embed') return [];
-      const ws = await weightedSum(model.g, { label: 'IG weighted gradient sum', g: e.ds0, w: A.view('w'), out: A.view('G'), R: T * C });
+      const ws = await weightedSum(model.g, { label: 'IG weighted gradient sum', g: e.ds0, w: sums.w, out: sums.G, R: T * model.cfg.hidden });
       params = ws.params;
       return [ws.d];
     });
-    this.cached = { key, plan, arena: A, dispatches: [...plan.dispatches, ...back], params: params!, P, T };
+    this.cached = { key, plan, arena: A, sums, dispatches: [...plan.dispatches, ...back], params: params!, P, T };
     return this.cached;
   }
 
@@ -79,7 +79,7 @@ export class IgEngine {
     const at = await this.build(T, P, target);
     const base = baselineIds(pair.ids, pair.typeIds, o.baseline ?? 'pad-keep-special', special);
     const baseIds = Array.from(base, (b) => (b < 0 ? null : b));
-    const Gv: View = at.arena.view('G');
+    const Gv: View = at.sums.G;
     const enc = g.device.createCommandEncoder({ label: 'clear IG' });
     enc.clearBuffer(Gv.buffer, Gv.offset, Gv.size);
     g.device.queue.submit([enc.finish()]);
@@ -87,10 +87,10 @@ export class IgEngine {
     for (const { k0, count } of chunks(pts.length, P)) {
       const rows = Array.from({ length: P }, () => ({ ids: pair.ids, baseIds, typeIds: pair.typeIds }));
       model.writeInputs(at.plan, rows, Array.from({ length: P }, (_, b) => pts[Math.min(k0 + b, pts.length - 1)].a));
-      writeView(g, at.arena.view('w'), Float32Array.from({ length: P }, (_, b) => (b < count ? pts[k0 + b].w : 0)));
-      g.device.queue.writeBuffer(at.params, 0, new Uint32Array([T * C, count, 0, 0]));
+      writeView(g, at.sums.w, Float32Array.from({ length: P }, (_, b) => (b < count ? pts[k0 + b].w : 0)));
+      setWeightedSum(g, at.params, { R: T * C, count, rowOff: 0 });
       submit(g, at.dispatches, `IG points ${k0}..${k0 + count - 1}`);
-      const f = await readView(g, at.plan.v('F'), count);
+      const f = await readView(g, at.plan.act.back!.F, count);
       for (let b = 0; b < count; b++) {
         if (pts[k0 + b].a === 0) Fbase = f[b];
         if (pts[k0 + b].a === 1) Fx = f[b];

@@ -4,7 +4,7 @@
  * activations under its own name; a scoring plan reuses one scratch buffer per kind.
  */
 import type { Gpu } from '../gpu/device.ts';
-import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
+import { Arena, readView, writeView } from '../gpu/arena.ts';
 import { submit, type Dispatch } from '../gpu/pipelines.ts';
 import { UserError } from '../util/errors.ts';
 import type { BertConfig, BertWeights, EncodedPair } from './types.ts';
@@ -13,22 +13,16 @@ import { layernormForward } from '../kernels/layernorm.ts';
 import { embeddingsForward } from '../kernels/embeddings.ts';
 import { attentionForward, MAX_T } from '../kernels/attention.ts';
 import { headForward } from '../kernels/head.ts';
-import { reserveBackward } from './backward.ts';
+import { activationLayout, allocateLayout, paddedLength, type ActivationHandles, type ActivationLayout, type ActivationShape, type Bound } from './layout.ts';
 
-const F32 = 4;
-
-export interface PlanShape {
-  B: number;     // sequences (pairs, or interpolation points) in the batch
-  T: number;     // padded length
-  save: boolean; // keep every layer's activations for the backward pass
-}
+export type PlanShape = ActivationShape;
 
 export interface ForwardPlan extends PlanShape {
+  layout: ActivationLayout;
   arena: Arena;
+  /** Every activation buffer of the plan, by role (src/model/layout.ts). */
+  act: Bound<ActivationHandles>;
   dispatches: Dispatch[];
-  v: (name: string) => View;
-  /** Name of a saved activation: per layer when saving, shared scratch otherwise. */
-  act: (what: string, l: number) => string;
 }
 
 export class BertGpu {
@@ -97,60 +91,38 @@ export class BertGpu {
     this.plans.clear();
   }
 
-  private async buildPlan({ B, T, save }: PlanShape): Promise<ForwardPlan> {
+  private async buildPlan(shape: PlanShape): Promise<ForwardPlan> {
+    const { cfg, g } = this;
+    if (shape.T > MAX_T) throw new UserError(`sequence length ${shape.T} exceeds the kernel limit ${MAX_T}`);
+    if (shape.T > cfg.maxPositions) throw new UserError(`sequence length ${shape.T} exceeds the model's max_position_embeddings ${cfg.maxPositions}; lower --max-length`);
+    const layout = activationLayout(cfg, shape);
+    const arena = new Arena(g, layout.label);
+    const act = await allocateLayout(arena, layout);
+    return { ...shape, layout, arena, act, dispatches: await this.encodeForward(act, shape) };
+  }
+
+  /** The forward pass over a plan's buffers: embeddings, L encoder layers, pooler and classifier. */
+  private async encodeForward(act: Bound<ActivationHandles>, { B, T }: PlanShape): Promise<Dispatch[]> {
     const { cfg, g } = this;
     const { hidden: C, intermediate: F, heads: NH, layers: L, numLabels: NL, eps } = cfg;
-    if (T > MAX_T) throw new UserError(`sequence length ${T} exceeds the kernel limit ${MAX_T}`);
-    if (T > cfg.maxPositions) throw new UserError(`sequence length ${T} exceeds the model's max_position_embeddings ${cfg.maxPositions}; lower --max-length`);
     const N = B * T;
-    const A = new Arena(g, `activations ${B}x${T}`);
-    const act = (what: string, l: number) => (save ? `${what}.${l}` : what);
-    A.reserve('tok', N * 4 * 4);
-    A.reserve('alpha', B * F32);
-    A.reserve('amask', N * F32);
-    A.reserve('s0', N * C * F32);
-    A.reserve('stats0', N * 2 * F32);
-    const reserved = new Set<string>(['h.0']);
-    A.reserve('h.0', N * C * F32);
-
-    const once = (name: string, bytes: number) => { if (!reserved.has(name)) { reserved.add(name); A.reserve(name, bytes); } };
-    for (let l = 0; l < L; l++) {
-      once(act('qkv', l), N * 3 * C * F32);
-      once(act('probs', l), B * NH * T * T * F32);
-      once('att', N * C * F32);
-      once('ao', N * C * F32);
-      once(act('s1', l), N * C * F32);
-      once(act('stats1', l), N * 2 * F32);
-      once(act('h1', l), N * C * F32);
-      once(act('pre', l), N * F * F32);
-      once('post', N * F * F32);
-      once('o', N * C * F32);
-      once(act('s2', l), N * C * F32);
-      once(act('stats2', l), N * 2 * F32);
-      once(save ? `h.${l + 1}` : `h.${(l + 1) % 2}`, N * C * F32);
-    }
-    A.reserve('pooled', B * C * F32);
-    A.reserve('logits', B * NL * F32);
-    if (save) reserveBackward(A, B, T, C, F, NH);
-    await A.buildChecked();
-    const v = (n: string) => A.view(n);
     const W = (n: string) => this.weights.view(n);
-    const hName = (l: number) => (save ? `h.${l}` : `h.${l % 2}`);
     const ds: Dispatch[] = [];
-    ds.push(await embeddingsForward(g, { label: 'embeddings', tok: v('tok'), alpha: v('alpha'), wordEmb: W('wordEmb'), posEmb: W('posEmb'), typeEmb: W('typeEmb'), s: v('s0'), rows: N, T, C }));
-    ds.push(await layernormForward(g, { label: 'embeddings LN', a: v('s0'), weight: W('embLnG'), bias: W('embLnB'), out: v('h.0'), stats: v('stats0'), rows: N, C, eps }));
+    ds.push(await embeddingsForward(g, { label: 'embeddings', tok: act.tok, alpha: act.alpha, wordEmb: W('wordEmb'), posEmb: W('posEmb'), typeEmb: W('typeEmb'), s: act.s0, rows: N, T, C }));
+    ds.push(await layernormForward(g, { label: 'embeddings LN', a: act.s0, weight: W('embLnG'), bias: W('embLnB'), out: act.h[0], stats: act.stats0, rows: N, C, eps }));
     for (let l = 0; l < L; l++) {
-      const h = v(hName(l));
-      ds.push(await matmul(g, { label: `L${l} qkv`, inp: h, weight: W(`qkvW.${l}`), bias: W(`qkvB.${l}`), out: v(act('qkv', l)), M: N, N: 3 * C, K: C, transB: true }));
-      ds.push(await attentionForward(g, { label: `L${l} attention`, qkv: v(act('qkv', l)), mask: v('amask'), out: v('att'), probs: v(act('probs', l)), B, T, C, NH }));
-      ds.push(await matmul(g, { label: `L${l} attn out`, inp: v('att'), weight: W(`aoW.${l}`), bias: W(`aoB.${l}`), out: v('ao'), M: N, N: C, K: C, transB: true }));
-      ds.push(await layernormForward(g, { label: `L${l} LN1`, a: v('ao'), b: h, weight: W(`ln1G.${l}`), bias: W(`ln1B.${l}`), out: v(act('h1', l)), s: v(act('s1', l)), stats: v(act('stats1', l)), rows: N, C, eps }));
-      ds.push(await matmul(g, { label: `L${l} ffn up`, inp: v(act('h1', l)), weight: W(`iW.${l}`), bias: W(`iB.${l}`), out: v(act('pre', l)), out2: v('post'), mask: W(`mask.${l}`), epilogue: 'ffn-up', M: N, N: F, K: C, transB: true }));
-      ds.push(await matmul(g, { label: `L${l} ffn down`, inp: v('post'), weight: W(`oW.${l}`), bias: W(`oB.${l}`), out: v('o'), M: N, N: C, K: F, transB: true }));
-      ds.push(await layernormForward(g, { label: `L${l} LN2`, a: v('o'), b: v(act('h1', l)), weight: W(`ln2G.${l}`), bias: W(`ln2B.${l}`), out: v(hName(l + 1)), s: v(act('s2', l)), stats: v(act('stats2', l)), rows: N, C, eps }));
+      const h = act.h[l];
+      const a = act.layers[l];
+      ds.push(await matmul(g, { label: `L${l} qkv`, inp: h, weight: W(`qkvW.${l}`), bias: W(`qkvB.${l}`), out: a.qkv, M: N, N: 3 * C, K: C, transB: true }));
+      ds.push(await attentionForward(g, { label: `L${l} attention`, qkv: a.qkv, mask: act.amask, out: a.att, probs: a.probs, B, T, C, NH }));
+      ds.push(await matmul(g, { label: `L${l} attn out`, inp: a.att, weight: W(`aoW.${l}`), bias: W(`aoB.${l}`), out: a.ao, M: N, N: C, K: C, transB: true }));
+      ds.push(await layernormForward(g, { label: `L${l} LN1`, a: a.ao, b: h, weight: W(`ln1G.${l}`), bias: W(`ln1B.${l}`), out: a.h1, s: a.s1, stats: a.stats1, rows: N, C, eps }));
+      ds.push(await matmul(g, { label: `L${l} ffn up`, inp: a.h1, weight: W(`iW.${l}`), bias: W(`iB.${l}`), out: a.pre, out2: a.post, mask: W(`mask.${l}`), epilogue: 'ffn-up', M: N, N: F, K: C, transB: true }));
+      ds.push(await matmul(g, { label: `L${l} ffn down`, inp: a.post, weight: W(`oW.${l}`), bias: W(`oB.${l}`), out: a.o, M: N, N: C, K: F, transB: true }));
+      ds.push(await layernormForward(g, { label: `L${l} LN2`, a: a.o, b: a.h1, weight: W(`ln2G.${l}`), bias: W(`ln2B.${l}`), out: act.h[l + 1], s: a.s2, stats: a.stats2, rows: N, C, eps }));
     }
-    ds.push(await headForward(g, { label: 'pooler+classifier', h: v(hName(L)), poolW: W('poolW'), poolB: W('poolB'), clsW: W('clsW'), clsB: W('clsB'), pooled: v('pooled'), logits: v('logits'), B, T, C, NL }));
-    return { B, T, save, arena: A, dispatches: ds, v, act };
+    ds.push(await headForward(g, { label: 'pooler+classifier', h: act.h[L], poolW: W('poolW'), poolB: W('poolB'), clsW: W('clsW'), clsB: W('clsB'), pooled: act.pooled, logits: act.logits, B, T, C, NL }));
+    return ds;
   }
 
   /** Writes the token table of a batch: row (b, t) = (id, baseId, typeId, 0); padding uses [PAD]. */
@@ -173,20 +145,19 @@ export class BertGpu {
         amask[b * T + t] = valid ? 1 : 0;
       }
     }
-    writeView(this.g, plan.v('tok'), new Uint32Array(tok));
-    writeView(this.g, plan.v('alpha'), new Float32Array(Array.from({ length: B }, (_, b) => alphas[b] ?? 1)));
-    writeView(this.g, plan.v('amask'), amask);
+    writeView(this.g, plan.act.tok, new Uint32Array(tok));
+    writeView(this.g, plan.act.alpha, new Float32Array(Array.from({ length: B }, (_, b) => alphas[b] ?? 1)));
+    writeView(this.g, plan.act.amask, amask);
   }
 
   /** Logits (B, numLabels) of a batch of encoded pairs, padded to the longest (rounded up to 8). */
   async score(pairs: EncodedPair[]): Promise<Float32Array> {
     if (!pairs.length) return new Float32Array(0);
-    const maxLen = Math.max(...pairs.map((p) => p.ids.length));
-    const T = Math.min(Math.ceil(maxLen / 8) * 8, Math.max(maxLen, Math.min(this.cfg.maxPositions, MAX_T)));
+    const T = paddedLength(this.cfg, Math.max(...pairs.map((p) => p.ids.length)));
     const plan = await this.plan({ B: pairs.length, T, save: false });
     this.writeInputs(plan, pairs, []);
     submit(this.g, plan.dispatches, 'forward');
-    return readView(this.g, plan.v('logits'), pairs.length * this.cfg.numLabels);
+    return readView(this.g, plan.act.logits, pairs.length * this.cfg.numLabels);
   }
 }
 

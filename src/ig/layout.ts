@@ -1,0 +1,80 @@
+/**
+ * The attribution buffers beside a plan's activations (src/model/layout.ts): per pair sharing the batch (slot),
+ * the NIG sums of every FFN unit per token, the hidden-state and embedding sums, the last point of the previous
+ * chunk of each (carries), and the per-segment reductions; for plain IG, the row weights and the weighted
+ * gradient sum. The NIG engine sizes its chunks from these tables plus the activation table.
+ */
+import { activationLayout, LayoutBuilder, type ActivationLayout, type Layout } from '../model/layout.ts';
+import type { BertConfig } from '../model/types.ts';
+
+export interface SlotHandles {
+  nigPre: string;       // (L, T, d_ff) Σ over points of NIG before GELU, per token
+  nigPost: string;      // (L, T, d_ff) after GELU
+  carryPre: string[];   // per layer (2, T, d_ff): (y, g) at the last point of the previous chunk
+  carryPost: string[];  // per layer (2, T, d_ff)
+  hid: string[];        // per hidden state 0..L (T, C): NIG of the hidden states (completeness cuts)
+  carryHid: string[];   // per hidden state (2, T, C)
+  igE: string;          // (T, C) IG of the word embeddings
+  carryE: string;       // (2, T, C)
+  preTotal: string;     // (L, d_ff) summed over tokens
+  preSeg: string;       // (5, L, d_ff) per segment
+  postTotal: string;    // (L, d_ff)
+  postSeg: string;      // (5, L, d_ff)
+}
+
+export interface AttributionHandles { slots: SlotHandles[] }
+
+/** The path sums of `slots` pairs of padded length T. */
+export function attributionLayout(cfg: BertConfig, T: number, slots: number): Layout<AttributionHandles> {
+  const { hidden: C, intermediate: F, layers: L } = cfg;
+  const b = new LayoutBuilder();
+  const out: SlotHandles[] = [];
+  for (let s = 0; s < slots; s++) {
+    const at = (n: string) => `${n}@${s}`;
+    const nigPre = b.add(at('nigPre'), [L, T, F], 'NIG before GELU per token');
+    const nigPost = b.add(at('nigPost'), [L, T, F], 'NIG after GELU per token');
+    const carryPre: string[] = [], carryPost: string[] = [];
+    for (let l = 0; l < L; l++) {
+      carryPre.push(b.add(at(`carryPre.${l}`), [2, T, F], `last (y, g) of the previous chunk, FFN ${l} before GELU`));
+      carryPost.push(b.add(at(`carryPost.${l}`), [2, T, F], `the same after GELU`));
+    }
+    const hid: string[] = [], carryHid: string[] = [];
+    for (let l = 0; l <= L; l++) {
+      hid.push(b.add(at(`hid.${l}`), [T, C], `NIG of hidden state ${l}`));
+      carryHid.push(b.add(at(`carryHid.${l}`), [2, T, C], `last (y, g) of hidden state ${l}`));
+    }
+    const igE = b.add(at('igE'), [T, C], 'IG of the word embeddings');
+    const carryE = b.add(at('carryE'), [2, T, C], 'last (x, g) of the embeddings');
+    out.push({
+      nigPre, nigPost, carryPre, carryPost, hid, carryHid, igE, carryE,
+      preTotal: b.add(at('preTotal'), [L, F], 'NIG before GELU, summed over tokens'),
+      preSeg: b.add(at('preSeg'), [5, L, F], 'the same per segment'),
+      postTotal: b.add(at('postTotal'), [L, F], 'NIG after GELU, summed over tokens'),
+      postSeg: b.add(at('postSeg'), [5, L, F], 'the same per segment'),
+    });
+  }
+  return { label: `attribution ${T}`, buffers: b.buffers, handles: { slots: out } };
+}
+
+/** A slot's handles, or (bound) its views. */
+export type Slot<V> = { [K in keyof SlotHandles]: SlotHandles[K] extends string[] ? V[] : V };
+
+/** The sums cleared at the start of a pair (everything but the reductions, which are written whole). */
+export function clearedSums<V>(s: Slot<V>): V[] {
+  return [s.nigPre, s.nigPost, ...s.carryPre.flatMap((c, l) => [c, s.carryPost[l]]), ...s.hid.flatMap((h, l) => [h, s.carryHid[l]]), s.igE, s.carryE];
+}
+
+export interface IgHandles { w: string; G: string }
+
+/** Plain IG on the embeddings: each row's quadrature weight and the weighted gradient sum. */
+export function igLayout(cfg: BertConfig, T: number, P: number): Layout<IgHandles> {
+  const b = new LayoutBuilder();
+  return { label: `IG ${T}`, buffers: b.buffers, handles: { w: b.add('w', [P], 'quadrature weight of each row'), G: b.add('G', [T, cfg.hidden], 'Σ weight · ∂F/∂x') } };
+}
+
+/** Everything one NIG chunk of P rows (slots pairs) at length T allocates: activations, backward, sums. */
+export interface ChunkLayout { activations: ActivationLayout; attribution: Layout<AttributionHandles> }
+
+export function chunkLayout(cfg: BertConfig, T: number, P: number, slots: number): ChunkLayout {
+  return { activations: activationLayout(cfg, { B: P, T, save: true }), attribution: attributionLayout(cfg, T, slots) };
+}

@@ -1,0 +1,196 @@
+/**
+ * The activation memory plan: one table per (config, batch, tokens, what is kept) naming every buffer, its shape and
+ * its bytes. The forward (src/model/forward.ts) and backward (src/model/backward.ts) passes bind what it lists, the
+ * NIG engine sizes its chunks from it (src/ig/layout.ts adds the attribution sums), the NIG benchmark and
+ * `tools/layout-table.ts` (docs/architecture.md) print it. Nothing else computes activation bytes.
+ *
+ * A layout is a list of distinct buffers plus typed handles: a handle is a buffer's name, grouped as the passes
+ * use them (per layer, per slot). `bindLayout` turns the handles into arena views of the same shape, so code
+ * addresses buffers as `act.layers[l].qkv`, never by strings built at run time.
+ */
+import { Arena, packViews, type PackLimits, type View } from '../gpu/arena.ts';
+import { UserError } from '../util/errors.ts';
+import { MAX_T } from '../kernels/attention.ts';
+import type { BertConfig } from './types.ts';
+
+export interface BufferSpec {
+  name: string;
+  shape: number[];
+  dtype: 'f32' | 'u32';
+  bytes: number;
+  what: string;   // one line: what it holds
+}
+
+/** A layout: its buffers in reservation order, and handles (buffer names) grouped as `H`. */
+export interface Layout<H> {
+  label: string;
+  buffers: BufferSpec[];
+  handles: H;
+}
+
+/** Handles with every name replaced by the arena view of that buffer. */
+export type Bound<H> = H extends string ? View : H extends readonly (infer E)[] ? Bound<E>[] : { [K in keyof H]: Bound<H[K]> };
+
+/** Collects buffers for a layout; `add` returns the handle (the name), `shared` adds a name once and reuses it. */
+export class LayoutBuilder {
+  readonly buffers: BufferSpec[] = [];
+  private names = new Set<string>();
+
+  add(name: string, shape: number[], what: string, dtype: 'f32' | 'u32' = 'f32'): string {
+    if (this.names.has(name)) throw new Error(`layout: buffer '${name}' listed twice`);
+    this.names.add(name);
+    this.buffers.push({ name, shape, dtype, bytes: 4 * shape.reduce((a, b) => a * b, 1), what });
+    return name;
+  }
+
+  /** The buffer `name`, added on first use (a scratch buffer several steps share). */
+  shared(name: string, shape: number[], what: string): string {
+    return this.names.has(name) ? name : this.add(name, shape, what);
+  }
+}
+
+/** Which activations a plan keeps. */
+export interface ActivationShape {
+  B: number;     // sequences (pairs, or interpolation points) in the batch
+  T: number;     // padded length
+  save: boolean; // keep every layer's activations and reserve the backward pass's scratch
+}
+
+export interface LayerHandles {
+  qkv: string;    // (B·T, 3C) Q, K, V side by side             saved
+  probs: string;  // (B, NH, T, T) attention probabilities      saved
+  att: string;    // (B·T, C) attention output before projection  scratch
+  ao: string;     // (B·T, C) attention projection                scratch
+  s1: string;     // (B·T, C) LN1 input (residual sum)          saved
+  stats1: string; // (B·T, 2) LN1 mean, rstd                    saved
+  h1: string;     // (B·T, C) LN1 output                        saved
+  pre: string;    // (B·T, d_ff) FFN pre-activation (masked)    saved
+  post: string;   // (B·T, d_ff) GELU output                      scratch
+  o: string;      // (B·T, C) FFN down projection                 scratch
+  s2: string;     // (B·T, C) LN2 input                         saved
+  stats2: string; // (B·T, 2) LN2 mean, rstd                    saved
+}
+
+export interface BackwardHandles {
+  dh: [string, string]; // (B·T, C) gradient w.r.t. the hidden states, ping-pong
+  ds: string; dh1: string; datt: string; ds0: string; // (B·T, C)
+  dqkv: string;         // (B·T, 3C)
+  dpre: string; dpost: string; // (B·T, d_ff)
+  dS: string;           // (B, NH, T, T) softmax-backward scores
+  F: string;            // (B) the attributed output of each sequence
+}
+
+export interface ActivationHandles {
+  tok: string; alpha: string; amask: string;
+  s0: string; stats0: string;
+  /** Layer outputs h[0] (embeddings LN) .. h[L]; without `save` two buffers alternate. */
+  h: string[];
+  layers: LayerHandles[];
+  pooled: string; logits: string;
+  back: BackwardHandles | null;
+}
+
+export type ActivationLayout = Layout<ActivationHandles> & ActivationShape;
+
+/** The activation table of one plan. The order is the reservation (and packing) order. */
+export function activationLayout(cfg: BertConfig, { B, T, save }: ActivationShape): ActivationLayout {
+  const { hidden: C, intermediate: F, heads: NH, layers: L, numLabels: NL } = cfg;
+  const N = B * T;
+  const b = new LayoutBuilder();
+  // per layer when saving, one scratch buffer shared by every layer otherwise
+  const kept = (what: string, l: number, shape: number[], doc: string) => (save ? b.add(`${what}.${l}`, shape, doc) : b.shared(what, shape, doc));
+  const tok = b.add('tok', [N, 4], 'token table: id, baseline id, type id, 0', 'u32');
+  const alpha = b.add('alpha', [B], 'path position α of each sequence');
+  const amask = b.add('amask', [N], 'attention mask: 1 token, 0 padding');
+  const s0 = b.add('s0', [N, C], 'embeddings sum (LN input)');
+  const stats0 = b.add('stats0', [N, 2], 'embeddings LN mean, rstd');
+  const h = [b.add('h.0', [N, C], 'embeddings LN output')];
+  const layers: LayerHandles[] = [];
+  for (let l = 0; l < L; l++) {
+    layers.push({
+      qkv: kept('qkv', l, [N, 3 * C], 'Q, K, V'),
+      probs: kept('probs', l, [B, NH, T, T], 'attention probabilities'),
+      att: b.shared('att', [N, C], 'attention output (heads concatenated)'),
+      ao: b.shared('ao', [N, C], 'attention output projection'),
+      s1: kept('s1', l, [N, C], 'LN1 input'),
+      stats1: kept('stats1', l, [N, 2], 'LN1 mean, rstd'),
+      h1: kept('h1', l, [N, C], 'LN1 output'),
+      pre: kept('pre', l, [N, F], 'FFN pre-activation (masked)'),
+      post: b.shared('post', [N, F], 'FFN GELU output'),
+      o: b.shared('o', [N, C], 'FFN down projection'),
+      s2: kept('s2', l, [N, C], 'LN2 input'),
+      stats2: kept('stats2', l, [N, 2], 'LN2 mean, rstd'),
+    });
+    h.push(save ? b.add(`h.${l + 1}`, [N, C], `layer ${l} output`) : b.shared(`h.${(l + 1) % 2}`, [N, C], 'layer output (alternating)'));
+  }
+  const pooled = b.add('pooled', [B, C], 'pooler output');
+  const logits = b.add('logits', [B, NL], 'classifier logits');
+  let back: BackwardHandles | null = null;
+  if (save) {
+    const g = (n: string, what: string) => b.add(n, [N, C], what);
+    const dh: [string, string] = [g('dh.0', 'dF/dh (ping)'), g('dh.1', 'dF/dh (pong)')];
+    back = {
+      dh, ds: g('ds', 'dF/d LN input'), dh1: g('dh1', 'dF/d LN1 output'), datt: g('datt', 'dF/d attention output'), ds0: g('ds0', 'dF/d embeddings sum'),
+      dqkv: b.add('dqkv', [N, 3 * C], 'dF/d Q, K, V'),
+      dpre: b.add('dpre', [N, F], 'dF/d FFN pre-activation'),
+      dpost: b.add('dpost', [N, F], 'dF/d FFN GELU output'),
+      dS: b.add('dS', [B, NH, T, T], 'softmax-backward scores'),
+      F: b.add('F', [B], 'attributed output F'),
+    };
+  }
+  return { label: `activations ${B}x${T}`, B, T, save, buffers: b.buffers, handles: { tok, alpha, amask, s0, stats0, h, layers, pooled, logits, back } };
+}
+
+/** Bytes the arena allocates for these layouts (each its own arena), alignment padding included. */
+export function layoutBytes(limits: PackLimits, ...layouts: Layout<unknown>[]): number {
+  let total = 0;
+  for (const l of layouts) for (const buf of packViews(l.buffers.map((x) => ({ name: x.name, size: x.bytes })), limits)) total += buf.size;
+  return total;
+}
+
+/** The largest single buffer of these layouts (each must fit one storage binding). */
+export function largestBuffer(...layouts: Layout<unknown>[]): BufferSpec {
+  let best: BufferSpec | null = null;
+  for (const l of layouts) for (const b of l.buffers) if (!best || b.bytes > best.bytes) best = b;
+  return best!;
+}
+
+/** Reserves a layout's buffers in an arena, builds it (inside error scopes) and binds the handles. */
+export async function allocateLayout<H>(arena: Arena, layout: Layout<H>): Promise<Bound<H>> {
+  for (const b of layout.buffers) arena.reserve(b.name, b.bytes);
+  await arena.buildChecked();
+  return bindLayout(arena, layout.handles);
+}
+
+/** The handles of a built arena as views. */
+export function bindLayout<H>(arena: Arena, handles: H): Bound<H> {
+  const bind = (h: unknown): unknown => {
+    if (h === null) return null;
+    if (typeof h === 'string') return arena.view(h);
+    if (Array.isArray(h)) return h.map(bind);
+    return Object.fromEntries(Object.entries(h as object).map(([k, v]) => [k, bind(v)]));
+  };
+  return bind(handles) as Bound<H>;
+}
+
+/**
+ * The padded length a sequence of `len` tokens runs at: the next multiple of 8 (so pairs of similar lengths share
+ * plans and batches), capped by the model's positions and the attention kernels' MAX_T.
+ */
+export function paddedLength(cfg: BertConfig, len: number): number {
+  const cap = Math.min(MAX_T, cfg.maxPositions);
+  if (len > cap) {
+    throw new UserError(len > cfg.maxPositions
+      ? `pair of ${len} tokens exceeds the model's max_position_embeddings ${cfg.maxPositions}; lower --max-length`
+      : `pair of ${len} tokens exceeds the attention kernels' limit of ${MAX_T}; use --max-length ${MAX_T} or less`);
+  }
+  return Math.min(Math.ceil(len / 8) * 8, cap);
+}
+
+/** A layout as a Markdown table (docs, benchmarks). */
+export function layoutTable(...layouts: Layout<unknown>[]): string {
+  const fmt = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
+  const rows = ['| arena | buffer | shape | dtype | bytes | holds |', '|---|---|---|---|---:|---|'];
+  for (const l of layouts) for (const b of l.buffers) rows.push(`| ${l.label} | \`${b.name}\` | ${b.shape.join(' × ')} | ${b.dtype} | ${fmt(b.bytes)} | ${b.what} |`);
+  return rows.join('\n');
+}
