@@ -10,6 +10,8 @@ import type { Gpu } from '../src/gpu/device.ts';
 import { BertGpu } from '../src/model/forward.ts';
 import { activationLayout, layoutBytes, layoutTable, paddedLength } from '../src/model/layout.ts';
 import { attributionLayout } from '../src/ig/layout.ts';
+import { memoryDoc } from '../src/ig/layout-doc.ts';
+import { readFileSync } from 'node:fs';
 import { NigEngine } from '../src/ig/engine.ts';
 import type { BertConfig, BertWeights, LayerWeights, Tensor } from '../src/model/types.ts';
 
@@ -144,6 +146,10 @@ test('the table prints every buffer', () => {
   const md = layoutTable(t);
   assert.is(md.split('\n').length, 2 + t.buffers.length);
   assert.match(md, /\| activations 2x8 \| `qkv.1` \| 16 × 96 \| f32 \| 6.0 KiB \| Q, K, V \|/);
+});
+
+test('docs/memory.md is the current table (npm run docs:memory)', () => {
+  assert.fixture(readFileSync(new URL('../docs/memory.md', import.meta.url), 'utf8'), memoryDoc());
 });
 
 test.run();

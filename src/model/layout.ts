@@ -189,7 +189,7 @@ export function paddedLength(cfg: BertConfig, len: number): number {
 
 /** A layout as a Markdown table (docs, benchmarks). */
 export function layoutTable(...layouts: Layout<unknown>[]): string {
-  const fmt = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
+  const fmt = (n: number) => (n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(2)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`);
   const rows = ['| arena | buffer | shape | dtype | bytes | holds |', '|---|---|---|---|---:|---|'];
   for (const l of layouts) for (const b of l.buffers) rows.push(`| ${l.label} | \`${b.name}\` | ${b.shape.join(' × ')} | ${b.dtype} | ${fmt(b.bytes)} | ${b.what} |`);
   return rows.join('\n');
