@@ -4,7 +4,7 @@
  * offsets aligned to minStorageBufferOffsetAlignment). Views are what kernels bind.
  */
 import { UserError } from '../util/errors.ts';
-import { withErrorScope, type Gpu } from './device.ts';
+import { withErrorScope, type GpuContext } from './context.ts';
 
 export interface View {
   name: string;
@@ -21,7 +21,7 @@ export class Arena {
   buffers: GPUBuffer[] = [];
   bytes = 0;
 
-  constructor(private g: Gpu, readonly label: string) {}
+  constructor(private g: GpuContext, readonly label: string) {}
 
   /** Reserves `bytes` under `name` (rounded up to 4; at least 4). */
   reserve(name: string, bytes: number): void {
@@ -106,13 +106,13 @@ export function fmtBytes(n: number): string {
   return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`;
 }
 
-export function writeView(g: Gpu, v: View, data: Float32Array | Uint32Array | Int32Array, elemOffset = 0): void {
+export function writeView(g: GpuContext, v: View, data: Float32Array | Uint32Array | Int32Array, elemOffset = 0): void {
   if (data.byteLength + elemOffset * 4 > v.size) throw new Error(`writeView ${v.name}: ${data.byteLength} bytes at element ${elemOffset} overflow the ${v.size}-byte view`);
   g.device.queue.writeBuffer(v.buffer, v.offset + elemOffset * 4, data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** Reads `count` f32 values (default: the whole view) back to the host. */
-export async function readView(g: Gpu, v: View, count?: number, elemOffset = 0): Promise<Float32Array> {
+export async function readView(g: GpuContext, v: View, count?: number, elemOffset = 0): Promise<Float32Array> {
   const bytes = (count ?? v.size / 4 - elemOffset) * 4;
   const staging = g.device.createBuffer({ label: `read ${v.name}`, size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const enc = g.device.createCommandEncoder({ label: `read ${v.name}` });

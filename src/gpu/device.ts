@@ -4,7 +4,10 @@
  * error scopes, reports `device.lost` clearly, and keeps the pipeline cache and the debug switch.
  */
 import { UserError } from '../util/errors.ts';
+import type { GpuContext } from './context.ts';
 import { PipelineCache } from './pipelines.ts';
+
+export { withErrorScope, type GpuContext } from './context.ts';
 
 export interface GpuOptions {
   /** Print the final WGSL (with override constants) of every kernel compiled. Also IR_NEURONS_PRINT_WGSL=1. */
@@ -12,16 +15,12 @@ export interface GpuOptions {
   powerPreference?: GPUPowerPreference;
 }
 
-export interface Gpu {
-  device: GPUDevice;
+/** The runtime's context (device, features, limits, loss) plus what the rest of the program asks of a device. */
+export interface Gpu extends GpuContext {
   adapterInfo: { vendor: string; architecture: string; device: string; description: string };
-  features: string[];
-  limits: Record<string, number>;
   pipelines: PipelineCache;
   /** Strong references: Dawn's Node instance dies (and takes the device with it) once `create()`'s result is collected. */
   keepAlive: unknown[];
-  /** Set when the device is lost; every later use throws with this message. */
-  lostMessage?: string;
 }
 
 const LIMIT_NAMES = [
@@ -80,17 +79,4 @@ export function describeGpu(g: Gpu): string {
     ...Object.entries(g.limits).map(([k, v]) => `  ${k.padEnd(36)} ${v}`),
   ];
   return lines.join('\n');
-}
-
-/** Runs `fn` inside validation and out-of-memory error scopes; throws a readable error naming `what`. */
-export async function withErrorScope<T>(g: Gpu, what: string, fn: () => T): Promise<T> {
-  if (g.lostMessage) throw new Error(g.lostMessage);
-  g.device.pushErrorScope('out-of-memory');
-  g.device.pushErrorScope('validation');
-  const value = fn();
-  const validation = await g.device.popErrorScope();
-  const oom = await g.device.popErrorScope();
-  if (oom) throw new UserError(`out of GPU memory while creating ${what}: ${oom.message}; lower --max-memory or the batch size`);
-  if (validation) throw new Error(`WebGPU validation error in ${what}: ${validation.message}`);
-  return value;
 }

@@ -1,0 +1,27 @@
+/**
+ * What the GPU runtime (pipelines, arena) needs of a device: the device, its limits and features, and whether it
+ * was lost. src/gpu/device.ts's `Gpu` extends it; this module imports nothing, so pipelines and arena do not
+ * import device.ts (which imports them).
+ */
+import { UserError } from '../util/errors.ts';
+
+export interface GpuContext {
+  device: GPUDevice;
+  features: string[];
+  limits: Record<string, number>;
+  /** Set when the device is lost; every later use throws with this message. */
+  lostMessage?: string;
+}
+
+/** Runs `fn` inside validation and out-of-memory error scopes; throws a readable error naming `what`. */
+export async function withErrorScope<T>(g: GpuContext, what: string, fn: () => T): Promise<T> {
+  if (g.lostMessage) throw new Error(g.lostMessage);
+  g.device.pushErrorScope('out-of-memory');
+  g.device.pushErrorScope('validation');
+  const value = fn();
+  const validation = await g.device.popErrorScope();
+  const oom = await g.device.popErrorScope();
+  if (oom) throw new UserError(`out of GPU memory while creating ${what}: ${oom.message}; lower --max-memory or the batch size`);
+  if (validation) throw new Error(`WebGPU validation error in ${what}: ${validation.message}`);
+  return value;
+}
