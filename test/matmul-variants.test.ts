@@ -17,11 +17,11 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { adapterKey, autotune, defaultTunePath, fileStore, memoryStore, resetTuning, setTuneStore, shapeClass, tuneStore, type TuneFile } from '../src/gpu/autotune.ts';
+import { adapterKey, autotune, defaultTunePath, fileStore, memoryStore, resetTuning, setTuneStore, tuneStore, type TuneFile } from '../src/gpu/autotune.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import {
-  DEFAULT_VARIANT, MATMUL_FAMILY, MATMUL_VARIANTS, matmul, tuneMatmuls, variantByName, variantConstants, variantFits, variantSupports,
+  DEFAULT_VARIANT, MATMUL_FAMILY, MATMUL_VARIANTS, matmul, shapeClass, tuneMatmuls, variantByName, variantConstants, variantFits, variantSupports,
   type Epilogue, type MatmulArgs, type MatmulVariant,
 } from '../src/kernels/matmul.ts';
 import * as ref from '../src/ref/layers.ts';
@@ -167,7 +167,7 @@ S('autotune validation rejects a candidate whose output differs from the default
   try {
     const cand = async (name: string, v: MatmulVariant, bias = p.args.bias) => ({ name, constants: variantConstants(v), dispatch: await matmul(g, { ...p.args, bias, label: name, variant: v }) });
     const choice = await autotune(g, {
-      family: MATMUL_FAMILY, shape: p.args, tol: TOL, read: async () => [await p.B.read('out')],
+      family: MATMUL_FAMILY, key: shapeClass(p.args), shape: p.args, tol: TOL, read: async () => [await p.B.read('out')],
       candidates: [await cand(DEFAULT_VARIANT.name, DEFAULT_VARIANT), await cand('tiled-32x32x16-2x2', variantByName('tiled-32x32x16-2x2')), await cand('wrong bias', DEFAULT_VARIANT, p.B.v('aux'))],
     }, { budgetMs: 200 });
     assert.match(choice.rejected['wrong bias'] ?? '', /differs from the default variant's/);

@@ -2,7 +2,7 @@
 //   dk_j = scale · Σ_i ds(i, j) q_i,   dv_j = Σ_i p(i, j) dout_i
 // Writes the k and v parts of dqkv (B·T, 3C). Bindings: dout (B·T, C), probs (B, NH, T, T),
 // qkv (B·T, 3C), dS (B, NH, T, T) from attention_backward_q, dqkv (B·T, 3C), Params.
-struct Params { B: u32, T: u32, C: u32, NH: u32, HS: u32, _p0: u32, _p1: u32, _p2: u32, scale: f32 }
+struct Params { B: u32, T: u32, C: u32, NH: u32, HS: u32, scale: f32 }
 
 @group(0) @binding(0) var<storage, read_write> dout: array<f32>;
 @group(0) @binding(1) var<storage, read_write> probs: array<f32>;

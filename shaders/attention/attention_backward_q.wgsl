@@ -6,7 +6,7 @@
 // dqkv (B·T, 3C), Params. Padded keys have p = 0, so ds = 0 there.
 #include "common/reduce.wgsl"
 
-struct Params { B: u32, T: u32, C: u32, NH: u32, HS: u32, _p0: u32, _p1: u32, _p2: u32, scale: f32 }
+struct Params { B: u32, T: u32, C: u32, NH: u32, HS: u32, scale: f32 }
 
 @group(0) @binding(0) var<storage, read_write> dout: array<f32>;
 @group(0) @binding(1) var<storage, read_write> probs: array<f32>;

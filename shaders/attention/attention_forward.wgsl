@@ -6,7 +6,7 @@
 // Limits: T ≤ MAX_T, HS ≤ 128 (workgroup memory 4·(MAX_T + 128 + WG) bytes).
 #include "common/reduce.wgsl"
 
-struct Params { B: u32, T: u32, C: u32, NH: u32, HS: u32, _p0: u32, _p1: u32, _p2: u32, scale: f32 }
+struct Params { B: u32, T: u32, C: u32, NH: u32, HS: u32, scale: f32 }
 
 @group(0) @binding(0) var<storage, read_write> qkv: array<f32>;
 @group(0) @binding(1) var<storage, read_write> mask: array<f32>;

@@ -8,7 +8,7 @@
 // Bindings: y (P, R) with R = T·U, g (P, R), out (outOff + R), carry (2, R), Params. One thread per element.
 #include "common/gelu.wgsl"
 
-struct Params { R: u32, k0: u32, count: u32, outOff: u32, rowOff: u32, _p0: u32, _p1: u32, _p2: u32, wr: f32, wl: f32 }
+struct Params { R: u32, k0: u32, count: u32, outOff: u32, rowOff: u32, wr: f32, wl: f32 }
 
 @group(0) @binding(0) var<storage, read_write> y: array<f32>;
 @group(0) @binding(1) var<storage, read_write> g: array<f32>;

@@ -5,7 +5,7 @@
 // stats = (mean, rstd) per row.
 #include "common/reduce.wgsl"
 
-struct Params { rows: u32, C: u32, _p0: u32, _p1: u32, eps: f32 }
+struct Params { rows: u32, C: u32, eps: f32 }
 
 @group(0) @binding(0) var<storage, read_write> a: array<f32>;
 @group(0) @binding(1) var<storage, read_write> b: array<f32>;

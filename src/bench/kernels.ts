@@ -14,7 +14,8 @@
  */
 import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { dispatch, grid, submit, uniform, type Dispatch } from '../gpu/pipelines.ts';
+import { submit, type Dispatch } from '../gpu/pipelines.ts';
+import { gelu } from '../kernels/bench.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { geluForward, matmulForward } from '../ref/layers.ts';
 
@@ -68,7 +69,7 @@ export function matmulError(p: MatmulProblem, got: (r: number) => ArrayLike<numb
 // ---------- GELU: out = x · Φ(x), elementwise ----------
 export const GELU_TOL = 1e-6;  // max abs error, f32 against f64, over every element
 export const GELU_RANGE = 5;   // inputs uniform in [-5, 5): both tails and the curved middle
-export const GELU_WG = 256;    // shaders/bench/gelu.wgsl's WG
+export { GELU_WG } from '../kernels/bench.ts'; // shaders/bench/gelu.wgsl's WG
 /** Bytes moved per GELU: 8 per element (read 4, write 4). */
 export const geluBytes = (N: number) => 8 * N;
 export const geluName = (N: number) => (N % (1 << 20) === 0 ? `${N >> 20}M` : N % 1024 === 0 ? `${N >> 10}K` : String(N));
@@ -169,17 +170,11 @@ export async function wgslMatmul(g: Gpu, p: MatmulProblem): Promise<Runner[]> {
   return wgslRunners(g, d, err, () => { B.write('inp', p.inp); B.write('w', p.w); B.write('bias', p.bias); }, () => B.read('out'), B.destroy);
 }
 
-/** Describes one GELU dispatch over N elements (shaders/bench/gelu.wgsl). */
-export async function geluDispatch(g: Gpu, label: string, inp: View, out: View, N: number): Promise<Dispatch> {
-  const k = await g.pipelines.get({ shader: 'bench/gelu.wgsl', bindings: ['read', 'rw', 'uniform'], constants: { WG: GELU_WG } });
-  return dispatch(g, k, label, [inp, out, uniform(g, `${label} params`, [N, 0, 0, 0])], grid(g, Math.ceil(N / GELU_WG)));
-}
-
 /** shaders/bench/gelu.wgsl, validated on every element; throws if wrong. */
 export async function wgslGelu(g: Gpu, p: GeluProblem): Promise<Runner[]> {
   const label = `bench gelu ${geluName(p.N)}`;
   const B = buffers(g, label, { inp: p.inp, out: p.N });
-  const d = await geluDispatch(g, label, B.v('inp'), B.v('out'), p.N);
+  const d = await gelu(g, { label, inp: B.v('inp'), out: B.v('out'), N: p.N });
   await runChecked(g, d);
   const err = geluError(p, await B.read('out'));
   if (!(err <= GELU_TOL)) {

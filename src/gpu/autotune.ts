@@ -1,11 +1,9 @@
 /**
- * The matmul autotuner's machinery: shape classes, the choice cache (in memory per device, on disk per adapter),
- * and the validate-then-time loop over candidate dispatches. The matmul family itself (its variants, and
- * `tuneMatmuls`, which builds the candidates) lives with its builder in src/kernels/matmul.ts; this module
- * imports nothing from it, so the builder can consult the cache without an import cycle.
- *
- * Shape class: (M rounded up to a power of two, N, K, transB, epilogue) — one tuning serves every M in
- * (bucket/2, bucket], e.g. all sequence lengths × path points that round to the same power of two.
+ * The matmul autotuner's machinery: the choice cache (in memory per device, on disk per adapter) and the
+ * validate-then-time loop over candidate dispatches. The matmul family itself (its variants, its epilogues, the
+ * shape classes that key the cache, and `tuneMatmuls`, which builds the candidates) lives with its builder in
+ * src/kernels/matmul.ts; this module imports nothing from it and sees a shape class only as an opaque key string,
+ * so the builder can consult the cache without an import cycle.
  *
  * When the builder uses a tuned variant (otherwise it uses the default; the model needs no tuning):
  *   IR_NEURONS_TUNE unset or 0  only after an explicit `tuneMatmuls(g, shapes)` on that device
@@ -23,18 +21,8 @@ import { UserError } from '../util/errors.ts';
 import type { Gpu } from './device.ts';
 import { submit, type Dispatch } from './pipelines.ts';
 
-export type Epilogue = 'none' | 'ffn-up' | 'ffn-down-back' | 'add';
-export interface MatmulShape { M: number; N: number; K: number; transB: boolean; epilogue?: Epilogue }
-
-/** M rounded up to a power of two (at least 1). */
-export function mBucket(M: number): number {
-  return 2 ** Math.ceil(Math.log2(Math.max(1, M)));
-}
-
-/** The cache key of a shape, e.g. 'M<=1024 N=3072 K=768 transB ffn-up'. */
-export function shapeClass(s: MatmulShape): string {
-  return `M<=${mBucket(s.M)} N=${s.N} K=${s.K} ${s.transB ? 'transB' : 'B'} ${s.epilogue ?? 'none'}`;
-}
+/** The product a tuning timed (for its GFLOP/s and the cache entry). */
+export interface TuneDims { M: number; N: number; K: number }
 
 export function adapterKey(g: Gpu): string {
   const a = g.adapterInfo;
@@ -164,26 +152,24 @@ function choicesOf(g: Gpu): Promise<Map<string, TuneChoice>> {
 export function resetTuning(g: Gpu): void { states.delete(g); }
 
 /**
- * The tuned variant name for `shape` when the builder should use one (see the header), else undefined. In mode
+ * The tuned variant name for the shape class `key` when the builder should use one (see the header), else undefined. In mode
  * 'tune' a missing class is first tuned by `tuneMissing` (the builder's tuneMatmuls).
  */
-export async function tunedVariant(g: Gpu, family: string, shape: MatmulShape, tuneMissing: (s: MatmulShape) => Promise<unknown>): Promise<string | undefined> {
+export async function tunedVariant(g: Gpu, family: string, key: string, tuneMissing: () => Promise<unknown>): Promise<string | undefined> {
   const mode = tuneMode();
   if (mode === 'off' && !state(g).active) return undefined;
-  const key = shapeClass(shape);
   let c = (await choicesOf(g)).get(key);
   if (c?.family !== family && mode === 'tune') {
-    await tuneMissing(shape);
+    await tuneMissing();
     c = (await choicesOf(g)).get(key);
   }
   return c?.family === family ? c.variant : undefined;
 }
 
-/** Runs `tune` for `shape`'s class at most once at a time per device; later lookups see its choice. */
-export function tuneOnce(g: Gpu, shape: MatmulShape, tune: () => Promise<TuneChoice>): Promise<TuneChoice> {
+/** Runs `tune` for the shape class `key` at most once at a time per device; later lookups see its choice. */
+export function tuneOnce(g: Gpu, key: string, tune: () => Promise<TuneChoice>): Promise<TuneChoice> {
   const s = state(g);
   s.active = true;
-  const key = shapeClass(shape);
   let p = s.pending.get(key);
   if (!p) {
     p = tune().finally(() => s.pending.delete(key));
@@ -210,7 +196,8 @@ export interface TuneCandidate { name: string; constants: Record<string, number 
 
 export interface TuneProblem {
   family: string;
-  shape: MatmulShape;
+  key: string;                       // the shape class (the cache key), named by the builder
+  shape: TuneDims;
   candidates: TuneCandidate[];       // [0]: the reference (the default variant); all write the same outputs
   rejected?: Record<string, string>; // candidates already ruled out (limits, alignment, compile errors)
   read(): Promise<Float32Array[]>;   // the outputs after a run
@@ -245,7 +232,7 @@ async function timeOne(g: Gpu, d: Dispatch, reps: number): Promise<number> {
  */
 export async function autotune(g: Gpu, pr: TuneProblem, opts: TuneOptions = {}): Promise<TuneChoice> {
   const { M, N, K } = pr.shape;
-  const key = shapeClass(pr.shape);
+  const key = pr.key;
   const rejected: Record<string, string> = { ...pr.rejected };
   if (!pr.candidates.length) throw new Error(`autotune ${key}: no candidates (the default variant must be first)`);
   const valid: { c: TuneCandidate; est: number }[] = [];

@@ -1,28 +1,153 @@
 /**
- * Compute pipelines cached by (shader file, entry point, override constants) — never by sizes, which
- * travel in a uniform — with explicit bind group layouts (storage bindings first, one uniform last).
- * Kernels *describe* dispatches ({label, pipeline, bindGroup, workgroups}); `encodeDispatches` is the
- * one loop that records them.
+ * Kernels as typed descriptions, and the pipelines, uniforms and dispatches made from them.
+ *
+ * A `KernelDef` (made by `defineKernel`) is a kernel's contract with its WGSL file: its bindings by WGSL variable
+ * name in @binding order with their intent (storage 'read' or 'rw'; the one `var<uniform>` last), and the fields of
+ * its `Params` struct with their WGSL types, in declaration order. Uniforms are packed from named fields by WGSL's
+ * uniform layout rules (`packParams`); dispatches take resources by name (`dispatch`), checked against the
+ * description. test/kernel-wgsl.test.ts checks every description against its .wgsl file.
+ *
+ * Compute pipelines are cached by (shader file, entry point, override constants) — never by sizes, which travel in
+ * the uniform — with explicit bind group layouts. Kernels *describe* dispatches ({label, pipeline, bindGroup,
+ * workgroups}); `encodeDispatches` is the one loop that records them.
  */
-import type { Gpu } from './device.ts';
+import type { GpuContext } from './context.ts';
 import { shaderSource } from './shaders.ts';
 import type { View } from './arena.ts';
 
-export type BindingKind = 'read' | 'rw' | 'uniform';
+// ---------- descriptions ----------
+export type Access = 'read' | 'rw' | 'uniform';
+type Scalar = 'u32' | 'i32' | 'f32';
+export type WgslType = Scalar | `vec${2 | 3 | 4}<${Scalar}>`;
 
-export interface KernelDef {
-  shader: string;                              // path under shaders/, e.g. 'matmul/matmul.wgsl'
-  entry?: string;                              // default 'main'
-  bindings: BindingKind[];                     // binding i has kind bindings[i]
-  constants?: Record<string, number | boolean>;
+export interface ParamField { name: string; type: WgslType; offset: number; size: number; align: number }
+export interface ParamsLayout {
+  fields: ParamField[];
+  size: number;   // the WGSL struct's size (SizeOf)
+  bytes: number;  // the uniform buffer's size: size rounded up to 16 (at least 16)
 }
 
-export interface Kernel {
+export interface KernelDef<B extends Record<string, Access> = Record<string, Access>, P extends Record<string, WgslType> = Record<string, WgslType>> {
+  /** How messages name the kernel: the shader path without '.wgsl', e.g. 'attention/attention_forward'. */
+  readonly name: string;
+  /** Path under shaders/. */
+  readonly shader: string;
+  /** Its `@compute` entry points (default ['main']). */
+  readonly entries: readonly string[];
+  /** WGSL variable name → intent, in @binding order (group 0); the uniform last. */
+  readonly bindings: B;
+  /** The uniform's `Params` struct: field name → WGSL type, in declaration order. */
+  readonly params: P;
+  readonly layout: ParamsLayout;
+}
+
+/** The resources of one dispatch, by binding name: a view (or null/undefined: an unused binding) per storage
+ * binding, the uniform buffer (from `createParams`) for the uniform. */
+export type Resources<B extends Record<string, Access>> = { [K in keyof B]: B[K] extends 'uniform' ? GPUBuffer : View | null | undefined };
+/** A value for every field of `Params`: a number for a scalar, an array for a vector. */
+export type ParamValues<P extends Record<string, WgslType>> = { [K in keyof P]: P[K] extends `vec${string}` ? readonly number[] : number };
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Size and alignment of a uniform-buffer type (WGSL §"Alignment and Size"). */
+function sizeAlign(t: WgslType): { size: number; align: number } {
+  const m = /^vec([234])</.exec(t);
+  if (!m) return { size: 4, align: 4 };
+  const n = Number(m[1]);
+  return { size: 4 * n, align: n === 2 ? 8 : 16 };
+}
+const roundUp = (k: number, n: number) => Math.ceil(n / k) * k;
+
+/** Offsets of `params`' fields, the struct's size, and the buffer size, by WGSL's layout rules. */
+export function paramsLayout(params: Record<string, WgslType>): ParamsLayout {
+  const fields: ParamField[] = [];
+  let end = 0, structAlign = 4;
+  for (const [name, type] of Object.entries(params)) {
+    const { size, align } = sizeAlign(type);
+    const offset = roundUp(align, end);
+    fields.push({ name, type, offset, size, align });
+    end = offset + size;
+    structAlign = Math.max(structAlign, align);
+  }
+  const size = roundUp(structAlign, end);
+  return { fields, size, bytes: Math.max(16, roundUp(16, size)) };
+}
+
+/**
+ * A kernel's description. Binding and field names are the WGSL identifiers (so never integer-like, and an object
+ * literal keeps their order). Throws when the uniform is missing, not last, or not alone.
+ */
+export function defineKernel<const B extends Record<string, Access>, const P extends Record<string, WgslType>>(d: {
+  shader: string; entries?: readonly string[]; bindings: B; params: P;
+}): KernelDef<B, P> {
+  const name = d.shader.replace(/\.wgsl$/, '');
+  const names = Object.keys(d.bindings);
+  const uniforms = names.filter((n) => d.bindings[n] === 'uniform');
+  if (uniforms.length !== 1 || d.bindings[names[names.length - 1]] !== 'uniform') {
+    throw new Error(`kernel ${name}: bindings ${names.map((n) => `${n}:${d.bindings[n]}`).join(', ')} must end in exactly one uniform (the Params struct)`);
+  }
+  for (const n of [...names, ...Object.keys(d.params), ...(d.entries ?? [])]) {
+    if (!IDENT.test(n)) throw new Error(`kernel ${name}: '${n}' is not a WGSL identifier`);
+  }
+  return { name, shader: d.shader, entries: d.entries ?? ['main'], bindings: d.bindings, params: d.params, layout: paramsLayout(d.params) };
+}
+
+// ---------- uniforms ----------
+/** The `Params` bytes for `values` (every field named, none extra), laid out as `def.layout` says. */
+export function packParams<P extends Record<string, WgslType>>(def: KernelDef<Record<string, Access>, P>, values: ParamValues<P>): ArrayBuffer {
+  const vals = values as Record<string, number | readonly number[]>;
+  const { fields, bytes } = def.layout;
+  const extra = Object.keys(vals).filter((n) => !(n in def.params));
+  const missing = fields.filter((f) => !(f.name in vals)).map((f) => f.name);
+  if (extra.length || missing.length) {
+    throw new Error(`kernel ${def.name}: Params has fields ${fields.map((f) => f.name).join(', ')}; ${[missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `unknown ${extra.join(', ')}` : ''].filter(Boolean).join('; ')} — pass exactly these names`);
+  }
+  const ab = new ArrayBuffer(bytes);
+  const dv = { u32: new Uint32Array(ab), i32: new Int32Array(ab), f32: new Float32Array(ab) };
+  for (const f of fields) {
+    const scalar = f.type.replace(/^vec\d<(\w+)>$/, '$1') as Scalar;
+    const n = f.size / 4;
+    const v = vals[f.name];
+    const xs = typeof v === 'number' ? [v] : v;
+    if (xs.length !== n || (n === 1) !== (typeof v === 'number')) throw new Error(`kernel ${def.name}: Params.${f.name} is ${f.type}, given ${JSON.stringify(v)}`);
+    xs.forEach((x, i) => {
+      const ok = scalar === 'f32' ? typeof x === 'number'
+        : Number.isInteger(x) && (scalar === 'u32' ? x >= 0 && x <= 0xffffffff : x >= -0x80000000 && x <= 0x7fffffff);
+      if (!ok) throw new Error(`kernel ${def.name}: Params.${f.name} = ${x} is not a ${scalar}`);
+      dv[scalar][f.offset / 4 + i] = x;
+    });
+  }
+  return ab;
+}
+
+/** A uniform buffer holding `values`, sized for the kernel's `Params`. */
+export function createParams<P extends Record<string, WgslType>>(g: GpuContext, def: KernelDef<Record<string, Access>, P>, label: string, values: ParamValues<P>): GPUBuffer {
+  const ab = packParams(def, values);
+  const buf = g.device.createBuffer({ label, size: ab.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  g.device.queue.writeBuffer(buf, 0, ab);
+  return buf;
+}
+
+/** Rewrites a uniform made by `createParams` for the same kernel (e.g. per chunk). */
+export function writeParams<P extends Record<string, WgslType>>(g: GpuContext, def: KernelDef<Record<string, Access>, P>, buf: GPUBuffer, values: ParamValues<P>): void {
+  const ab = packParams(def, values);
+  if (buf.size < ab.byteLength) throw new Error(`kernel ${def.name}: uniform '${buf.label}' holds ${buf.size} bytes, Params needs ${ab.byteLength}; create it with createParams for this kernel`);
+  g.device.queue.writeBuffer(buf, 0, ab);
+}
+
+// ---------- pipelines ----------
+export interface PipelineOptions {
+  entry?: string;                               // default: the description's first entry
+  constants?: Record<string, number | boolean>; // override constants
+}
+
+export interface Kernel<D extends KernelDef = KernelDef> {
   key: string;
   label: string;
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
-  def: KernelDef;
+  def: D;
+  entry: string;
 }
 
 export interface Dispatch {
@@ -32,15 +157,15 @@ export interface Dispatch {
   workgroups: [number, number, number];
 }
 
-function keyOf(def: KernelDef): string {
-  const consts = Object.entries(def.constants ?? {}).sort(([a], [b]) => (a < b ? -1 : 1));
-  return `${def.shader}#${def.entry ?? 'main'}${consts.length ? '?' + consts.map(([k, v]) => `${k}=${Number(v)}`).join('&') : ''}`;
+function keyOf(def: KernelDef, entry: string, constants: Record<string, number | boolean>): string {
+  const consts = Object.entries(constants).sort(([a], [b]) => (a < b ? -1 : 1));
+  return `${def.shader}#${entry}${consts.length ? '?' + consts.map(([k, v]) => `${k}=${Number(v)}`).join('&') : ''}`;
 }
 
 /** The WGSL the driver compiles: the file with each chosen override constant written in. */
-export function finalWgsl(def: KernelDef): string {
+export function finalWgsl(def: KernelDef, constants: Record<string, number | boolean> = {}): string {
   let src = shaderSource(def.shader);
-  for (const [name, v] of Object.entries(def.constants ?? {})) {
+  for (const [name, v] of Object.entries(constants)) {
     src = src.replace(new RegExp(`override\\s+${name}\\s*:\\s*(\\w+)\\s*=\\s*[^;]+;`), (_m, ty) => `override ${name}: ${ty} = ${typeof v === 'boolean' ? v : ty === 'f32' ? `${v}f` : ty === 'u32' ? `${v}u` : v}; // set by the pipeline`);
   }
   return src;
@@ -49,28 +174,31 @@ export function finalWgsl(def: KernelDef): string {
 export class PipelineCache {
   private kernels = new Map<string, Promise<Kernel>>();
   compiled = 0;
-  constructor(private g: Gpu, private printWgsl: boolean) {}
+  constructor(private g: GpuContext, private printWgsl: boolean) {}
 
-  get(def: KernelDef): Promise<Kernel> {
-    const key = keyOf(def);
+  get<D extends KernelDef>(def: D, opts: PipelineOptions = {}): Promise<Kernel<D>> {
+    const entry = opts.entry ?? def.entries[0];
+    if (!def.entries.includes(entry)) throw new Error(`kernel ${def.name} has entry points ${def.entries.join(', ')}, not '${entry}'`);
+    const constants = opts.constants ?? {};
+    const key = keyOf(def, entry, constants);
     let k = this.kernels.get(key);
     if (!k) {
-      k = this.create(def, key);
+      k = this.create(def, entry, constants, key);
       this.kernels.set(key, k);
     }
-    return k;
+    return k as Promise<Kernel<D>>;
   }
 
-  private async create(def: KernelDef, key: string): Promise<Kernel> {
+  private async create(def: KernelDef, entry: string, constants: Record<string, number | boolean>, key: string): Promise<Kernel> {
     const { device } = this.g;
     if (this.g.lostMessage) throw new Error(this.g.lostMessage);
     const code = shaderSource(def.shader);
-    if (this.printWgsl) console.error(`// ===== ${key} =====\n${finalWgsl(def)}`);
+    if (this.printWgsl) console.error(`// ===== ${key} =====\n${finalWgsl(def, constants)}`);
     device.pushErrorScope('validation');
     const module = device.createShaderModule({ label: def.shader, code });
     const layout = device.createBindGroupLayout({
       label: `${key} layout`,
-      entries: def.bindings.map((kind, binding) => ({
+      entries: Object.values(def.bindings).map((kind, binding) => ({
         binding,
         visibility: GPUShaderStage.COMPUTE,
         // 'read' bindings use the writable 'storage' type too: arena views share buffers, and WebGPU forbids a buffer
@@ -87,7 +215,7 @@ export class PipelineCache {
       pipeline = device.createComputePipeline({
         label: key,
         layout: device.createPipelineLayout({ label: `${key} pipeline layout`, bindGroupLayouts: [layout] }),
-        compute: { module, entryPoint: def.entry ?? 'main', constants: Object.fromEntries(Object.entries(def.constants ?? {}).map(([k, v]) => [k, Number(v)])) },
+        compute: { module, entryPoint: entry, constants: Object.fromEntries(Object.entries(constants).map(([k, v]) => [k, Number(v)])) },
       });
       const perr = await device.popErrorScope();
       if (perr) throw new Error(perr.message);
@@ -97,44 +225,39 @@ export class PipelineCache {
       throw new Error(`pipeline ${key} could not be created: ${(e as Error).message}\n${msgs}`);
     }
     this.compiled++;
-    return { key, label: key, pipeline, layout, def };
+    return { key, label: key, pipeline, layout, def, entry };
   }
 }
 
-/** A uniform buffer of u32 fields followed by f32 fields (matching a WGSL `Params` struct in that order). */
-export function uniform(g: Gpu, label: string, u32s: number[], f32s: number[] = []): GPUBuffer {
-  const n = Math.max(4, Math.ceil((u32s.length + f32s.length) / 4) * 4);
-  const ab = new ArrayBuffer(n * 4);
-  const u = new Uint32Array(ab);
-  const f = new Float32Array(ab);
-  u32s.forEach((v, i) => {
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new Error(`uniform ${label}: field ${i} = ${v} is not a u32`);
-    u[i] = v;
-  });
-  f32s.forEach((v, i) => { f[u32s.length + i] = v; });
-  const buf = g.device.createBuffer({ label, size: ab.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  g.device.queue.writeBuffer(buf, 0, ab);
-  return buf;
-}
-
-/** A distinct 16-byte buffer per binding slot, bound where a kernel variant does not use the binding
+// ---------- dispatches ----------
+/** Distinct 16-byte buffers per binding slot and device, bound where a kernel variant does not use the binding
  * (distinct, because two writable bindings may not alias). */
-function unused(g: Gpu, binding: number): GPUBuffer {
-  const d = (g as Gpu & { unusedBuffers?: GPUBuffer[] }).unusedBuffers ??= [];
+const unusedByDevice = new WeakMap<GPUDevice, GPUBuffer[]>();
+function unused(g: GpuContext, binding: number): GPUBuffer {
+  let d = unusedByDevice.get(g.device);
+  if (!d) unusedByDevice.set(g.device, (d = []));
   while (d.length <= binding) d.push(g.device.createBuffer({ label: `unused binding ${d.length}`, size: 16, usage: GPUBufferUsage.STORAGE }));
   return d[binding];
 }
 
-/** Describes one dispatch: binds `resources` (views, uniform buffers, or null for unused) in binding order. */
-export function dispatch(g: Gpu, k: Kernel, label: string, resources: (View | GPUBuffer | null | undefined)[], workgroups: [number, number?, number?]): Dispatch {
-  if (resources.length !== k.def.bindings.length) throw new Error(`${label}: ${resources.length} resources for ${k.def.bindings.length} bindings of ${k.key}`);
+/** Describes one dispatch of `k`, binding `resources` by name: exactly the description's names, none extra. */
+export function dispatch<D extends KernelDef>(g: GpuContext, k: Kernel<D>, label: string, resources: Resources<D['bindings']>, workgroups: [number, number?, number?]): Dispatch {
+  const def = k.def;
+  const res = resources as Record<string, View | GPUBuffer | null | undefined>;
+  const names = Object.keys(def.bindings);
+  const missing = names.filter((n) => !(n in res));
+  const extra = Object.keys(res).filter((n) => !(n in def.bindings));
+  if (missing.length || extra.length) {
+    throw new Error(`${label}: kernel ${def.name} binds ${names.join(', ')}; ${[missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `unknown ${extra.join(', ')}` : ''].filter(Boolean).join('; ')} — pass exactly these names (null for an unused storage binding)`);
+  }
   const bindGroup = g.device.createBindGroup({
     label,
     layout: k.layout,
-    entries: resources.map((r, binding) => ({
-      binding,
-      resource: !r ? { buffer: unused(g, binding) } : 'buffer' in r ? { buffer: r.buffer, offset: r.offset, size: r.size } : { buffer: r },
-    })),
+    entries: names.map((n, binding) => {
+      const r = res[n];
+      if (def.bindings[n] === 'uniform' && (!r || 'buffer' in r)) throw new Error(`${label}: kernel ${def.name}'s uniform '${n}' needs the buffer from createParams, got ${r ? 'a view' : 'nothing'}`);
+      return { binding, resource: !r ? { buffer: unused(g, binding) } : 'buffer' in r ? { buffer: r.buffer, offset: r.offset, size: r.size } : { buffer: r } };
+    }),
   });
   const [x, y = 1, z = 1] = workgroups;
   const max = g.limits.maxComputeWorkgroupsPerDimension;
@@ -143,7 +266,7 @@ export function dispatch(g: Gpu, k: Kernel, label: string, resources: (View | GP
 }
 
 /** Splits n workgroups over x and y so that neither exceeds the per-dimension limit. */
-export function grid(g: Gpu, n: number): [number, number] {
+export function grid(g: GpuContext, n: number): [number, number] {
   const max = g.limits.maxComputeWorkgroupsPerDimension;
   if (n <= max) return [Math.max(1, n), 1];
   const y = Math.ceil(n / max);
@@ -161,7 +284,7 @@ export function encodeDispatches(enc: GPUCommandEncoder, ds: Dispatch[], label =
   pass.end();
 }
 
-export function submit(g: Gpu, ds: Dispatch[], label = 'kernels'): void {
+export function submit(g: GpuContext, ds: Dispatch[], label = 'kernels'): void {
   if (g.lostMessage) throw new Error(g.lostMessage);
   const enc = g.device.createCommandEncoder({ label });
   encodeDispatches(enc, ds, label);

@@ -6,7 +6,36 @@
  */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
-import { dispatch, grid, uniform, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineKernel, dispatch, grid, type Dispatch } from '../gpu/pipelines.ts';
+
+export const CELL_MEAN = defineKernel({
+  shader: 'analysis/cell_mean.wgsl',
+  bindings: { acc: 'read', mean: 'rw', p: 'uniform' },
+  params: { R: 'u32', count: 'u32', which: 'u32', accOff: 'u32' },
+});
+export const FUSE = defineKernel({
+  shader: 'analysis/fuse.wgsl',
+  bindings: { out: 'rw', in0: 'read', in1: 'read', in2: 'read', in3: 'read', in4: 'read', in5: 'read', p: 'uniform' },
+  params: { R: 'u32', n: 'u32', carry: 'u32', D: 'u32' },
+});
+export const SELECT = defineKernel({
+  shader: 'analysis/select.wgsl',
+  entries: ['init', 'hist', 'scan'],
+  bindings: { scores: 'read', sel: 'rw', p: 'uniform' },
+  params: { N: 'u32', k: 'u32', shift: 'u32' },
+});
+export const SELECT_MASK = defineKernel({
+  shader: 'analysis/select_mask.wgsl',
+  entries: ['count_eq', 'scan_blocks', 'write_mask'],
+  bindings: { scores: 'read', sel: 'read', blocks: 'rw', mask: 'rw', p: 'uniform' },
+  params: { N: 'u32', nb: 'u32' },
+});
+export const MASK = defineKernel({
+  shader: 'analysis/mask.wgsl',
+  entries: ['fill', 'scatter'],
+  bindings: { mask: 'rw', units: 'read', p: 'uniform' },
+  params: { N: 'u32', n: 'u32' },
+});
 
 /** Words of the selection state: histogram (256), then prefix, fixed bits, rest, NaN count (+ padding). */
 export const SEL_WORDS = 264;
@@ -39,9 +68,9 @@ export async function cellMean(g: Gpu, a: CellMeanArgs): Promise<Dispatch> {
   const accOff = a.accOff ?? 0;
   need(a.label, a.acc, 'accumulator words', (accOff + a.R) * 6);
   need(a.label, a.mean, 'mean', a.R);
-  const k = await g.pipelines.get({ shader: 'analysis/cell_mean.wgsl', bindings: ['read', 'rw', 'uniform'] });
-  const params = uniform(g, `${a.label} params`, [a.R, a.count, a.which ?? 0, accOff]);
-  return dispatch(g, k, a.label, [a.acc, a.mean, params], grid(g, Math.ceil(a.R / 256)));
+  const k = await g.pipelines.get(CELL_MEAN);
+  const p = createParams(g, CELL_MEAN, `${a.label} params`, { R: a.R, count: a.count, which: a.which ?? 0, accOff });
+  return dispatch(g, k, a.label, { acc: a.acc, mean: a.mean, p }, grid(g, Math.ceil(a.R / 256)));
 }
 
 export interface FuseArgs {
@@ -57,13 +86,13 @@ export async function fuse(g: Gpu, a: FuseArgs): Promise<Dispatch[]> {
   if (D === 0) throw new Error(`${a.label}: no mean vectors to fuse; give at least one dataset`);
   need(a.label, a.out, 'fusion', a.R);
   a.inputs.forEach((v, i) => need(a.label, v, `input ${i}`, a.R));
-  const k = await g.pipelines.get({ shader: 'analysis/fuse.wgsl', bindings: ['rw', 'read', 'read', 'read', 'read', 'read', 'read', 'uniform'] });
+  const k = await g.pipelines.get(FUSE);
   const ds: Dispatch[] = [];
   for (let d0 = 0; d0 < D; d0 += FUSE_INPUTS) {
     const ins = a.inputs.slice(d0, d0 + FUSE_INPUTS);
     const last = d0 + FUSE_INPUTS >= D;
-    const params = uniform(g, `${a.label} params ${d0}`, [a.R, ins.length, d0 > 0 ? 1 : 0, last ? D : 0]);
-    const res = [a.out, ...ins, ...new Array<null>(FUSE_INPUTS - ins.length).fill(null), params];
+    const p = createParams(g, FUSE, `${a.label} params ${d0}`, { R: a.R, n: ins.length, carry: d0 > 0 ? 1 : 0, D: last ? D : 0 });
+    const res = { out: a.out, in0: ins[0], in1: ins[1], in2: ins[2], in3: ins[3], in4: ins[4], in5: ins[5], p }; // past ins.length: unused
     ds.push(dispatch(g, k, `${a.label} [${d0}, ${d0 + ins.length})`, res, grid(g, Math.ceil(a.R / 256))));
   }
   return ds;
@@ -83,19 +112,18 @@ export async function selectThreshold(g: Gpu, a: SelectArgs): Promise<Dispatch[]
   if (!(Number.isInteger(a.k) && a.k >= 1 && a.k <= a.N)) throw new Error(`${a.label}: selection rank k = ${a.k} is outside [1, ${a.N}]`);
   need(a.label, a.scores, 'scores', a.N);
   need(a.label, a.sel, 'selection state', SEL_WORDS);
-  const b = ['read', 'rw', 'uniform'] as const;
-  const shader = 'analysis/select.wgsl';
   const [init, hist, scan] = await Promise.all([
-    g.pipelines.get({ shader, entry: 'init', bindings: [...b] }),
-    g.pipelines.get({ shader, entry: 'hist', bindings: [...b], constants: { ABSOLUTE: !!a.absolute, ITEMS: HIST_ITEMS } }),
-    g.pipelines.get({ shader, entry: 'scan', bindings: [...b] }),
+    g.pipelines.get(SELECT, { entry: 'init' }),
+    g.pipelines.get(SELECT, { entry: 'hist', constants: { ABSOLUTE: !!a.absolute, ITEMS: HIST_ITEMS } }),
+    g.pipelines.get(SELECT, { entry: 'scan' }),
   ]);
   const tiles = grid(g, Math.ceil(a.N / (256 * HIST_ITEMS)));
-  const ds = [dispatch(g, init, `${a.label} init`, [a.scores, a.sel, uniform(g, `${a.label} init params`, [a.N, a.k, 0, 0])], [1])];
+  const initParams = createParams(g, SELECT, `${a.label} init params`, { N: a.N, k: a.k, shift: 0 });
+  const ds = [dispatch(g, init, `${a.label} init`, { scores: a.scores, sel: a.sel, p: initParams }, [1])];
   for (const shift of [24, 16, 8, 0]) {
-    const params = uniform(g, `${a.label} params >>${shift}`, [a.N, a.k, shift, 0]);
-    ds.push(dispatch(g, hist, `${a.label} histogram >>${shift}`, [a.scores, a.sel, params], tiles));
-    ds.push(dispatch(g, scan, `${a.label} digit >>${shift}`, [a.scores, a.sel, params], [1]));
+    const p = createParams(g, SELECT, `${a.label} params >>${shift}`, { N: a.N, k: a.k, shift });
+    ds.push(dispatch(g, hist, `${a.label} histogram >>${shift}`, { scores: a.scores, sel: a.sel, p }, tiles));
+    ds.push(dispatch(g, scan, `${a.label} digit >>${shift}`, { scores: a.scores, sel: a.sel, p }, [1]));
   }
   return ds;
 }
@@ -117,16 +145,14 @@ export async function selectMask(g: Gpu, a: SelectMaskArgs): Promise<Dispatch[]>
   need(a.label, a.sel, 'selection state', SEL_WORDS);
   need(a.label, a.blocks, 'block counts', nb);
   need(a.label, a.mask, 'mask', a.N);
-  const b = ['read', 'read', 'rw', 'rw', 'uniform'] as const;
-  const shader = 'analysis/select_mask.wgsl';
   const constants = { ABSOLUTE: !!a.absolute };
   const [count, scan, write] = await Promise.all([
-    g.pipelines.get({ shader, entry: 'count_eq', bindings: [...b], constants }),
-    g.pipelines.get({ shader, entry: 'scan_blocks', bindings: [...b] }),
-    g.pipelines.get({ shader, entry: 'write_mask', bindings: [...b], constants }),
+    g.pipelines.get(SELECT_MASK, { entry: 'count_eq', constants }),
+    g.pipelines.get(SELECT_MASK, { entry: 'scan_blocks' }),
+    g.pipelines.get(SELECT_MASK, { entry: 'write_mask', constants }),
   ]);
-  const params = uniform(g, `${a.label} params`, [a.N, nb, 0, 0]);
-  const res = [a.scores, a.sel, a.blocks, a.mask, params];
+  const p = createParams(g, SELECT_MASK, `${a.label} params`, { N: a.N, nb });
+  const res = { scores: a.scores, sel: a.sel, blocks: a.blocks, mask: a.mask, p };
   return [
     dispatch(g, count, `${a.label} count ties`, res, grid(g, nb)),
     dispatch(g, scan, `${a.label} scan ties`, res, [1]),
@@ -150,13 +176,12 @@ export async function unitMask(g: Gpu, a: UnitMaskArgs): Promise<Dispatch[]> {
     if (!a.units) throw new Error(`${a.label}: ${n} units announced but no units view given`);
     need(a.label, a.units, 'units', n);
   }
-  const b = ['rw', 'read', 'uniform'] as const;
   const [fill, scatter] = await Promise.all([
-    g.pipelines.get({ shader: 'analysis/mask.wgsl', entry: 'fill', bindings: [...b] }),
-    g.pipelines.get({ shader: 'analysis/mask.wgsl', entry: 'scatter', bindings: [...b] }),
+    g.pipelines.get(MASK, { entry: 'fill' }),
+    g.pipelines.get(MASK, { entry: 'scatter' }),
   ]);
-  const params = uniform(g, `${a.label} params`, [a.N, n, 0, 0]);
-  const ds = [dispatch(g, fill, `${a.label} fill`, [a.mask, null, params], grid(g, Math.ceil(a.N / 256)))];
-  if (n > 0) ds.push(dispatch(g, scatter, `${a.label} scatter`, [a.mask, a.units!, params], grid(g, Math.ceil(n / 256))));
+  const p = createParams(g, MASK, `${a.label} params`, { N: a.N, n });
+  const ds = [dispatch(g, fill, `${a.label} fill`, { mask: a.mask, units: null, p }, grid(g, Math.ceil(a.N / 256)))];
+  if (n > 0) ds.push(dispatch(g, scatter, `${a.label} scatter`, { mask: a.mask, units: a.units!, p }, grid(g, Math.ceil(n / 256))));
   return ds;
 }

@@ -1,10 +1,28 @@
 /** Dispatch builders for shaders/attention/. */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
-import { dispatch, uniform, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineKernel, dispatch, type Dispatch } from '../gpu/pipelines.ts';
 import { UserError } from '../util/errors.ts';
 
 export const MAX_T = 512;
+
+const PARAMS = { B: 'u32', T: 'u32', C: 'u32', NH: 'u32', HS: 'u32', scale: 'f32' } as const;
+export const ATTENTION_FORWARD = defineKernel({
+  shader: 'attention/attention_forward.wgsl',
+  bindings: { qkv: 'read', mask: 'read', out: 'rw', probs: 'rw', p: 'uniform' },
+  params: PARAMS,
+});
+/** Both halves bind the same views; the q half writes the scores dS that the kv half reads. */
+export const ATTENTION_BACKWARD_Q = defineKernel({
+  shader: 'attention/attention_backward_q.wgsl',
+  bindings: { dout: 'read', probs: 'read', qkv: 'read', dS: 'rw', dqkv: 'rw', p: 'uniform' },
+  params: PARAMS,
+});
+export const ATTENTION_BACKWARD_KV = defineKernel({
+  shader: 'attention/attention_backward_kv.wgsl',
+  bindings: { dout: 'read', probs: 'read', qkv: 'read', dS: 'read', dqkv: 'rw', p: 'uniform' },
+  params: PARAMS,
+});
 
 export interface AttentionArgs {
   label: string;
@@ -19,13 +37,9 @@ export async function attentionForward(g: Gpu, a: AttentionArgs): Promise<Dispat
   const HS = a.C / a.NH;
   if (a.T > MAX_T) throw new UserError(`sequence length ${a.T} exceeds the attention kernel's ${MAX_T}; use --max-length ${MAX_T} or less`);
   if (HS > 128) throw new UserError(`head size ${HS} exceeds the attention kernel's 128`);
-  const k = await g.pipelines.get({
-    shader: 'attention/attention_forward.wgsl',
-    bindings: ['read', 'read', 'rw', 'rw', 'uniform'],
-    constants: { WG: 64, MAX_T },
-  });
-  const u = uniform(g, `${a.label} params`, [a.B, a.T, a.C, a.NH, HS, 0, 0, 0], [1 / Math.sqrt(HS)]);
-  return dispatch(g, k, a.label, [a.qkv, a.mask, a.out, a.probs, u], [a.T, a.NH, a.B]);
+  const k = await g.pipelines.get(ATTENTION_FORWARD, { constants: { WG: 64, MAX_T } });
+  const p = createParams(g, k.def, `${a.label} params`, { B: a.B, T: a.T, C: a.C, NH: a.NH, HS, scale: 1 / Math.sqrt(HS) });
+  return dispatch(g, k, a.label, { qkv: a.qkv, mask: a.mask, out: a.out, probs: a.probs, p }, [a.T, a.NH, a.B]);
 }
 
 export interface AttentionBackArgs {
@@ -41,11 +55,10 @@ export interface AttentionBackArgs {
 /** Two dispatches: per query row (scores backward, dq), then per key row (dk, dv). */
 export async function attentionBackward(g: Gpu, a: AttentionBackArgs): Promise<Dispatch[]> {
   const HS = a.C / a.NH;
-  const u = uniform(g, `${a.label} params`, [a.B, a.T, a.C, a.NH, HS, 0, 0, 0], [1 / Math.sqrt(HS)]);
-  const res = [a.dout, a.probs, a.qkv, a.dS, a.dqkv, u];
-  const bindings = ['read', 'read', 'read', 'rw', 'rw', 'uniform'] as const;
-  const kq = await g.pipelines.get({ shader: 'attention/attention_backward_q.wgsl', bindings: [...bindings], constants: { WG: 64, MAX_T } });
-  const kkv = await g.pipelines.get({ shader: 'attention/attention_backward_kv.wgsl', bindings: [...bindings], constants: { WG: 64, MAX_T } });
+  const p = createParams(g, ATTENTION_BACKWARD_Q, `${a.label} params`, { B: a.B, T: a.T, C: a.C, NH: a.NH, HS, scale: 1 / Math.sqrt(HS) });
+  const res = { dout: a.dout, probs: a.probs, qkv: a.qkv, dS: a.dS, dqkv: a.dqkv, p };
+  const kq = await g.pipelines.get(ATTENTION_BACKWARD_Q, { constants: { WG: 64, MAX_T } });
+  const kkv = await g.pipelines.get(ATTENTION_BACKWARD_KV, { constants: { WG: 64, MAX_T } });
   return [
     dispatch(g, kq, `${a.label} (q)`, res, [a.T, a.NH, a.B]),
     dispatch(g, kkv, `${a.label} (kv)`, res, [a.T, a.NH, a.B]),

@@ -1,7 +1,13 @@
 /** Dispatch builders for shaders/embeddings/. */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
-import { dispatch, grid, uniform, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineKernel, dispatch, grid, type Dispatch } from '../gpu/pipelines.ts';
+
+export const EMBEDDINGS_FORWARD = defineKernel({
+  shader: 'embeddings/embeddings_forward.wgsl',
+  bindings: { tok: 'read', alpha: 'read', wordEmb: 'read', posEmb: 'read', typeEmb: 'read', s: 'rw', p: 'uniform' },
+  params: { rows: 'u32', T: 'u32', C: 'u32' },
+});
 
 export interface EmbeddingsArgs {
   label: string;
@@ -13,11 +19,7 @@ export interface EmbeddingsArgs {
 }
 
 export async function embeddingsForward(g: Gpu, a: EmbeddingsArgs): Promise<Dispatch> {
-  const k = await g.pipelines.get({
-    shader: 'embeddings/embeddings_forward.wgsl',
-    bindings: ['read', 'read', 'read', 'read', 'read', 'rw', 'uniform'],
-    constants: { WG: 64 },
-  });
-  const u = uniform(g, `${a.label} params`, [a.rows, a.T, a.C, 0]);
-  return dispatch(g, k, a.label, [a.tok, a.alpha, a.wordEmb, a.posEmb, a.typeEmb, a.s, u], grid(g, a.rows));
+  const k = await g.pipelines.get(EMBEDDINGS_FORWARD, { constants: { WG: 64 } });
+  const p = createParams(g, k.def, `${a.label} params`, { rows: a.rows, T: a.T, C: a.C });
+  return dispatch(g, k, a.label, { tok: a.tok, alpha: a.alpha, wordEmb: a.wordEmb, posEmb: a.posEmb, typeEmb: a.typeEmb, s: a.s, p }, grid(g, a.rows));
 }

@@ -1,7 +1,19 @@
 /** Dispatch builders for shaders/head/ (pooler + classifier). */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
-import { dispatch, uniform, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineKernel, dispatch, type Dispatch } from '../gpu/pipelines.ts';
+
+const PARAMS = { B: 'u32', T: 'u32', C: 'u32', NL: 'u32' } as const;
+export const HEAD_FORWARD = defineKernel({
+  shader: 'head/head_forward.wgsl',
+  bindings: { h: 'read', poolW: 'read', poolB: 'read', clsW: 'read', clsB: 'read', pooled: 'rw', logits: 'rw', p: 'uniform' },
+  params: PARAMS,
+});
+export const HEAD_BACKWARD = defineKernel({
+  shader: 'head/head_backward.wgsl',
+  bindings: { logits: 'read', pooled: 'read', poolW: 'read', clsW: 'read', dh: 'rw', F: 'rw', p: 'uniform' },
+  params: PARAMS,
+});
 
 export interface HeadArgs {
   label: string;
@@ -13,13 +25,9 @@ export interface HeadArgs {
 }
 
 export async function headForward(g: Gpu, a: HeadArgs): Promise<Dispatch> {
-  const k = await g.pipelines.get({
-    shader: 'head/head_forward.wgsl',
-    bindings: ['read', 'read', 'read', 'read', 'read', 'rw', 'rw', 'uniform'],
-    constants: { WG: 128 },
-  });
-  const u = uniform(g, `${a.label} params`, [a.B, a.T, a.C, a.NL]);
-  return dispatch(g, k, a.label, [a.h, a.poolW, a.poolB, a.clsW, a.clsB, a.pooled, a.logits, u], [a.B]);
+  const k = await g.pipelines.get(HEAD_FORWARD, { constants: { WG: 128 } });
+  const p = createParams(g, k.def, `${a.label} params`, { B: a.B, T: a.T, C: a.C, NL: a.NL });
+  return dispatch(g, k, a.label, { h: a.h, poolW: a.poolW, poolB: a.poolB, clsW: a.clsW, clsB: a.clsB, pooled: a.pooled, logits: a.logits, p }, [a.B]);
 }
 
 /** What head_backward.wgsl differentiates (its TARGET constant): softmax(logits)[1], softmax(logits)[0], the last
@@ -38,11 +46,7 @@ export interface HeadBackArgs {
 }
 
 export async function headBackward(g: Gpu, a: HeadBackArgs): Promise<Dispatch> {
-  const k = await g.pipelines.get({
-    shader: 'head/head_backward.wgsl',
-    bindings: ['read', 'read', 'read', 'read', 'rw', 'rw', 'uniform'],
-    constants: { WG: 128, TARGET: HEAD_OUTPUT[a.output] },
-  });
-  const u = uniform(g, `${a.label} params`, [a.B, a.T, a.C, a.NL]);
-  return dispatch(g, k, a.label, [a.logits, a.pooled, a.poolW, a.clsW, a.dh, a.F, u], [a.B]);
+  const k = await g.pipelines.get(HEAD_BACKWARD, { constants: { WG: 128, TARGET: HEAD_OUTPUT[a.output] } });
+  const p = createParams(g, k.def, `${a.label} params`, { B: a.B, T: a.T, C: a.C, NL: a.NL });
+  return dispatch(g, k, a.label, { logits: a.logits, pooled: a.pooled, poolW: a.poolW, clsW: a.clsW, dh: a.dh, F: a.F, p }, [a.B]);
 }

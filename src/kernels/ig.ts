@@ -1,7 +1,28 @@
 /** Dispatch builders for shaders/ig/ (path sums and segment reductions). */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
-import { dispatch, grid, uniform, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineKernel, dispatch, grid, writeParams, type Dispatch } from '../gpu/pipelines.ts';
+
+export const CONDUCTANCE = defineKernel({
+  shader: 'ig/conductance.wgsl',
+  bindings: { y: 'read', g: 'read', out: 'rw', carry: 'rw', p: 'uniform' },
+  params: { R: 'u32', k0: 'u32', count: 'u32', outOff: 'u32', rowOff: 'u32', wr: 'f32', wl: 'f32' },
+});
+export const SEGMENTS = defineKernel({
+  shader: 'ig/segments.wgsl',
+  bindings: { inp: 'read', total: 'rw', seg: 'rw', p: 'uniform' },
+  params: { L: 'u32', T: 'u32', U: 'u32', sep1: 'u32', len: 'u32' },
+});
+export const AGGREGATE = defineKernel({
+  shader: 'ig/aggregate.wgsl',
+  bindings: { vals: 'read', acc: 'rw', p: 'uniform' },
+  params: { R: 'u32' },
+});
+export const WEIGHTED_SUM = defineKernel({
+  shader: 'ig/weighted_sum.wgsl',
+  bindings: { g: 'read', w: 'read', out: 'rw', p: 'uniform' },
+  params: { R: 'u32', count: 'u32', rowOff: 'u32' },
+});
 
 export interface ConductanceArgs {
   label: string;
@@ -16,20 +37,14 @@ export interface ConductanceArgs {
 
 /** Returns the dispatch and its uniform, rewritten per chunk with `setConductanceChunk`. */
 export async function conductance(g: Gpu, a: ConductanceArgs): Promise<{ d: Dispatch; params: GPUBuffer }> {
-  const k = await g.pipelines.get({
-    shader: 'ig/conductance.wgsl',
-    bindings: ['read', 'read', 'rw', 'rw', 'uniform'],
-    constants: { Y_GELU: !!a.yGelu },
-  });
-  const params = uniform(g, `${a.label} params`, [a.R, 0, 0, a.outOff ?? 0, a.rowOff ?? 0, 0, 0, 0], [1, 0]);
-  return { d: dispatch(g, k, a.label, [a.y, a.g, a.out, a.carry, params], grid(g, Math.ceil(a.R / 256))), params };
+  const k = await g.pipelines.get(CONDUCTANCE, { constants: { Y_GELU: !!a.yGelu } });
+  const params = createParams(g, CONDUCTANCE, `${a.label} params`, { R: a.R, k0: 0, count: 0, outOff: a.outOff ?? 0, rowOff: a.rowOff ?? 0, wr: 1, wl: 0 });
+  return { d: dispatch(g, k, a.label, { y: a.y, g: a.g, out: a.out, carry: a.carry, p: params }, grid(g, Math.ceil(a.R / 256))), params };
 }
 
+/** Rewrites a conductance uniform for one chunk: points k0..k0+count-1, right/left rule weights wr, wl. */
 export function setConductanceChunk(g: Gpu, params: GPUBuffer, R: number, outOff: number, rowOff: number, k0: number, count: number, wr: number, wl: number): void {
-  const ab = new ArrayBuffer(48);
-  new Uint32Array(ab, 0, 8).set([R, k0, count, outOff, rowOff, 0, 0, 0]);
-  new Float32Array(ab, 32, 2).set([wr, wl]);
-  g.device.queue.writeBuffer(params, 0, ab);
+  writeParams(g, CONDUCTANCE, params, { R, k0, count, outOff, rowOff, wr, wl });
 }
 
 export interface SegmentsArgs {
@@ -40,14 +55,15 @@ export interface SegmentsArgs {
   L: number; T: number; U: number;
 }
 
+/** Returns the dispatch and its uniform, rewritten per pair with `setSegments`. */
 export async function segments(g: Gpu, a: SegmentsArgs): Promise<{ d: Dispatch; params: GPUBuffer }> {
-  const k = await g.pipelines.get({ shader: 'ig/segments.wgsl', bindings: ['read', 'rw', 'rw', 'uniform'] });
-  const params = uniform(g, `${a.label} params`, [a.L, a.T, a.U, 1, a.T]);
-  return { d: dispatch(g, k, a.label, [a.inp, a.total, a.seg, params], grid(g, Math.ceil((a.L * a.U) / 256))), params };
+  const k = await g.pipelines.get(SEGMENTS);
+  const params = createParams(g, SEGMENTS, `${a.label} params`, { L: a.L, T: a.T, U: a.U, sep1: 1, len: a.T });
+  return { d: dispatch(g, k, a.label, { inp: a.inp, total: a.total, seg: a.seg, p: params }, grid(g, Math.ceil((a.L * a.U) / 256))), params };
 }
 
 export function setSegments(g: Gpu, params: GPUBuffer, L: number, T: number, U: number, sep1: number, len: number): void {
-  g.device.queue.writeBuffer(params, 0, new Uint32Array([L, T, U, sep1, len, 0, 0, 0]));
+  writeParams(g, SEGMENTS, params, { L, T, U, sep1, len });
 }
 
 export interface AggregateArgs {
@@ -58,9 +74,9 @@ export interface AggregateArgs {
 }
 
 export async function aggregate(g: Gpu, a: AggregateArgs): Promise<Dispatch> {
-  const k = await g.pipelines.get({ shader: 'ig/aggregate.wgsl', bindings: ['read', 'rw', 'uniform'] });
-  const params = uniform(g, `${a.label} params`, [a.R, 0, 0, 0]);
-  return dispatch(g, k, a.label, [a.vals, a.acc, params], grid(g, Math.ceil(a.R / 256)));
+  const k = await g.pipelines.get(AGGREGATE);
+  const p = createParams(g, AGGREGATE, `${a.label} params`, { R: a.R });
+  return dispatch(g, k, a.label, { vals: a.vals, acc: a.acc, p }, grid(g, Math.ceil(a.R / 256)));
 }
 
 export interface WeightedSumArgs {
@@ -71,8 +87,14 @@ export interface WeightedSumArgs {
   R: number;
 }
 
+/** Returns the dispatch and its uniform (count 0: adds nothing), rewritten per chunk with `setWeightedSum`. */
 export async function weightedSum(g: Gpu, a: WeightedSumArgs): Promise<{ d: Dispatch; params: GPUBuffer }> {
-  const k = await g.pipelines.get({ shader: 'ig/weighted_sum.wgsl', bindings: ['read', 'read', 'rw', 'uniform'] });
-  const params = uniform(g, `${a.label} params`, [a.R, 0, 0, 0]);
-  return { d: dispatch(g, k, a.label, [a.g, a.w, a.out, params], grid(g, Math.ceil(a.R / 256))), params };
+  const k = await g.pipelines.get(WEIGHTED_SUM);
+  const params = createParams(g, WEIGHTED_SUM, `${a.label} params`, { R: a.R, count: 0, rowOff: 0 });
+  return { d: dispatch(g, k, a.label, { g: a.g, w: a.w, out: a.out, p: params }, grid(g, Math.ceil(a.R / 256))), params };
+}
+
+/** Rewrites a weighted-sum uniform: rows rowOff..rowOff+count-1 of the chunk. */
+export function setWeightedSum(g: Gpu, params: GPUBuffer, v: { R: number; count: number; rowOff: number }): void {
+  writeParams(g, WEIGHTED_SUM, params, v);
 }

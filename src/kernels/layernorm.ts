@@ -1,7 +1,18 @@
 /** Dispatch builders for shaders/layernorm/. */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
-import { dispatch, grid, uniform, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineKernel, dispatch, grid, type Dispatch } from '../gpu/pipelines.ts';
+
+export const LAYERNORM_FORWARD = defineKernel({
+  shader: 'layernorm/layernorm_forward.wgsl',
+  bindings: { a: 'read', b: 'read', gamma: 'read', beta: 'read', out: 'rw', s: 'rw', stats: 'rw', p: 'uniform' },
+  params: { rows: 'u32', C: 'u32', eps: 'f32' },
+});
+export const LAYERNORM_BACKWARD = defineKernel({
+  shader: 'layernorm/layernorm_backward.wgsl',
+  bindings: { dout: 'read', s: 'read', gamma: 'read', stats: 'read', ds: 'rw', p: 'uniform' },
+  params: { rows: 'u32', C: 'u32' },
+});
 
 export function wgFor(C: number): number {
   return C >= 512 ? 256 : C >= 128 ? 128 : 64;
@@ -17,13 +28,9 @@ export interface LayernormArgs {
 }
 
 export async function layernormForward(g: Gpu, x: LayernormArgs): Promise<Dispatch> {
-  const k = await g.pipelines.get({
-    shader: 'layernorm/layernorm_forward.wgsl',
-    bindings: ['read', 'read', 'read', 'read', 'rw', 'rw', 'rw', 'uniform'],
-    constants: { HAS_RES: !!x.b, WG: wgFor(x.C) },
-  });
-  const u = uniform(g, `${x.label} params`, [x.rows, x.C, 0, 0], [x.eps]);
-  return dispatch(g, k, x.label, [x.a, x.b, x.weight, x.bias, x.out, x.s, x.stats, u], grid(g, x.rows));
+  const k = await g.pipelines.get(LAYERNORM_FORWARD, { constants: { HAS_RES: !!x.b, WG: wgFor(x.C) } });
+  const p = createParams(g, k.def, `${x.label} params`, { rows: x.rows, C: x.C, eps: x.eps });
+  return dispatch(g, k, x.label, { a: x.a, b: x.b, gamma: x.weight, beta: x.bias, out: x.out, s: x.s, stats: x.stats, p }, grid(g, x.rows));
 }
 
 export interface LayernormBackArgs {
@@ -36,11 +43,7 @@ export interface LayernormBackArgs {
 }
 
 export async function layernormBackward(g: Gpu, x: LayernormBackArgs): Promise<Dispatch> {
-  const k = await g.pipelines.get({
-    shader: 'layernorm/layernorm_backward.wgsl',
-    bindings: ['read', 'read', 'read', 'read', 'rw', 'uniform'],
-    constants: { WG: wgFor(x.C) },
-  });
-  const u = uniform(g, `${x.label} params`, [x.rows, x.C, 0, 0]);
-  return dispatch(g, k, x.label, [x.dout, x.s, x.weight, x.stats, x.ds, u], grid(g, x.rows));
+  const k = await g.pipelines.get(LAYERNORM_BACKWARD, { constants: { WG: wgFor(x.C) } });
+  const p = createParams(g, k.def, `${x.label} params`, { rows: x.rows, C: x.C });
+  return dispatch(g, k, x.label, { dout: x.dout, s: x.s, gamma: x.weight, stats: x.stats, ds: x.ds, p }, grid(g, x.rows));
 }

@@ -8,13 +8,38 @@
  * subgroup variant agrees within f32 rounding. Tuning (src/gpu/autotune.ts) picks a variant per shape class.
  */
 import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
-import { autotune, tunedVariant, tuneOnce, type Epilogue, type MatmulShape, type TuneChoice, type TuneOptions } from '../gpu/autotune.ts';
+import { autotune, tunedVariant, tuneOnce, type TuneChoice, type TuneOptions } from '../gpu/autotune.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { dispatch, uniform, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineKernel, dispatch, type Dispatch } from '../gpu/pipelines.ts';
+import { uniformArray } from '../util/rng.ts';
 
-export type { Epilogue, MatmulShape } from '../gpu/autotune.ts';
+/** What the product's store does (shaders/matmul/epilogue.wgsl's EPI): see MatmulArgs.epilogue. */
+export type Epilogue = 'none' | 'ffn-up' | 'ffn-down-back' | 'add';
+export interface MatmulShape { M: number; N: number; K: number; transB: boolean; epilogue?: Epilogue }
 
-const BINDINGS = ['read', 'read', 'read', 'read', 'read', 'rw', 'rw', 'uniform'] as const;
+/** M rounded up to a power of two (at least 1). */
+export function mBucket(M: number): number {
+  return 2 ** Math.ceil(Math.log2(Math.max(1, M)));
+}
+
+/**
+ * The shape class, the tune cache's key: (M rounded up to a power of two, N, K, transB, epilogue), e.g.
+ * 'M<=1024 N=3072 K=768 transB ffn-up'. One tuning serves every M in (bucket/2, bucket], e.g. all sequence
+ * lengths × path points that round to the same power of two. Changing this format means bumping MATMUL_FAMILY.
+ */
+export function shapeClass(s: MatmulShape): string {
+  return `M<=${mBucket(s.M)} N=${s.N} K=${s.K} ${s.transB ? 'transB' : 'B'} ${s.epilogue ?? 'none'}`;
+}
+
+/** Every variant binds the same (shaders/matmul/epilogue.wgsl declares bindings 2..7 and Params). */
+const matmulKernel = (shader: string) => defineKernel({
+  shader,
+  bindings: { inp: 'read', w: 'read', bias: 'read', mask: 'read', aux: 'read', out: 'rw', out2: 'rw', p: 'uniform' },
+  params: { M: 'u32', N: 'u32', K: 'u32' },
+});
+export const MATMUL = matmulKernel('matmul/matmul.wgsl');
+export const MATMUL_VEC4 = matmulKernel('matmul/matmul_vec4.wgsl');
+export const MATMUL_SUBGROUP = matmulKernel('matmul/matmul_subgroup.wgsl');
 
 export interface MatmulArgs {
   label: string;
@@ -112,7 +137,7 @@ export function variantSupports(g: Gpu, v: MatmulVariant, a: MatmulShape & { inp
   return null;
 }
 
-const SHADERS = { tiled: 'matmul/matmul.wgsl', vec4: 'matmul/matmul_vec4.wgsl', subgroup: 'matmul/matmul_subgroup.wgsl' } as const;
+const KERNELS = { tiled: MATMUL, vec4: MATMUL_VEC4, subgroup: MATMUL_SUBGROUP } as const;
 const EPI = { none: 0, 'ffn-up': 1, 'ffn-down-back': 2, add: 3 } as const;
 
 /** The variant `a` runs with: the forced one (which must fit), else the tuned choice when usable, else the default. */
@@ -123,20 +148,19 @@ async function resolveVariant(g: Gpu, a: MatmulArgs): Promise<MatmulVariant> {
     if (why) throw new Error(`${a.label}: matmul variant ${v.name} cannot run here: ${why}; choose another (MATMUL_VARIANTS) or leave variant unset`);
     return v;
   }
-  const name = await tunedVariant(g, MATMUL_FAMILY, a, (s) => tuneMatmuls(g, [s]));
+  const shape: MatmulShape = { M: a.M, N: a.N, K: a.K, transB: a.transB, epilogue: a.epilogue };
+  const name = await tunedVariant(g, MATMUL_FAMILY, shapeClass(shape), () => tuneMatmuls(g, [shape]));
   const v = name === undefined ? undefined : MATMUL_VARIANTS.find((x) => x.name === name);
   return v && !variantFits(v, g.limits) && !variantSupports(g, v, a) ? v : DEFAULT_VARIANT;
 }
 
 export async function matmul(g: Gpu, a: MatmulArgs): Promise<Dispatch> {
   const v = await resolveVariant(g, a);
-  const k = await g.pipelines.get({
-    shader: SHADERS[v.kind],
-    bindings: [...BINDINGS],
+  const k = await g.pipelines.get(KERNELS[v.kind], {
     constants: { TRANS_B: a.transB, HAS_BIAS: !!a.bias, EPI: EPI[a.epilogue ?? 'none'], ...variantConstants(v) },
   });
-  const u = uniform(g, `${a.label} params`, [a.M, a.N, a.K, 0]);
-  return dispatch(g, k, a.label, [a.inp, a.weight, a.bias, a.mask, a.aux, a.out, a.out2, u], [Math.ceil(a.N / v.BN), Math.ceil(a.M / v.BM)]);
+  const p = createParams(g, k.def, `${a.label} params`, { M: a.M, N: a.N, K: a.K });
+  return dispatch(g, k, a.label, { inp: a.inp, w: a.weight, bias: a.bias, mask: a.mask, aux: a.aux, out: a.out, out2: a.out2, p }, [Math.ceil(a.N / v.BN), Math.ceil(a.M / v.BM)]);
 }
 
 // ---------- tuning ----------
@@ -154,18 +178,6 @@ export function bertMatmulShapes(C: number, F: number, M: number): (MatmulShape 
   ];
 }
 
-/** Deterministic inputs in [-scale, scale) (mulberry32). */
-function filled(n: number, seed: number, scale: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), seed | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = scale * ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1);
-  }
-  return out;
-}
-
 /**
  * Tunes each shape's class on this device (see src/gpu/autotune.ts): every variant that fits and supports the
  * shape is validated against the default on random inputs (bias when transB, as in the model; a mask with
@@ -174,7 +186,7 @@ function filled(n: number, seed: number, scale: number): Float32Array {
  */
 export async function tuneMatmuls(g: Gpu, shapes: MatmulShape[], opts: TuneOptions & { variants?: readonly MatmulVariant[] } = {}): Promise<TuneChoice[]> {
   const out: TuneChoice[] = [];
-  for (const s of shapes) out.push(await tuneOnce(g, s, () => tuneShape(g, s, opts)));
+  for (const s of shapes) out.push(await tuneOnce(g, shapeClass(s), () => tuneShape(g, s, opts)));
   return out;
 }
 
@@ -187,11 +199,11 @@ async function tuneShape(g: Gpu, s: MatmulShape, opts: TuneOptions & { variants?
   for (const [name, n] of Object.entries(sizes)) arena.reserve(name, 4 * n);
   arena.build();
   const v = (name: string) => arena.view(name);
-  writeView(g, v('inp'), filled(M * K, 1, 1));
-  writeView(g, v('w'), filled(N * K, 2, 1 / Math.sqrt(K)));
-  writeView(g, v('bias'), filled(N, 3, 0.1));
+  writeView(g, v('inp'), uniformArray(M * K, 1, 1));
+  writeView(g, v('w'), uniformArray(N * K, 2, 1 / Math.sqrt(K)));
+  writeView(g, v('bias'), uniformArray(N, 3, 0.1));
   writeView(g, v('mask'), Float32Array.from({ length: N }, (_, n) => (n % 3 === 1 ? 0 : 1)));
-  writeView(g, v('aux'), filled(M * N, 4, 2));
+  writeView(g, v('aux'), uniformArray(M * N, 4, 2));
   const args: MatmulArgs = {
     label: `tune ${M}x${N}x${K}`, inp: v('inp'), weight: v('w'), bias: transB ? v('bias') : undefined, out: v('out'),
     out2: two ? v('out2') : undefined, mask: two ? v('mask') : undefined, aux: epilogue === 'ffn-down-back' || epilogue === 'add' ? v('aux') : undefined,
@@ -211,7 +223,7 @@ async function tuneShape(g: Gpu, s: MatmulShape, opts: TuneOptions & { variants?
   }
   try {
     return await autotune(g, {
-      family: MATMUL_FAMILY, shape: { M, N, K, transB, epilogue }, candidates, rejected, tol: 1e-5,
+      family: MATMUL_FAMILY, key: shapeClass(s), shape: { M, N, K }, candidates, rejected, tol: 1e-5,
       read: async () => (two ? [await readView(g, v('out')), await readView(g, v('out2'))] : [await readView(g, v('out'))]),
     }, opts);
   } finally {
