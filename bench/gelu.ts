@@ -14,11 +14,10 @@
  *
  * Usage: npm run bench:gelu [-- --sizes 1M,4M,16M --no-gpujs]   (sizes: element counts, an M suffix = 2^20)
  */
-import { createRequire } from 'node:module';
-import { benchPreamble, loadAverage } from './preamble.ts';
+import { benchPreamble, gpujsPeer, loadAverage } from './preamble.ts';
 import {
   GELU_RANGE, GELU_TOL, fmt, geluBytes, geluName, geluProblem, gpujsBackends, gpujsGelu, markdownTable, measure, rate,
-  withNavigatorGpu, wgslGelu, type Failed, type GpujsCtor, type GpujsMode, type Row, type Runner,
+  wgslGelu, type Failed, type Row, type Runner,
 } from '../src/bench/kernels.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 
@@ -47,16 +46,7 @@ async function main(): Promise<void> {
     console.log(`validate WGSL N = ${N}: max abs error ${rs[0].err.toExponential(2)} ≤ ${GELU_TOL.toExponential(0)}`);
   }
 
-  let GPU: GpujsCtor | null = null;
-  if (withGpujs) {
-    try {
-      GPU = (createRequire(import.meta.url)('gpu.js') as { GPU: GpujsCtor }).GPU;
-    } catch (e) {
-      console.log(`gpu.js: not loadable (${(e as Error).message.split('\n')[0]}); run \`npm install\``);
-    }
-  }
-  // gpu.js finds WebGPU through navigator.gpu; it sees this process's Dawn instance only inside 'webgpu' calls
-  const modes: GpujsMode[] = [{}, { mode: 'async' }, { mode: 'webgpu', env: withNavigatorGpu(g.keepAlive[0]) }];
+  const { GPU, modes } = gpujsPeer(g, withGpujs);
 
   const rows: Row[] = [];
   for (const N of sizes) {

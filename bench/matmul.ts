@@ -22,7 +22,6 @@
  * Usage: npm run bench:matmul [-- --sizes 256x256x256,512x512x512 --no-gpujs --variant-sizes 1024x1024x1024
  *                               --no-baseline (skip the gpu.js comparison) --no-variants --save-tune]
  */
-import { createRequire } from 'node:module';
 import { memoryStore, setTuneStore, tuneStore } from '../src/gpu/autotune.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import { submit } from '../src/gpu/pipelines.ts';
@@ -30,10 +29,10 @@ import { DEFAULT_VARIANT, MATMUL_VARIANTS, matmul, tuneMatmuls, variantConstants
 import { run, upload } from '../src/bench/buffers.ts';
 import {
   MATMUL_TOL as TOL, fmt, gpujsBackends, gpujsMatmul, markdownTable, matmulError, matmulFlops, matmulName as name, matmulProblem, measure, rate,
-  withNavigatorGpu, wgslMatmul, type Failed, type GpujsCtor, type GpujsMode, type MatmulShape as Shape, type Row, type Runner,
+  wgslMatmul, type Failed, type MatmulShape as Shape, type Row, type Runner,
 } from '../src/bench/kernels.ts';
 import { mulberry32 } from '../src/util/rng.ts';
-import { benchPreamble, loadAverage } from './preamble.ts';
+import { benchPreamble, gpujsPeer, loadAverage } from './preamble.ts';
 
 const DEFAULT_SIZES: Shape[] = [
   { M: 256, N: 256, K: 256 }, { M: 512, N: 512, K: 512 }, { M: 1024, N: 1024, K: 1024 },
@@ -68,16 +67,7 @@ async function main(): Promise<void> {
     console.log(`validate WGSL ${name(s)} (all elements): relative L2 ${rs[0].err.toExponential(2)} ≤ ${TOL.toExponential(0)}`);
   }
 
-  let GPU: GpujsCtor | null = null;
-  if (withGpujs) {
-    try {
-      GPU = (createRequire(import.meta.url)('gpu.js') as { GPU: GpujsCtor }).GPU;
-    } catch (e) {
-      console.log(`gpu.js: not loadable (${(e as Error).message.split('\n')[0]}); run \`npm install\``);
-    }
-  }
-  // gpu.js finds WebGPU through navigator.gpu; it sees this process's Dawn instance only inside 'webgpu' calls
-  const modes: GpujsMode[] = [{}, { mode: 'async' }, { mode: 'webgpu', env: withNavigatorGpu(g.keepAlive[0]) }];
+  const { GPU, modes } = gpujsPeer(g, withGpujs);
 
   const rows: Row[] = [];
   for (const s of sizes) {
