@@ -120,6 +120,7 @@ interface Queue {
   bucket: (i: number) => number;
 }
 
+/** The shard's pairs, cells, run key and file names (creating the output folder). */
 function planShard(engine: NigEngine, allPairs: readonly Pair[], outDir: string, o: ScheduleOptions): ShardPlan {
   const { layers, intermediate: dff } = engine.model.cfg;
   mkdirSync(outDir, { recursive: true });
