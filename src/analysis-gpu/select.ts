@@ -122,7 +122,7 @@ export function writeLayerMasks(g: Gpu, model: BertGpu, mask: View): void {
   if (g.lostMessage) throw new Error(g.lostMessage);
   const enc = g.device.createCommandEncoder({ label: 'write layer masks' });
   for (let l = 0; l < L; l++) {
-    const dst = model.weights.view(`mask.${l}`);
+    const dst = model.wv.layers[l].mask;
     enc.copyBufferToBuffer(mask.buffer, mask.offset + l * F * 4, dst.buffer, dst.offset, F * 4);
   }
   g.device.queue.submit([enc.finish()]);

@@ -33,25 +33,25 @@ export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: T
   if (!act.back) throw new Error('buildBackward: the plan did not save activations (plan with save: true)');
   const d = act.back;
   const N = B * T;
-  const W = (n: string) => model.weights.view(n);
+  const W = model.wv;
   const ds: Dispatch[] = [];
   let cur = 0; // dh ping-pong
-  ds.push(await headBackward(g, { label: 'head backward', logits: act.logits, pooled: act.pooled, poolW: W('poolW'), clsW: W('clsW'), dh: d.dh[cur], F: d.F, B, T, C, NL, output: headOutput(target, NL) }));
+  ds.push(await headBackward(g, { label: 'head backward', logits: act.logits, pooled: act.pooled, poolW: W.poolW, clsW: W.clsW, dh: d.dh[cur], F: d.F, B, T, C, NL, output: headOutput(target, NL) }));
   ds.push(...await onGrad({ kind: 'hidden', l: L, h: act.h[L], dh: d.dh[cur] }));
   for (let l = L - 1; l >= 0; l--) {
     const a = act.layers[l];
-    ds.push(await layernormBackward(g, { label: `L${l} LN2 backward`, dout: d.dh[cur], s: a.s2, weight: W(`ln2G.${l}`), stats: a.stats2, ds: d.ds, rows: N, C }));
-    ds.push(await matmul(g, { label: `L${l} ffn down backward`, inp: d.ds, weight: W(`oW.${l}`), out: d.dpre, out2: d.dpost, aux: a.pre, mask: W(`mask.${l}`), epilogue: 'ffn-down-back', M: N, N: F, K: C, transB: false }));
+    ds.push(await layernormBackward(g, { label: `L${l} LN2 backward`, dout: d.dh[cur], s: a.s2, weight: W.layers[l].ln2G, stats: a.stats2, ds: d.ds, rows: N, C }));
+    ds.push(await matmul(g, { label: `L${l} ffn down backward`, inp: d.ds, weight: W.layers[l].oW, out: d.dpre, out2: d.dpost, aux: a.pre, mask: W.layers[l].mask, epilogue: 'ffn-down-back', M: N, N: F, K: C, transB: false }));
     ds.push(...await onGrad({ kind: 'ffn', l, pre: a.pre, dpre: d.dpre, dpost: d.dpost }));
-    ds.push(await matmul(g, { label: `L${l} ffn up backward`, inp: d.dpre, weight: W(`iW.${l}`), out: d.dh1, aux: d.ds, epilogue: 'add', M: N, N: C, K: F, transB: false }));
-    ds.push(await layernormBackward(g, { label: `L${l} LN1 backward`, dout: d.dh1, s: a.s1, weight: W(`ln1G.${l}`), stats: a.stats1, ds: d.ds, rows: N, C }));
-    ds.push(await matmul(g, { label: `L${l} attn out backward`, inp: d.ds, weight: W(`aoW.${l}`), out: d.datt, M: N, N: C, K: C, transB: false }));
+    ds.push(await matmul(g, { label: `L${l} ffn up backward`, inp: d.dpre, weight: W.layers[l].iW, out: d.dh1, aux: d.ds, epilogue: 'add', M: N, N: C, K: F, transB: false }));
+    ds.push(await layernormBackward(g, { label: `L${l} LN1 backward`, dout: d.dh1, s: a.s1, weight: W.layers[l].ln1G, stats: a.stats1, ds: d.ds, rows: N, C }));
+    ds.push(await matmul(g, { label: `L${l} attn out backward`, inp: d.ds, weight: W.layers[l].aoW, out: d.datt, M: N, N: C, K: C, transB: false }));
     ds.push(...await attentionBackward(g, { label: `L${l} attention backward`, dout: d.datt, probs: a.probs, qkv: a.qkv, dS: d.dS, dqkv: d.dqkv, B, T, C, NH }));
     cur = 1 - cur;
-    ds.push(await matmul(g, { label: `L${l} qkv backward`, inp: d.dqkv, weight: W(`qkvW.${l}`), out: d.dh[cur], aux: d.ds, epilogue: 'add', M: N, N: C, K: 3 * C, transB: false }));
+    ds.push(await matmul(g, { label: `L${l} qkv backward`, inp: d.dqkv, weight: W.layers[l].qkvW, out: d.dh[cur], aux: d.ds, epilogue: 'add', M: N, N: C, K: 3 * C, transB: false }));
     ds.push(...await onGrad({ kind: 'hidden', l, h: act.h[l], dh: d.dh[cur] }));
   }
-  ds.push(await layernormBackward(g, { label: 'embeddings LN backward', dout: d.dh[cur], s: act.s0, weight: W('embLnG'), stats: act.stats0, ds: d.ds0, rows: N, C }));
+  ds.push(await layernormBackward(g, { label: 'embeddings LN backward', dout: d.dh[cur], s: act.s0, weight: W.embLnG, stats: act.stats0, ds: d.ds0, rows: N, C }));
   ds.push(...await onGrad({ kind: 'embed', s0: act.s0, ds0: d.ds0 }));
   return ds;
 }

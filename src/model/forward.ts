@@ -4,7 +4,7 @@
  * activations under its own name; a scoring plan reuses one scratch buffer per kind.
  */
 import type { Gpu } from '../gpu/device.ts';
-import { Arena, readView, writeView } from '../gpu/arena.ts';
+import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
 import { submit, type Dispatch } from '../gpu/pipelines.ts';
 import { UserError } from '../util/errors.ts';
 import type { BertConfig, BertWeights, EncodedPair } from './types.ts';
@@ -13,7 +13,7 @@ import { layernormForward } from '../kernels/layernorm.ts';
 import { embeddingsForward } from '../kernels/embeddings.ts';
 import { attentionForward, MAX_T } from '../kernels/attention.ts';
 import { headForward } from '../kernels/head.ts';
-import { activationLayout, allocateLayout, paddedLength, type ActivationHandles, type ActivationLayout, type ActivationShape, type Bound } from './layout.ts';
+import { activationLayout, allocateLayout, bindLayout, paddedLength, weightLayout, type WeightHandles, type ActivationHandles, type ActivationLayout, type ActivationShape, type Bound } from './layout.ts';
 
 export type PlanShape = ActivationShape;
 
@@ -28,6 +28,8 @@ export interface ForwardPlan extends PlanShape {
 export class BertGpu {
   readonly cfg: BertConfig;
   readonly weights: Arena;
+  /** The weight views, by role (src/model/layout.ts `weightLayout`). */
+  wv!: Bound<WeightHandles>;
   private plans = new Map<string, Promise<ForwardPlan>>();
 
   private constructor(readonly g: Gpu, readonly w: BertWeights) {
@@ -42,33 +44,35 @@ export class BertGpu {
   }
 
   private upload(): void {
-    const { w, weights: A, cfg } = this;
+    const { w, cfg } = this;
     const C = cfg.hidden;
-    const put: [string, Float32Array][] = [
-      ['wordEmb', w.wordEmb.data], ['posEmb', w.posEmb.data], ['typeEmb', w.typeEmb.data],
-      ['embLnG', w.embLnG.data], ['embLnB', w.embLnB.data],
-      ['poolW', w.poolW.data], ['poolB', w.poolB.data], ['clsW', w.clsW.data], ['clsB', w.clsB.data],
-    ];
+    const layout = weightLayout(cfg);
+    for (const b of layout.buffers) this.weights.reserve(b.name, b.bytes);
+    this.weights.build();
+    const wv = bindLayout(this.weights, layout.handles);
+    const put = (v: View, d: Float32Array) => writeView(this.g, v, d);
+    put(wv.wordEmb, w.wordEmb.data); put(wv.posEmb, w.posEmb.data); put(wv.typeEmb, w.typeEmb.data);
+    put(wv.embLnG, w.embLnG.data); put(wv.embLnB, w.embLnB.data);
+    put(wv.poolW, w.poolW.data); put(wv.poolB, w.poolB.data); put(wv.clsW, w.clsW.data); put(wv.clsB, w.clsB.data);
     w.layers.forEach((L, l) => {
+      const v = wv.layers[l];
       const qkvW = new Float32Array(3 * C * C);
       qkvW.set(L.qW.data, 0); qkvW.set(L.kW.data, C * C); qkvW.set(L.vW.data, 2 * C * C);
       const qkvB = new Float32Array(3 * C);
       qkvB.set(L.qB.data, 0); qkvB.set(L.kB.data, C); qkvB.set(L.vB.data, 2 * C);
-      put.push([`qkvW.${l}`, qkvW], [`qkvB.${l}`, qkvB], [`aoW.${l}`, L.aoW.data], [`aoB.${l}`, L.aoB.data],
-        [`ln1G.${l}`, L.ln1G.data], [`ln1B.${l}`, L.ln1B.data], [`iW.${l}`, L.iW.data], [`iB.${l}`, L.iB.data],
-        [`oW.${l}`, L.oW.data], [`oB.${l}`, L.oB.data], [`ln2G.${l}`, L.ln2G.data], [`ln2B.${l}`, L.ln2B.data],
-        [`mask.${l}`, new Float32Array(cfg.intermediate).fill(1)]);
+      put(v.qkvW, qkvW); put(v.qkvB, qkvB); put(v.aoW, L.aoW.data); put(v.aoB, L.aoB.data);
+      put(v.ln1G, L.ln1G.data); put(v.ln1B, L.ln1B.data); put(v.iW, L.iW.data); put(v.iB, L.iB.data);
+      put(v.oW, L.oW.data); put(v.oB, L.oB.data); put(v.ln2G, L.ln2G.data); put(v.ln2B, L.ln2B.data);
+      put(v.mask, new Float32Array(cfg.intermediate).fill(1));
     });
-    for (const [n, d] of put) A.reserve(n, d.byteLength);
-    A.build();
-    for (const [n, d] of put) writeView(this.g, A.view(n), d);
+    this.wv = wv;
   }
 
   /** Sets layer l's FFN neuron mask (length d_ff; 1 keep, 0 prune). */
   setMask(l: number, mask: Float32Array): void {
     if (l < 0 || l >= this.cfg.layers) throw new UserError(`prune mask: layer ${l} does not exist (the model has ${this.cfg.layers})`);
     if (mask.length !== this.cfg.intermediate) throw new UserError(`prune mask: layer ${l} has ${mask.length} values, the model's d_ff is ${this.cfg.intermediate}`);
-    writeView(this.g, this.weights.view(`mask.${l}`), mask);
+    writeView(this.g, this.wv.layers[l].mask, mask);
   }
 
   resetMasks(): void {
@@ -106,22 +110,22 @@ export class BertGpu {
     const { cfg, g } = this;
     const { hidden: C, intermediate: F, heads: NH, layers: L, numLabels: NL, eps } = cfg;
     const N = B * T;
-    const W = (n: string) => this.weights.view(n);
+    const W = this.wv;
     const ds: Dispatch[] = [];
-    ds.push(await embeddingsForward(g, { label: 'embeddings', tok: act.tok, alpha: act.alpha, wordEmb: W('wordEmb'), posEmb: W('posEmb'), typeEmb: W('typeEmb'), s: act.s0, rows: N, T, C }));
-    ds.push(await layernormForward(g, { label: 'embeddings LN', a: act.s0, weight: W('embLnG'), bias: W('embLnB'), out: act.h[0], stats: act.stats0, rows: N, C, eps }));
+    ds.push(await embeddingsForward(g, { label: 'embeddings', tok: act.tok, alpha: act.alpha, wordEmb: W.wordEmb, posEmb: W.posEmb, typeEmb: W.typeEmb, s: act.s0, rows: N, T, C }));
+    ds.push(await layernormForward(g, { label: 'embeddings LN', a: act.s0, weight: W.embLnG, bias: W.embLnB, out: act.h[0], stats: act.stats0, rows: N, C, eps }));
     for (let l = 0; l < L; l++) {
       const h = act.h[l];
       const a = act.layers[l];
-      ds.push(await matmul(g, { label: `L${l} qkv`, inp: h, weight: W(`qkvW.${l}`), bias: W(`qkvB.${l}`), out: a.qkv, M: N, N: 3 * C, K: C, transB: true }));
+      ds.push(await matmul(g, { label: `L${l} qkv`, inp: h, weight: W.layers[l].qkvW, bias: W.layers[l].qkvB, out: a.qkv, M: N, N: 3 * C, K: C, transB: true }));
       ds.push(await attentionForward(g, { label: `L${l} attention`, qkv: a.qkv, mask: act.amask, out: a.att, probs: a.probs, B, T, C, NH }));
-      ds.push(await matmul(g, { label: `L${l} attn out`, inp: a.att, weight: W(`aoW.${l}`), bias: W(`aoB.${l}`), out: a.ao, M: N, N: C, K: C, transB: true }));
-      ds.push(await layernormForward(g, { label: `L${l} LN1`, a: a.ao, b: h, weight: W(`ln1G.${l}`), bias: W(`ln1B.${l}`), out: a.h1, s: a.s1, stats: a.stats1, rows: N, C, eps }));
-      ds.push(await matmul(g, { label: `L${l} ffn up`, inp: a.h1, weight: W(`iW.${l}`), bias: W(`iB.${l}`), out: a.pre, out2: a.post, mask: W(`mask.${l}`), epilogue: 'ffn-up', M: N, N: F, K: C, transB: true }));
-      ds.push(await matmul(g, { label: `L${l} ffn down`, inp: a.post, weight: W(`oW.${l}`), bias: W(`oB.${l}`), out: a.o, M: N, N: C, K: F, transB: true }));
-      ds.push(await layernormForward(g, { label: `L${l} LN2`, a: a.o, b: a.h1, weight: W(`ln2G.${l}`), bias: W(`ln2B.${l}`), out: act.h[l + 1], s: a.s2, stats: a.stats2, rows: N, C, eps }));
+      ds.push(await matmul(g, { label: `L${l} attn out`, inp: a.att, weight: W.layers[l].aoW, bias: W.layers[l].aoB, out: a.ao, M: N, N: C, K: C, transB: true }));
+      ds.push(await layernormForward(g, { label: `L${l} LN1`, a: a.ao, b: h, weight: W.layers[l].ln1G, bias: W.layers[l].ln1B, out: a.h1, s: a.s1, stats: a.stats1, rows: N, C, eps }));
+      ds.push(await matmul(g, { label: `L${l} ffn up`, inp: a.h1, weight: W.layers[l].iW, bias: W.layers[l].iB, out: a.pre, out2: a.post, mask: W.layers[l].mask, epilogue: 'ffn-up', M: N, N: F, K: C, transB: true }));
+      ds.push(await matmul(g, { label: `L${l} ffn down`, inp: a.post, weight: W.layers[l].oW, bias: W.layers[l].oB, out: a.o, M: N, N: C, K: F, transB: true }));
+      ds.push(await layernormForward(g, { label: `L${l} LN2`, a: a.o, b: a.h1, weight: W.layers[l].ln2G, bias: W.layers[l].ln2B, out: act.h[l + 1], s: a.s2, stats: a.stats2, rows: N, C, eps }));
     }
-    ds.push(await headForward(g, { label: 'pooler+classifier', h: act.h[L], poolW: W('poolW'), poolB: W('poolB'), clsW: W('clsW'), clsB: W('clsB'), pooled: act.pooled, logits: act.logits, B, T, C, NL }));
+    ds.push(await headForward(g, { label: 'pooler+classifier', h: act.h[L], poolW: W.poolW, poolB: W.poolB, clsW: W.clsW, clsB: W.clsB, pooled: act.pooled, logits: act.logits, B, T, C, NL }));
     return ds;
   }
 

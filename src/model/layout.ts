@@ -141,6 +141,44 @@ export function activationLayout(cfg: BertConfig, { B, T, save }: ActivationShap
   return { label: `activations ${B}x${T}`, B, T, save, buffers: b.buffers, handles: { tok, alpha, amask, s0, stats0, h, layers, pooled, logits, back } };
 }
 
+export interface WeightLayerHandles {
+  qkvW: string; qkvB: string;   // (3C, C), (3C): Q, K, V stacked
+  aoW: string; aoB: string;     // (C, C), (C)
+  ln1G: string; ln1B: string;   // (C)
+  iW: string; iB: string;       // (d_ff, C), (d_ff)
+  oW: string; oB: string;       // (C, d_ff), (C)
+  ln2G: string; ln2B: string;   // (C)
+  mask: string;                 // (d_ff) FFN neuron mask: 1 keep, 0 prune
+}
+
+export interface WeightHandles {
+  wordEmb: string; posEmb: string; typeEmb: string; embLnG: string; embLnB: string;
+  poolW: string; poolB: string; clsW: string; clsB: string;
+  layers: WeightLayerHandles[];
+}
+
+/** The weights on the GPU (uploaded once by BertGpu), with the neuron masks beside them. */
+export function weightLayout(cfg: BertConfig): Layout<WeightHandles> {
+  const { hidden: C, intermediate: F, numLabels: NL } = cfg;
+  const b = new LayoutBuilder();
+  const top = {
+    wordEmb: b.add('wordEmb', [cfg.vocabSize, C], 'word embeddings'), posEmb: b.add('posEmb', [cfg.maxPositions, C], 'position embeddings'),
+    typeEmb: b.add('typeEmb', [cfg.typeVocab, C], 'token type embeddings'), embLnG: b.add('embLnG', [C], 'embeddings LN gamma'), embLnB: b.add('embLnB', [C], 'embeddings LN beta'),
+    poolW: b.add('poolW', [C, C], 'pooler weight'), poolB: b.add('poolB', [C], 'pooler bias'), clsW: b.add('clsW', [NL, C], 'classifier weight'), clsB: b.add('clsB', [NL], 'classifier bias'),
+  };
+  const layers: WeightLayerHandles[] = [];
+  for (let l = 0; l < cfg.layers; l++) {
+    const w = (n: string, shape: number[], what: string) => b.add(`${n}.${l}`, shape, `layer ${l} ${what}`);
+    layers.push({
+      qkvW: w('qkvW', [3 * C, C], 'Q, K, V weights'), qkvB: w('qkvB', [3 * C], 'Q, K, V biases'), aoW: w('aoW', [C, C], 'attention output weight'), aoB: w('aoB', [C], 'attention output bias'),
+      ln1G: w('ln1G', [C], 'LN1 gamma'), ln1B: w('ln1B', [C], 'LN1 beta'), iW: w('iW', [F, C], 'FFN up weight'), iB: w('iB', [F], 'FFN up bias'),
+      oW: w('oW', [C, F], 'FFN down weight'), oB: w('oB', [C], 'FFN down bias'), ln2G: w('ln2G', [C], 'LN2 gamma'), ln2B: w('ln2B', [C], 'LN2 beta'),
+      mask: w('mask', [F], 'FFN neuron mask'),
+    });
+  }
+  return { label: 'weights', buffers: b.buffers, handles: { ...top, layers } };
+}
+
 /** Bytes the arena allocates for these layouts (each its own arena), alignment padding included. */
 export function layoutBytes(limits: PackLimits, ...layouts: Layout<unknown>[]): number {
   let total = 0;
