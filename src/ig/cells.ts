@@ -24,6 +24,8 @@ function bufferId(b: GPUBuffer): number {
 export class CellAccumulators {
   readonly arena: Arena;
   private cache = new Map<string, Promise<Dispatch[]>>();
+  /** Each cell's accumulators: total (units, 6) and per segment (5, units, 6) u32 words. */
+  private views = new Map<string, { total: View; seg: View }>();
 
   constructor(private g: Gpu, readonly units: number, readonly cells: string[]) {
     this.arena = new Arena(g, 'cells');
@@ -32,6 +34,14 @@ export class CellAccumulators {
       this.arena.reserve(`${c}.seg`, 5 * units * 6 * 4);
     }
     this.arena.build();
+    for (const c of cells) this.views.set(c, { total: this.arena.view(`${c}.total`), seg: this.arena.view(`${c}.seg`) });
+  }
+
+  /** The accumulators of a cell (an error naming the cells when it is not one). */
+  cell(cell: string): { total: View; seg: View } {
+    const v = this.views.get(cell);
+    if (!v) throw new Error(`no aggregation cell '${cell}' (cells: ${this.cells.join(', ')})`);
+    return v;
   }
 
   /** Dispatches adding the pair reductions `total` (units) and `seg` (5, units) into `cell`. */
@@ -41,8 +51,8 @@ export class CellAccumulators {
     if (!d) {
       if (this.cache.size > 64) this.cache.clear();
       d = Promise.all([
-        aggregate(this.g, { label: `aggregate ${cell} total`, vals: total, acc: this.arena.view(`${cell}.total`), R: this.units }),
-        aggregate(this.g, { label: `aggregate ${cell} segments`, vals: seg, acc: this.arena.view(`${cell}.seg`), R: 5 * this.units }),
+        aggregate(this.g, { label: `aggregate ${cell} total`, vals: total, acc: this.cell(cell).total, R: this.units }),
+        aggregate(this.g, { label: `aggregate ${cell} segments`, vals: seg, acc: this.cell(cell).seg, R: 5 * this.units }),
       ]);
       this.cache.set(key, d);
     }
@@ -50,14 +60,14 @@ export class CellAccumulators {
   }
 
   async read(cell: string): Promise<{ total: Uint32Array; seg: Uint32Array }> {
-    const t = await readView(this.g, this.arena.view(`${cell}.total`));
-    const s = await readView(this.g, this.arena.view(`${cell}.seg`));
+    const t = await readView(this.g, this.cell(cell).total);
+    const s = await readView(this.g, this.cell(cell).seg);
     return { total: new Uint32Array(t.buffer), seg: new Uint32Array(s.buffer) };
   }
 
   write(cell: string, words: { total: Uint32Array; seg: Uint32Array }): void {
-    writeView(this.g, this.arena.view(`${cell}.total`), words.total);
-    writeView(this.g, this.arena.view(`${cell}.seg`), words.seg);
+    writeView(this.g, this.cell(cell).total, words.total);
+    writeView(this.g, this.cell(cell).seg, words.seg);
   }
 }
 
