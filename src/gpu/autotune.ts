@@ -94,7 +94,15 @@ export function fileStore(path: string): TuneStore {
       const fs = nodeModule<Fs>('node:fs');
       fs.mkdirSync(nodeModule<Path>('node:path').dirname(path), { recursive: true });
       const tmp = `${path}.${proc()?.pid ?? 0}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify(f, null, 1) + '\n');
+      // temp file, fsync, rename: a crash leaves the old cache or the new one, never half of one (as src/util/atomic.ts;
+      // not imported here, since src/gpu/ stays free of Node imports for the browser bundle)
+      const fd = fs.openSync(tmp, 'w');
+      try {
+        fs.writeSync(fd, JSON.stringify(f, null, 1) + '\n');
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
       fs.renameSync(tmp, path);
     },
   };
