@@ -336,7 +336,7 @@ test('corrupt safetensors: truncated, header length past the end, header not JSO
   d = tinyDir(); st = join(d, 'model.safetensors');
   const garbled = Buffer.from(full); garbled.fill(0x7e, 8, 40);
   writeFileSync(st, garbled);
-  throwsUser(() => loadCheckpoint(d), st, /header is not JSON/);
+  throwsUser(() => loadCheckpoint(d), st, /header does not start with .\{.|header is not JSON/);
 });
 
 test('bad tensors: wrong dtype, wrong shape, missing tensor, NaN', () => {

@@ -34,6 +34,7 @@ import { readSciFactZip, type SciFactFiles } from './scifact.ts';
 import { readSmartCollection, type SmartQrelsFormat } from './smart.ts';
 import { readQrels, readRun, readTopicsTsv } from './trec.ts';
 import { readDocsTsv } from './tsv.ts';
+import { decodeUtf8 } from './text.ts';
 
 export type DatasetFormat = 'rank-llm-json' | 'tsv' | 'beir' | 'smart' | 'scifact-csv-zip';
 export type DatasetGroup = 'in-domain' | 'out-of-domain';
@@ -158,12 +159,13 @@ export function parseDatasetConfig(text: string, file: string, opts: { shared: s
 }
 
 export function loadDatasetConfig(file: string, opts: { shared: string }): DatasetConfig {
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (e) {
     throw new UserError(`${file}: cannot read the datasets config (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); check the path`);
   }
+  const text = decodeUtf8(bytes, file);
   return parseDatasetConfig(text, file, opts);
 }
 

@@ -1,6 +1,7 @@
 /** Reads `{"id","query","passage"}` lines (JSONL), the input of `ir-neurons score` and `attribute`. */
 import { readFileSync, existsSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
+import { decodeUtf8, stripBom } from './text.ts';
 
 export interface PairInput {
   id: string;
@@ -11,7 +12,7 @@ export interface PairInput {
 export function parsePairsJsonl(text: string, file: string): PairInput[] {
   const out: PairInput[] = [];
   const seen = new Set<string>();
-  const lines = text.split(/\r?\n/);
+  const lines = stripBom(text).split(/\r?\n/);
   lines.forEach((line, i) => {
     if (!line.trim()) return;
     const where = `${file}:${i + 1}`;
@@ -38,5 +39,5 @@ export function parsePairsJsonl(text: string, file: string): PairInput[] {
 
 export function readPairsJsonl(file: string): PairInput[] {
   if (!existsSync(file)) throw new UserError(`${file}: no such file; --pairs takes a JSONL file of {"id","query","passage"} lines`);
-  return parsePairsJsonl(readFileSync(file, 'utf8'), file);
+  return parsePairsJsonl(decodeUtf8(readFileSync(file), file), file);
 }

@@ -18,6 +18,7 @@ import { readZip, zipEntryBytes } from '../formats/torchbin.ts';
 import type { Collection } from './collection.ts';
 import { csvTable, parseCsv, parseNumpyStrArray } from './csv.ts';
 import { parseQrels, readText } from './trec.ts';
+import { decodeUtf8 } from './text.ts';
 
 /** corpus_train.csv text -> docid -> passage (title + ' ' + sentences joined by spaces). */
 export function parseSciFactCorpus(text: string, file: string): Map<string, string> {
@@ -62,7 +63,8 @@ function zipText(buf: Uint8Array, file: string, base: string): { text: string; w
   }
   const e = [...entries.values()].find((x) => x.name === base || x.name.endsWith(`/${base}`));
   if (!e) throw new UserError(`${file}: the zip has no ${base} (entries: ${[...entries.keys()].join(', ')}); use the SciFact CSV export`);
-  return { text: new TextDecoder().decode(zipEntryBytes(buf, e, file)), where: `${file}!${e.name}` };
+  const where = `${file}!${e.name}`;
+  return { text: decodeUtf8(zipEntryBytes(buf, e, file), where), where };
 }
 
 export interface SciFactFiles {

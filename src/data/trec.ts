@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { UserError } from '../util/errors.ts';
+import { decodeUtf8 } from './text.ts';
 
 /** qid -> docid -> grade. */
 export type Qrels = Map<string, Map<string, number>>;
@@ -128,7 +129,7 @@ export function parseTopicsTsv(text: string, file: string): Topics {
   return topics;
 }
 
-/** Reads a file as UTF-8 text, gunzipping it first when it starts with the gzip magic bytes. */
+/** Reads a file as strict UTF-8 text (BOM dropped, other bytes refused: src/data/text.ts), gunzipping it first when it starts with the gzip magic bytes. */
 export function readText(path: string, what: string): string {
   let buf: Buffer;
   try {
@@ -144,7 +145,7 @@ export function readText(path: string, what: string): string {
       throw new UserError(`${path}: the ${what} file looks gzipped but does not decompress (${(e as Error).message}); re-download it`);
     }
   }
-  return buf.toString('utf8');
+  return decodeUtf8(buf, path);
 }
 
 export function readQrels(path: string): Qrels {

@@ -12,41 +12,114 @@ export interface RawTensor {
   bytes: Uint8Array; // view into the file's buffer
 }
 
-const DTYPE_SIZE: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 };
+const DTYPE_SIZE: Record<string, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  U64: 8, U32: 4, U16: 2, F8_E4M3: 1, F8_E5M2: 1,
+};
 
-/** Parses the header and returns views on each tensor's bytes; `file` names the source in errors. */
+/** The reference library's limit on the JSON header (safetensors' MAX_HEADER_SIZE). */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/** A name from the file, as it may appear in a one-line message: JSON-quoted, at most 100 characters. */
+const show = (s: string): string => JSON.stringify(s.length > 100 ? `${s.slice(0, 97)}...` : s);
+
+/**
+ * Parses the header and returns views on each tensor's bytes; `file` names the source in errors. As strict as
+ * the reference library (safetensors' `SafeTensors::deserialize` and `Metadata::validate`): header length
+ * ≤ 100 MB, UTF-8 JSON starting with '{', keys unique, `__metadata__` a string-to-string map, integer shapes and
+ * offsets (strings are refused, not coerced), each tensor's byte span equal to its shape × dtype size, and the
+ * tensors, sorted by offset, tiling the data section from its first byte to its last with no overlap and no gap.
+ */
 export function parseSafetensors(buf: Uint8Array, file: string): Map<string, RawTensor> {
   const fail = (what: string): never => {
     throw new UserError(`${file}: not a valid safetensors file: ${what}; re-save it with safetensors' save_file (or transformers' save_pretrained)`);
   };
   if (buf.byteLength < 8) fail(`only ${buf.byteLength} bytes, fewer than the 8-byte header length`);
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n = Number(dv.getBigUint64(0, true));
-  if (n <= 0 || 8 + n > buf.byteLength) fail(`header length ${n} does not fit in the file's ${buf.byteLength} bytes (truncated?)`);
+  const n64 = dv.getBigUint64(0, true);
+  if (n64 > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n64} is over the ${MAX_HEADER_BYTES}-byte limit`);
+  const n = Number(n64);
+  if (n < 2 || 8 + n > buf.byteLength) fail(`header length ${n} does not fit in the file's ${buf.byteLength} bytes (truncated?)`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + n));
+  } catch {
+    return fail('header is not UTF-8');
+  }
+  if (text[0] !== '{') fail(`header does not start with '{'`);
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + n)));
+    header = JSON.parse(text);
   } catch (e) {
     return fail(`header is not JSON (${(e as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
-  const dataStart = 8 + n;
+  const dup = duplicateKey(text);
+  if (dup !== undefined) fail(`header names ${show(dup)} twice`);
+  const dataStart = 8 + n, dataLen = buf.byteLength - dataStart;
+  const spans: { name: string; begin: number; end: number }[] = [];
   const out = new Map<string, RawTensor>();
   for (const [name, v] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
+    if (name === '__metadata__') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) fail('__metadata__ is not a map of strings to strings');
+      continue;
+    }
     const t = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    const size = DTYPE_SIZE[t?.dtype as string];
-    if (!size) fail(`tensor '${name}' has unknown dtype ${JSON.stringify(t?.dtype)}`);
-    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`tensor '${name}' has a bad shape ${JSON.stringify(t.shape)}`);
-    const offs = t.data_offsets as number[];
-    if (!Array.isArray(offs) || offs.length !== 2 || !(offs[0] >= 0 && offs[1] >= offs[0])) fail(`tensor '${name}' has bad data_offsets ${JSON.stringify(offs)}`);
+    if (typeof t !== 'object' || t === null || Array.isArray(t)) fail(`tensor ${show(name)} is not an object`);
+    const size = typeof t.dtype === 'string' && Object.hasOwn(DTYPE_SIZE, t.dtype) ? DTYPE_SIZE[t.dtype] : fail(`tensor ${show(name)} has unknown dtype ${show(String(JSON.stringify(t.dtype)))}`);
+    if (!Array.isArray(t.shape) || !t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`tensor ${show(name)} has a bad shape ${show(String(JSON.stringify(t.shape)))}`);
+    const offs = t.data_offsets;
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[1] < offs[0]) {
+      fail(`tensor ${show(name)} has bad data_offsets ${show(String(JSON.stringify(offs)))} (two integers, begin ≤ end)`);
+    }
+    const [begin, end] = offs as [number, number];
     const shape = t.shape as number[];
-    const count = shape.reduce((a, b) => a * b, 1);
-    if (offs[1] - offs[0] !== count * size) fail(`tensor '${name}' spans ${offs[1] - offs[0]} bytes but its shape [${shape}] of ${t.dtype} needs ${count * size}`);
-    if (dataStart + offs[1] > buf.byteLength) fail(`tensor '${name}' ends at byte ${dataStart + offs[1]}, past the end of the ${buf.byteLength}-byte file (truncated?)`);
-    out.set(name, { dtype: t.dtype as string, shape, bytes: buf.subarray(dataStart + offs[0], dataStart + offs[1]) });
+    let count = 1;
+    for (const d of shape) count *= d;
+    if (!Number.isSafeInteger(count * size)) fail(`tensor ${show(name)} has a shape [${shape}] too large to address`);
+    if (end - begin !== count * size) fail(`tensor ${show(name)} spans ${end - begin} bytes but its shape [${shape}] of ${t.dtype} needs ${count * size}`);
+    if (dataStart + end > buf.byteLength) fail(`tensor ${show(name)} ends at byte ${dataStart + end}, past the end of the ${buf.byteLength}-byte file (truncated?)`);
+    spans.push({ name, begin, end });
+    out.set(name, { dtype: t.dtype as string, shape, bytes: buf.subarray(dataStart + begin, dataStart + end) });
   }
+  // The reference's validate(): sorted by offsets, each tensor starts where the previous ended, the last ends the file.
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  for (const s of spans) {
+    if (s.begin !== at) fail(`tensor ${show(s.name)} starts at data byte ${s.begin}, but the previous tensor ends at ${at} (${s.begin < at ? 'overlap' : 'gap'}); tensors must tile the data section`);
+    at = s.end;
+  }
+  if (at !== dataLen) fail(`the tensors end at data byte ${at}, but the data section holds ${dataLen} bytes (${at < dataLen ? 'trailing bytes' : 'truncated?'})`);
   return out;
+}
+
+/**
+ * The first key that appears twice in one object of the JSON `text` (JSON.parse keeps the last silently), or
+ * undefined. A single pass with an explicit stack: no recursion, whatever the nesting.
+ */
+function duplicateKey(text: string): string | undefined {
+  const objects: (Set<string> | null)[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x7b) objects.push(new Set()); // {
+    else if (c === 0x5b) objects.push(null); // [
+    else if (c === 0x7d || c === 0x5d) objects.pop(); // } ]
+    else if (c === 0x22) { // a string: find its end, then whether a ':' follows (a key)
+      let j = i + 1;
+      while (j < text.length && text.charCodeAt(j) !== 0x22) j += text.charCodeAt(j) === 0x5c ? 2 : 1;
+      const raw = text.slice(i, j + 1);
+      let k = j + 1;
+      while (k < text.length && (text[k] === ' ' || text[k] === '\t' || text[k] === '\n' || text[k] === '\r')) k++;
+      const keys = objects[objects.length - 1];
+      if (text[k] === ':' && keys) {
+        const key = JSON.parse(raw) as string;
+        if (keys.has(key)) return key;
+        keys.add(key);
+      }
+      i = j;
+    }
+  }
+  return undefined;
 }
 
 function f16ToF32(h: number): number {
@@ -97,9 +170,11 @@ export function serializeSafetensors(tensors: Map<string, WriteTensor> | Record<
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + t.data.byteLength] };
     off += t.data.byteLength;
   }
-  let json = JSON.stringify(header);
-  while ((8 + json.length) % 8 !== 0) json += ' ';
-  const hbytes = new TextEncoder().encode(json);
+  // Pad with spaces to a multiple of 8 bytes (UTF-8 bytes, not UTF-16 units: names may be non-ASCII), so the
+  // data section starts 8-byte aligned, as the reference library writes it.
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const hbytes = new Uint8Array(Math.ceil((8 + json.length) / 8) * 8 - 8).fill(0x20);
+  hbytes.set(json);
   const out = new Uint8Array(8 + hbytes.length + off);
   new DataView(out.buffer).setBigUint64(0, BigInt(hbytes.length), true);
   out.set(hbytes, 8);

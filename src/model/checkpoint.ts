@@ -6,10 +6,10 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { parseConfig } from './config.ts';
-import { parseSafetensors } from '../formats/safetensors.ts';
+import { MAX_HEADER_BYTES, parseSafetensors } from '../formats/safetensors.ts';
 import { parseTorchBin } from '../formats/torchbin.ts';
 import type { BertWeights } from './types.ts';
-import { weightsFromStateDict } from './weights.ts';
+import { maxCheckpointBytes, weightsFromStateDict } from './weights.ts';
 
 export function loadCheckpoint(dir: string): BertWeights {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
@@ -20,14 +20,25 @@ export function loadCheckpoint(dir: string): BertWeights {
   const cfg = parseConfig(readFileSync(cfgFile, 'utf8'), cfgFile);
   const st = join(dir, 'model.safetensors');
   const bin = join(dir, 'pytorch_model.bin');
-  if (existsSync(st)) return weightsFromStateDict(parseSafetensors(readFileSync(st), st), cfg, st);
+  if (existsSync(st)) return weightsFromStateDict(parseSafetensors(readWeightsFile(st, cfg), st), cfg, st);
   if (existsSync(bin)) return loadTorchBinWeights(bin, cfg);
   throw new UserError(`${dir}: no model.safetensors or pytorch_model.bin; download the checkpoint's weights into this folder`);
 }
 
 function loadTorchBinWeights(file: string, cfg: ReturnType<typeof parseConfig>): BertWeights {
-  // Node's readFileSync stops at 2 GiB; a checkpoint that large should be read as safetensors anyway.
+  const limits = { maxBytes: maxCheckpointBytes(cfg), why: 'what config.json implies' };
+  return weightsFromStateDict(parseTorchBin(readWeightsFile(file, cfg), file, limits), cfg, file);
+}
+
+/**
+ * A weights file's bytes, refused before reading when larger than the config's tensors can be (plus the
+ * safetensors header limit) or than Node reads at once (2 GiB).
+ */
+function readWeightsFile(file: string, cfg: ReturnType<typeof parseConfig>): Uint8Array {
   const size = statSync(file).size;
-  if (size > 2 ** 31 - 1) throw new UserError(`${file}: ${size} bytes is more than can be read at once; convert the checkpoint to model.safetensors`);
-  return weightsFromStateDict(parseTorchBin(readFileSync(file), file), cfg, file);
+  const max = Math.min(2 ** 31 - 1, maxCheckpointBytes(cfg) + MAX_HEADER_BYTES);
+  if (size > max) {
+    throw new UserError(`${file}: ${size} bytes, more than the ${max} that config.json implies (or than can be read at once); check that the weights belong to this config, or convert them to model.safetensors`);
+  }
+  return readFileSync(file);
 }

@@ -6,6 +6,22 @@ import { UserError } from '../util/errors.ts';
 import { type RawTensor, toFloat } from '../formats/safetensors.ts';
 import type { BertConfig, BertWeights, LayerWeights, Tensor } from './types.ts';
 
+/** How many elements the tensors of a BERT cross-encoder with this config hold in total (what weightsFromStateDict reads). */
+export function weightElements(cfg: BertConfig): number {
+  const { hidden: C, intermediate: F, vocabSize: V, maxPositions: P, typeVocab: TV, numLabels: NL } = cfg;
+  const layer = 4 * (C * C + C) + 2 * 2 * C + (F * C + F) + (C * F + C);
+  return (V + P + TV) * C + 2 * C + cfg.layers * layer + (C * C + C) + (NL * C + NL);
+}
+
+/**
+ * The most bytes a checkpoint for this config may hold or inflate to: every expected tensor at the widest
+ * dtype read (F64, 8 bytes), plus 1/16 and 4 MiB for extras a checkpoint may carry (e.g. `position_ids`).
+ * Loaders refuse anything larger before reading or inflating it.
+ */
+export function maxCheckpointBytes(cfg: BertConfig): number {
+  return Math.ceil(weightElements(cfg) * 8 * (1 + 1 / 16)) + 4 * 2 ** 20;
+}
+
 export function weightsFromStateDict(sd: Map<string, RawTensor>, cfg: BertConfig, file: string): BertWeights {
   const hasPrefix = [...sd.keys()].some((k) => k.startsWith('bert.'));
   const candidates = (name: string): string[] => {
