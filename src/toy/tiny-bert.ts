@@ -81,9 +81,10 @@ export function encodeSafetensors(tensors: Map<string, FloatTensor>, dtype: Tiny
     header[name] = { dtype, shape: t.shape, data_offsets: [off, off + t.data.length * size] };
     off += t.data.length * size;
   }
-  let json = JSON.stringify(header);
-  while ((8 + json.length) % 8 !== 0) json += ' ';
-  const hbytes = new TextEncoder().encode(json);
+  // Padded with spaces to a multiple of 8 UTF-8 bytes (not UTF-16 units: metadata may be non-ASCII).
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const hbytes = new Uint8Array(Math.ceil((8 + json.length) / 8) * 8 - 8).fill(0x20);
+  hbytes.set(json);
   const out = new Uint8Array(8 + hbytes.length + off);
   const dv = new DataView(out.buffer);
   dv.setBigUint64(0, BigInt(hbytes.length), true);
