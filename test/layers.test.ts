@@ -17,6 +17,7 @@ export const LAYERS: Record<string, number> = {
   util: 0,        // errors, progress, rng, atomic files: no project imports
   formats: 1,     // safetensors, torch zip/pickle, hashing
   gpu: 1,         // device, buffers, pipelines, autotuner: no model names
+  hub: 1,         // the Hugging Face hub's URL layout: listing, resumable hash-checked downloads
   data: 2,        // collections, qrels, runs, pairs
   kernels: 2,     // one module per shaders/<family>/: dispatch builders
   model: 3,       // config, weights, layout, forward, backward, scoring
@@ -32,6 +33,7 @@ export const LAYERS: Record<string, number> = {
   pipeline: 8,    // pruning runs, report inputs
   cli: 9,         // commands (thin)
   browser: 9,     // the page and the browser library entry
+  api: 10,        // the package's public entries (Node, browser): re-exports only
 };
 
 function walk(dir: string): string[] {

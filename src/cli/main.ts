@@ -14,6 +14,7 @@ const COMMANDS: Record<string, { about: string; load: () => Promise<{ run(argv: 
   report: { about: 'HTML/JSON/Markdown report of a dataset run (and its pruning table)', load: () => import('./report.ts') },
   evaluate: { about: 'evaluate a TREC run against qrels (trec_eval conventions)', load: () => import('./evaluate.ts') },
   demo: { about: 'run the main job on the bundled tiny model and toy pairs', load: () => import('./demo.ts') },
+  download: { about: 'fetch a cross-encoder from the Hugging Face hub (resumable, hash-checked)', load: () => import('./download.ts') },
 };
 
 function usage(): string {

@@ -3,11 +3,25 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
+const INDEX = 'model.safetensors.index.json';
+
 export function modelHash(dir: string): string {
   const h = createHash('sha256');
-  for (const f of ['config.json', 'model.safetensors', 'pytorch_model.bin']) {
+  for (const f of ['config.json', 'model.safetensors', ...shardFiles(dir), 'pytorch_model.bin']) {
     const p = join(dir, f);
     if (existsSync(p)) { h.update(f); h.update(readFileSync(p)); }
   }
   return `sha256:${h.digest('hex')}`;
+}
+
+/** A sharded checkpoint's index and the shards it names (sorted); none when the folder has no index. */
+function shardFiles(dir: string): string[] {
+  const p = join(dir, INDEX);
+  if (!existsSync(p)) return [];
+  try {
+    const map = (JSON.parse(readFileSync(p, 'utf8')) as { weight_map?: Record<string, unknown> }).weight_map ?? {};
+    return [INDEX, ...[...new Set(Object.values(map))].filter((s): s is string => typeof s === 'string' && /^[\w.-]+\.safetensors$/.test(s)).sort()];
+  } catch {
+    return [INDEX];  // the loader says what is wrong with it
+  }
 }
