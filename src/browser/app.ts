@@ -18,6 +18,7 @@ import { DEFAULT_RULE, RULES, type Rule } from '../ig/path.ts';
 import { MAX_T } from '../kernels/attention.ts';
 import type { Target } from '../model/types.ts';
 import type { EncodedPair } from '../model/types.ts';
+import { initRunViewer, type RunViewState } from './run-view.ts';
 
 export type Status = 'starting' | 'ready' | 'loading' | 'loaded' | 'scoring' | 'scored' | 'attributing' | 'done' | 'error';
 
@@ -38,6 +39,8 @@ export interface AppState {
   error?: string;
   /** Milliseconds of the last load, score and attribution. */
   timings: Record<string, number>;
+  /** The dataset-run viewer (needs no model and no WebGPU). */
+  run?: RunViewState;
 }
 
 const state: AppState = { status: 'starting', webgpu: 'checking', timings: {} };
@@ -337,6 +340,7 @@ function wire(): void {
 
 async function main(): Promise<void> {
   wire();
+  state.run = initRunViewer();
   await checkGpu();
   setStatus('ready');
   setBusy(false);

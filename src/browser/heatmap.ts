@@ -30,11 +30,21 @@ export function binRange(j: number, bins: number, F: number): [number, number] {
   return [Math.floor((j * F) / bins), Math.max(Math.floor((j * F) / bins) + 1, Math.floor(((j + 1) * F) / bins))];
 }
 
+export interface HeatmapOptions {
+  /** the value drawn at full colour (default: max |value| of this map), so that several maps share one scale */
+  maxAbs?: number;
+  /** a small multiple: short rows, no legend and no neuron axis */
+  compact?: boolean;
+  /** a unit to ring (layer, neuron) */
+  mark?: { layer: number; neuron: number };
+}
+
 /** Draws values (L, F) on the canvas at its CSS width; returns the plot geometry (for hit testing). */
-export function drawHeatmap(canvas: HTMLCanvasElement, values: Float32Array, L: number, F: number, title: string): HeatmapGeometry {
+export function drawHeatmap(canvas: HTMLCanvasElement, values: ArrayLike<number>, L: number, F: number, title: string, opts: HeatmapOptions = {}): HeatmapGeometry {
   const cssW = canvas.clientWidth || canvas.width || 800;
-  const rowH = Math.max(12, Math.min(40, Math.floor(320 / L)));
-  const left = 44, right = 100, top = 26, bottom = 34;
+  const compact = !!opts.compact;
+  const rowH = compact ? Math.max(4, Math.min(16, Math.floor(96 / L))) : Math.max(12, Math.min(40, Math.floor(320 / L)));
+  const left = compact ? 30 : 44, right = compact ? 6 : 100, top = compact ? (title ? 20 : 4) : 26, bottom = compact ? 6 : 34;
   const width = Math.max(50, cssW - left - right);
   const height = rowH * L;
   const cssH = top + height + bottom;
@@ -50,6 +60,7 @@ export function drawHeatmap(canvas: HTMLCanvasElement, values: Float32Array, L: 
 
   let maxAbs = 0;
   for (let i = 0; i < L * F; i++) maxAbs = Math.max(maxAbs, Math.abs(values[i]));
+  if (opts.maxAbs !== undefined) maxAbs = opts.maxAbs;
   const scale = maxAbs > 0 ? maxAbs : 1;
   const bins = Math.min(F, Math.floor(width));
   const colW = width / bins;
@@ -68,14 +79,24 @@ export function drawHeatmap(canvas: HTMLCanvasElement, values: Float32Array, L: 
   ctx.lineWidth = 1;
   ctx.strokeRect(left - 0.5, top - 0.5, width + 1, height + 1);
 
+  if (opts.mark) {
+    const j = Math.min(bins - 1, Math.floor((opts.mark.neuron * bins) / F));
+    ctx.strokeStyle = '#000';
+    ctx.lineWidth = 2;
+    ctx.strokeRect(left + j * colW - 2, top + opts.mark.layer * rowH - 2, colW + 4, rowH + 4);
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = '#888';
+  }
+
   ctx.fillStyle = '#222';
-  ctx.font = '12px system-ui, sans-serif';
+  ctx.font = compact ? '11px system-ui, sans-serif' : '12px system-ui, sans-serif';
   ctx.textBaseline = 'middle';
   ctx.textAlign = 'left';
-  ctx.fillText(title, left, top / 2);
+  ctx.fillText(title, compact ? 2 : left, top / 2);
   ctx.textAlign = 'right';
   const every = Math.ceil(L / Math.max(1, Math.floor(height / 14)));
   for (let l = 0; l < L; l += every) ctx.fillText(`L${l}`, left - 6, top + (l + 0.5) * rowH);
+  if (compact) return { left, top, width, height, rowH, bins, L, F, maxAbs };
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
   for (const n of [0, Math.round(F / 4), Math.round(F / 2), Math.round((3 * F) / 4), F - 1]) {
@@ -114,7 +135,7 @@ export function cellAt(g: HeatmapGeometry, x: number, y: number): { layer: numbe
 export interface RankedNeuron { layer: number; neuron: number; value: number }
 
 /** The k neurons of largest |value| in values (L, F), strongest first. */
-export function topNeurons(values: Float32Array, L: number, F: number, k: number): RankedNeuron[] {
+export function topNeurons(values: ArrayLike<number>, L: number, F: number, k: number): RankedNeuron[] {
   const idx = Array.from({ length: L * F }, (_, i) => i);
   idx.sort((a, b) => Math.abs(values[b]) - Math.abs(values[a]));
   return idx.slice(0, k).map((i) => ({ layer: Math.floor(i / F), neuron: i % F, value: values[i] }));
