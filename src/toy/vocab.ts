@@ -83,6 +83,15 @@ export function evidenceWords(): string[] {
   return TOY_TOPICS.flatMap((t) => [...t.evidence]);
 }
 
+/**
+ * Out-of-domain evidence: words that the relevant passages of out-of-domain toy collections hold besides the
+ * topic's evidence (src/toy/collection.ts `domain: 'ood'`), detected by the planted model's OOD units only.
+ */
+export const OOD_WORDS: readonly string[] = ['physics', 'chemistry', 'biology', 'mathematics', 'software', 'internet', 'computer', 'science', 'island', 'ocean', 'mountain', 'river'];
+
+/** Non-relevance cues: words that some non-relevant passages hold, detected by the planted non-relevance units. */
+export const NONREL_WORDS: readonly string[] = ['not', 'without', 'against', 'lose', 'stop', 'off'];
+
 /** Whole lowercase words of the vocabulary (no specials, letters, digits, punctuation or `##` pieces), in id order. */
 export function toyWords(): string[] {
   return toyVocab().filter((w) => /^[a-z]{2,}$/.test(w));
