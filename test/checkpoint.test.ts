@@ -7,7 +7,6 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync,
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { deflateRawSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { UserError } from '../src/util/errors.ts';
@@ -18,6 +17,7 @@ import type { BertWeights, Tensor } from '../src/model/types.ts';
 import { encodeSafetensors, type FloatTensor, makeTinyBert, tinyBertStateDict } from '../src/toy/tiny-bert.ts';
 import { toyVocab } from '../src/toy/vocab.ts';
 import { needsShared } from './helpers/shared.ts';
+import { f32Bytes, makeZip, P, pickle, rawSafetensors, stateDictPickle, torchZip } from './helpers/torch-files.ts';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIX = resolve(repoRoot, '../shared/fixtures');
@@ -63,70 +63,6 @@ function weightsEqual(a: BertWeights, b: BertWeights, tol = 0, relTol = 0): void
       if (!ok) assert.unreachable(`${k}[${i}]: ${t.data[i]} vs ${u.data[i]}`);
     }
   }
-}
-
-// ---------------------------------------------------------------- zip and pickle writers for hand-made .bin files
-
-const CRC = Array.from({ length: 256 }, (_, n) => { let c = n; for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1; return c >>> 0; });
-const crc32 = (b: Uint8Array): number => { let c = 0xffffffff; for (const x of b) c = CRC[(c ^ x) & 0xff] ^ (c >>> 8); return (c ^ 0xffffffff) >>> 0; };
-
-/** A zip archive (STORED, or DEFLATE when `deflate`) of the given entries, in order. */
-function makeZip(entries: [string, Uint8Array][], deflate = false): Uint8Array {
-  const locals: Buffer[] = [], centrals: Buffer[] = [];
-  let off = 0;
-  for (const [name, data] of entries) {
-    const nm = Buffer.from(name), body = deflate ? deflateRawSync(data) : Buffer.from(data), crc = crc32(data);
-    const fields = (h: Buffer, at: number) => {
-      h.writeUInt16LE(deflate ? 8 : 0, at); h.writeUInt32LE(crc, at + 6); h.writeUInt32LE(body.length, at + 10);
-      h.writeUInt32LE(data.length, at + 14); h.writeUInt16LE(nm.length, at + 18);
-    };
-    const lh = Buffer.alloc(30); lh.writeUInt32LE(0x04034b50, 0); lh.writeUInt16LE(20, 4); fields(lh, 8);
-    const ch = Buffer.alloc(46); ch.writeUInt32LE(0x02014b50, 0); ch.writeUInt16LE(20, 6); fields(ch, 10); ch.writeUInt32LE(off, 42);
-    locals.push(lh, nm, body); centrals.push(ch, nm);
-    off += 30 + nm.length + body.length;
-  }
-  const cd = Buffer.concat(centrals), end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0); end.writeUInt16LE(entries.length, 8); end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12); end.writeUInt32LE(off, 16);
-  return new Uint8Array(Buffer.concat([...locals, cd, end]));
-}
-const torchZip = (pkl: Uint8Array, storages: [string, Uint8Array][] = [], extra: [string, Uint8Array][] = []) =>
-  makeZip([['archive/data.pkl', pkl], ...storages.map(([k, b]): [string, Uint8Array] => [`archive/data/${k}`, b]), ['archive/version', Buffer.from('3\n')], ...extra]);
-
-/** Pickle opcodes as bytes (protocol 2). */
-const P = {
-  proto: [0x80, 2], mark: [0x28], stop: [0x2e], emptyTuple: [0x29], emptyDict: [0x7d], tuple: [0x74], tuple1: [0x85],
-  reduce: [0x52], binpersid: [0x51], setitems: [0x75], setitem: [0x73], build: [0x62], newfalse: [0x89],
-  global: (mod: string, name: string) => [0x63, ...Buffer.from(`${mod}\n${name}\n`)],
-  str: (s: string) => { const b = Buffer.from(s); return [0x58, b.length & 255, (b.length >> 8) & 255, 0, 0, ...b]; },
-  int: (n: number) => [0x4a, n & 255, (n >> 8) & 255, (n >> 16) & 255, (n >>> 24) & 255],
-  ints: (xs: number[]) => [0x28, ...xs.flatMap((x) => P.int(x)), 0x74],
-};
-const pickle = (...parts: number[][]) => new Uint8Array(parts.flat());
-/** A state-dict pickle of tensors `(name, storage type, key, numel, offset, size, stride)`. */
-function stateDictPickle(ts: [string, string, string, number, number, number[], number[]][], metadata = false): Uint8Array {
-  const parts: number[][] = [P.proto, P.global('collections', 'OrderedDict'), P.emptyTuple, P.reduce, P.mark];
-  for (const [name, stype, key, numel, offset, size, stride] of ts) {
-    parts.push(P.str(name), P.global('torch._utils', '_rebuild_tensor_v2'), P.mark,
-      P.mark, P.str('storage'), P.global('torch', stype), P.str(key), P.str('cpu'), P.int(numel), P.tuple, P.binpersid,
-      P.int(offset), P.ints(size), P.ints(stride), P.newfalse, P.global('collections', 'OrderedDict'), P.emptyTuple, P.reduce,
-      P.tuple, P.reduce);
-  }
-  parts.push(P.setitems);
-  if (metadata) parts.push(P.emptyDict, P.str('_metadata'), P.emptyDict, P.setitem, P.build);
-  parts.push(P.stop);
-  return pickle(...parts);
-}
-const f32Bytes = (xs: number[]) => new Uint8Array(new Float32Array(xs).buffer);
-
-/** A safetensors file from raw tensors of any dtype. */
-function rawSafetensors(ts: [string, string, number[], Uint8Array][]): Uint8Array {
-  const header: Record<string, unknown> = {};
-  let off = 0;
-  for (const [name, dtype, shape, b] of ts) { header[name] = { dtype, shape, data_offsets: [off, off + b.length] }; off += b.length; }
-  const h = Buffer.from(JSON.stringify(header)), len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(h.length));
-  return new Uint8Array(Buffer.concat([len, h, ...ts.map((t) => Buffer.from(t[3]))]));
 }
 
 /** A tiny tool-made checkpoint folder (F32, seed 7) to corrupt. */
