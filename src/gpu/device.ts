@@ -17,7 +17,15 @@ export interface GpuOptions {
 
 /** The runtime's context (device, features, limits, loss) plus what the rest of the program asks of a device. */
 export interface Gpu extends GpuContext {
-  adapterInfo: { vendor: string; architecture: string; device: string; description: string };
+  adapterInfo: {
+    vendor: string; architecture: string; device: string; description: string;
+    /** Subgroup sizes the adapter reports (absent where it does not say). */
+    subgroupMinSize?: number; subgroupMaxSize?: number;
+    /** The adapter is a fallback (software) one, as it says. */
+    isFallbackAdapter?: boolean;
+  };
+  /** Which kernel family the builders use (see `kernelClass`); set once when the device opens. */
+  kernels: KernelClass;
   pipelines: PipelineCache;
   /** Strong references: Dawn's Node instance dies (and takes the device with it) once `create()`'s result is collected. */
   keepAlive: unknown[];
@@ -48,9 +56,15 @@ export async function openGpu(gpu: GPU | undefined, opts: GpuOptions = {}): Prom
   const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
   const device = await adapter.requestDevice({ label: 'ir-neurons', requiredLimits, requiredFeatures });
   const info = adapter.info ?? ({} as GPUAdapterInfo);
+  const extra = info as unknown as { subgroupMinSize?: number; subgroupMaxSize?: number; isFallbackAdapter?: boolean };
+  const adapterInfo: Gpu['adapterInfo'] = { vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '', description: info.description ?? '' };
+  if (typeof extra.subgroupMinSize === 'number') adapterInfo.subgroupMinSize = extra.subgroupMinSize;
+  if (typeof extra.subgroupMaxSize === 'number') adapterInfo.subgroupMaxSize = extra.subgroupMaxSize;
+  if (typeof extra.isFallbackAdapter === 'boolean') adapterInfo.isFallbackAdapter = extra.isFallbackAdapter;
   const g: Gpu = {
     device,
-    adapterInfo: { vendor: info.vendor ?? '', architecture: info.architecture ?? '', device: info.device ?? '', description: info.description ?? '' },
+    adapterInfo,
+    kernels: kernelClass(adapterInfo, typeof process !== 'undefined' ? process.env?.IR_NEURONS_KERNELS : undefined),
     features: [...device.features].map(String).sort(),
     limits: Object.fromEntries(LIMIT_NAMES.map((n) => [n, (device.limits as unknown as Record<string, number>)[n]])),
     pipelines: undefined as unknown as PipelineCache,
@@ -70,10 +84,33 @@ export async function openGpu(gpu: GPU | undefined, opts: GpuOptions = {}): Prom
   return g;
 }
 
+// ---------- the kernel class ----------
+/** 'cpu': the adapter is a software rasteriser (kernels shaped for CPUs: src/kernels/matmul-cpu.ts);
+ * 'gpu': anything else (the tiled, workgroup-memory family). */
+export type KernelClass = 'cpu' | 'gpu';
+
+/** Adapters that run WebGPU on the CPU: Mesa's llvmpipe/lavapipe, SwiftShader (Chromium), WARP. */
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader|\bwarp\b|microsoft basic render/i;
+
+/**
+ * The one selection point for kernel families: `IR_NEURONS_KERNELS=cpu|gpu` when set, else 'cpu' for a software
+ * adapter (its vendor, architecture, device or description names llvmpipe, lavapipe, SwiftShader or WARP), else
+ * 'gpu'. Builders read the result from `g.kernels`.
+ */
+export function kernelClass(info: Pick<Gpu['adapterInfo'], 'vendor' | 'architecture' | 'device' | 'description'>, env?: string): KernelClass {
+  if (env !== undefined && env !== '') {
+    if (env === 'cpu' || env === 'gpu') return env;
+    throw new UserError(`IR_NEURONS_KERNELS is '${env}'; it must be 'cpu' (kernels for software WebGPU) or 'gpu' (unset: chosen from the adapter)`);
+  }
+  return SOFTWARE.test([info.vendor, info.architecture, info.device, info.description].join(' ')) ? 'cpu' : 'gpu';
+}
+
 export function describeGpu(g: Gpu): string {
   const a = g.adapterInfo;
+  const sg = a.subgroupMinSize !== undefined ? `; subgroup size ${a.subgroupMinSize === a.subgroupMaxSize ? a.subgroupMinSize : `${a.subgroupMinSize}..${a.subgroupMaxSize}`}` : '';
   const lines = [
     `adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || '(no info)'}`,
+    `kernels: ${g.kernels}-class (${typeof process !== 'undefined' && process.env?.IR_NEURONS_KERNELS ? 'IR_NEURONS_KERNELS' : 'from the adapter'})${sg}`,
     `features: ${g.features.join(', ')}`,
     'limits:',
     ...Object.entries(g.limits).map(([k, v]) => `  ${k.padEnd(36)} ${v}`),

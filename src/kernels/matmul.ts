@@ -12,6 +12,7 @@ import { autotune, tunedVariant, tuneOnce, type TuneChoice, type TuneOptions } f
 import type { Gpu } from '../gpu/device.ts';
 import { createParams, defineKernel, dispatch, type Dispatch } from '../gpu/pipelines.ts';
 import { uniformArray } from '../util/rng.ts';
+import { cpuMatmulSupports, matmulCpu } from './matmul-cpu.ts';
 
 /** What the product's store does (shaders/matmul/epilogue.wgsl's EPI): see MatmulArgs.epilogue. */
 export type Epilogue = 'none' | 'ffn-up' | 'ffn-down-back' | 'add';
@@ -154,7 +155,12 @@ async function resolveVariant(g: Gpu, a: MatmulArgs): Promise<MatmulVariant> {
   return v && !variantFits(v, g.limits) && !variantSupports(g, v, a) ? v : DEFAULT_VARIANT;
 }
 
+/**
+ * One product. On a CPU-class device (g.kernels, src/gpu/device.ts) products the CPU-class kernel supports run on
+ * it (src/kernels/matmul-cpu.ts) unless a variant is forced; everything else runs the variant `resolveVariant` picks.
+ */
 export async function matmul(g: Gpu, a: MatmulArgs): Promise<Dispatch> {
+  if (g.kernels === 'cpu' && !a.variant && !cpuMatmulSupports(a)) return matmulCpu(g, a);
   const v = await resolveVariant(g, a);
   const k = await g.pipelines.get(KERNELS[v.kind], {
     constants: { TRANS_B: a.transB, HAS_BIAS: !!a.bias, EPI: EPI[a.epilogue ?? 'none'], ...variantConstants(v) },

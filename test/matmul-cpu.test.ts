@@ -1,0 +1,172 @@
+/**
+ * The CPU-class matmul (src/kernels/matmul-cpu.ts) and the kernel-class selection (src/gpu/device.ts kernelClass):
+ *  - the committed shaders/matmul/matmul_cpu*.wgsl are what the generator writes today;
+ *  - kernelClass: software adapters (llvmpipe, SwiftShader) → 'cpu', others → 'gpu', IR_NEURONS_KERNELS overrides,
+ *    anything else there is refused;
+ *  - both forms (subgroup broadcast × every epilogue / B layout the model runs; without subgroups × ffn-up and
+ *    ffn-down-back, one per B layout), against the
+ *    float64 reference (relative L2 ≤ 1e-6, and each element within 1e-5 of the largest) on shapes off the 32×32
+ *    tile (67×44×36, 130×200×96, 5×4×4), with pruned columns exactly 0; and no worse than the GPU-class default;
+ *  - `matmul` routes to it on a CPU-class device (and not for unsupported shapes or forced variants).
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { kernelClass, type Gpu } from '../src/gpu/device.ts';
+import { requestGpu } from '../src/gpu/node.ts';
+import { DEFAULT_VARIANT, matmul, type Epilogue } from '../src/kernels/matmul.ts';
+import { cpuMatmulSupports, cpuShaderFiles, cpuSubgroups, matmulCpu } from '../src/kernels/matmul-cpu.ts';
+import * as ref from '../src/ref/layers.ts';
+import { mulberry32 } from '../src/util/rng.ts';
+import { run, upload, type Bufs } from './helpers/gpu.ts';
+
+const S = suite('matmul-cpu');
+const rand = mulberry32(424242);
+const randf = (n: number, scale = 1) => Float32Array.from({ length: n }, () => scale * (2 * rand() - 1));
+const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
+function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let n = 0, d = 0;
+  for (let i = 0; i < b.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
+  return Math.sqrt(n / d);
+}
+
+S('the committed WGSL is the generator output (node --import tsx tools/gen-cpu-wgsl.ts rewrites it)', () => {
+  const files = cpuShaderFiles();
+  assert.equal(Object.keys(files).sort(), ['matmul/matmul_cpu.wgsl', 'matmul/matmul_cpu_nosg.wgsl']);
+  for (const [path, text] of Object.entries(files)) {
+    const disk = readFileSync(fileURLToPath(new URL(`../shaders/${path}`, import.meta.url)), 'utf8');
+    assert.ok(disk === text, `shaders/${path} is stale: run node --import tsx tools/gen-cpu-wgsl.ts`);
+  }
+  assert.match(files['matmul/matmul_cpu.wgsl'], /subgroupBroadcast\(a3, 7u\)/);
+  assert.not.match(files['matmul/matmul_cpu_nosg.wgsl'], /enable subgroups|subgroupBroadcast/);
+  assert.not.match(files['matmul/matmul_cpu.wgsl'], /var<workgroup>|workgroupBarrier/);
+});
+
+S('kernelClass: software adapters are CPU-class, IR_NEURONS_KERNELS overrides, bad values refused', () => {
+  const info = (description: string, device = '') => ({ vendor: 'x', architecture: '', device, description });
+  assert.is(kernelClass(info('llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)')), 'cpu');
+  assert.is(kernelClass(info('', 'llvmpipe-llvm-15-0-6-256-bits-')), 'cpu');
+  assert.is(kernelClass(info('Google SwiftShader')), 'cpu');
+  assert.is(kernelClass(info('NVIDIA GeForce RTX 4090')), 'gpu');
+  assert.is(kernelClass(info('AMD Radeon (RADV NAVI21)')), 'gpu');
+  assert.is(kernelClass(info('llvmpipe'), 'gpu'), 'gpu');
+  assert.is(kernelClass(info('NVIDIA'), 'cpu'), 'cpu');
+  assert.is(kernelClass(info('llvmpipe'), ''), 'cpu');
+  assert.throws(() => kernelClass(info('llvmpipe'), 'fast'), /IR_NEURONS_KERNELS is 'fast'; it must be 'cpu'.*or 'gpu'/);
+});
+
+S('cpuMatmulSupports: vec4 shapes and 16-byte aligned views only', () => {
+  assert.is(cpuMatmulSupports({ M: 3, N: 8, K: 4 }), null);
+  assert.match(cpuMatmulSupports({ M: 3, N: 8, K: 33 }) ?? '', /K and N must be multiples of 4 \(K=33, N=8\)/);
+  assert.match(cpuMatmulSupports({ M: 3, N: 6, K: 8 }) ?? '', /multiples of 4/);
+  const v = { name: 'x', buffer: {} as GPUBuffer, offset: 8, size: 64 };
+  assert.match(cpuMatmulSupports({ M: 3, N: 8, K: 8, aux: v }) ?? '', /view aux \('x'\) starts at byte 8/);
+});
+
+// ---------- numerics ----------
+interface Combo { epilogue: Epilogue; transB: boolean }
+const COMBOS: Combo[] = [
+  { epilogue: 'none', transB: true }, { epilogue: 'ffn-up', transB: true },
+  { epilogue: 'none', transB: false }, { epilogue: 'ffn-down-back', transB: false }, { epilogue: 'add', transB: false },
+];
+const pruneMask = (N: number) => Float32Array.from({ length: N }, (_, n) => (n === 0 || n % 3 === 1 || n === N - 1 ? 0 : 1));
+
+function problem(g: Gpu, M: number, N: number, K: number, c: Combo) {
+  const inp = randf(M * K), w = randf(N * K, 0.5), bias = randf(N), mask = pruneMask(N), aux = randf(M * N, 2);
+  const two = c.epilogue === 'ffn-up' || c.epilogue === 'ffn-down-back';
+  const acc = new Float64Array(M * N);
+  if (c.transB) ref.matmulForward(acc, f64(inp), f64(w), f64(bias), M, K, N);
+  else ref.matmulBackward(acc, f64(inp), f64(w), M, N, K);
+  let want: Float64Array[] = [acc];
+  if (c.epilogue === 'ffn-up') {
+    const post = new Float64Array(M * N);
+    ref.maskForward(acc, acc, f64(mask), M, N);
+    ref.geluForward(post, acc, M * N);
+    want = [acc, post];
+  } else if (c.epilogue === 'ffn-down-back') {
+    const dgelu = new Float64Array(M * N), dpre = new Float64Array(M * N);
+    ref.geluBackward(dgelu, f64(aux), acc, M * N);
+    ref.maskBackward(dpre, dgelu, f64(mask), M, N);
+    want = [dpre, acc];
+  } else if (c.epilogue === 'add') {
+    ref.residualBackward(acc, f64(aux), M * N);
+  }
+  const B: Bufs = upload(g, 'cpu matmul test', { inp, w, bias, mask, aux, out: M * N, out2: M * N });
+  const args = {
+    label: 'cpu matmul test', inp: B.v('inp'), weight: B.v('w'), bias: c.transB ? B.v('bias') : undefined, out: B.v('out'),
+    out2: two ? B.v('out2') : undefined, mask: two ? B.v('mask') : undefined,
+    aux: c.epilogue === 'ffn-down-back' || c.epilogue === 'add' ? B.v('aux') : undefined,
+    M, N, K, transB: c.transB, epilogue: c.epilogue,
+  };
+  const read = async () => (two ? [await B.read('out'), await B.read('out2')] : [await B.read('out')]);
+  return { B, args, want, read, mask };
+}
+
+let g: Gpu;
+S.before(async () => { g = await requestGpu(); });
+
+S('both forms × every epilogue and B layout vs float64, off-tile shapes; no worse than the GPU-class default', async () => {
+  const forms = cpuSubgroups(g) ? [true, false] : [false];
+  if (forms.length === 1) console.log('  (no subgroups of ≥ 8 lanes here: only the form without subgroups is checked)');
+  const worst = new Map<string, number>();
+  for (const c of COMBOS) {
+    for (const [M, N, K] of [[67, 44, 36], [130, 200, 96], [5, 4, 4]]) {
+      const p = problem(g, M, N, K, c);
+      try {
+        await run(g, [await matmul(g, { ...p.args, variant: DEFAULT_VARIANT })]);
+        const base = await p.read();
+        // the form without subgroups only on one combo per B layout (same epilogue code; cold, lavapipe takes ~30 s to compile it)
+        for (const sg of forms.filter((f) => f || c.epilogue === 'ffn-up' || c.epilogue === 'ffn-down-back')) {
+          const what = `${sg ? 'subgroup' : 'no-subgroup'} ${M}x${N}x${K} ${c.epilogue} transB=${c.transB}`;
+          p.B.write('out', new Float32Array(M * N).fill(NaN));
+          p.B.write('out2', new Float32Array(M * N).fill(NaN));
+          await run(g, [await matmulCpu(g, p.args, sg)]);
+          const got = await p.read();
+          got.forEach((o, i) => {
+            const want = p.want[i];
+            let big = 0;
+            for (const x of want) big = Math.max(big, Math.abs(x));
+            for (let j = 0; j < o.length; j++) {
+              if (!Number.isFinite(o[j])) assert.unreachable(`${what}: output ${i} element ${j} is ${o[j]}`);
+              if (Math.abs(o[j] - want[j]) > 1e-5 * big) assert.unreachable(`${what}: output ${i} element ${j} is ${o[j]}, float64 gives ${want[j]}`);
+            }
+            const err = relL2(o, want), errBase = relL2(base[i], want);
+            const key = sg ? 'subgroup' : 'no-subgroup';
+            worst.set(key, Math.max(worst.get(key) ?? 0, err));
+            assert.ok(err <= 1e-6, `${what}: output ${i} relative L2 ${err.toExponential(2)} > 1e-6`);
+            assert.ok(err <= 2 * errBase + 1e-7, `${what}: output ${i} relative L2 ${err.toExponential(2)}, the GPU-class default's ${errBase.toExponential(2)}`);
+          });
+          if (p.args.mask) {
+            for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) if (!p.mask[n] && got[0][m * N + n] !== 0) assert.unreachable(`${what}: pruned column ${n} row ${m} is ${got[0][m * N + n]}`);
+          }
+        }
+      } finally {
+        p.B.destroy();
+      }
+    }
+  }
+  console.log(`  matmul-cpu: worst relative L2 vs float64: ${[...worst].map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
+  assert.is(worst.size, forms.length);
+});
+
+S('matmul routes to the CPU-class kernel on a CPU-class device, not for unsupported shapes or forced variants', async () => {
+  const cpu: Gpu = { ...g, kernels: 'cpu' };
+  const gpu: Gpu = { ...g, kernels: 'gpu' };
+  const p = problem(g, 33, 8, 12, COMBOS[0]);
+  const q = problem(g, 33, 6, 12, COMBOS[0]);
+  try {
+    assert.match((await matmul(cpu, p.args)).pipeline.label, /^matmul\/matmul_cpu(_nosg)?\.wgsl#main/);
+    assert.match((await matmul(gpu, p.args)).pipeline.label, /^matmul\/matmul\.wgsl#main/);
+    assert.match((await matmul(cpu, { ...p.args, variant: DEFAULT_VARIANT })).pipeline.label, /^matmul\/matmul\.wgsl#main/);
+    assert.match((await matmul(cpu, q.args)).pipeline.label, /^matmul\/matmul\.wgsl#main/, 'N = 6 is not a multiple of 4: the GPU-class family');
+    let msg = '';
+    try { await matmulCpu(g, q.args); } catch (e) { msg = (e as Error).message; }
+    assert.match(msg, /K and N must be multiples of 4 \(K=12, N=6\)/);
+  } finally {
+    p.B.destroy();
+    q.B.destroy();
+  }
+});
+
+S.run();
