@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from './args.ts';
+import { parseArgs, type CommandSpec } from './args.ts';
 import { REPO_ROOT, runDatasets } from '../run/datasets.ts';
 import { makePlantedBert } from '../toy/planted-bert.ts';
 import { makeToyCollection } from '../toy/collection.ts';
@@ -24,13 +24,27 @@ import { makeReport } from './report.ts';
 import { buildSchemes } from '../analysis/schemes.ts';
 import { STANDARD_PERCENTS } from '../analysis/rankings.ts';
 import { DEFAULT_RULE } from '../ig/path.ts';
+import { UserError } from '../util/errors.ts';
+import { prepareOutDir } from '../util/out-path.ts';
+
+export const command: CommandSpec = {
+  name: 'demo',
+  usage: '[--out DIR] [--steps M]',
+  summary: 'The main job end to end on a bundled tiny model with planted neurons and two toy collections: NIG, rankings,\npruning against random sets, and the report. Re-running reuses (or resumes) what is already there.',
+  options: {
+    out: { kind: 'string', arg: 'DIR', default: 'out/demo', help: 'output folder' },
+    steps: { kind: 'int', arg: 'M', min: 1, default: '20', help: 'NIG steps' },
+  },
+  examples: ['ir-neurons demo --out /tmp/demo'],
+};
 
 export async function run(argv: string[]): Promise<number> {
-  const a = parseArgs('demo', argv, { out: 'string', steps: 'number' });
+  const a = parseArgs('demo', argv, command);
+  if (a.positionals.length) throw new UserError(`unexpected argument '${a.positionals[0]}' (see ir-neurons demo --help)`);
   const out = resolve((a.opts.out as string | undefined) ?? join(REPO_ROOT, 'out/demo'));
   const steps = (a.opts.steps as number | undefined) ?? 20;
   const log = (s: string) => process.stderr.write(`demo: ${s}\n`);
-  mkdirSync(out, { recursive: true });
+  prepareOutDir(out);
   const modelDir = join(out, 'model');
   const planted = makePlantedBert({ out: modelDir, seed: 1 });
   log(`model ${modelDir}: ${planted.planted.map((p) => `layer ${p.layer} units ${p.units.join(',')}`).join('; ')} planted`);

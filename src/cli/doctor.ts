@@ -1,8 +1,16 @@
 /** `ir-neurons doctor`: prints the WebGPU adapter, its features and limits. */
 import { requestGpu } from '../gpu/node.ts';
 import { describeGpu } from '../gpu/device.ts';
+import { parseArgs, type CommandSpec } from './args.ts';
+import { UserError } from '../util/errors.ts';
 
-export async function run(_argv: string[]): Promise<number> {
+export const command: CommandSpec = {
+  name: 'doctor', usage: '', summary: 'Prints the WebGPU adapter, its features and limits.', options: {}, examples: ['ir-neurons doctor'],
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const a = parseArgs('doctor', argv, command);
+  if (a.positionals.length) throw new UserError(`doctor takes no arguments, got '${a.positionals[0]}'`);
   const g = await requestGpu();
   process.stdout.write(`${describeGpu(g)}\n`);
   return 0;

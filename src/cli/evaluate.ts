@@ -7,21 +7,25 @@
 import { evaluate, formatTrecEval, MEASURE_HELP } from '../analysis/metrics.ts';
 import { readQrels, readRunWithTag } from '../data/trec.ts';
 import { UserError } from '../util/errors.ts';
-import { parseArgs, required } from './args.ts';
+import { HelpRequested, helpText, parseArgs, required, type CommandSpec } from './args.ts';
 
 const CMD = 'evaluate';
 const DEFAULT_MEASURES = 'ndcg_cut_10,recip_rank_10,recall_100';
 
-const USAGE = `usage: ir-neurons evaluate --qrels FILE --run FILE [--measures LIST] [-q] [-l LEVEL] [-c]
-
-  --qrels FILE      TREC qrels: qid iter docid grade
-  --run FILE        TREC run: qid Q0 docid rank score tag (ranked by score, ties by docid descending)
-  --measures LIST   comma-separated, default ${DEFAULT_MEASURES}
-                    known: ${MEASURE_HELP}
-  -q                also print each query's values (--query_eval_wanted)
-  -l LEVEL          minimum grade counted as relevant, default 1; TREC DL uses 2 (--level_for_rel)
-  -c                average over all qrels queries, missing ones scoring 0 (--complete_rel_info_wanted)
-`;
+export const command: CommandSpec = {
+  name: CMD,
+  usage: '--qrels FILE --run FILE [--measures LIST] [-q] [-l LEVEL] [-c]',
+  summary: "trec_eval on the measures below, printed in trec_eval's layout; the short options are trec_eval's.",
+  options: {
+    qrels: { kind: 'string', arg: 'FILE', required: true, help: 'TREC qrels: qid iter docid grade' },
+    run: { kind: 'string', arg: 'FILE', required: true, help: 'TREC run: qid Q0 docid rank score tag (ranked by score, ties by docid descending)' },
+    measures: { kind: 'string', arg: 'LIST', default: DEFAULT_MEASURES, help: `comma-separated; known: ${MEASURE_HELP}` },
+    query_eval_wanted: { kind: 'boolean', short: '-q', help: "also print each query's values" },
+    level_for_rel: { kind: 'int', arg: 'LEVEL', short: '-l', min: 0, default: '1', help: 'minimum grade counted as relevant; TREC DL uses 2' },
+    complete_rel_info_wanted: { kind: 'boolean', short: '-c', help: 'average over all qrels queries, missing ones scoring 0' },
+  },
+  examples: ['ir-neurons evaluate --qrels qrels.txt --run run.txt -l 2 --measures ndcg_cut_10,recip_rank_10'],
+};
 
 const VALUED = new Set(['--qrels', '--run', '--measures', '--level_for_rel']);
 
@@ -46,18 +50,8 @@ function longOptions(argv: string[]): string[] {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const p = parseArgs(CMD, longOptions(argv), {
-    qrels: 'string',
-    run: 'string',
-    measures: 'string',
-    query_eval_wanted: 'boolean',
-    level_for_rel: 'number',
-    complete_rel_info_wanted: 'boolean',
-  });
+  if (argv.includes('--help') || argv.includes('-h')) throw new HelpRequested(helpText(command));
+  const p = parseArgs(CMD, longOptions(argv), command);
   if (p.positionals.length) {
     throw new UserError(`unexpected argument '${p.positionals[0]}'; give files as --qrels FILE --run FILE`);
   }

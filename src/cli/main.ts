@@ -1,9 +1,10 @@
 /**
  * `ir-neurons <command>`: dispatches to one module per command (src/cli/<command>.ts, each exporting
  * `run(argv): Promise<number>`). UserErrors print one line and exit 2; anything else prints one line
- * and exits 1; `--debug` prints stacks.
+ * and exits 1; `--debug` prints stacks; `--help` after a command prints that command's options (from its table).
  */
 import { UserError } from '../util/errors.ts';
+import { HelpRequested } from './args.ts';
 
 const COMMANDS: Record<string, { about: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
   doctor: { about: 'print the WebGPU adapter, its features and limits', load: () => import('./doctor.ts') },
@@ -39,10 +40,16 @@ export async function main(argv: string[]): Promise<number> {
     const mod = await cmd.load();
     return await mod.run(args.slice(1));
   } catch (e) {
+    if (e instanceof HelpRequested) { process.stdout.write(e.text); return 0; }
     const err = e as Error;
     if (debug) process.stderr.write(`${err.stack ?? err}\n`);
-    else if (e instanceof UserError) process.stderr.write(`ir-neurons ${name}: ${err.message}\n`);
-    else process.stderr.write(`ir-neurons ${name}: internal error: ${err.message} (run with --debug for the stack)\n`);
+    else if (e instanceof UserError) process.stderr.write(`ir-neurons ${name}: ${oneLine(err.message)}\n`);
+    else process.stderr.write(`ir-neurons ${name}: internal error: ${oneLine(err.message)} (run with --debug for the stack)\n`);
     return e instanceof UserError ? 2 : 1;
   }
+}
+
+/** Error messages print on one line, whatever they hold. */
+function oneLine(s: string): string {
+  return String(s).replace(/\s*\n\s*/g, ' ');
 }

@@ -1,73 +1,115 @@
 /**
  * `ir-neurons merge --out DIR SHARD_DIR...`: combines the outputs of `attribute --dataset ... --shard i/n`
- * runs. The accumulators are integers, so the merged aggregate equals the unsharded run's exactly.
+ * runs. The accumulators are integers, so the merged aggregate equals the unsharded run's exactly. Every shard is
+ * verified first (its manifest's key against its options and pair lists, its aggregate's checksum, key and
+ * per-cell counts); the shards must share the run key and partition the pair list (each i of 0..n-1 once, every
+ * pair of the list done exactly once).
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseArgs, required } from './args.ts';
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs, type CommandSpec } from './args.ts';
 import { UserError } from '../util/errors.ts';
-import { readState, serializeAggregate, type RunState } from '../run/state.ts';
+import { FIX, readState, serializeAggregate, type RunState } from '../run/state.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
-import { parseSafetensors, serializeSafetensors } from '../formats/safetensors.ts';
 import { addWords } from '../ig/cells.ts';
-import { readPairVectors } from '../run/scheduler.ts';
+import { pairVectorsFile, readPairVectors } from '../run/scheduler.ts';
+import { readRunManifest, verifyAggregate } from '../run/run-dir.ts';
+import { shardKey } from '../run/keys.ts';
+import { lockDir } from '../run/lock.ts';
+import { prepareOutDir, removeCreated } from '../util/out-path.ts';
+
+export const command: CommandSpec = {
+  name: 'merge',
+  usage: '--out DIR SHARD_DIR...',
+  summary: 'Combines the --out folders of all n shards of one `attribute --dataset ... --shard i/n` run into one run folder,\nexactly (integer accumulators): the result equals the unsharded run bit for bit on one device type.',
+  options: {
+    out: { kind: 'string', arg: 'DIR', required: true, help: 'the merged run folder (created if missing; locked while merging)' },
+  },
+  examples: ['ir-neurons merge --out runs/merged runs/shard-0 runs/shard-1 runs/shard-2 runs/shard-3'],
+};
 
 export async function run(argv: string[]): Promise<number> {
-  const a = parseArgs('merge', argv, { out: 'string' });
-  const outDir = required('merge', a, 'out');
+  const a = parseArgs('merge', argv, command);
+  const outDir = a.opts.out as string;
   const dirs = a.positionals;
   if (!dirs.length) throw new UserError('give the shard output folders to merge: ir-neurons merge --out DIR SHARD_DIR...');
+  if (dirs.some((d) => resolve(d) === resolve(outDir))) throw new UserError(`${outDir}: --out is one of the shard folders; merge into a new folder`);
   const shards = dirs.map((d) => {
+    const { manifest, pairs } = readRunManifest(d);
     const file = join(d, 'aggregate.safetensors');
     if (!existsSync(file)) throw new UserError(`${d}: no aggregate.safetensors; that shard has not finished (resume it with --resume)`);
-    const manifest = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8'));
-    const meta = readMeta(file);
-    return { dir: d, state: readState(file), manifest, meta };
+    const state = readState(file, FIX.aggregate);
+    verifyAggregate(d, manifest, pairs, state);
+    return { dir: d, state, manifest, pairs };
   });
   const n = shards[0].manifest.shard.count;
-  const key = shards[0].manifest.key;
-  const seen = new Set<number>();
+  const rk = shards[0].manifest.runKey;
+  const seen = new Map<number, string>();
   for (const s of shards) {
-    if (s.manifest.key !== key) throw new UserError(`${s.dir}: belongs to a different run than ${shards[0].dir} (model, options or pairs differ)`);
+    if (s.manifest.runKey !== rk) throw new UserError(`${s.dir}: belongs to a different run than ${shards[0].dir} (model, tokenizer, options or pairs differ: run key ${s.manifest.runKey} vs ${rk})`);
     if (s.manifest.shard.count !== n) throw new UserError(`${s.dir}: shard count ${s.manifest.shard.count} differs from ${n}`);
-    if (seen.has(s.manifest.shard.index)) throw new UserError(`${s.dir}: shard ${s.manifest.shard.index}/${n} given twice`);
-    seen.add(s.manifest.shard.index);
+    const i = s.manifest.shard.index;
+    if (seen.has(i)) throw new UserError(`${s.dir}: shard ${i}/${n} given twice (also ${seen.get(i)})`);
+    seen.set(i, s.dir);
   }
   const missing = [...Array(n).keys()].filter((i) => !seen.has(i));
   if (missing.length) throw new UserError(`shards ${missing.map((i) => `${i}/${n}`).join(', ')} are missing; merge needs all ${n}`);
   const cfg = shards[0].manifest.model.config;
-  const total = shards[0].manifest.pairs.total;
-  const merged: RunState = { key, done: total, cells: new Map(), deltas: new Float32Array(total).fill(NaN) };
-  for (const s of shards) {
-    for (const [cell, w] of s.state.cells) {
-      const m = merged.cells.get(cell);
-      merged.cells.set(cell, m ? { count: m.count + w.count, total: addWords(m.total, w.total), seg: addWords(m.seg, w.seg) } : { count: w.count, total: w.total.slice(), seg: w.seg.slice() });
-    }
-    const idx = s.manifest.shard.index;
-    s.state.deltas.forEach((d, j) => { merged.deltas[j * n + idx] = d; });
-  }
-  mkdirSync(join(outDir, 'datasets'), { recursive: true });
-  // per-pair vectors (--keep-pairs), when every shard kept them: rows back in global pair order
-  if (shards.every((s) => existsSync(join(s.dir, 'pairs.safetensors')))) {
-    const units = cfg.layers * cfg.intermediate;
-    const all = new Float32Array(total * units).fill(NaN);
-    for (const s of shards) {
-      const mine = Math.ceil((total - s.manifest.shard.index) / n);
-      const v = readPairVectors(join(s.dir, 'pairs.safetensors'), mine, units);
-      for (let j = 0; j < mine; j++) all.set(v.subarray(j * units, (j + 1) * units), (j * n + s.manifest.shard.index) * units);
-    }
-    writeFileAtomic(join(outDir, 'pairs.safetensors'), serializeSafetensors(new Map([['nig', { dtype: 'F32', shape: [total, units], data: all }]]), { key, done: String(total) }));
-  }
-  writeFileAtomic(join(outDir, 'aggregate.safetensors'), serializeAggregate(merged, cfg.layers, cfg.intermediate, { shard: `merged ${n}`, total: String(total) }));
-  for (const f of readdirSync(join(shards[0].dir, 'datasets'))) copyFileSync(join(shards[0].dir, 'datasets', f), join(outDir, 'datasets', f));
-  writeJsonAtomic(join(outDir, 'manifest.json'), { ...shards[0].manifest, shard: { index: 0, count: 1 }, mergedFrom: shards.map((s) => ({ dir: s.dir, shard: s.manifest.shard, meta: s.meta })), pairs: { total, shard: total } });
-  process.stderr.write(`merged ${n} shards (${total} pairs, ${merged.cells.size} cells) -> ${join(outDir, 'aggregate.safetensors')}\n`);
-  return 0;
-}
+  const total = shards[0].pairs.length;
+  // the partition: shard i holds the pairs ≡ i (mod n), each verified complete, so every pair is counted once
+  const counted = shards.reduce((s, x) => s + x.state.done, 0);
+  if (counted !== total) throw new UserError(`the shards hold ${counted} pairs, the run's pair list ${total}; merge refuses a partial or overlapping set`);
+  const keep = !!shards[0].manifest.keyInputs.keepPairs;
+  const units = cfg.layers * cfg.intermediate;
+  const vectors = keep ? shards.map((s) => {
+    const f = join(s.dir, 'pairs.safetensors');
+    const mine = Math.ceil((total - s.manifest.shard.index) / n);
+    if (!existsSync(f)) throw new UserError(`${f}: missing, but the run kept pair vectors (--keep-pairs); restore it or rerun that shard`);
+    const v = readPairVectors(f, mine, units, s.manifest.key);
+    const gap = [...Array(mine).keys()].find((j) => !Number.isFinite(v.vectors[j * units]));
+    if (v.done !== mine || gap !== undefined) throw new UserError(`${f}: ${gap !== undefined ? `row ${gap} was never attributed` : `holds ${v.done} of ${mine} pairs`}; rerun that shard`);
+    return v.vectors;
+  }) : null;
 
-function readMeta(file: string): Record<string, string> {
-  const buf = readFileSync(file);
-  parseSafetensors(buf, file);
-  const n = Number(buf.readBigUInt64LE(0));
-  return JSON.parse(buf.subarray(8, 8 + n).toString('utf8')).__metadata__ ?? {};
+  const created = prepareOutDir(outDir);
+  let lock;
+  try {
+    lock = lockDir(outDir, `merge ${dirs.join(' ')}`);
+  } catch (e) {
+    removeCreated(created);
+    throw e;
+  }
+  try {
+    const key = shardKey(rk, { index: 0, count: 1 });
+    const merged: RunState = { key, done: total, cells: new Map(), deltas: new Float32Array(total).fill(NaN) };
+    for (const s of shards) {
+      for (const [cell, w] of s.state.cells) {
+        const m = merged.cells.get(cell);
+        merged.cells.set(cell, m ? { count: m.count + w.count, total: addWords(m.total, w.total), seg: addWords(m.seg, w.seg) } : { count: w.count, total: w.total.slice(), seg: w.seg.slice() });
+      }
+      const idx = s.manifest.shard.index;
+      s.state.deltas.forEach((d, j) => { merged.deltas[j * n + idx] = d; });
+    }
+    if (!existsSync(join(outDir, 'datasets'))) mkdirSync(join(outDir, 'datasets'));
+    if (vectors) {
+      // per-pair vectors (--keep-pairs): rows back in global pair order
+      const all = new Float32Array(total * units).fill(NaN);
+      shards.forEach((s, k) => {
+        const v = vectors[k];
+        const mine = v.length / units;
+        for (let j = 0; j < mine; j++) all.set(v.subarray(j * units, (j + 1) * units), (j * n + s.manifest.shard.index) * units);
+      });
+      writeFileAtomic(join(outDir, 'pairs.safetensors'), pairVectorsFile(all, total, units, key, total));
+    }
+    writeFileAtomic(join(outDir, 'aggregate.safetensors'), serializeAggregate(merged, cfg.layers, cfg.intermediate, { shard: `merged ${n}`, total: String(total) }));
+    for (const f of readdirSync(join(shards[0].dir, 'datasets'))) copyFileSync(join(shards[0].dir, 'datasets', f), join(outDir, 'datasets', f));
+    writeJsonAtomic(join(outDir, 'manifest.json'), {
+      ...shards[0].manifest, key, shard: { index: 0, count: 1 }, pairs: { total, shard: total },
+      mergedFrom: shards.map((s) => ({ dir: s.dir, shard: s.manifest.shard, key: s.manifest.key, aggregateSha256: s.state.sha256 })),
+    });
+    process.stderr.write(`merged ${n} shards (${total} pairs, ${merged.cells.size} cells) -> ${join(outDir, 'aggregate.safetensors')}\n`);
+    return 0;
+  } finally {
+    lock.release();
+  }
 }

@@ -4,7 +4,8 @@
  * Re-ranks every candidate with the units of each scheme pruned, against random sets of the same size.
  */
 import { join } from 'node:path';
-import { parseArgs, required } from './args.ts';
+import { parseArgs, type CommandSpec } from './args.ts';
+import { checkOutDir } from '../util/out-path.ts';
 import { UserError } from '../util/errors.ts';
 import { loadCheckpoint } from '../model/checkpoint.ts';
 import { effectiveMaxLength, loadTokenizer } from '../tokenizer/tokenizer.ts';
@@ -28,14 +29,36 @@ export function parseList(name: string, v: unknown, dflt: readonly number[]): nu
   return xs;
 }
 
+export const command: CommandSpec = {
+  name: 'prune',
+  usage: '--model DIR --run RUN_DIR [options] --out DIR',
+  summary: 'Prunes the top units of attribution schemes and re-ranks every candidate, against random sets of the same size.',
+  options: {
+    model: { kind: 'string', arg: 'DIR', required: true, help: 'the checkpoint that was attributed' },
+    tokenizer: { kind: 'string', arg: 'FILE', help: "tokenizer.json or vocab.txt to use instead of the model folder's" },
+    run: { kind: 'string', arg: 'RUN_DIR', required: true, help: "a finished (or merged) 'attribute --dataset' folder" },
+    dataset: { kind: 'string', arg: 'NAMES', default: "the run's datasets", help: 'datasets to re-rank' },
+    'datasets-config': { kind: 'string', arg: 'FILE', default: 'data/datasets.json', help: 'the dataset list' },
+    shared: { kind: 'string', arg: 'DIR', default: '$IR_NEURONS_SHARED or ../shared', help: 'root of the dataset files' },
+    schemes: { kind: 'string', arg: 'LIST', default: DEFAULT_SCHEMES.join(','), help: 'comma-separated schemes (kind/group/label)' },
+    percents: { kind: 'string', arg: 'LIST', default: STANDARD_PERCENTS.join(','), help: 'percents of units pruned' },
+    seeds: { kind: 'int', arg: 'N', min: 1, default: '5', help: 'random sets per scheme and percent' },
+    depth: { kind: 'int', arg: 'N', min: 1, default: '100', help: 'candidates re-ranked per query' },
+    'max-length': { kind: 'int', arg: 'N', default: "the run's", help: 'tokens per pair' },
+    batch: { kind: 'int', arg: 'N', min: 1, default: '32', help: 'pairs per forward pass (changes no number)' },
+    absolute: { kind: 'boolean', help: 'rank units by |mean NIG| instead of mean NIG' },
+    out: { kind: 'string', arg: 'DIR', required: true, help: 'output folder (pruning.json and runs/)' },
+  },
+  examples: ['ir-neurons prune --model weights/minilm-l6 --run runs/merged --out runs/prune'],
+};
+
 export async function run(argv: string[]): Promise<number> {
-  const a = parseArgs('prune', argv, {
-    model: 'string', tokenizer: 'string', run: 'string', dataset: 'string', 'datasets-config': 'string', shared: 'string', schemes: 'string',
-    percents: 'string', seeds: 'number', depth: 'number', 'max-length': 'number', batch: 'number', absolute: 'boolean', out: 'string',
-  });
-  const modelDir = required('prune', a, 'model');
-  const runDir = readRunDir(required('prune', a, 'run'));
-  const outDir = required('prune', a, 'out');
+  const a = parseArgs('prune', argv, command);
+  if (a.positionals.length) throw new UserError(`unexpected argument '${a.positionals[0]}'; every input is an option (see ir-neurons prune --help)`);
+  const modelDir = a.opts.model as string;
+  const outDir = a.opts.out as string;
+  checkOutDir(outDir);
+  const runDir = readRunDir(a.opts.run as string);
   const hash = modelHash(modelDir);
   if (runDir.manifest.model.hash !== hash) throw new UserError(`${runDir.dir}: its attributions come from model ${runDir.manifest.model.hash}, not ${modelDir} (${hash}); prune the model that was attributed`);
   const w = loadCheckpoint(modelDir);

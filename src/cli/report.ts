@@ -1,7 +1,11 @@
-/** `ir-neurons report RUN_DIR [--pruning FILE] --out DIR|report.html`: HTML + JSON + Markdown report. */
-import { existsSync, readFileSync, renameSync } from 'node:fs';
+/**
+ * `ir-neurons report RUN_DIR [--pruning FILE] --out DIR|report.html`: HTML + JSON + Markdown report. The run folder
+ * is verified first (src/run/run-dir.ts: keys, checksums, counts); a malformed pruning table is a one-line error.
+ */
+import { existsSync, renameSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { parseArgs, required } from './args.ts';
+import { parseArgs, type CommandSpec } from './args.ts';
+import { checkOutFile, prepareOutDir, readJsonFile } from '../util/out-path.ts';
 import { UserError } from '../util/errors.ts';
 import { readRunDir } from '../run/run-dir.ts';
 import { reportInput } from '../pipeline/report-input.ts';
@@ -12,21 +16,41 @@ export function makeReport(runDir: string, pruningFile: string | undefined, out:
   let pruning = null;
   if (pruningFile) {
     if (!existsSync(pruningFile)) throw new UserError(`${pruningFile}: no such pruning table; run 'ir-neurons prune' first`);
-    pruning = JSON.parse(readFileSync(pruningFile, 'utf8')).table;
+    const doc = readJsonFile<{ table?: { rows?: unknown; baselines?: unknown } }>(pruningFile, "give the pruning.json written by 'ir-neurons prune'");
+    if (!doc || typeof doc !== 'object' || !doc.table || !Array.isArray(doc.table.rows) || !Array.isArray(doc.table.baselines)) {
+      throw new UserError(`${pruningFile}: not a pruning table (no table.rows and table.baselines); give the pruning.json written by 'ir-neurons prune'`);
+    }
+    pruning = doc.table as never;
   }
   const html = out.endsWith('.html');
   const dir = html ? dirname(out) : out;
+  prepareOutDir(dir);
+  if (html) checkOutFile(out);
   const { files } = writeReport(dir, reportInput(run, pruning, { title, p }));
   const page = files.find((f) => f.endsWith('.html'))!;
   if (html && basename(out) !== basename(page)) renameSync(page, out);
   return html ? out : page;
 }
 
+export const command: CommandSpec = {
+  name: 'report',
+  usage: 'RUN_DIR [--pruning FILE] [options] --out DIR|FILE.html',
+  summary: 'HTML, JSON and Markdown report of a dataset run folder (and its pruning table), after verifying the folder.',
+  options: {
+    pruning: { kind: 'string', arg: 'FILE', default: 'RUN_DIR/pruning.json if present', help: "pruning table of 'ir-neurons prune'" },
+    out: { kind: 'string', arg: 'DIR|FILE.html', required: true, help: 'a folder (report.html, report.json, report.md) or an .html file' },
+    title: { kind: 'string', arg: 'TEXT', help: 'title of the report' },
+    p: { kind: 'number', arg: 'PERCENT', min: 0, exclusiveMin: true, default: '1', help: 'top p% of units per scheme' },
+  },
+  examples: ['ir-neurons report runs/merged --pruning runs/prune/pruning.json --out runs/report.html'],
+};
+
 export async function run(argv: string[]): Promise<number> {
-  const a = parseArgs('report', argv, { pruning: 'string', out: 'string', title: 'string', p: 'number' });
+  const a = parseArgs('report', argv, command);
   const runDir = a.positionals[0];
   if (!runDir) throw new UserError('give the run folder: ir-neurons report RUN_DIR --out report.html');
-  const out = required('report', a, 'out');
+  if (a.positionals.length > 1) throw new UserError(`give one run folder, got ${a.positionals.length} (${a.positionals.join(' ')}); merge shards first with ir-neurons merge`);
+  const out = a.opts.out as string;
   const pruning = (a.opts.pruning as string | undefined) ?? (existsSync(join(runDir, 'pruning.json')) ? join(runDir, 'pruning.json') : undefined);
   const page = makeReport(runDir, pruning, out, a.opts.title as string | undefined, a.opts.p as number | undefined);
   process.stderr.write(`report -> ${page}\n`);

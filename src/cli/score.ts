@@ -2,7 +2,7 @@
  * `ir-neurons score --model DIR [--tokenizer FILE] --pairs FILE.jsonl [--prune-mask FILE] [--max-length N]
  *  [--batch N] --out FILE.json`: logits and relevance of each pair, in input order.
  */
-import { parseArgs, required } from './args.ts';
+import { parseArgs, type CommandSpec } from './args.ts';
 import { loadCheckpoint } from '../model/checkpoint.ts';
 import { effectiveMaxLength, loadTokenizer } from '../tokenizer/tokenizer.ts';
 import { readPairsJsonl } from '../data/pairs-jsonl.ts';
@@ -12,23 +12,42 @@ import { BertGpu, relevance } from '../model/forward.ts';
 import { UserError } from '../util/errors.ts';
 import { writeJsonAtomic } from '../util/atomic.ts';
 import { scoreEncoded } from '../model/score.ts';
+import { checkOutFile } from '../util/out-path.ts';
+import { encodeNamedPairs } from '../pipeline/encode.ts';
 
 export interface ScoreRow { id: string; logits: number[]; relevance: number }
 
+export const command: CommandSpec = {
+  name: 'score',
+  usage: '--model DIR --pairs FILE.jsonl [options] --out FILE.json',
+  summary: 'Logits and relevance of each query-passage pair, in input order (optionally with FFN neurons pruned).',
+  options: {
+    model: { kind: 'string', arg: 'DIR', required: true, help: 'checkpoint folder (config.json, weights, tokenizer)' },
+    tokenizer: { kind: 'string', arg: 'FILE', help: "tokenizer.json or vocab.txt to use instead of the model folder's" },
+    pairs: { kind: 'string', arg: 'FILE.jsonl', required: true, help: '{"id","query","passage"} lines' },
+    'prune-mask': { kind: 'string', arg: 'FILE', help: 'units to prune: safetensors with a layer.<i> mask [d_ff] per layer (1 keep, 0 prune)' },
+    'max-length': { kind: 'int', arg: 'N', default: "the model's max_position_embeddings (≤ 512)", help: 'tokens per pair (passage truncated)' },
+    batch: { kind: 'int', arg: 'N', min: 1, default: '32', help: 'pairs per forward pass (changes no number)' },
+    out: { kind: 'string', arg: 'FILE.json', required: true, help: 'output file; its folder must exist (checked before scoring)' },
+  },
+  examples: ['ir-neurons score --model weights/minilm-l6 --pairs pairs.jsonl --out scores.json'],
+};
+
 export async function run(argv: string[]): Promise<number> {
-  const a = parseArgs('score', argv, { model: 'string', tokenizer: 'string', pairs: 'string', 'prune-mask': 'string', 'max-length': 'number', batch: 'number', out: 'string' });
-  const modelDir = required('score', a, 'model');
-  const pairsFile = required('score', a, 'pairs');
-  const outFile = required('score', a, 'out');
+  const a = parseArgs('score', argv, command);
+  if (a.positionals.length) throw new UserError(`unexpected argument '${a.positionals[0]}'; every input is an option (see ir-neurons score --help)`);
+  const modelDir = a.opts.model as string;
+  const pairsFile = a.opts.pairs as string;
+  const outFile = a.opts.out as string;
+  checkOutFile(outFile);
   const batch = (a.opts.batch as number | undefined) ?? 32;
-  if (!Number.isInteger(batch) || batch < 1) throw new UserError(`--batch must be a positive integer, got ${batch}`);
   const w = loadCheckpoint(modelDir);
   const tok = loadTokenizer(modelDir, { tokenizerFile: a.opts.tokenizer as string | undefined });
   if (tok.vocabSize > w.config.vocabSize) throw new UserError(`${tok.file}: tokenizer vocabulary (${tok.vocabSize}) is larger than the model's vocab_size (${w.config.vocabSize}); use the tokenizer of this checkpoint`);
   const maxLength = effectiveMaxLength(a.opts['max-length'] as number | undefined, w.config.maxPositions);
   const pairs = readPairsJsonl(pairsFile);
   const masks = a.opts['prune-mask'] ? readPruneMask(a.opts['prune-mask'] as string, w.config) : null;
-  const enc = await tok.encodePairs(pairs.map((p) => [p.query, p.passage] as const), maxLength);
+  const enc = await encodeNamedPairs(tok, pairs, maxLength, pairsFile);
   const g = await requestGpu();
   const model = await BertGpu.create(g, w);
   masks?.forEach((m, l) => model.setMask(l, m));

@@ -2,7 +2,7 @@
  * `ir-neurons attribute --dataset NAMES ...`: the dataset mode of `attribute` (see src/run/scheduler.ts).
  * NAMES: comma-separated dataset names of the config, or a group (in-domain, out-of-domain), or all.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.ts';
@@ -12,9 +12,12 @@ import type { PairTokenizer } from '../tokenizer/tokenizer.ts';
 import type { BertGpu } from '../model/forward.ts';
 import { relevance } from '../model/forward.ts';
 import type { NigEngine, NigOptions } from '../ig/engine.ts';
-import { parseShard, runKey, runSchedule, type ScheduleOptions } from './scheduler.ts';
+import { parseShard, prepareSchedule, runPrepared, type ScheduleOptions } from './scheduler.ts';
+import { DATASET_IG, runKey, shardKey, tokenizerId, type KeyInputs } from './keys.ts';
+import { lockDir } from './lock.ts';
 import { runManifest } from './manifest.ts';
 import { writeJsonAtomic } from '../util/atomic.ts';
+import { prepareOutDir, removeCreated } from '../util/out-path.ts';
 import type { CellAccumulators } from '../ig/cells.ts';
 import { scoreEncoded } from '../model/score.ts';
 
@@ -48,9 +51,35 @@ export interface DatasetRunArgs {
   stopAfter?: number;
   keepPairs?: boolean;
   pack?: number;
+  /** the --max-memory budget the engine was made with (it can change the chunk plan, so the bits): keyed */
+  maxMemoryMiB?: number;
   outDir: string;
   modelDir: string;
   modelHash: string;
+}
+
+/** What the run key hashes besides the pairs (see src/run/keys.ts). */
+export function keyInputs(a: DatasetRunArgs, tok: PairTokenizer): KeyInputs {
+  const n = a.nig;
+  return {
+    model: a.modelHash, tokenizer: tokenizerId(tok),
+    nig: { steps: n.steps, rule: n.rule ?? null, target: n.target ?? null, baseline: n.baseline ?? null, chunk: n.chunk ?? null },
+    units: a.units, maxLength: a.maxLength, maxMemoryMiB: a.maxMemoryMiB ?? null, keepPairs: !!a.keepPairs, ig: DATASET_IG,
+  };
+}
+
+/** The keyed options that differ between the folder's manifest and this run, as `name: old → new` (for refusals). */
+function keyDiff(outDir: string, now: KeyInputs): string {
+  try {
+    const was = JSON.parse(readFileSync(join(outDir, 'manifest.json'), 'utf8')).keyInputs as Record<string, unknown> | undefined;
+    if (!was) return '';
+    const flat = (o: Record<string, unknown>, pre = ''): [string, string][] => Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' ? flat(v as Record<string, unknown>, `${pre}${k}.`) : [[`${pre}${k}`, JSON.stringify(v)] as [string, string]]));
+    const old = new Map(flat(was));
+    const diffs = flat(now as unknown as Record<string, unknown>).filter(([k, v]) => old.get(k) !== v).map(([k, v]) => `${k} ${old.get(k) ?? 'unset'} → ${v}`);
+    return diffs.length ? ` (the folder's run has ${diffs.join(', ')})` : '';
+  } catch {
+    return '';
+  }
 }
 
 /** Loads the datasets and selects the pairs (the same list on every shard and on resume). */
@@ -77,17 +106,56 @@ export async function selectDatasetPairs(a: DatasetRunArgs, model: BertGpu, tok:
   return { entries, pairs };
 }
 
-/** Runs the datasets; returns the exit code and the run's GPU accumulators (for analysis in the same process). */
+/**
+ * Runs the datasets; returns the exit code and the run's GPU accumulators (for analysis in the same process).
+ * The output folder is locked for the whole run; everything is checked (options, the folder's files against the
+ * run and shard key) before anything is written into it, so a refused run leaves the folder as it was.
+ */
 export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: PairTokenizer): Promise<{ code: number; accumulators: CellAccumulators; complete: boolean }> {
-  const model = engine.model;
   const shard = parseShard(a.shardSpec);
+  if (!Number.isInteger(a.checkpointEvery) || a.checkpointEvery < 1) throw new UserError(`--checkpoint-every must be a positive integer, got ${a.checkpointEvery}`);
+  if (a.stopAfter !== undefined && !(Number.isInteger(a.stopAfter) && a.stopAfter >= 0)) throw new UserError(`--stop-after must be an integer >= 0, got ${a.stopAfter}`);
+  const created = prepareOutDir(a.outDir);
+  let lock;
+  try {
+    lock = lockDir(a.outDir, `attribute --dataset ${a.spec}${a.shardSpec ? ` --shard ${a.shardSpec}` : ''}`);
+  } catch (e) {
+    removeCreated(created);
+    throw e;
+  }
+  let ok = false;
+  try {
+    const r = await lockedRun(a, engine, tok, shard);
+    ok = true;
+    return r;
+  } finally {
+    lock.release();
+    if (!ok) removeCreated(created);
+  }
+}
+
+async function lockedRun(a: DatasetRunArgs, engine: NigEngine, tok: PairTokenizer, shard: ReturnType<typeof parseShard>) {
+  const model = engine.model;
   const { entries, pairs } = await selectDatasetPairs(a, model, tok);
-  const o: ScheduleOptions = { nig: a.nig, units: a.units, maxLength: a.maxLength, checkpointEvery: a.checkpointEvery, shard, resume: a.resume, stopAfter: a.stopAfter, keepPairs: a.keepPairs, pack: a.pack, modelHash: a.modelHash };
-  mkdirSync(join(a.outDir, 'datasets'), { recursive: true });
+  const inputs = keyInputs(a, tok);
+  const rk = runKey(inputs, pairs);
+  const o: ScheduleOptions = { nig: a.nig, units: a.units, maxLength: a.maxLength, checkpointEvery: a.checkpointEvery, shard, resume: a.resume, stopAfter: a.stopAfter, keepPairs: a.keepPairs, pack: a.pack, runKey: rk };
+  let prep;
+  try {
+    prep = await prepareSchedule(engine, tok, pairs, a.outDir, o);
+  } catch (e) {
+    if (e instanceof UserError && / belongs to a different run/.test(e.message)) throw new UserError(e.message + keyDiff(a.outDir, inputs));
+    throw e;
+  }
+  // checked: from here on the folder is written
+  const manifestFile = join(a.outDir, 'manifest.json');
+  if (!existsSync(join(a.outDir, 'datasets'))) mkdirSync(join(a.outDir, 'datasets'));
   for (const e of entries) writeJsonAtomic(join(a.outDir, 'datasets', `${e.name}.json`), { name: e.name, group: e.group, relThreshold: e.relThreshold, ...datasetManifest(pairs.filter((p) => p.dataset === e.name), a.selection) });
-  const head = { kind: 'dataset-run', key: runKey(a.modelHash, o, pairs), model: { dir: a.modelDir, hash: a.modelHash, config: model.cfg }, tokenizer: tok, g: model.g };
-  writeJsonAtomic(join(a.outDir, 'manifest.json'), runManifest(head, {
-    options: { nig: a.nig, units: a.units, maxLength: a.maxLength, selection: { ...a.selection, filter: undefined }, checkpointEvery: a.checkpointEvery },
+  const head = { kind: 'dataset-run', key: shardKey(rk, shard), model: { dir: a.modelDir, hash: a.modelHash, config: model.cfg }, tokenizer: tok, g: model.g };
+  writeJsonAtomic(manifestFile, runManifest(head, {
+    runKey: rk,
+    keyInputs: inputs,
+    options: { nig: a.nig, units: a.units, maxLength: a.maxLength, maxMemoryMiB: a.maxMemoryMiB ?? null, keepPairs: !!a.keepPairs, selection: { ...a.selection, filter: undefined }, checkpointEvery: a.checkpointEvery },
     shard,
     datasets: entries.map((e) => ({ name: e.name, group: e.group, relThreshold: e.relThreshold, manifest: `datasets/${e.name}.json` })),
     cells: [...new Set(pairs.map((p) => `${p.dataset}/${p.label}`))],
@@ -96,7 +164,7 @@ export async function runDatasets(a: DatasetRunArgs, engine: NigEngine, tok: Pai
     pairOrder: 'pairs of this shard in the order of the dataset manifests (dataset, qid, label, docid), every shard.count-th from shard.index',
   }));
   const t0 = performance.now();
-  const st = await runSchedule(engine, tok, pairs, a.outDir, o);
+  const st = await runPrepared(engine, prep, o);
   const total = pairs.filter((_, i) => i % shard.count === shard.index).length;
   const secs = (performance.now() - t0) / 1000;
   process.stderr.write(st.done === total

@@ -2,10 +2,10 @@
  * Streams the selected pairs of one or more datasets through the NIG engine and aggregates every unit's NIG
  * per (dataset, label) cell on the GPU. Checkpoints every N pairs; `resume` continues from the checkpoint and
  * ends with exactly the result of an uninterrupted run (integer accumulators, same per-pair results); a
- * shard i/n takes the pairs with index ≡ i (mod n), and `mergeShards` adds shards exactly.
+ * shard i/n takes the pairs with index ≡ i (mod n), and `merge` adds shards exactly. Everything a run reads from
+ * its folder is checked (`prepareSchedule`) before anything is written to it (`runPrepared`).
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import type { Pair } from '../data/pairs.ts';
@@ -15,11 +15,13 @@ import type { NigEngine, NigOptions } from '../ig/engine.ts';
 import { CellAccumulators } from '../ig/cells.ts';
 import { readState, serializeAggregate, serializeState, type RunState } from './state.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import { parseSafetensors, serializeSafetensors, toFloat } from '../formats/safetensors.ts';
+import { toFloat } from '../formats/safetensors.ts';
+import { openSealed, sealSafetensors } from './integrity.ts';
+import { shardKey, type Shard } from './keys.ts';
 import { readView, type View } from '../gpu/arena.ts';
 import { Progress } from '../util/progress.ts';
 
-export interface Shard { index: number; count: number }
+export type { Shard };
 
 export interface ScheduleOptions {
   nig: Omit<NigOptions, 'perToken' | 'light'>;
@@ -34,7 +36,8 @@ export interface ScheduleOptions {
   keepPairs?: boolean;
   /** Most pairs of one padded length sharing a batch (default 4; the memory budget may allow fewer). */
   pack?: number;
-  modelHash: string;
+  /** the run key (src/run/keys.ts); the shard key is derived from it and `shard` */
+  runKey: string;
 }
 
 export function parseShard(spec: string | undefined, env: NodeJS.ProcessEnv = process.env): Shard {
@@ -56,14 +59,6 @@ export function cellName(p: Pick<Pair, 'dataset' | 'label'>): string {
   return `${p.dataset}/${p.label}`;
 }
 
-/** The identity of a run: model, options and the exact pair list (and the shard count, not the index). */
-export function runKey(modelHash: string, o: ScheduleOptions, pairs: readonly Pair[]): string {
-  const h = createHash('sha256');
-  h.update(JSON.stringify({ modelHash, nig: o.nig, units: o.units, maxLength: o.maxLength, shards: o.shard.count }));
-  for (const p of pairs) h.update(`${p.dataset}\t${p.qid}\t${p.docid}\t${p.label}\n`);
-  return h.digest('hex').slice(0, 32);
-}
-
 /**
  * Runs this process's shard of the pairs and returns the final state and the GPU accumulators (which the analysis
  * can use in place). The steps: plan the shard, open (or resume) its state, encode and order its pairs, then
@@ -71,12 +66,36 @@ export function runKey(modelHash: string, o: ScheduleOptions, pairs: readonly Pa
  * the aggregate once every pair of the shard is done).
  */
 export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPairs: readonly Pair[], outDir: string, o: ScheduleOptions): Promise<RunState & { accumulators: CellAccumulators }> {
+  return runPrepared(engine, await prepareSchedule(engine, tok, allPairs, outDir, o), o);
+}
+
+/** A shard ready to run: everything read from the folder has been checked, nothing has been written. */
+export interface Prepared { plan: ShardPlan; state: RunState; pairVecs: Float32Array | null; queue: Queue }
+
+/**
+ * The checking half of runSchedule (writes nothing): plans the shard, reads and verifies the checkpoint (with
+ * `resume`: checksum, shard key, counts; without: refuses a folder that holds one), encodes and orders the pairs,
+ * and checks that the checkpoint's cell counts are those of the first `done` pairs in that order.
+ */
+export async function prepareSchedule(engine: NigEngine, tok: PairTokenizer, allPairs: readonly Pair[], outDir: string, o: ScheduleOptions): Promise<Prepared> {
+  if (o.pack !== undefined && !(Number.isInteger(o.pack) && o.pack >= 1)) throw new UserError(`--pack must be a positive integer, got ${o.pack}`);
   const plan = planShard(engine, allPairs, outDir, o);
-  const tally = openState(engine, plan, o);
+  const { state, pairVecs } = readShardState(plan, o);
   const queue = await encodeShard(engine, tok, plan, o);
+  const want = new Map<string, number>();
+  for (const i of queue.order.slice(0, state.done)) want.set(cellName(plan.pairs[i]), (want.get(cellName(plan.pairs[i])) ?? 0) + 1);
+  for (const [c, w] of state.cells) {
+    if (w.count !== (want.get(c) ?? 0)) throw new UserError(`${plan.files.checkpoint}: cell ${c} counts ${w.count} pairs, but the first ${state.done} pairs of shard ${o.shard.index}/${o.shard.count} hold ${want.get(c) ?? 0} of it; the checkpoint is damaged — delete it (and pairs.safetensors) to start the shard over`);
+  }
+  return { plan, state, pairVecs, queue };
+}
+
+/** The running half of runSchedule: loads the state into GPU accumulators, attributes, checkpoints, finishes. */
+export async function runPrepared(engine: NigEngine, prep: Prepared, o: ScheduleOptions): Promise<RunState & { accumulators: CellAccumulators }> {
+  const { plan, queue } = prep;
+  const tally = openState(engine, prep);
   const progress = new Progress(`attribute shard ${o.shard.index}/${o.shard.count}`, plan.pairs.length, 'pairs');
   const end = Math.min(plan.pairs.length, o.stopAfter !== undefined ? tally.done + o.stopAfter : plan.pairs.length);
-  if (o.pack !== undefined && !(Number.isInteger(o.pack) && o.pack >= 1)) throw new UserError(`--pack must be a positive integer, got ${o.pack}`);
   while (tally.done < end) {
     const before = tally.done;
     await attributeBatch(engine, plan, queue, nextBatch(engine, queue, tally.done, end, o), tally, o);
@@ -91,7 +110,7 @@ export async function runSchedule(engine: NigEngine, tok: PairTokenizer, allPair
 // ---------- the steps of runSchedule ----------
 
 /** What one shard does: its pairs (index ≡ shard.index mod shard.count), every cell of the run, the run key, files. */
-interface ShardPlan {
+export interface ShardPlan {
   pairs: Pair[];
   cellNames: string[];
   key: string;
@@ -109,49 +128,90 @@ interface Tally {
   counts: Map<string, number>;
   /** per pair of the shard, in pair order (NaN: not done) */
   deltas: Float32Array;
+  /** per pair of the shard, in pair order, L + 2 values: F(x) − F(x′), then the completeness delta of NIG over the hidden states 0..L (NaN: not done) */
+  cuts: Float32Array;
   /** per pair of the shard, its NIG vector (keepPairs only; NaN rows: not done) */
   pairVecs: Float32Array | null;
 }
 
 /** The shard's pairs in processing order: by padded length (consecutive pairs share GPU plans), then by index. */
-interface Queue {
+export interface Queue {
   encs: EncodedPair[];
   order: number[];
   bucket: (i: number) => number;
 }
 
-/** The shard's pairs, cells, run key and file names (creating the output folder). */
+/** The shard's pairs, cells, shard key and file names (the output folder must exist). */
 function planShard(engine: NigEngine, allPairs: readonly Pair[], outDir: string, o: ScheduleOptions): ShardPlan {
   const { layers, intermediate: dff } = engine.model.cfg;
-  mkdirSync(outDir, { recursive: true });
   return {
     pairs: allPairs.filter((_, i) => i % o.shard.count === o.shard.index),
     cellNames: [...new Set(allPairs.map(cellName))],
-    key: runKey(o.modelHash, o, allPairs),
+    key: shardKey(o.runKey, o.shard),
     shard: o.shard,
     layers, dff, units: layers * dff,
     files: { checkpoint: join(outDir, 'checkpoint.safetensors'), pairs: join(outDir, 'pairs.safetensors'), aggregate: join(outDir, 'aggregate.safetensors') },
   };
 }
 
-/** A fresh state, or with `resume` the checkpoint's (which must belong to this run); loaded into GPU accumulators. */
-function openState(engine: NigEngine, plan: ShardPlan, o: ScheduleOptions): Tally {
+/**
+ * A fresh state, or with `resume` the checkpoint's, verified: checksum and count identities (readState), the
+ * shard key (a copy of another shard, or of another run, is refused), the cells and the pair vectors' file.
+ * Without `resume`, a folder that already holds run files is refused. Reads only.
+ */
+function readShardState(plan: ShardPlan, o: ScheduleOptions): { state: RunState; pairVecs: Float32Array | null } {
   const { units, files } = plan;
   const n = plan.pairs.length;
-  let state: RunState = { key: plan.key, done: 0, cells: new Map(plan.cellNames.map((c) => [c, { count: 0, total: new Uint32Array(units * 6), seg: new Uint32Array(5 * units * 6) }])), deltas: new Float32Array(0) };
-  if (o.resume) {
-    state = readState(files.checkpoint);
-    if (state.key !== plan.key) throw new UserError(`${files.checkpoint}: belongs to a different run (model, options or pairs differ); rerun without --resume in a new --out folder, or with the original options`);
-  } else if (existsSync(files.checkpoint)) {
-    throw new UserError(`${files.checkpoint} exists: add --resume to continue that run, or choose a new --out folder`);
+  const fresh: RunState = { key: plan.key, done: 0, cells: new Map(plan.cellNames.map((c) => [c, { count: 0, total: new Uint32Array(units * 6), seg: new Uint32Array(5 * units * 6) }])), deltas: new Float32Array(n).fill(NaN) };
+  if (!o.resume) {
+    for (const f of [files.checkpoint, files.aggregate]) {
+      if (existsSync(f)) throw new UserError(`${f} exists: add --resume to continue that run, or choose a new --out folder`);
+    }
+    // pair vectors without a checkpoint: a first attempt of this shard killed between the two writes; nothing
+    // counted them, so they are rewritten — but only this shard's (another run's file is refused)
+    if (existsSync(files.pairs)) readPairVectors(files.pairs, n, units, plan.key);
+    return { state: fresh, pairVecs: o.keepPairs ? new Float32Array(n * units).fill(NaN) : null };
   }
+  const state = readState(files.checkpoint);
+  if (state.key !== plan.key) {
+    const other = [...Array(o.shard.count).keys()].find((i) => shardKey(o.runKey, { index: i, count: o.shard.count }) === state.key);
+    throw new UserError(other !== undefined
+      ? `${files.checkpoint}: is the checkpoint of shard ${other}/${o.shard.count} of this run, not ${o.shard.index}/${o.shard.count}; resume it with --shard ${other}/${o.shard.count}, or give this shard its own --out folder`
+      : `${files.checkpoint}: belongs to a different run (model, tokenizer, options, shard count or pairs differ); rerun with the original options, or without --resume in a new --out folder`);
+  }
+  if (state.deltas.length !== n) throw new UserError(`${files.checkpoint}: holds ${state.deltas.length} pairs, but shard ${o.shard.index}/${o.shard.count} has ${n}; the checkpoint is damaged — delete it to start the shard over`);
+  const names = [...state.cells.keys()];
+  if (names.join('\n') !== plan.cellNames.join('\n')) throw new UserError(`${files.checkpoint}: has cells ${names.join(', ')}, the run has ${plan.cellNames.join(', ')}; the checkpoint is damaged — delete it to start the shard over`);
+  for (const w of state.cells.values()) {
+    if (w.total.length !== units * 6) throw new UserError(`${files.checkpoint}: accumulators for ${w.total.length / 6} units, the model has ${units}; the checkpoint is damaged — delete it to start the shard over`);
+  }
+  let pairVecs: Float32Array | null = null;
+  if (o.keepPairs) {
+    if (existsSync(files.pairs)) {
+      const p = readPairVectors(files.pairs, n, units, plan.key);
+      if (p.done < state.done) throw new UserError(`${files.pairs}: holds ${p.done} pair vectors, the checkpoint counts ${state.done}; delete both to start the shard over`);
+      pairVecs = p.vectors;
+    } else if (state.done > 0) {
+      throw new UserError(`${files.pairs}: missing, but the checkpoint counts ${state.done} pairs whose vectors it held; delete checkpoint.safetensors to start the shard over`);
+    } else pairVecs = new Float32Array(n * units).fill(NaN);
+  }
+  return { state, pairVecs };
+}
+
+/** The prepared state loaded into GPU accumulators, with the host tallies. */
+function openState(engine: NigEngine, prep: Prepared): Tally {
+  const { plan, state } = prep;
+  const { units } = plan;
+  const n = plan.pairs.length;
   const cells = new CellAccumulators(engine.model.g, units, plan.cellNames);
-  const pairVecs = o.keepPairs ? (o.resume && existsSync(files.pairs) ? readPairVectors(files.pairs, n, units) : new Float32Array(n * units).fill(NaN)) : null;
+  const pairVecs = prep.pairVecs;
   for (const [c, w] of state.cells) cells.write(c, w);
   const deltas = new Float32Array(n).fill(NaN);
   deltas.set(state.deltas.subarray(0, n));
+  const cuts = new Float32Array(n * (plan.layers + 2)).fill(NaN);
+  if (state.cuts?.length === cuts.length) cuts.set(state.cuts); // (a checkpoint written before cuts were kept has none)
   const counts = new Map([...state.cells].map(([c, w]) => [c, w.count]));
-  return { done: state.done, cells, counts, deltas, pairVecs };
+  return { done: state.done, cells, counts, deltas, cuts, pairVecs };
 }
 
 /** Encodes the shard's pairs and orders them. The integer accumulators make the result independent of the order. */
@@ -190,6 +250,8 @@ async function attributeBatch(engine: NigEngine, plan: ShardPlan, q: Queue, batc
     const cell = cellName(plan.pairs[i]);
     tally.counts.set(cell, (tally.counts.get(cell) ?? 0) + 1);
     tally.deltas[i] = rs[s].igDelta;
+    const F = rs[s].F, w = plan.layers + 2;
+    tally.cuts.set([F[F.length - 1] - F[0], ...rs[s].hiddenDeltas], i * w);
   }
   tally.done += batch.length;
 }
@@ -198,10 +260,10 @@ async function attributeBatch(engine: NigEngine, plan: ShardPlan, q: Queue, batc
 async function checkpoint(plan: ShardPlan, tally: Tally, file: string, final: boolean): Promise<RunState> {
   const { key, units, shard } = plan;
   const done = tally.done;
-  const snap: RunState = { key, done, cells: new Map(), deltas: tally.deltas.slice() };
+  const snap: RunState = { key, done, cells: new Map(), deltas: tally.deltas.slice(), cuts: tally.cuts.slice() };
   for (const c of plan.cellNames) snap.cells.set(c, { count: tally.counts.get(c) ?? 0, ...(await tally.cells.read(c)) });
   const meta = { shard: `${shard.index}/${shard.count}`, total: String(plan.pairs.length) };
-  if (tally.pairVecs) writeFileAtomic(plan.files.pairs, serializeSafetensors(new Map([['nig', { dtype: 'F32', shape: [plan.pairs.length, units], data: tally.pairVecs }]]), { key, done: String(done) }));
+  if (tally.pairVecs) writeFileAtomic(plan.files.pairs, pairVectorsFile(tally.pairVecs, plan.pairs.length, units, key, done));
   writeFileAtomic(file, final ? serializeAggregate(snap, plan.layers, plan.dff, meta) : serializeState(snap, units, meta));
   return snap;
 }
@@ -214,10 +276,21 @@ async function finish(engine: NigEngine, plan: ShardPlan, tally: Tally): Promise
   return { ...snap, accumulators: tally.cells };
 }
 
-/** Per-pair NIG vectors of a run (rows in pair order; NaN rows: not attributed yet). */
-export function readPairVectors(file: string, pairs: number, units: number): Float32Array {
-  const st = parseSafetensors(readFileSync(file), file);
+/** The bytes of pairs.safetensors: a 'nig' tensor [pairs, units], with the shard key, `done` and a checksum. */
+export function pairVectorsFile(vectors: Float32Array, pairs: number, units: number, key: string, done: number): Uint8Array {
+  return sealSafetensors(new Map([['nig', { dtype: 'F32', shape: [pairs, units], data: vectors }]]), { key, done: String(done) });
+}
+
+/**
+ * Per-pair NIG vectors of a run (rows in pair order; NaN rows: not attributed yet), checksum verified; with
+ * `key`, the file must carry that shard key.
+ */
+export function readPairVectors(file: string, pairs: number, units: number, key?: string): { vectors: Float32Array; done: number; key: string } {
+  const fix = 'delete it (a --resume of the run rewrites it only from the start: delete checkpoint.safetensors too) or start a new --out folder';
+  const { tensors: st, meta } = openSealed(file, fix);
   const t = st.get('nig');
-  if (!t || t.shape[0] !== pairs || t.shape[1] !== units) throw new UserError(`${file}: expected a 'nig' tensor [${pairs}, ${units}]; it belongs to another run — delete it or start a new --out folder`);
-  return toFloat(t, Float32Array);
+  if (!t || t.dtype !== 'F32' || t.shape[0] !== pairs || t.shape[1] !== units) throw new UserError(`${file}: expected a 'nig' tensor F32 [${pairs}, ${units}]; it belongs to another run — ${fix}`);
+  if (key !== undefined && meta.key !== key) throw new UserError(`${file}: belongs to another run or shard (key ${meta.key}, expected ${key}); ${fix}`);
+  if (!/^\d+$/.test(meta.done ?? '') || Number(meta.done) > pairs) throw new UserError(`${file}: its 'done' (${meta.done}) is not a count of at most ${pairs}; ${fix}`);
+  return { vectors: toFloat(t, Float32Array), done: Number(meta.done), key: meta.key };
 }

@@ -2,20 +2,25 @@
  * The on-disk state of a dataset run: `checkpoint.safetensors` (written atomically by src/util/atomic.ts: temp file, fsync,
  * rename, so a run killed at any moment — even kill -9 — leaves either the old or the new checkpoint) and
  * `aggregate.safetensors` (the result: per (dataset, label) cell the count, sums, sums of squares and means
- * of every unit's NIG, in total and per segment, plus the exact accumulator words used by merge).
+ * of every unit's NIG, in total and per segment, plus the exact accumulator words used by merge). Both carry the
+ * run key and a checksum (src/run/integrity.ts); reading one verifies the checksum and that the cell counts add
+ * up to `done`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
-import { parseSafetensors, serializeSafetensors, toFloat, type WriteTensor } from '../formats/safetensors.ts';
+import { toFloat, type WriteTensor } from '../formats/safetensors.ts';
 import { wordsToF64 } from '../ig/cells.ts';
+import { openSealed, sealSafetensors } from './integrity.ts';
 
 export interface CellWords { count: number; total: Uint32Array; seg: Uint32Array }
 
 export interface RunState {
-  key: string;               // hash of model, options and the shard's pair list
+  key: string;               // the shard's key (src/run/keys.ts): model, options, the pair list and the shard i/n
   done: number;              // pairs of this shard finished
   cells: Map<string, CellWords>;
   deltas: Float32Array;      // per pair of the shard, in pair order: IG-embedding completeness delta (NaN: not done)
+  cuts?: Float32Array;       // (pairs, L + 2) per pair: F(x) − F(x′), then the completeness delta of NIG over hidden states 0..L
+  sha256?: string;           // the file's checksum, when read from one
 }
 
 const i32 = (w: Uint32Array) => new Int32Array(w.buffer, w.byteOffset, w.length);
@@ -28,28 +33,68 @@ export function serializeState(s: RunState, units: number, meta: Record<string, 
     t.set(`${cell}.acc_seg`, { dtype: 'I32', shape: [5, units, 6], data: i32(c.seg) });
   }
   t.set('deltas', { dtype: 'F32', shape: [s.deltas.length], data: s.deltas });
-  return serializeSafetensors(t, { ...meta, key: s.key, done: String(s.done), cells: JSON.stringify([...s.cells.keys()]) });
+  setCuts(t, s);
+  return sealSafetensors(t, { ...meta, key: s.key, done: String(s.done), cells: JSON.stringify([...s.cells.keys()]) });
 }
 
-export function readState(file: string): RunState {
+/** The optional 'cuts' tensor (pairs, L + 2): the gap F(x) − F(x′) and the hidden-state completeness deltas per pair. */
+function setCuts(t: Map<string, WriteTensor>, s: RunState): void {
+  if (s.cuts && s.deltas.length) t.set('cuts', { dtype: 'F32', shape: [s.deltas.length, s.cuts.length / s.deltas.length], data: s.cuts });
+}
+
+/** What to do when a state file is refused, by kind. */
+export const FIX = {
+  checkpoint: 'delete it (and pairs.safetensors) to start this shard over, or restore the file from a copy',
+  aggregate: 'rewrite it from the checkpoint with --resume (or merge the shards again)',
+} as const;
+
+/**
+ * Reads a checkpoint or aggregate, verifying its checksum and its count identities: every cell count is an
+ * integer ≥ 0, the counts add up to `done`, and `done` is at most the shard's pair count.
+ */
+export function readState(file: string, fix: string = FIX.checkpoint): RunState {
   if (!existsSync(file)) throw new UserError(`${file}: no checkpoint to resume from; run without --resume first`);
-  const buf = readFileSync(file);
-  const st = parseSafetensors(buf, file);
-  const n = buf.readBigUInt64LE(0);
-  const meta = JSON.parse(buf.subarray(8, 8 + Number(n)).toString('utf8')).__metadata__ ?? {};
-  const words = (name: string) => {
-    const r = st.get(name);
-    if (!r) throw new UserError(`${file}: missing tensor ${name}; the checkpoint is damaged — delete it to start over`);
-    return new Uint32Array(new Uint8Array(r.bytes).buffer);
+  const { tensors: st, meta } = openSealed(file, fix);
+  const bad = (what: string): never => {
+    throw new UserError(`${file}: ${what}; ${fix}`);
   };
-  const cells = new Map<string, CellWords>();
-  for (const cell of JSON.parse(meta.cells ?? '[]') as string[]) {
-    const cnt = st.get(`${cell}.count`);
-    if (!cnt) throw new UserError(`${file}: missing tensor ${cell}.count; the file is damaged`);
-    cells.set(cell, { count: toFloat(cnt, Float64Array)[0], total: words(`${cell}.acc_total`), seg: words(`${cell}.acc_seg`) });
+  const words = (name: string, n: number) => {
+    const r = st.get(name);
+    if (!r) bad(`missing tensor ${name}`);
+    if (r!.dtype !== 'I32' || r!.bytes.byteLength !== n * 4) bad(`tensor ${name} is ${r!.dtype} [${r!.shape}], expected I32 with ${n} words`);
+    return new Uint32Array(new Uint8Array(r!.bytes).buffer);
+  };
+  let names: unknown;
+  try {
+    names = JSON.parse(meta.cells ?? '[]');
+  } catch {
+    names = null;
   }
+  if (!Array.isArray(names) || names.some((c) => typeof c !== 'string')) bad(`its metadata 'cells' is not a list of cell names`);
+  if (typeof meta.key !== 'string' || !meta.key) bad('it has no run key');
+  if (!/^\d+$/.test(meta.done ?? '')) bad(`its 'done' (${meta.done}) is not a count`);
   const d = st.get('deltas');
-  return { key: meta.key, done: Number(meta.done), cells, deltas: d ? new Float32Array(new Uint8Array(d.bytes).buffer) : new Float32Array(0) };
+  if (!d || d.dtype !== 'F32' || d.shape.length !== 1) bad("missing tensor 'deltas' (F32, one per pair of the shard)");
+  const deltas = new Float32Array(new Uint8Array(d!.bytes).buffer);
+  const done = Number(meta.done);
+  const cells = new Map<string, CellWords>();
+  let sum = 0;
+  for (const cell of names as string[]) {
+    const cnt = st.get(`${cell}.count`);
+    if (!cnt || cnt.shape.length !== 1 || cnt.shape[0] !== 1) bad(`missing tensor ${cell}.count`);
+    const count = toFloat(cnt!, Float64Array)[0];
+    if (!Number.isInteger(count) || count < 0) bad(`cell ${cell} has count ${count}, not a count`);
+    const units = st.get(`${cell}.acc_total`)?.bytes.byteLength ?? 0;
+    cells.set(cell, { count, total: words(`${cell}.acc_total`, units / 4), seg: words(`${cell}.acc_seg`, (units / 4) * 5) });
+    sum += count;
+  }
+  if (sum !== done) bad(`its cell counts add up to ${sum} pairs, but it says ${done} are done`);
+  if (done > deltas.length) bad(`it says ${done} pairs are done, but the shard has ${deltas.length}`);
+  if (meta.total !== undefined && Number(meta.total) !== deltas.length) bad(`it says the shard has ${meta.total} pairs, but holds ${deltas.length} deltas`);
+  const c = st.get('cuts');
+  if (c && (c.dtype !== 'F32' || c.shape.length !== 2 || c.shape[0] !== deltas.length)) bad(`tensor 'cuts' is ${c.dtype} [${c.shape}], expected F32 [${deltas.length}, layers + 2]`);
+  const cuts = c ? new Float32Array(new Uint8Array(c.bytes).buffer) : undefined;
+  return { key: meta.key, done, cells, deltas, ...(cuts ? { cuts } : {}), sha256: meta.sha256 };
 }
 
 /** The result file: decoded float64 statistics per cell, and the exact words for `merge`. */
@@ -69,5 +114,6 @@ export function serializeAggregate(s: RunState, layers: number, dff: number, met
     t.set(`${cell}.acc_seg`, { dtype: 'I32', shape: [5, units, 6], data: i32(c.seg) });
   }
   t.set('deltas', { dtype: 'F32', shape: [s.deltas.length], data: s.deltas });
-  return serializeSafetensors(t, { ...meta, key: s.key, done: String(s.done), cells: JSON.stringify([...s.cells.keys()]) });
+  setCuts(t, s);
+  return sealSafetensors(t, { ...meta, key: s.key, done: String(s.done), cells: JSON.stringify([...s.cells.keys()]) });
 }
