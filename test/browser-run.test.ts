@@ -13,9 +13,9 @@ import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { ensureChromium, launchChromium, serve, type Browser, type Server } from './helpers/browser.ts';
-import { REPO, FIXTURES, TOKENIZER_JSON, fixtureRef, fixturePairs, needsShared } from './helpers/shared.ts';
+import { REPO, FIXTURES, TOKENIZER_JSON, fixtureRef, fixturePairs, needsShared, relL2 } from './helpers/shared.ts';
 import { makePlantedBert } from '../src/toy/planted-bert.ts';
 import { makeToyCollection } from '../src/toy/collection.ts';
 import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
@@ -60,7 +60,12 @@ function setup(): Promise<Env | null> {
       return null;
     }
     makeRun();
-    const server = await serve([{ prefix: '/run/', dir: RUN }, { prefix: '/pmodel/', dir: MODEL }, { prefix: '/', dir: WEB_DIST }]);
+    const server = await serve([
+      { prefix: '/run/', dir: RUN },
+      { path: '/pmodel/wordpiece.vocab', file: join(MODEL, 'vocab.txt') }, // the tokenizer under another name
+      { prefix: '/pmodel/', dir: MODEL },
+      { prefix: '/', dir: WEB_DIST },
+    ]);
     return { server, browser: await launchChromium(exe) };
   })();
   return env;
@@ -212,7 +217,7 @@ browserTest('a dataset run by URL: cells listed, top neurons as rankings.ts, per
   assert.is(rows.find((r) => r[0] === 'toy-ood/nonrel')![4], `3 of ${L * F}`);
   await page.waitForFunction(() => {
     const b = document.getElementById('run-neuron')!.getBoundingClientRect();
-    return b.top >= 0 && b.bottom <= window.innerHeight + 1;
+    return b.top >= -1 && b.bottom <= window.innerHeight + 1;
   }, undefined, { timeout: 5000 });
   await page.locator('#run-panel').screenshot({ path: join(WEB_DIST, 'run-panel.png') });
 });
@@ -241,6 +246,123 @@ browserTest('a dataset run by the file picker and by drag and drop; a folder wit
   await waitRun(page, 'error');
   assert.match(await page.textContent('#run-status') ?? '', /^missing aggregate\.safetensors among the 1 files given \(manifest\.json\); select or drop the --out folder/);
 });
+
+/** Loads the planted model through the file picker, its vocab under an arbitrary name; waits for 'loaded'. */
+async function loadPlanted(page: Page, tokenizerName: string): Promise<void> {
+  await page.setInputFiles('#files', [
+    { name: 'config.json', mimeType: 'application/json', buffer: readFileSync(join(MODEL, 'config.json')) },
+    { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: readFileSync(join(MODEL, 'model.safetensors')) },
+    { name: tokenizerName, mimeType: 'application/octet-stream', buffer: readFileSync(join(MODEL, 'vocab.txt')) },
+    { name: 'tokenizer_config.json', mimeType: 'application/json', buffer: readFileSync(join(MODEL, 'tokenizer_config.json')) },
+  ]);
+  await waitStatus(page, ['loaded']);
+}
+
+browserTest('a tokenizer under any file name (vocab.txt content; by picker and by ?tokenizer=), the token view brought into sight, a list of pairs attributed and stepped through', async ({ server, browser }) => {
+  const { page } = browser;
+  const tok = loadTokenizer(MODEL);
+  const pairs = [
+    { id: 'a', query: 'first query words', passage: 'a passage about nothing in particular, with several words in it' },
+    { id: 'b', query: 'second query', passage: 'another passage' },
+    { id: 'c', query: 'third and last query of the list', passage: 'the third passage is the longest of the three passages here, by a few words' },
+  ];
+  const want = await tok.encodePairs(pairs.map((p) => [p.query, p.passage] as [string, string]), 128);
+
+  await page.goto(`${server.origin}/index.html`);
+  await waitStatus(page, ['ready']);
+  assert.is(await js(page, 'irNeurons.state.webgpu'), 'ok', `no WebGPU in Chromium: ${await page.textContent('#gpu-status')}`);
+  await loadPlanted(page, 'planted-wordpiece.list');
+  assert.match(await page.textContent('#model-info') ?? '', /\+ planted-wordpiece\.list: 2 layers, hidden 32, d_ff 64/);
+  // by URL: ?model= with ?tokenizer= naming the file in that folder
+  const p2 = await browser.context.newPage();
+  await p2.goto(`${server.origin}/index.html?model=/pmodel/&tokenizer=wordpiece.vocab`);
+  await waitStatus(p2, ['loaded']);
+  assert.match(await p2.textContent('#model-info') ?? '', /\+ wordpiece\.vocab: 2 layers/);
+  await p2.close();
+
+  // three pairs from a JSONL file, attributed in one go (per token, m = 4)
+  await page.setInputFiles('#pairs-file', { name: 'pairs.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(pairs.map((p) => JSON.stringify(p)).join('\n')) });
+  await page.waitForFunction(() => (globalThis as any).irNeurons.state.pairs.length === 3);
+  assert.equal(await page.$$eval('#pair-list li', (li) => li.map((x) => x.textContent)), pairs.map((p) => `${p.id}: ${p.query}`));
+  await page.fill('#steps', '4');
+  await page.check('#per-token');
+  await page.click('#attribute-all');
+  await waitStatus(page, ['done']);
+  assert.match(await page.textContent('#nig-status') ?? '', /^NIG of 3 pairs in /);
+  const got = await page.evaluate(() => (globalThis as any).irNeurons.state.pairs.map((p: any) => ({ id: p.id, ids: p.encoded?.ids, F: p.result && Array.from(p.result.F), nig: p.result && Array.from(p.result.nigPre) })));
+  got.forEach((g: any, i: number) => {
+    assert.is(g.id, pairs[i].id);
+    assert.equal(g.ids, want[i].ids, `pair ${g.id}: the page's ids are those of the Node tokenizer`);
+    assert.is(g.F.length, 5);
+  });
+  assert.ok(got[0].nig.some((x: number, u: number) => x !== got[1].nig[u]), 'pairs a and b have different NIG');
+  // the same pairs through the CLI: the page's NIG per pair (≤ 1e-3 relative L2)
+  const jsonl = join(tmp, 'pairs.jsonl');
+  writeFileSync(jsonl, pairs.map((p) => JSON.stringify(p)).join('\n'));
+  const r = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'attribute', '--model', MODEL, '--pairs', jsonl, '--steps', '4', '--max-length', '128', '--out', join(tmp, 'attr')], { encoding: 'utf8', timeout: 300_000 });
+  assert.is(r.status, 0, r.stderr);
+  const cli = parseSafetensors(readFileSync(join(tmp, 'attr', 'attributions.safetensors')), 'attributions.safetensors');
+  got.forEach((g: any) => {
+    const e = relL2(g.nig, toFloat(cli.get(`${g.id}.nig`)!, Float64Array));
+    assert.ok(e <= 1e-3, `pair ${g.id}: page NIG vs CLI relative L2 ${e}`);
+  });
+
+  // stepping: the form, the token view and the results follow the list
+  await page.click('#pair-next');
+  assert.is(await js(page, 'irNeurons.state.current'), 1);
+  assert.is(await page.inputValue('#query'), pairs[1].query);
+  assert.is(await page.textContent('#pair-pos'), 'pair 2 of 3');
+  assert.is(await page.locator('#tokens .tok').count(), want[1].ids.length);
+  assert.equal(await page.evaluate(() => Array.from((globalThis as any).irNeurons.state.result.F)), got[1].F);
+  await page.click('#pair-list li[data-index="2"]');
+  assert.is(await page.inputValue('#pair-id'), 'c');
+  assert.equal(await page.evaluate(() => Array.from((globalThis as any).irNeurons.state.result.F)), got[2].F);
+
+  // picking the last neuron of the table, with the table's end at the top of the window: the tokens come into sight
+  await page.evaluate(() => document.querySelector('#top tbody tr:last-child')!.scrollIntoView({ block: 'start' }));
+  const before = await page.evaluate(() => window.scrollY);
+  await page.click('#top tbody tr:last-child');
+  await page.waitForFunction(() => {
+    const b = document.getElementById('neuron-tokens')!.getBoundingClientRect();
+    return b.height > 0 && b.top >= -1 && b.bottom <= window.innerHeight + 1; // (±1: sub-pixel layout)
+  }, undefined, { timeout: 5000 });
+  assert.ok(await page.evaluate(() => window.scrollY) < before, 'the page scrolled up to the tokens');
+  assert.is(await page.locator('#neuron-tokens .tok').count(), want[2].ids.length);
+  assert.ok(await page.locator('#neuron-tokens .tok[style*="background"]').count() === want[2].ids.length, 'every token coloured');
+  assert.ok(await page.locator('#top tbody tr.sel').isVisible());
+
+  // the export holds every attributed pair
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+  const exp = parseSafetensors(readFileSync((await download.path())!), 'export');
+  assert.equal(pairs.map((p) => exp.get(`${p.id}.nig`)?.shape), want.map((w) => [2, w.ids.length, 64]));
+});
+
+browserTest('a tokenizer.json under an arbitrary name (the fixture tokenizer as bert-uncased.tok) gives the transformers ids', async ({ server, browser }) => {
+  const { page } = browser;
+  const p0 = fixturePairs('tiny-monobert')[0];
+  const R = fixtureRef('tiny-monobert');
+  await page.goto(`${server.origin}/index.html`);
+  await waitStatus(page, ['ready']);
+  await page.setInputFiles('#files', [
+    { name: 'config.json', mimeType: 'application/json', buffer: readFileSync(join(FIXTURES, 'tiny-monobert', 'config.json')) },
+    { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: readFileSync(join(FIXTURES, 'tiny-monobert', 'model.safetensors')) },
+    { name: 'bert-uncased.tok', mimeType: 'application/octet-stream', buffer: readFileSync(TOKENIZER_JSON) },
+  ]);
+  await waitStatus(page, ['loaded']);
+  assert.match(await page.textContent('#model-info') ?? '', /\+ bert-uncased\.tok: 2 layers, hidden 64, d_ff 256.*Tokenizer: WordPiece \(JS\) with 30522 tokens/);
+  await page.fill('#query', p0.query);
+  await page.fill('#passage', p0.passage);
+  assert.equal(await page.evaluate(() => (globalThis as any).irNeurons.state.pair.ids), Array.from(R('p0.input_ids')));
+  // two files that could each be the tokenizer: refused, naming both
+  await page.setInputFiles('#files', [
+    { name: 'config.json', mimeType: 'application/json', buffer: readFileSync(join(FIXTURES, 'tiny-monobert', 'config.json')) },
+    { name: 'model.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.alloc(16) },
+    { name: 'one.tok', mimeType: 'application/octet-stream', buffer: Buffer.from('{}') },
+    { name: 'two.tok', mimeType: 'application/octet-stream', buffer: Buffer.from('{}') },
+  ]);
+  await page.waitForFunction(() => (globalThis as any).irNeurons.state.status === 'error', undefined, { timeout: 30_000 });
+  assert.match(await page.textContent('#load-status') ?? '', /^2 files could be the tokenizer \(one\.tok, two\.tok\); give only one/);
+}, true);
 
 S.after(async () => {
   const e = await env;

@@ -19,6 +19,7 @@ import { MAX_T } from '../kernels/attention.ts';
 import type { Target } from '../model/types.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { initRunViewer, type RunViewState } from './run-view.ts';
+import { freshId, parsePairsText, renderPairList, type PairEntry } from './pairs.ts';
 
 export type Status = 'starting' | 'ready' | 'loading' | 'loaded' | 'scoring' | 'scored' | 'attributing' | 'done' | 'error';
 
@@ -41,9 +42,12 @@ export interface AppState {
   timings: Record<string, number>;
   /** The dataset-run viewer (needs no model and no WebGPU). */
   run?: RunViewState;
+  /** The list of pairs; the form shows pairs[current], and result / resultPair are that pair's. */
+  pairs: PairEntry[];
+  current: number;
 }
 
-const state: AppState = { status: 'starting', webgpu: 'checking', timings: {} };
+const state: AppState = { status: 'starting', webgpu: 'checking', timings: {}, pairs: [], current: 0 };
 (globalThis as unknown as { irNeurons: { state: AppState } }).irNeurons = { state };
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => {
@@ -61,8 +65,9 @@ function setStatus(s: Status): void {
 
 function setBusy(busy: boolean): void {
   const canRun = !busy && !!state.engine;
-  for (const id of ['score', 'attribute']) $<HTMLButtonElement>(id).disabled = !canRun;
-  for (const id of ['load-url', 'files']) input(id).disabled = busy;
+  for (const id of ['score', 'attribute', 'attribute-all']) $<HTMLButtonElement>(id).disabled = !canRun;
+  for (const id of ['load-url', 'files', 'pair-prev', 'pair-next', 'pair-add', 'pairs-file']) input(id).disabled = busy;
+  if (!busy && state.pairs.length) renderPairs();
 }
 
 function fillSelect(id: string, values: readonly string[], dflt: string): void {
@@ -143,6 +148,7 @@ async function load(getSources: () => Promise<ModelSources>): Promise<void> {
     state.model = undefined;
     state.engine = undefined;
     state.result = undefined;
+    for (const p of state.pairs) { p.result = undefined; p.encoded = undefined; }
     $('result-panel').hidden = true;
     state.loaded = loaded;
     idToToken = [];
@@ -186,6 +192,71 @@ function encode(): EncodedPair | undefined {
   return pair;
 }
 
+// ---------------------------------------------------------------- the list of pairs
+
+/** The form's id, query and passage, kept in the current entry (its result is dropped when the text changed). */
+function syncEntry(): PairEntry {
+  if (!state.pairs.length) state.pairs.push({ id: '', query: '', passage: '' });
+  const e = state.pairs[state.current];
+  const q = input('query').value, p = $<HTMLTextAreaElement>('passage').value;
+  if (e.result && (e.query !== q || e.passage !== p)) { e.result = undefined; e.encoded = undefined; }
+  Object.assign(e, { id: input('pair-id').value.trim() || e.id || freshId(state.pairs), query: q, passage: p });
+  return e;
+}
+
+function renderPairs(): void {
+  renderPairList($('pair-list'), state.pairs, state.current, selectPair);
+  $('pair-pos').textContent = `pair ${state.current + 1} of ${state.pairs.length}`;
+  $<HTMLButtonElement>('pair-prev').disabled = state.current === 0;
+  $<HTMLButtonElement>('pair-next').disabled = state.current >= state.pairs.length - 1;
+}
+
+/** Shows pair i in the form, its tokens and, once attributed, its results. */
+function selectPair(i: number, sync = true): void {
+  if (sync) syncEntry();
+  state.current = Math.max(0, Math.min(state.pairs.length - 1, i));
+  const e = state.pairs[state.current];
+  input('pair-id').value = e.id;
+  input('query').value = e.query;
+  $<HTMLTextAreaElement>('passage').value = e.passage;
+  try { encode(); } catch { /* shown on Score */ }
+  state.result = e.result;
+  state.resultPair = e.encoded;
+  $('neuron-tokens').hidden = true;
+  if (e.result) render(); else $('result-panel').hidden = true;
+  renderPairs();
+}
+
+function addPairs(entries: PairEntry[]): void {
+  syncEntry();
+  const ids = new Set(state.pairs.map((p) => p.id));
+  for (const e of entries) {
+    if (ids.has(e.id)) e.id = freshId(state.pairs);
+    ids.add(e.id);
+    state.pairs.push(e);
+  }
+  selectPair(state.pairs.length - entries.length);
+}
+
+async function loadPairsFile(file: File): Promise<void> {
+  const st = $('pairs-status');
+  st.classList.remove('error-text');
+  try {
+    const entries = parsePairsText(await file.text(), file.name);
+    // a list from a file replaces the single pair of the form when that pair was never attributed
+    if (state.pairs.length === 1 && !state.pairs[0].result) {
+      state.pairs = entries;
+      selectPair(0, false);
+    } else {
+      addPairs(entries);
+    }
+    st.textContent = `${entries.length} pairs from ${file.name}`;
+  } catch (e) {
+    st.textContent = (e as Error).message;
+    st.classList.add('error-text');
+  }
+}
+
 // ---------------------------------------------------------------- score and attribute
 
 const target = () => select('target').value as Target;
@@ -205,40 +276,62 @@ async function score(): Promise<void> {
   });
 }
 
+/** NIG of the form's pair with the form's options; keeps the result in the current entry. */
+async function attributeCurrent(status: HTMLElement, bar: HTMLProgressElement, label = ''): Promise<void> {
+  const entry = syncEntry();
+  const pair = encode()!;
+  const m = Number(input('steps').value);
+  const cfg = state.loaded!.config;
+  const T = Math.min(Math.ceil(pair.ids.length / 8) * 8, Math.min(MAX_T, cfg.maxPositions));
+  const P = state.engine!.chunkSize(T, m + 1);
+  const passes = Math.ceil((m + 1) / P);
+  const t0 = performance.now();
+  bar.value = 0;
+  status.textContent = `${label}preparing kernels and buffers for ${pair.ids.length} tokens…`;
+  const tick = setInterval(() => { status.dataset.elapsed = `${((performance.now() - t0) / 1000).toFixed(1)} s`; }, 250);
+  const onProgress = (done: number, total: number) => {
+    bar.value = (0.97 * done) / total;
+    status.textContent = label + (done < total
+      ? `path points 0–${done - 1} of 0–${m} done (pass ${Math.ceil(done / P)} of ${passes}) · ${((performance.now() - t0) / 1000).toFixed(1)} s`
+      : 'summing per segment and reading back…');
+  };
+  try {
+    state.result = await state.engine!.attribute(pair, {
+      steps: m, rule: select('rule').value as Rule, target: target(), baseline: select('baseline').value as Baseline, perToken: input('per-token').checked, onProgress,
+    });
+  } finally {
+    clearInterval(tick);
+  }
+  state.resultPair = pair;
+  entry.result = state.result;
+  entry.encoded = pair;
+  state.timings.attribute = performance.now() - t0;
+  bar.value = 1;
+  const r = state.result;
+  status.textContent = `${label}NIG of ${cfg.layers * cfg.intermediate} neurons, ${r.T} tokens, m = ${m} (${passes} pass${passes > 1 ? 'es' : ''} of ≤ ${P} points) in ${(state.timings.attribute / 1000).toFixed(2)} s`;
+  $('neuron-tokens').hidden = true;
+  render();
+  renderPairs();
+}
+
 async function attribute(): Promise<void> {
   const status = $('nig-status');
-  const bar = $<HTMLProgressElement>('nig-progress');
+  status.classList.remove('error-text');
+  await act('attributing', 'done', status, () => attributeCurrent(status, $<HTMLProgressElement>('nig-progress')));
+}
+
+/** Every pair of the list in turn, with the same options; ends on the first pair. */
+async function attributeAll(): Promise<void> {
+  const status = $('nig-status');
   status.classList.remove('error-text');
   await act('attributing', 'done', status, async () => {
-    const pair = encode()!;
-    const m = Number(input('steps').value);
-    const cfg = state.loaded!.config;
-    const T = Math.min(Math.ceil(pair.ids.length / 8) * 8, Math.min(MAX_T, cfg.maxPositions));
-    const P = state.engine!.chunkSize(T, m + 1);
-    const passes = Math.ceil((m + 1) / P);
     const t0 = performance.now();
-    bar.value = 0;
-    status.textContent = `preparing kernels and buffers for ${pair.ids.length} tokens…`;
-    const tick = setInterval(() => { status.dataset.elapsed = `${((performance.now() - t0) / 1000).toFixed(1)} s`; }, 250);
-    const onProgress = (done: number, total: number) => {
-      bar.value = (0.97 * done) / total;
-      status.textContent = done < total
-        ? `path points 0–${done - 1} of 0–${m} done (pass ${Math.ceil(done / P)} of ${passes}) · ${((performance.now() - t0) / 1000).toFixed(1)} s`
-        : 'summing per segment and reading back…';
-    };
-    try {
-      state.result = await state.engine!.attribute(pair, {
-        steps: m, rule: select('rule').value as Rule, target: target(), baseline: select('baseline').value as Baseline, perToken: input('per-token').checked, onProgress,
-      });
-    } finally {
-      clearInterval(tick);
+    for (let i = 0; i < state.pairs.length; i++) {
+      selectPair(i);
+      await attributeCurrent(status, $<HTMLProgressElement>('nig-progress'), `pair ${i + 1} of ${state.pairs.length} (${state.pairs[i].id}): `);
     }
-    state.resultPair = pair;
-    state.timings.attribute = performance.now() - t0;
-    bar.value = 1;
-    const r = state.result;
-    status.textContent = `NIG of ${cfg.layers * cfg.intermediate} neurons, ${r.T} tokens, m = ${m} (${passes} pass${passes > 1 ? 'es' : ''} of ≤ ${P} points) in ${(state.timings.attribute / 1000).toFixed(2)} s`;
-    render();
+    selectPair(0);
+    status.textContent = `NIG of ${state.pairs.length} pairs in ${((performance.now() - t0) / 1000).toFixed(2)} s; step through them with ◀ ▶ or the list`;
   });
 }
 
@@ -270,7 +363,12 @@ function showNeuron(n: RankedNeuron): void {
     return;
   }
   const values = Array.from({ length: r.T }, (_, t) => tok[(n.layer * r.T + t) * F + n.neuron]);
-  showTokens(state.resultPair!, values);
+  // the coloured tokens sit just above the table, and come into sight when they are off-screen
+  const box = $('neuron-tokens');
+  box.hidden = false;
+  const sp = state.loaded!.special;
+  renderTokens(box, state.resultPair!.ids, state.resultPair!.typeIds, vocabOf, new Set([sp.clsId, sp.sepId, sp.padId]), values);
+  box.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
   hover.textContent = `tokens coloured by NIG of layer ${n.layer}, neuron ${n.neuron} (total ${fmt(n.value)}; red raises F, blue lowers it)`;
 }
 
@@ -289,19 +387,21 @@ function onHover(ev: MouseEvent): void {
   $('hover').textContent = `layer ${c.layer}, neuron ${best}${range}: NIG ${fmt(v[c.layer * F + best])} = ${parts}`;
 }
 
+/** Exports every attributed pair of the list (the shown one's shapes are described). */
 function exportResult(): void {
   const r = state.result;
   if (!r || !state.loaded) return;
   const { layers: L, intermediate: F, hidden: C } = state.loaded.config;
-  const id = input('pair-id').value.trim() || 'pair0';
-  const bytes = attributionsSafetensors([{ id, result: r }], units(), { L, F, C });
+  const id = syncEntry().id;
+  const done = state.pairs.filter((p) => p.result).map((p) => ({ id: p.id, result: p.result! }));
+  const bytes = attributionsSafetensors(done, units(), { L, F, C });
   const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/octet-stream' }));
   const a = Object.assign(document.createElement('a'), { href: url, download: 'attributions.safetensors' });
   document.body.append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
-  $('export-status').textContent = `${fmtBytes(bytes.byteLength)}: ${id}.nig ${r.nigPreTokens && units() === 'ffn-pre' || r.nigPostTokens && units() === 'ffn-post' ? `[${L}, ${r.T}, ${F}]` : `[${L}, ${F}]`}, ` +
+  $('export-status').textContent = `${fmtBytes(bytes.byteLength)}, ${done.length} pair${done.length > 1 ? 's' : ''} (${done.map((p) => p.id).join(', ')}): ${id}.nig ${r.nigPreTokens && units() === 'ffn-pre' || r.nigPostTokens && units() === 'ffn-post' ? `[${L}, ${r.T}, ${F}]` : `[${L}, ${F}]`}, ` +
     `${id}.nig_segments [5, ${L}, ${F}], ${id}.ig_embed [${r.T}, ${C}], ${id}.F [${r.steps + 1}], ${id}.delta, ${id}.delta_hidden`;
 }
 
@@ -330,6 +430,12 @@ function wire(): void {
   });
   $('score').addEventListener('click', () => void score());
   $('attribute').addEventListener('click', () => void attribute());
+  $('attribute-all').addEventListener('click', () => void attributeAll());
+  $('pair-prev').addEventListener('click', () => selectPair(state.current - 1));
+  $('pair-next').addEventListener('click', () => selectPair(state.current + 1));
+  $('pair-add').addEventListener('click', () => addPairs([{ id: freshId(state.pairs), query: input('query').value, passage: $<HTMLTextAreaElement>('passage').value }]));
+  input('pairs-file').addEventListener('change', () => { const f = input('pairs-file').files?.[0]; if (f) void loadPairsFile(f); input('pairs-file').value = ''; });
+  input('pair-id').addEventListener('change', () => { syncEntry(); renderPairs(); });
   $('export').addEventListener('click', exportResult);
   select('units').addEventListener('change', render);
   for (const id of ['query', 'passage', 'max-length']) $(id).addEventListener('input', () => { try { encode(); } catch { /* shown on Score */ } });
@@ -340,14 +446,18 @@ function wire(): void {
 
 async function main(): Promise<void> {
   wire();
+  syncEntry();
+  renderPairs();
   state.run = initRunViewer();
   await checkGpu();
   setStatus('ready');
   setBusy(false);
-  const model = new URLSearchParams(location.search).get('model');
+  const params = new URLSearchParams(location.search);
+  const model = params.get('model');
   if (model) {
     input('model-url').value = model;
-    await load(() => sourcesFromFolderUrl(model));
+    // ?tokenizer=NAME: the tokenizer file in that folder under any name (its content says which kind it is)
+    await load(() => sourcesFromFolderUrl(model, params.get('tokenizer') ?? undefined));
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * A checkpoint in the browser, from bytes: `config.json` + `model.safetensors` + `tokenizer.json` (or `vocab.txt`
- * with an optional `tokenizer_config.json`), each given as a File/Blob (picker, drag and drop), an ArrayBuffer, or a
+ * with an optional `tokenizer_config.json`; the tokenizer under any name, read by its content), each given as a File/Blob (picker, drag and drop), an ArrayBuffer, or a
  * URL. The same parsers as Node (parseConfig, parseSafetensors, weightsFromStateDict, WordPieceTokenizer) run on the
  * bytes; nothing here touches a file system. pytorch_model.bin is not read in the browser (its reader uses node:zlib).
  */
@@ -94,12 +94,24 @@ function parseJson(b: Uint8Array, name: string): unknown {
   }
 }
 
-/** Builds the tokenizer from a tokenizer.json, or from a vocab.txt (+ tokenizer_config.json). */
-export function tokenizerFromBytes(bytes: Uint8Array, name: string, configBytes?: Uint8Array, configName = 'tokenizer_config.json'): WordPieceTokenizer {
-  if (name.toLowerCase().endsWith('.txt')) {
-    return WordPieceTokenizer.fromVocabTxt(text(bytes), configBytes ? parseJson(configBytes, configName) : undefined, name, configName);
+/** Whether bytes hold a JSON object (a tokenizer.json) rather than a vocab.txt: the first character that is not a BOM or blank is '{'. */
+export function looksLikeJson(bytes: Uint8Array): boolean {
+  for (let i = 0; i < Math.min(bytes.length, 4096); i++) {
+    const b = bytes[i];
+    if (b === 0x7b) return true; // '{'
+    if (b === 0x20 || b === 0x09 || b === 0x0a || b === 0x0d || b === 0xef || b === 0xbb || b === 0xbf) continue; // blank or UTF-8 BOM
+    return false;
   }
-  return WordPieceTokenizer.fromTokenizerJson(parseJson(bytes, name), name);
+  return false;
+}
+
+/**
+ * Builds the tokenizer from a tokenizer.json or a vocab.txt (+ tokenizer_config.json), told apart by content, not by
+ * name: a JSON object is a tokenizer.json, anything else a vocab (one token per line), whatever the file is called.
+ */
+export function tokenizerFromBytes(bytes: Uint8Array, name: string, configBytes?: Uint8Array, configName = 'tokenizer_config.json'): WordPieceTokenizer {
+  if (looksLikeJson(bytes)) return WordPieceTokenizer.fromTokenizerJson(parseJson(bytes, name), name);
+  return WordPieceTokenizer.fromVocabTxt(text(bytes), configBytes ? parseJson(configBytes, configName) : undefined, name, configName);
 }
 
 /** Reads and checks the three files; throws a UserError naming the file at fault. */
@@ -133,8 +145,11 @@ export async function loadModel(src: ModelSources, onProgress?: LoadProgress): P
   };
 }
 
-/** The sources of a model folder served over HTTP: tokenizer.json, else vocab.txt (+ tokenizer_config.json). */
-export async function sourcesFromFolderUrl(folder: string): Promise<ModelSources> {
+/**
+ * The sources of a model folder served over HTTP: tokenizer.json, else vocab.txt (+ tokenizer_config.json); or the
+ * tokenizer at `tokenizer` (a URL relative to the folder, any file name: its content says which kind it is).
+ */
+export async function sourcesFromFolderUrl(folder: string, tokenizer?: string): Promise<ModelSources> {
   const base = new URL(folder.endsWith('/') ? folder : `${folder}/`, globalThis.location?.href);
   const at = (f: string) => new URL(f, base).href;
   const exists = async (f: string) => {
@@ -151,6 +166,9 @@ export async function sourcesFromFolderUrl(folder: string): Promise<ModelSources
     const bin = await exists('pytorch_model.bin');
     throw new UserError(`${at('model.safetensors')}: not found${bin ? ' (the folder has pytorch_model.bin, which the browser does not read: convert it to model.safetensors)' : ''}; the folder URL must hold config.json, model.safetensors and tokenizer.json`);
   }
+  if (tokenizer) {
+    return { config: at('config.json'), weights: at('model.safetensors'), tokenizer: at(tokenizer), tokenizerConfig: (await exists('tokenizer_config.json')) ? at('tokenizer_config.json') : undefined };
+  }
   if (json) return { config: at('config.json'), weights: at('model.safetensors'), tokenizer: at('tokenizer.json') };
   if (!(await exists('vocab.txt'))) throw new UserError(`${base.href}: neither tokenizer.json nor vocab.txt found; put the checkpoint's tokenizer files beside config.json`);
   return {
@@ -161,19 +179,30 @@ export async function sourcesFromFolderUrl(folder: string): Promise<ModelSources
   };
 }
 
-/** Picks the model files out of a set of Files (a picker selection or a dropped folder), by name. */
+/** Files of a checkpoint folder that are not its tokenizer (weights, configs, docs, other frameworks' files). */
+const NOT_TOKENIZER = /^(config\.json|tokenizer_config\.json|special_tokens_map\.json|generation_config\.json|added_tokens\.json|.*\.(safetensors|bin|pt|pth|ckpt|h5|msgpack|onnx|ot|md|index\.json|gitattributes|gitignore|py|png|jpg)|\..*|readme.*|license.*)$/;
+
+/**
+ * Picks the model files out of a set of Files (a picker selection or a dropped folder). The tokenizer is
+ * tokenizer.json or vocab.txt when one is there, else the one file that is none of the checkpoint's other files,
+ * whatever its name (`--tokenizer` takes any name too); tokenizerFromBytes then reads it by its content.
+ */
 export function sourcesFromFiles(files: File[]): ModelSources {
   const by = (pred: (n: string) => boolean) => files.find((f) => pred(f.name.toLowerCase()));
   const config = by((n) => n === 'config.json');
   const weights = by((n) => n === 'model.safetensors') ?? by((n) => n.endsWith('.safetensors'));
-  const tokenizer = by((n) => n === 'tokenizer.json') ?? by((n) => n === 'vocab.txt');
+  const others = files.filter((f) => !NOT_TOKENIZER.test(f.name.toLowerCase()));
+  if (others.length > 1 && !by((n) => n === 'tokenizer.json' || n === 'vocab.txt')) {
+    throw new UserError(`${others.length} files could be the tokenizer (${others.map((f) => f.name).join(', ')}); give only one of them with config.json and the weights`);
+  }
+  const tokenizer = by((n) => n === 'tokenizer.json') ?? by((n) => n === 'vocab.txt') ?? others[0];
   const tokenizerConfig = by((n) => n === 'tokenizer_config.json');
-  const missing = [!config && 'config.json', !weights && 'model.safetensors', !tokenizer && 'tokenizer.json (or vocab.txt)'].filter(Boolean);
+  const missing = [!config && 'config.json', !weights && 'model.safetensors', !tokenizer && 'a tokenizer (tokenizer.json or vocab.txt, under any name)'].filter(Boolean);
   if (missing.length) {
     const bin = by((n) => n.endsWith('.bin')) && !weights ? '; .bin weights must be converted to model.safetensors for the browser' : '';
     throw new UserError(`missing ${missing.join(', ')} among the ${files.length} files given (${files.map((f) => f.name).join(', ') || 'none'})${bin}; select or drop the checkpoint folder's files`);
   }
-  return { config: config!, weights: weights!, tokenizer: tokenizer!, tokenizerConfig: tokenizer!.name.endsWith('.txt') ? tokenizerConfig : undefined };
+  return { config: config!, weights: weights!, tokenizer: tokenizer!, tokenizerConfig };
 }
 
 /** The Files of a drop: plain files, and the files inside dropped folders (one level of nesting is enough for a checkpoint). */

@@ -110,7 +110,7 @@ export function initRunViewer(): RunViewState {
       fig.addEventListener('click', choose);
       fig.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); choose(); } });
       box.append(fig);
-      drawHeatmap(canvas, c.mean, run.layers, run.dff, "", { maxAbs, compact: true, mark: markOf(run) });
+      drawHeatmap(canvas, c.mean, run.layers, run.dff, '', { maxAbs, compact: true, mark: markOf(run) });
     }
     $('run-cells-note').textContent = `Colour: mean NIG of each neuron over the cell's pairs, on one scale for all cells (±${fmt(maxAbs)}, red raises the target). Click a cell to read it below.`;
   }
