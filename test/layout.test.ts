@@ -76,13 +76,15 @@ for (const [name, cfg, cases] of [['BERT-base', BASE, [[128, 51], [256, 13], [51
     const model = await BertGpu.create(g, zeroBert(cfg));
     const eng = new NigEngine(model, SPECIAL);
     for (const [T, P] of cases) {
-      for (const slots of P % 2 === 0 ? [1, 2] : [1]) {
+      // levels: the coarser sums of the error estimate (1) and of richardson (2)
+      for (const [slots, levels] of [[1, 0], [1, 1], [1, 2], ...(P % 2 === 0 ? [[2, 0], [2, 2]] : [])]) {
         created.length = 0;
-        const reported = await eng.allocateChunk(T, P, slots);
+        const reported = await eng.allocateChunk(T, P, slots, undefined, levels);
         const onDevice = created.filter((c) => /^(activations|attribution) /.test(c.label)).reduce((a, c) => a + c.size, 0);
-        const planned = eng.chunkMemory(T, P, slots).bytes;
-        assert.is(onDevice, planned, `${name} ${T} tokens, ${P} rows, ${slots} pair(s): created ${onDevice} bytes, planned ${planned}`);
+        const planned = eng.chunkMemory(T, P, slots, levels).bytes;
+        assert.is(onDevice, planned, `${name} ${T} tokens, ${P} rows, ${slots} pair(s), ${levels} coarser levels: created ${onDevice} bytes, planned ${planned}`);
         assert.is(reported, planned);
+        if (levels) assert.ok(planned > eng.chunkMemory(T, P, slots).bytes, 'the coarser sums take memory');
       }
     }
   });

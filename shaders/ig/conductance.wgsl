@@ -5,6 +5,9 @@
 // `carry`, and this chunk's last point is written back there, so the sum is the same at any chunk size.
 // Y_GELU: y = gelu(saved pre-activation), for FFN units after the activation.
 // Several pairs may share the batch: this pair's points are rows rowOff .. rowOff+count−1.
+// STRIDE > 1: the same sum over the points k ≡ 0 (mod STRIDE) only, steps y_k − y_{k−STRIDE} (the rule at m/STRIDE
+// from the same points: the error estimate and Richardson extrapolation); the carry then holds the last such point.
+// STRIDE = 1 (the default) is the plain sum, unchanged.
 // Bindings: y (P, R) with R = T·U, g (P, R), out (outOff + R), carry (2, R), Params. One thread per element.
 #include "common/gelu.wgsl"
 
@@ -17,6 +20,7 @@ struct Params { R: u32, k0: u32, count: u32, outOff: u32, rowOff: u32, wr: f32, 
 @group(0) @binding(4) var<uniform> p: Params;
 
 override Y_GELU: bool = false;
+override STRIDE: u32 = 1u;
 
 fn yv(i: u32) -> f32 {
   if (Y_GELU) { return gelu(y[i]); }
@@ -31,9 +35,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   var pg = carry[p.R + r];
   var acc = 0.0;
   for (var b = 0u; b < p.count; b++) {
+    if (STRIDE > 1u && (p.k0 + b) % STRIDE != 0u) { continue; }
     let yb = yv((p.rowOff + b) * p.R + r);
     let gb = g[(p.rowOff + b) * p.R + r];
-    if (p.k0 + b >= 1u) { acc += (yb - py) * (p.wr * gb + p.wl * pg); }
+    if (p.k0 + b >= STRIDE) { acc += (yb - py) * (p.wr * gb + p.wl * pg); }
     py = yb;
     pg = gb;
   }

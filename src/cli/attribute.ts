@@ -116,8 +116,9 @@ export async function run(argv: string[]): Promise<number> {
   const tol = a.opts.tol as number | undefined;
   if (tol !== undefined && !(tol < 1)) throw new UserError(`--tol takes a relative error in (0, 1), e.g. 1e-3; got ${tol}`);
   if (tol === undefined && a.opts['max-steps'] !== undefined) throw new UserError('--max-steps caps the adaptive m of --tol; give --tol too, or drop --max-steps for a fixed --steps');
-  const steps = (a.opts.steps as number | undefined) ?? (tol !== undefined ? ADAPTIVE_START : undefined);
-  if (steps === undefined) throw new UserError('--steps is required (e.g. --steps 50), or --tol for an adaptive m (e.g. --tol 1e-3); see ir-neurons attribute --help');
+  const stepsGiven = (a.opts.steps as number | undefined) ?? (tol !== undefined ? ADAPTIVE_START : undefined);
+  if (stepsGiven === undefined) throw new UserError('--steps is required (e.g. --steps 50), or --tol for an adaptive m (e.g. --tol 1e-3); see ir-neurons attribute --help');
+  const steps: number = stepsGiven;
   const rule = oneOf<NigRule>('rule', a.opts.rule, NIG_RULES, DEFAULT_RULE);
   const units = oneOf<'ffn-pre' | 'ffn-post'>('units', a.opts.units, ['ffn-pre', 'ffn-post'], 'ffn-pre');
   // only with --tol or richardson (so a plain run's options, and its run key, stay as they were)

@@ -12,17 +12,26 @@ import type { BertGpu, ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { buildBackward, type GradEvent } from '../model/backward.ts';
 import type { Target } from '../model/types.ts';
-import { conductance, segments, setConductanceChunk, setSegments } from '../kernels/ig.ts';
+import { combine, conductance, segments, setConductanceChunk, setSegments } from '../kernels/ig.ts';
 import { allocateLayout, largestBuffer, layoutBytes, paddedLength, type Bound } from '../model/layout.ts';
 import { baselineIds, type Baseline, type SpecialIds } from './baselines.ts';
-import { alphas, checkSteps, chunks, DEFAULT_RULE, ruleWeights, type Rule } from './path.ts';
+import { alphas, checkLevelSteps, checkSteps, chunks, coarseLevels, DEFAULT_MAX_STEPS, DEFAULT_RULE, estimateError, kernelRule, nextSteps, ruleWeights, type NigRule } from './path.ts';
 import { chunkLayout, clearedSums, type AttributionHandles, type ChunkLayout } from './layout.ts';
 
 const F32 = 4;
 
 export interface NigOptions {
-  steps: number;          // m: the path has m + 1 points
-  rule?: Rule;            // default DEFAULT_RULE (trapezoid); 'right' reproduces the fixtures
+  steps: number;          // m: the path has m + 1 points (with `tol`: the first m tried)
+  rule?: NigRule;         // default DEFAULT_RULE (trapezoid); 'right' reproduces the fixtures; 'richardson' (4·T_m − T_{m/2})/3
+  /**
+   * Adaptive m: per pair, double m (from `steps`) until the estimated relative L2 error of the NIG vector
+   * (`estimateOf`, summed over tokens) is at most `tol`, up to `maxSteps` (then `adaptive.capped`).
+   */
+  tol?: number;
+  maxSteps?: number;      // default DEFAULT_MAX_STEPS (256)
+  /** Estimate the error at a fixed m too (always with `tol` or richardson); costs the coarser sums, no points. */
+  estimate?: boolean;
+  estimateOf?: 'ffn-pre' | 'ffn-post'; // the NIG vector the estimate measures; default 'ffn-pre'
   target?: Target;        // default 'relevant' (2 labels) / 'logit' (1 label)
   baseline?: Baseline;    // default 'pad-keep-special'
   perToken?: boolean;     // also return the per-token NIG (L, T, d_ff)
@@ -39,7 +48,7 @@ export interface ReductionViews { preTotal: View; preSeg: View; postTotal: View;
 export interface NigResult {
   T: number;
   steps: number;
-  rule: Rule;
+  rule: NigRule;
   target: Target;
   chunk: number;
   F: Float32Array;             // (m+1) F along the path
@@ -53,7 +62,13 @@ export interface NigResult {
   gradEmbedInput: Float32Array; // (T, C) ∂F/∂x at α = 1
   igDelta: number;             // Σ igEmbed − (F(x) − F(x'))
   hiddenDeltas: number[];      // (L+1) the same for NIG over each layer's output hidden states
+  /** Estimated relative L2 error of the NIG vector (`estimateOf`, token sums), with `estimate`, `tol` or richardson. */
+  errorEstimate?: number;
+  /** With `tol`: each pass (m, estimate), whether the cap stopped it, and the path points evaluated in all passes. */
+  adaptive?: AdaptiveRecord;
 }
+
+export interface AdaptiveRecord { tol: number; maxSteps: number; capped: boolean; passes: { steps: number; estimate: number }[]; points: number }
 
 /** A built chunk plan: the forward+backward plan of P rows, the path sums of `slots` pairs, their dispatches. */
 interface Attr {
@@ -62,11 +77,12 @@ interface Attr {
   slots: number;              // pairs sharing the batch (each P / slots rows)
   plan: ForwardPlan;
   arena: Arena;
+  levels: number;             // coarser sums kept (src/ig/path.ts coarseLevels)
   sums: Bound<AttributionHandles>;
   dispatches: Dispatch[];
   cond: { params: GPUBuffer; R: number; outOff: number; rowOff: number }[]; // uniforms of every conductance dispatch
-  segs: GPUBuffer[];          // uniforms of the segment reductions, two per slot (pre, post)
-  segDispatches: Dispatch[];
+  segs: GPUBuffer[][];        // per slot, the uniforms of its segment reductions (pre, post; then those of each coarser level)
+  segDispatches: Dispatch[];  // (richardson: the combination first) then every segment reduction
 }
 
 /** One `attributeMany` call, validated: the pairs, their common padded length, the path and its batching. */
@@ -74,7 +90,9 @@ interface Job {
   pairs: EncodedPair[];
   T: number;
   m: number;                  // steps; m + 1 points
-  rule: Rule;
+  rule: NigRule;
+  levels: number;             // coarser sums (strides 2, 4)
+  estimateOf: 'ffn-pre' | 'ffn-post';
   target: Target;
   P: number;                  // rows per chunk
   rowsPerSlot: number;        // points of one pair per chunk
@@ -95,8 +113,8 @@ export class NigEngine {
   constructor(readonly model: BertGpu, readonly special: SpecialIds, private maxMemory?: number) {}
 
   /** The memory plan of a chunk of P rows (slots pairs) at length T: exactly what `attribute` allocates. */
-  chunkMemory(T: number, P: number, slots = 1): ChunkMemory {
-    const layout = chunkLayout(this.model.cfg, T, P, slots);
+  chunkMemory(T: number, P: number, slots = 1, levels = 0): ChunkMemory {
+    const layout = chunkLayout(this.model.cfg, T, P, slots, levels);
     return { layout, bytes: layoutBytes(this.model.g.limits, layout.activations, layout.attribution), largestBinding: largestBuffer(layout.activations, layout.attribution).bytes };
   }
 
@@ -105,25 +123,25 @@ export class NigEngine {
     return this.maxMemory ?? Math.min(this.model.g.limits.maxBufferSize, 2 ** 31);
   }
 
-  private fits(T: number, P: number, slots: number): boolean {
-    const m = this.chunkMemory(T, P, slots);
+  private fits(T: number, P: number, slots: number, levels = 0): boolean {
+    const m = this.chunkMemory(T, P, slots, levels);
     return m.bytes <= this.budget() && m.largestBinding <= this.model.g.limits.maxStorageBufferBindingSize;
   }
 
   /** Points per chunk: all m+1 when they fit, else the most that the binding limit and the budget allow. */
-  chunkSize(T: number, points: number, requested?: number): number {
+  chunkSize(T: number, points: number, requested?: number, levels = 0): number {
     if (requested !== undefined) {
       if (!Number.isInteger(requested) || requested < 1) throw new UserError(`chunk size must be a positive integer, got ${requested}`);
       return Math.min(requested, points);
     }
-    if (!this.fits(T, 1, 1)) {
-      const one = this.chunkMemory(T, 1, 1);
+    if (!this.fits(T, 1, 1, levels)) {
+      const one = this.chunkMemory(T, 1, 1, levels);
       throw new UserError(`one path point at ${T} tokens needs ${(one.bytes / 2 ** 20).toFixed(1)} MiB, over the memory budget of ${(this.budget() / 2 ** 20).toFixed(1)} MiB (or its largest buffer over the storage binding limit); raise --max-memory or lower --max-length`);
     }
     let lo = 1, hi = points; // bytes grow with P: the largest P that fits
     while (lo < hi) {
       const mid = Math.ceil((lo + hi) / 2);
-      if (this.fits(T, mid, 1)) lo = mid; else hi = mid - 1;
+      if (this.fits(T, mid, 1, levels)) lo = mid; else hi = mid - 1;
     }
     return lo;
   }
@@ -132,10 +150,10 @@ export class NigEngine {
    * How many pairs of padded length T can share one batch with all their m+1 points: 1 when the points of a
    * single pair already need chunks, else as many as the memory budget allows, at most `max`.
    */
-  packable(T: number, steps: number, max: number): number {
+  packable(T: number, steps: number, max: number, levels = 0): number {
     const points = steps + 1;
     let s = 1;
-    while (s < max && this.fits(T, (s + 1) * points, s + 1)) s++;
+    while (s < max && this.fits(T, (s + 1) * points, s + 1, levels)) s++;
     return s;
   }
 
@@ -156,8 +174,9 @@ export class NigEngine {
    */
   async attributeMany(pairs: EncodedPair[], o: NigOptions, after?: (v: ReductionViews, i: number) => Promise<Dispatch[]>): Promise<NigResult[]> {
     if (!pairs.length) return [];
+    if (o.tol !== undefined || coarseLevels(o.rule ?? DEFAULT_RULE, !!o.estimate) > 0) return this.attributeAdaptive(pairs, o, after);
     const job = this.prepare(pairs, o);
-    const at = await this.attr(job.T, job.P, job.target, pairs.length);
+    const at = await this.attr(job.T, job.P, job.target, pairs.length, 0);
     this.clearSums(at);
     const path = await this.runPath(at, job, o.onProgress);
     await this.reduceSegments(at, job, after);
@@ -166,10 +185,61 @@ export class NigEngine {
     return results;
   }
 
+  /**
+   * Runs with the coarser sums: a fixed m with an error estimate (richardson, `estimate`), or with `tol` the
+   * adaptive loop. Each pass runs the pending pairs at one m (in batches that fit), estimates each pair's error
+   * from its own points, and hands the pairs that pass (or reach `maxSteps`) to `after` while their reduction
+   * views are valid; the rest run again at a larger m (`nextSteps`). A pass evaluates all its m + 1 points: the
+   * rule's sums multiply each point's values with its neighbours', so reusing the points of an earlier pass
+   * would mean keeping every unit's (y, g) at all of them (docs/rules.md, "Adaptive m").
+   */
+  private async attributeAdaptive(pairs: EncodedPair[], o: NigOptions, after?: (v: ReductionViews, i: number) => Promise<Dispatch[]>): Promise<NigResult[]> {
+    const rule = o.rule ?? DEFAULT_RULE;
+    const adaptive = o.tol !== undefined;
+    const levels = coarseLevels(rule, true);
+    const maxSteps = o.maxSteps ?? DEFAULT_MAX_STEPS;
+    if (adaptive) {
+      if (!(o.tol! > 0 && o.tol! < 1)) throw new UserError(`--tol takes a relative error in (0, 1), e.g. 1e-3; got ${o.tol}`);
+      checkLevelSteps(maxSteps, levels, '--max-steps');
+      if (o.steps > maxSteps) throw new UserError(`--steps ${o.steps} (the first m tried) is above --max-steps ${maxSteps}; lower --steps or raise --max-steps`);
+    }
+    checkLevelSteps(o.steps, levels);
+    const results: NigResult[] = new Array(pairs.length);
+    const records = pairs.map((): AdaptiveRecord => ({ tol: o.tol ?? NaN, maxSteps, capped: false, passes: [], points: 0 }));
+    let queue = pairs.map((_, i) => ({ i, m: o.steps })); // pairs not done yet, each with the m of its next pass
+    while (queue.length) {
+      const m = Math.min(...queue.map((q) => q.m));
+      const atM = queue.filter((q) => q.m === m);
+      const batch = atM.slice(0, this.packable(this.paddedLength(pairs[atM[0].i].ids.length), m, atM.length, levels));
+      const job = this.prepare(batch.map((q) => pairs[q.i]), { ...o, steps: m }, levels);
+      const at = await this.attr(job.T, job.P, job.target, batch.length, levels);
+      this.clearSums(at);
+      const path = await this.runPath(at, job, o.onProgress);
+      await this.reduceSegments(at, job);
+      const accepted: Dispatch[] = [];
+      for (const [s, q] of batch.entries()) {
+        const r = await this.readResult(at, job, path, s);
+        const est = r.errorEstimate!, rec = records[q.i];
+        rec.passes.push({ steps: m, estimate: est });
+        rec.points += m + 1;
+        const pass = !adaptive || est <= o.tol!;
+        if (!pass && m < maxSteps) { q.m = nextSteps(rule, m, est, o.tol!, maxSteps); continue; }
+        rec.capped = !pass;
+        if (adaptive) r.adaptive = rec;
+        results[q.i] = r;
+        if (after) { const v = at.sums.slots[s]; accepted.push(...await after({ preTotal: v.preTotal, preSeg: v.preSeg, postTotal: v.postTotal, postSeg: v.postSeg }, q.i)); }
+      }
+      // (the reduction views are valid until the next pass builds its plan: the accepted pairs' dispatches go now)
+      if (accepted.length) submit(this.model.g, accepted, 'NIG accepted pairs');
+      queue = queue.filter((q) => results[q.i] === undefined);
+    }
+    return results;
+  }
+
   // ---------- the steps of attributeMany ----------
 
   /** Validates the request and fixes its batching: padded length, rows per chunk, baselines. */
-  private prepare(pairs: EncodedPair[], o: NigOptions): Job {
+  private prepare(pairs: EncodedPair[], o: NigOptions, levels = 0): Job {
     const cfg = this.model.cfg;
     checkSteps(o.steps);
     const m = o.steps;
@@ -178,14 +248,14 @@ export class NigEngine {
     const points = m + 1;
     const slots = pairs.length;
     let P: number;
-    if (slots === 1) P = this.chunkSize(T, points, o.chunk);
+    if (slots === 1) P = this.chunkSize(T, points, o.chunk, levels);
     else {
-      if (this.packable(T, m, slots) < slots) throw new UserError(`${slots} pairs of ${T} tokens with ${points} points each do not fit one batch; pack fewer (see packable)`);
+      if (this.packable(T, m, slots, levels) < slots) throw new UserError(`${slots} pairs of ${T} tokens with ${points} points each do not fit one batch; pack fewer (see packable)`);
       P = slots * points;
     }
     const baseIds = pairs.map((pair) => Array.from(baselineIds(pair.ids, pair.typeIds, o.baseline ?? 'pad-keep-special', this.special), (b) => (b < 0 ? null : b)));
     return {
-      pairs, T, m, rule: o.rule ?? DEFAULT_RULE, target: o.target ?? (cfg.numLabels === 1 ? 'logit' : 'relevant'),
+      pairs, T, m, rule: o.rule ?? DEFAULT_RULE, levels, estimateOf: o.estimateOf ?? 'ffn-pre', target: o.target ?? (cfg.numLabels === 1 ? 'logit' : 'relevant'),
       P, rowsPerSlot: P / slots, baseIds, light: !!o.light, perToken: !!o.perToken,
     };
   }
@@ -194,7 +264,7 @@ export class NigEngine {
   private clearSums(at: Attr): void {
     const g = this.model.g;
     const enc = g.device.createCommandEncoder({ label: 'clear attribution' });
-    for (const slot of at.sums.slots) for (const v of clearedSums<View>(slot)) enc.clearBuffer(v.buffer, v.offset, v.size);
+    for (const slot of [...at.sums.slots, ...at.sums.coarse.flat()]) for (const v of clearedSums<View>(slot)) enc.clearBuffer(v.buffer, v.offset, v.size);
     g.device.queue.submit([enc.finish()]);
   }
 
@@ -205,7 +275,7 @@ export class NigEngine {
     const { pairs, m, P, rowsPerSlot, T } = job;
     const C = model.cfg.hidden;
     const points = m + 1;
-    const { wr, wl } = ruleWeights(job.rule);
+    const { wr, wl } = ruleWeights(kernelRule(job.rule));
     const al = alphas(m);
     const back = at.plan.act.back!;
     const out: PathOutputs = { F: pairs.map(() => new Float32Array(points)), gradIn: pairs.map(() => null) };
@@ -234,8 +304,7 @@ export class NigEngine {
     const extra: Dispatch[] = [];
     for (let s = 0; s < job.pairs.length; s++) {
       const { sep1, ids } = job.pairs[s];
-      setSegments(g, at.segs[2 * s], L, job.T, F, sep1, ids.length);
-      setSegments(g, at.segs[2 * s + 1], L, job.T, F, sep1, ids.length);
+      for (const p of at.segs[s]) setSegments(g, p, L, job.T, F, sep1, ids.length);
       const v = at.sums.slots[s];
       if (after) extra.push(...await after({ preTotal: v.preTotal, preSeg: v.preSeg, postTotal: v.postTotal, postSeg: v.postSeg }, s));
     }
@@ -263,11 +332,18 @@ export class NigEngine {
     const hiddenDeltas: number[] = [];
     for (let l = 0; l <= L; l++) hiddenDeltas.push(sum(await readView(g, v.hid[l])) - dF);
     const trimTC = (a: Float32Array) => a.slice(0, len * C);
+    let errorEstimate: number | undefined;
+    if (job.levels > 0) {
+      const key = job.estimateOf === 'ffn-pre' ? 'preTotal' : 'postTotal';
+      const [full, ...coarse] = await Promise.all([v, ...at.sums.coarse[s]].map((x) => readView(g, x[key])));
+      errorEstimate = estimateError(job.rule, full, coarse[0], coarse[1]);
+    }
     const result: NigResult = {
       T: len, steps: m, rule: job.rule, target: job.target, chunk: job.rowsPerSlot, F: Fpath,
       nigPre: preTotal, nigPost: postTotal, nigPreSegments: preSeg, nigPostSegments: postSeg,
       igEmbed: trimTC(igE), gradEmbedInput: light ? empty : trimTC(path.gradIn[s]!), igDelta: sum(trimTC(igE)) - dF, hiddenDeltas,
     };
+    if (errorEstimate !== undefined) result.errorEstimate = errorEstimate;
     if (job.perToken) {
       const trim = (a: Float32Array) => {
         const out = new Float32Array(L * len * F);
@@ -283,64 +359,77 @@ export class NigEngine {
   // ---------- chunk plans ----------
 
   /** Builds (or reuses) the chunk plan of P rows for `slots` pairs at length T; returns the bytes its arenas hold. */
-  async allocateChunk(T: number, P: number, slots = 1, target: Target = this.model.cfg.numLabels === 1 ? 'logit' : 'relevant'): Promise<number> {
-    const at = await this.attr(T, P, target, slots);
+  async allocateChunk(T: number, P: number, slots = 1, target: Target = this.model.cfg.numLabels === 1 ? 'logit' : 'relevant', levels = 0): Promise<number> {
+    const at = await this.attr(T, P, target, slots, levels);
     return at.plan.arena.bytes + at.arena.bytes;
   }
 
-  private attr(T: number, P: number, target: Target, slots: number): Promise<Attr> {
-    const key = `${T}x${P}/${slots}:${target}`;
+  private attr(T: number, P: number, target: Target, slots: number, levels: number): Promise<Attr> {
+    const key = `${T}x${P}/${slots}:${target}:${levels}`;
     let a = this.cache.get(key);
     if (!a) {
       for (const [k, old] of this.cache) { this.cache.delete(k); old.then((x) => x.arena.destroy(), () => {}); }
       this.model.dropPlans();
-      a = this.build(T, P, target, slots);
+      a = this.build(T, P, target, slots, levels);
       this.cache.set(key, a);
     }
     return a;
   }
 
   /** The chunk plan: activations (the model's plan), path sums, and the backward with the sums hooked in. */
-  private async build(T: number, P: number, target: Target, slots: number): Promise<Attr> {
+  private async build(T: number, P: number, target: Target, slots: number, levels: number): Promise<Attr> {
     const { model } = this;
     const g = model.g;
     const { hidden: C, intermediate: F, layers: L } = model.cfg;
     const plan = await model.plan({ B: P, T, save: true });
-    const layout = chunkLayout(model.cfg, T, P, slots).attribution;
+    const layout = chunkLayout(model.cfg, T, P, slots, levels).attribution;
     const arena = new Arena(g, layout.label);
     const sums = await allocateLayout(arena, layout);
     const cond: Attr['cond'] = [];
     const rowsPerSlot = P / slots;
-    const add = async (label: string, y: View, gv: View, out: View, carry: View, R: number, s: number, yGelu = false, outOff = 0) => {
+    const add = async (label: string, y: View, gv: View, out: View, carry: View, R: number, s: number, yGelu = false, outOff = 0, stride = 1) => {
       const rowOff = s * rowsPerSlot;
-      const c = await conductance(g, { label: `${label} (pair ${s})`, y, g: gv, out, carry, R, yGelu, outOff, rowOff });
+      const c = await conductance(g, { label: `${label} (pair ${s}${stride > 1 ? `, every ${stride}th point` : ''})`, y, g: gv, out, carry, R, yGelu, outOff, rowOff, stride });
       cond.push({ params: c.params, R, outOff, rowOff });
       return [c.d];
     };
     const onGrad = async (e: GradEvent): Promise<Dispatch[]> => {
       const ds: Dispatch[] = [];
       for (let s = 0; s < slots; s++) {
-        const v = sums.slots[s];
-        if (e.kind === 'hidden') ds.push(...await add(`NIG hidden ${e.l}`, e.h, e.dh, v.hid[e.l], v.carryHid[e.l], T * C, s));
-        else if (e.kind === 'embed') ds.push(...await add('IG embeddings', e.s0, e.ds0, v.igE, v.carryE, T * C, s));
-        else {
-          ds.push(...await add(`NIG pre ${e.l}`, e.pre, e.dpre, v.nigPre, v.carryPre[e.l], T * F, s, false, e.l * T * F));
-          ds.push(...await add(`NIG post ${e.l}`, e.pre, e.dpost, v.nigPost, v.carryPost[e.l], T * F, s, true, e.l * T * F));
+        // the sums over all points, then (levels > 0) the same over every 2nd and 4th point
+        for (const [i, v] of [sums.slots[s], ...sums.coarse[s]].entries()) {
+          const stride = 2 ** i;
+          if (e.kind === 'hidden') ds.push(...await add(`NIG hidden ${e.l}`, e.h, e.dh, v.hid[e.l], v.carryHid[e.l], T * C, s, false, 0, stride));
+          else if (e.kind === 'embed') ds.push(...await add('IG embeddings', e.s0, e.ds0, v.igE, v.carryE, T * C, s, false, 0, stride));
+          else {
+            ds.push(...await add(`NIG pre ${e.l}`, e.pre, e.dpre, v.nigPre, v.carryPre[e.l], T * F, s, false, e.l * T * F, stride));
+            ds.push(...await add(`NIG post ${e.l}`, e.pre, e.dpost, v.nigPost, v.carryPost[e.l], T * F, s, true, e.l * T * F, stride));
+          }
         }
       }
       return ds;
     };
     const back = await buildBackward(model, plan, target, onGrad);
-    const segs: GPUBuffer[] = [];
+    const segs: GPUBuffer[][] = [];
     const segDispatches: Dispatch[] = [];
-    for (let s = 0; s < slots; s++) {
-      const v = sums.slots[s];
-      for (const [kind, inp, total, seg] of [['pre', v.nigPre, v.preTotal, v.preSeg], ['post', v.nigPost, v.postTotal, v.postSeg]] as const) {
-        const r = await segments(g, { label: `segments ${kind} (pair ${s})`, inp, total, seg, L, T, U: F });
-        segs.push(r.params);
-        segDispatches.push(r.d);
+    if (levels === 2) {
+      // richardson: R_m = (4·T_m − T_{m/2}) / 3 in place of T_m, for every sum, before the reductions
+      for (let s = 0; s < slots; s++) {
+        const [v, h] = [sums.slots[s], sums.coarse[s][0]];
+        const sumsOf: [string, View, View, number][] = [['pre', v.nigPre, h.nigPre, L * T * F], ['post', v.nigPost, h.nigPost, L * T * F], ['embeddings', v.igE, h.igE, T * C], ...v.hid.map((x, l): [string, View, View, number] => [`hidden ${l}`, x, h.hid[l], T * C])];
+        for (const [what, a, b, R] of sumsOf) segDispatches.push(await combine(g, { label: `richardson ${what} (pair ${s})`, a, b, R, ca: 4 / 3, cb: -1 / 3 }));
       }
     }
-    return { T, P, slots, plan, arena, sums, dispatches: [...plan.dispatches, ...back], cond, segs, segDispatches };
+    for (let s = 0; s < slots; s++) {
+      segs.push([]);
+      for (const [i, v] of [sums.slots[s], ...sums.coarse[s]].entries()) {
+        for (const [kind, inp, total, seg] of [['pre', v.nigPre, v.preTotal, v.preSeg], ['post', v.nigPost, v.postTotal, v.postSeg]] as const) {
+          const r = await segments(g, { label: `segments ${kind} (pair ${s}${i ? `, every ${2 ** i}th point` : ''})`, inp, total, seg, L, T, U: F });
+          segs[s].push(r.params);
+          segDispatches.push(r.d);
+        }
+      }
+    }
+    return { T, P, slots, levels, plan, arena, sums, dispatches: [...plan.dispatches, ...back], cond, segs, segDispatches };
   }
 }

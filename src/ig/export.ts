@@ -1,6 +1,7 @@
 /**
  * attributions.safetensors, the per-pair output of `ir-neurons attribute --pairs` and of the web page (float32,
- * per pair id: .nig, .nig_segments, .ig_embed, .F, .delta, .delta_hidden; metadata format/units/rule). No Node
+ * per pair id: .nig, .nig_segments, .ig_embed, .F, .delta, .delta_hidden, and with an error estimate .steps and
+ * .error_estimate; metadata format/units/rule). No Node
  * imports: the CLI and the browser bundle share it.
  */
 import type { NigResult } from './engine.ts';
@@ -19,6 +20,11 @@ export function pairTensors(id: string, r: NigResult, units: Units, L: number, F
     [`${id}.F`, { dtype: 'F32', shape: [r.steps + 1], data: r.F }],
     [`${id}.delta`, { dtype: 'F32', shape: [1], data: Float32Array.of(r.igDelta) }],
     [`${id}.delta_hidden`, { dtype: 'F32', shape: [L + 1], data: Float32Array.from(r.hiddenDeltas) }],
+    // with --tol or richardson: the m used and the estimated relative error of the NIG vector
+    ...(r.errorEstimate === undefined ? [] : [
+      [`${id}.steps`, { dtype: 'I32', shape: [1], data: Int32Array.of(r.steps) }],
+      [`${id}.error_estimate`, { dtype: 'F32', shape: [1], data: Float32Array.of(r.errorEstimate) }],
+    ] as [string, WriteTensor][]),
   ];
 }
 

@@ -22,38 +22,49 @@ export interface SlotHandles {
   postSeg: string;      // (5, L, d_ff)
 }
 
-export interface AttributionHandles { slots: SlotHandles[] }
+export interface AttributionHandles {
+  slots: SlotHandles[];
+  /** per slot, the same sums over every 2nd and 4th point (stride 2^(i+1)): T_{m/2}, T_{m/4} (see `coarseLevels`) */
+  coarse: SlotHandles[][];
+}
 
-/** The path sums of `slots` pairs of padded length T. */
-export function attributionLayout(cfg: BertConfig, T: number, slots: number): Layout<AttributionHandles> {
-  const { hidden: C, intermediate: F, layers: L } = cfg;
+/**
+ * The path sums of `slots` pairs of padded length T; with `levels` > 0 each slot also keeps the sums over every
+ * 2nd (and 4th) point, for the error estimate and Richardson extrapolation (src/ig/path.ts `coarseLevels`).
+ */
+export function attributionLayout(cfg: BertConfig, T: number, slots: number, levels = 0): Layout<AttributionHandles> {
   const b = new LayoutBuilder();
   const out: SlotHandles[] = [];
-  for (let s = 0; s < slots; s++) {
-    const at = (n: string) => `${n}@${s}`;
-    const nigPre = b.add(at('nigPre'), [L, T, F], 'NIG before GELU per token');
-    const nigPost = b.add(at('nigPost'), [L, T, F], 'NIG after GELU per token');
-    const carryPre: string[] = [], carryPost: string[] = [];
-    for (let l = 0; l < L; l++) {
-      carryPre.push(b.add(at(`carryPre.${l}`), [2, T, F], `last (y, g) of the previous chunk, FFN ${l} before GELU`));
-      carryPost.push(b.add(at(`carryPost.${l}`), [2, T, F], `the same after GELU`));
-    }
-    const hid: string[] = [], carryHid: string[] = [];
-    for (let l = 0; l <= L; l++) {
-      hid.push(b.add(at(`hid.${l}`), [T, C], `NIG of hidden state ${l}`));
-      carryHid.push(b.add(at(`carryHid.${l}`), [2, T, C], `last (y, g) of hidden state ${l}`));
-    }
-    const igE = b.add(at('igE'), [T, C], 'IG of the word embeddings');
-    const carryE = b.add(at('carryE'), [2, T, C], 'last (x, g) of the embeddings');
-    out.push({
-      nigPre, nigPost, carryPre, carryPost, hid, carryHid, igE, carryE,
-      preTotal: b.add(at('preTotal'), [L, F], 'NIG before GELU, summed over tokens'),
-      preSeg: b.add(at('preSeg'), [5, L, F], 'the same per segment'),
-      postTotal: b.add(at('postTotal'), [L, F], 'NIG after GELU, summed over tokens'),
-      postSeg: b.add(at('postSeg'), [5, L, F], 'the same per segment'),
-    });
+  for (let s = 0; s < slots; s++) out.push(slotSums(b, cfg, T, `@${s}`, ''));
+  const coarse = out.map((_, s) => Array.from({ length: levels }, (_, i) => slotSums(b, cfg, T, `@${s}/${2 ** (i + 1)}`, `, every ${2 ** (i + 1)}th point`)));
+  return { label: `attribution ${T}`, buffers: b.buffers, handles: { slots: out, coarse } };
+}
+
+/** One slot's sums, named `<name><suffix>` (suffix `@s` for the sums over all points, `@s/2`, `@s/4` for the coarser). */
+function slotSums(b: LayoutBuilder, cfg: BertConfig, T: number, suffix: string, note: string): SlotHandles {
+  const { hidden: C, intermediate: F, layers: L } = cfg;
+  const at = (n: string) => `${n}${suffix}`;
+  const nigPre = b.add(at('nigPre'), [L, T, F], 'NIG before GELU per token' + note);
+  const nigPost = b.add(at('nigPost'), [L, T, F], 'NIG after GELU per token' + note);
+  const carryPre: string[] = [], carryPost: string[] = [];
+  for (let l = 0; l < L; l++) {
+    carryPre.push(b.add(at(`carryPre.${l}`), [2, T, F], `last (y, g) of the previous chunk, FFN ${l} before GELU`));
+    carryPost.push(b.add(at(`carryPost.${l}`), [2, T, F], `the same after GELU`));
   }
-  return { label: `attribution ${T}`, buffers: b.buffers, handles: { slots: out } };
+  const hid: string[] = [], carryHid: string[] = [];
+  for (let l = 0; l <= L; l++) {
+    hid.push(b.add(at(`hid.${l}`), [T, C], `NIG of hidden state ${l}`));
+    carryHid.push(b.add(at(`carryHid.${l}`), [2, T, C], `last (y, g) of hidden state ${l}`));
+  }
+  const igE = b.add(at('igE'), [T, C], 'IG of the word embeddings');
+  const carryE = b.add(at('carryE'), [2, T, C], 'last (x, g) of the embeddings');
+  return {
+    nigPre, nigPost, carryPre, carryPost, hid, carryHid, igE, carryE,
+    preTotal: b.add(at('preTotal'), [L, F], 'NIG before GELU, summed over tokens' + note),
+    preSeg: b.add(at('preSeg'), [5, L, F], 'the same per segment' + note),
+    postTotal: b.add(at('postTotal'), [L, F], 'NIG after GELU, summed over tokens' + note),
+    postSeg: b.add(at('postSeg'), [5, L, F], 'the same per segment' + note),
+  };
 }
 
 /** A slot's handles, or (bound) its views. */
@@ -75,6 +86,6 @@ export function igLayout(cfg: BertConfig, T: number, P: number): Layout<IgHandle
 /** Everything one NIG chunk of P rows (slots pairs) at length T allocates: activations, backward, sums. */
 export interface ChunkLayout { activations: ActivationLayout; attribution: Layout<AttributionHandles> }
 
-export function chunkLayout(cfg: BertConfig, T: number, P: number, slots: number): ChunkLayout {
-  return { activations: activationLayout(cfg, { B: P, T, save: true }), attribution: attributionLayout(cfg, T, slots) };
+export function chunkLayout(cfg: BertConfig, T: number, P: number, slots: number, levels = 0): ChunkLayout {
+  return { activations: activationLayout(cfg, { B: P, T, save: true }), attribution: attributionLayout(cfg, T, slots, levels) };
 }

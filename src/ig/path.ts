@@ -28,6 +28,79 @@ export function ruleWeights(rule: Rule): { wr: number; wl: number } {
   }
 }
 
+/**
+ * The rules a NIG run can ask for: the three conductance rules, and `richardson`, Romberg's first step on the
+ * trapezoid, (4·T_m − T_{m/2})/3, from the same m + 1 points (T_{m/2} reads every other point). Order 4.
+ */
+export type NigRule = Rule | 'richardson';
+export const NIG_RULES: NigRule[] = [...RULES, 'richardson'];
+
+/** The conductance rule whose sums a NIG rule reads (richardson combines trapezoid sums). */
+export function kernelRule(rule: NigRule): Rule {
+  return rule === 'richardson' ? 'trapezoid' : rule;
+}
+
+/** Convergence order p of a rule (error ∝ m^−p, docs/rules.md): right/left 1, trapezoid 2, richardson 4. */
+export function ruleOrder(rule: NigRule): number {
+  return rule === 'richardson' ? 4 : rule === 'trapezoid' ? 2 : 1;
+}
+
+/**
+ * How many coarser sums a run keeps beside the sum over all points, at strides 2, 4: none for a plain run;
+ * one (T_{m/2}) to estimate the error of a conductance rule; two for richardson (R_m needs T_{m/2}, and its
+ * estimate R_{m/2} = (4·T_{m/2} − T_{m/4})/3 needs T_{m/4}). m must then be a multiple of 2^levels.
+ */
+export function coarseLevels(rule: NigRule, estimate: boolean): number {
+  return rule === 'richardson' ? 2 : estimate ? 1 : 0;
+}
+
+/** The adaptive defaults: the first m tried, and the cap. */
+export const ADAPTIVE_START = 4;
+export const DEFAULT_MAX_STEPS = 256;
+
+/** Checks that m suits the coarser sums (a multiple of 2^levels), for `--steps` and `--max-steps`. */
+export function checkLevelSteps(m: number, levels: number, what = '--steps'): void {
+  checkSteps(m);
+  const q = 2 ** levels;
+  if (m % q !== 0) {
+    throw new UserError(`${what} ${m}: the error estimate${levels === 2 ? ' and richardson' : ''} read every ${levels === 2 ? '2nd and 4th' : 'other'} point, so m must be a multiple of ${q}; use ${Math.max(q, q * Math.round(m / q))}`);
+  }
+}
+
+/** Relative L2 ‖a − b‖ / ‖a‖ in float64 (0 when both are 0). */
+function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let n = 0, d = 0;
+  for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += a[i] ** 2; }
+  return n === 0 ? 0 : d === 0 ? Infinity : Math.sqrt(n / d);
+}
+
+/**
+ * The estimated relative L2 error of a run's NIG vector from its sums over all points and at strides 2 (and 4).
+ * `full` is the result (T_m, or R_m for richardson); `half` T_{m/2}; `quarter` T_{m/4} (richardson only).
+ * A rule of order p has error ≈ c·h^p, so X_{m/2} − X_m ≈ (2^p − 1)·(X_m − NIG): the estimate of X_m's error is
+ * ‖X_m − X_{m/2}‖ / (2^p − 1); for richardson X_{m/2} = R_{m/2} = (4·T_{m/2} − T_{m/4})/3 and 2^p − 1 = 15.
+ */
+export function estimateError(rule: NigRule, full: ArrayLike<number>, half: ArrayLike<number>, quarter?: ArrayLike<number>): number {
+  if (rule === 'richardson') {
+    if (!quarter) throw new Error('estimateError: richardson needs the sums at stride 4');
+    const coarse = Float64Array.from(half, (x, i) => (4 * x - quarter[i]) / 3);
+    return relDiff(full, coarse) / 15;
+  }
+  return relDiff(full, half) / (2 ** ruleOrder(rule) - 1);
+}
+
+/**
+ * The next m of an adaptive run after an estimate `est` at m, above `tol`: m doubled, and doubled again as long
+ * as the rule's order says the estimate cannot pass yet (est · 2^(−p·j) > tol), at most `max`. The points of m
+ * are every other point of 2m (α = k/m = 2k/2m).
+ */
+export function nextSteps(rule: NigRule, m: number, est: number, tol: number, max: number): number {
+  const p = ruleOrder(rule);
+  let next = 2 * m;
+  while (2 * next <= max && Number.isFinite(est) && est * (m / next) ** p > tol) next *= 2;
+  return Math.min(next, max);
+}
+
 export function checkSteps(m: number): void {
   if (!Number.isInteger(m) || m < 1 || m > 100000) throw new UserError(`--steps must be an integer in 1..100000, got ${m}`);
 }

@@ -1,4 +1,4 @@
-/** Dispatch builders for shaders/ig/ (path sums and segment reductions). */
+/** Dispatch builders for shaders/ig/ (path sums, their Richardson combination, segment reductions). */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
 import { createParams, defineKernel, dispatch, grid, writeParams, type Dispatch } from '../gpu/pipelines.ts';
@@ -18,6 +18,11 @@ export const AGGREGATE = defineKernel({
   bindings: { vals: 'read', acc: 'rw', p: 'uniform' },
   params: { R: 'u32' },
 });
+export const COMBINE = defineKernel({
+  shader: 'ig/combine.wgsl',
+  bindings: { a: 'rw', b: 'read', p: 'uniform' },
+  params: { R: 'u32', ca: 'f32', cb: 'f32' },
+});
 export const WEIGHTED_SUM = defineKernel({
   shader: 'ig/weighted_sum.wgsl',
   bindings: { g: 'read', w: 'read', out: 'rw', p: 'uniform' },
@@ -33,11 +38,13 @@ export interface ConductanceArgs {
   carry: View;          // (2, R) last (y, g) of the previous chunk
   R: number;
   yGelu?: boolean;      // y = gelu(saved pre-activation)
+  stride?: number;      // sum over every stride-th point only (default 1: all points)
 }
 
 /** Returns the dispatch and its uniform, rewritten per chunk with `setConductanceChunk`. */
 export async function conductance(g: Gpu, a: ConductanceArgs): Promise<{ d: Dispatch; params: GPUBuffer }> {
-  const k = await g.pipelines.get(CONDUCTANCE, { constants: { Y_GELU: !!a.yGelu } });
+  // (stride 1 passes no STRIDE constant: the plain sum keeps its pipeline)
+  const k = await g.pipelines.get(CONDUCTANCE, { constants: { Y_GELU: !!a.yGelu, ...(a.stride && a.stride > 1 ? { STRIDE: a.stride } : {}) } });
   const params = createParams(g, CONDUCTANCE, `${a.label} params`, { R: a.R, k0: 0, count: 0, outOff: a.outOff ?? 0, rowOff: a.rowOff ?? 0, wr: 1, wl: 0 });
   return { d: dispatch(g, k, a.label, { y: a.y, g: a.g, out: a.out, carry: a.carry, p: params }, grid(g, Math.ceil(a.R / 256))), params };
 }
@@ -45,6 +52,13 @@ export async function conductance(g: Gpu, a: ConductanceArgs): Promise<{ d: Disp
 /** Rewrites a conductance uniform for one chunk: points k0..k0+count-1, right/left rule weights wr, wl. */
 export function setConductanceChunk(g: Gpu, params: GPUBuffer, R: number, outOff: number, rowOff: number, k0: number, count: number, wr: number, wl: number): void {
   writeParams(g, CONDUCTANCE, params, { R, k0, count, outOff, rowOff, wr, wl });
+}
+
+/** a = ca·a + cb·b over R elements, in place (Richardson: ca = 4/3, cb = −1/3). */
+export async function combine(g: Gpu, v: { label: string; a: View; b: View; R: number; ca: number; cb: number }): Promise<Dispatch> {
+  const k = await g.pipelines.get(COMBINE);
+  const p = createParams(g, COMBINE, `${v.label} params`, { R: v.R, ca: v.ca, cb: v.cb });
+  return dispatch(g, k, v.label, { a: v.a, b: v.b, p }, grid(g, Math.ceil(v.R / 256)));
 }
 
 export interface SegmentsArgs {
