@@ -112,6 +112,13 @@ export async function run(argv: string[]): Promise<number> {
   if (a.opts['ig-steps'] !== undefined && a.opts['ig-rule'] === undefined) throw new UserError('--ig-steps sets the steps of --ig-rule; give --ig-rule too (without it, IG on the embeddings is the conductance along the NIG path with --steps)');
   const pairsFile = datasetSpec ? '' : (a.opts.pairs as string);
   const outDir = a.opts.out as string;
+  // the output folder, before any long work (it is created and locked later, when the run starts writing)
+  checkOutDir(outDir);
+  if (datasetSpec) {
+    if (existsSync(join(outDir, 'attributions.safetensors'))) throw new UserError(`${outDir}: holds the output of an 'attribute --pairs' run; give the dataset run its own --out folder`);
+  } else if (['aggregate.safetensors', 'checkpoint.safetensors'].some((f) => existsSync(join(outDir, f)))) {
+    throw new UserError(`${outDir}: holds a dataset run; give the --pairs run its own --out folder`);
+  }
   // --tol: an adaptive m per pair, from --steps (default 4) doubling up to --max-steps (NigEngine.attributeMany)
   const tol = a.opts.tol as number | undefined;
   if (tol !== undefined && !(tol < 1)) throw new UserError(`--tol takes a relative error in (0, 1), e.g. 1e-3; got ${tol}`);
@@ -129,13 +136,6 @@ export async function run(argv: string[]): Promise<number> {
   const target = oneOf<Target>('target', a.opts.target, TARGETS, w.config.numLabels === 1 ? 'logit' : 'relevant');
   const maxMemory = a.opts['max-memory'] as number | undefined;
   const igRule = a.opts['ig-rule'] === undefined ? undefined : oneOf<IgRule>('ig-rule', a.opts['ig-rule'], IG_RULES, 'riemann-right');
-  checkOutDir(outDir);
-  if (datasetSpec) {
-    const pairsDir = join(outDir, 'attributions.safetensors');
-    if (existsSync(pairsDir)) throw new UserError(`${outDir}: holds the output of an 'attribute --pairs' run; give the dataset run its own --out folder`);
-  } else if (['aggregate.safetensors', 'checkpoint.safetensors'].some((f) => existsSync(join(outDir, f)))) {
-    throw new UserError(`${outDir}: holds a dataset run; give the --pairs run its own --out folder`);
-  }
   const tok = loadTokenizer(modelDir, { tokenizerFile: a.opts.tokenizer as string | undefined });
   const maxLength = effectiveMaxLength(a.opts['max-length'] as number | undefined, w.config.maxPositions);
   const g = await requestGpu();

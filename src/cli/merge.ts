@@ -16,7 +16,7 @@ import { pairVectorsFile, readPairVectors } from '../run/scheduler.ts';
 import { readRunManifest, verifyAggregate } from '../run/run-dir.ts';
 import { shardKey } from '../run/keys.ts';
 import { lockDir } from '../run/lock.ts';
-import { prepareOutDir, removeCreated } from '../util/out-path.ts';
+import { checkOutDir, prepareOutDir, removeCreated } from '../util/out-path.ts';
 
 export const command: CommandSpec = {
   name: 'merge',
@@ -34,6 +34,7 @@ export async function run(argv: string[]): Promise<number> {
   const dirs = a.positionals;
   if (!dirs.length) throw new UserError('give the shard output folders to merge: ir-neurons merge --out DIR SHARD_DIR...');
   if (dirs.some((d) => resolve(d) === resolve(outDir))) throw new UserError(`${outDir}: --out is one of the shard folders; merge into a new folder`);
+  checkOutDir(outDir);
   const shards = dirs.map((d) => {
     const { manifest, pairs } = readRunManifest(d);
     const file = join(d, 'aggregate.safetensors');

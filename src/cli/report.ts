@@ -8,11 +8,10 @@ import { parseArgs, type CommandSpec } from './args.ts';
 import { checkOutFile, prepareOutDir, readJsonFile } from '../util/out-path.ts';
 import { UserError } from '../util/errors.ts';
 import { readRunDir } from '../run/run-dir.ts';
-import { reportInput } from '../pipeline/report-input.ts';
+import { reportInput, type ReportOptions } from '../pipeline/report-input.ts';
 import { writeReport } from '../report/write.ts';
 
-export function makeReport(runDir: string, pruningFile: string | undefined, out: string, title?: string, p?: number): string {
-  const run = readRunDir(runDir);
+export function makeReport(runDir: string, pruningFile: string | undefined, out: string, title?: string, p?: number, extra: Omit<ReportOptions, 'p' | 'title'> = {}): string {
   let pruning = null;
   if (pruningFile) {
     if (!existsSync(pruningFile)) throw new UserError(`${pruningFile}: no such pruning table; run 'ir-neurons prune' first`);
@@ -22,11 +21,12 @@ export function makeReport(runDir: string, pruningFile: string | undefined, out:
     }
     pruning = doc.table as never;
   }
+  const run = readRunDir(runDir);
   const html = out.endsWith('.html');
   const dir = html ? dirname(out) : out;
   prepareOutDir(dir);
   if (html) checkOutFile(out);
-  const { files } = writeReport(dir, reportInput(run, pruning, { title, p }));
+  const { files } = writeReport(dir, reportInput(run, pruning, { ...extra, title, p }));
   const page = files.find((f) => f.endsWith('.html'))!;
   if (html && basename(out) !== basename(page)) renameSync(page, out);
   return html ? out : page;
@@ -41,6 +41,7 @@ export const command: CommandSpec = {
     out: { kind: 'string', arg: 'DIR|FILE.html', required: true, help: 'a folder (report.html, report.json, report.md) or an .html file' },
     title: { kind: 'string', arg: 'TEXT', help: 'title of the report' },
     p: { kind: 'number', arg: 'PERCENT', min: 0, exclusiveMin: true, default: '1', help: 'top p% of units per scheme' },
+    exclude: { kind: 'string', arg: 'DATASETS', help: 'Fig. 3: also intersect all datasets but these (comma-separated, any datasets of the run); repeat the list with / for more rows, e.g. a,b/c' },
   },
   examples: ['ir-neurons report runs/merged --pruning runs/prune/pruning.json --out runs/report.html'],
 };
@@ -52,7 +53,8 @@ export async function run(argv: string[]): Promise<number> {
   if (a.positionals.length > 1) throw new UserError(`give one run folder, got ${a.positionals.length} (${a.positionals.join(' ')}); merge shards first with ir-neurons merge`);
   const out = a.opts.out as string;
   const pruning = (a.opts.pruning as string | undefined) ?? (existsSync(join(runDir, 'pruning.json')) ? join(runDir, 'pruning.json') : undefined);
-  const page = makeReport(runDir, pruning, out, a.opts.title as string | undefined, a.opts.p as number | undefined);
+  const exclude = (a.opts.exclude as string | undefined)?.split('/').map((g) => g.split(',').map((d) => d.trim()).filter(Boolean)).filter((g) => g.length);
+  const page = makeReport(runDir, pruning, out, a.opts.title as string | undefined, a.opts.p as number | undefined, { exclude });
   process.stderr.write(`report -> ${page}\n`);
   return 0;
 }

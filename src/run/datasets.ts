@@ -60,10 +60,12 @@ export interface DatasetRunArgs {
 
 /** What the run key hashes besides the pairs (see src/run/keys.ts). */
 export function keyInputs(a: DatasetRunArgs, tok: PairTokenizer): KeyInputs {
-  const n = a.nig;
+  // every NIG option (steps, rule, target, baseline, chunk, and any other, e.g. an adaptive tolerance), as JSON
+  const n = JSON.parse(JSON.stringify(a.nig)) as Record<string, unknown>;
+  const nig = Object.fromEntries(Object.keys(n).sort().map((k) => [k, n[k]]));
   return {
     model: a.modelHash, tokenizer: tokenizerId(tok),
-    nig: { steps: n.steps, rule: n.rule ?? null, target: n.target ?? null, baseline: n.baseline ?? null, chunk: n.chunk ?? null },
+    nig: { ...nig, steps: a.nig.steps, rule: a.nig.rule ?? null, target: a.nig.target ?? null, baseline: a.nig.baseline ?? null, chunk: a.nig.chunk ?? null },
     units: a.units, maxLength: a.maxLength, maxMemoryMiB: a.maxMemoryMiB ?? null, keepPairs: !!a.keepPairs, ig: DATASET_IG,
   };
 }

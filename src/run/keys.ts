@@ -18,7 +18,8 @@ export interface Shard { index: number; count: number }
 export interface KeyInputs {
   model: string;
   tokenizer: string;
-  nig: { steps: number; rule: string | null; target: string | null; baseline: string | null; chunk: number | null };
+  /** every NIG option: these five always (null: the engine's default), any other as given */
+  nig: { steps: number; rule: string | null; target: string | null; baseline: string | null; chunk: number | null; [other: string]: unknown };
   units: string;
   maxLength: number;
   maxMemoryMiB: number | null;

@@ -87,7 +87,7 @@ export function checkOutFile(file: string, what = '--out'): void {
   const abs = resolve(file);
   if (existsSync(abs) && statSync(abs).isDirectory()) throw new UserError(`${file}: ${what} is a folder; give a file name (e.g. ${file.replace(/\/+$/, '')}/out.json)`);
   const dir = dirname(abs);
-  if (!existsSync(dir)) throw new UserError(`${file}: the folder ${dir} of ${what} does not exist; create it first (mkdir -p ${dir})`);
+  if (!existsSync(dir)) throw new UserError(`${file}: ${what} is to be written in ${dir}, which does not exist; create it first (mkdir -p ${dir})`);
   if (!statSync(dir).isDirectory()) throw new UserError(`${file}: ${dir} is a file, not a folder; give ${what} under a folder`);
   probeWritable(dir, `the folder of ${what}`);
 }
