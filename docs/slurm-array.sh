@@ -11,15 +11,17 @@
 #   N            shards = array tasks (default 8)             MODEL     model folder (config.json + weights + tokenizer)
 #   DATASETS     --dataset names or groups (default dl19,dl20) STEPS     m (default 50)
 #   RUN          output root (default runs)                    ARGS      more attribute options, identical for
-#   GPU_GRES     the array's --gres (default gpu:1)                      every shard, e.g. "--per-dataset 500 --seed 0"
+#                                                                        every shard, e.g. "--per-dataset 500 --seed 0"
+#   GPU_GRES     each shard's --gres (default gpu:1; set it empty for none, e.g. CPU-only nodes)
+#   CPUS, MEM, TIME   each shard's --cpus-per-task, --mem, --time (defaults 4, 32G, 24:00:00)
+#   MERGE_MEM    the merge job's --mem (default 8G)
 #   THROTTLE     at most this many tasks at once (--array=0-(N-1)%THROTTLE; default: no limit)
 #   CHECKPOINT_EVERY  pairs between checkpoints (default 25; docs/sharding.md says what one costs)
+# sbatch's own input variables (SBATCH_PARTITION, SBATCH_ACCOUNT, SBATCH_QOS, ...) apply to both jobs.
+# Tested as it is on a one-node Slurm (scripts/slurm-local.sh, npm run test:slurm); see docs/sharding.md.
 # Every shard must get the same model and options: the run key (model hash, options, pair list, N) is
 # checked by `merge`, which refuses shards of different runs, duplicates and missing shards.
 #SBATCH --job-name=ir-neurons-nig
-#SBATCH --cpus-per-task=4
-#SBATCH --mem=32G
-#SBATCH --time=24:00:00
 #SBATCH --requeue
 #SBATCH --open-mode=append
 #SBATCH --output=runs/logs/%x-%A_%a.out
@@ -40,11 +42,12 @@ case "${STEP:-submit}" in
     [ -n "${SLURM_JOB_ID:-}" ] && { echo "slurm-array.sh: STEP is unset inside job $SLURM_JOB_ID; submit with 'bash docs/slurm-array.sh', not sbatch" >&2; exit 2; }
     mkdir -p "$RUN/logs"
     array="0-$((N - 1))${THROTTLE:+%$THROTTLE}"
-    jid=$(sbatch --parsable --array="$array" --gres="${GPU_GRES:-gpu:1}" --output="$RUN/logs/%x-%A_%a.out" \
-      --export=ALL,STEP=shard,N="$N",RUN="$RUN" "$0")
+    gres=${GPU_GRES-gpu:1}
+    jid=$(sbatch --parsable --array="$array" ${gres:+--gres="$gres"} --cpus-per-task="${CPUS:-4}" --mem="${MEM:-32G}" \
+      --time="${TIME:-24:00:00}" --output="$RUN/logs/%x-%A_%a.out" --export=ALL,STEP=shard,N="$N",RUN="$RUN" "$0")
     jid=${jid%%;*} # --parsable prints "jobid[;cluster]"
     mid=$(sbatch --parsable --dependency=afterok:"$jid" --kill-on-invalid-dep=yes --job-name=ir-neurons-merge \
-      --cpus-per-task=1 --mem=8G --time=1:00:00 --output="$RUN/logs/%x-%j.out" \
+      --cpus-per-task=1 --mem="${MERGE_MEM:-8G}" --time=1:00:00 --output="$RUN/logs/%x-%j.out" \
       --export=ALL,STEP=merge,N="$N",RUN="$RUN" "$0")
     echo "submitted shards: array job $jid (tasks $array); merge: job ${mid%%;*} (after all shards succeed) -> $RUN/merged"
     ;;

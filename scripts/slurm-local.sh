@@ -23,14 +23,22 @@ SLURMD_PORT=${SLURM_LOCAL_SLURMD_PORT:-6818}
 CMD=${1:-start}
 say() { echo "slurm-local: $*" >&2; }
 
-if [ "$(id -u)" != 0 ]; then
+export SLURM_CONF="$DIR/slurm.conf"
+HOST=$(hostname -s)
+node_state() { sinfo -h -N -n "$HOST" -o %T 2>/dev/null | head -1; }
+up() { case "$(node_state || true)" in idle|mixed|allocated|completing) return 0 ;; *) return 1 ;; esac; }
+
+if [ "$(id -u)" != 0 ] && [ "$CMD" != status ]; then
+  # a cluster already started by root serves every user: nothing to do for `start`
+  if [ "$CMD" = start ] && [ -f "$SLURM_CONF" ] && command -v sinfo >/dev/null 2>&1 && up; then
+    say "already running: node $HOST $(node_state)"; echo "export SLURM_CONF=$SLURM_CONF"; exit 0
+  fi
   if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
     exec sudo -n env SLURM_LOCAL_DIR="$DIR" SLURM_LOCAL_CTLD_PORT="$CTLD_PORT" SLURM_LOCAL_SLURMD_PORT="$SLURMD_PORT" bash "$0" "$@"
   fi
-  say "needs root (or password-less sudo) to run the Slurm daemons; run it as root"
+  say "needs root (or password-less sudo) to install and run the Slurm daemons; run it as root"
   exit 3
 fi
-export SLURM_CONF="$DIR/slurm.conf"
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -45,8 +53,6 @@ stop_one() { # pid file, name
   rm -f "$1"
 }
 
-node_state() { sinfo -h -N -n "$HOST" -o %T 2>/dev/null | head -1; }
-
 case "$CMD" in
   stop)
     stop_one "$DIR/slurmd.pid" slurmd
@@ -54,10 +60,8 @@ case "$CMD" in
     stop_one "$DIR/munge/munged.pid" munged
     exit 0 ;;
   status)
-    HOST=$(hostname -s)
-    state=$(node_state || true)
-    echo "node $HOST: ${state:-no answer} (SLURM_CONF=$SLURM_CONF)"
-    case "$state" in idle|mixed|allocated|completing) exit 0 ;; *) exit 1 ;; esac ;;
+    echo "node $HOST: $(node_state || true) (SLURM_CONF=$SLURM_CONF)"
+    if up; then exit 0; else exit 1; fi ;;
   start) ;;
   *) say "unknown command '$CMD': use start, stop or status"; exit 2 ;;
 esac
@@ -80,7 +84,6 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # --- configuration --------------------------------------------------------------------------------------------
-HOST=$(hostname -s)
 # slurmd -C prints this host's real hardware: "NodeName=vm CPUs=2 Boards=1 ... RealMemory=24105"
 hw=$(slurmd -C | head -1 | sed -e 's/^NodeName=[^ ]* //')
 USER_NAME=$(id -un)
@@ -132,11 +135,8 @@ else
   changed=0
 fi
 
-if [ "$changed" = 0 ] && alive "$DIR/munge/munged.pid" && alive "$DIR/slurmctld.pid" && alive "$DIR/slurmd.pid"; then
-  state=$(node_state || true)
-  case "$state" in
-    idle|mixed|allocated|completing) say "already running: node $HOST $state"; echo "export SLURM_CONF=$SLURM_CONF"; exit 0 ;;
-  esac
+if [ "$changed" = 0 ] && alive "$DIR/munge/munged.pid" && alive "$DIR/slurmctld.pid" && alive "$DIR/slurmd.pid" && up; then
+  say "already running: node $HOST $(node_state)"; echo "export SLURM_CONF=$SLURM_CONF"; exit 0
 fi
 stop_one "$DIR/slurmd.pid" slurmd
 stop_one "$DIR/slurmctld.pid" slurmctld
