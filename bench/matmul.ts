@@ -19,8 +19,13 @@
  * before it is timed, round robin; and the autotuner's choice for the same shapes (tuneMatmuls, which times on
  * its own; its cache goes to memory here unless --save-tune, which writes the user's tune cache file).
  *
+ * The variants table also has the CPU-class kernel (src/kernels/matmul-cpu.ts, both forms) and numpy's float32 sgemm
+ * on the same product in a fresh /usr/bin/python3 (bench/cpu-peer.ts; run before and after our round robin, the
+ * faster kept), with the ratio cpu-class / sgemm. Timed waits go through src/gpu/wait.ts (sleep, then await; set
+ * IR_NEURONS_WAIT=spin for plain awaits, i.e. the host busy-polling as Dawn's Node binding does).
+ *
  * Usage: npm run bench:matmul [-- --sizes 256x256x256,512x512x512 --no-gpujs --variant-sizes 1024x1024x1024
- *                               --no-baseline (skip the gpu.js comparison) --no-variants --save-tune]
+ *                               --no-baseline (skip the gpu.js comparison) --no-variants --save-tune --no-sgemm]
  */
 import { memoryStore, setTuneStore, tuneStore } from '../src/gpu/autotune.ts';
 import type { Gpu } from '../src/gpu/device.ts';
@@ -33,6 +38,9 @@ import {
 } from '../src/bench/kernels.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { benchPreamble, gpujsPeer, loadAverage } from './preamble.ts';
+import { cpuMatmulSupports, cpuSubgroups, matmulCpu } from '../src/kernels/matmul-cpu.ts';
+import { settle } from '../src/gpu/wait.ts';
+import { cpuPeerMissing, runSgemmPeer } from './cpu-peer.ts';
 
 const DEFAULT_SIZES: Shape[] = [
   { M: 256, N: 256, K: 256 }, { M: 512, N: 512, K: 512 }, { M: 1024, N: 1024, K: 1024 },
@@ -45,6 +53,10 @@ const parseSizes = (v: string | undefined) => v?.split(',').map((s) => { const [
 const sizes: Shape[] = argv.includes('--no-baseline') ? [] : parseSizes(arg('--sizes')) ?? DEFAULT_SIZES;
 const variantSizes: Shape[] = argv.includes('--no-variants') ? [] : parseSizes(arg('--variant-sizes')) ?? [DEFAULT_SIZES[2], DEFAULT_SIZES[3]];
 const withGpujs = !argv.includes('--no-gpujs');
+const withSgemm = !argv.includes('--no-sgemm');
+/** Rows of the variants table besides MATMUL_VARIANTS: the CPU-class kernel's two forms and numpy's sgemm. */
+const CPU_ROWS = ['cpu-class (subgroups)', 'cpu-class (no subgroups)'] as const;
+const SGEMM_ROW = 'numpy sgemm (CPU, OpenBLAS)';
 for (const s of [...sizes, ...variantSizes]) {
   if (![s.M, s.N, s.K].every((x) => Number.isInteger(x) && x > 0)) {
     console.error(`bench:matmul: --sizes entry '${s.M}x${s.N}x${s.K}' is not M×N×K in positive integers; write e.g. --sizes 256x256x256,512x3072x768`);
@@ -105,6 +117,24 @@ async function variantRow(g: Gpu, s: Shape, rand: () => number): Promise<Map<str
   const B = upload(g, `bench variants ${name(s)}`, { inp: p.inp, w: p.w, bias: p.bias, out: M * N });
   const cells = new Map<string, Cell>();
   const runners: Runner[] = [];
+  const timed = (label: string, d: Awaited<ReturnType<typeof matmul>>, err: number): Runner => ({
+    label, backend: 'WGSL', err, close() {},
+    async once() { const t0 = performance.now(); submit(g, [d], label); await settle(g); return { ms: performance.now() - t0 }; },
+  });
+  // the CPU-class kernel (src/kernels/matmul-cpu.ts), with subgroup broadcasts where the device has them, and without
+  for (const [label, sg] of [[CPU_ROWS[0], true], [CPU_ROWS[1], false]] as const) {
+    const why = sg && !cpuSubgroups(g) ? 'no subgroups of ≥ 8 lanes' : cpuMatmulSupports({ M, N, K });
+    if (why) { cells.set(label, { note: `n/a (${why})` }); continue; }
+    const d = await matmulCpu(g, { label: `bench ${label} ${name(s)}`, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true }, sg);
+    B.write('out', new Float32Array(M * N).fill(NaN));
+    await run(g, [d], `validate ${label}`);
+    const out = await B.read('out');
+    const err = matmulError(p, (r) => out.subarray(r * N, (r + 1) * N));
+    if (!(err <= TOL)) { cells.set(label, { note: `wrong (relative L2 ${err.toExponential(2)} > ${TOL}), not timed` }); continue; }
+    console.log(`  ${label}: validated (relative L2 ${err.toExponential(2)})`);
+    cells.set(label, {});
+    runners.push(timed(label, d, err));
+  }
   for (const v of MATMUL_VARIANTS) {
     const why = variantFits(v, g.limits) ?? variantSupports(g, v, { M, N, K, transB: true });
     if (why) { cells.set(v.name, { note: `n/a (${why})` }); continue; }
@@ -116,14 +146,26 @@ async function variantRow(g: Gpu, s: Shape, rand: () => number): Promise<Map<str
     if (!(err <= TOL)) { cells.set(v.name, { note: `wrong (relative L2 ${err.toExponential(2)} > ${TOL}), not timed` }); continue; }
     console.log(`  ${v.name}: validated (relative L2 ${err.toExponential(2)})`);
     cells.set(v.name, {});
-    runners.push({
-      label: v.name, backend: 'WGSL', err, close() {},
-      async once() { const t0 = performance.now(); submit(g, [d], v.name); await g.device.queue.onSubmittedWorkDone(); return { ms: performance.now() - t0 }; },
-    });
+    runners.push(timed(v.name, d, err));
   }
+  // numpy's sgemm (OpenBLAS) on the same product, before and after our round robin (a fresh process each)
+  const peers: number[] = [];
+  const sgemm = () => {
+    if (!withSgemm) return;
+    try {
+      const r = runSgemmPeer(M, N, K);
+      peers.push(r.ms);
+      console.log(`  ${r.line}; load average ${loadAverage()}`);
+    } catch (e) {
+      console.log(`  numpy sgemm: ${(e as Error).message}`);
+    }
+  };
+  sgemm();
   const { reps, res } = await measure(runners, 60000, 3, 5);
+  sgemm();
   for (const r of res) cells.get(r.label)!.ms = r.ms;
-  console.log(`  (median of ${reps}, round robin)`);
+  if (peers.length) cells.set(SGEMM_ROW, { ms: [...peers].sort((a, b) => a - b)[0] });
+  console.log(`  (median of ${reps}, round robin; waits: src/gpu/wait.ts, IR_NEURONS_WAIT=${process.env.IR_NEURONS_WAIT ?? 'sleep'}; load average ${loadAverage()})`);
   B.destroy();
   return cells;
 }
@@ -144,12 +186,19 @@ async function variantTable(g: Gpu): Promise<void> {
   const head = ['variant', 'constants', ...cols.map((c) => name(c.s))];
   console.log(`\nGFLOP/s = 2·M·N·K / median wall time of one dispatch (load average ${loadAverage()}); * = the tuner's choice`);
   console.log(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
-  for (const v of MATMUL_VARIANTS) {
-    const consts = Object.entries(variantConstants(v)).map(([k, x]) => `${k}=${x}`).join(' ');
-    const cells = cols.map(({ s, cells, tuned }) => { const c = cells.get(v.name)!; return c.ms ? `${fmt(gflops(s, c.ms))}${tuned === v.name ? ' *' : ''}` : c.note!.split(' (')[0]; });
-    console.log(`| ${v.name}${v === DEFAULT_VARIANT ? ' (default)' : ''} | ${consts} | ${cells.join(' | ')} |`);
+  const rowsOf: [string, string][] = [
+    ...CPU_ROWS.map((r) => [r, '32×4 per lane, wg 8'] as [string, string]),
+    ...MATMUL_VARIANTS.map((v) => [v.name, Object.entries(variantConstants(v)).map(([k, x]) => `${k}=${x}`).join(' ')] as [string, string]),
+  ];
+  for (const [rowName, consts] of rowsOf) {
+    const cells = cols.map(({ s, cells, tuned }) => { const c = cells.get(rowName); return !c ? 'n/a' : c.ms ? `${fmt(gflops(s, c.ms))}${tuned === rowName ? ' *' : ''}` : c.note!.split(' (')[0]; });
+    console.log(`| ${rowName}${rowName === DEFAULT_VARIANT.name ? ' (default)' : ''} | ${consts} | ${cells.join(' | ')} |`);
   }
-  const best = (c: (typeof cols)[number]) => Math.min(...[...c.cells.values()].map((x) => x.ms ?? Infinity));
+  if (withSgemm) {
+    console.log(`| ${SGEMM_ROW} | fastest of 2 runs | ${cols.map(({ s, cells }) => { const c = cells.get(SGEMM_ROW); return c?.ms ? fmt(gflops(s, c.ms)) : 'n/a'; }).join(' | ')} |`);
+    console.log(`| cpu-class / numpy sgemm | | ${cols.map(({ cells }) => { const a = cells.get(CPU_ROWS[0])?.ms ?? cells.get(CPU_ROWS[1])?.ms, b = cells.get(SGEMM_ROW)?.ms; return a && b ? `${fmt(b / a, 2)}×` : 'n/a'; }).join(' | ')} |`);
+  }
+  const best = (c: (typeof cols)[number]) => Math.min(...[...c.cells].filter(([k]) => k !== SGEMM_ROW).map(([, x]) => x.ms ?? Infinity));
   console.log(`| tuned choice (tuner's timing) | | ${cols.map((c) => `${c.tuned}: ${fmt(gflops(c.s, c.tunedMs))}`).join(' | ')} |`);
   console.log(`| fastest / default (this table) | | ${cols.map((c) => `${fmt(c.cells.get(DEFAULT_VARIANT.name)!.ms! / best(c), 2)}×`).join(' | ')} |`);
 }

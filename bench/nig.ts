@@ -4,8 +4,13 @@
  * the requested shape built in memory: ms per pair, FLOP count, GFLOP/s. The same work as the PyTorch peer
  * (../shared/device/peer_nig_torch.py), which the GPU script runs beside it.
  *
- *   npm run bench:nig -- [--shape base|large|tiny] [--tokens 128,256] [--steps 50] [--pairs N] [--warmup K]
- *                        [--max-memory MiB] [--chunk P] [--vocab V] [--seed S]
+ *   npm run bench:nig -- [--shape base|large|minilm|tiny] [--tokens 128,256] [--steps 50] [--pairs N] [--warmup K]
+ *                        [--max-memory MiB] [--chunk P] [--vocab V] [--seed S] [--peer cpu] [--threads n]
+ *
+ * --peer cpu: after each timed pair, the PyTorch CPU peer (bench/cpu-peer.ts, ../shared/device/peer_nig_cpu.py)
+ * does the same NIG (same shape, tokens, m, rule; --threads BLAS threads, default the cores) in a fresh process;
+ * ours and its times interleave, and the ratio is printed per pair and for the medians. Each timed pair also
+ * prints the main thread's CPU use (Linux /proc) and the whole process's, and what src/gpu/wait.ts slept.
  *
  * 1. Validate. Always: a tiny random BERT (the peer's tiny shape: 2 layers, hidden 128, 2 heads, d_ff 512),
  *    NIG per token before and after GELU, F along the path and IG on the embeddings from the GPU engine
@@ -45,10 +50,12 @@ import { nigReference } from '../src/ref/nig.ts';
 import type { BertConfig, BertWeights, EncodedPair, LayerWeights, Tensor } from '../src/model/types.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { benchPreamble, loadAverage } from './preamble.ts';
+import { cpuPeerMissing, mainThreadCpuMs, processCpuMs, runNigPeer } from './cpu-peer.ts';
+import { waitStats } from '../src/gpu/wait.ts';
 
-type ShapeName = 'tiny' | 'base' | 'large';
+type ShapeName = 'tiny' | 'minilm' | 'base' | 'large';
 // (layers, hidden, heads, d_ff), as in the peer's SHAPES
-const SHAPES: Record<ShapeName, [number, number, number, number]> = { tiny: [2, 128, 2, 512], base: [12, 768, 12, 3072], large: [24, 1024, 16, 4096] };
+const SHAPES: Record<ShapeName, [number, number, number, number]> = { tiny: [2, 128, 2, 512], minilm: [6, 384, 12, 1536], base: [12, 768, 12, 3072], large: [24, 1024, 16, 4096] };
 const SPECIAL = { clsId: 101, sepId: 102, padId: 0, maskId: 103, unkId: 100 };
 const REF_TOL = 1e-3, CHUNK_TOL = 1e-5, VAL_STEPS = 8, VAL_CHUNK = 4;
 // The peer's rule, Σ_k (y_k − y_{k−1})·g_k: named, since the engine's default is the trapezoid (same cost)
@@ -56,7 +63,7 @@ const RULE = 'right' as const;
 
 // ---------- arguments ----------
 const argv = process.argv.slice(2);
-const KNOWN = ['--shape', '--tokens', '--steps', '--pairs', '--warmup', '--max-memory', '--chunk', '--vocab', '--seed'];
+const KNOWN = ['--shape', '--tokens', '--steps', '--pairs', '--warmup', '--max-memory', '--chunk', '--vocab', '--seed', '--peer', '--threads'];
 for (let i = 0; i < argv.length; i += 2) {
   if (!KNOWN.includes(argv[i]) || argv[i + 1] === undefined) fail(`bench:nig: '${argv[i]}' is not an option with a value; options: ${KNOWN.join(' ')} (each takes a value)`, 2);
 }
@@ -76,6 +83,9 @@ const maxMemoryMiB = int('--max-memory');
 const chunkArg = int('--chunk');
 const vocab = int('--vocab', 1000)!;
 const seed = int('--seed', 1)!;
+const peer = arg('--peer');
+if (peer !== undefined && peer !== 'cpu') fail(`bench:nig: --peer takes 'cpu' (the PyTorch CPU peer, ../shared/device/peer_nig_cpu.py), got '${peer}'`, 2);
+const threads = int('--threads');
 if (vocab < 1000) fail(`bench:nig: --vocab ${vocab} is below 1000; the pair uses BERT's special ids (100..103) and random ids above them`, 2);
 
 function fail(msg: string, code = 1): never {
@@ -216,6 +226,11 @@ interface Row { T: number; chunk: number; chunks: number; ms: number[]; flops: n
 
 async function main(): Promise<void> {
   const { g } = await benchPreamble();
+  console.log(`kernels: ${g.kernels}-class; host wait: ${process.env.IR_NEURONS_WAIT === 'spin' ? 'spin (plain awaits)' : 'sleep, then await (src/gpu/wait.ts)'}`);
+  if (peer) {
+    const why = cpuPeerMissing();
+    if (why) fail(`bench:nig: --peer cpu: ${why}`, 2);
+  }
   console.log(`matmul variant: ${process.env.IR_NEURONS_TUNE ? `IR_NEURONS_TUNE=${process.env.IR_NEURONS_TUNE} (tuned choices)` : 'the default (IR_NEURONS_TUNE unset)'}`);
   const soft = /llvmpipe|lavapipe|swiftshader|software/i.test(Object.values(g.adapterInfo).join(' '));
   const pairs = int('--pairs', soft ? 1 : 5)!;
@@ -250,16 +265,26 @@ async function main(): Promise<void> {
     const budget = maxMemoryMiB ? `--max-memory ${maxMemoryMiB} MiB` : `default budget ${fmtBytes(Math.min(g.limits.maxBufferSize, 2 ** 31))}`;
     const nb = watch.builds.length;
     const times: number[] = [];
+    const peerTimes: number[] = [];
     let last: NigResult | undefined;
     for (let i = 0; i < warmup + pairs; i++) {
       const ts = performance.now();
+      const cpu0 = mainThreadCpuMs(), all0 = processCpuMs(), w0 = { ...waitStats };
       const r = await engine.attribute(pair, { steps, rule: RULE, chunk: chunkArg });
       const ms = performance.now() - ts;
+      const host = (mainThreadCpuMs() - cpu0) / ms, all = (processCpuMs() - all0) / ms;
       if (i >= warmup) times.push(ms);
       const c = completeness(r);
       if (c.problem) fail(`bench:nig: ${shapeName} ${T} tokens m = ${steps}: completeness off: ${c.problem}; the result is wrong, the time meaningless`);
       last = r;
       console.log(`  ${T} tokens, pair ${i + 1}/${warmup + pairs}${i < warmup ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s, chunk ${r.chunk}; completeness ${rel(c)}; load average ${loadAverage()}`);
+      console.log(`    CPU: main thread ${(100 * host).toFixed(0)} % of a core, whole process ${(100 * all).toFixed(0)} % (wait: ${waitStats.waits - w0.waits} waits, ${((waitStats.sleptMs - w0.sleptMs) / 1000).toFixed(2)} s slept, ${((waitStats.awaitedMs - w0.awaitedMs) / 1000).toFixed(2)} s awaited; IR_NEURONS_WAIT=${process.env.IR_NEURONS_WAIT ?? 'sleep'})`);
+      if (peer && i >= warmup) {
+        const pr = runNigPeer({ shape: shapeName, tokens: T, steps, rule: RULE, threads });
+        peerTimes.push(pr.ms);
+        console.log(`    ${pr.line}; load average ${loadAverage()}`);
+        console.log(`    ratio ours / peer: ${(ms / pr.ms).toFixed(2)}× (ours ${ms.toFixed(0)} ms, peer ${pr.ms.toFixed(0)} ms)`);
+      }
     }
     const built = watch.builds.slice(nb);
     const act = built.reduce((s, b) => s + b.bytes, 0);
@@ -271,7 +296,8 @@ async function main(): Promise<void> {
     const med = median(times);
     console.log(`  plans built: ${built.map((b) => `${b.key} in ${b.ms.toFixed(0)} ms`).join(', ') || 'none (reused)'}; memory: ${mem}`);
     console.log(`  FLOPs: P_tok = ${(f.perTokenParams / 1e6).toFixed(1)} M, forward ${(f.forward / 1e9).toFixed(1)} GFLOP, total ${(f.total / 1e9).toFixed(1)} GFLOP → ${(f.total / med / 1e6).toFixed(2)} GFLOP/s`);
-    console.log(`BENCH nig ${shapeName} tokens=${T} steps=${steps} chunk=${chunk}: ${med.toFixed(1)} ms/pair (median of ${times.length}; ${(f.total / med / 1e6).toFixed(1)} GFLOP/s)`);
+    console.log(`BENCH nig ${shapeName} tokens=${T} steps=${steps} chunk=${chunk}: ${med.toFixed(1)} ms/pair (median of ${times.length}; ${(f.total / med / 1e6).toFixed(1)} GFLOP/s; ${g.kernels}-class kernels)`);
+    if (peerTimes.length) console.log(`BENCH nig-peer-cpu ${shapeName} tokens=${T} steps=${steps}: ${median(peerTimes).toFixed(1)} ms/pair (median of ${peerTimes.length}, interleaved); ours / peer = ${(med / median(peerTimes)).toFixed(2)}×; load average ${loadAverage()}`);
   }
   console.log(`\nall plan builds: ${watch.builds.map((b) => `${b.key} ${b.ms.toFixed(0)} ms`).join(', ')}; process peak RSS ${fmtBytes(process.resourceUsage().maxRSS * 1024)}; total ${secs(performance.now() - t0)}`);
   console.log(`| shape | tokens | m | chunk × chunks | ms/pair | GFLOP/pair | GFLOP/s | completeness δ/ΔF emb / hidden | memory |`);

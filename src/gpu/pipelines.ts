@@ -14,6 +14,7 @@
 import type { GpuContext } from './context.ts';
 import { shaderSource } from './shaders.ts';
 import type { View } from './arena.ts';
+import { noteSubmit } from './wait.ts';
 
 // ---------- descriptions ----------
 export type Access = 'read' | 'rw' | 'uniform';
@@ -284,9 +285,12 @@ export function encodeDispatches(enc: GPUCommandEncoder, ds: Dispatch[], label =
   pass.end();
 }
 
+/** Records `ds` in one pass and submits it; src/gpu/wait.ts learns how long each kind of submit takes
+ * (`settle` waits for it without busy-polling). */
 export function submit(g: GpuContext, ds: Dispatch[], label = 'kernels'): void {
   if (g.lostMessage) throw new Error(g.lostMessage);
   const enc = g.device.createCommandEncoder({ label });
   encodeDispatches(enc, ds, label);
   g.device.queue.submit([enc.finish()]);
+  noteSubmit(g, label);
 }
