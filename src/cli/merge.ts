@@ -18,6 +18,9 @@ import { shardKey } from '../run/keys.ts';
 import { lockDir } from '../run/lock.ts';
 import { checkOutDir, prepareOutDir, removeCreated } from '../util/out-path.ts';
 
+/** Optional per-pair tensors of a shard's state, rows in the shard's pair order (src/run/state.ts). */
+const PER_PAIR_ROWS = ['cuts', 'adaptive'] as const;
+
 export const command: CommandSpec = {
   name: 'merge',
   usage: '--out DIR SHARD_DIR...',
@@ -90,6 +93,18 @@ export async function run(argv: string[]): Promise<number> {
       }
       const idx = s.manifest.shard.index;
       s.state.deltas.forEach((d, j) => { merged.deltas[j * n + idx] = d; });
+    }
+    // the other per-pair rows (e.g. 'cuts', 'adaptive'), when every shard has them: back in global pair order
+    for (const f of PER_PAIR_ROWS) {
+      const rows = shards.map((s) => (s.state as unknown as Record<string, Float32Array | undefined>)[f]);
+      if (rows.some((r) => !r)) continue;
+      const width = rows[0]!.length / shards[0].state.deltas.length;
+      const all = new Float32Array(total * width).fill(NaN);
+      shards.forEach((s, k) => {
+        const idx = s.manifest.shard.index;
+        for (let j = 0; j < s.state.deltas.length; j++) all.set(rows[k]!.subarray(j * width, (j + 1) * width), (j * n + idx) * width);
+      });
+      (merged as unknown as Record<string, Float32Array>)[f] = all;
     }
     if (!existsSync(join(outDir, 'datasets'))) mkdirSync(join(outDir, 'datasets'));
     if (vectors) {
