@@ -282,14 +282,14 @@ browserTest('a tokenizer under any file name (vocab.txt content; by picker and b
 
   // three pairs from a JSONL file, attributed in one go (per token, m = 4)
   await page.setInputFiles('#pairs-file', { name: 'pairs.jsonl', mimeType: 'application/jsonl', buffer: Buffer.from(pairs.map((p) => JSON.stringify(p)).join('\n')) });
-  await page.waitForFunction(() => (globalThis as any).irNeurons.state.pairs.length === 3);
+  await page.waitForFunction(() => (globalThis as any).irNeurons.state.list.pairs.length === 3);
   assert.equal(await page.$$eval('#pair-list li', (li) => li.map((x) => x.textContent)), pairs.map((p) => `${p.id}: ${p.query}`));
   await page.fill('#steps', '4');
   await page.check('#per-token');
   await page.click('#attribute-all');
   await waitStatus(page, ['done']);
   assert.match(await page.textContent('#nig-status') ?? '', /^NIG of 3 pairs in /);
-  const got = await page.evaluate(() => (globalThis as any).irNeurons.state.pairs.map((p: any) => ({ id: p.id, ids: p.encoded?.ids, F: p.result && Array.from(p.result.F), nig: p.result && Array.from(p.result.nigPre) })));
+  const got = await page.evaluate(() => (globalThis as any).irNeurons.state.list.pairs.map((p: any) => ({ id: p.id, ids: p.encoded?.ids, F: p.result && Array.from(p.result.F), nig: p.result && Array.from(p.result.nigPre) })));
   got.forEach((g: any, i: number) => {
     assert.is(g.id, pairs[i].id);
     assert.equal(g.ids, want[i].ids, `pair ${g.id}: the page's ids are those of the Node tokenizer`);
@@ -309,7 +309,7 @@ browserTest('a tokenizer under any file name (vocab.txt content; by picker and b
 
   // stepping: the form, the token view and the results follow the list
   await page.click('#pair-next');
-  assert.is(await js(page, 'irNeurons.state.current'), 1);
+  assert.is(await js(page, 'irNeurons.state.list.current'), 1);
   assert.is(await page.inputValue('#query'), pairs[1].query);
   assert.is(await page.textContent('#pair-pos'), 'pair 2 of 3');
   assert.is(await page.locator('#tokens .tok').count(), want[1].ids.length);

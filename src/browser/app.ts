@@ -19,7 +19,7 @@ import { MAX_T } from '../kernels/attention.ts';
 import type { Target } from '../model/types.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { initRunViewer, type RunViewState } from './run-view.ts';
-import { freshId, parsePairsText, renderPairList, type PairEntry } from './pairs.ts';
+import { freshId, PairList, parsePairsText, type PairEntry } from './pairs.ts';
 
 export type Status = 'starting' | 'ready' | 'loading' | 'loaded' | 'scoring' | 'scored' | 'attributing' | 'done' | 'error';
 
@@ -42,12 +42,18 @@ export interface AppState {
   timings: Record<string, number>;
   /** The dataset-run viewer (needs no model and no WebGPU). */
   run?: RunViewState;
-  /** The list of pairs; the form shows pairs[current], and result / resultPair are that pair's. */
-  pairs: PairEntry[];
-  current: number;
+  /** The list of pairs; the form shows list.pairs[list.current], and result / resultPair are that pair's. */
+  list: PairList;
 }
 
-const state: AppState = { status: 'starting', webgpu: 'checking', timings: {}, pairs: [], current: 0 };
+const state: AppState = {
+  status: 'starting', webgpu: 'checking', timings: {},
+  list: new PairList({
+    readForm: () => ({ id: input('pair-id').value.trim(), query: input('query').value, passage: $<HTMLTextAreaElement>('passage').value }),
+    show: showPair,
+    elements: () => ({ list: $('pair-list'), pos: $('pair-pos'), prev: $<HTMLButtonElement>('pair-prev'), next: $<HTMLButtonElement>('pair-next') }),
+  }),
+};
 (globalThis as unknown as { irNeurons: { state: AppState } }).irNeurons = { state };
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => {
@@ -67,7 +73,7 @@ function setBusy(busy: boolean): void {
   const canRun = !busy && !!state.engine;
   for (const id of ['score', 'attribute', 'attribute-all']) $<HTMLButtonElement>(id).disabled = !canRun;
   for (const id of ['load-url', 'files', 'pair-prev', 'pair-next', 'pair-add', 'pairs-file']) input(id).disabled = busy;
-  if (!busy && state.pairs.length) renderPairs();
+  if (!busy && state.list.pairs.length) state.list.render();
 }
 
 function fillSelect(id: string, values: readonly string[], dflt: string): void {
@@ -148,7 +154,7 @@ async function load(getSources: () => Promise<ModelSources>): Promise<void> {
     state.model = undefined;
     state.engine = undefined;
     state.result = undefined;
-    for (const p of state.pairs) { p.result = undefined; p.encoded = undefined; }
+    state.list.clearResults();
     $('result-panel').hidden = true;
     state.loaded = loaded;
     idToToken = [];
@@ -194,28 +200,8 @@ function encode(): EncodedPair | undefined {
 
 // ---------------------------------------------------------------- the list of pairs
 
-/** The form's id, query and passage, kept in the current entry (its result is dropped when the text changed). */
-function syncEntry(): PairEntry {
-  if (!state.pairs.length) state.pairs.push({ id: '', query: '', passage: '' });
-  const e = state.pairs[state.current];
-  const q = input('query').value, p = $<HTMLTextAreaElement>('passage').value;
-  if (e.result && (e.query !== q || e.passage !== p)) { e.result = undefined; e.encoded = undefined; }
-  Object.assign(e, { id: input('pair-id').value.trim() || e.id || freshId(state.pairs), query: q, passage: p });
-  return e;
-}
-
-function renderPairs(): void {
-  renderPairList($('pair-list'), state.pairs, state.current, selectPair);
-  $('pair-pos').textContent = `pair ${state.current + 1} of ${state.pairs.length}`;
-  $<HTMLButtonElement>('pair-prev').disabled = state.current === 0;
-  $<HTMLButtonElement>('pair-next').disabled = state.current >= state.pairs.length - 1;
-}
-
-/** Shows pair i in the form, its tokens and, once attributed, its results. */
-function selectPair(i: number, sync = true): void {
-  if (sync) syncEntry();
-  state.current = Math.max(0, Math.min(state.pairs.length - 1, i));
-  const e = state.pairs[state.current];
+/** Puts a pair of the list into the form, with its tokens and, once attributed, its results. */
+function showPair(e: PairEntry): void {
   input('pair-id').value = e.id;
   input('query').value = e.query;
   $<HTMLTextAreaElement>('passage').value = e.passage;
@@ -224,18 +210,6 @@ function selectPair(i: number, sync = true): void {
   state.resultPair = e.encoded;
   $('neuron-tokens').hidden = true;
   if (e.result) render(); else $('result-panel').hidden = true;
-  renderPairs();
-}
-
-function addPairs(entries: PairEntry[]): void {
-  syncEntry();
-  const ids = new Set(state.pairs.map((p) => p.id));
-  for (const e of entries) {
-    if (ids.has(e.id)) e.id = freshId(state.pairs);
-    ids.add(e.id);
-    state.pairs.push(e);
-  }
-  selectPair(state.pairs.length - entries.length);
 }
 
 async function loadPairsFile(file: File): Promise<void> {
@@ -243,13 +217,7 @@ async function loadPairsFile(file: File): Promise<void> {
   st.classList.remove('error-text');
   try {
     const entries = parsePairsText(await file.text(), file.name);
-    // a list from a file replaces the single pair of the form when that pair was never attributed
-    if (state.pairs.length === 1 && !state.pairs[0].result) {
-      state.pairs = entries;
-      selectPair(0, false);
-    } else {
-      addPairs(entries);
-    }
+    state.list.load(entries);
     st.textContent = `${entries.length} pairs from ${file.name}`;
   } catch (e) {
     st.textContent = (e as Error).message;
@@ -278,7 +246,7 @@ async function score(): Promise<void> {
 
 /** NIG of the form's pair with the form's options; keeps the result in the current entry. */
 async function attributeCurrent(status: HTMLElement, bar: HTMLProgressElement, label = ''): Promise<void> {
-  const entry = syncEntry();
+  const entry = state.list.sync();
   const pair = encode()!;
   const m = Number(input('steps').value);
   const cfg = state.loaded!.config;
@@ -311,7 +279,7 @@ async function attributeCurrent(status: HTMLElement, bar: HTMLProgressElement, l
   status.textContent = `${label}NIG of ${cfg.layers * cfg.intermediate} neurons, ${r.T} tokens, m = ${m} (${passes} pass${passes > 1 ? 'es' : ''} of ≤ ${P} points) in ${(state.timings.attribute / 1000).toFixed(2)} s`;
   $('neuron-tokens').hidden = true;
   render();
-  renderPairs();
+  state.list.render();
 }
 
 async function attribute(): Promise<void> {
@@ -326,12 +294,13 @@ async function attributeAll(): Promise<void> {
   status.classList.remove('error-text');
   await act('attributing', 'done', status, async () => {
     const t0 = performance.now();
-    for (let i = 0; i < state.pairs.length; i++) {
-      selectPair(i);
-      await attributeCurrent(status, $<HTMLProgressElement>('nig-progress'), `pair ${i + 1} of ${state.pairs.length} (${state.pairs[i].id}): `);
+    const { list } = state;
+    for (let i = 0; i < list.pairs.length; i++) {
+      list.select(i);
+      await attributeCurrent(status, $<HTMLProgressElement>('nig-progress'), `pair ${i + 1} of ${list.pairs.length} (${list.pairs[i].id}): `);
     }
-    selectPair(0);
-    status.textContent = `NIG of ${state.pairs.length} pairs in ${((performance.now() - t0) / 1000).toFixed(2)} s; step through them with ◀ ▶ or the list`;
+    list.select(0);
+    status.textContent = `NIG of ${list.pairs.length} pairs in ${((performance.now() - t0) / 1000).toFixed(2)} s; step through them with ◀ ▶ or the list`;
   });
 }
 
@@ -392,8 +361,8 @@ function exportResult(): void {
   const r = state.result;
   if (!r || !state.loaded) return;
   const { layers: L, intermediate: F, hidden: C } = state.loaded.config;
-  const id = syncEntry().id;
-  const done = state.pairs.filter((p) => p.result).map((p) => ({ id: p.id, result: p.result! }));
+  const id = state.list.sync().id;
+  const done = state.list.pairs.filter((p) => p.result).map((p) => ({ id: p.id, result: p.result! }));
   const bytes = attributionsSafetensors(done, units(), { L, F, C });
   const url = URL.createObjectURL(new Blob([bytes as BlobPart], { type: 'application/octet-stream' }));
   const a = Object.assign(document.createElement('a'), { href: url, download: 'attributions.safetensors' });
@@ -431,11 +400,12 @@ function wire(): void {
   $('score').addEventListener('click', () => void score());
   $('attribute').addEventListener('click', () => void attribute());
   $('attribute-all').addEventListener('click', () => void attributeAll());
-  $('pair-prev').addEventListener('click', () => selectPair(state.current - 1));
-  $('pair-next').addEventListener('click', () => selectPair(state.current + 1));
-  $('pair-add').addEventListener('click', () => addPairs([{ id: freshId(state.pairs), query: input('query').value, passage: $<HTMLTextAreaElement>('passage').value }]));
+  const { list } = state;
+  $('pair-prev').addEventListener('click', () => list.select(list.current - 1));
+  $('pair-next').addEventListener('click', () => list.select(list.current + 1));
+  $('pair-add').addEventListener('click', () => list.add([{ id: freshId(list.pairs), query: input('query').value, passage: $<HTMLTextAreaElement>('passage').value }]));
   input('pairs-file').addEventListener('change', () => { const f = input('pairs-file').files?.[0]; if (f) void loadPairsFile(f); input('pairs-file').value = ''; });
-  input('pair-id').addEventListener('change', () => { syncEntry(); renderPairs(); });
+  input('pair-id').addEventListener('change', () => { list.sync(); list.render(); });
   $('export').addEventListener('click', exportResult);
   select('units').addEventListener('change', render);
   for (const id of ['query', 'passage', 'max-length']) $(id).addEventListener('input', () => { try { encode(); } catch { /* shown on Score */ } });
@@ -446,8 +416,8 @@ function wire(): void {
 
 async function main(): Promise<void> {
   wire();
-  syncEntry();
-  renderPairs();
+  state.list.sync();
+  state.list.render();
   state.run = initRunViewer();
   await checkGpu();
   setStatus('ready');
