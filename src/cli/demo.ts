@@ -1,10 +1,12 @@
 /**
  * `ir-neurons demo [--out DIR] [--steps M]`: the main job on the embedded default, end to end — a bundled
- * tiny model whose relevance output hangs on a few planted FFN neurons (tools/make-planted-bert.ts) and two
- * toy collections (tools/make-toy-collection.ts): NIG over both datasets and labels, rankings, schemes,
- * pruning against random sets, and the report. Re-running reuses (or resumes) what is already there.
+ * tiny model whose FFN neurons have planted, known roles (tools/make-planted-bert.ts: relevance neurons shared
+ * by every domain, OOD neurons, non-relevance neurons, neurons that do nothing) and three toy collections
+ * (tools/make-toy-collection.ts: one in-domain, two out-of-domain): NIG over every dataset and label, rankings,
+ * schemes, pruning against random sets, and the report, which shows every known-answer check beside its section
+ * (Fig. 3 also with the in-domain dataset left out). Exits 1 if a check fails. Re-running reuses what is there.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type CommandSpec } from './args.ts';
 import { REPO_ROOT, runDatasets } from '../run/datasets.ts';
@@ -22,6 +24,7 @@ import { runPruning } from '../pipeline/prune.ts';
 import { GpuMasks, gpuMasksFromRun } from '../pipeline/gpu-masks.ts';
 import { makeReport } from './report.ts';
 import { buildSchemes } from '../analysis/schemes.ts';
+import { knownAnswerChecks, orientCells, unitName } from '../analysis/figures.ts';
 import { STANDARD_PERCENTS } from '../analysis/rankings.ts';
 import { DEFAULT_RULE } from '../ig/path.ts';
 import { UserError } from '../util/errors.ts';
@@ -47,19 +50,21 @@ export async function run(argv: string[]): Promise<number> {
   prepareOutDir(out);
   const modelDir = join(out, 'model');
   const planted = makePlantedBert({ out: modelDir, seed: 1 });
-  log(`model ${modelDir}: ${planted.planted.map((p) => `layer ${p.layer} units ${p.units.join(',')}`).join('; ')} planted`);
-  const entries = [['toy-in', 'in-domain', 1], ['toy-ood', 'out-of-domain', 2]] as const;
-  for (const [name, , seed] of entries) makeToyCollection({ out: join(out, name), seed });
+  const entries = [['toy-in', 'in-domain', 1, 'in'], ['toy-ood-a', 'out-of-domain', 2, 'ood'], ['toy-ood-b', 'out-of-domain', 3, 'ood']] as const;
+  for (const [name, , seed, domain] of entries) makeToyCollection({ out: join(out, name), seed, domain });
   const configFile = join(out, 'datasets.json');
   writeFileSync(configFile, JSON.stringify({
     version: 1,
-    notes: 'Toy collections of the demo (tools/make-toy-collection.ts): grade 2 = the query topic\'s evidence words, 1 = one of them, 0 = none.',
+    notes: 'Toy collections of the demo (tools/make-toy-collection.ts): grade 2 = the query topic\'s evidence words, 1 = one of them, 0 = none; out-of-domain ones add OOD evidence words to relevant passages; half the non-relevant passages hold non-relevance cues.',
     datasets: entries.map(([name, group]) => ({
       name, group, format: 'tsv', relThreshold: 2, unlisted: 'unjudged',
       files: { docs: `${name}/corpus.tsv`, queries: `${name}/queries.tsv`, qrels: `${name}/qrels.txt`, run: `${name}/run.txt` },
     })),
   }, null, 1) + '\n');
   const w = loadCheckpoint(modelDir);
+  const dff = w.config.intermediate;
+  const names = (us: number[]) => us.map((u) => unitName(u, dff)).join(' ');
+  log(`model ${modelDir}: planted relevance ${names(planted.roles.relevance)}; OOD ${names(planted.roles.ood)}; non-relevance ${names(planted.roles.nonrel)}; do-nothing ${names(planted.roles.dead)}`);
   const tok = loadTokenizer(modelDir);
   const hash = modelHash(modelDir);
   const g = await requestGpu();
@@ -71,7 +76,12 @@ export async function run(argv: string[]): Promise<number> {
     spec, configFile, selection: { seed: 0, perQuery: 2 }, nig: { steps, rule: DEFAULT_RULE, target: 'relevant' as const, baseline: 'pad-keep-special' as const },
     units: 'ffn-pre' as const, maxLength: 128, checkpointEvery: 20, resume: false, keepPairs: true, outDir: runDir, modelDir, modelHash: hash,
   };
-  const finished = existsSync(join(runDir, 'aggregate.safetensors')) && JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')).options?.nig?.steps === steps;
+  const prev = existsSync(join(runDir, 'aggregate.safetensors')) ? JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) : null;
+  const finished = prev?.options?.nig?.steps === steps && prev?.model?.hash === hash && prev?.datasets?.map((d: { name: string }) => d.name).join(',') === spec;
+  if (prev && !finished) {
+    log(`the run in ${runDir} was made with other steps, model or datasets: starting it over`);
+    rmSync(runDir, { recursive: true, force: true });
+  }
   let gpuMasks: GpuMasks | undefined;
   let rd;
   if (finished) {
@@ -85,23 +95,28 @@ export async function run(argv: string[]): Promise<number> {
     // the accumulators stay on the GPU: ranking and masks are computed where the attribution left them
     gpuMasks = new GpuMasks(g, model, res.accumulators, new Map(rd.cells.map((c) => [`${c.dataset}/${c.label}`, c.count])));
   }
-  const top = buildSchemes(rd.cells, 5, { groups: rd.groups, kinds: ['fusion'], labels: ['rel'] }).find((s) => s.name === 'fusion/all/rel')!;
+  const P = 5;
+  const top = buildSchemes(rd.cells, P, { groups: rd.groups, kinds: ['fusion'], labels: ['rel'] }).find((s) => s.name === 'fusion/all/rel')!;
   const plantedSet = new Set(planted.flatUnits);
   const found = [...top.units].filter((u) => plantedSet.has(u)).length;
-  log(`top 5% relevance neurons (fusion of both datasets): ${[...top.units].map((u) => `L${Math.floor(u / w.config.intermediate)}.${u % w.config.intermediate}${plantedSet.has(u) ? '*' : ''}`).join(' ')} (* planted: ${found}/${plantedSet.size} found)`);
+  log(`top ${P}% relevance neurons (fusion of all datasets): ${[...top.units].map((u) => `${unitName(u, dff)}${plantedSet.has(u) ? '*' : ''}`).join(' ')} (* planted: ${found}/${plantedSet.size} found)`);
+  const checks = knownAnswerChecks(orientCells(rd.cells, args.nig.target), rd.groups, planted.roles, P);
+  for (const c of checks) log(`known answer ${c.role}: ${c.found}/${c.total} found at ${c.p}% (${c.rule})${c.passed ? '' : ` — FAILED, missing ${c.missing.join(' ')}`}`);
+  const headline = `${found}/${plantedSet.size} planted neurons found in the top ${P}% relevance neurons; known-answer checks: ${checks.map((c) => `${c.role} ${c.found}/${c.total}`).join(', ')}${checks.every((c) => c.passed) ? ' — all pass' : ' — SOME FAIL'}.`;
   const cfg = loadDatasetConfig(configFile, { shared: out });
   const datasets = cfg.datasets.map((e) => ({ name: e.name, collection: loadDataset(e), relevanceLevel: e.relThreshold }));
   const pruneDir = join(out, 'prune');
   log(`pruning ${STANDARD_PERCENTS.join(', ')}% of units per scheme, against 5 random sets each -> ${pruneDir}`);
   const res = await runPruning(model, tok, datasets, rd.cells, rd.groups, {
-    schemes: ['fusion/all/rel', 'fusion/in-domain/rel', 'fusion/out-of-domain/rel', 'fusion/all/nonrel'],
+    schemes: ['fusion/all/rel', 'fusion/in-domain/rel', 'fusion/out-of-domain/rel'],
     percents: [...STANDARD_PERCENTS], seeds: 5, depth: 100, maxLength: 128, batch: 64, outDir: pruneDir,
   }, gpuMasks);
   for (const b of res.table.baselines) log(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(3)}`);
   for (const r of res.table.rows.filter((x) => x.scheme === 'fusion/all/rel')) {
     log(`  ${r.dataset} prune ${r.scheme} ${r.p}% (${r.units} units): nDCG@10 ${r.ndcg10.value.toFixed(3)} vs random ${r.ndcg10.random.mean.toFixed(3)} ± ${r.ndcg10.random.std.toFixed(3)}`);
   }
-  const page = makeReport(runDir, join(pruneDir, 'pruning.json'), join(out, 'report.html'), 'ir-neurons demo: planted relevance neurons in a tiny cross-encoder', 5);
-  process.stdout.write(`\nReport: ${page}\n(also ${join(out, 'report.json')} and ${join(out, 'report.md')}; TREC runs in ${join(pruneDir, 'runs')})\n`);
-  return 0;
+  const page = makeReport(runDir, join(pruneDir, 'pruning.json'), join(out, 'report.html'), 'ir-neurons demo: planted neurons of known roles in a tiny cross-encoder', P,
+    { exclude: [['toy-in']], knownAnswers: { headline, checks } });
+  process.stdout.write(`\n${headline}\nReport: ${page}\n(also ${join(out, 'report.json')} and ${join(out, 'report.md')}; TREC runs in ${join(pruneDir, 'runs')})\n`);
+  return checks.every((c) => c.passed) ? 0 : 1;
 }

@@ -1,12 +1,33 @@
-/** Assembles the report's input from a dataset run (cells, deltas, manifest) and an optional pruning table. */
+/**
+ * Assembles the report's input from a dataset run (cells, completeness deltas and gaps, manifest) and an optional
+ * pruning table. The analyses read every cell towards its own label (src/analysis/figures.ts `orientCells`), so
+ * "non-relevance neurons" are the units that push non-relevant pairs towards "non-relevant".
+ */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunDir } from '../run/run-dir.ts';
-import type { ReportInput, StabilityInput } from '../report/report.ts';
+import type { CompletenessInput, ReportInput, StabilityInput } from '../report/report.ts';
 import type { PruningTable } from '../analysis/pruning.ts';
 import { bootstrapStability, buildSchemes, type Scheme } from '../analysis/schemes.ts';
 import { layerDistribution, STANDARD_PERCENTS } from '../analysis/rankings.ts';
 import { overlapMatrices, relVsNonrel, oodNeurons } from '../analysis/overlaps.ts';
+import { intersectionSummary, orientCells, relNonrelPerDataset, schemePairCurves, targetLabel, topNeurons, type KnownAnswerCheck } from '../analysis/figures.ts';
+
+/** The cut-offs of the curves (Fig. 2, Fig. 3), in percent. */
+export const FIGURE_PERCENTS: readonly number[] = [0.1, 0.5, 1, 2, 5, 10, 20];
+
+export interface ReportOptions {
+  /** the cut-off of the per-scheme panels, the top-neuron list and the checks (default 1) */
+  p?: number;
+  title?: string;
+  notes?: string[];
+  /** Fig. 3: intersections over all datasets but these (each list is one more row) */
+  exclude?: string[][];
+  /** known-answer checks (planted models) and the headline */
+  knownAnswers?: { headline?: string; checks: KnownAnswerCheck[] };
+  /** top neurons listed (default 12) */
+  topN?: number;
+}
 
 /** Queries with selected pairs, from the run's dataset manifest (undefined when it is missing). */
 function queriesOf(dir: string, name: string): number | undefined {
@@ -15,8 +36,9 @@ function queriesOf(dir: string, name: string): number | undefined {
   return JSON.parse(readFileSync(f, 'utf8')).counts?.[name]?.queries;
 }
 
-export function reportInput(run: RunDir, pruning: PruningTable | null, opts: { p?: number; title?: string; notes?: string[] } = {}): ReportInput {
-  const { manifest: m, cells, groups } = run;
+export function reportInput(run: RunDir, pruning: PruningTable | null, opts: ReportOptions = {}): ReportInput {
+  const { manifest: m, groups } = run;
+  const cells = orientCells(run.cells, m.options.nig.target);
   const { layers, intermediate: dff } = m.model.config;
   const p = opts.p ?? 1;
   const hasOod = groups.outOfDomain.length > 0 && groups.inDomain.length > 0;
@@ -45,12 +67,52 @@ export function reportInput(run: RunDir, pruning: PruningTable | null, opts: { p
     })) : [],
     stability: stability(run, p),
     pruning: pruning ?? undefined,
-    completeness: [{ cut: 'word embeddings (IG)', deltas: Array.from(run.deltas).filter((d) => Number.isFinite(d)) }],
+    completeness: completeness(run),
+    fig2: { ps: FIGURE_PERCENTS, panels: labels.map((label) => ({ label, series: schemePairCurves(cells, label, FIGURE_PERCENTS) })) },
+    fig3: {
+      ps: FIGURE_PERCENTS,
+      panels: labels.map((label) => ({ label, rows: intersectionSummary(cells, label, FIGURE_PERCENTS, opts.exclude ?? []) })),
+      relVsNonrel: relNonrelPerDataset(cells, FIGURE_PERCENTS),
+    },
+    topNeurons: { label: 'rel', p, ...topNeurons(run.cells, 'rel', opts.topN ?? 12) },
+    knownAnswers: opts.knownAnswers,
+    steps: pairSteps(run),
     notes: [
       `NIG of ${m.options.units} units, m = ${m.options.nig.steps} steps (${m.options.nig.rule ?? 'right'} rule), ${m.pairs.total} pairs; model ${m.model.hash}.`,
+      ...(labels.length === 2 ? [`The run attributes target '${m.options.nig.target ?? 'relevant'}' for every pair; the analyses read the ${targetLabel(m.options.nig.target) === 'rel' ? 'non-relevant' : 'relevant'} cells with the sign turned (NIG towards their own class: for 2 labels softmax[0] = 1 − softmax[1]), so non-relevance neurons push non-relevant pairs towards "non-relevant". Pruning rows of */nonrel schemes, if any, rank the run's target as it is.`] : []),
       ...(opts.notes ?? []),
     ],
   };
+}
+
+/**
+ * Completeness of every full cut: the word embeddings (IG) and, when the run kept them (`cuts`), the output hidden
+ * states of the embeddings and of each layer, each with the gap F(x) − F(x′) per pair for the relative error.
+ */
+function completeness(run: RunDir): CompletenessInput[] {
+  const L = run.manifest.model.config.layers;
+  const n = run.deltas.length, w = L + 2;
+  const done = [...Array(n).keys()].filter((i) => Number.isFinite(run.deltas[i]));
+  const cuts = run.cuts?.length === n * w ? run.cuts : undefined;
+  const gaps = cuts ? done.map((i) => cuts[i * w]) : undefined;
+  const out: CompletenessInput[] = [{ cut: 'word embeddings (IG)', deltas: done.map((i) => run.deltas[i]), ...(gaps ? { gaps } : {}) }];
+  if (cuts) {
+    for (let h = 0; h <= L; h++) {
+      out.push({ cut: h === 0 ? 'embedding output (hidden state 0)' : `layer ${h - 1} output (hidden state ${h})`, deltas: done.map((i) => cuts[i * w + 1 + h]), gaps: gaps! });
+    }
+  }
+  return out;
+}
+
+/**
+ * The m each pair used and its estimated error, for adaptive NIG (--tol, richardson): the run's 'adaptive' tensor
+ * (pairs, 2), once src/run/run-dir.ts passes it on as `adaptive`; absent for fixed-m runs.
+ */
+function pairSteps(run: RunDir): ReportInput['steps'] {
+  const ad = (run as RunDir & { adaptive?: Float32Array }).adaptive;
+  if (!ad?.length) return undefined;
+  const rows = [...Array(ad.length / 2).keys()].filter((i) => Number.isFinite(ad[2 * i]));
+  return { perPair: rows.map((i) => ad[2 * i]), estimates: rows.map((i) => ad[2 * i + 1]) };
 }
 
 /**

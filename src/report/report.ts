@@ -7,6 +7,7 @@
  */
 import type { LabelOverlap, OverlapMatrix } from '../analysis/overlaps.ts';
 import type { PruningTable } from '../analysis/pruning.ts';
+import type { IntersectionRow, KnownAnswerCheck, TopNeuron } from '../analysis/figures.ts';
 import { UserError } from '../util/errors.ts';
 
 export interface ModelInfo {
@@ -85,6 +86,19 @@ export interface ReportInput {
   stability?: readonly StabilityInput[];
   pruning?: PruningTable;
   completeness?: readonly CompletenessInput[];
+  /** Fig. 2: overlap of pairs of per-dataset schemes at each p, per label */
+  fig2?: { ps: readonly number[]; panels: readonly { label: string; series: readonly { name: string; values: readonly number[] }[] }[] };
+  /** Fig. 3: intersections over all datasets and with exclusions, per label; rel vs nonrel per dataset */
+  fig3?: { ps: readonly number[]; panels: readonly { label: string; rows: readonly IntersectionRow[] }[]; relVsNonrel: readonly { dataset: string; values: readonly number[] }[] };
+  /** the top neurons of a fusion, named, with their mean per cell and per segment */
+  topNeurons?: { label: string; p?: number; cells: readonly string[]; rows: readonly TopNeuron[] };
+  /** known-answer checks of a planted model, and a one-line headline */
+  knownAnswers?: { headline?: string; checks: readonly KnownAnswerCheck[] };
+  /**
+   * Hook for adaptive NIG (--tol): the m each pair used and its estimated relative error. Filled by
+   * src/pipeline/report-input.ts once dataset runs record them; absent for fixed-m runs.
+   */
+  steps?: { perPair: readonly number[]; estimates?: readonly number[] };
   notes?: readonly string[];
 }
 
@@ -95,6 +109,8 @@ export interface CompletenessSummary {
   maxAbs: number | null;
   /** mean of |delta| / |gap| over pairs with a non-zero gap; null without gaps */
   meanRelAbs: number | null;
+  /** mean |F(x) − F(x′)|; null without gaps */
+  meanAbsGap: number | null;
 }
 
 export interface PruningCurve {
@@ -108,7 +124,7 @@ export interface PruningCurve {
 
 export interface ReportJson {
   format: 'ir-neurons-report';
-  version: 1;
+  version: 2;
   title: string;
   generatedAt: string | null;
   model: ModelInfo & { units: string; totalUnits: number };
@@ -121,6 +137,15 @@ export interface ReportJson {
   stability: { scheme: string; p: number; resamples: number; units: number; mean: number | null; min: number | null; atLeast90: number }[];
   pruning: PruningTable | null;
   pruningCurves: PruningCurve[];
+  fig2: { ps: number[]; panels: { label: string; series: { name: string; values: (number | null)[] }[] }[] } | null;
+  fig3: {
+    ps: number[];
+    panels: { label: string; rows: { name: string; datasets: string[]; excluded: string[]; sizes: number[]; shares: (number | null)[]; units: string[][] }[] }[];
+    relVsNonrel: { dataset: string; values: (number | null)[] }[];
+  } | null;
+  topNeurons: { label: string; p: number | null; cells: string[]; segments: string[]; rows: { name: string; unit: number; role: string | null; score: number | null; perCell: (number | null)[]; segments: (number | null)[] | null }[] } | null;
+  knownAnswers: { headline: string | null; checks: KnownAnswerCheck[] } | null;
+  steps: { pairs: number; min: number; median: number; max: number; meanEstimate: number | null } | null;
   notes: string[];
 }
 
@@ -141,6 +166,7 @@ function summariseCompleteness(c: CompletenessInput): CompletenessSummary {
     meanAbs: abs.length ? num(abs.reduce((a, b) => a + b, 0) / abs.length) : null,
     maxAbs: abs.length ? num(abs.reduce((a, b) => Math.max(a, b), 0)) : null,
     meanRelAbs: relN ? num(relSum / relN) : null,
+    meanAbsGap: c.gaps?.length ? num(c.gaps.reduce((a, g) => a + Math.abs(g), 0) / c.gaps.length) : null,
   };
 }
 
@@ -166,6 +192,12 @@ function curves(table: PruningTable): PruningCurve[] {
   return out;
 }
 
+function stepsSummary(s: NonNullable<ReportInput['steps']>): NonNullable<ReportJson['steps']> {
+  const m = [...s.perPair].sort((a, b) => a - b);
+  const e = (s.estimates ?? []).filter(Number.isFinite);
+  return { pairs: m.length, min: m[0], median: m[Math.floor(m.length / 2)], max: m[m.length - 1], meanEstimate: e.length ? e.reduce((a, b) => a + b, 0) / e.length : null };
+}
+
 /** Checks the input and returns the report data (see the header). */
 export function buildReport(input: ReportInput): ReportJson {
   const { model } = input;
@@ -187,9 +219,12 @@ export function buildReport(input: ReportInput): ReportJson {
       throw new UserError(`report: overlap matrix at ${m.p}% is not ${m.names.length} x ${m.names.length} with ${m.names.length} sizes; build it with overlapMatrix`);
     }
   }
+  const dffName = (u: number) => `L${Math.floor(u / model.dff)}.${u % model.dff}`;
+  const roleOf = new Map<string, string>();
+  for (const c of input.knownAnswers?.checks ?? []) if (c.role !== 'shared') for (const u of c.units) roleOf.set(u, c.role);
   return {
     format: 'ir-neurons-report',
-    version: 1,
+    version: 2,
     title: input.title ?? `Which neurons matter: ${model.name}`,
     generatedAt: input.generatedAt ?? null,
     model: { ...model, units: model.units ?? 'pre-activation', totalUnits: model.layers * model.dff },
@@ -212,6 +247,21 @@ export function buildReport(input: ReportInput): ReportJson {
     }),
     pruning: input.pruning ? structuredClone(input.pruning) : null,
     pruningCurves: input.pruning ? curves(input.pruning) : [],
+    fig2: input.fig2 ? { ps: [...input.fig2.ps], panels: input.fig2.panels.map((pn) => ({ label: pn.label, series: pn.series.map((s) => ({ name: s.name, values: s.values.map(num) })) })) } : null,
+    fig3: input.fig3 ? {
+      ps: [...input.fig3.ps],
+      panels: input.fig3.panels.map((pn) => ({
+        label: pn.label,
+        rows: pn.rows.map((r) => ({ name: r.name, datasets: [...r.datasets], excluded: [...r.excluded], sizes: [...r.sizes], shares: r.shares.map(num), units: r.units.map((u) => Array.from(u, dffName)) })),
+      })),
+      relVsNonrel: input.fig3.relVsNonrel.map((r) => ({ dataset: r.dataset, values: r.values.map(num) })),
+    } : null,
+    topNeurons: input.topNeurons ? {
+      label: input.topNeurons.label, p: input.topNeurons.p ?? null, cells: [...input.topNeurons.cells], segments: ['[CLS]', 'query', '[SEP] 1', 'passage', '[SEP] 2'],
+      rows: input.topNeurons.rows.map((r) => ({ name: r.name, unit: r.unit, role: roleOf.get(r.name) ?? null, score: num(r.score), perCell: r.perCell.map(num), segments: r.segments ? r.segments.map(num) : null })),
+    } : null,
+    knownAnswers: input.knownAnswers ? { headline: input.knownAnswers.headline ?? null, checks: input.knownAnswers.checks.map((c) => ({ ...c, units: [...c.units], missing: [...c.missing] })) } : null,
+    steps: input.steps?.perPair.length ? stepsSummary(input.steps) : null,
     notes: [...(input.notes ?? [])],
   };
 }
