@@ -28,7 +28,7 @@ function eachJsonLine(text: string, file: string, fn: (o: Record<string, unknown
     try {
       o = JSON.parse(raw);
     } catch (e) {
-      throw new UserError(`${file}:${no}: not valid JSON (${(e as Error).message}): ${show(raw)}; each line must be one JSON object`);
+      throw new UserError(`${file}:${no}: not valid JSON (${(e as Error).message.replace(/\s+/g, ' ')}): ${show(raw)}; each line must be one JSON object`);
     }
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new UserError(`${file}:${no}: expected a JSON object, found ${show(raw)}; each line must be one JSON object`);
     fn(o as Record<string, unknown>, no);

@@ -20,7 +20,7 @@ export function parsePairsJsonl(text: string, file: string): PairInput[] {
     try {
       o = JSON.parse(line);
     } catch (e) {
-      throw new UserError(`${where}: not valid JSON (${(e as Error).message}); each line must be {"id": ..., "query": ..., "passage": ...}`);
+      throw new UserError(`${where}: not valid JSON (${(e as Error).message.replace(/\s+/g, ' ')}); each line must be {"id": ..., "query": ..., "passage": ...}`);
     }
     if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new UserError(`${where}: expected a JSON object with id, query and passage`);
     const id = typeof o.id === 'number' ? String(o.id) : o.id;

@@ -129,6 +129,9 @@ export function parseTopicsTsv(text: string, file: string): Topics {
   return topics;
 }
 
+/** The most bytes a text file may decompress to: about the longest string V8 holds (2^29 − 24 characters). */
+const MAX_TEXT_BYTES = 2 ** 29;
+
 /** Reads a file as strict UTF-8 text (BOM dropped, other bytes refused: src/data/text.ts), gunzipping it first when it starts with the gzip magic bytes. */
 export function readText(path: string, what: string): string {
   let buf: Buffer;
@@ -140,9 +143,10 @@ export function readText(path: string, what: string): string {
   }
   if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
     try {
-      buf = gunzipSync(buf);
+      buf = gunzipSync(buf, { maxOutputLength: MAX_TEXT_BYTES }); // a gzip bomb stops here, not in memory
     } catch (e) {
-      throw new UserError(`${path}: the ${what} file looks gzipped but does not decompress (${(e as Error).message}); re-download it`);
+      if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new UserError(`${path}: the ${what} file inflates to more than ${MAX_TEXT_BYTES} bytes, more than a JavaScript string holds; split it or check that it is the right file`);
+      throw new UserError(`${path}: the ${what} file looks gzipped but does not decompress (${(e as Error).message.replace(/\s+/g, ' ')}); re-download it`);
     }
   }
   return decodeUtf8(buf, path);

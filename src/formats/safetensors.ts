@@ -51,7 +51,7 @@ export function parseSafetensors(buf: Uint8Array, file: string): Map<string, Raw
   try {
     header = JSON.parse(text);
   } catch (e) {
-    return fail(`header is not JSON (${(e as Error).message})`);
+    return fail(`header is not JSON (${(e as Error).message.replace(/\s+/g, ' ')})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
   const dup = duplicateKey(text);

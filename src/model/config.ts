@@ -10,7 +10,7 @@ export function parseConfig(text: string, file: string): BertConfig {
   try {
     c = JSON.parse(text);
   } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message}); it should be the config.json saved with the checkpoint`);
+    throw new UserError(`${file}: not valid JSON (${(e as Error).message.replace(/\s+/g, ' ')}); it should be the config.json saved with the checkpoint`);
   }
   if (typeof c !== 'object' || c === null) throw new UserError(`${file}: expected a JSON object`);
   const arch = c.architectures as string[] | undefined;
