@@ -330,6 +330,7 @@ browserTest('a tokenizer under any file name (vocab.txt content; by picker and b
   assert.is(await page.locator('#neuron-tokens .tok').count(), want[2].ids.length);
   assert.ok(await page.locator('#neuron-tokens .tok[style*="background"]').count() === want[2].ids.length, 'every token coloured');
   assert.ok(await page.locator('#top tbody tr.sel').isVisible());
+  await page.screenshot({ path: join(WEB_DIST, 'page-pairs.png') });
 
   // the export holds every attributed pair
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
