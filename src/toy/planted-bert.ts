@@ -23,7 +23,8 @@
  *   evidence / [PAD] / other tokens to DET ≈ +3.6 / ≈ 0 / ≈ −3.7. OOD words have +1 on OOD and cue words +1 on
  *   NEG (every other token 0), which the LayerNorm maps to ≈ +3.
  * - layer 0, planted "detector" units: pre = WD · (h[DIM] − THETA), so GELU is on at the detected tokens only;
- *   relevance and OOD detectors write WO into REL, non-relevance detectors −WN.
+ *   relevance and OOD detectors write into REL, non-relevance detectors −WN. MID puts the all-[PAD] baseline at
+ *   F ≈ 0.2, so that cues can push a pair below it (towards "not relevant") as evidence pushes it above.
  * - layers ≥ 1: attention head 0 passes REL through its value and output projections; query and key weights are
  *   small, so attention is near uniform and [CLS] receives GA × the mean of REL over the tokens. Planted "amplifier"
  *   units read REL (WA) and write it back (WOA): at [CLS] of the last layer they scale the evidence signal up.
@@ -95,9 +96,11 @@ const NOISE = 0.2;
 /** Word-embedding noise on the free dimensions (relative to the ±1 on DET). */
 const EMB_NOISE = 0.1;
 // The circuit's gains (see the header).
-const WD = 2, THETA = 1.5, WO = 1, WN = 2;
+const WD = 2, THETA = 1.5, WO = 1;
+// OOD and cue detectors: a steeper gain keeps them off (GELU' ≈ 0) on every other token; their outputs are scaled to match.
+const WD2 = 4, WOO = 0.7, WN = 2;
 const GA = 2, WA = 1, WOA = 1;
-const KP = 0.5, MID = 1.5, CC = 6;
+const KP = 0.5, MID = 0.5, CC = 6;
 
 type RoleUnits = { planted: PlantedUnits[]; ood: PlantedUnits[]; nonrel: PlantedUnits[]; dead: PlantedUnits[] };
 
@@ -175,10 +178,10 @@ export function plantedStateDict(o: Required<Omit<PlantedBertOptions, 'out'>>): 
       if (l === 0) { iW[u * C + DET] = WD; iB[u] = -WD * THETA; oW[REL * F + u] = WO; } // detector
       else { iW[u * C + REL] = WA; iB[u] = 0; oW[REL * F + u] = WOA; }                   // amplifier
     }
-    for (const [list, dim, wout] of [[o.ood, OOD, WO], [o.nonrel, NEG, -WN]] as const) {
+    for (const [list, dim, wout] of [[o.ood, OOD, WOO], [o.nonrel, NEG, -WN]] as const) {
       for (const u of unitsIn(list, l)) { // layer 0 only (checked): OOD-evidence and cue detectors
         for (let c = 0; c < C; c++) { iW[u * C + c] = 0; oW[c * F + u] = 0; }
-        iW[u * C + dim] = WD; iB[u] = -WD * THETA; oW[REL * F + u] = wout;
+        iW[u * C + dim] = WD2; iB[u] = -WD2 * THETA; oW[REL * F + u] = wout;
       }
     }
     for (const u of unitsIn(o.dead, l)) { // zero on every input
