@@ -173,7 +173,7 @@ function topNeuronsSection(r: ReportJson): string {
   if (!t) return '';
   const known = t.rows.some((x) => x.role !== null);
   const head = ['rank', 'neuron', ...(known ? ['planted role'] : []), 'fused score', ...t.cells.map((c) => `mean NIG ${c}`), ...(t.rows[0]?.segments ? t.segments.map((s) => `${s} share`) : [])];
-  const share = (x: number | null, tot: number | null) => (x === null || !tot ? '–' : `${((100 * x) / tot).toFixed(0)}%`);
+  const share = (x: number | null, tot: number | null) => (x === null || !tot ? '–' : `${Math.abs((100 * x) / tot) < 0.5 ? 0 : ((100 * x) / tot).toFixed(0)}%`);
   const rows = t.rows.map((x, i) => [i + 1, x.name, ...(known ? [x.role ?? '–'] : []), fmt4(x.score), ...x.perCell.map(fmt4), ...(x.segments ? x.segments.map((s) => share(s, x.score)) : [])]);
   return section('top-neurons', 'Top neurons', checksFor(r, 'top-neurons') + table(head, rows),
     `The ${t.rows.length} highest units of the fusion of every dataset's ${t.label === 'rel' ? 'relevant' : 'non-relevant'} cells, named L<layer>.<neuron>: their mean NIG in every (dataset, label) cell (the run's target; non-relevant cells are not turned here) and where along the input the fused score comes from ([CLS], query, [SEP], passage).`);
