@@ -25,6 +25,7 @@ import { readDocsTsv } from '../src/data/tsv.ts';
 import type { BertWeights, EncodedPair } from '../src/model/types.ts';
 import { makePlantedBert, type PlantedBert } from '../src/toy/planted-bert.ts';
 import { makeToyCollection } from '../src/toy/collection.ts';
+import { NONREL_WORDS, toyVocab } from '../src/toy/vocab.ts';
 
 const S = suite('planted');
 const STEPS = 20;
@@ -90,6 +91,7 @@ S('the toy collection tokenises without [UNK] and the planted units are where th
   assert.is(pairs.length, 120);
   for (const p of pairs) assert.not.ok(p.ids.includes(tok.unkId), `[UNK] in ${p.ids}`);
   assert.equal(planted.flatUnits, [7, 23, 41, 64 + 12, 64 + 58]);
+  assert.equal(planted.roles, { relevance: [7, 23, 41, 64 + 12, 64 + 58], ood: [30, 50], nonrel: [15, 35], dead: [3, 64 + 20, 64 + 40] });
   assert.is(w.config.numLabels, 2);
   assert.is(w.config.intermediate, 64);
 });
@@ -135,6 +137,25 @@ S('NIG summed over the relevant pairs ranks the planted units on top', async () 
   const weakest = Math.min(...planted.flatUnits.map((u) => sum[u]));
   console.log(`  NIG precision@${k}: ${hits / k} (top ${top.join(', ')}); weakest planted ${weakest.toFixed(4)}, largest other |NIG| ${Math.max(...others).toFixed(4)}`);
   assert.ok(hits / k >= 0.9, `precision@${k} ${hits / k}: top units ${top} vs planted ${planted.flatUnits}`);
+  // the other roles on in-domain relevant pairs: dead units exactly 0; OOD and cue detectors (no OOD words or cues here) off
+  for (const u of planted.roles.dead) assert.is(sum[u], 0, `dead unit ${u}: NIG ${sum[u]}`);
+  for (const u of [...planted.roles.ood, ...planted.roles.nonrel]) assert.ok(Math.abs(sum[u]) < 1e-5, `unit ${u}: |NIG| ${sum[u]} on pairs without its words`);
+});
+
+S('pruning the dead units changes no score (bit for bit); pruning the cue detectors raises the cue-holding passages only', async () => {
+  const { planted, candidates, pairs } = ctx;
+  const base = await scoreAll();
+  assert.equal(await pruned(planted.roles.dead), base);
+  const noCue = await pruned(planted.roles.nonrel);
+  const vocab = toyVocab();
+  const cueId = new Set(NONREL_WORDS.map((w) => vocab.indexOf(w)));
+  let up = 0, cues = 0;
+  pairs.forEach((p, i) => {
+    const hasCue = p.ids.some((id) => cueId.has(id));
+    if (hasCue) { cues++; if (noCue[i] > base[i] + 0.1) up++; } else assert.ok(Math.abs(noCue[i] - base[i]) < 1e-5, `pair ${candidates[i].docid}: ${base[i]} -> ${noCue[i]} without a cue`);
+  });
+  assert.is(cues, 36);
+  assert.is(up, cues);
 });
 
 S('pruning the planted units hurts far more than pruning random units of the same count', async () => {
