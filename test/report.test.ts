@@ -16,6 +16,8 @@ import { renderHtml } from '../src/report/html.ts';
 import { renderMarkdown } from '../src/report/markdown.ts';
 import { buildReport, type ReportInput } from '../src/report/report.ts';
 import { writeReport } from '../src/report/write.ts';
+import { mergeCoincident, niceTicks } from '../src/report/svg.ts';
+import { intersectionSummary, knownAnswerChecks, relNonrelPerDataset, schemePairCurves, topNeurons } from '../src/analysis/figures.ts';
 
 const EVIL = '<script>alert("x")</script>';
 const PIPE = 'a|b';
@@ -49,6 +51,7 @@ function input(): ReportInput {
       { scheme: 'dataset/a|b/rel', p: 10, units: 3, run: WORSE, random: [UNPRUNED, WORSE, WORSE, WORST, UNPRUNED] },
     ],
   }]);
+  const PS = [25, 50];
   return {
     generatedAt: '2024-07-01T00:00:00Z',
     model: { name: 'tiny-bert', layers: 2, dff: 2, hidden: 8, numLabels: 1, target: 'logit', steps: 50, rule: 'right', baseline: 'pad-keep-special' },
@@ -62,7 +65,11 @@ function input(): ReportInput {
     ood: [{ label: 'rel', p: 50, units: Uint32Array.from([2, 3]), perLayer: [0, 2], outOfDomainSize: 2, inDomainSize: 2 }],
     stability: [{ scheme: 'fusion/all/rel', p: 50, resamples: 100, stability: [1, 0.5, 0.95] }],
     pruning,
-    completeness: [{ cut: 'word embeddings', deltas: [0.001, -0.003], gaps: [0.5, 0.25] }],
+    completeness: [{ cut: 'word embeddings', deltas: [0.001, -0.003], gaps: [0.5, 0.25] }, { cut: 'layer 1 output (hidden state 2)', deltas: [0.01, 0.02], gaps: [0.5, -0.25] }],
+    fig2: { ps: PS, panels: (['rel', 'nonrel'] as const).map((label) => ({ label, series: schemePairCurves(cells, label, PS) })) },
+    fig3: { ps: PS, panels: (['rel', 'nonrel'] as const).map((label) => ({ label, rows: intersectionSummary(cells, label, PS, [[PIPE]]) })), relVsNonrel: relNonrelPerDataset(cells, PS) },
+    topNeurons: { label: 'rel', p: 50, ...topNeurons(cells, 'rel', 3) },
+    knownAnswers: { headline: '1/1 planted neurons found', checks: knownAnswerChecks(cells, { inDomain: [EVIL], outOfDomain: [PIPE] }, { relevance: [0] }, 50) },
     notes: ['fixture note & more'],
   };
 }
@@ -72,7 +79,24 @@ test('buildReport: JSON-ready summary of the input', () => {
   assert.equal(JSON.parse(JSON.stringify(r)), r); // no NaN, Maps or typed arrays
   assert.is(r.model.totalUnits, 4);
   assert.is(r.model.units, 'pre-activation');
-  assert.equal(r.completeness, [{ cut: 'word embeddings', pairs: 2, meanAbs: 0.002, maxAbs: 0.003, meanRelAbs: (0.002 + 0.012) / 2 }]);
+  assert.equal(r.completeness, [
+    { cut: 'word embeddings', pairs: 2, meanAbs: 0.002, maxAbs: 0.003, meanRelAbs: (0.002 + 0.012) / 2, meanAbsGap: 0.375 },
+    { cut: 'layer 1 output (hidden state 2)', pairs: 2, meanAbs: 0.015, maxAbs: 0.02, meanRelAbs: (0.02 + 0.08) / 2, meanAbsGap: 0.375 },
+  ]);
+  // Fig. 2: the two datasets' rel means are reversed ([4,3,2,1] vs [1,2,3,4]): no overlap at 25% (1 unit each), at 50% none either
+  assert.equal(r.fig2!.panels[0].series, [{ name: `${EVIL} ∩ ${PIPE}`, values: [0, 0] }]);
+  // nonrel means [1,1,2,2] and [2,2,1,1]: top 50% are {2,3} and {0,1}
+  assert.equal(r.fig2!.panels[1].series[0].values, [0, 0]);
+  // Fig. 3: all datasets ∩ is empty; all but PIPE is EVIL's own set (100 %), named
+  assert.equal(r.fig3!.panels[0].rows.map((x) => [x.name, x.sizes, x.shares, x.units]), [
+    ['all datasets', [0, 0], [0, 0], [[], []]],
+    [`all but ${PIPE}`, [1, 2], [100, 100], [['L0.0'], ['L0.0', 'L0.1']]],
+  ]);
+  assert.equal(r.fig3!.relVsNonrel, [{ dataset: EVIL, values: [0, 0] }, { dataset: PIPE, values: [0, 0] }]);
+  // top neurons by the fused rel mean ([2.5, 2.5, 2.5, 2.5]: ties by index), named, with each cell's mean
+  assert.equal(r.topNeurons!.rows.map((x) => [x.name, x.score, x.perCell]), [['L0.0', 2.5, [4, 1, 1, 2]], ['L0.1', 2.5, [3, 2, 1, 2]], ['L1.0', 2.5, [2, 3, 2, 1]]]);
+  assert.equal(r.knownAnswers!.checks.map((c) => `${c.role} ${c.found}/${c.total}`), ['relevance 1/1', 'shared 0/1']);
+  assert.equal(r.topNeurons!.rows.map((x) => x.role), ['relevance', null, null]);
   assert.equal(r.layerDistributions[0], { scheme: 'fusion/all/rel', p: 50, counts: [17, 29], total: 46 });
   const o = r.overlaps[0];
   assert.equal(o.values[o.names.length - 1], o.names.map(() => null)); // the empty set's row: NaN → null
@@ -93,14 +117,20 @@ test('renderHtml: sections, inline SVG charts, numbers, escaping, no external re
   const r = buildReport(input());
   const html = renderHtml(r);
   assert.ok(html.startsWith('<!DOCTYPE html>'));
-  for (const id of ['model', 'datasets', 'completeness', 'layers', 'overlaps', 'label-overlaps', 'ood', 'stability', 'pruning', 'notes']) {
+  for (const id of ['known-answers', 'model', 'datasets', 'top-neurons', 'fig2', 'fig3', 'completeness', 'layers', 'overlaps', 'label-overlaps', 'ood', 'stability', 'pruning', 'notes']) {
     assert.ok(html.includes(`<section id="${id}">`), `section ${id}`);
     assert.ok(html.includes(`href="#${id}"`), `nav link ${id}`);
   }
   const svgs = html.match(/<svg /g)!.length;
-  // 2 layer bar charts + 1 heatmap + 1 OOD bar chart + 2 pruning curves
-  assert.is(svgs, 6);
-  assert.is(html.match(/<\/svg>/g)!.length, 6);
+  // 2 layer bar charts + 1 heatmap + 1 OOD bar chart + 2 pruning curves + 2 Fig. 2 panels + 2 Fig. 3 panels + rel ∩ nonrel
+  assert.is(svgs, 11);
+  assert.is(html.match(/<\/svg>/g)!.length, 11);
+  // every section says what it shows; the checks sit beside their sections
+  assert.is(html.match(/<p class="how">/g)!.length, 13); // every section but the notes
+  assert.match(html, /<section id="top-neurons"><h2>Top neurons<\/h2><p class="how">[^<]*<\/p><div class="check pass" data-role="relevance"><b>✔ known answer — planted relevance neurons: 1\/1 found<\/b>/);
+  assert.match(html, /<section id="fig3">(?:(?!<\/section>).)*<div class="check fail" data-role="shared"><b>✘ known answer — relevance neurons shared by every dataset: 0\/1 found<\/b>(?:(?!<\/section>).)*missing L0\.0/s);
+  assert.match(html, /<p class="headline" id="headline">1\/1 planted neurons found<\/p>/);
+  assert.ok(html.includes('<td>5.00%</td>') && html.includes('<td>0.70%</td>'), 'completeness: |Δ| / |gap| of each cut in percent');
   assert.ok(/<svg class="chart heatmap"/.test(html));
   assert.is(html.match(/<polygon class="band"/g)!.length, 2);
   assert.is(html.match(/<rect class="bar"/g)!.length, 2 + 2 + 2);
@@ -151,6 +181,18 @@ test('renderMarkdown: tables with the right rows, escaped cells', () => {
   assert.ok(rows[3].startsWith(`| \\<script\\>alert("x")\\</script\\> | fusion/all/rel | 10 | 3 | ${x.ndcg10.value.toFixed(4)} | ${x.ndcg10.delta.toFixed(4)} |`));
   assert.ok(rows[4].includes('| dataset/a\\|b/rel | 1 | 1 | 1.0000 | +0.0000 |'));
   assert.not.match(md, /(^|[^\\])</); // every '<' is backslash-escaped (CommonMark: no raw HTML)
+  assert.equal(tableAfter('## Known answers').slice(2), ['| relevance | 1/1 | 50 | pass | in the top 50% of the fusion of all datasets (relevant pairs) | L0.0 |', '| shared | 0/1 | 50 | FAIL | in the top 50% of every dataset (intersection of all 2) | L0.0 |']);
+  assert.is(tableAfter('## Fig. 3: intersection among all schemes, and with datasets left out')[3], '| rel | all but a\\|b | \\<script\\>alert("x")\\</script\\> | 1 (100.0) | 2 (100.0) |');
+  assert.is(tableAfter('## Completeness of full cuts')[3], '| layer 1 output (hidden state 2) | 2 | 0.0150 | 0.0200 | 0.3750 | 0.0500 |');
+  assert.ok(tableAfter('## Top neurons')[2].startsWith('| L0.0 | relevance | 2.5000 | 4.0000 | 1.0000 | 1.0000 | 2.0000 |'));
+});
+
+test('niceTicks and mergeCoincident: round ticks, coinciding series drawn once', () => {
+  assert.equal(niceTicks(0.468, 1.0, 4), [0.6, 0.8, 1]);
+  assert.equal(niceTicks(0.4, 0.45, 4), [0.4, 0.42, 0.44]);
+  assert.equal(niceTicks(-4, 104, 5), [0, 25, 50, 75, 100]);
+  const pts = [{ p: 1, value: 0.5 }, { p: 5, value: 0.25 }];
+  assert.equal(mergeCoincident([{ name: 'a', points: pts }, { name: 'b', points: [{ p: 1, value: 0.5 }, { p: 5, value: 0.3 }] }, { name: 'c', points: [...pts] }]).map((x) => x.name), ['a = c', 'b']);
 });
 
 test('writeReport writes report.html, report.json and report.md', () => {

@@ -21,7 +21,12 @@ export function mdTable(head: readonly Cell[], rows: readonly (readonly Cell[])[
 
 export function renderMarkdown(r: ReportJson): string {
   const out: string[] = [`# ${cell(r.title)}`];
+  if (r.knownAnswers?.headline) out.push(`**${cell(r.knownAnswers.headline)}**`);
   if (r.generatedAt) out.push(`generated ${cell(r.generatedAt)}`);
+  if (r.knownAnswers) {
+    out.push('## Known answers', mdTable(['role', 'found', 'p (%)', 'check', 'found means', 'planted units'],
+      r.knownAnswers.checks.map((c) => [c.role, `${c.found}/${c.total}`, c.p, c.passed ? 'pass' : 'FAIL', c.rule, c.units.join(' ')])));
+  }
   const m = r.model;
   out.push('## Model and method', mdTable(['setting', 'value'], [
     ['checkpoint', m.name], ['layers', m.layers], ['d_ff', m.dff], ['units pooled', m.totalUnits], ['units attributed', m.units],
@@ -30,9 +35,24 @@ export function renderMarkdown(r: ReportJson): string {
   ]));
   out.push('## Datasets', mdTable(['dataset', 'domain', 'relevance level', 'queries', 'relevant pairs', 'non-relevant pairs'],
     r.datasets.map((d) => [d.name, d.domain, d.relevanceLevel, d.queries ?? '–', d.rel, d.nonrel])));
+  if (r.topNeurons) {
+    const t = r.topNeurons;
+    out.push('## Top neurons', mdTable(['neuron', 'planted role', 'fused score', ...t.cells.map((c) => `mean NIG ${c}`), ...(t.rows[0]?.segments ? t.segments : [])],
+      t.rows.map((x) => [x.name, x.role ?? '–', fmt4(x.score), ...x.perCell.map(fmt4), ...(x.segments ?? []).map(fmt4)])));
+  }
+  if (r.fig2) {
+    out.push('## Fig. 2: intersection between pairs of attribution schemes', mdTable(['label', 'pair', ...r.fig2.ps.map((q) => `${q}%`)],
+      r.fig2.panels.flatMap((pn) => pn.series.map((x) => [pn.label, x.name, ...x.values.map(fmtPct)]))));
+  }
+  if (r.fig3) {
+    const f = r.fig3;
+    out.push('## Fig. 3: intersection among all schemes, and with datasets left out', mdTable(['label', 'datasets', 'kept', ...f.ps.map((q) => `${q}%: size (share %)`)],
+      f.panels.flatMap((pn) => pn.rows.map((x) => [pn.label, x.name, x.datasets.join(', '), ...x.sizes.map((n, i) => `${n} (${fmtPct(x.shares[i])})`)]))));
+    if (f.relVsNonrel.length) out.push(mdTable(['dataset: rel in nonrel (%)', ...f.ps.map((q) => `${q}%`)], f.relVsNonrel.map((x) => [x.dataset, ...x.values.map(fmtPct)])));
+  }
   if (r.completeness.length) {
-    out.push('## Completeness of full cuts', mdTable(['cut', 'pairs', 'mean abs delta', 'max abs delta', 'mean abs delta / abs gap'],
-      r.completeness.map((c) => [c.cut, c.pairs, fmt4(c.meanAbs), fmt4(c.maxAbs), fmt4(c.meanRelAbs)])));
+    out.push('## Completeness of full cuts', mdTable(['cut', 'pairs', 'mean abs delta', 'max abs delta', 'mean abs gap F(x) - F(x\')', 'mean abs delta / abs gap'],
+      r.completeness.map((c) => [c.cut, c.pairs, fmt4(c.meanAbs), fmt4(c.maxAbs), fmt4(c.meanAbsGap), fmt4(c.meanRelAbs)])));
   }
   if (r.layerDistributions.length) {
     out.push('## Layer distribution of top units', mdTable(['scheme', 'p (%)', ...r.layerDistributions[0].counts.map((_, i) => `L${i}`), 'total'],
