@@ -1,0 +1,58 @@
+/**
+ * src/gpu/wait.ts on a fake queue whose work takes a known time: the first wait of a kind measures, later ones
+ * sleep most of the prediction and await the rest; kinds fold digits; an overshooting prediction shrinks;
+ * IR_NEURONS_WAIT=spin never sleeps.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { GpuContext } from '../src/gpu/context.ts';
+import { noteSubmit, predictions, settle, SLEEP_FRACTION, waitStats } from '../src/gpu/wait.ts';
+
+/** A device whose queue finishes `workMs` after each submit noted. */
+function fakeGpu(workMs: () => number): { g: GpuContext; submit: (label: string) => void } {
+  let doneAt = 0;
+  const device = { queue: { onSubmittedWorkDone: () => new Promise<void>((r) => setTimeout(r, Math.max(0, doneAt - performance.now()))) } };
+  const g = { device, features: [], limits: {} } as unknown as GpuContext;
+  return { g, submit: (label) => { doneAt = Math.max(doneAt, performance.now()) + workMs(); noteSubmit(g, label); } };
+}
+
+test('settle learns per kind (digits folded), sleeps most of the prediction, shrinks an overshoot', async () => {
+  const before = process.env.IR_NEURONS_WAIT;
+  delete process.env.IR_NEURONS_WAIT;
+  try {
+    let work = 40;
+    const { g, submit } = fakeGpu(() => work);
+    submit('NIG points 0..19');
+    submit('read F');
+    await settle(g);
+    const key = 'NIG points #..# | read F';
+    const p0 = predictions(g).get(key);
+    assert.ok(p0 !== undefined && p0 >= 75 && p0 < 400, `first wait measured ${p0} ms for two 40 ms submits`);
+    const slept0 = waitStats.sleptMs;
+    const t0 = performance.now();
+    submit('NIG points 21..40');
+    submit('read F');
+    await settle(g);
+    const took = performance.now() - t0;
+    const slept = waitStats.sleptMs - slept0;
+    assert.ok(slept >= 0.5 * SLEEP_FRACTION * 80 && slept <= p0!, `slept ${slept.toFixed(1)} ms of a ${p0!.toFixed(1)} ms prediction`);
+    assert.ok(took >= 78, `the wait returned after ${took.toFixed(1)} ms, before the 80 ms of work finished`);
+    assert.equal([...predictions(g).keys()], [key], 'one kind: the digits are folded');
+    // the work gets much shorter: the sleep overshoots and the prediction shrinks
+    work = 1;
+    const p1 = predictions(g).get(key)!;
+    for (let i = 0; i < 3; i++) { submit('NIG points 0..19'); submit('read F'); await settle(g); }
+    assert.ok(predictions(g).get(key)! < 0.8 * p1, `after overshooting, the prediction went from ${p1.toFixed(1)} to ${predictions(g).get(key)!.toFixed(1)} ms`);
+    // spin: no sleeping
+    process.env.IR_NEURONS_WAIT = 'spin';
+    work = 30;
+    const s0 = waitStats.sleptMs;
+    submit('NIG points 0..19'); submit('read F');
+    await settle(g);
+    assert.is(waitStats.sleptMs, s0, 'IR_NEURONS_WAIT=spin does not sleep');
+  } finally {
+    if (before === undefined) delete process.env.IR_NEURONS_WAIT; else process.env.IR_NEURONS_WAIT = before;
+  }
+});
+
+test.run();
