@@ -25,7 +25,8 @@
  * IR_NEURONS_WAIT=spin for plain awaits, i.e. the host busy-polling as Dawn's Node binding does).
  *
  * Usage: npm run bench:matmul [-- --sizes 256x256x256,512x512x512 --no-gpujs --variant-sizes 1024x1024x1024
- *                               --no-baseline (skip the gpu.js comparison) --no-variants --save-tune --no-sgemm]
+ *                               --no-baseline (skip the gpu.js comparison) --no-variants --save-tune --no-sgemm
+ *                               --no-tune --variants vec4-128x64x16-8x4,... (only these besides the default)]
  */
 import { memoryStore, setTuneStore, tuneStore } from '../src/gpu/autotune.ts';
 import type { Gpu } from '../src/gpu/device.ts';
@@ -54,6 +55,10 @@ const sizes: Shape[] = argv.includes('--no-baseline') ? [] : parseSizes(arg('--s
 const variantSizes: Shape[] = argv.includes('--no-variants') ? [] : parseSizes(arg('--variant-sizes')) ?? [DEFAULT_SIZES[2], DEFAULT_SIZES[3]];
 const withGpujs = !argv.includes('--no-gpujs');
 const withSgemm = !argv.includes('--no-sgemm');
+const withTune = !argv.includes('--no-tune');
+/** --variants a,b: only these MATMUL_VARIANTS (the default always) beside the CPU-class rows. */
+const onlyVariants = arg('--variants')?.split(',');
+const VARIANTS = onlyVariants ? MATMUL_VARIANTS.filter((v) => v === DEFAULT_VARIANT || onlyVariants.includes(v.name)) : MATMUL_VARIANTS;
 /** Rows of the variants table besides MATMUL_VARIANTS: the CPU-class kernel's two forms and numpy's sgemm. */
 const CPU_ROWS = ['cpu-class (subgroups)', 'cpu-class (no subgroups)'] as const;
 const SGEMM_ROW = 'numpy sgemm (CPU, OpenBLAS)';
@@ -135,7 +140,7 @@ async function variantRow(g: Gpu, s: Shape, rand: () => number): Promise<Map<str
     cells.set(label, {});
     runners.push(timed(label, d, err));
   }
-  for (const v of MATMUL_VARIANTS) {
+  for (const v of VARIANTS) {
     const why = variantFits(v, g.limits) ?? variantSupports(g, v, { M, N, K, transB: true });
     if (why) { cells.set(v.name, { note: `n/a (${why})` }); continue; }
     const d = await matmul(g, { label: `bench ${v.name} ${name(s)}`, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true, variant: v });
@@ -179,6 +184,7 @@ async function variantTable(g: Gpu): Promise<void> {
     console.log(`\nvariants on ${name(s)}${s.note ? ` (${s.note})` : ''}, TRANS_B with bias; load average ${loadAverage()}`);
     const cells = await variantRow(g, s, rand);
     for (const [v, c] of cells) console.log(`  ${v.padEnd(26)} ${c.ms ? `${fmt(c.ms).padStart(9)} ms = ${fmt(gflops(s, c.ms))} GFLOP/s` : c.note}`);
+    if (!withTune) { cols.push({ s, cells, tuned: '', tunedMs: NaN }); continue; }
     const [t] = await tuneMatmuls(g, [{ M: s.M, N: s.N, K: s.K, transB: true }], { budgetMs: 30000, log: (l) => console.log(`  ${l}`) });
     console.log(`  tuner (its own timing, cache: ${tuneStore().where}): ${t.variant}, ${fmt(t.gflops)} GFLOP/s; default ${fmt(gflops(s, t.defaultMs))} GFLOP/s; rejected: ${Object.entries(t.rejected).map(([k, v]) => `${k} (${v})`).join('; ') || 'none'}`);
     cols.push({ s, cells, tuned: t.variant, tunedMs: t.ms });
@@ -188,7 +194,7 @@ async function variantTable(g: Gpu): Promise<void> {
   console.log(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
   const rowsOf: [string, string][] = [
     ...CPU_ROWS.map((r) => [r, '32×4 per lane, wg 8'] as [string, string]),
-    ...MATMUL_VARIANTS.map((v) => [v.name, Object.entries(variantConstants(v)).map(([k, x]) => `${k}=${x}`).join(' ')] as [string, string]),
+    ...VARIANTS.map((v) => [v.name, Object.entries(variantConstants(v)).map(([k, x]) => `${k}=${x}`).join(' ')] as [string, string]),
   ];
   for (const [rowName, consts] of rowsOf) {
     const cells = cols.map(({ s, cells, tuned }) => { const c = cells.get(rowName); return !c ? 'n/a' : c.ms ? `${fmt(gflops(s, c.ms))}${tuned === rowName ? ' *' : ''}` : c.note!.split(' (')[0]; });
@@ -199,7 +205,7 @@ async function variantTable(g: Gpu): Promise<void> {
     console.log(`| cpu-class / numpy sgemm | | ${cols.map(({ cells }) => { const a = cells.get(CPU_ROWS[0])?.ms ?? cells.get(CPU_ROWS[1])?.ms, b = cells.get(SGEMM_ROW)?.ms; return a && b ? `${fmt(b / a, 2)}×` : 'n/a'; }).join(' | ')} |`);
   }
   const best = (c: (typeof cols)[number]) => Math.min(...[...c.cells].filter(([k]) => k !== SGEMM_ROW).map(([, x]) => x.ms ?? Infinity));
-  console.log(`| tuned choice (tuner's timing) | | ${cols.map((c) => `${c.tuned}: ${fmt(gflops(c.s, c.tunedMs))}`).join(' | ')} |`);
+  if (withTune) console.log(`| tuned choice (tuner's timing) | | ${cols.map((c) => `${c.tuned}: ${fmt(gflops(c.s, c.tunedMs))}`).join(' | ')} |`);
   console.log(`| fastest / default (this table) | | ${cols.map((c) => `${fmt(c.cells.get(DEFAULT_VARIANT.name)!.ms! / best(c), 2)}×`).join(' | ')} |`);
 }
 
