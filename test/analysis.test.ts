@@ -20,6 +20,7 @@ import { Rng, summarise, zScores } from '../src/analysis/stats.ts';
 import { parseRun, type Qrels, type Run } from '../src/data/trec.ts';
 import { UserError } from '../src/util/errors.ts';
 import { throwsUserError } from './helpers/shared.ts';
+import { intersectionSummary, knownAnswerChecks, orientCells, relNonrelPerDataset, schemePairCurves, topNeurons, unitName } from '../src/analysis/figures.ts';
 
 
 const arr = (u: ArrayLike<number>) => Array.from(u);
@@ -357,6 +358,56 @@ test('Rng: seeded, int(n) in range', () => {
     const v = r.int(7);
     assert.ok(Number.isInteger(v) && v >= 0 && v < 7);
   }
+});
+
+// ---------------------------------------------------------------- figures (Fig. 2, Fig. 3, top neurons, known answers)
+
+/** 3 datasets x 2 labels over 2 layers x 5 neurons; unit 0 shared, 1 only in b and c, 2 in a only, 9 dead, 7 non-relevance. */
+function figCells(): Cell[] {
+  const mk = (dataset: string, label: 'rel' | 'nonrel', v: number[]): Cell => ({ dataset, label, count: 2, sum: Float64Array.from(v, (x) => 2 * x), sumSq: new Float64Array(10), layers: 2, dff: 5,
+    segments: [0, 1, 2, 3, 4].map((s) => Float64Array.from(v, (x) => (s === 1 ? 0.5 * x : s === 3 ? 1.5 * x : 0))) });
+  //                 u: 0    1    2    3    4    5    6    7     8    9
+  return [
+    mk('a', 'rel', [9, -1, 8, 1, 0.5, 0.2, 0.1, -2, 0.3, 0]), mk('a', 'nonrel', [3, -0.1, -0.2, -0.3, -0.4, -0.5, -0.6, -4, -0.7, 0]),
+    mk('b', 'rel', [9, 8, -1, 1, 0.5, 0.2, 0.1, -2, 0.3, 0]), mk('b', 'nonrel', [3, -0.1, -0.2, -0.3, -0.4, -0.5, -0.6, -4, -0.7, 0]),
+    mk('c', 'rel', [9, 8, -1, 1, 0.5, 0.2, 0.1, -2, 0.3, 0]), mk('c', 'nonrel', [3, -0.1, -0.2, -0.3, -0.4, -0.5, -0.6, -4, -0.7, 0]),
+  ];
+}
+
+test('figures: orientation, Fig. 2 pair curves, Fig. 3 intersections with exclusions, rel vs nonrel', () => {
+  const raw = figCells();
+  const cells = orientCells(raw, 'relevant');
+  assert.is(cells[1].sum[7], 8); // nonrel cells turned: unit 7 pushes towards "non-relevant"
+  assert.is(cells[0].sum[0], 18); // rel cells as they are
+  assert.is(cells[1].segments![3][7], 6);
+  assert.is(orientCells(raw, 'nonrelevant')[0].sum[0], -18);
+  assert.is(unitName(7, 5), 'L1.2');
+  // top 20% = 2 units: a {0, 2}, b and c {0, 1}
+  const curves = schemePairCurves(cells, 'rel', [10, 20, 50]);
+  assert.equal(curves.map((c) => [c.name, c.values]), [['a ∩ b', [100, 50, 80]], ['a ∩ c', [100, 50, 80]], ['b ∩ c', [100, 100, 100]]]);
+  const rows = intersectionSummary(cells, 'rel', [20], [['a'], ['a', 'b']]);
+  assert.equal(rows.map((r) => [r.name, r.datasets, r.sizes, r.shares, Array.from(r.units[0])]), [
+    ['all datasets', ['a', 'b', 'c'], [1], [50], [0]], ['all but a', ['b', 'c'], [2], [100], [0, 1]], ['all but a, b', ['c'], [2], [100], [0, 1]],
+  ]);
+  throwsUserError(() => intersectionSummary(cells, 'rel', [20], [['nope']]), /--exclude: dataset 'nope' is not in the run \(datasets: a, b, c\)/);
+  throwsUserError(() => intersectionSummary(cells, 'rel', [20], [['a', 'b', 'c']]), /leaves no dataset/);
+  // rel top 20% of a: {0, 2}; oriented nonrel top 20%: {7, 8}: nothing shared; at 50%, {0, 2, 3, 4, 8} vs {4, 5, 6, 7, 8}: 2 of 5
+  assert.equal(relNonrelPerDataset(cells, [20, 50]).map((r) => [r.dataset, r.values]), [['a', [0, 40]], ['b', [0, 40]], ['c', [0, 40]]]);
+});
+
+test('figures: top neurons (named, per cell, per segment) and the known-answer checks of each role', () => {
+  const raw = figCells();
+  const t = topNeurons(raw, 'rel', 3);
+  assert.equal(t.rows.map((r) => [r.name, r.score]), [['L0.0', 9], ['L0.1', 5], ['L0.2', 2]]);
+  assert.equal(t.rows[0].perCell, [9, 3, 9, 3, 9, 3]);
+  assert.equal(t.rows[0].segments, [0, 2.25, 0, 6.75, 0]); // sums to the score
+  const cells = orientCells(raw, 'relevant');
+  const checks = knownAnswerChecks(cells, { inDomain: ['a'], outOfDomain: ['b', 'c'] }, { relevance: [0], ood: [1], nonrel: [7], dead: [9, 3] }, 20);
+  assert.equal(checks.map((c) => `${c.role} ${c.found}/${c.total} ${c.passed} ${c.missing.join(',')}`), [
+    'relevance 1/1 true ', 'shared 1/1 true ', 'ood 1/1 true ', 'nonrel 1/1 true ', 'dead 1/2 false L0.3',
+  ]);
+  // a planted unit that is not found is reported missing
+  assert.equal(knownAnswerChecks(cells, { inDomain: ['a'], outOfDomain: ['b', 'c'] }, { relevance: [2] }, 20).map((c) => `${c.role} ${c.found}/${c.total}`), ['relevance 0/1', 'shared 0/1']);
 });
 
 test.run();
