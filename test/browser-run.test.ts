@@ -18,7 +18,8 @@ import { ensureChromium, launchChromium, serve, type Browser, type Server } from
 import { REPO, FIXTURES, TOKENIZER_JSON, fixtureRef, fixturePairs, needsShared, relL2 } from './helpers/shared.ts';
 import { makePlantedBert } from '../src/toy/planted-bert.ts';
 import { makeToyCollection } from '../src/toy/collection.ts';
-import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
+import { parseSafetensors, serializeSafetensors, toFloat } from '../src/formats/safetensors.ts';
+import { parseRun } from '../src/browser/run-load.ts';
 import { rankPositions } from '../src/analysis/rankings.ts';
 import { diverging, fmt } from '../src/browser/heatmap.ts';
 import { loadTokenizer } from '../src/tokenizer/tokenizer.ts';
@@ -364,6 +365,25 @@ browserTest('a tokenizer.json under an arbitrary name (the fixture tokenizer as 
   await page.waitForFunction(() => (globalThis as any).irNeurons.state.status === 'error', undefined, { timeout: 30_000 });
   assert.match(await page.textContent('#load-status') ?? '', /^2 files could be the tokenizer \(one\.tok, two\.tok\); give only one/);
 }, true);
+
+S('parseRun (no browser): mean from sum / count when mean is absent, shape from the tensors when the manifest has none, other tensors ignored, wrong shapes and kinds refused', () => {
+  const f64 = (a: number[], shape: number[]) => ({ dtype: 'F64' as const, shape, data: Float64Array.from(a) });
+  const agg = serializeSafetensors({
+    'd1/rel.count': f64([2], [1]), 'd1/rel.sum': f64([2, -4, 6, 0, 1, 3], [2, 3]), 'd1/rel.sumsq': f64([2, 8, 18, 0, 1, 5], [2, 3]),
+    'd1/rel.seg_sum': f64(Array.from({ length: 30 }, (_, i) => i), [5, 2, 3]), 'd1/rel.future_tensor': f64([1], [1]),
+  }, { cells: JSON.stringify(['d1/rel']) });
+  const run = parseRun(new TextEncoder().encode(JSON.stringify({ kind: 'dataset-run' })), agg, 'r');
+  assert.equal([run.layers, run.dff, run.cells.map((c) => c.name)], [2, 3, ['d1/rel']]);
+  const c = run.cells[0];
+  assert.equal(Array.from(c.mean), [1, -2, 3, 0, 0.5, 1.5]);
+  assert.equal(Array.from(c.sd!), [0, 0, 0, 0, 0.5, Math.sqrt(2.5 - 2.25)]);
+  assert.equal(Array.from(c.segMean!).slice(0, 4), [0, 0.5, 1, 1.5]);
+  assert.throws(() => parseRun(new TextEncoder().encode('{"kind":"dataset-run","model":{"config":{"layers":3,"intermediate":3}}}'), agg, 'r'),
+    (e: Error) => e.name === 'UserError' && /r\/aggregate\.safetensors: d1\/rel\.sum has shape \[2, 3\], expected 9 values for 3 layers × 3 neurons/.test(e.message));
+  assert.throws(() => parseRun(new TextEncoder().encode('{"kind":"pairs-run"}'), agg, 'r'), (e: Error) => /kind is 'pairs-run', not 'dataset-run'/.test(e.message));
+  assert.throws(() => parseRun(new TextEncoder().encode('{}'), serializeSafetensors({ deltas: { dtype: 'F32', shape: [1], data: Float32Array.of(0) } }), 'r'),
+    (e: Error) => /no cells/.test(e.message));
+});
 
 S.after(async () => {
   const e = await env;

@@ -8,9 +8,12 @@
  *   const pair = m.tokenizer.encodePair(query, passage, 512);
  *   const logits = await model.score([pair]);
  *   const r = await new NigEngine(model, m.special).attribute(pair, { steps: 50 });
+ *
+ * and reads a dataset run (no GPU needed): `const run = await loadRun(runSourcesFromFolderUrl('runs/msmarco/'))`.
  */
 export { openBrowserGpu, registerBundledShaders, webgpuSupport, type WebGpuSupport } from './gpu.ts';
-export { loadModel, readSource, sourcesFromFiles, sourcesFromFolderUrl, filesFromDrop, tokenizerFromBytes, type LoadedModel, type ModelSources, type Source, type LoadProgress } from './load.ts';
+export { loadModel, readSource, sourcesFromFiles, sourcesFromFolderUrl, filesFromDrop, tokenizerFromBytes, looksLikeJson, type LoadedModel, type ModelSources, type Source, type LoadProgress } from './load.ts';
+export { loadRun, parseRun, runSourcesFromFiles, runSourcesFromFolderUrl, type LoadedRun, type RunCell, type RunSources } from './run-load.ts';
 export { attributionsSafetensors, pairTensors, type Units } from '../ig/export.ts';
 export { drawHeatmap, cellAt, topNeurons, type HeatmapGeometry, type RankedNeuron } from './heatmap.ts';
 export { describeGpu, type Gpu } from '../gpu/device.ts';
