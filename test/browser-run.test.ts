@@ -141,7 +141,7 @@ async function checkCell(page: Page, name: string, absolute = false): Promise<vo
     // (each pair's total and segments are float32 sums of the same terms, so they agree to float32 rounding)
     assert.ok(Math.abs(total - c.mean[u]) <= 1e-6 * Math.max(1e-3, Math.abs(c.mean[u])), `${name} ${u}: segments add up to ${total}, mean ${c.mean[u]}`);
   });
-  // every layer × neuron cell of the large heatmap in the colour of its mean (one column per neuron: d_ff = 64)
+  // every layer × neuron cell of the large heatmap in the colour of its mean (one column per neuron)
   const px = await page.evaluate(() => {
     const s = (globalThis as any).irNeurons.state.run;
     const g = s.heatmap;
@@ -158,6 +158,7 @@ async function checkCell(page: Page, name: string, absolute = false): Promise<vo
     }
     return { bins: g.bins, L: g.L, maxAbs: g.maxAbs, out };
   });
+  assert.ok(F <= 400, `d_ff ${F}: this check reads one column per neuron, so the planted model must stay narrower than the plot`);
   assert.is(px.bins, F, 'one column per neuron');
   assert.is(px.out.length, L * F);
   let maxAbs = 0;
@@ -273,12 +274,14 @@ browserTest('a tokenizer under any file name (vocab.txt content; by picker and b
   await waitStatus(page, ['ready']);
   assert.is(await js(page, 'irNeurons.state.webgpu'), 'ok', `no WebGPU in Chromium: ${await page.textContent('#gpu-status')}`);
   await loadPlanted(page, 'planted-wordpiece.list');
-  assert.match(await page.textContent('#model-info') ?? '', /\+ planted-wordpiece\.list: 2 layers, hidden 32, d_ff 64/);
+  const cfg = JSON.parse(readFileSync(join(MODEL, 'config.json'), 'utf8'));
+  const [L, F] = [cfg.num_hidden_layers, cfg.intermediate_size];
+  assert.match(await page.textContent('#model-info') ?? '', new RegExp(`\\+ planted-wordpiece\\.list: ${L} layers, hidden ${cfg.hidden_size}, d_ff ${F}`));
   // by URL: ?model= with ?tokenizer= naming the file in that folder
   const p2 = await browser.context.newPage();
   await p2.goto(`${server.origin}/index.html?model=/pmodel/&tokenizer=wordpiece.vocab`);
   await waitStatus(p2, ['loaded']);
-  assert.match(await p2.textContent('#model-info') ?? '', /\+ wordpiece\.vocab: 2 layers/);
+  assert.match(await p2.textContent('#model-info') ?? '', new RegExp(`\\+ wordpiece\\.vocab: ${L} layers`));
   await p2.close();
 
   // three pairs from a JSONL file, attributed in one go (per token, m = 4)
@@ -336,7 +339,7 @@ browserTest('a tokenizer under any file name (vocab.txt content; by picker and b
   // the export holds every attributed pair
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
   const exp = parseSafetensors(readFileSync((await download.path())!), 'export');
-  assert.equal(pairs.map((p) => exp.get(`${p.id}.nig`)?.shape), want.map((w) => [2, w.ids.length, 64]));
+  assert.equal(pairs.map((p) => exp.get(`${p.id}.nig`)?.shape), want.map((w) => [L, w.ids.length, F]));
 });
 
 browserTest('a tokenizer.json under an arbitrary name (the fixture tokenizer as bert-uncased.tok) gives the transformers ids', async ({ server, browser }) => {
