@@ -59,7 +59,7 @@ needsShared(S, 'uninterrupted, stopped+resumed and 2 shards merged give identica
   const full = join(tmp, 'full');
   await runDatasets(base(full), engine, tok);
   const A = tensors(join(full, 'aggregate.safetensors'));
-  assert.is(A.size, 6 * 8 + 1, '6 cells (3 datasets × 2 labels) × 8 tensors + deltas');
+  assert.is(A.size, 6 * 8 + 2, '6 cells (3 datasets × 2 labels) × 8 tensors + deltas + cuts');
   for (const d of SPEC.split(',')) for (const l of ['rel', 'nonrel']) assert.is(A.get(`${d}/${l}.count`)![0], 2, `${d}/${l} count`);
   // stopped after 5 pairs (a checkpoint at 3), resumed from the checkpoint
   const res = join(tmp, 'resumed');
