@@ -236,6 +236,10 @@ slurmTest('run B: one task requeued mid-run resumes from its checkpoint; merged 
   // a fresh run's first progress line is at most one batch (--pack 4) in; the resumed one starts past the checkpoint
   assert.ok(resumed.length > 0 && resumed[0] > doneAtKill, `resumed run's progress ${resumed.join(',')} starts after the checkpoint (${doneAtKill})`);
   assert.is(resumed[resumed.length - 1], TOTAL / N);
+  // the killed attempt's lock on shard-1 is stale: taken over as an earlier attempt of the same Slurm job
+  const lockNote = /note: taking over the stale lock .*/.exec(log.slice(second))?.[0];
+  if (lockNote) assert.match(lockNote, new RegExp(`earlier attempt of this Slurm job ${t.JobId} \\(requeued\\)`), 'lock take-over reason');
+  console.log(`slurm: task 1 requeued at ${doneAtKill}/${TOTAL / N} pairs, resumed at ${resumed[0]}; ${lockNote ?? 'no stale lock to take over'}`);
 
   assertSameTensors(join(run, 'shard-1', 'aggregate.safetensors'), join(tmp, 'a', 'shard-1', 'aggregate.safetensors'));
   const bytes = assertSameTensors(join(run, 'merged', 'aggregate.safetensors'), join(ref, 'aggregate.safetensors'));
