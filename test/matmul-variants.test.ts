@@ -41,7 +41,10 @@ function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 let g: Gpu;
-S.before(async () => { g = await requestGpu(); });
+// The tuner and the variants are the GPU-class family's: on a CPU-class device (lavapipe) `matmul` would route
+// supported products to src/kernels/matmul-cpu.ts (test/matmul-cpu.test.ts), so this suite runs GPU-class.
+let kernelsBefore: Gpu['kernels'];
+S.before(async () => { g = await requestGpu(); kernelsBefore = g.kernels; g.kernels = 'gpu'; });
 
 // ---------- every variant against the float64 reference ----------
 interface Combo { epilogue: Epilogue; transB: boolean }
@@ -91,6 +94,7 @@ async function runVariant(p: Problem, v: MatmulVariant): Promise<Float32Array[]>
 }
 
 const errors: string[] = [];
+S.after(() => { g.kernels = kernelsBefore; });
 S.after(() => console.log(`\n  matmul-variants: worst relative L2 per variant (≤ ${TOL})\n${errors.join('\n')}`));
 
 S('every variant × epilogue × B layout vs float64 (odd and larger shapes); tiled/vec4 bitwise equal to the default', async () => {
