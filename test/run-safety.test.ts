@@ -164,6 +164,17 @@ S('item 2: the shard index is in the key: a copy of shard 1 resumed as shard 0, 
   r = await cli(['merge', '--out', join(tmp, 'm2'), s0, s0]);
   assert.is(r.code, 2);
   assert.match(r.err, /shard 0\/2 given twice/);
+  // merging again into the merged folder replaces it; merging into another run's folder is refused
+  r = await cli(['merge', '--out', join(tmp, 'merged'), s0, s1]);
+  assert.is(r.code, 0, r.err);
+  const elsewhere = join(tmp, 'elsewhere');
+  mkdirSync(elsewhere);
+  writeFileSync(join(elsewhere, 'manifest.json'), JSON.stringify({ kind: 'dataset-run', runKey: 'another' }));
+  const was = snapshot(elsewhere);
+  r = await cli(['merge', '--out', elsewhere, s0, s1]);
+  assert.is(r.code, 2);
+  assert.match(r.err, /elsewhere: holds another run/);
+  assert.equal(snapshot(elsewhere), was);
 });
 
 S('item 3: one run per folder (a lock with pid and host); a stale lock is taken over; report checks the aggregate against the manifest', async () => {

@@ -16,7 +16,7 @@ import { pairVectorsFile, readPairVectors } from '../run/scheduler.ts';
 import { readRunManifest, verifyAggregate } from '../run/run-dir.ts';
 import { shardKey } from '../run/keys.ts';
 import { lockDir } from '../run/lock.ts';
-import { checkOutDir, prepareOutDir, removeCreated } from '../util/out-path.ts';
+import { checkOutDir, prepareOutDir, readJsonFile, removeCreated } from '../util/out-path.ts';
 
 /** Optional per-pair tensors of a shard's state, rows in the shard's pair order (src/run/state.ts). */
 const PER_PAIR_ROWS = ['cuts', 'adaptive'] as const;
@@ -75,6 +75,12 @@ export async function run(argv: string[]): Promise<number> {
     return v.vectors;
   }) : null;
 
+  // a folder that already holds a run: only this run's earlier merge may be replaced
+  const old = join(outDir, 'manifest.json');
+  if (existsSync(old)) {
+    const was = readJsonFile<{ runKey?: string }>(old, 'merge into a new folder');
+    if (was?.runKey !== rk) throw new UserError(`${outDir}: holds another run (${old} has run key ${was?.runKey}, the shards ${rk}); merge into a new folder`);
+  }
   const created = prepareOutDir(outDir);
   let lock;
   try {
