@@ -212,7 +212,7 @@ export class NigEngine {
       const atM = queue.filter((q) => q.m === m);
       const batch = atM.slice(0, this.packable(this.paddedLength(pairs[atM[0].i].ids.length), m, atM.length, levels));
       const job = this.prepare(batch.map((q) => pairs[q.i]), { ...o, steps: m }, levels);
-      const at = await this.attr(job.T, job.P, job.target, batch.length, levels);
+      const at = await this.attr(job.T, job.P, job.target, batch.length, levels, rule === 'richardson');
       this.clearSums(at);
       const path = await this.runPath(at, job, o.onProgress);
       await this.reduceSegments(at, job);
@@ -322,7 +322,8 @@ export class NigEngine {
     const len = job.pairs[s].ids.length;
     const Fpath = path.F[s];
     const [preTotal, postTotal, preSeg, postSeg, igE] = await Promise.all([
-      light ? empty : readView(g, v.preTotal), light ? empty : readView(g, v.postTotal),
+      // (an estimated run reads the totals even when light: they are small, and a later pass may free the views)
+      light && !job.levels ? empty : readView(g, v.preTotal), light && !job.levels ? empty : readView(g, v.postTotal),
       light ? empty : readView(g, v.preSeg), light ? empty : readView(g, v.postSeg), readView(g, v.igE),
     ]);
     for (const x of [Fpath, preTotal, postTotal]) {
@@ -335,8 +336,8 @@ export class NigEngine {
     let errorEstimate: number | undefined;
     if (job.levels > 0) {
       const key = job.estimateOf === 'ffn-pre' ? 'preTotal' : 'postTotal';
-      const [full, ...coarse] = await Promise.all([v, ...at.sums.coarse[s]].map((x) => readView(g, x[key])));
-      errorEstimate = estimateError(job.rule, full, coarse[0], coarse[1]);
+      const coarse = await Promise.all(at.sums.coarse[s].map((x) => readView(g, x[key])));
+      errorEstimate = estimateError(job.rule, job.estimateOf === 'ffn-pre' ? preTotal : postTotal, coarse[0], coarse[1]);
     }
     const result: NigResult = {
       T: len, steps: m, rule: job.rule, target: job.target, chunk: job.rowsPerSlot, F: Fpath,
@@ -364,20 +365,20 @@ export class NigEngine {
     return at.plan.arena.bytes + at.arena.bytes;
   }
 
-  private attr(T: number, P: number, target: Target, slots: number, levels: number): Promise<Attr> {
-    const key = `${T}x${P}/${slots}:${target}:${levels}`;
+  private attr(T: number, P: number, target: Target, slots: number, levels: number, richardson = false): Promise<Attr> {
+    const key = `${T}x${P}/${slots}:${target}:${levels}${richardson ? ':richardson' : ''}`;
     let a = this.cache.get(key);
     if (!a) {
       for (const [k, old] of this.cache) { this.cache.delete(k); old.then((x) => x.arena.destroy(), () => {}); }
       this.model.dropPlans();
-      a = this.build(T, P, target, slots, levels);
+      a = this.build(T, P, target, slots, levels, richardson);
       this.cache.set(key, a);
     }
     return a;
   }
 
   /** The chunk plan: activations (the model's plan), path sums, and the backward with the sums hooked in. */
-  private async build(T: number, P: number, target: Target, slots: number, levels: number): Promise<Attr> {
+  private async build(T: number, P: number, target: Target, slots: number, levels: number, richardson: boolean): Promise<Attr> {
     const { model } = this;
     const g = model.g;
     const { hidden: C, intermediate: F, layers: L } = model.cfg;
@@ -412,7 +413,7 @@ export class NigEngine {
     const back = await buildBackward(model, plan, target, onGrad);
     const segs: GPUBuffer[][] = [];
     const segDispatches: Dispatch[] = [];
-    if (levels === 2) {
+    if (richardson) {
       // richardson: R_m = (4·T_m − T_{m/2}) / 3 in place of T_m, for every sum, before the reductions
       for (let s = 0; s < slots; s++) {
         const [v, h] = [sums.slots[s], sums.coarse[s][0]];

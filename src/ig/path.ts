@@ -46,12 +46,12 @@ export function ruleOrder(rule: NigRule): number {
 }
 
 /**
- * How many coarser sums a run keeps beside the sum over all points, at strides 2, 4: none for a plain run;
- * one (T_{m/2}) to estimate the error of a conductance rule; two for richardson (R_m needs T_{m/2}, and its
- * estimate R_{m/2} = (4·T_{m/2} − T_{m/4})/3 needs T_{m/4}). m must then be a multiple of 2^levels.
+ * How many coarser sums a run keeps beside the sum over all points, at strides 2 and 4: none for a plain run; two
+ * (T_{m/2}, T_{m/4}) to estimate the error or for richardson (R_m needs T_{m/2}; the estimate compares the two
+ * differences T_m − T_{m/2} and T_{m/2} − T_{m/4}, see `estimateError`). m must then be a multiple of 4.
  */
 export function coarseLevels(rule: NigRule, estimate: boolean): number {
-  return rule === 'richardson' ? 2 : estimate ? 1 : 0;
+  return rule === 'richardson' || estimate ? 2 : 0;
 }
 
 /** The adaptive defaults: the first m tried, and the cap. */
@@ -63,30 +63,41 @@ export function checkLevelSteps(m: number, levels: number, what = '--steps'): vo
   checkSteps(m);
   const q = 2 ** levels;
   if (m % q !== 0) {
-    throw new UserError(`${what} ${m}: the error estimate${levels === 2 ? ' and richardson' : ''} read every ${levels === 2 ? '2nd and 4th' : 'other'} point, so m must be a multiple of ${q}; use ${Math.max(q, q * Math.round(m / q))}`);
+    throw new UserError(`${what} ${m}: the error estimate and richardson read every 2nd and 4th point, so m must be a multiple of ${q}; use ${Math.max(q, q * Math.round(m / q))}`);
   }
 }
 
-/** Relative L2 ‖a − b‖ / ‖a‖ in float64 (0 when both are 0). */
-function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let n = 0, d = 0;
-  for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += a[i] ** 2; }
-  return n === 0 ? 0 : d === 0 ? Infinity : Math.sqrt(n / d);
-}
+/** The band of ρ (see `estimateError`) in which the trapezoid is taken to be in its asymptotic regime, ρ ≈ 4. */
+export const ASYMPTOTIC_BAND: [number, number] = [3.5, 4.5];
 
 /**
- * The estimated relative L2 error of a run's NIG vector from its sums over all points and at strides 2 (and 4).
- * `full` is the result (T_m, or R_m for richardson); `half` T_{m/2}; `quarter` T_{m/4} (richardson only).
- * A rule of order p has error ≈ c·h^p, so X_{m/2} − X_m ≈ (2^p − 1)·(X_m − NIG): the estimate of X_m's error is
- * ‖X_m − X_{m/2}‖ / (2^p − 1); for richardson X_{m/2} = R_{m/2} = (4·T_{m/2} − T_{m/4})/3 and 2^p − 1 = 15.
+ * The estimated relative L2 error of a run's NIG vector, from its sums over all points and over every 2nd and 4th
+ * point: `full` is the result (X_m: T_m, or R_m for richardson), `half` and `quarter` the rule's sums at m/2, m/4
+ * (the trapezoid's for richardson). Relative to ‖X_m‖.
+ *
+ * A rule of order p has error ≈ c·h^p, so d = X_m − X_{m/2} ≈ (2^p − 1)·(X_m − NIG), and the ratio
+ * ρ = ‖X_{m/2} − X_{m/4}‖ / ‖d‖ ≈ 2^p. The estimate is ‖d‖ / (ρ′ − 1) with ρ′ = ρ clamped to
+ * [1 + (2^p − 1)/3, 2^p]: ‖d‖/(2^p − 1) in the asymptotic regime, larger (never smaller) when the observed
+ * convergence is slower than the order says — where the expansion does not hold yet (a sharp model at small m),
+ * the estimate errs on the safe side. Richardson, R = (4·T_m − T_{m/2})/3: when the trapezoid's ρ lies in
+ * ASYMPTOTIC_BAND, ‖R_m − R_{m/2}‖/15 (order 4); otherwise the extrapolation is not trusted and the estimate is
+ * the trapezoid's own (T_m is recovered as (3·R_m + T_{m/2})/4).
  */
-export function estimateError(rule: NigRule, full: ArrayLike<number>, half: ArrayLike<number>, quarter?: ArrayLike<number>): number {
-  if (rule === 'richardson') {
-    if (!quarter) throw new Error('estimateError: richardson needs the sums at stride 4');
-    const coarse = Float64Array.from(half, (x, i) => (4 * x - quarter[i]) / 3);
-    return relDiff(full, coarse) / 15;
+export function estimateError(rule: NigRule, full: ArrayLike<number>, half: ArrayLike<number>, quarter: ArrayLike<number>): number {
+  const n = full.length;
+  const x = rule === 'richardson' ? Float64Array.from(full, (r, i) => (3 * r + half[i]) / 4) : Float64Array.from(full);
+  let dd = 0, dc = 0, nf = 0;
+  for (let i = 0; i < n; i++) { dd += (x[i] - half[i]) ** 2; dc += (half[i] - quarter[i]) ** 2; nf += full[i] ** 2; }
+  if (dd === 0) return 0;
+  if (nf === 0) return Infinity;
+  const q = 2 ** ruleOrder(kernelRule(rule));
+  const rho = Math.sqrt(dc / dd);
+  if (rule === 'richardson' && rho >= ASYMPTOTIC_BAND[0] && rho <= ASYMPTOTIC_BAND[1]) {
+    let e = 0;
+    for (let i = 0; i < n; i++) e += (full[i] - (4 * half[i] - quarter[i]) / 3) ** 2;
+    return Math.sqrt(e / nf) / 15;
   }
-  return relDiff(full, half) / (2 ** ruleOrder(rule) - 1);
+  return Math.sqrt(dd / nf) / (Math.min(Math.max(rho, 1 + (q - 1) / 3), q) - 1);
 }
 
 /**

@@ -130,6 +130,8 @@ interface Tally {
   deltas: Float32Array;
   /** per pair of the shard, in pair order, L + 2 values: F(x) − F(x′), then the completeness delta of NIG over the hidden states 0..L (NaN: not done) */
   cuts: Float32Array;
+  /** per pair of the shard, 2 values with --tol or richardson: the m used and the estimated error (NaN: not done); else null */
+  adaptive: Float32Array | null;
   /** per pair of the shard, its NIG vector (keepPairs only; NaN rows: not done) */
   pairVecs: Float32Array | null;
 }
@@ -211,7 +213,8 @@ function openState(engine: NigEngine, prep: Prepared): Tally {
   const cuts = new Float32Array(n * (plan.layers + 2)).fill(NaN);
   if (state.cuts?.length === cuts.length) cuts.set(state.cuts); // (a checkpoint written before cuts were kept has none)
   const counts = new Map([...state.cells].map(([c, w]) => [c, w.count]));
-  return { done: state.done, cells, counts, deltas, cuts, pairVecs };
+  const adaptive = state.adaptive?.length === 2 * n ? state.adaptive.slice() : null;
+  return { done: state.done, cells, counts, deltas, cuts, adaptive, pairVecs };
 }
 
 /** Encodes the shard's pairs and orders them. The integer accumulators make the result independent of the order. */
@@ -246,7 +249,10 @@ async function attributeBatch(engine: NigEngine, plan: ShardPlan, q: Queue, batc
   });
   for (let s = 0; s < batch.length; s++) {
     const i = batch[s];
-    if (tally.pairVecs) tally.pairVecs.set(await readView(engine.model.g, totals[s], plan.units), i * plan.units);
+    // (with --tol a pair's views may belong to an earlier pass's plan, gone by now: its result carries the vector)
+    const vec = o.units === 'ffn-pre' ? rs[s].nigPre : rs[s].nigPost;
+    if (tally.pairVecs) tally.pairVecs.set(vec.length ? vec : await readView(engine.model.g, totals[s], plan.units), i * plan.units);
+    if (rs[s].errorEstimate !== undefined) (tally.adaptive ??= new Float32Array(2 * plan.pairs.length).fill(NaN)).set([rs[s].steps, rs[s].errorEstimate!], 2 * i);
     const cell = cellName(plan.pairs[i]);
     tally.counts.set(cell, (tally.counts.get(cell) ?? 0) + 1);
     tally.deltas[i] = rs[s].igDelta;
@@ -260,7 +266,7 @@ async function attributeBatch(engine: NigEngine, plan: ShardPlan, q: Queue, batc
 async function checkpoint(plan: ShardPlan, tally: Tally, file: string, final: boolean): Promise<RunState> {
   const { key, units, shard } = plan;
   const done = tally.done;
-  const snap: RunState = { key, done, cells: new Map(), deltas: tally.deltas.slice(), cuts: tally.cuts.slice() };
+  const snap: RunState = { key, done, cells: new Map(), deltas: tally.deltas.slice(), cuts: tally.cuts.slice(), ...(tally.adaptive ? { adaptive: tally.adaptive.slice() } : {}) };
   for (const c of plan.cellNames) snap.cells.set(c, { count: tally.counts.get(c) ?? 0, ...(await tally.cells.read(c)) });
   const meta = { shard: `${shard.index}/${shard.count}`, total: String(plan.pairs.length) };
   if (tally.pairVecs) writeFileAtomic(plan.files.pairs, pairVectorsFile(tally.pairVecs, plan.pairs.length, units, key, done));

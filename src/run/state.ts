@@ -20,6 +20,7 @@ export interface RunState {
   cells: Map<string, CellWords>;
   deltas: Float32Array;      // per pair of the shard, in pair order: IG-embedding completeness delta (NaN: not done)
   cuts?: Float32Array;       // (pairs, L + 2) per pair: F(x) − F(x′), then the completeness delta of NIG over hidden states 0..L
+  adaptive?: Float32Array;   // (pairs, 2) per pair, with --tol or richardson: the m used and the estimated relative error of its NIG (NaN: not done)
   sha256?: string;           // the file's checksum, when read from one
 }
 
@@ -34,7 +35,13 @@ export function serializeState(s: RunState, units: number, meta: Record<string, 
   }
   t.set('deltas', { dtype: 'F32', shape: [s.deltas.length], data: s.deltas });
   setCuts(t, s);
+  setAdaptive(t, s);
   return sealSafetensors(t, { ...meta, key: s.key, done: String(s.done), cells: JSON.stringify([...s.cells.keys()]) });
+}
+
+/** The optional 'adaptive' tensor (pairs, 2): per pair the m used and the estimated relative error (src/ig/path.ts estimateError). */
+function setAdaptive(t: Map<string, WriteTensor>, s: RunState): void {
+  if (s.adaptive && s.deltas.length) t.set('adaptive', { dtype: 'F32', shape: [s.deltas.length, 2], data: s.adaptive });
 }
 
 /** The optional 'cuts' tensor (pairs, L + 2): the gap F(x) − F(x′) and the hidden-state completeness deltas per pair. */
@@ -94,7 +101,10 @@ export function readState(file: string, fix: string = FIX.checkpoint): RunState 
   const c = st.get('cuts');
   if (c && (c.dtype !== 'F32' || c.shape.length !== 2 || c.shape[0] !== deltas.length)) bad(`tensor 'cuts' is ${c.dtype} [${c.shape}], expected F32 [${deltas.length}, layers + 2]`);
   const cuts = c ? new Float32Array(new Uint8Array(c.bytes).buffer) : undefined;
-  return { key: meta.key, done, cells, deltas, ...(cuts ? { cuts } : {}), sha256: meta.sha256 };
+  const ad = st.get('adaptive');
+  if (ad && (ad.dtype !== 'F32' || ad.shape.length !== 2 || ad.shape[0] !== deltas.length || ad.shape[1] !== 2)) bad(`tensor 'adaptive' is ${ad.dtype} [${ad.shape}], expected F32 [${deltas.length}, 2]`);
+  const adaptive = ad ? new Float32Array(new Uint8Array(ad.bytes).buffer) : undefined;
+  return { key: meta.key, done, cells, deltas, ...(cuts ? { cuts } : {}), ...(adaptive ? { adaptive } : {}), sha256: meta.sha256 };
 }
 
 /** The result file: decoded float64 statistics per cell, and the exact words for `merge`. */
@@ -115,5 +125,6 @@ export function serializeAggregate(s: RunState, layers: number, dff: number, met
   }
   t.set('deltas', { dtype: 'F32', shape: [s.deltas.length], data: s.deltas });
   setCuts(t, s);
+  setAdaptive(t, s);
   return sealSafetensors(t, { ...meta, key: s.key, done: String(s.done), cells: JSON.stringify([...s.cells.keys()]) });
 }
