@@ -34,7 +34,7 @@ function wgslFiles(dir, out = []) {
 }
 
 /** 'ir-neurons:shaders' → `export default { 'matmul/matmul.wgsl': '...', ... }`, rebuilt from shaders/ on every build. */
-const shadersPlugin = {
+export const shadersPlugin = {
   name: 'ir-neurons-shaders',
   setup(build) {
     build.onResolve({ filter: /^ir-neurons:shaders$/ }, (args) => ({ path: args.path, namespace: 'ir-neurons-shaders' }));
@@ -49,7 +49,7 @@ const shadersPlugin = {
 const NODE_BUILTINS = new Set(builtinModules);
 
 /** Fails the build on any Node built-in (node:fs, path, ...) reached from the browser entries. */
-const noNodePlugin = {
+export const noNodePlugin = {
   name: 'no-node-builtins',
   setup(build) {
     build.onResolve({ filter: /.*/ }, (args) => {
