@@ -71,6 +71,7 @@ export function reportInput(run: RunDir, pruning: PruningTable | null, opts: Rep
     fig2: { ps: FIGURE_PERCENTS, panels: labels.map((label) => ({ label, series: schemePairCurves(cells, label, FIGURE_PERCENTS) })) },
     fig3: {
       ps: FIGURE_PERCENTS,
+      p,
       panels: labels.map((label) => ({ label, rows: intersectionSummary(cells, label, FIGURE_PERCENTS, opts.exclude ?? []) })),
       relVsNonrel: relNonrelPerDataset(cells, FIGURE_PERCENTS),
     },

@@ -199,8 +199,8 @@ function fig3Section(r: ReportJson): string {
   }
   const rows = f.panels.flatMap((p) => p.rows.map((row) => [p.label, row.name, row.datasets.join(', '), ...row.sizes.map((n, i) => `${n} (${fmtPct(row.shares[i])}%)`)]));
   const named = f.panels.flatMap((p) => p.rows.map((row) => {
-    let j = 0; // the largest p whose intersection still fits on a line (16 units at most)
-    row.units.forEach((u, k) => { if (u.length <= 16) j = k; });
+    let j = f.p !== null ? f.ps.indexOf(f.p) : -1; // the report's p, else the largest p whose intersection fits on a line
+    if (j < 0) row.units.forEach((u, k) => { if (u.length <= 16 || k === 0) j = k; });
     const list = row.units[j].slice(0, 16).join(' ') + (row.units[j].length > 16 ? ' …' : '');
     return `<li>${esc(p.label)}, ${esc(row.name)}, top ${f.ps[j]}%: ${esc(list || 'none')}</li>`;
   }));

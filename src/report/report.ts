@@ -89,7 +89,7 @@ export interface ReportInput {
   /** Fig. 2: overlap of pairs of per-dataset schemes at each p, per label */
   fig2?: { ps: readonly number[]; panels: readonly { label: string; series: readonly { name: string; values: readonly number[] }[] }[] };
   /** Fig. 3: intersections over all datasets and with exclusions, per label; rel vs nonrel per dataset */
-  fig3?: { ps: readonly number[]; panels: readonly { label: string; rows: readonly IntersectionRow[] }[]; relVsNonrel: readonly { dataset: string; values: readonly number[] }[] };
+  fig3?: { ps: readonly number[]; /** the cut-off whose intersections are listed by name */ p?: number; panels: readonly { label: string; rows: readonly IntersectionRow[] }[]; relVsNonrel: readonly { dataset: string; values: readonly number[] }[] };
   /** the top neurons of a fusion, named, with their mean per cell and per segment */
   topNeurons?: { label: string; p?: number; cells: readonly string[]; rows: readonly TopNeuron[] };
   /** known-answer checks of a planted model, and a one-line headline */
@@ -140,6 +140,7 @@ export interface ReportJson {
   fig2: { ps: number[]; panels: { label: string; series: { name: string; values: (number | null)[] }[] }[] } | null;
   fig3: {
     ps: number[];
+    p: number | null;
     panels: { label: string; rows: { name: string; datasets: string[]; excluded: string[]; sizes: number[]; shares: (number | null)[]; units: string[][] }[] }[];
     relVsNonrel: { dataset: string; values: (number | null)[] }[];
   } | null;
@@ -250,6 +251,7 @@ export function buildReport(input: ReportInput): ReportJson {
     fig2: input.fig2 ? { ps: [...input.fig2.ps], panels: input.fig2.panels.map((pn) => ({ label: pn.label, series: pn.series.map((s) => ({ name: s.name, values: s.values.map(num) })) })) } : null,
     fig3: input.fig3 ? {
       ps: [...input.fig3.ps],
+      p: input.fig3.p ?? null,
       panels: input.fig3.panels.map((pn) => ({
         label: pn.label,
         rows: pn.rows.map((r) => ({ name: r.name, datasets: [...r.datasets], excluded: [...r.excluded], sizes: [...r.sizes], shares: r.shares.map(num), units: r.units.map((u) => Array.from(u, dffName)) })),
