@@ -5,6 +5,7 @@
  *   npm run bench:rules -- [--models tiny-monobert,tiny-minilm] [--pairs 0,1,2,3,4,5] [--steps 2,4,...,256]
  *                          [--ref-steps 1000] [--tol 0.01,0.001,0.0001] [--f64-check 0|1] [--json raw.json]
  *   npm run bench:rules -- --from-json raw.json     (the tables again from a run's saved errors; no GPU)
+ *   npm run bench:rules -- --adaptive 1 [...]       (adaptive m with --tol against fixed m = 50: bench/adaptive.ts)
  *
  * Quantity: the NIG of every FFN unit of every layer before GELU (the default unit), summed over tokens:
  * the (L, d_ff) vector `nigPre` of NigEngine.attribute. Error: relative L2 ‖v_m − v_ref‖ / ‖v_ref‖.
@@ -60,7 +61,7 @@ const IG_FIT_FLOOR = 3e-5;
 
 // ---------- arguments ----------
 const argv = process.argv.slice(2);
-const KNOWN = ['--models', '--pairs', '--steps', '--ref-steps', '--tol', '--f64-check', '--json', '--from-json'];
+const KNOWN = ['--models', '--pairs', '--steps', '--ref-steps', '--tol', '--f64-check', '--json', '--from-json', '--adaptive'];
 for (let i = 0; i < argv.length; i += 2) {
   if (!KNOWN.includes(argv[i]) || argv[i + 1] === undefined) fail(`bench:rules: '${argv[i]}' is not an option with a value; options: ${KNOWN.join(' ')} (each takes a value)`, 2);
 }
@@ -77,8 +78,9 @@ const refSteps = ints('--ref-steps', '1000')[0];
 const tols = (arg('--tol') ?? '0.01,0.001,0.0001').split(',').map(Number);
 const f64Check = (arg('--f64-check') ?? '1') !== '0';
 const jsonOut = arg('--json'), jsonIn = arg('--from-json');
+const adaptive = (arg('--adaptive') ?? '0') !== '0'; // --adaptive 1: bench/adaptive.ts (--tol per pair against fixed m = 50)
 if (!tols.every((t) => t > 0 && t < 1)) fail(`bench:rules: --tol takes errors in (0, 1) separated by commas, got '${arg('--tol')}'`, 2);
-if (grid[0] < 1 || refSteps <= grid[grid.length - 1]) fail(`bench:rules: --steps must be ≥ 1 and below --ref-steps (${refSteps}); got ${grid.join(',')}`, 2);
+if (!adaptive && (grid[0] < 1 || refSteps <= grid[grid.length - 1])) fail(`bench:rules: --steps must be ≥ 1 and below --ref-steps (${refSteps}); got ${grid.join(',')}`, 2);
 
 function fail(msg: string, code = 1): never {
   console.error(msg);
@@ -307,6 +309,11 @@ function report({ refSteps, raw }: Saved): void {
 }
 
 async function main(): Promise<void> {
+  if (adaptive) {
+    const { adaptiveBench, report: adaptiveReport } = await import('./adaptive.ts');
+    if (jsonIn) return adaptiveReport(JSON.parse(readFileSync(jsonIn, 'utf8')).runs, { refSteps, tols });
+    return adaptiveBench({ fixtures: FIXTURES, models, pairs: pairIdx, refSteps, tols, jsonOut });
+  }
   if (jsonIn) {
     const saved = JSON.parse(readFileSync(jsonIn, 'utf8'), (_, v) => (v === null ? NaN : v)) as Saved;
     grid = saved.grid;
