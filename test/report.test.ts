@@ -97,6 +97,11 @@ test('buildReport: JSON-ready summary of the input', () => {
   assert.equal(r.topNeurons!.rows.map((x) => [x.name, x.score, x.perCell]), [['L0.0', 2.5, [4, 1, 1, 2]], ['L0.1', 2.5, [3, 2, 1, 2]], ['L1.0', 2.5, [2, 3, 2, 1]]]);
   assert.equal(r.knownAnswers!.checks.map((c) => `${c.role} ${c.found}/${c.total}`), ['relevance 1/1', 'shared 0/1']);
   assert.equal(r.topNeurons!.rows.map((x) => x.role), ['relevance', null, null]);
+  // adaptive NIG: the m each pair used, summarised in the model table
+  const ad = buildReport({ ...input(), steps: { perPair: [16, 4, 8], estimates: [1e-3, 2e-3, 3e-3] } });
+  assert.equal(ad.steps, { pairs: 3, min: 4, median: 8, max: 16, meanEstimate: 0.002 });
+  assert.is(r.steps, null);
+  assert.ok(renderHtml(ad).includes('<td>4 / 8 / 16 (min / median / max over 3 pairs), mean estimated error 2.00e-3</td>'));
   assert.equal(r.layerDistributions[0], { scheme: 'fusion/all/rel', p: 50, counts: [17, 29], total: 46 });
   const o = r.overlaps[0];
   assert.equal(o.values[o.names.length - 1], o.names.map(() => null)); // the empty set's row: NaN → null

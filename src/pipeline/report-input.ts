@@ -105,12 +105,9 @@ function completeness(run: RunDir): CompletenessInput[] {
   return out;
 }
 
-/**
- * The m each pair used and its estimated error, for adaptive NIG (--tol, richardson): the run's 'adaptive' tensor
- * (pairs, 2), once src/run/run-dir.ts passes it on as `adaptive`; absent for fixed-m runs.
- */
+/** The m each pair used and its estimated error, for adaptive NIG (--tol, richardson): the run's 'adaptive' tensor (pairs, 2); absent for fixed-m runs. */
 function pairSteps(run: RunDir): ReportInput['steps'] {
-  const ad = (run as RunDir & { adaptive?: Float32Array }).adaptive;
+  const ad = run.adaptive;
   if (!ad?.length) return undefined;
   const rows = [...Array(ad.length / 2).keys()].filter((i) => Number.isFinite(ad[2 * i]));
   return { perPair: rows.map((i) => ad[2 * i]), estimates: rows.map((i) => ad[2 * i + 1]) };

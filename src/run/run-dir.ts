@@ -29,6 +29,8 @@ export interface RunDir {
   deltas: Float32Array;
   /** (pairs, L + 2) per pair: F(x) − F(x′), then the completeness delta of NIG over hidden states 0..L; absent in runs written before it was kept */
   cuts?: Float32Array;
+  /** (pairs, 2) with --tol or richardson: per pair the m used and the estimated relative error of its NIG */
+  adaptive?: Float32Array;
   /** per-pair NIG vectors (rows in pair order) with each row's (dataset, label), when the run kept them */
   pairs?: { vectors: Float32Array; units: number; rows: { dataset: string; label: Label }[] };
   /** the exact accumulator words per cell (what the GPU analysis starts from) */
@@ -123,5 +125,5 @@ export function readRunDir(dir: string): RunDir {
     if (done !== rows.length || missing >= 0) throw new UserError(`${pf}: ${missing >= 0 ? `row ${missing} (pair ${list[missing].dataset} ${list[missing].qid}/${list[missing].docid}) was never attributed` : `holds ${done} of ${rows.length} pairs`}; the vectors are incomplete — rerun with --keep-pairs from the start, or delete the file to report without bootstrap stability`);
     pairs = { vectors, units, rows };
   }
-  return { dir, manifest, cells, groups, deltas: state.deltas, ...(state.cuts ? { cuts: state.cuts } : {}), words: state.cells, pairs };
+  return { dir, manifest, cells, groups, deltas: state.deltas, ...(state.cuts ? { cuts: state.cuts } : {}), ...(state.adaptive ? { adaptive: state.adaptive } : {}), words: state.cells, pairs };
 }
