@@ -292,5 +292,8 @@ export function submit(g: GpuContext, ds: Dispatch[], label = 'kernels'): void {
   const enc = g.device.createCommandEncoder({ label });
   encodeDispatches(enc, ds, label);
   g.device.queue.submit([enc.finish()]);
-  noteSubmit(g, label);
+  // the kind of work, for the wait's prediction: the label and the size of the grid (chunks of another size differ)
+  let wgs = 0;
+  for (const d of ds) wgs += d.workgroups[0] * d.workgroups[1] * d.workgroups[2];
+  noteSubmit(g, `${label} [${ds.length} dispatches, ${wgs} workgroups]`);
 }

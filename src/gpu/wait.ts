@@ -6,7 +6,8 @@
  * only then awaits the queue, briefly.
  *
  * Predictions are learned per device and per kind of pending work: the labels of the submits since the last wait
- * (digits folded, so 'NIG points 0..19' and 'NIG points 21..40' are one kind), in order. The first wait of a kind
+ * (digits folded, so 'NIG points 0..19' and 'NIG points 21..40' are one kind; a bracketed part is kept as it is:
+ * `submit` appends the grid's size, so a shorter last chunk is another kind), in order. The first wait of a kind
  * only measures; later ones sleep `SLEEP_FRACTION` of the prediction, less the time already gone. When the work
  * was already done as the sleep ended (the await returned at once), the prediction shrinks; otherwise it moves
  * halfway to the time measured. Results are untouched: only when the host looks changes.
@@ -19,8 +20,10 @@ import type { GpuContext } from './context.ts';
 export const SLEEP_FRACTION = 0.85;
 /** Predictions under this many ms are not slept on (a timer's granularity). */
 const MIN_SLEEP_MS = 2;
-/** An await that returns within this many ms of the sleep's end found the work done: the sleep overshot. */
+/** An await that returns within this many ms, or this share of the prediction, of the sleep's end found the work
+ * done: the sleep overshot (on a right prediction the await lasts about 1 − SLEEP_FRACTION of it). */
 const OVERSHOOT_MS = 0.5;
+const OVERSHOOT_SHARE = 0.05;
 
 interface QueueState { kinds: string[]; t0: number; learned: Map<string, number> }
 const states = new WeakMap<GPUDevice, QueueState>();
@@ -43,7 +46,7 @@ function state(g: GpuContext): QueueState {
 export function noteSubmit(g: GpuContext, label: string): void {
   const s = state(g);
   if (!s.kinds.length) s.t0 = performance.now();
-  if (s.kinds.length < 16) s.kinds.push(label.replace(/\d+/g, '#'));
+  if (s.kinds.length < 16) s.kinds.push(label.replace(/\[([^\]]*)\]|\d+/g, (m, grid) => (grid === undefined ? '#' : m)));
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -76,7 +79,7 @@ export async function settle(g: GpuContext): Promise<void> {
   waitStats.awaitedMs += t2 - t1;
   const took = t2 - t0;
   if (predicted === undefined) s.learned.set(key, took);
-  else if (slept && t2 - t1 < OVERSHOOT_MS) s.learned.set(key, 0.9 * predicted);
+  else if (slept && t2 - t1 < Math.max(OVERSHOOT_MS, OVERSHOOT_SHARE * predicted)) s.learned.set(key, 0.9 * predicted);
   else s.learned.set(key, 0.5 * (predicted + took));
 }
 
