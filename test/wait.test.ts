@@ -35,7 +35,8 @@ test('settle learns per kind (digits folded), sleeps most of the prediction, shr
     await settle(g);
     const took = performance.now() - t0;
     const slept = waitStats.sleptMs - slept0;
-    assert.ok(slept >= 0.5 * SLEEP_FRACTION * 400 && slept <= p0!, `slept ${slept.toFixed(1)} ms of a ${p0!.toFixed(1)} ms prediction`);
+    // a loaded machine fires timers late: the upper bound only says the sleep is of the prediction's order, not longer
+    assert.ok(slept >= 0.5 * SLEEP_FRACTION * 400 && slept <= 2 * p0! + 100, `slept ${slept.toFixed(1)} ms of a ${p0!.toFixed(1)} ms prediction`);
     assert.ok(took >= 398, `the wait returned after ${took.toFixed(1)} ms, before the 400 ms of work finished`);
     assert.equal([...predictions(g).keys()], [key], 'one kind: the digits are folded');
     // a bracketed grid size is kept: a chunk of another size is another kind
