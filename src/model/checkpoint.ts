@@ -55,7 +55,7 @@ function loadShardedSafetensors(index: string, cfg: ReturnType<typeof parseConfi
   try {
     map = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map?: unknown }).weight_map;
   } catch (e) {
-    throw new UserError(`${index}: not JSON (${(e as Error).message}); download it again (ir-neurons download)`);
+    throw new UserError(`${index}: not JSON (${(e as Error).message.replace(/\s+/g, ' ')}); download it again (ir-neurons download)`);
   }
   if (!map || typeof map !== 'object' || Array.isArray(map)) throw new UserError(`${index}: no 'weight_map' object (tensor name -> shard file); is it a safetensors index?`);
   const wanted = map as Record<string, unknown>;

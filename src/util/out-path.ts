@@ -103,6 +103,6 @@ export function readJsonFile<T = unknown>(file: string, fix: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (e) {
-    throw new UserError(`${file}: not valid JSON (${(e as Error).message.split('\n')[0]}); ${fix}`);
+    throw new UserError(`${file}: not valid JSON (${(e as Error).message.replace(/\s+/g, ' ')}); ${fix}`);
   }
 }
