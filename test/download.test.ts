@@ -11,17 +11,16 @@ import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { downloadModel } from '../src/hub/download.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { UserError } from '../src/util/errors.ts';
 import { shardCheckpoint } from '../tools/shard-safetensors.ts';
+import { FIXTURES, REPO, TOKENIZER_JSON } from './helpers/shared.ts';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const FIX = resolve(REPO, '../shared/fixtures');
+const FIX = FIXTURES;
 const MODEL = join(FIX, 'tiny-monobert');
-const TOKENIZER = join(FIX, 'tokenizer/bert-base-uncased.tokenizer.json');
+const TOKENIZER = TOKENIZER_JSON;
 const HAVE = existsSync(join(MODEL, 'model.safetensors')) && existsSync(TOKENIZER);
 if (!HAVE && process.env.CI) throw new Error(`fixtures missing under ${FIX}`);
 

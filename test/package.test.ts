@@ -11,17 +11,16 @@ import * as assert from 'uvu/assert';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
+import { FIXTURES, REPO, TOKENIZER_JSON } from './helpers/shared.ts';
 // @ts-expect-error: a plain .mjs script without declarations
 import { build } from '../scripts/build.mjs';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const FIX = resolve(REPO, '../shared/fixtures');
+const FIX = FIXTURES;
 const MODEL = join(FIX, 'tiny-monobert');
-const TOKENIZER = join(FIX, 'tokenizer/bert-base-uncased.tokenizer.json');
+const TOKENIZER = TOKENIZER_JSON;
 const HAVE = existsSync(join(MODEL, 'model.safetensors')) && existsSync(TOKENIZER);
 if (!HAVE && process.env.CI) throw new Error(`fixtures missing under ${FIX}`);
 

@@ -26,17 +26,27 @@ export interface RunState {
 
 const i32 = (w: Uint32Array) => new Int32Array(w.buffer, w.byteOffset, w.length);
 
-export function serializeState(s: RunState, units: number, meta: Record<string, string> = {}): Uint8Array {
-  const t = new Map<string, WriteTensor>();
-  for (const [cell, c] of s.cells) {
-    t.set(`${cell}.count`, { dtype: 'I32', shape: [1], data: Int32Array.of(c.count) });
-    t.set(`${cell}.acc_total`, { dtype: 'I32', shape: [units, 6], data: i32(c.total) });
-    t.set(`${cell}.acc_seg`, { dtype: 'I32', shape: [5, units, 6], data: i32(c.seg) });
-  }
+/** A cell's exact accumulator words (total and per segment), as int32 tensors. */
+function setAccumulators(t: Map<string, WriteTensor>, cell: string, c: CellWords, units: number): void {
+  t.set(`${cell}.acc_total`, { dtype: 'I32', shape: [units, 6], data: i32(c.total) });
+  t.set(`${cell}.acc_seg`, { dtype: 'I32', shape: [5, units, 6], data: i32(c.seg) });
+}
+
+/** The tensors every run file ends with (per-pair deltas, cuts, adaptive m) and the sealed metadata (key, done, cells). */
+function sealRun(t: Map<string, WriteTensor>, s: RunState, meta: Record<string, string>): Uint8Array {
   t.set('deltas', { dtype: 'F32', shape: [s.deltas.length], data: s.deltas });
   setCuts(t, s);
   setAdaptive(t, s);
   return sealSafetensors(t, { ...meta, key: s.key, done: String(s.done), cells: JSON.stringify([...s.cells.keys()]) });
+}
+
+export function serializeState(s: RunState, units: number, meta: Record<string, string> = {}): Uint8Array {
+  const t = new Map<string, WriteTensor>();
+  for (const [cell, c] of s.cells) {
+    t.set(`${cell}.count`, { dtype: 'I32', shape: [1], data: Int32Array.of(c.count) });
+    setAccumulators(t, cell, c, units);
+  }
+  return sealRun(t, s, meta);
 }
 
 /** The optional 'adaptive' tensor (pairs, 2): per pair the m used and the estimated relative error (src/ig/path.ts estimateError). */
@@ -120,11 +130,7 @@ export function serializeAggregate(s: RunState, layers: number, dff: number, met
     t.set(`${cell}.sumsq`, { dtype: 'F64', shape: [layers, dff], data: sumsq });
     t.set(`${cell}.seg_sum`, { dtype: 'F64', shape: [5, layers, dff], data: wordsToF64(c.seg, 0) });
     t.set(`${cell}.seg_sumsq`, { dtype: 'F64', shape: [5, layers, dff], data: wordsToF64(c.seg, 1) });
-    t.set(`${cell}.acc_total`, { dtype: 'I32', shape: [units, 6], data: i32(c.total) });
-    t.set(`${cell}.acc_seg`, { dtype: 'I32', shape: [5, units, 6], data: i32(c.seg) });
+    setAccumulators(t, cell, c, units);
   }
-  t.set('deltas', { dtype: 'F32', shape: [s.deltas.length], data: s.deltas });
-  setCuts(t, s);
-  setAdaptive(t, s);
-  return sealSafetensors(t, { ...meta, key: s.key, done: String(s.done), cells: JSON.stringify([...s.cells.keys()]) });
+  return sealRun(t, s, meta);
 }
