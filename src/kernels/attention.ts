@@ -3,6 +3,7 @@ import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
 import { createParams, defineKernel, dispatch, type Dispatch } from '../gpu/pipelines.ts';
 import { UserError } from '../util/errors.ts';
+import { attentionBackwardCpu, attentionForwardCpu, cpuAttentionSupports } from './attention-cpu.ts';
 
 export const MAX_T = 512;
 
@@ -37,6 +38,8 @@ export async function attentionForward(g: Gpu, a: AttentionArgs): Promise<Dispat
   const HS = a.C / a.NH;
   if (a.T > MAX_T) throw new UserError(`sequence length ${a.T} exceeds the attention kernel's ${MAX_T}; use --max-length ${MAX_T} or less`);
   if (HS > 128) throw new UserError(`head size ${HS} exceeds the attention kernel's 128`);
+  // the one selection point: CPU-class devices run src/kernels/attention-cpu.ts where it supports the shape
+  if (g.kernels === 'cpu' && !cpuAttentionSupports(g, { T: a.T, C: a.C, NH: a.NH, views: [a.qkv, a.mask, a.out, a.probs] })) return attentionForwardCpu(g, a);
   const k = await g.pipelines.get(ATTENTION_FORWARD, { constants: { WG: 64, MAX_T } });
   const p = createParams(g, k.def, `${a.label} params`, { B: a.B, T: a.T, C: a.C, NH: a.NH, HS, scale: 1 / Math.sqrt(HS) });
   return dispatch(g, k, a.label, { qkv: a.qkv, mask: a.mask, out: a.out, probs: a.probs, p }, [a.T, a.NH, a.B]);
@@ -55,6 +58,7 @@ export interface AttentionBackArgs {
 /** Two dispatches: per query row (scores backward, dq), then per key row (dk, dv). */
 export async function attentionBackward(g: Gpu, a: AttentionBackArgs): Promise<Dispatch[]> {
   const HS = a.C / a.NH;
+  if (g.kernels === 'cpu' && !cpuAttentionSupports(g, { T: a.T, C: a.C, NH: a.NH, views: [a.dout, a.probs, a.qkv, a.dS, a.dqkv] })) return attentionBackwardCpu(g, a);
   const p = createParams(g, ATTENTION_BACKWARD_Q, `${a.label} params`, { B: a.B, T: a.T, C: a.C, NH: a.NH, HS, scale: 1 / Math.sqrt(HS) });
   const res = { dout: a.dout, probs: a.probs, qkv: a.qkv, dS: a.dS, dqkv: a.dqkv, p };
   const kq = await g.pipelines.get(ATTENTION_BACKWARD_Q, { constants: { WG: 64, MAX_T } });
