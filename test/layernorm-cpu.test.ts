@@ -1,0 +1,80 @@
+/**
+ * The CPU-class LayerNorm kernels (shaders/layernorm/layernorm_*_cpu.wgsl, chosen in src/kernels/layernorm.ts when
+ * g.kernels === 'cpu') against the float64 reference (src/ref/layers.ts): forward with and without the residual
+ * (out, saved s, mean / rstd) and backward, on widths whose vec4 count is not a multiple of the 8 lanes (C = 12,
+ * 388) and 384, rows 1, 5 and 67: relative L2 ≤ 1e-6 (gpu-kernels' tolerances are 1e-5 forward, 1e-4 backward);
+ * widths that are not multiples of 4 run the GPU class.
+ */
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Gpu } from '../src/gpu/device.ts';
+import { requestGpu } from '../src/gpu/node.ts';
+import { cpuLayernorm, layernormBackward, layernormForward } from '../src/kernels/layernorm.ts';
+import * as ref from '../src/ref/layers.ts';
+import { mulberry32 } from '../src/util/rng.ts';
+import { run, upload } from './helpers/gpu.ts';
+
+const S = suite('layernorm-cpu');
+const rand = mulberry32(8642);
+const randf = (n: number, scale = 1, offset = 0) => Float32Array.from({ length: n }, () => offset + scale * (2 * rand() - 1));
+const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
+function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let n = 0, d = 0;
+  for (let i = 0; i < b.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
+  assert.ok(d > 0, 'the reference is all zeros');
+  return Math.sqrt(n / d);
+}
+const EPS = 1e-12;
+const SHAPES = [{ rows: 5, C: 12 }, { rows: 67, C: 388 }, { rows: 1, C: 384 }];
+
+let g: Gpu;
+let cpu: Gpu;
+S.before(async () => { g = await requestGpu(); cpu = { ...g, kernels: 'cpu' }; });
+
+S('the CPU class is chosen for C % 4 == 0 on a CPU-class device only', async () => {
+  assert.ok(cpuLayernorm(cpu, 384, []));
+  assert.not.ok(cpuLayernorm(cpu, 97, []));
+  assert.not.ok(cpuLayernorm({ ...g, kernels: 'gpu' }, 384, []));
+  const bf = upload(g, 'route', { a: 8 * 12, gamma: 12, beta: 12, out: 8 * 12, stats: 16 });
+  const d = await layernormForward(cpu, { label: 'route', a: bf.v('a'), weight: bf.v('gamma'), bias: bf.v('beta'), out: bf.v('out'), stats: bf.v('stats'), rows: 8, C: 12, eps: EPS });
+  assert.match(d.pipeline.label, /layernorm_forward_cpu\.wgsl/);
+  bf.destroy();
+});
+
+S('forward, with and without residual: out, s, mean / rstd against float64', async () => {
+  for (const { rows, C } of SHAPES) {
+    for (const res of [true, false]) {
+      const a = randf(rows * C, 2, 0.5), b = randf(rows * C), gamma = randf(C, 0.2, 1), beta = randf(C, 0.1);
+      const bf = upload(g, 'ln cpu', { a, b, gamma, beta, out: rows * C, s: rows * C, stats: 2 * rows });
+      await run(g, [await layernormForward(cpu, { label: 'ln cpu', a: bf.v('a'), b: res ? bf.v('b') : undefined, weight: bf.v('gamma'), bias: bf.v('beta'), out: bf.v('out'), s: res ? bf.v('s') : undefined, stats: bf.v('stats'), rows, C, eps: EPS })]);
+      const s = res ? Float32Array.from(a, (x, i) => x + b[i]) : a;
+      const out = new Float64Array(rows * C), mean = new Float64Array(rows), rstd = new Float64Array(rows);
+      ref.layernormForward(out, mean, rstd, f64(s), f64(gamma), f64(beta), rows, C, EPS);
+      const stats = await bf.read('stats');
+      const name = `layernorm_forward_cpu rows=${rows} C=${C} res=${res}`;
+      const errs = [relL2(await bf.read('out'), out), relL2(stats.filter((_, i) => i % 2 === 0), mean), relL2(stats.filter((_, i) => i % 2 === 1), rstd)];
+      assert.ok(errs.every((e) => e <= 1e-6), `${name}: out, mean, rstd relative L2 ${errs.map((e) => e.toExponential(2)).join(', ')} > 1e-6`);
+      if (res) assert.equal(Array.from(await bf.read('s')), Array.from(s), `${name}: saved s`);
+      bf.destroy();
+    }
+  }
+});
+
+S('backward against float64', async () => {
+  for (const { rows, C } of SHAPES) {
+    const s = randf(rows * C, 2, 0.3), dout = randf(rows * C), gamma = randf(C, 0.2, 1);
+    const mean64 = new Float64Array(rows), rstd64 = new Float64Array(rows);
+    ref.layernormForward(new Float64Array(rows * C), mean64, rstd64, f64(s), f64(gamma), new Float64Array(C), rows, C, EPS);
+    const stats = new Float32Array(2 * rows);
+    for (let r = 0; r < rows; r++) { stats[2 * r] = mean64[r]; stats[2 * r + 1] = rstd64[r]; }
+    const bf = upload(g, 'ln cpu back', { dout, s, gamma, stats, ds: rows * C });
+    await run(g, [await layernormBackward(cpu, { label: 'ln cpu back', dout: bf.v('dout'), s: bf.v('s'), weight: bf.v('gamma'), stats: bf.v('stats'), ds: bf.v('ds'), rows, C })]);
+    const want = new Float64Array(rows * C);
+    ref.layernormBackward(want, f64(dout), f64(s), f64(gamma), f64(stats.filter((_, i) => i % 2 === 0)), f64(stats.filter((_, i) => i % 2 === 1)), rows, C);
+    const e = relL2(await bf.read('ds'), want);
+    assert.ok(e <= 1e-6, `layernorm_backward_cpu rows=${rows} C=${C}: relative L2 ${e.toExponential(2)} > 1e-6`);
+    bf.destroy();
+  }
+});
+
+S.run();
