@@ -1,7 +1,7 @@
 /**
  * The CPU-class attention kernels (src/kernels/attention-cpu.ts) against the float64 reference (src/ref/layers.ts):
  *  - the committed shaders/attention/*_cpu*.wgsl are what the generator writes today;
- *  - forward (out, probs) and backward (dqkv) on shapes off the 32-row / 32-key blocks (T = 8, 40, 72, 100), head
+ *  - forward (out, probs) and backward (dqkv) on shapes off the 16-row / 32-key blocks (T = 8, 40, 72, 100), head
  *    sizes 4, 32 (one column group), 48 and 64 (two), B = 2 with padded keys in the second sequence: relative L2
  *    ≤ 1e-6 forward, ≤ 1e-5 backward (gpu-kernels' tolerances are 1e-5 / 1e-4), probs exactly 0 at padded keys,
  *    dk and dv exactly 0 there;

@@ -13,7 +13,7 @@ struct Params { B: u32, T: u32, C: u32, NH: u32, HS: u32, scale: f32 }
 @group(0) @binding(4) var<storage, read_write> dqkv: array<vec4<f32>>;   // (B·T, 3C/4): the q part is written
 @group(0) @binding(5) var<uniform> p: Params;
 
-// Backward, q half: one workgroup per (32 query rows, head h, sequence b). dp(i, j) = dout_i·v_j (stored in dS),
+// Backward, q half: one workgroup per (16 query rows, head h, sequence b). dp(i, j) = dout_i·v_j (stored in dS),
 // ds(i, j) = p(i, j)·(dp(i, j) − Σ_j' p(i, j') dp(i, j')) (stored over it, for the kv half), dq_i = scale·Σ_j ds(i, j) k_j.
 // Lane l: keys 4l..4l+3 of each tile of 32 keys; output columns 4(l + 8g)..+3, g < 1.
 
@@ -26,13 +26,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let HS4 = p.HS / 4u;
   let h = wg.y;
   let b = wg.z;
-  let i0 = wg.x * 32u;
+  let i0 = wg.x * 16u;
   let tok0 = b * T;
   let hoff = h * HS4;
   let ar0 = (tok0 + min(i0 + lane + 0u, T - 1u)) * C4 + hoff;
   let ar1 = (tok0 + min(i0 + lane + 8u, T - 1u)) * C4 + hoff;
-  let ar2 = (tok0 + min(i0 + lane + 16u, T - 1u)) * C4 + hoff;
-  let ar3 = (tok0 + min(i0 + lane + 24u, T - 1u)) * C4 + hoff;
   let kbase = tok0 * C34 + 2u * C4 + hoff;      // key-side rows of the scores: v
   let xbase = tok0 * C34 + C4 + hoff;      // rows of the weighted sum: k
   let pbase = (b * p.NH + h) * T * T4;
@@ -54,22 +52,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   var s13 = 0.0;
   var s14 = 0.0;
   var s15 = 0.0;
-  var s16 = 0.0;
-  var s17 = 0.0;
-  var s18 = 0.0;
-  var s19 = 0.0;
-  var s20 = 0.0;
-  var s21 = 0.0;
-  var s22 = 0.0;
-  var s23 = 0.0;
-  var s24 = 0.0;
-  var s25 = 0.0;
-  var s26 = 0.0;
-  var s27 = 0.0;
-  var s28 = 0.0;
-  var s29 = 0.0;
-  var s30 = 0.0;
-  var s31 = 0.0;
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;
     let jc = min(j0, T - 4u);
@@ -90,29 +72,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     var acc13 = vec4f(0.0);
     var acc14 = vec4f(0.0);
     var acc15 = vec4f(0.0);
-    var acc16 = vec4f(0.0);
-    var acc17 = vec4f(0.0);
-    var acc18 = vec4f(0.0);
-    var acc19 = vec4f(0.0);
-    var acc20 = vec4f(0.0);
-    var acc21 = vec4f(0.0);
-    var acc22 = vec4f(0.0);
-    var acc23 = vec4f(0.0);
-    var acc24 = vec4f(0.0);
-    var acc25 = vec4f(0.0);
-    var acc26 = vec4f(0.0);
-    var acc27 = vec4f(0.0);
-    var acc28 = vec4f(0.0);
-    var acc29 = vec4f(0.0);
-    var acc30 = vec4f(0.0);
-    var acc31 = vec4f(0.0);
     let kr = kbase + jc * C34;
     for (var d = 0u; d < HS4; d++) {
       let km = transpose(mat4x4f(qkv[kr + d], qkv[kr + C34 + d], qkv[kr + 2u * C34 + d], qkv[kr + 3u * C34 + d]));
       let a0 = dout[ar0 + d];
       let a1 = dout[ar1 + d];
-      let a2 = dout[ar2 + d];
-      let a3 = dout[ar3 + d];
       acc0 += km * subgroupBroadcast(a0, 0u);
       acc1 += km * subgroupBroadcast(a0, 1u);
       acc2 += km * subgroupBroadcast(a0, 2u);
@@ -129,22 +93,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       acc13 += km * subgroupBroadcast(a1, 5u);
       acc14 += km * subgroupBroadcast(a1, 6u);
       acc15 += km * subgroupBroadcast(a1, 7u);
-      acc16 += km * subgroupBroadcast(a2, 0u);
-      acc17 += km * subgroupBroadcast(a2, 1u);
-      acc18 += km * subgroupBroadcast(a2, 2u);
-      acc19 += km * subgroupBroadcast(a2, 3u);
-      acc20 += km * subgroupBroadcast(a2, 4u);
-      acc21 += km * subgroupBroadcast(a2, 5u);
-      acc22 += km * subgroupBroadcast(a2, 6u);
-      acc23 += km * subgroupBroadcast(a2, 7u);
-      acc24 += km * subgroupBroadcast(a3, 0u);
-      acc25 += km * subgroupBroadcast(a3, 1u);
-      acc26 += km * subgroupBroadcast(a3, 2u);
-      acc27 += km * subgroupBroadcast(a3, 3u);
-      acc28 += km * subgroupBroadcast(a3, 4u);
-      acc29 += km * subgroupBroadcast(a3, 5u);
-      acc30 += km * subgroupBroadcast(a3, 6u);
-      acc31 += km * subgroupBroadcast(a3, 7u);
     }
     if (i0 + 0u < T && jok) {
       let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
@@ -226,86 +174,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       dS[pi] = acc15;
       s15 += dot(probs[pi], acc15);
     }
-    if (i0 + 16u < T && jok) {
-      let pi = pbase + (i0 + 16u) * T4 + j0 / 4u;
-      dS[pi] = acc16;
-      s16 += dot(probs[pi], acc16);
-    }
-    if (i0 + 17u < T && jok) {
-      let pi = pbase + (i0 + 17u) * T4 + j0 / 4u;
-      dS[pi] = acc17;
-      s17 += dot(probs[pi], acc17);
-    }
-    if (i0 + 18u < T && jok) {
-      let pi = pbase + (i0 + 18u) * T4 + j0 / 4u;
-      dS[pi] = acc18;
-      s18 += dot(probs[pi], acc18);
-    }
-    if (i0 + 19u < T && jok) {
-      let pi = pbase + (i0 + 19u) * T4 + j0 / 4u;
-      dS[pi] = acc19;
-      s19 += dot(probs[pi], acc19);
-    }
-    if (i0 + 20u < T && jok) {
-      let pi = pbase + (i0 + 20u) * T4 + j0 / 4u;
-      dS[pi] = acc20;
-      s20 += dot(probs[pi], acc20);
-    }
-    if (i0 + 21u < T && jok) {
-      let pi = pbase + (i0 + 21u) * T4 + j0 / 4u;
-      dS[pi] = acc21;
-      s21 += dot(probs[pi], acc21);
-    }
-    if (i0 + 22u < T && jok) {
-      let pi = pbase + (i0 + 22u) * T4 + j0 / 4u;
-      dS[pi] = acc22;
-      s22 += dot(probs[pi], acc22);
-    }
-    if (i0 + 23u < T && jok) {
-      let pi = pbase + (i0 + 23u) * T4 + j0 / 4u;
-      dS[pi] = acc23;
-      s23 += dot(probs[pi], acc23);
-    }
-    if (i0 + 24u < T && jok) {
-      let pi = pbase + (i0 + 24u) * T4 + j0 / 4u;
-      dS[pi] = acc24;
-      s24 += dot(probs[pi], acc24);
-    }
-    if (i0 + 25u < T && jok) {
-      let pi = pbase + (i0 + 25u) * T4 + j0 / 4u;
-      dS[pi] = acc25;
-      s25 += dot(probs[pi], acc25);
-    }
-    if (i0 + 26u < T && jok) {
-      let pi = pbase + (i0 + 26u) * T4 + j0 / 4u;
-      dS[pi] = acc26;
-      s26 += dot(probs[pi], acc26);
-    }
-    if (i0 + 27u < T && jok) {
-      let pi = pbase + (i0 + 27u) * T4 + j0 / 4u;
-      dS[pi] = acc27;
-      s27 += dot(probs[pi], acc27);
-    }
-    if (i0 + 28u < T && jok) {
-      let pi = pbase + (i0 + 28u) * T4 + j0 / 4u;
-      dS[pi] = acc28;
-      s28 += dot(probs[pi], acc28);
-    }
-    if (i0 + 29u < T && jok) {
-      let pi = pbase + (i0 + 29u) * T4 + j0 / 4u;
-      dS[pi] = acc29;
-      s29 += dot(probs[pi], acc29);
-    }
-    if (i0 + 30u < T && jok) {
-      let pi = pbase + (i0 + 30u) * T4 + j0 / 4u;
-      dS[pi] = acc30;
-      s30 += dot(probs[pi], acc30);
-    }
-    if (i0 + 31u < T && jok) {
-      let pi = pbase + (i0 + 31u) * T4 + j0 / 4u;
-      dS[pi] = acc31;
-      s31 += dot(probs[pi], acc31);
-    }
   }
   let dd0 = subgroupAdd(s0);
   let dd1 = subgroupAdd(s1);
@@ -323,22 +191,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let dd13 = subgroupAdd(s13);
   let dd14 = subgroupAdd(s14);
   let dd15 = subgroupAdd(s15);
-  let dd16 = subgroupAdd(s16);
-  let dd17 = subgroupAdd(s17);
-  let dd18 = subgroupAdd(s18);
-  let dd19 = subgroupAdd(s19);
-  let dd20 = subgroupAdd(s20);
-  let dd21 = subgroupAdd(s21);
-  let dd22 = subgroupAdd(s22);
-  let dd23 = subgroupAdd(s23);
-  let dd24 = subgroupAdd(s24);
-  let dd25 = subgroupAdd(s25);
-  let dd26 = subgroupAdd(s26);
-  let dd27 = subgroupAdd(s27);
-  let dd28 = subgroupAdd(s28);
-  let dd29 = subgroupAdd(s29);
-  let dd30 = subgroupAdd(s30);
-  let dd31 = subgroupAdd(s31);
   var o0_0 = vec4f(0.0);
   var o1_0 = vec4f(0.0);
   var o2_0 = vec4f(0.0);
@@ -355,22 +207,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   var o13_0 = vec4f(0.0);
   var o14_0 = vec4f(0.0);
   var o15_0 = vec4f(0.0);
-  var o16_0 = vec4f(0.0);
-  var o17_0 = vec4f(0.0);
-  var o18_0 = vec4f(0.0);
-  var o19_0 = vec4f(0.0);
-  var o20_0 = vec4f(0.0);
-  var o21_0 = vec4f(0.0);
-  var o22_0 = vec4f(0.0);
-  var o23_0 = vec4f(0.0);
-  var o24_0 = vec4f(0.0);
-  var o25_0 = vec4f(0.0);
-  var o26_0 = vec4f(0.0);
-  var o27_0 = vec4f(0.0);
-  var o28_0 = vec4f(0.0);
-  var o29_0 = vec4f(0.0);
-  var o30_0 = vec4f(0.0);
-  var o31_0 = vec4f(0.0);
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;
     let jok = j0 < T;
@@ -470,645 +306,41 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       pt15 = probs[pi] * (dS[pi] - vec4f(dd15));
       dS[pi] = pt15;
     }
-    var pt16 = vec4f(0.0);
-    if (i0 + 16u < T && jok) {
-      let pi = pbase + (i0 + 16u) * T4 + j0 / 4u;
-      pt16 = probs[pi] * (dS[pi] - vec4f(dd16));
-      dS[pi] = pt16;
-    }
-    var pt17 = vec4f(0.0);
-    if (i0 + 17u < T && jok) {
-      let pi = pbase + (i0 + 17u) * T4 + j0 / 4u;
-      pt17 = probs[pi] * (dS[pi] - vec4f(dd17));
-      dS[pi] = pt17;
-    }
-    var pt18 = vec4f(0.0);
-    if (i0 + 18u < T && jok) {
-      let pi = pbase + (i0 + 18u) * T4 + j0 / 4u;
-      pt18 = probs[pi] * (dS[pi] - vec4f(dd18));
-      dS[pi] = pt18;
-    }
-    var pt19 = vec4f(0.0);
-    if (i0 + 19u < T && jok) {
-      let pi = pbase + (i0 + 19u) * T4 + j0 / 4u;
-      pt19 = probs[pi] * (dS[pi] - vec4f(dd19));
-      dS[pi] = pt19;
-    }
-    var pt20 = vec4f(0.0);
-    if (i0 + 20u < T && jok) {
-      let pi = pbase + (i0 + 20u) * T4 + j0 / 4u;
-      pt20 = probs[pi] * (dS[pi] - vec4f(dd20));
-      dS[pi] = pt20;
-    }
-    var pt21 = vec4f(0.0);
-    if (i0 + 21u < T && jok) {
-      let pi = pbase + (i0 + 21u) * T4 + j0 / 4u;
-      pt21 = probs[pi] * (dS[pi] - vec4f(dd21));
-      dS[pi] = pt21;
-    }
-    var pt22 = vec4f(0.0);
-    if (i0 + 22u < T && jok) {
-      let pi = pbase + (i0 + 22u) * T4 + j0 / 4u;
-      pt22 = probs[pi] * (dS[pi] - vec4f(dd22));
-      dS[pi] = pt22;
-    }
-    var pt23 = vec4f(0.0);
-    if (i0 + 23u < T && jok) {
-      let pi = pbase + (i0 + 23u) * T4 + j0 / 4u;
-      pt23 = probs[pi] * (dS[pi] - vec4f(dd23));
-      dS[pi] = pt23;
-    }
-    var pt24 = vec4f(0.0);
-    if (i0 + 24u < T && jok) {
-      let pi = pbase + (i0 + 24u) * T4 + j0 / 4u;
-      pt24 = probs[pi] * (dS[pi] - vec4f(dd24));
-      dS[pi] = pt24;
-    }
-    var pt25 = vec4f(0.0);
-    if (i0 + 25u < T && jok) {
-      let pi = pbase + (i0 + 25u) * T4 + j0 / 4u;
-      pt25 = probs[pi] * (dS[pi] - vec4f(dd25));
-      dS[pi] = pt25;
-    }
-    var pt26 = vec4f(0.0);
-    if (i0 + 26u < T && jok) {
-      let pi = pbase + (i0 + 26u) * T4 + j0 / 4u;
-      pt26 = probs[pi] * (dS[pi] - vec4f(dd26));
-      dS[pi] = pt26;
-    }
-    var pt27 = vec4f(0.0);
-    if (i0 + 27u < T && jok) {
-      let pi = pbase + (i0 + 27u) * T4 + j0 / 4u;
-      pt27 = probs[pi] * (dS[pi] - vec4f(dd27));
-      dS[pi] = pt27;
-    }
-    var pt28 = vec4f(0.0);
-    if (i0 + 28u < T && jok) {
-      let pi = pbase + (i0 + 28u) * T4 + j0 / 4u;
-      pt28 = probs[pi] * (dS[pi] - vec4f(dd28));
-      dS[pi] = pt28;
-    }
-    var pt29 = vec4f(0.0);
-    if (i0 + 29u < T && jok) {
-      let pi = pbase + (i0 + 29u) * T4 + j0 / 4u;
-      pt29 = probs[pi] * (dS[pi] - vec4f(dd29));
-      dS[pi] = pt29;
-    }
-    var pt30 = vec4f(0.0);
-    if (i0 + 30u < T && jok) {
-      let pi = pbase + (i0 + 30u) * T4 + j0 / 4u;
-      pt30 = probs[pi] * (dS[pi] - vec4f(dd30));
-      dS[pi] = pt30;
-    }
-    var pt31 = vec4f(0.0);
-    if (i0 + 31u < T && jok) {
-      let pi = pbase + (i0 + 31u) * T4 + j0 / 4u;
-      pt31 = probs[pi] * (dS[pi] - vec4f(dd31));
-      dS[pi] = pt31;
-    }
-    { // keys 4·0..4·0+3 of the tile, weights from lane 0
-      let xr = xbase + min(kt * 32u + 0u, T - 4u) * C34;
+    for (var l = 0u; l < 8u; l++) { // keys 4l..4l+3 of the tile, weights from lane l
+      let xr = xbase + min(kt * 32u + 4u * l, T - 4u) * C34;
       let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 0u);
+      let w0 = subgroupShuffle(pt0, l);
       o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 0u);
+      let w1 = subgroupShuffle(pt1, l);
       o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 0u);
+      let w2 = subgroupShuffle(pt2, l);
       o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 0u);
+      let w3 = subgroupShuffle(pt3, l);
       o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 0u);
+      let w4 = subgroupShuffle(pt4, l);
       o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 0u);
+      let w5 = subgroupShuffle(pt5, l);
       o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 0u);
+      let w6 = subgroupShuffle(pt6, l);
       o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 0u);
+      let w7 = subgroupShuffle(pt7, l);
       o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 0u);
+      let w8 = subgroupShuffle(pt8, l);
       o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 0u);
+      let w9 = subgroupShuffle(pt9, l);
       o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 0u);
+      let w10 = subgroupShuffle(pt10, l);
       o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 0u);
+      let w11 = subgroupShuffle(pt11, l);
       o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 0u);
+      let w12 = subgroupShuffle(pt12, l);
       o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 0u);
+      let w13 = subgroupShuffle(pt13, l);
       o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 0u);
+      let w14 = subgroupShuffle(pt14, l);
       o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 0u);
+      let w15 = subgroupShuffle(pt15, l);
       o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 0u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 0u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 0u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 0u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 0u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 0u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 0u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 0u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 0u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 0u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 0u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 0u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 0u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 0u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 0u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 0u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·1..4·1+3 of the tile, weights from lane 1
-      let xr = xbase + min(kt * 32u + 4u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 1u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 1u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 1u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 1u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 1u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 1u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 1u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 1u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 1u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 1u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 1u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 1u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 1u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 1u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 1u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 1u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 1u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 1u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 1u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 1u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 1u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 1u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 1u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 1u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 1u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 1u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 1u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 1u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 1u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 1u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 1u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 1u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·2..4·2+3 of the tile, weights from lane 2
-      let xr = xbase + min(kt * 32u + 8u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 2u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 2u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 2u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 2u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 2u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 2u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 2u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 2u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 2u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 2u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 2u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 2u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 2u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 2u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 2u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 2u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 2u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 2u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 2u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 2u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 2u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 2u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 2u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 2u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 2u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 2u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 2u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 2u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 2u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 2u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 2u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 2u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·3..4·3+3 of the tile, weights from lane 3
-      let xr = xbase + min(kt * 32u + 12u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 3u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 3u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 3u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 3u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 3u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 3u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 3u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 3u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 3u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 3u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 3u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 3u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 3u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 3u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 3u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 3u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 3u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 3u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 3u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 3u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 3u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 3u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 3u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 3u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 3u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 3u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 3u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 3u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 3u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 3u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 3u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 3u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·4..4·4+3 of the tile, weights from lane 4
-      let xr = xbase + min(kt * 32u + 16u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 4u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 4u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 4u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 4u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 4u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 4u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 4u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 4u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 4u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 4u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 4u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 4u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 4u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 4u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 4u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 4u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 4u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 4u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 4u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 4u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 4u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 4u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 4u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 4u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 4u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 4u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 4u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 4u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 4u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 4u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 4u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 4u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·5..4·5+3 of the tile, weights from lane 5
-      let xr = xbase + min(kt * 32u + 20u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 5u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 5u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 5u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 5u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 5u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 5u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 5u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 5u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 5u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 5u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 5u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 5u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 5u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 5u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 5u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 5u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 5u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 5u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 5u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 5u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 5u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 5u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 5u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 5u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 5u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 5u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 5u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 5u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 5u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 5u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 5u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 5u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·6..4·6+3 of the tile, weights from lane 6
-      let xr = xbase + min(kt * 32u + 24u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 6u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 6u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 6u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 6u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 6u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 6u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 6u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 6u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 6u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 6u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 6u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 6u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 6u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 6u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 6u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 6u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 6u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 6u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 6u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 6u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 6u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 6u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 6u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 6u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 6u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 6u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 6u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 6u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 6u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 6u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 6u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 6u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·7..4·7+3 of the tile, weights from lane 7
-      let xr = xbase + min(kt * 32u + 28u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 7u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 7u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 7u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 7u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 7u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 7u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 7u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 7u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 7u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 7u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 7u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 7u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 7u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 7u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 7u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 7u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 7u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 7u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 7u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 7u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 7u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 7u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 7u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 7u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 7u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 7u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 7u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 7u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 7u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 7u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 7u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 7u);
-      o31_0 += xm0 * w31;
     }
   }
   if (lane + 0u < HS4) {
@@ -1128,21 +360,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     if (i0 + 13u < T) { dqkv[(tok0 + i0 + 13u) * C34 + hoff + c0] = o13_0 * p.scale; }
     if (i0 + 14u < T) { dqkv[(tok0 + i0 + 14u) * C34 + hoff + c0] = o14_0 * p.scale; }
     if (i0 + 15u < T) { dqkv[(tok0 + i0 + 15u) * C34 + hoff + c0] = o15_0 * p.scale; }
-    if (i0 + 16u < T) { dqkv[(tok0 + i0 + 16u) * C34 + hoff + c0] = o16_0 * p.scale; }
-    if (i0 + 17u < T) { dqkv[(tok0 + i0 + 17u) * C34 + hoff + c0] = o17_0 * p.scale; }
-    if (i0 + 18u < T) { dqkv[(tok0 + i0 + 18u) * C34 + hoff + c0] = o18_0 * p.scale; }
-    if (i0 + 19u < T) { dqkv[(tok0 + i0 + 19u) * C34 + hoff + c0] = o19_0 * p.scale; }
-    if (i0 + 20u < T) { dqkv[(tok0 + i0 + 20u) * C34 + hoff + c0] = o20_0 * p.scale; }
-    if (i0 + 21u < T) { dqkv[(tok0 + i0 + 21u) * C34 + hoff + c0] = o21_0 * p.scale; }
-    if (i0 + 22u < T) { dqkv[(tok0 + i0 + 22u) * C34 + hoff + c0] = o22_0 * p.scale; }
-    if (i0 + 23u < T) { dqkv[(tok0 + i0 + 23u) * C34 + hoff + c0] = o23_0 * p.scale; }
-    if (i0 + 24u < T) { dqkv[(tok0 + i0 + 24u) * C34 + hoff + c0] = o24_0 * p.scale; }
-    if (i0 + 25u < T) { dqkv[(tok0 + i0 + 25u) * C34 + hoff + c0] = o25_0 * p.scale; }
-    if (i0 + 26u < T) { dqkv[(tok0 + i0 + 26u) * C34 + hoff + c0] = o26_0 * p.scale; }
-    if (i0 + 27u < T) { dqkv[(tok0 + i0 + 27u) * C34 + hoff + c0] = o27_0 * p.scale; }
-    if (i0 + 28u < T) { dqkv[(tok0 + i0 + 28u) * C34 + hoff + c0] = o28_0 * p.scale; }
-    if (i0 + 29u < T) { dqkv[(tok0 + i0 + 29u) * C34 + hoff + c0] = o29_0 * p.scale; }
-    if (i0 + 30u < T) { dqkv[(tok0 + i0 + 30u) * C34 + hoff + c0] = o30_0 * p.scale; }
-    if (i0 + 31u < T) { dqkv[(tok0 + i0 + 31u) * C34 + hoff + c0] = o31_0 * p.scale; }
   }
 }

@@ -13,7 +13,7 @@ struct Params { B: u32, T: u32, C: u32, NH: u32, HS: u32, scale: f32 }
 @group(0) @binding(4) var<storage, read_write> dqkv: array<vec4<f32>>;   // (B·T, 3C/4): the q part is written
 @group(0) @binding(5) var<uniform> p: Params;
 
-// Backward, q half: one workgroup per (16 query rows, head h, sequence b). dp(i, j) = dout_i·v_j (stored in dS),
+// Backward, q half: one workgroup per (8 query rows, head h, sequence b). dp(i, j) = dout_i·v_j (stored in dS),
 // ds(i, j) = p(i, j)·(dp(i, j) − Σ_j' p(i, j') dp(i, j')) (stored over it, for the kv half), dq_i = scale·Σ_j ds(i, j) k_j.
 // Lane l: keys 4l..4l+3 of each tile of 32 keys; output columns 4(l + 8g)..+3, g < 2.
 
@@ -26,11 +26,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let HS4 = p.HS / 4u;
   let h = wg.y;
   let b = wg.z;
-  let i0 = wg.x * 16u;
+  let i0 = wg.x * 8u;
   let tok0 = b * T;
   let hoff = h * HS4;
   let ar0 = (tok0 + min(i0 + lane + 0u, T - 1u)) * C4 + hoff;
-  let ar1 = (tok0 + min(i0 + lane + 8u, T - 1u)) * C4 + hoff;
   let kbase = tok0 * C34 + 2u * C4 + hoff;      // key-side rows of the scores: v
   let xbase = tok0 * C34 + C4 + hoff;      // rows of the weighted sum: k
   let pbase = (b * p.NH + h) * T * T4;
@@ -45,14 +44,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   var s5 = 0.0;
   var s6 = 0.0;
   var s7 = 0.0;
-  var s8 = 0.0;
-  var s9 = 0.0;
-  var s10 = 0.0;
-  var s11 = 0.0;
-  var s12 = 0.0;
-  var s13 = 0.0;
-  var s14 = 0.0;
-  var s15 = 0.0;
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;
     let jc = min(j0, T - 4u);
@@ -65,19 +56,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     var acc5 = vec4f(0.0);
     var acc6 = vec4f(0.0);
     var acc7 = vec4f(0.0);
-    var acc8 = vec4f(0.0);
-    var acc9 = vec4f(0.0);
-    var acc10 = vec4f(0.0);
-    var acc11 = vec4f(0.0);
-    var acc12 = vec4f(0.0);
-    var acc13 = vec4f(0.0);
-    var acc14 = vec4f(0.0);
-    var acc15 = vec4f(0.0);
     let kr = kbase + jc * C34;
     for (var d = 0u; d < HS4; d++) {
       let km = transpose(mat4x4f(qkv[kr + d], qkv[kr + C34 + d], qkv[kr + 2u * C34 + d], qkv[kr + 3u * C34 + d]));
       let a0 = dout[ar0 + d];
-      let a1 = dout[ar1 + d];
       acc0 += km * subgroupBroadcast(a0, 0u);
       acc1 += km * subgroupBroadcast(a0, 1u);
       acc2 += km * subgroupBroadcast(a0, 2u);
@@ -86,14 +68,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       acc5 += km * subgroupBroadcast(a0, 5u);
       acc6 += km * subgroupBroadcast(a0, 6u);
       acc7 += km * subgroupBroadcast(a0, 7u);
-      acc8 += km * subgroupBroadcast(a1, 0u);
-      acc9 += km * subgroupBroadcast(a1, 1u);
-      acc10 += km * subgroupBroadcast(a1, 2u);
-      acc11 += km * subgroupBroadcast(a1, 3u);
-      acc12 += km * subgroupBroadcast(a1, 4u);
-      acc13 += km * subgroupBroadcast(a1, 5u);
-      acc14 += km * subgroupBroadcast(a1, 6u);
-      acc15 += km * subgroupBroadcast(a1, 7u);
     }
     if (i0 + 0u < T && jok) {
       let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
@@ -135,46 +109,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       dS[pi] = acc7;
       s7 += dot(probs[pi], acc7);
     }
-    if (i0 + 8u < T && jok) {
-      let pi = pbase + (i0 + 8u) * T4 + j0 / 4u;
-      dS[pi] = acc8;
-      s8 += dot(probs[pi], acc8);
-    }
-    if (i0 + 9u < T && jok) {
-      let pi = pbase + (i0 + 9u) * T4 + j0 / 4u;
-      dS[pi] = acc9;
-      s9 += dot(probs[pi], acc9);
-    }
-    if (i0 + 10u < T && jok) {
-      let pi = pbase + (i0 + 10u) * T4 + j0 / 4u;
-      dS[pi] = acc10;
-      s10 += dot(probs[pi], acc10);
-    }
-    if (i0 + 11u < T && jok) {
-      let pi = pbase + (i0 + 11u) * T4 + j0 / 4u;
-      dS[pi] = acc11;
-      s11 += dot(probs[pi], acc11);
-    }
-    if (i0 + 12u < T && jok) {
-      let pi = pbase + (i0 + 12u) * T4 + j0 / 4u;
-      dS[pi] = acc12;
-      s12 += dot(probs[pi], acc12);
-    }
-    if (i0 + 13u < T && jok) {
-      let pi = pbase + (i0 + 13u) * T4 + j0 / 4u;
-      dS[pi] = acc13;
-      s13 += dot(probs[pi], acc13);
-    }
-    if (i0 + 14u < T && jok) {
-      let pi = pbase + (i0 + 14u) * T4 + j0 / 4u;
-      dS[pi] = acc14;
-      s14 += dot(probs[pi], acc14);
-    }
-    if (i0 + 15u < T && jok) {
-      let pi = pbase + (i0 + 15u) * T4 + j0 / 4u;
-      dS[pi] = acc15;
-      s15 += dot(probs[pi], acc15);
-    }
   }
   let dd0 = subgroupAdd(s0);
   let dd1 = subgroupAdd(s1);
@@ -184,14 +118,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let dd5 = subgroupAdd(s5);
   let dd6 = subgroupAdd(s6);
   let dd7 = subgroupAdd(s7);
-  let dd8 = subgroupAdd(s8);
-  let dd9 = subgroupAdd(s9);
-  let dd10 = subgroupAdd(s10);
-  let dd11 = subgroupAdd(s11);
-  let dd12 = subgroupAdd(s12);
-  let dd13 = subgroupAdd(s13);
-  let dd14 = subgroupAdd(s14);
-  let dd15 = subgroupAdd(s15);
   var o0_0 = vec4f(0.0);
   var o0_1 = vec4f(0.0);
   var o1_0 = vec4f(0.0);
@@ -208,22 +134,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   var o6_1 = vec4f(0.0);
   var o7_0 = vec4f(0.0);
   var o7_1 = vec4f(0.0);
-  var o8_0 = vec4f(0.0);
-  var o8_1 = vec4f(0.0);
-  var o9_0 = vec4f(0.0);
-  var o9_1 = vec4f(0.0);
-  var o10_0 = vec4f(0.0);
-  var o10_1 = vec4f(0.0);
-  var o11_0 = vec4f(0.0);
-  var o11_1 = vec4f(0.0);
-  var o12_0 = vec4f(0.0);
-  var o12_1 = vec4f(0.0);
-  var o13_0 = vec4f(0.0);
-  var o13_1 = vec4f(0.0);
-  var o14_0 = vec4f(0.0);
-  var o14_1 = vec4f(0.0);
-  var o15_0 = vec4f(0.0);
-  var o15_1 = vec4f(0.0);
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;
     let jok = j0 < T;
@@ -275,477 +185,34 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       pt7 = probs[pi] * (dS[pi] - vec4f(dd7));
       dS[pi] = pt7;
     }
-    var pt8 = vec4f(0.0);
-    if (i0 + 8u < T && jok) {
-      let pi = pbase + (i0 + 8u) * T4 + j0 / 4u;
-      pt8 = probs[pi] * (dS[pi] - vec4f(dd8));
-      dS[pi] = pt8;
-    }
-    var pt9 = vec4f(0.0);
-    if (i0 + 9u < T && jok) {
-      let pi = pbase + (i0 + 9u) * T4 + j0 / 4u;
-      pt9 = probs[pi] * (dS[pi] - vec4f(dd9));
-      dS[pi] = pt9;
-    }
-    var pt10 = vec4f(0.0);
-    if (i0 + 10u < T && jok) {
-      let pi = pbase + (i0 + 10u) * T4 + j0 / 4u;
-      pt10 = probs[pi] * (dS[pi] - vec4f(dd10));
-      dS[pi] = pt10;
-    }
-    var pt11 = vec4f(0.0);
-    if (i0 + 11u < T && jok) {
-      let pi = pbase + (i0 + 11u) * T4 + j0 / 4u;
-      pt11 = probs[pi] * (dS[pi] - vec4f(dd11));
-      dS[pi] = pt11;
-    }
-    var pt12 = vec4f(0.0);
-    if (i0 + 12u < T && jok) {
-      let pi = pbase + (i0 + 12u) * T4 + j0 / 4u;
-      pt12 = probs[pi] * (dS[pi] - vec4f(dd12));
-      dS[pi] = pt12;
-    }
-    var pt13 = vec4f(0.0);
-    if (i0 + 13u < T && jok) {
-      let pi = pbase + (i0 + 13u) * T4 + j0 / 4u;
-      pt13 = probs[pi] * (dS[pi] - vec4f(dd13));
-      dS[pi] = pt13;
-    }
-    var pt14 = vec4f(0.0);
-    if (i0 + 14u < T && jok) {
-      let pi = pbase + (i0 + 14u) * T4 + j0 / 4u;
-      pt14 = probs[pi] * (dS[pi] - vec4f(dd14));
-      dS[pi] = pt14;
-    }
-    var pt15 = vec4f(0.0);
-    if (i0 + 15u < T && jok) {
-      let pi = pbase + (i0 + 15u) * T4 + j0 / 4u;
-      pt15 = probs[pi] * (dS[pi] - vec4f(dd15));
-      dS[pi] = pt15;
-    }
-    { // keys 4·0..4·0+3 of the tile, weights from lane 0
-      let xr = xbase + min(kt * 32u + 0u, T - 4u) * C34;
+    for (var l = 0u; l < 8u; l++) { // keys 4l..4l+3 of the tile, weights from lane l
+      let xr = xbase + min(kt * 32u + 4u * l, T - 4u) * C34;
       let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
       let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 0u);
+      let w0 = subgroupShuffle(pt0, l);
       o0_0 += xm0 * w0;
       o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 0u);
+      let w1 = subgroupShuffle(pt1, l);
       o1_0 += xm0 * w1;
       o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 0u);
+      let w2 = subgroupShuffle(pt2, l);
       o2_0 += xm0 * w2;
       o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 0u);
+      let w3 = subgroupShuffle(pt3, l);
       o3_0 += xm0 * w3;
       o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 0u);
+      let w4 = subgroupShuffle(pt4, l);
       o4_0 += xm0 * w4;
       o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 0u);
+      let w5 = subgroupShuffle(pt5, l);
       o5_0 += xm0 * w5;
       o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 0u);
+      let w6 = subgroupShuffle(pt6, l);
       o6_0 += xm0 * w6;
       o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 0u);
+      let w7 = subgroupShuffle(pt7, l);
       o7_0 += xm0 * w7;
       o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 0u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 0u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 0u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 0u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 0u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 0u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 0u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 0u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·1..4·1+3 of the tile, weights from lane 1
-      let xr = xbase + min(kt * 32u + 4u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 1u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 1u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 1u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 1u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 1u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 1u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 1u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 1u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 1u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 1u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 1u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 1u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 1u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 1u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 1u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 1u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·2..4·2+3 of the tile, weights from lane 2
-      let xr = xbase + min(kt * 32u + 8u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 2u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 2u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 2u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 2u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 2u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 2u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 2u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 2u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 2u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 2u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 2u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 2u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 2u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 2u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 2u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 2u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·3..4·3+3 of the tile, weights from lane 3
-      let xr = xbase + min(kt * 32u + 12u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 3u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 3u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 3u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 3u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 3u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 3u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 3u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 3u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 3u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 3u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 3u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 3u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 3u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 3u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 3u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 3u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·4..4·4+3 of the tile, weights from lane 4
-      let xr = xbase + min(kt * 32u + 16u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 4u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 4u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 4u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 4u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 4u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 4u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 4u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 4u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 4u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 4u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 4u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 4u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 4u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 4u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 4u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 4u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·5..4·5+3 of the tile, weights from lane 5
-      let xr = xbase + min(kt * 32u + 20u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 5u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 5u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 5u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 5u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 5u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 5u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 5u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 5u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 5u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 5u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 5u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 5u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 5u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 5u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 5u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 5u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·6..4·6+3 of the tile, weights from lane 6
-      let xr = xbase + min(kt * 32u + 24u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 6u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 6u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 6u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 6u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 6u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 6u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 6u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 6u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 6u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 6u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 6u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 6u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 6u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 6u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 6u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 6u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·7..4·7+3 of the tile, weights from lane 7
-      let xr = xbase + min(kt * 32u + 28u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 7u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 7u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 7u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 7u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 7u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 7u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 7u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 7u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 7u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 7u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 7u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 7u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 7u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 7u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 7u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 7u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
     }
   }
   if (lane + 0u < HS4) {
@@ -757,14 +224,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     if (i0 + 5u < T) { dqkv[(tok0 + i0 + 5u) * C34 + hoff + c0] = o5_0 * p.scale; }
     if (i0 + 6u < T) { dqkv[(tok0 + i0 + 6u) * C34 + hoff + c0] = o6_0 * p.scale; }
     if (i0 + 7u < T) { dqkv[(tok0 + i0 + 7u) * C34 + hoff + c0] = o7_0 * p.scale; }
-    if (i0 + 8u < T) { dqkv[(tok0 + i0 + 8u) * C34 + hoff + c0] = o8_0 * p.scale; }
-    if (i0 + 9u < T) { dqkv[(tok0 + i0 + 9u) * C34 + hoff + c0] = o9_0 * p.scale; }
-    if (i0 + 10u < T) { dqkv[(tok0 + i0 + 10u) * C34 + hoff + c0] = o10_0 * p.scale; }
-    if (i0 + 11u < T) { dqkv[(tok0 + i0 + 11u) * C34 + hoff + c0] = o11_0 * p.scale; }
-    if (i0 + 12u < T) { dqkv[(tok0 + i0 + 12u) * C34 + hoff + c0] = o12_0 * p.scale; }
-    if (i0 + 13u < T) { dqkv[(tok0 + i0 + 13u) * C34 + hoff + c0] = o13_0 * p.scale; }
-    if (i0 + 14u < T) { dqkv[(tok0 + i0 + 14u) * C34 + hoff + c0] = o14_0 * p.scale; }
-    if (i0 + 15u < T) { dqkv[(tok0 + i0 + 15u) * C34 + hoff + c0] = o15_0 * p.scale; }
   }
   if (lane + 8u < HS4) {
     if (i0 + 0u < T) { dqkv[(tok0 + i0 + 0u) * C34 + hoff + c1] = o0_1 * p.scale; }
@@ -775,13 +234,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     if (i0 + 5u < T) { dqkv[(tok0 + i0 + 5u) * C34 + hoff + c1] = o5_1 * p.scale; }
     if (i0 + 6u < T) { dqkv[(tok0 + i0 + 6u) * C34 + hoff + c1] = o6_1 * p.scale; }
     if (i0 + 7u < T) { dqkv[(tok0 + i0 + 7u) * C34 + hoff + c1] = o7_1 * p.scale; }
-    if (i0 + 8u < T) { dqkv[(tok0 + i0 + 8u) * C34 + hoff + c1] = o8_1 * p.scale; }
-    if (i0 + 9u < T) { dqkv[(tok0 + i0 + 9u) * C34 + hoff + c1] = o9_1 * p.scale; }
-    if (i0 + 10u < T) { dqkv[(tok0 + i0 + 10u) * C34 + hoff + c1] = o10_1 * p.scale; }
-    if (i0 + 11u < T) { dqkv[(tok0 + i0 + 11u) * C34 + hoff + c1] = o11_1 * p.scale; }
-    if (i0 + 12u < T) { dqkv[(tok0 + i0 + 12u) * C34 + hoff + c1] = o12_1 * p.scale; }
-    if (i0 + 13u < T) { dqkv[(tok0 + i0 + 13u) * C34 + hoff + c1] = o13_1 * p.scale; }
-    if (i0 + 14u < T) { dqkv[(tok0 + i0 + 14u) * C34 + hoff + c1] = o14_1 * p.scale; }
-    if (i0 + 15u < T) { dqkv[(tok0 + i0 + 15u) * C34 + hoff + c1] = o15_1 * p.scale; }
   }
 }

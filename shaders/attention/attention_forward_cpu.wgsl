@@ -12,7 +12,7 @@ struct Params { B: u32, T: u32, C: u32, NH: u32, HS: u32, scale: f32 }
 @group(0) @binding(3) var<storage, read_write> probs: array<vec4<f32>>;  // (B, NH, T, T/4) saved for backward
 @group(0) @binding(4) var<uniform> p: Params;
 
-// Forward: one workgroup per (32 query rows, head h, sequence b). p(i, j) = softmax_j(q_i·k_j·scale) over keys with
+// Forward: one workgroup per (16 query rows, head h, sequence b). p(i, j) = softmax_j(q_i·k_j·scale) over keys with
 // mask 1 (others p = 0), out_i = Σ_j p(i, j) v_j. Scores go to probs first (scratch), with an online max / sum per
 // lane; then p is written over them and out accumulated.
 // Lane l: keys 4l..4l+3 of each tile of 32 keys; output columns 4(l + 8g)..+3, g < 1.
@@ -26,13 +26,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let HS4 = p.HS / 4u;
   let h = wg.y;
   let b = wg.z;
-  let i0 = wg.x * 32u;
+  let i0 = wg.x * 16u;
   let tok0 = b * T;
   let hoff = h * HS4;
   let ar0 = (tok0 + min(i0 + lane + 0u, T - 1u)) * C34 + hoff;
   let ar1 = (tok0 + min(i0 + lane + 8u, T - 1u)) * C34 + hoff;
-  let ar2 = (tok0 + min(i0 + lane + 16u, T - 1u)) * C34 + hoff;
-  let ar3 = (tok0 + min(i0 + lane + 24u, T - 1u)) * C34 + hoff;
   let kbase = tok0 * C34 + C4 + hoff;      // key-side rows of the scores: k
   let xbase = tok0 * C34 + 2u * C4 + hoff;      // rows of the weighted sum: v
   let pbase = (b * p.NH + h) * T * T4;
@@ -70,38 +68,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   var s14 = 0.0;
   var m15 = -3.0e38;
   var s15 = 0.0;
-  var m16 = -3.0e38;
-  var s16 = 0.0;
-  var m17 = -3.0e38;
-  var s17 = 0.0;
-  var m18 = -3.0e38;
-  var s18 = 0.0;
-  var m19 = -3.0e38;
-  var s19 = 0.0;
-  var m20 = -3.0e38;
-  var s20 = 0.0;
-  var m21 = -3.0e38;
-  var s21 = 0.0;
-  var m22 = -3.0e38;
-  var s22 = 0.0;
-  var m23 = -3.0e38;
-  var s23 = 0.0;
-  var m24 = -3.0e38;
-  var s24 = 0.0;
-  var m25 = -3.0e38;
-  var s25 = 0.0;
-  var m26 = -3.0e38;
-  var s26 = 0.0;
-  var m27 = -3.0e38;
-  var s27 = 0.0;
-  var m28 = -3.0e38;
-  var s28 = 0.0;
-  var m29 = -3.0e38;
-  var s29 = 0.0;
-  var m30 = -3.0e38;
-  var s30 = 0.0;
-  var m31 = -3.0e38;
-  var s31 = 0.0;
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;
     let jc = min(j0, T - 4u);
@@ -123,29 +89,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     var acc13 = vec4f(0.0);
     var acc14 = vec4f(0.0);
     var acc15 = vec4f(0.0);
-    var acc16 = vec4f(0.0);
-    var acc17 = vec4f(0.0);
-    var acc18 = vec4f(0.0);
-    var acc19 = vec4f(0.0);
-    var acc20 = vec4f(0.0);
-    var acc21 = vec4f(0.0);
-    var acc22 = vec4f(0.0);
-    var acc23 = vec4f(0.0);
-    var acc24 = vec4f(0.0);
-    var acc25 = vec4f(0.0);
-    var acc26 = vec4f(0.0);
-    var acc27 = vec4f(0.0);
-    var acc28 = vec4f(0.0);
-    var acc29 = vec4f(0.0);
-    var acc30 = vec4f(0.0);
-    var acc31 = vec4f(0.0);
     let kr = kbase + jc * C34;
     for (var d = 0u; d < HS4; d++) {
       let km = transpose(mat4x4f(qkv[kr + d], qkv[kr + C34 + d], qkv[kr + 2u * C34 + d], qkv[kr + 3u * C34 + d]));
       let a0 = qkv[ar0 + d];
       let a1 = qkv[ar1 + d];
-      let a2 = qkv[ar2 + d];
-      let a3 = qkv[ar3 + d];
       acc0 += km * subgroupBroadcast(a0, 0u);
       acc1 += km * subgroupBroadcast(a0, 1u);
       acc2 += km * subgroupBroadcast(a0, 2u);
@@ -162,22 +110,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       acc13 += km * subgroupBroadcast(a1, 5u);
       acc14 += km * subgroupBroadcast(a1, 6u);
       acc15 += km * subgroupBroadcast(a1, 7u);
-      acc16 += km * subgroupBroadcast(a2, 0u);
-      acc17 += km * subgroupBroadcast(a2, 1u);
-      acc18 += km * subgroupBroadcast(a2, 2u);
-      acc19 += km * subgroupBroadcast(a2, 3u);
-      acc20 += km * subgroupBroadcast(a2, 4u);
-      acc21 += km * subgroupBroadcast(a2, 5u);
-      acc22 += km * subgroupBroadcast(a2, 6u);
-      acc23 += km * subgroupBroadcast(a2, 7u);
-      acc24 += km * subgroupBroadcast(a3, 0u);
-      acc25 += km * subgroupBroadcast(a3, 1u);
-      acc26 += km * subgroupBroadcast(a3, 2u);
-      acc27 += km * subgroupBroadcast(a3, 3u);
-      acc28 += km * subgroupBroadcast(a3, 4u);
-      acc29 += km * subgroupBroadcast(a3, 5u);
-      acc30 += km * subgroupBroadcast(a3, 6u);
-      acc31 += km * subgroupBroadcast(a3, 7u);
     }
     if (i0 + 0u < T && jok) {
       let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
@@ -307,134 +239,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       s15 = s15 * exp(m15 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
       m15 = mn;
     }
-    if (i0 + 16u < T && jok) {
-      let pi = pbase + (i0 + 16u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc16 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m16, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s16 = s16 * exp(m16 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m16 = mn;
-    }
-    if (i0 + 17u < T && jok) {
-      let pi = pbase + (i0 + 17u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc17 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m17, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s17 = s17 * exp(m17 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m17 = mn;
-    }
-    if (i0 + 18u < T && jok) {
-      let pi = pbase + (i0 + 18u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc18 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m18, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s18 = s18 * exp(m18 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m18 = mn;
-    }
-    if (i0 + 19u < T && jok) {
-      let pi = pbase + (i0 + 19u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc19 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m19, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s19 = s19 * exp(m19 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m19 = mn;
-    }
-    if (i0 + 20u < T && jok) {
-      let pi = pbase + (i0 + 20u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc20 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m20, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s20 = s20 * exp(m20 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m20 = mn;
-    }
-    if (i0 + 21u < T && jok) {
-      let pi = pbase + (i0 + 21u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc21 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m21, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s21 = s21 * exp(m21 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m21 = mn;
-    }
-    if (i0 + 22u < T && jok) {
-      let pi = pbase + (i0 + 22u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc22 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m22, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s22 = s22 * exp(m22 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m22 = mn;
-    }
-    if (i0 + 23u < T && jok) {
-      let pi = pbase + (i0 + 23u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc23 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m23, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s23 = s23 * exp(m23 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m23 = mn;
-    }
-    if (i0 + 24u < T && jok) {
-      let pi = pbase + (i0 + 24u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc24 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m24, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s24 = s24 * exp(m24 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m24 = mn;
-    }
-    if (i0 + 25u < T && jok) {
-      let pi = pbase + (i0 + 25u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc25 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m25, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s25 = s25 * exp(m25 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m25 = mn;
-    }
-    if (i0 + 26u < T && jok) {
-      let pi = pbase + (i0 + 26u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc26 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m26, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s26 = s26 * exp(m26 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m26 = mn;
-    }
-    if (i0 + 27u < T && jok) {
-      let pi = pbase + (i0 + 27u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc27 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m27, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s27 = s27 * exp(m27 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m27 = mn;
-    }
-    if (i0 + 28u < T && jok) {
-      let pi = pbase + (i0 + 28u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc28 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m28, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s28 = s28 * exp(m28 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m28 = mn;
-    }
-    if (i0 + 29u < T && jok) {
-      let pi = pbase + (i0 + 29u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc29 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m29, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s29 = s29 * exp(m29 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m29 = mn;
-    }
-    if (i0 + 30u < T && jok) {
-      let pi = pbase + (i0 + 30u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc30 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m30, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s30 = s30 * exp(m30 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m30 = mn;
-    }
-    if (i0 + 31u < T && jok) {
-      let pi = pbase + (i0 + 31u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc31 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m31, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s31 = s31 * exp(m31 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m31 = mn;
-    }
   }
   let mx0 = subgroupMax(m0);
   let inv0 = 1.0 / subgroupAdd(s0 * exp(m0 - mx0));
@@ -468,38 +272,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let inv14 = 1.0 / subgroupAdd(s14 * exp(m14 - mx14));
   let mx15 = subgroupMax(m15);
   let inv15 = 1.0 / subgroupAdd(s15 * exp(m15 - mx15));
-  let mx16 = subgroupMax(m16);
-  let inv16 = 1.0 / subgroupAdd(s16 * exp(m16 - mx16));
-  let mx17 = subgroupMax(m17);
-  let inv17 = 1.0 / subgroupAdd(s17 * exp(m17 - mx17));
-  let mx18 = subgroupMax(m18);
-  let inv18 = 1.0 / subgroupAdd(s18 * exp(m18 - mx18));
-  let mx19 = subgroupMax(m19);
-  let inv19 = 1.0 / subgroupAdd(s19 * exp(m19 - mx19));
-  let mx20 = subgroupMax(m20);
-  let inv20 = 1.0 / subgroupAdd(s20 * exp(m20 - mx20));
-  let mx21 = subgroupMax(m21);
-  let inv21 = 1.0 / subgroupAdd(s21 * exp(m21 - mx21));
-  let mx22 = subgroupMax(m22);
-  let inv22 = 1.0 / subgroupAdd(s22 * exp(m22 - mx22));
-  let mx23 = subgroupMax(m23);
-  let inv23 = 1.0 / subgroupAdd(s23 * exp(m23 - mx23));
-  let mx24 = subgroupMax(m24);
-  let inv24 = 1.0 / subgroupAdd(s24 * exp(m24 - mx24));
-  let mx25 = subgroupMax(m25);
-  let inv25 = 1.0 / subgroupAdd(s25 * exp(m25 - mx25));
-  let mx26 = subgroupMax(m26);
-  let inv26 = 1.0 / subgroupAdd(s26 * exp(m26 - mx26));
-  let mx27 = subgroupMax(m27);
-  let inv27 = 1.0 / subgroupAdd(s27 * exp(m27 - mx27));
-  let mx28 = subgroupMax(m28);
-  let inv28 = 1.0 / subgroupAdd(s28 * exp(m28 - mx28));
-  let mx29 = subgroupMax(m29);
-  let inv29 = 1.0 / subgroupAdd(s29 * exp(m29 - mx29));
-  let mx30 = subgroupMax(m30);
-  let inv30 = 1.0 / subgroupAdd(s30 * exp(m30 - mx30));
-  let mx31 = subgroupMax(m31);
-  let inv31 = 1.0 / subgroupAdd(s31 * exp(m31 - mx31));
   var o0_0 = vec4f(0.0);
   var o1_0 = vec4f(0.0);
   var o2_0 = vec4f(0.0);
@@ -516,22 +288,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   var o13_0 = vec4f(0.0);
   var o14_0 = vec4f(0.0);
   var o15_0 = vec4f(0.0);
-  var o16_0 = vec4f(0.0);
-  var o17_0 = vec4f(0.0);
-  var o18_0 = vec4f(0.0);
-  var o19_0 = vec4f(0.0);
-  var o20_0 = vec4f(0.0);
-  var o21_0 = vec4f(0.0);
-  var o22_0 = vec4f(0.0);
-  var o23_0 = vec4f(0.0);
-  var o24_0 = vec4f(0.0);
-  var o25_0 = vec4f(0.0);
-  var o26_0 = vec4f(0.0);
-  var o27_0 = vec4f(0.0);
-  var o28_0 = vec4f(0.0);
-  var o29_0 = vec4f(0.0);
-  var o30_0 = vec4f(0.0);
-  var o31_0 = vec4f(0.0);
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;
     let jok = j0 < T;
@@ -632,645 +388,41 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       pt15 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx15)) * inv15, mk);
       probs[pi] = pt15;
     }
-    var pt16 = vec4f(0.0);
-    if (i0 + 16u < T && jok) {
-      let pi = pbase + (i0 + 16u) * T4 + j0 / 4u;
-      pt16 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx16)) * inv16, mk);
-      probs[pi] = pt16;
-    }
-    var pt17 = vec4f(0.0);
-    if (i0 + 17u < T && jok) {
-      let pi = pbase + (i0 + 17u) * T4 + j0 / 4u;
-      pt17 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx17)) * inv17, mk);
-      probs[pi] = pt17;
-    }
-    var pt18 = vec4f(0.0);
-    if (i0 + 18u < T && jok) {
-      let pi = pbase + (i0 + 18u) * T4 + j0 / 4u;
-      pt18 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx18)) * inv18, mk);
-      probs[pi] = pt18;
-    }
-    var pt19 = vec4f(0.0);
-    if (i0 + 19u < T && jok) {
-      let pi = pbase + (i0 + 19u) * T4 + j0 / 4u;
-      pt19 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx19)) * inv19, mk);
-      probs[pi] = pt19;
-    }
-    var pt20 = vec4f(0.0);
-    if (i0 + 20u < T && jok) {
-      let pi = pbase + (i0 + 20u) * T4 + j0 / 4u;
-      pt20 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx20)) * inv20, mk);
-      probs[pi] = pt20;
-    }
-    var pt21 = vec4f(0.0);
-    if (i0 + 21u < T && jok) {
-      let pi = pbase + (i0 + 21u) * T4 + j0 / 4u;
-      pt21 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx21)) * inv21, mk);
-      probs[pi] = pt21;
-    }
-    var pt22 = vec4f(0.0);
-    if (i0 + 22u < T && jok) {
-      let pi = pbase + (i0 + 22u) * T4 + j0 / 4u;
-      pt22 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx22)) * inv22, mk);
-      probs[pi] = pt22;
-    }
-    var pt23 = vec4f(0.0);
-    if (i0 + 23u < T && jok) {
-      let pi = pbase + (i0 + 23u) * T4 + j0 / 4u;
-      pt23 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx23)) * inv23, mk);
-      probs[pi] = pt23;
-    }
-    var pt24 = vec4f(0.0);
-    if (i0 + 24u < T && jok) {
-      let pi = pbase + (i0 + 24u) * T4 + j0 / 4u;
-      pt24 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx24)) * inv24, mk);
-      probs[pi] = pt24;
-    }
-    var pt25 = vec4f(0.0);
-    if (i0 + 25u < T && jok) {
-      let pi = pbase + (i0 + 25u) * T4 + j0 / 4u;
-      pt25 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx25)) * inv25, mk);
-      probs[pi] = pt25;
-    }
-    var pt26 = vec4f(0.0);
-    if (i0 + 26u < T && jok) {
-      let pi = pbase + (i0 + 26u) * T4 + j0 / 4u;
-      pt26 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx26)) * inv26, mk);
-      probs[pi] = pt26;
-    }
-    var pt27 = vec4f(0.0);
-    if (i0 + 27u < T && jok) {
-      let pi = pbase + (i0 + 27u) * T4 + j0 / 4u;
-      pt27 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx27)) * inv27, mk);
-      probs[pi] = pt27;
-    }
-    var pt28 = vec4f(0.0);
-    if (i0 + 28u < T && jok) {
-      let pi = pbase + (i0 + 28u) * T4 + j0 / 4u;
-      pt28 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx28)) * inv28, mk);
-      probs[pi] = pt28;
-    }
-    var pt29 = vec4f(0.0);
-    if (i0 + 29u < T && jok) {
-      let pi = pbase + (i0 + 29u) * T4 + j0 / 4u;
-      pt29 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx29)) * inv29, mk);
-      probs[pi] = pt29;
-    }
-    var pt30 = vec4f(0.0);
-    if (i0 + 30u < T && jok) {
-      let pi = pbase + (i0 + 30u) * T4 + j0 / 4u;
-      pt30 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx30)) * inv30, mk);
-      probs[pi] = pt30;
-    }
-    var pt31 = vec4f(0.0);
-    if (i0 + 31u < T && jok) {
-      let pi = pbase + (i0 + 31u) * T4 + j0 / 4u;
-      pt31 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx31)) * inv31, mk);
-      probs[pi] = pt31;
-    }
-    { // keys 4·0..4·0+3 of the tile, weights from lane 0
-      let xr = xbase + min(kt * 32u + 0u, T - 4u) * C34;
+    for (var l = 0u; l < 8u; l++) { // keys 4l..4l+3 of the tile, weights from lane l
+      let xr = xbase + min(kt * 32u + 4u * l, T - 4u) * C34;
       let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 0u);
+      let w0 = subgroupShuffle(pt0, l);
       o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 0u);
+      let w1 = subgroupShuffle(pt1, l);
       o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 0u);
+      let w2 = subgroupShuffle(pt2, l);
       o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 0u);
+      let w3 = subgroupShuffle(pt3, l);
       o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 0u);
+      let w4 = subgroupShuffle(pt4, l);
       o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 0u);
+      let w5 = subgroupShuffle(pt5, l);
       o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 0u);
+      let w6 = subgroupShuffle(pt6, l);
       o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 0u);
+      let w7 = subgroupShuffle(pt7, l);
       o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 0u);
+      let w8 = subgroupShuffle(pt8, l);
       o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 0u);
+      let w9 = subgroupShuffle(pt9, l);
       o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 0u);
+      let w10 = subgroupShuffle(pt10, l);
       o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 0u);
+      let w11 = subgroupShuffle(pt11, l);
       o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 0u);
+      let w12 = subgroupShuffle(pt12, l);
       o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 0u);
+      let w13 = subgroupShuffle(pt13, l);
       o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 0u);
+      let w14 = subgroupShuffle(pt14, l);
       o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 0u);
+      let w15 = subgroupShuffle(pt15, l);
       o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 0u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 0u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 0u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 0u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 0u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 0u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 0u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 0u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 0u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 0u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 0u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 0u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 0u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 0u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 0u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 0u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·1..4·1+3 of the tile, weights from lane 1
-      let xr = xbase + min(kt * 32u + 4u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 1u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 1u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 1u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 1u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 1u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 1u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 1u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 1u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 1u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 1u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 1u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 1u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 1u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 1u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 1u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 1u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 1u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 1u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 1u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 1u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 1u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 1u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 1u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 1u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 1u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 1u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 1u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 1u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 1u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 1u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 1u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 1u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·2..4·2+3 of the tile, weights from lane 2
-      let xr = xbase + min(kt * 32u + 8u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 2u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 2u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 2u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 2u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 2u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 2u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 2u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 2u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 2u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 2u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 2u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 2u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 2u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 2u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 2u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 2u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 2u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 2u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 2u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 2u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 2u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 2u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 2u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 2u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 2u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 2u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 2u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 2u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 2u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 2u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 2u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 2u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·3..4·3+3 of the tile, weights from lane 3
-      let xr = xbase + min(kt * 32u + 12u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 3u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 3u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 3u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 3u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 3u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 3u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 3u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 3u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 3u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 3u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 3u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 3u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 3u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 3u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 3u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 3u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 3u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 3u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 3u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 3u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 3u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 3u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 3u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 3u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 3u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 3u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 3u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 3u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 3u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 3u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 3u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 3u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·4..4·4+3 of the tile, weights from lane 4
-      let xr = xbase + min(kt * 32u + 16u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 4u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 4u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 4u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 4u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 4u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 4u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 4u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 4u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 4u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 4u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 4u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 4u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 4u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 4u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 4u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 4u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 4u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 4u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 4u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 4u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 4u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 4u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 4u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 4u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 4u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 4u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 4u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 4u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 4u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 4u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 4u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 4u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·5..4·5+3 of the tile, weights from lane 5
-      let xr = xbase + min(kt * 32u + 20u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 5u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 5u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 5u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 5u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 5u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 5u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 5u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 5u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 5u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 5u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 5u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 5u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 5u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 5u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 5u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 5u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 5u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 5u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 5u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 5u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 5u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 5u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 5u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 5u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 5u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 5u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 5u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 5u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 5u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 5u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 5u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 5u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·6..4·6+3 of the tile, weights from lane 6
-      let xr = xbase + min(kt * 32u + 24u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 6u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 6u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 6u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 6u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 6u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 6u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 6u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 6u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 6u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 6u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 6u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 6u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 6u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 6u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 6u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 6u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 6u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 6u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 6u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 6u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 6u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 6u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 6u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 6u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 6u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 6u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 6u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 6u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 6u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 6u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 6u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 6u);
-      o31_0 += xm0 * w31;
-    }
-    { // keys 4·7..4·7+3 of the tile, weights from lane 7
-      let xr = xbase + min(kt * 32u + 28u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let w0 = subgroupBroadcast(pt0, 7u);
-      o0_0 += xm0 * w0;
-      let w1 = subgroupBroadcast(pt1, 7u);
-      o1_0 += xm0 * w1;
-      let w2 = subgroupBroadcast(pt2, 7u);
-      o2_0 += xm0 * w2;
-      let w3 = subgroupBroadcast(pt3, 7u);
-      o3_0 += xm0 * w3;
-      let w4 = subgroupBroadcast(pt4, 7u);
-      o4_0 += xm0 * w4;
-      let w5 = subgroupBroadcast(pt5, 7u);
-      o5_0 += xm0 * w5;
-      let w6 = subgroupBroadcast(pt6, 7u);
-      o6_0 += xm0 * w6;
-      let w7 = subgroupBroadcast(pt7, 7u);
-      o7_0 += xm0 * w7;
-      let w8 = subgroupBroadcast(pt8, 7u);
-      o8_0 += xm0 * w8;
-      let w9 = subgroupBroadcast(pt9, 7u);
-      o9_0 += xm0 * w9;
-      let w10 = subgroupBroadcast(pt10, 7u);
-      o10_0 += xm0 * w10;
-      let w11 = subgroupBroadcast(pt11, 7u);
-      o11_0 += xm0 * w11;
-      let w12 = subgroupBroadcast(pt12, 7u);
-      o12_0 += xm0 * w12;
-      let w13 = subgroupBroadcast(pt13, 7u);
-      o13_0 += xm0 * w13;
-      let w14 = subgroupBroadcast(pt14, 7u);
-      o14_0 += xm0 * w14;
-      let w15 = subgroupBroadcast(pt15, 7u);
-      o15_0 += xm0 * w15;
-      let w16 = subgroupBroadcast(pt16, 7u);
-      o16_0 += xm0 * w16;
-      let w17 = subgroupBroadcast(pt17, 7u);
-      o17_0 += xm0 * w17;
-      let w18 = subgroupBroadcast(pt18, 7u);
-      o18_0 += xm0 * w18;
-      let w19 = subgroupBroadcast(pt19, 7u);
-      o19_0 += xm0 * w19;
-      let w20 = subgroupBroadcast(pt20, 7u);
-      o20_0 += xm0 * w20;
-      let w21 = subgroupBroadcast(pt21, 7u);
-      o21_0 += xm0 * w21;
-      let w22 = subgroupBroadcast(pt22, 7u);
-      o22_0 += xm0 * w22;
-      let w23 = subgroupBroadcast(pt23, 7u);
-      o23_0 += xm0 * w23;
-      let w24 = subgroupBroadcast(pt24, 7u);
-      o24_0 += xm0 * w24;
-      let w25 = subgroupBroadcast(pt25, 7u);
-      o25_0 += xm0 * w25;
-      let w26 = subgroupBroadcast(pt26, 7u);
-      o26_0 += xm0 * w26;
-      let w27 = subgroupBroadcast(pt27, 7u);
-      o27_0 += xm0 * w27;
-      let w28 = subgroupBroadcast(pt28, 7u);
-      o28_0 += xm0 * w28;
-      let w29 = subgroupBroadcast(pt29, 7u);
-      o29_0 += xm0 * w29;
-      let w30 = subgroupBroadcast(pt30, 7u);
-      o30_0 += xm0 * w30;
-      let w31 = subgroupBroadcast(pt31, 7u);
-      o31_0 += xm0 * w31;
     }
   }
   if (lane + 0u < HS4) {
@@ -1290,21 +442,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     if (i0 + 13u < T) { out[(tok0 + i0 + 13u) * C4 + hoff + c0] = o13_0; }
     if (i0 + 14u < T) { out[(tok0 + i0 + 14u) * C4 + hoff + c0] = o14_0; }
     if (i0 + 15u < T) { out[(tok0 + i0 + 15u) * C4 + hoff + c0] = o15_0; }
-    if (i0 + 16u < T) { out[(tok0 + i0 + 16u) * C4 + hoff + c0] = o16_0; }
-    if (i0 + 17u < T) { out[(tok0 + i0 + 17u) * C4 + hoff + c0] = o17_0; }
-    if (i0 + 18u < T) { out[(tok0 + i0 + 18u) * C4 + hoff + c0] = o18_0; }
-    if (i0 + 19u < T) { out[(tok0 + i0 + 19u) * C4 + hoff + c0] = o19_0; }
-    if (i0 + 20u < T) { out[(tok0 + i0 + 20u) * C4 + hoff + c0] = o20_0; }
-    if (i0 + 21u < T) { out[(tok0 + i0 + 21u) * C4 + hoff + c0] = o21_0; }
-    if (i0 + 22u < T) { out[(tok0 + i0 + 22u) * C4 + hoff + c0] = o22_0; }
-    if (i0 + 23u < T) { out[(tok0 + i0 + 23u) * C4 + hoff + c0] = o23_0; }
-    if (i0 + 24u < T) { out[(tok0 + i0 + 24u) * C4 + hoff + c0] = o24_0; }
-    if (i0 + 25u < T) { out[(tok0 + i0 + 25u) * C4 + hoff + c0] = o25_0; }
-    if (i0 + 26u < T) { out[(tok0 + i0 + 26u) * C4 + hoff + c0] = o26_0; }
-    if (i0 + 27u < T) { out[(tok0 + i0 + 27u) * C4 + hoff + c0] = o27_0; }
-    if (i0 + 28u < T) { out[(tok0 + i0 + 28u) * C4 + hoff + c0] = o28_0; }
-    if (i0 + 29u < T) { out[(tok0 + i0 + 29u) * C4 + hoff + c0] = o29_0; }
-    if (i0 + 30u < T) { out[(tok0 + i0 + 30u) * C4 + hoff + c0] = o30_0; }
-    if (i0 + 31u < T) { out[(tok0 + i0 + 31u) * C4 + hoff + c0] = o31_0; }
   }
 }

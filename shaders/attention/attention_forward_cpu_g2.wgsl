@@ -12,7 +12,7 @@ struct Params { B: u32, T: u32, C: u32, NH: u32, HS: u32, scale: f32 }
 @group(0) @binding(3) var<storage, read_write> probs: array<vec4<f32>>;  // (B, NH, T, T/4) saved for backward
 @group(0) @binding(4) var<uniform> p: Params;
 
-// Forward: one workgroup per (16 query rows, head h, sequence b). p(i, j) = softmax_j(q_i·k_j·scale) over keys with
+// Forward: one workgroup per (8 query rows, head h, sequence b). p(i, j) = softmax_j(q_i·k_j·scale) over keys with
 // mask 1 (others p = 0), out_i = Σ_j p(i, j) v_j. Scores go to probs first (scratch), with an online max / sum per
 // lane; then p is written over them and out accumulated.
 // Lane l: keys 4l..4l+3 of each tile of 32 keys; output columns 4(l + 8g)..+3, g < 2.
@@ -26,11 +26,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let HS4 = p.HS / 4u;
   let h = wg.y;
   let b = wg.z;
-  let i0 = wg.x * 16u;
+  let i0 = wg.x * 8u;
   let tok0 = b * T;
   let hoff = h * HS4;
   let ar0 = (tok0 + min(i0 + lane + 0u, T - 1u)) * C34 + hoff;
-  let ar1 = (tok0 + min(i0 + lane + 8u, T - 1u)) * C34 + hoff;
   let kbase = tok0 * C34 + C4 + hoff;      // key-side rows of the scores: k
   let xbase = tok0 * C34 + 2u * C4 + hoff;      // rows of the weighted sum: v
   let pbase = (b * p.NH + h) * T * T4;
@@ -53,22 +52,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   var s6 = 0.0;
   var m7 = -3.0e38;
   var s7 = 0.0;
-  var m8 = -3.0e38;
-  var s8 = 0.0;
-  var m9 = -3.0e38;
-  var s9 = 0.0;
-  var m10 = -3.0e38;
-  var s10 = 0.0;
-  var m11 = -3.0e38;
-  var s11 = 0.0;
-  var m12 = -3.0e38;
-  var s12 = 0.0;
-  var m13 = -3.0e38;
-  var s13 = 0.0;
-  var m14 = -3.0e38;
-  var s14 = 0.0;
-  var m15 = -3.0e38;
-  var s15 = 0.0;
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;
     let jc = min(j0, T - 4u);
@@ -82,19 +65,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     var acc5 = vec4f(0.0);
     var acc6 = vec4f(0.0);
     var acc7 = vec4f(0.0);
-    var acc8 = vec4f(0.0);
-    var acc9 = vec4f(0.0);
-    var acc10 = vec4f(0.0);
-    var acc11 = vec4f(0.0);
-    var acc12 = vec4f(0.0);
-    var acc13 = vec4f(0.0);
-    var acc14 = vec4f(0.0);
-    var acc15 = vec4f(0.0);
     let kr = kbase + jc * C34;
     for (var d = 0u; d < HS4; d++) {
       let km = transpose(mat4x4f(qkv[kr + d], qkv[kr + C34 + d], qkv[kr + 2u * C34 + d], qkv[kr + 3u * C34 + d]));
       let a0 = qkv[ar0 + d];
-      let a1 = qkv[ar1 + d];
       acc0 += km * subgroupBroadcast(a0, 0u);
       acc1 += km * subgroupBroadcast(a0, 1u);
       acc2 += km * subgroupBroadcast(a0, 2u);
@@ -103,14 +77,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       acc5 += km * subgroupBroadcast(a0, 5u);
       acc6 += km * subgroupBroadcast(a0, 6u);
       acc7 += km * subgroupBroadcast(a0, 7u);
-      acc8 += km * subgroupBroadcast(a1, 0u);
-      acc9 += km * subgroupBroadcast(a1, 1u);
-      acc10 += km * subgroupBroadcast(a1, 2u);
-      acc11 += km * subgroupBroadcast(a1, 3u);
-      acc12 += km * subgroupBroadcast(a1, 4u);
-      acc13 += km * subgroupBroadcast(a1, 5u);
-      acc14 += km * subgroupBroadcast(a1, 6u);
-      acc15 += km * subgroupBroadcast(a1, 7u);
     }
     if (i0 + 0u < T && jok) {
       let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
@@ -176,70 +142,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       s7 = s7 * exp(m7 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
       m7 = mn;
     }
-    if (i0 + 8u < T && jok) {
-      let pi = pbase + (i0 + 8u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc8 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m8, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s8 = s8 * exp(m8 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m8 = mn;
-    }
-    if (i0 + 9u < T && jok) {
-      let pi = pbase + (i0 + 9u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc9 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m9, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s9 = s9 * exp(m9 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m9 = mn;
-    }
-    if (i0 + 10u < T && jok) {
-      let pi = pbase + (i0 + 10u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc10 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m10, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s10 = s10 * exp(m10 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m10 = mn;
-    }
-    if (i0 + 11u < T && jok) {
-      let pi = pbase + (i0 + 11u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc11 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m11, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s11 = s11 * exp(m11 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m11 = mn;
-    }
-    if (i0 + 12u < T && jok) {
-      let pi = pbase + (i0 + 12u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc12 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m12, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s12 = s12 * exp(m12 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m12 = mn;
-    }
-    if (i0 + 13u < T && jok) {
-      let pi = pbase + (i0 + 13u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc13 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m13, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s13 = s13 * exp(m13 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m13 = mn;
-    }
-    if (i0 + 14u < T && jok) {
-      let pi = pbase + (i0 + 14u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc14 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m14, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s14 = s14 * exp(m14 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m14 = mn;
-    }
-    if (i0 + 15u < T && jok) {
-      let pi = pbase + (i0 + 15u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc15 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m15, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s15 = s15 * exp(m15 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m15 = mn;
-    }
   }
   let mx0 = subgroupMax(m0);
   let inv0 = 1.0 / subgroupAdd(s0 * exp(m0 - mx0));
@@ -257,22 +159,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let inv6 = 1.0 / subgroupAdd(s6 * exp(m6 - mx6));
   let mx7 = subgroupMax(m7);
   let inv7 = 1.0 / subgroupAdd(s7 * exp(m7 - mx7));
-  let mx8 = subgroupMax(m8);
-  let inv8 = 1.0 / subgroupAdd(s8 * exp(m8 - mx8));
-  let mx9 = subgroupMax(m9);
-  let inv9 = 1.0 / subgroupAdd(s9 * exp(m9 - mx9));
-  let mx10 = subgroupMax(m10);
-  let inv10 = 1.0 / subgroupAdd(s10 * exp(m10 - mx10));
-  let mx11 = subgroupMax(m11);
-  let inv11 = 1.0 / subgroupAdd(s11 * exp(m11 - mx11));
-  let mx12 = subgroupMax(m12);
-  let inv12 = 1.0 / subgroupAdd(s12 * exp(m12 - mx12));
-  let mx13 = subgroupMax(m13);
-  let inv13 = 1.0 / subgroupAdd(s13 * exp(m13 - mx13));
-  let mx14 = subgroupMax(m14);
-  let inv14 = 1.0 / subgroupAdd(s14 * exp(m14 - mx14));
-  let mx15 = subgroupMax(m15);
-  let inv15 = 1.0 / subgroupAdd(s15 * exp(m15 - mx15));
   var o0_0 = vec4f(0.0);
   var o0_1 = vec4f(0.0);
   var o1_0 = vec4f(0.0);
@@ -289,22 +175,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   var o6_1 = vec4f(0.0);
   var o7_0 = vec4f(0.0);
   var o7_1 = vec4f(0.0);
-  var o8_0 = vec4f(0.0);
-  var o8_1 = vec4f(0.0);
-  var o9_0 = vec4f(0.0);
-  var o9_1 = vec4f(0.0);
-  var o10_0 = vec4f(0.0);
-  var o10_1 = vec4f(0.0);
-  var o11_0 = vec4f(0.0);
-  var o11_1 = vec4f(0.0);
-  var o12_0 = vec4f(0.0);
-  var o12_1 = vec4f(0.0);
-  var o13_0 = vec4f(0.0);
-  var o13_1 = vec4f(0.0);
-  var o14_0 = vec4f(0.0);
-  var o14_1 = vec4f(0.0);
-  var o15_0 = vec4f(0.0);
-  var o15_1 = vec4f(0.0);
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;
     let jok = j0 < T;
@@ -357,477 +227,34 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       pt7 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx7)) * inv7, mk);
       probs[pi] = pt7;
     }
-    var pt8 = vec4f(0.0);
-    if (i0 + 8u < T && jok) {
-      let pi = pbase + (i0 + 8u) * T4 + j0 / 4u;
-      pt8 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx8)) * inv8, mk);
-      probs[pi] = pt8;
-    }
-    var pt9 = vec4f(0.0);
-    if (i0 + 9u < T && jok) {
-      let pi = pbase + (i0 + 9u) * T4 + j0 / 4u;
-      pt9 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx9)) * inv9, mk);
-      probs[pi] = pt9;
-    }
-    var pt10 = vec4f(0.0);
-    if (i0 + 10u < T && jok) {
-      let pi = pbase + (i0 + 10u) * T4 + j0 / 4u;
-      pt10 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx10)) * inv10, mk);
-      probs[pi] = pt10;
-    }
-    var pt11 = vec4f(0.0);
-    if (i0 + 11u < T && jok) {
-      let pi = pbase + (i0 + 11u) * T4 + j0 / 4u;
-      pt11 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx11)) * inv11, mk);
-      probs[pi] = pt11;
-    }
-    var pt12 = vec4f(0.0);
-    if (i0 + 12u < T && jok) {
-      let pi = pbase + (i0 + 12u) * T4 + j0 / 4u;
-      pt12 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx12)) * inv12, mk);
-      probs[pi] = pt12;
-    }
-    var pt13 = vec4f(0.0);
-    if (i0 + 13u < T && jok) {
-      let pi = pbase + (i0 + 13u) * T4 + j0 / 4u;
-      pt13 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx13)) * inv13, mk);
-      probs[pi] = pt13;
-    }
-    var pt14 = vec4f(0.0);
-    if (i0 + 14u < T && jok) {
-      let pi = pbase + (i0 + 14u) * T4 + j0 / 4u;
-      pt14 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx14)) * inv14, mk);
-      probs[pi] = pt14;
-    }
-    var pt15 = vec4f(0.0);
-    if (i0 + 15u < T && jok) {
-      let pi = pbase + (i0 + 15u) * T4 + j0 / 4u;
-      pt15 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx15)) * inv15, mk);
-      probs[pi] = pt15;
-    }
-    { // keys 4·0..4·0+3 of the tile, weights from lane 0
-      let xr = xbase + min(kt * 32u + 0u, T - 4u) * C34;
+    for (var l = 0u; l < 8u; l++) { // keys 4l..4l+3 of the tile, weights from lane l
+      let xr = xbase + min(kt * 32u + 4u * l, T - 4u) * C34;
       let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
       let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 0u);
+      let w0 = subgroupShuffle(pt0, l);
       o0_0 += xm0 * w0;
       o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 0u);
+      let w1 = subgroupShuffle(pt1, l);
       o1_0 += xm0 * w1;
       o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 0u);
+      let w2 = subgroupShuffle(pt2, l);
       o2_0 += xm0 * w2;
       o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 0u);
+      let w3 = subgroupShuffle(pt3, l);
       o3_0 += xm0 * w3;
       o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 0u);
+      let w4 = subgroupShuffle(pt4, l);
       o4_0 += xm0 * w4;
       o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 0u);
+      let w5 = subgroupShuffle(pt5, l);
       o5_0 += xm0 * w5;
       o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 0u);
+      let w6 = subgroupShuffle(pt6, l);
       o6_0 += xm0 * w6;
       o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 0u);
+      let w7 = subgroupShuffle(pt7, l);
       o7_0 += xm0 * w7;
       o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 0u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 0u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 0u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 0u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 0u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 0u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 0u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 0u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·1..4·1+3 of the tile, weights from lane 1
-      let xr = xbase + min(kt * 32u + 4u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 1u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 1u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 1u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 1u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 1u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 1u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 1u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 1u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 1u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 1u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 1u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 1u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 1u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 1u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 1u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 1u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·2..4·2+3 of the tile, weights from lane 2
-      let xr = xbase + min(kt * 32u + 8u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 2u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 2u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 2u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 2u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 2u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 2u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 2u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 2u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 2u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 2u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 2u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 2u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 2u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 2u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 2u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 2u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·3..4·3+3 of the tile, weights from lane 3
-      let xr = xbase + min(kt * 32u + 12u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 3u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 3u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 3u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 3u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 3u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 3u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 3u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 3u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 3u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 3u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 3u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 3u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 3u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 3u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 3u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 3u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·4..4·4+3 of the tile, weights from lane 4
-      let xr = xbase + min(kt * 32u + 16u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 4u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 4u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 4u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 4u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 4u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 4u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 4u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 4u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 4u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 4u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 4u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 4u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 4u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 4u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 4u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 4u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·5..4·5+3 of the tile, weights from lane 5
-      let xr = xbase + min(kt * 32u + 20u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 5u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 5u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 5u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 5u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 5u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 5u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 5u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 5u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 5u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 5u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 5u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 5u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 5u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 5u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 5u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 5u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·6..4·6+3 of the tile, weights from lane 6
-      let xr = xbase + min(kt * 32u + 24u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 6u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 6u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 6u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 6u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 6u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 6u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 6u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 6u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 6u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 6u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 6u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 6u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 6u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 6u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 6u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 6u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
-    }
-    { // keys 4·7..4·7+3 of the tile, weights from lane 7
-      let xr = xbase + min(kt * 32u + 28u, T - 4u) * C34;
-      let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
-      let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);
-      let w0 = subgroupBroadcast(pt0, 7u);
-      o0_0 += xm0 * w0;
-      o0_1 += xm1 * w0;
-      let w1 = subgroupBroadcast(pt1, 7u);
-      o1_0 += xm0 * w1;
-      o1_1 += xm1 * w1;
-      let w2 = subgroupBroadcast(pt2, 7u);
-      o2_0 += xm0 * w2;
-      o2_1 += xm1 * w2;
-      let w3 = subgroupBroadcast(pt3, 7u);
-      o3_0 += xm0 * w3;
-      o3_1 += xm1 * w3;
-      let w4 = subgroupBroadcast(pt4, 7u);
-      o4_0 += xm0 * w4;
-      o4_1 += xm1 * w4;
-      let w5 = subgroupBroadcast(pt5, 7u);
-      o5_0 += xm0 * w5;
-      o5_1 += xm1 * w5;
-      let w6 = subgroupBroadcast(pt6, 7u);
-      o6_0 += xm0 * w6;
-      o6_1 += xm1 * w6;
-      let w7 = subgroupBroadcast(pt7, 7u);
-      o7_0 += xm0 * w7;
-      o7_1 += xm1 * w7;
-      let w8 = subgroupBroadcast(pt8, 7u);
-      o8_0 += xm0 * w8;
-      o8_1 += xm1 * w8;
-      let w9 = subgroupBroadcast(pt9, 7u);
-      o9_0 += xm0 * w9;
-      o9_1 += xm1 * w9;
-      let w10 = subgroupBroadcast(pt10, 7u);
-      o10_0 += xm0 * w10;
-      o10_1 += xm1 * w10;
-      let w11 = subgroupBroadcast(pt11, 7u);
-      o11_0 += xm0 * w11;
-      o11_1 += xm1 * w11;
-      let w12 = subgroupBroadcast(pt12, 7u);
-      o12_0 += xm0 * w12;
-      o12_1 += xm1 * w12;
-      let w13 = subgroupBroadcast(pt13, 7u);
-      o13_0 += xm0 * w13;
-      o13_1 += xm1 * w13;
-      let w14 = subgroupBroadcast(pt14, 7u);
-      o14_0 += xm0 * w14;
-      o14_1 += xm1 * w14;
-      let w15 = subgroupBroadcast(pt15, 7u);
-      o15_0 += xm0 * w15;
-      o15_1 += xm1 * w15;
     }
   }
   if (lane + 0u < HS4) {
@@ -839,14 +266,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     if (i0 + 5u < T) { out[(tok0 + i0 + 5u) * C4 + hoff + c0] = o5_0; }
     if (i0 + 6u < T) { out[(tok0 + i0 + 6u) * C4 + hoff + c0] = o6_0; }
     if (i0 + 7u < T) { out[(tok0 + i0 + 7u) * C4 + hoff + c0] = o7_0; }
-    if (i0 + 8u < T) { out[(tok0 + i0 + 8u) * C4 + hoff + c0] = o8_0; }
-    if (i0 + 9u < T) { out[(tok0 + i0 + 9u) * C4 + hoff + c0] = o9_0; }
-    if (i0 + 10u < T) { out[(tok0 + i0 + 10u) * C4 + hoff + c0] = o10_0; }
-    if (i0 + 11u < T) { out[(tok0 + i0 + 11u) * C4 + hoff + c0] = o11_0; }
-    if (i0 + 12u < T) { out[(tok0 + i0 + 12u) * C4 + hoff + c0] = o12_0; }
-    if (i0 + 13u < T) { out[(tok0 + i0 + 13u) * C4 + hoff + c0] = o13_0; }
-    if (i0 + 14u < T) { out[(tok0 + i0 + 14u) * C4 + hoff + c0] = o14_0; }
-    if (i0 + 15u < T) { out[(tok0 + i0 + 15u) * C4 + hoff + c0] = o15_0; }
   }
   if (lane + 8u < HS4) {
     if (i0 + 0u < T) { out[(tok0 + i0 + 0u) * C4 + hoff + c1] = o0_1; }
@@ -857,13 +276,5 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     if (i0 + 5u < T) { out[(tok0 + i0 + 5u) * C4 + hoff + c1] = o5_1; }
     if (i0 + 6u < T) { out[(tok0 + i0 + 6u) * C4 + hoff + c1] = o6_1; }
     if (i0 + 7u < T) { out[(tok0 + i0 + 7u) * C4 + hoff + c1] = o7_1; }
-    if (i0 + 8u < T) { out[(tok0 + i0 + 8u) * C4 + hoff + c1] = o8_1; }
-    if (i0 + 9u < T) { out[(tok0 + i0 + 9u) * C4 + hoff + c1] = o9_1; }
-    if (i0 + 10u < T) { out[(tok0 + i0 + 10u) * C4 + hoff + c1] = o10_1; }
-    if (i0 + 11u < T) { out[(tok0 + i0 + 11u) * C4 + hoff + c1] = o11_1; }
-    if (i0 + 12u < T) { out[(tok0 + i0 + 12u) * C4 + hoff + c1] = o12_1; }
-    if (i0 + 13u < T) { out[(tok0 + i0 + 13u) * C4 + hoff + c1] = o13_1; }
-    if (i0 + 14u < T) { out[(tok0 + i0 + 14u) * C4 + hoff + c1] = o14_1; }
-    if (i0 + 15u < T) { out[(tok0 + i0 + 15u) * C4 + hoff + c1] = o15_1; }
   }
 }

@@ -3,14 +3,17 @@
  * SwiftShader) as the CPU-class matmul is (src/kernels/matmul-cpu.ts): a workgroup of 8 invocations (one subgroup),
  * no workgroup memory, no barriers, `vec4` loads, and `subgroupBroadcast` so that one load feeds 8 lanes.
  *
- * Forward (attention_forward_cpu*.wgsl), one workgroup per (block of R query rows, head, sequence):
+ * Forward (attention_forward_cpu*.wgsl), one workgroup per (block of R query rows, head, sequence), R = 16 (8 for
+ * head sizes over 32, where each lane owns two column groups):
  *   1. scores of the R rows against keys in tiles of 32 (lane l: keys 4l..4l+3 of the tile, R `vec4` accumulators):
  *      per 4 dimensions, q rows read as `vec4` (lane l reads rows l, l+8, …) and broadcast, 4 key rows as a
  *      `mat4x4f`; the scaled, masked scores are stored in `probs` (scratch), and each lane keeps a running max and
  *      a rescaled running sum of exp per row (online softmax); subgroupMax / subgroupAdd combine the lanes;
  *   2. per key tile again: p = exp(s − max) / sum read back from `probs`, stored, and out += P·V: each lane owns
- *      4 output columns (G groups of 4 when the head size exceeds 32) for all R rows; lane l's p `vec4`s are
- *      broadcast, V rows read as a `mat4x4f`.
+ *      4 output columns (G = 2 groups of 4 when the head size exceeds 32) for all R rows; lane l's p `vec4`s are
+ *      handed to every lane with `subgroupShuffle(p, l)` in a loop over l (unrolled broadcasts made lavapipe's
+ *      cold compile take 17–27 s per kernel at R = 32; this form, 2–5 s, and it ran as fast), V rows read as a
+ *      `mat4x4f`. R = 16 measured faster than 32 and 8 on the MiniLM shape.
  * Backward, q half (attention_backward_q_cpu*.wgsl), the same blocks: dp = dout·Vᵀ per key tile as in 1 (stored in
  *   dS), Σ_j p·dp per row (subgroupAdd), then ds = p·(dp − Σ) stored in dS and dq = scale · dS·K as in 2.
  * Backward, kv half (attention_backward_kv_cpu.wgsl), one workgroup per (block of 32 keys × column group, head,
@@ -42,7 +45,7 @@ export const ATTENTION_BACKWARD_Q_CPU_G2 = defineKernel({ shader: 'attention/att
 export const ATTENTION_BACKWARD_KV_CPU = defineKernel({ shader: 'attention/attention_backward_kv_cpu.wgsl', bindings: { dout: 'read', probs: 'read', qkv: 'read', dS: 'read', dqkv: 'rw', p: 'uniform' }, params: PARAMS });
 
 /** Query rows per workgroup for G column groups (R·G output accumulators per lane). */
-const rowsFor = (G: number) => 32 / G;
+const rowsFor = (G: number) => 16 / G;
 
 type Out = (s?: string) => void;
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -77,16 +80,14 @@ function scoreTile(out: Out, R: number, ind: string): void {
 
 /** Code adding P·X for one key tile (lane l's `pt<t>` hold row t's weights for keys 4l..4l+3) into o<t>_<g>. */
 function pvTile(out: Out, R: number, G: number, ind: string): void {
-  for (const l of range(L)) {
-    out(`${ind}{ // keys 4·${l}..4·${l}+3 of the tile, weights from lane ${l}`);
-    out(`${ind}  let xr = xbase + min(kt * ${KT}u + ${4 * l}u, T - 4u) * C34;`);
-    for (const g of range(G)) out(`${ind}  let xm${g} = mat4x4f(qkv[xr + c${g}], qkv[xr + C34 + c${g}], qkv[xr + 2u * C34 + c${g}], qkv[xr + 3u * C34 + c${g}]);`);
-    for (const t of range(R)) {
-      out(`${ind}  let w${t} = subgroupBroadcast(pt${t}, ${l}u);`);
-      for (const g of range(G)) out(`${ind}  o${t}_${g} += xm${g} * w${t};`);
-    }
-    out(`${ind}}`);
+  out(`${ind}for (var l = 0u; l < ${L}u; l++) { // keys 4l..4l+3 of the tile, weights from lane l`);
+  out(`${ind}  let xr = xbase + min(kt * ${KT}u + 4u * l, T - 4u) * C34;`);
+  for (const g of range(G)) out(`${ind}  let xm${g} = mat4x4f(qkv[xr + c${g}], qkv[xr + C34 + c${g}], qkv[xr + 2u * C34 + c${g}], qkv[xr + 3u * C34 + c${g}]);`);
+  for (const t of range(R)) {
+    out(`${ind}  let w${t} = subgroupShuffle(pt${t}, l);`);
+    for (const g of range(G)) out(`${ind}  o${t}_${g} += xm${g} * w${t};`);
   }
+  out(`${ind}}`);
 }
 
 /** Forward (kind 'forward') or the q half of the backward ('backward-q'), G column groups of 4·8 head dimensions. */
