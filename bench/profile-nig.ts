@@ -1,7 +1,7 @@
 /**
- * bench/profile-nig.ts (`npm run bench:profile-nig`): where one chunk of a NIG pass spends its time, by kernel kind.
+ * bench/profile-nig.ts: where one chunk of a NIG pass spends its time, by kernel kind.
  *
- *   npm run bench:profile-nig -- [--shape minilm|tiny|base] [--tokens 128] [--steps 20] [--reps 3]
+ *   node --import tsx bench/profile-nig.ts [--shape minilm|tiny|base] [--tokens 128] [--steps 20] [--reps 3]
  *
  * Builds the engine's chunk plan exactly as `NigEngine.attribute` does (one untimed pair first: it builds the plan,
  * compiles the pipelines and leaves realistic activations in the buffers), then submits the plan's dispatches
