@@ -7,7 +7,7 @@
  * and other tensors (accumulator words, deltas, whatever a later version adds) are ignored.
  */
 import { UserError } from '../util/errors.ts';
-import { parseSafetensors, toFloat, type RawTensor } from '../formats/safetensors.ts';
+import { readSafetensors, toFloat, type RawTensor } from '../formats/safetensors.ts';
 import { readSource, type Source } from './load.ts';
 
 export const RUN_SEGMENTS = ['[CLS]', 'query', '[SEP]', 'passage', '[SEP]'] as const;
@@ -72,9 +72,7 @@ export function parseRun(manifestBytes: Uint8Array, aggregateBytes: Uint8Array, 
   if (manifest.kind !== undefined && manifest.kind !== 'dataset-run') {
     throw new UserError(`${mName}: kind is '${manifest.kind}', not 'dataset-run'; the viewer shows 'attribute --dataset' runs (a --pairs run's attributions load as a model's results instead)`);
   }
-  const tensors = parseSafetensors(aggregateBytes, aName);
-  const hlen = Number(new DataView(aggregateBytes.buffer, aggregateBytes.byteOffset, 8).getBigUint64(0, true));
-  const meta: Json = JSON.parse(text(aggregateBytes.subarray(8, 8 + hlen))).__metadata__ ?? {};
+  const { tensors, metadata: meta } = readSafetensors(aggregateBytes, aName);
   const names = cellNames(manifest, meta, tensors);
   if (!names.length) throw new UserError(`${aName}: no cells (no '<dataset>/<label>.mean' tensors); the run has no results yet — finish it (--resume) or merge its shards`);
 

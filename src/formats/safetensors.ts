@@ -31,6 +31,11 @@ const show = (s: string): string => JSON.stringify(s.length > 100 ? `${s.slice(0
  * tensors, sorted by offset, tiling the data section from its first byte to its last with no overlap and no gap.
  */
 export function parseSafetensors(buf: Uint8Array, file: string): Map<string, RawTensor> {
+  return readSafetensors(buf, file).tensors;
+}
+
+/** `parseSafetensors` with the file's `__metadata__` (validated as a string-to-string map; `{}` when absent). */
+export function readSafetensors(buf: Uint8Array, file: string): { tensors: Map<string, RawTensor>; metadata: Record<string, string> } {
   const fail = (what: string): never => {
     throw new UserError(`${file}: not a valid safetensors file: ${what}; re-save it with safetensors' save_file (or transformers' save_pretrained)`);
   };
@@ -59,9 +64,11 @@ export function parseSafetensors(buf: Uint8Array, file: string): Map<string, Raw
   const dataStart = 8 + n, dataLen = buf.byteLength - dataStart;
   const spans: { name: string; begin: number; end: number }[] = [];
   const out = new Map<string, RawTensor>();
+  let metadata: Record<string, string> = {};
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') {
       if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) fail('__metadata__ is not a map of strings to strings');
+      metadata = v as Record<string, string>;
       continue;
     }
     const t = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
@@ -90,7 +97,7 @@ export function parseSafetensors(buf: Uint8Array, file: string): Map<string, Raw
     at = s.end;
   }
   if (at !== dataLen) fail(`the tensors end at data byte ${at}, but the data section holds ${dataLen} bytes (${at < dataLen ? 'trailing bytes' : 'truncated?'})`);
-  return out;
+  return { tensors: out, metadata };
 }
 
 /**

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
-import { parseSafetensors, serializeSafetensors, type RawTensor, type WriteTensor } from '../formats/safetensors.ts';
+import { readSafetensors, serializeSafetensors, type RawTensor, type WriteTensor } from '../formats/safetensors.ts';
 
 interface Entry { dtype: string; shape: number[]; bytes: Uint8Array }
 
@@ -30,15 +30,9 @@ export function sealSafetensors(tensors: Map<string, WriteTensor>, meta: Record<
   return serializeSafetensors(tensors, { ...meta, sha256 });
 }
 
-/** The `__metadata__` of a safetensors file (strings only). */
+/** The `__metadata__` of a safetensors file (strings only), read by the strict parser. */
 export function readMetadata(buf: Uint8Array, file: string): Record<string, string> {
-  const n = Number(new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(buf.subarray(8, 8 + n)));
-  const meta = header?.__metadata__ ?? {};
-  if (typeof meta !== 'object' || Array.isArray(meta) || Object.values(meta).some((v) => typeof v !== 'string')) {
-    throw new UserError(`${file}: its __metadata__ is not a map of strings; the file is damaged — delete it and rerun`);
-  }
-  return meta;
+  return readSafetensors(buf, file).metadata;
 }
 
 export interface Sealed {
@@ -54,8 +48,7 @@ export function openSealed(file: string, what: string): Sealed {
   } catch (e) {
     throw new UserError(`${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${what}`);
   }
-  const tensors = parseSafetensors(buf, file);
-  const meta = readMetadata(buf, file);
+  const { tensors, metadata: meta } = readSafetensors(buf, file);
   if (!meta.sha256) throw new UserError(`${file}: has no checksum (written by an older version, or not a run file); ${what}`);
   const got = digest(tensors, meta);
   if (got !== meta.sha256) throw new UserError(`${file}: checksum mismatch (sha256 of its tensors and metadata is ${got.slice(0, 12)}…, the file says ${meta.sha256.slice(0, 12)}…): the file was changed or damaged; ${what}`);
