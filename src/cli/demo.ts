@@ -6,7 +6,7 @@
  * schemes, pruning against random sets, and the report, which shows every known-answer check beside its section
  * (Fig. 3 also with the in-domain dataset left out). Exits 1 if a check fails. Re-running reuses what is there.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type CommandSpec } from './args.ts';
 import { REPO_ROOT, runDatasets } from '../run/datasets.ts';
@@ -28,7 +28,7 @@ import { knownAnswerChecks, orientCells, unitName } from '../analysis/figures.ts
 import { STANDARD_PERCENTS } from '../analysis/rankings.ts';
 import { DEFAULT_RULE } from '../ig/path.ts';
 import { UserError } from '../util/errors.ts';
-import { prepareOutDir } from '../util/out-path.ts';
+import { prepareOutDir, readJsonFile } from '../util/out-path.ts';
 
 export const command: CommandSpec = {
   name: 'demo',
@@ -76,8 +76,9 @@ export async function run(argv: string[]): Promise<number> {
     spec, configFile, selection: { seed: 0, perQuery: 2 }, nig: { steps, rule: DEFAULT_RULE, target: 'relevant' as const, baseline: 'pad-keep-special' as const },
     units: 'ffn-pre' as const, maxLength: 128, checkpointEvery: 20, resume: false, keepPairs: true, outDir: runDir, modelDir, modelHash: hash,
   };
-  const prev = existsSync(join(runDir, 'aggregate.safetensors')) ? JSON.parse(readFileSync(join(runDir, 'manifest.json'), 'utf8')) : null;
-  const finished = prev?.options?.nig?.steps === steps && prev?.model?.hash === hash && prev?.datasets?.map((d: { name: string }) => d.name).join(',') === spec;
+  type Manifest = { options?: { nig?: { steps?: number } }; model?: { hash?: string }; datasets?: { name: string }[] };
+  const prev = existsSync(join(runDir, 'aggregate.safetensors')) ? readJsonFile<Manifest>(join(runDir, 'manifest.json'), `delete ${runDir}; the demo builds it again`) : null;
+  const finished = prev?.options?.nig?.steps === steps && prev?.model?.hash === hash && prev?.datasets?.map((d) => d.name).join(',') === spec;
   if (prev && !finished) {
     log(`the run in ${runDir} was made with other steps, model or datasets: starting it over`);
     rmSync(runDir, { recursive: true, force: true });
