@@ -45,6 +45,9 @@ export interface NigOptions {
 /** The GPU views of a pair's reductions, valid until the next `attribute` call. */
 export interface ReductionViews { preTotal: View; preSeg: View; postTotal: View; postSeg: View }
 
+/** A slot's reductions, as `after` callbacks see them. */
+const reductionViews = (v: ReductionViews): ReductionViews => ({ preTotal: v.preTotal, preSeg: v.preSeg, postTotal: v.postTotal, postSeg: v.postSeg });
+
 export interface NigResult {
   T: number;
   steps: number;
@@ -227,7 +230,7 @@ export class NigEngine {
         rec.capped = !pass;
         if (adaptive) r.adaptive = rec;
         results[q.i] = r;
-        if (after) { const v = at.sums.slots[s]; accepted.push(...await after({ preTotal: v.preTotal, preSeg: v.preSeg, postTotal: v.postTotal, postSeg: v.postSeg }, q.i)); }
+        if (after) accepted.push(...await after(reductionViews(at.sums.slots[s]), q.i));
       }
       // (the reduction views are valid until the next pass builds its plan: the accepted pairs' dispatches go now)
       if (accepted.length) submit(this.model.g, accepted, 'NIG accepted pairs');
@@ -306,7 +309,7 @@ export class NigEngine {
       const { sep1, ids } = job.pairs[s];
       for (const p of at.segs[s]) setSegments(g, p, L, job.T, F, sep1, ids.length);
       const v = at.sums.slots[s];
-      if (after) extra.push(...await after({ preTotal: v.preTotal, preSeg: v.preSeg, postTotal: v.postTotal, postSeg: v.postSeg }, s));
+      if (after) extra.push(...await after(reductionViews(v), s));
     }
     submit(g, [...at.segDispatches, ...extra], 'NIG segments');
   }
