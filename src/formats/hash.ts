@@ -2,8 +2,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseShardIndex, SHARD_INDEX as INDEX } from './safetensors.ts';
 
-const INDEX = 'model.safetensors.index.json';
 
 export function modelHash(dir: string): string {
   const h = createHash('sha256');
@@ -19,8 +19,7 @@ function shardFiles(dir: string): string[] {
   const p = join(dir, INDEX);
   if (!existsSync(p)) return [];
   try {
-    const map = (JSON.parse(readFileSync(p, 'utf8')) as { weight_map?: Record<string, unknown> }).weight_map ?? {};
-    return [INDEX, ...[...new Set(Object.values(map))].filter((s): s is string => typeof s === 'string' && /^[\w.-]+\.safetensors$/.test(s)).sort()];
+    return [INDEX, ...parseShardIndex(readFileSync(p, 'utf8'), p).shards];
   } catch {
     return [INDEX];  // the loader says what is wrong with it
   }

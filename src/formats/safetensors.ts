@@ -100,6 +100,30 @@ export function readSafetensors(buf: Uint8Array, file: string): { tensors: Map<s
   return { tensors: out, metadata };
 }
 
+/** The index file of a sharded safetensors checkpoint (Hugging Face's name). */
+export const SHARD_INDEX = 'model.safetensors.index.json';
+
+/**
+ * A sharded checkpoint's index: `weight_map` (tensor name -> shard file beside the index) and the shard files it
+ * names (sorted, unique). Refused unless it is JSON with a `weight_map` object whose values are plain
+ * `*.safetensors` file names (no folders, no '..'). `fix` says what to do when it is refused.
+ */
+export function parseShardIndex(text: string, file: string, fix = 'download it again (ir-neurons download)'): { weightMap: Record<string, string>; shards: string[] } {
+  let idx: { weight_map?: unknown };
+  try {
+    idx = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${file}: not JSON (${(e as Error).message.replace(/\s+/g, ' ')}); ${fix}`);
+  }
+  const map = idx?.weight_map;
+  if (!map || typeof map !== 'object' || Array.isArray(map)) throw new UserError(`${file}: no 'weight_map' object (tensor name -> shard file); is it a safetensors index?`);
+  const shards = [...new Set(Object.values(map as Record<string, unknown>))];
+  for (const n of shards) {
+    if (typeof n !== 'string' || !/^[\w.-]+\.safetensors$/.test(n) || n.includes('..')) throw new UserError(`${file}: weight_map names ${JSON.stringify(n)}, not a .safetensors file beside the index`);
+  }
+  return { weightMap: map as Record<string, string>, shards: (shards as string[]).sort() };
+}
+
 /**
  * The first key that appears twice in one object of the JSON `text` (JSON.parse keeps the last silently), or
  * undefined. A single pass with an explicit stack: no recursion, whatever the nesting.

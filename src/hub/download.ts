@@ -14,6 +14,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
+import { parseShardIndex } from '../formats/safetensors.ts';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
@@ -136,19 +137,7 @@ export function pickFiles(files: HubFile[], repo: string): HubFile[] {
 
 /** The shard files named by a model.safetensors.index.json (its `weight_map` values), sorted. */
 export function shardNames(indexText: string, file: string): string[] {
-  let idx: { weight_map?: unknown };
-  try {
-    idx = JSON.parse(indexText);
-  } catch (e) {
-    throw new UserError(`${file}: not JSON (${(e as Error).message}); download it again`);
-  }
-  const map = idx.weight_map;
-  if (!map || typeof map !== 'object' || Array.isArray(map)) throw new UserError(`${file}: no 'weight_map' object (tensor name -> shard file); is it a safetensors index?`);
-  const names = [...new Set(Object.values(map as Record<string, unknown>))];
-  for (const n of names) {
-    if (typeof n !== 'string' || !/^[\w.-]+\.safetensors$/.test(n) || n.includes('..')) throw new UserError(`${file}: weight_map names ${JSON.stringify(n)}, not a .safetensors file beside the index`);
-  }
-  return (names as string[]).sort();
+  return parseShardIndex(indexText, file, 'download it again').shards;
 }
 
 /** A running hash of what the file should be: sha256 of the content, or git's blob id. */

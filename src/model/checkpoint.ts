@@ -6,7 +6,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { parseConfig } from './config.ts';
-import { MAX_HEADER_BYTES, parseSafetensors, type RawTensor } from '../formats/safetensors.ts';
+import { MAX_HEADER_BYTES, parseSafetensors, parseShardIndex, SHARD_INDEX, type RawTensor } from '../formats/safetensors.ts';
 import { parseTorchBin } from '../formats/torchbin.ts';
 import type { BertWeights } from './types.ts';
 import { maxCheckpointBytes, weightsFromStateDict } from './weights.ts';
@@ -21,7 +21,7 @@ export function loadCheckpoint(dir: string): BertWeights {
   const st = join(dir, 'model.safetensors');
   const bin = join(dir, 'pytorch_model.bin');
   if (existsSync(st)) return weightsFromStateDict(parseSafetensors(readWeightsFile(st, cfg), st), cfg, st);
-  const index = join(dir, 'model.safetensors.index.json');
+  const index = join(dir, SHARD_INDEX);
   if (existsSync(index)) return loadShardedSafetensors(index, cfg);
   if (existsSync(bin)) return loadTorchBinWeights(bin, cfg);
   throw new UserError(`${dir}: no model.safetensors or pytorch_model.bin; download the checkpoint's weights into this folder`);
@@ -51,17 +51,9 @@ function readWeightsFile(file: string, cfg: ReturnType<typeof parseConfig>): Uin
  * tensor the index gives it or two shards hold the same name.
  */
 function loadShardedSafetensors(index: string, cfg: ReturnType<typeof parseConfig>): BertWeights {
-  let map: unknown;
-  try {
-    map = (JSON.parse(readFileSync(index, 'utf8')) as { weight_map?: unknown }).weight_map;
-  } catch (e) {
-    throw new UserError(`${index}: not JSON (${(e as Error).message.replace(/\s+/g, ' ')}); download it again (ir-neurons download)`);
-  }
-  if (!map || typeof map !== 'object' || Array.isArray(map)) throw new UserError(`${index}: no 'weight_map' object (tensor name -> shard file); is it a safetensors index?`);
-  const wanted = map as Record<string, unknown>;
+  const { weightMap: wanted, shards } = parseShardIndex(readFileSync(index, 'utf8'), index);
   const merged = new Map<string, RawTensor>();
-  for (const shard of [...new Set(Object.values(wanted))].sort()) {
-    if (typeof shard !== 'string' || !/^[\w.-]+\.safetensors$/.test(shard)) throw new UserError(`${index}: weight_map names ${JSON.stringify(shard)}, not a .safetensors file beside the index`);
+  for (const shard of shards) {
     const file = join(dirname(index), shard);
     if (!existsSync(file)) throw new UserError(`${file}: missing, and ${index} names it; download every shard (ir-neurons download fetches them)`);
     for (const [name, t] of parseSafetensors(readWeightsFile(file, cfg), file)) {
