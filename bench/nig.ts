@@ -233,11 +233,14 @@ async function main(): Promise<void> {
   }
   console.log(`matmul variant: ${process.env.IR_NEURONS_TUNE ? `IR_NEURONS_TUNE=${process.env.IR_NEURONS_TUNE} (tuned choices)` : 'the default (IR_NEURONS_TUNE unset)'}`);
   const soft = /llvmpipe|lavapipe|swiftshader|software/i.test(Object.values(g.adapterInfo).join(' '));
-  const pairs = int('--pairs', soft ? 1 : 5)!;
-  const warmup = int('--warmup', soft ? 0 : 1, 0)!;
+  // software adapter: GPU-class kernels take minutes a pair there (one pair, no warm-up); the CPU class seconds, so it
+  // gets a warm-up pair (compiling the pipelines, learning the waits of src/gpu/wait.ts) and 3 timed pairs
+  const slow = soft && g.kernels !== 'cpu';
+  const pairs = int('--pairs', slow ? 1 : soft ? 3 : 5)!;
+  const warmup = int('--warmup', slow ? 0 : 1, 0)!;
   const [L, C, NH, F] = SHAPES[shapeName];
   console.log(`shape ${shapeName}: ${L} layers, hidden ${C}, ${NH} heads, d_ff ${F}; vocabulary cut to ${vocab} rows (BERT's is 30522; only used rows are read); m = ${steps} (${steps + 1} points), ${RULE} rule (the peer's)`);
-  console.log(`timing: median of ${pairs} pair(s) after ${warmup} warm-up pair(s)${soft ? ' (software adapter: fewer by default; a pair takes minutes)' : ''}${warmup === 0 ? '; with no warm-up the timed pair includes building the plans (timed separately below)' : ''}`);
+  console.log(`timing: median of ${pairs} pair(s) after ${warmup} warm-up pair(s)${slow ? ' (software adapter, GPU-class kernels: fewer by default; a pair takes minutes)' : soft ? ' (software adapter: fewer by default)' : ''}${warmup === 0 ? '; with no warm-up the timed pair includes building the plans (timed separately below)' : ''}`);
   console.log(`FLOPs per pair = 2 × forward, forward = 2·P_tok·T·n + 4·T²·C·L·n, n = m + 1 (see the header of bench/nig.ts)\n`);
 
   const t0 = performance.now();
