@@ -2,15 +2,20 @@
  * The page's kernel benchmarks in headless Chromium (the launcher and flags of test/browser.test.ts: WebGPU on
  * SwiftShader without a GPU, and WebGL2 on SwiftShader for gpu.js). Fixture-free: builds web-dist, serves it, picks
  * the sizes, clicks "Run kernel benchmarks", waits for the table, and checks that every size has a validated WGSL
- * row and a validated gpu.js row with positive rates, and that the backend gpu.js really used is reported. Prints
- * the table. The sizes are the page's 'quick' set (matmul 128³, 256³; GELU 256K, 1M: about 20 s here): on
- * SwiftShader under a 2-core box's load the standard set (up to 1024³) takes minutes. IR_NEURONS_BENCH_SIZES=standard
- * runs that one instead (10 minutes allowed).
+ * (GPU-class) row and a validated gpu.js row with positive rates, that every matmul has the CPU-class kernel
+ * validated with positive rates in each form the adapter can run (the form without subgroups always; the subgroup
+ * form exactly where the adapter has subgroups of ≥ 8 lanes, else marked n/a) and the ratio CPU / GPU class, that
+ * the page reports the kernel class its device got (the one `kernelClass` gives for this adapter: 'cpu' on
+ * SwiftShader), and that the backend gpu.js really used is reported. Prints the table. The sizes are the page's
+ * 'quick' set (matmul 128³, 256³; GELU 256K, 1M: about half a minute here): on SwiftShader under a 2-core box's load
+ * the standard set (up to 1024³) takes minutes. IR_NEURONS_BENCH_SIZES=standard or bert (256³, 512³ and the BERT-base
+ * FFN product 512×3072×768) runs that one instead (20 minutes allowed).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { kernelClass } from '../src/gpu/device.ts';
 import { ensureChromium, launchChromium, serve, type Browser, type Server } from './helpers/browser.ts';
 import { REPO } from './helpers/shared.ts';
 
@@ -19,7 +24,10 @@ const PRESET = process.env.IR_NEURONS_BENCH_SIZES ?? 'quick';
 const EXPECTED: Record<string, string[]> = {
   quick: ['matmul 128x128x128', 'matmul 256x256x256', 'gelu 256K', 'gelu 1M'],
   standard: ['matmul 256x256x256', 'matmul 512x512x512', 'matmul 1024x1024x1024', 'gelu 1M', 'gelu 4M'],
+  bert: ['matmul 256x256x256', 'matmul 512x512x512', 'matmul 512x3072x768', 'gelu 1M'],
 };
+/** The CPU-class forms' columns (src/browser/bench.ts CPU_FORMS): with subgroup broadcasts, and without. */
+const CPU_COLS = ['cpu-sg', 'cpu-nosg'] as const;
 const WEB_DIST = join(REPO, 'web-dist');
 let env: { server: Server; browser: Browser } | null = null;
 
@@ -28,7 +36,7 @@ S.after(async () => {
   await env?.server.close();
 });
 
-S('kernel benchmarks in the page: matmul and GELU through WebGPU and gpu.js, validated, with rates and the gpu.js backend', async () => {
+S('kernel benchmarks in the page: matmul (GPU and CPU class) and GELU through WebGPU and gpu.js, validated, with rates, the kernel class and the gpu.js backend', async () => {
   const b = spawnSync(process.execPath, [join(REPO, 'scripts/build-web.mjs')], { encoding: 'utf8' });
   assert.is(b.status, 0, `npm run build:web failed:\n${b.stderr}`);
   const exe = ensureChromium();
@@ -49,20 +57,30 @@ S('kernel benchmarks in the page: matmul and GELU through WebGPU and gpu.js, val
     await page.selectOption('#bench-sizes', PRESET);
     await page.click('#bench-run');
     await page.waitForFunction(() => ['done', 'error'].includes((globalThis as any).irNeuronsBench?.status), undefined,
-      { timeout: PRESET === 'quick' ? 75_000 : 600_000, polling: 200 });
-    const st = await page.evaluate(() => { const s = (globalThis as any).irNeuronsBench; return { status: s.status, error: s.error, gpujsBackend: s.gpujsBackend, adapter: s.adapter, webgl: s.webglRenderer }; });
+      { timeout: PRESET === 'quick' ? 150_000 : 1_200_000, polling: 200 });
+    const st = await page.evaluate(() => {
+      const s = (globalThis as any).irNeuronsBench, g = (globalThis as any).irNeurons.state.gpu;
+      return { status: s.status, error: s.error, gpujsBackend: s.gpujsBackend, adapter: s.adapter, webgl: s.webglRenderer, kernelClass: s.kernelClass, subgroups: s.subgroups,
+        info: g.adapterInfo, pageClass: g.kernels, features: g.features as string[] };
+    });
     assert.is(st.status, 'done', `the benchmarks stopped: ${st.error}`);
-    console.log(`page benchmarks: ${((Date.now() - t0) / 1000).toFixed(1)} s; WebGPU adapter '${st.adapter}'; gpu.js backend '${st.gpujsBackend}'; WebGL2 renderer '${st.webgl}'`);
+    console.log(`page benchmarks: ${((Date.now() - t0) / 1000).toFixed(1)} s; WebGPU adapter '${st.adapter}', ${st.subgroups}, kernel class '${st.kernelClass}'; gpu.js backend '${st.gpujsBackend}'; WebGL2 renderer '${st.webgl}'`);
+    // the class the page's device (and so its NIG runs) got is the one selection point's choice for this adapter
+    assert.is(st.pageClass, kernelClass(st.info), `the page's device has kernel class '${st.pageClass}', kernelClass() says '${kernelClass(st.info)}' for ${JSON.stringify(st.info)}`);
+    assert.is(st.kernelClass, st.pageClass, 'the benchmarks report the page device\'s kernel class');
+    if (/swiftshader/i.test(st.adapter)) assert.is(st.kernelClass, 'cpu', 'SwiftShader is a software adapter: CPU class');
+    const sgForm = st.features.includes('subgroups') && (st.info.subgroupMinSize ?? 0) >= 8;
 
     const rows = await page.$$eval('#bench-table tbody tr', (trs) => trs.map((tr) => {
       const cells = Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [(td as HTMLElement).dataset.col, td.textContent ?? '']));
-      return { ...(tr as HTMLElement).dataset, cells } as { kernel: string; size: string; wgsl: string; gpujs: string; cells: Record<string, string> };
+      const d = (tr as HTMLElement).dataset;
+      return { ...d, 'cpu-sg': d.cpuSg, 'cpu-nosg': d.cpuNosg, cells } as { kernel: string; size: string; wgsl: string; gpujs: string; 'cpu-sg'?: string; 'cpu-nosg'?: string; cells: Record<string, string> };
     }));
     const head = await page.$$eval('#bench-table thead th', (ths) => ths.map((t) => t.textContent));
     console.log(`| ${head.join(' | ')} |\n${rows.map((r) => `| ${Object.values(r.cells).join(' | ')} |`).join('\n')}`);
     assert.equal(rows.map((r) => `${r.kernel} ${r.size}`), EXPECTED[PRESET]);
     assert.ok(await page.isVisible('#bench-table'), 'the table is shown');
-    assert.match(await page.textContent('#bench-device') ?? '', /WebGPU: .+ · WebGL2: /);
+    assert.match(await page.textContent('#bench-device') ?? '', new RegExp(`WebGPU: .+ · kernel class: ${st.kernelClass} .+ · WebGL2: `));
     for (const r of rows) {
       const what = `${r.kernel} ${r.size}`;
       assert.is(r.wgsl, 'validated', `${what}: WGSL not validated (${r.cells.note})`);
@@ -73,6 +91,21 @@ S('kernel benchmarks in the page: matmul and GELU through WebGPU and gpu.js, val
       assert.match(r.cells['gpujs-backend'], /^(gpu|webgpu|webasm|cpu) \((WebGL2|WebGL|WebGPU|WebAssembly|CPU)Kernel\)/, `${what}: gpu.js backend '${r.cells['gpujs-backend']}'`);
       if (st.webgl) assert.match(r.cells['gpujs-backend'], /WebGL2Kernel/, `${what}: this Chromium has WebGL2 (${st.webgl}), but gpu.js ran '${r.cells['gpujs-backend']}'`);
       assert.is(r.cells.unit, r.kernel === 'matmul' ? 'GFLOP/s' : 'GB/s');
+      if (r.kernel !== 'matmul') {
+        for (const col of [...CPU_COLS, 'cpu-ratio']) assert.is(r.cells[col], '—', `${what}: no CPU-class ${col}`);
+        continue;
+      }
+      // the CPU-class matmul: the form without subgroups everywhere, the subgroup form where subgroups have ≥ 8 lanes
+      const want = { 'cpu-sg': sgForm ? 'validated' : 'n/a', 'cpu-nosg': 'validated' };
+      for (const col of CPU_COLS) {
+        assert.is(r[col], want[col], `${what}: CPU-class ${col} is '${r[col]}' (${r.cells.note})`);
+        if (want[col] === 'validated') assert.ok(Number(r.cells[col]) > 0, `${what}: ${col} = '${r.cells[col]}', not a positive rate`);
+        else assert.is(r.cells[col], '—');
+      }
+      if (!sgForm) assert.match(r.cells.note, /CPU-class \(subgroups\): n\/a: needs subgroups of ≥ 8 lanes/, `${what}: why the subgroup form did not run`);
+      assert.match(r.cells['cpu-ratio'], /^\d+(\.\d+)?×$/, `${what}: ratio CPU / GPU class`);
+      const [, cpuErr] = r.cells.error.split(' / ').map(Number);
+      assert.ok(cpuErr >= 0 && cpuErr <= 1e-5, `${what}: CPU-class relative L2 error '${r.cells.error}'`);
     }
     // the native WebGPU interface is still window.GPU after gpu.js's script claimed the name
     assert.ok(await page.evaluate(() => typeof (globalThis as any).GPU === 'function' && !('createKernel' in (globalThis as any).GPU.prototype)), 'window.GPU is restored');

@@ -6,7 +6,8 @@
  *             GELU (every element, max abs error ≤ 1e-6)
  *   WGSL      the repo's kernels, validated, then as two runners: 'WGSL kernel' (one dispatch, inputs resident,
  *             wall clock to onSubmittedWorkDone, plus GPU timestamps where the adapter has them) and 'WGSL e2e'
- *             (upload, dispatch, read back: what one gpu.js call does)
+ *             (upload, dispatch, read back: what one gpu.js call does); the matmul as the GPU-class family on
+ *             any adapter (wgslMatmul) and as the CPU-class kernel in either form (wgslMatmulCpu: a kernel runner)
  *   gpu.js    the same computations as gpu.js kernels in one mode, validated the same way; the backend reported is
  *             the one the kernel really ran on (kernel.kernel.constructor.mode), never the one asked for
  *   timing    round robin over the validated runners, medians; rate = work / time, work being FLOPs (GFLOP/s) or
@@ -16,7 +17,8 @@ import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { submit, type Dispatch } from '../gpu/pipelines.ts';
 import { gelu } from '../kernels/bench.ts';
-import { matmul } from '../kernels/matmul.ts';
+import { DEFAULT_VARIANT, matmul, type MatmulVariant } from '../kernels/matmul.ts';
+import { matmulCpu } from '../kernels/matmul-cpu.ts';
 import { geluForward, matmulForward } from '../ref/layers.ts';
 
 // ---------- data ----------
@@ -127,20 +129,9 @@ async function runChecked(g: Gpu, d: Dispatch): Promise<void> {
 
 /** A validated dispatch as the two WGSL runners; `upload` writes every input, `read` returns the output. */
 function wgslRunners(g: Gpu, d: Dispatch, err: number, upload: () => void, read: () => Promise<Float32Array>, destroy: () => void): Runner[] {
-  const ts = g.features.includes('timestamp-query') ? timestamps(g) : null;
   const backend = 'WGSL on this adapter';
   return [
-    {
-      label: 'WGSL kernel', backend, err,
-      async once() {
-        const t0 = performance.now();
-        encodeOne(g, d, ts);
-        await g.device.queue.onSubmittedWorkDone();
-        const ms = performance.now() - t0;
-        return { ms, tsMs: ts ? await ts.read() : undefined };
-      },
-      close() { ts?.destroy(); },
-    },
+    kernelRunner(g, d, err, 'WGSL kernel', () => {}),
     {
       label: 'WGSL e2e', backend, err,
       async once() {
@@ -155,11 +146,30 @@ function wgslRunners(g: Gpu, d: Dispatch, err: number, upload: () => void, read:
   ];
 }
 
-/** shaders/matmul/matmul.wgsl (TRANS_B, bias, the default 64×64 tile), validated; throws if wrong. */
-export async function wgslMatmul(g: Gpu, p: MatmulProblem): Promise<Runner[]> {
+/** One dispatch, inputs resident: wall clock to onSubmittedWorkDone, plus GPU timestamps where the adapter has them. */
+function kernelRunner(g: Gpu, d: Dispatch, err: number, label: string, destroy: () => void): Runner {
+  const ts = g.features.includes('timestamp-query') ? timestamps(g) : null;
+  return {
+    label, backend: 'WGSL on this adapter', err,
+    async once() {
+      const t0 = performance.now();
+      encodeOne(g, d, ts);
+      await g.device.queue.onSubmittedWorkDone();
+      const ms = performance.now() - t0;
+      return { ms, tsMs: ts ? await ts.read() : undefined };
+    },
+    close() { ts?.destroy(); destroy(); },
+  };
+}
+
+/**
+ * shaders/matmul/matmul.wgsl (TRANS_B, bias), validated; throws if wrong. `variant` is forced, so that this is the
+ * GPU-class family on every adapter (on a CPU-class one `matmul` would otherwise pick matmul-cpu): the default 64×64 tile.
+ */
+export async function wgslMatmul(g: Gpu, p: MatmulProblem, variant: MatmulVariant = DEFAULT_VARIANT): Promise<Runner[]> {
   const { M, N, K } = p, label = `bench matmul ${matmulName(p)}`;
   const B = buffers(g, label, { inp: p.inp, w: p.w, bias: p.bias, out: M * N });
-  const d = await matmul(g, { label, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true });
+  const d = await matmul(g, { label, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true, variant });
   await runChecked(g, d);
   const out = await B.read('out');
   const err = matmulError(p, (r) => out.subarray(r * N, (r + 1) * N));
@@ -168,6 +178,27 @@ export async function wgslMatmul(g: Gpu, p: MatmulProblem): Promise<Runner[]> {
     throw new Error(`WGSL matmul ${matmulName(p)} is wrong: relative L2 error ${err.toExponential(2)} against the float64 reference (tolerance ${MATMUL_TOL}); fix the kernel before timing it`);
   }
   return wgslRunners(g, d, err, () => { B.write('inp', p.inp); B.write('w', p.w); B.write('bias', p.bias); }, () => B.read('out'), B.destroy);
+}
+
+/**
+ * The CPU-class matmul (src/kernels/matmul-cpu.ts; TRANS_B, bias) in one form: with subgroup broadcasts (run it only
+ * where `cpuSubgroups(g)`) or without. Validated as wgslMatmul is, then one runner timed as 'WGSL kernel' is; throws
+ * why when the shape does not suit it (matmulCpu says) or the result is wrong.
+ */
+export async function wgslMatmulCpu(g: Gpu, p: MatmulProblem, subgroups: boolean, label: string): Promise<Runner> {
+  const { M, N, K } = p;
+  const B = buffers(g, `bench ${label} ${matmulName(p)}`, { inp: p.inp, w: p.w, bias: p.bias, out: M * N });
+  try {
+    const d = await matmulCpu(g, { label: `bench ${label} ${matmulName(p)}`, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true }, subgroups);
+    await runChecked(g, d);
+    const out = await B.read('out');
+    const err = matmulError(p, (r) => out.subarray(r * N, (r + 1) * N));
+    if (!(err <= MATMUL_TOL)) throw new Error(`wrong: relative L2 error ${err.toExponential(2)} against the float64 reference (tolerance ${MATMUL_TOL}), not timed`);
+    return kernelRunner(g, d, err, label, B.destroy);
+  } catch (e) {
+    B.destroy();
+    throw e;
+  }
 }
 
 /** shaders/bench/gelu.wgsl, validated on every element; throws if wrong. */

@@ -1,6 +1,9 @@
 /**
  * The page's kernel benchmarks (web/index.html, "Kernel benchmarks"), so that users can compare devices: matmul
- * 256³, 512³, 1024³ (nn.Linear, shaders/matmul/matmul.wgsl; GFLOP/s = 2·M·N·K / time) and the exact-erf GELU over
+ * 256³, 512³, 1024³ (nn.Linear; GFLOP/s = 2·M·N·K / time) in both kernel classes (src/gpu/device.ts `kernelClass`):
+ * the GPU-class family (shaders/matmul/matmul.wgsl, the default tile, whatever the adapter) and the CPU-class kernel
+ * (src/kernels/matmul-cpu.ts: the subgroup form where the adapter has subgroups of ≥ 8 lanes, the form without
+ * subgroups always), with the ratio CPU class / GPU class and the class this adapter gets; and the exact-erf GELU over
  * 1M and 4M floats (shaders/bench/gelu.wgsl; GB/s = 8·N / time), or a quick set of smaller sizes, through the page's WebGPU device (the one app.ts
  * opened: window.irNeurons.state.gpu) and through gpu.js's browser build in its default mode (WebGL2 where the
  * browser has it, else WebGL, WebAssembly, or plain JS: the table says which). Every runner is validated against
@@ -10,18 +13,25 @@
  */
 import {
   GELU_TOL, MATMUL_TOL, fmt, geluBytes, geluName, geluProblem, gpujsGelu, gpujsMatmul, matmulFlops, matmulName, matmulProblem, measure, rate, rng,
-  wgslGelu, wgslMatmul, type Failed, type GpujsCtor, type Runner, type Timed,
+  wgslGelu, wgslMatmul, wgslMatmulCpu, type Failed, type GpujsCtor, type MatmulShape, type Runner, type Timed,
 } from '../bench/kernels.ts';
-import type { Gpu } from '../gpu/device.ts';
+import type { Gpu, KernelClass } from '../gpu/device.ts';
+import { CPU_TILE, cpuSubgroups } from '../kernels/matmul-cpu.ts';
 
+const cube = (n: number): MatmulShape => ({ M: n, N: n, K: n });
 /**
  * The sizes (#bench-sizes): 'standard' is the comparison set; 'quick' is for software renderers (SwiftShader,
- * lavapipe) and phones, where 1024³ alone takes minutes and a single long dispatch can trip the GPU watchdog.
+ * lavapipe) and phones, where 1024³ alone takes minutes and a single long dispatch can trip the GPU watchdog;
+ * 'bert' has the BERT-base FFN product (512 tokens × 3072 × 768) beside 256³ and 512³. A preset that
+ * web/index.html does not list is added to the menu with its `label`.
  */
-export const PRESETS: Record<string, { matmul: number[]; gelu: number[] }> = {
-  standard: { matmul: [256, 512, 1024], gelu: [1 << 20, 1 << 22] },
-  quick: { matmul: [128, 256], gelu: [1 << 18, 1 << 20] },
+export const PRESETS: Record<string, { matmul: MatmulShape[]; gelu: number[]; label?: string }> = {
+  standard: { matmul: [cube(256), cube(512), cube(1024)], gelu: [1 << 20, 1 << 22] },
+  quick: { matmul: [cube(128), cube(256)], gelu: [1 << 18, 1 << 20] },
+  bert: { matmul: [cube(256), cube(512), { M: 512, N: 3072, K: 768 }], gelu: [1 << 20], label: 'matmul 256³, 512³, BERT-base FFN 512×3072×768; GELU 1M' },
 };
+/** The CPU-class matmul's two forms, as runner labels (src/kernels/matmul-cpu.ts). */
+export const CPU_FORMS = [{ label: 'CPU-class (subgroups)', subgroups: true, col: 'cpu-sg' }, { label: 'CPU-class (no subgroups)', subgroups: false, col: 'cpu-nosg' }] as const;
 /** Timing per size: as many round-robin repetitions as fit this budget, 2 to 7 (the Node benches: 15 s, 3 to 9). */
 const BUDGET_MS = 2500, MIN_REPS = 2, MAX_REPS = 7;
 
@@ -41,6 +51,9 @@ export interface BenchState {
   preset?: string;
   rows: BenchRow[];
   adapter?: string;
+  /** The kernel class the page's device got (what its NIG runs use), and the subgroup sizes the adapter reports. */
+  kernelClass?: KernelClass;
+  subgroups?: string;
   /** The backend gpu.js really ran on, e.g. 'webgl2 (WebGL2Kernel)', and the WebGL renderer behind it. */
   gpujsBackend?: string;
   webglRenderer?: string;
@@ -100,13 +113,25 @@ async function pageGpu(): Promise<{ g?: Gpu; why?: string }> {
   return { why: a ? 'no WebGPU device in this page (see the banner at the top)' : 'the page script (app.js) did not start' };
 }
 
-/** One size: the validated WGSL runners and gpu.js, timed round robin; a runner that fails becomes a `failed` entry. */
-async function benchOne(row: Omit<BenchRow, 'reps' | 'res' | 'failed'>, wgsl: () => Promise<Runner[]>, js: () => Promise<Runner | Failed>): Promise<BenchRow> {
+/**
+ * One size: the validated WGSL runners, the CPU-class ones (`cpu`: label → runner, for the matmul) and gpu.js,
+ * timed round robin; a runner that fails becomes a `failed` entry.
+ */
+async function benchOne(row: Omit<BenchRow, 'reps' | 'res' | 'failed'>, wgsl: () => Promise<Runner[]>, js: () => Promise<Runner | Failed>,
+  cpu: [string, () => Promise<Runner>][] = []): Promise<BenchRow> {
   const runners: Runner[] = [], failed: Failed[] = [];
   try {
     runners.push(...await wgsl());
   } catch (e) {
     failed.push({ label: 'WGSL', backend: 'WebGPU', note: (e as Error).message });
+  }
+  for (const [label, make] of cpu) {
+    await pause();
+    try {
+      runners.push(await make());
+    } catch (e) {
+      failed.push({ label, backend: 'WebGPU', note: (e as Error).message });
+    }
   }
   await pause();
   const r = await js();
@@ -127,6 +152,8 @@ async function runAll(status: HTMLElement, preset: string): Promise<void> {
   render();
   const { g, why } = await pageGpu();
   state.adapter = g ? [g.adapterInfo.vendor, g.adapterInfo.architecture, g.adapterInfo.device, g.adapterInfo.description].filter(Boolean).join(' / ') : undefined;
+  state.kernelClass = g?.kernels;
+  state.subgroups = g ? subgroupSizes(g) : undefined;
   state.webglRenderer = webglRenderer();
   status.textContent = 'loading gpu.js…';
   let GPU: GpujsCtor | null = null, gpujsWhy = '';
@@ -135,12 +162,16 @@ async function runAll(status: HTMLElement, preset: string): Promise<void> {
   const noWgsl = async (): Promise<Runner[]> => { throw new Error(`not run: ${why}`); };
   const noJs = async (): Promise<Failed> => ({ label: 'gpu.js default', backend: '—', note: `not run: ${gpujsWhy}` });
   const rand = rng(7);
-  for (const s of sizes.matmul.map((n) => ({ M: n, N: n, K: n }))) {
+  for (const s of sizes.matmul) {
     status.textContent = `matmul ${matmulName(s)}: reference, validation and timing…`;
     await pause();
     const p = matmulProblem(s, rand);
+    // the CPU-class forms this adapter can run: the subgroup form needs subgroups of ≥ 8 lanes (one subgroup per workgroup)
+    const cpu = g ? CPU_FORMS.map(({ label, subgroups }): [string, () => Promise<Runner>] => [label, subgroups && !cpuSubgroups(g)
+      ? async () => { throw new Error(`n/a: needs subgroups of ≥ ${CPU_TILE.lanes} lanes; this adapter has ${state.subgroups}`); }
+      : () => wgslMatmulCpu(g, p, subgroups, label)]) : [];
     state.rows.push(await benchOne({ kernel: 'matmul', size: matmulName(s), unit: 'GFLOP/s', work: matmulFlops(s) },
-      g ? () => wgslMatmul(g, p) : noWgsl, GPU ? () => gpujsMatmul(GPU, {}, p) : noJs));
+      g ? () => wgslMatmul(g, p) : noWgsl, GPU ? () => gpujsMatmul(GPU, {}, p) : noJs, cpu));
     render();
   }
   for (const N of sizes.gelu) {
@@ -155,10 +186,19 @@ async function runAll(status: HTMLElement, preset: string): Promise<void> {
   status.textContent = `done in ${(state.ms / 1000).toFixed(1)} s`;
 }
 
+/** 'subgroups of 4 lanes', 'subgroups of 4..32 lanes', or why there are none. */
+function subgroupSizes(g: Gpu): string {
+  const { subgroupMinSize: lo, subgroupMaxSize: hi } = g.adapterInfo;
+  if (!g.features.includes('subgroups')) return 'no subgroups feature';
+  if (lo === undefined) return 'subgroups of unreported size';
+  return `subgroups of ${lo === hi || hi === undefined ? lo : `${lo}..${hi}`} lanes`;
+}
+
 function showDevice(g: Gpu | undefined, why?: string): void {
   const nav = navigator as Navigator & { deviceMemory?: number };
   $('bench-device').textContent = [
     `WebGPU: ${g ? `${state.adapter}${g.features.includes('timestamp-query') ? ' (timestamps)' : ''}` : why}`,
+    ...(g ? [`kernel class: ${g.kernels} (${g.kernels === 'cpu' ? 'a software adapter' : 'a hardware adapter'}: the page's attribution runs use it; ${state.subgroups})`] : []),
     `WebGL2: ${state.webglRenderer ?? 'none'}`,
     `${nav.hardwareConcurrency ?? '?'} logical cores${nav.deviceMemory ? `, ≥ ${nav.deviceMemory} GiB` : ''}`,
     navigator.userAgent,
@@ -172,28 +212,44 @@ function td(text: string, col: string, cls = ''): HTMLTableCellElement {
 }
 const th = (text: string, title = '') => Object.assign(document.createElement('th'), { textContent: text, title });
 
-/** The table: rates, the ratio WGSL e2e / gpu.js, gpu.js's backend, validation errors, and why anything was not timed. */
+/**
+ * The table: rates of the GPU-class WGSL (kernel, timestamps, e2e) and of the CPU-class forms (kernel), the ratio
+ * CPU class / GPU class (the faster form's kernel over the GPU-class kernel), gpu.js and the ratio WGSL e2e / gpu.js,
+ * gpu.js's backend, validation errors, and why anything was not timed. Rows carry data-wgsl, data-gpujs and, for the
+ * matmul, data-cpu-sg / data-cpu-nosg ('validated', 'n/a' where the adapter cannot run the form, else 'failed').
+ */
 function render(): void {
   const table = $<HTMLTableElement>('bench-table');
   table.hidden = !state.rows.length;
   const head = document.createElement('tr');
-  head.append(th('kernel'), th('size'), th('unit'), th('WGSL kernel', 'one dispatch, inputs on the GPU; wall clock'), th('WGSL ts', 'the same dispatch by GPU timestamps'),
-    th('WGSL e2e', 'upload, dispatch, read back: what one gpu.js call does'), th('gpu.js', 'one kernel call: upload, run, read back'), th('WGSL / gpu.js', 'WGSL e2e speed over gpu.js speed'),
-    th('gpu.js backend', 'the backend gpu.js really ran on'), th('error WGSL / gpu.js', `matmul: relative L2 ≤ ${MATMUL_TOL}; GELU: max abs ≤ ${GELU_TOL}`), th('reps'), th('note'));
+  head.append(th('kernel'), th('size'), th('unit'), th('GPU-class kernel', 'WGSL, the GPU-class family: one dispatch, inputs on the GPU; wall clock'), th('GPU-class ts', 'the same dispatch by GPU timestamps'),
+    th('GPU-class e2e', 'upload, dispatch, read back: what one gpu.js call does'),
+    ...CPU_FORMS.map((f) => th(f.label, `the CPU-class matmul ${f.subgroups ? 'with subgroup broadcasts' : 'without subgroups'}: one dispatch, inputs on the GPU; wall clock`)),
+    th('CPU-class ts', 'the faster CPU-class form by GPU timestamps'), th('CPU / GPU class', 'the faster CPU-class form\'s kernel speed over the GPU-class kernel speed (wall clock)'),
+    th('gpu.js', 'one kernel call: upload, run, read back'), th('WGSL / gpu.js', 'GPU-class WGSL e2e speed over gpu.js speed'),
+    th('gpu.js backend', 'the backend gpu.js really ran on'), th('error GPU / CPU class / gpu.js', `matmul: relative L2 ≤ ${MATMUL_TOL}; GELU: max abs ≤ ${GELU_TOL}`), th('reps'), th('note'));
   head.firstElementChild!.className = 'l';
   const body = state.rows.map((row) => {
     const get = (l: string) => row.res.find((r) => r.label === l);
     const kern = get('WGSL kernel'), e2e = get('WGSL e2e'), js = row.res.find((r) => r.label.startsWith('gpu.js'));
     const jsFail = row.failed.find((f) => f.label.startsWith('gpu.js'));
+    const cpus = CPU_FORMS.map((f) => get(f.label));
+    const cpu = cpus.reduce<Timed | undefined>((best, x) => (x && (!best || x.ms < best.ms) ? x : best), undefined);
     const r = (t?: number) => fmt(t === undefined ? undefined : rate(row.work, t));
     const tr = document.createElement('tr');
     tr.dataset.kernel = row.kernel;
     tr.dataset.size = row.size;
     tr.dataset.wgsl = kern && e2e ? 'validated' : 'failed';
     tr.dataset.gpujs = js ? 'validated' : 'failed';
+    if (row.kernel === 'matmul') {
+      for (const [i, f] of CPU_FORMS.entries()) {
+        tr.setAttribute(`data-${f.col}`, cpus[i] ? 'validated' : row.failed.find((x) => x.label === f.label)?.note.startsWith('n/a') ? 'n/a' : 'failed');
+      }
+    }
     tr.append(td(row.kernel, 'kernel', 'l'), td(row.size, 'size'), td(row.unit, 'unit'), td(r(kern?.ms), 'wgsl-kernel'), td(r(kern?.tsMs), 'wgsl-ts'), td(r(e2e?.ms), 'wgsl-e2e'),
+      ...CPU_FORMS.map((f, i) => td(r(cpus[i]?.ms), f.col)), td(r(cpu?.tsMs), 'cpu-ts'), td(cpu && kern ? `${fmt(kern.ms / cpu.ms, 1)}×` : '—', 'cpu-ratio'),
       td(r(js?.ms), 'gpujs'), td(js && e2e ? `${fmt(js.ms / e2e.ms, 1)}×` : '—', 'ratio'), td(js?.backend ?? jsFail?.backend ?? '—', 'gpujs-backend', 'l'),
-      td(`${kern ? kern.err.toExponential(1) : '—'} / ${js ? js.err.toExponential(1) : '—'}`, 'error'), td(String(row.reps), 'reps'),
+      td([kern, cpu, js].map((x) => (x ? x.err.toExponential(1) : '—')).join(' / '), 'error'), td(String(row.reps), 'reps'),
       td(row.failed.map((f) => `${f.label}: ${f.note}`).join('; '), 'note', 'l note'));
     return tr;
   });
@@ -206,6 +262,10 @@ function render(): void {
 function init(): void {
   const button = $<HTMLButtonElement>('bench-run');
   const status = $('bench-status');
+  const sizes = $<HTMLSelectElement>('bench-sizes');
+  for (const [name, p] of Object.entries(PRESETS)) {
+    if (![...sizes.options].some((o) => o.value === name)) sizes.append(Object.assign(document.createElement('option'), { value: name, textContent: p.label ?? name }));
+  }
   button.addEventListener('click', async () => {
     const busy = app()?.status;
     if (busy === 'loading' || busy === 'scoring' || busy === 'attributing') {
