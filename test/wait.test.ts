@@ -1,12 +1,13 @@
 /**
  * src/gpu/wait.ts on a fake queue whose work takes a known time: the first wait of a kind measures, later ones
  * sleep most of the prediction and await the rest; kinds fold digits; an overshooting prediction shrinks;
- * IR_NEURONS_WAIT=spin never sleeps.
+ * IR_NEURONS_WAIT=spin never sleeps. `quietly` blocks in growing slices (a count of them, not a timing, is checked)
+ * until the promise settles, passes its value and its rejection through, and is a plain await under spin.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { GpuContext } from '../src/gpu/context.ts';
-import { noteSubmit, predictions, settle, SLEEP_FRACTION, waitStats } from '../src/gpu/wait.ts';
+import { noteSubmit, predictions, quietly, settle, SLEEP_FRACTION, waitStats } from '../src/gpu/wait.ts';
 
 /** A device whose queue finishes `workMs` after each submit noted. */
 function fakeGpu(workMs: () => number): { g: GpuContext; submit: (label: string) => void } {
@@ -57,6 +58,37 @@ test('settle learns per kind (digits folded), sleeps most of the prediction, shr
     submit('NIG points 0..19'); submit('read F');
     await settle(g);
     assert.is(waitStats.sleptMs, s0, 'IR_NEURONS_WAIT=spin does not sleep');
+  } finally {
+    if (before === undefined) delete process.env.IR_NEURONS_WAIT; else process.env.IR_NEURONS_WAIT = before;
+  }
+});
+
+test('quietly: waits in growing slices until the promise settles; value and rejection pass through; spin = plain await', async () => {
+  const before = process.env.IR_NEURONS_WAIT;
+  delete process.env.IR_NEURONS_WAIT;
+  try {
+    const s0 = waitStats.slices;
+    const t0 = performance.now();
+    const v = await quietly(new Promise<number>((r) => setTimeout(() => r(42), 150)));
+    const took = performance.now() - t0;
+    const slices = waitStats.slices - s0;
+    assert.is(v, 42);
+    assert.ok(took >= 149, `returned after ${took.toFixed(1)} ms, before the promise settled`);
+    // slices grow to 8 ms: a 150 ms wait takes a few dozen, where a busy poll would turn the loop thousands of times
+    assert.ok(slices >= 5 && slices <= 150, `${slices} slices for a 150 ms wait`);
+    // a promise that settles before the first slice costs none
+    const s1 = waitStats.slices;
+    assert.is(await quietly(Promise.resolve('now')), 'now');
+    assert.is(waitStats.slices, s1, 'an already settled promise is returned without blocking');
+    // a rejection reaches the caller
+    let caught: unknown;
+    try { await quietly(new Promise((_, j) => setTimeout(() => j(new Error('device lost')), 20))); } catch (e) { caught = e; }
+    assert.ok(caught instanceof Error && caught.message === 'device lost', String(caught));
+    // spin: a plain await, no slices
+    process.env.IR_NEURONS_WAIT = 'spin';
+    const s2 = waitStats.slices;
+    assert.is(await quietly(new Promise<number>((r) => setTimeout(() => r(7), 30))), 7);
+    assert.is(waitStats.slices, s2, 'IR_NEURONS_WAIT=spin: no blocking slices');
   } finally {
     if (before === undefined) delete process.env.IR_NEURONS_WAIT; else process.env.IR_NEURONS_WAIT = before;
   }

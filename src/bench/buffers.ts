@@ -6,6 +6,7 @@
 import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { submit, type Dispatch } from '../gpu/pipelines.ts';
+import { settle } from '../gpu/wait.ts';
 
 /** A host array to upload, or a number: that many zero-filled elements (an output). */
 export type Init = Float32Array | Uint32Array | number;
@@ -43,5 +44,5 @@ export async function run(g: Gpu, ds: Dispatch[], label = 'test'): Promise<void>
 
 /** Waits until everything submitted so far has finished on the device. */
 export function done(g: Gpu): Promise<void> {
-  return g.device.queue.onSubmittedWorkDone();
+  return settle(g);
 }

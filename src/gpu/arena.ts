@@ -5,7 +5,7 @@
  */
 import { UserError } from '../util/errors.ts';
 import { withErrorScope, type GpuContext } from './context.ts';
-import { noteSubmit, settle } from './wait.ts';
+import { noteSubmit, quietly, settle } from './wait.ts';
 
 export interface View {
   name: string;
@@ -122,7 +122,7 @@ export async function readView(g: GpuContext, v: View, count?: number, elemOffse
   g.device.queue.submit([enc.finish()]);
   noteSubmit(g, `read ${v.name}`);
   await settle(g);
-  await staging.mapAsync(GPUMapMode.READ);
+  await quietly(staging.mapAsync(GPUMapMode.READ));
   const out = new Float32Array(staging.getMappedRange().slice(0));
   staging.unmap();
   staging.destroy();

@@ -3,7 +3,9 @@
  * a `queue.onSubmittedWorkDone()` or `mapAsync` promise is pending (dawn-gpu/node-webgpu issue 17): on a software
  * adapter (lavapipe) that takes a core from the threads doing the work. So, in Node, `settle` first *sleeps*
  * (a timer: the event loop blocks, nothing polls) for most of the time the pending work is predicted to take, and
- * only then awaits the queue, briefly.
+ * only then awaits the queue, briefly — and every await here is a quiet one (`quietly`): the main thread blocks in
+ * short, growing slices between single turns of the event loop, so the binding's poll runs once per slice instead of
+ * continuously. That also covers the first wait of a kind (nothing learned yet) and `mapAsync`.
  *
  * Predictions are learned per device and per kind of pending work: the labels of the submits since the last wait
  * (digits folded, so 'NIG points 0..19' and 'NIG points 21..40' are one kind; a bracketed part is kept as it is:
@@ -12,7 +14,7 @@
  * was already done as the sleep ended (the await returned at once), the prediction shrinks; otherwise it moves
  * halfway to the time measured. Results are untouched: only when the host looks changes.
  *
- * IR_NEURONS_WAIT=spin turns it off (plain awaits); in a browser it is off (no busy poll there).
+ * IR_NEURONS_WAIT=spin turns both off (plain awaits); in a browser they are off (no busy poll there).
  */
 import type { GpuContext } from './context.ts';
 
@@ -28,8 +30,16 @@ const OVERSHOOT_SHARE = 0.05;
 interface QueueState { kinds: string[]; t0: number; learned: Map<string, number> }
 const states = new WeakMap<GPUDevice, QueueState>();
 
-/** Counters for measurements (bench/nig.ts prints them): waits, ms slept, ms spent awaiting after the sleep. */
-export const waitStats = { waits: 0, sleptMs: 0, awaitedMs: 0 };
+/** Counters for measurements (bench/nig.ts prints them): waits, ms slept, ms spent awaiting after the sleep, and
+ * the blocking slices of `quietly` (each one turn of the event loop, i.e. one poll by the binding). */
+export const waitStats = { waits: 0, sleptMs: 0, awaitedMs: 0, slices: 0 };
+
+/** The longest slice `quietly` blocks for, and the shortest; a slice is also at most QUIET_SHARE of the time
+ * waited so far, so a short wait is not stretched by more than that share. */
+const QUIET_MAX_MS = 8;
+const QUIET_MIN_MS = 0.05;
+const QUIET_SHARE = 0.25;
+let quietCell: Int32Array | null = null;
 
 function mode(): 'sleep' | 'spin' {
   if (typeof process === 'undefined' || !process.versions?.node) return 'spin';
@@ -51,12 +61,37 @@ export function noteSubmit(g: GpuContext, label: string): void {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * Awaits `p` (a Dawn promise: onSubmittedWorkDone, mapAsync) without letting the binding busy-poll: Dawn's Node
+ * binding keeps a setImmediate tick running while a promise is pending, so a plain await spins the main thread
+ * (a core that lavapipe's threads need). Here the main thread instead blocks in `Atomics.wait` for a slice (no
+ * tick can run), then yields one turn of the event loop (the binding's tick, queued before ours, polls once and
+ * settles `p` if the work is done), and so on, the slices growing to QUIET_MAX_MS. Timers and signal handlers
+ * run late by at most a slice. Only in Node with IR_NEURONS_WAIT unset or 'sleep'; otherwise a plain await.
+ */
+export async function quietly<T>(p: Promise<T>): Promise<T> {
+  if (mode() === 'spin' || typeof setImmediate !== 'function' || typeof SharedArrayBuffer !== 'function') return p;
+  let settled = false;
+  const watched = p.then((v) => { settled = true; return v; }, (e: unknown) => { settled = true; throw e; });
+  watched.catch(() => { /* rethrown by the await below */ });
+  quietCell ??= new Int32Array(new SharedArrayBuffer(4));
+  const t0 = performance.now();
+  for (;;) {
+    await new Promise<void>((r) => setImmediate(r));
+    if (settled) break;
+    const slice = Math.min(QUIET_MAX_MS, Math.max(QUIET_MIN_MS, QUIET_SHARE * (performance.now() - t0)));
+    Atomics.wait(quietCell, 0, 0, slice);
+    waitStats.slices++;
+  }
+  return watched;
+}
+
 /** Waits until everything submitted so far has finished: sleeping for most of the predicted time, then awaiting. */
 export async function settle(g: GpuContext): Promise<void> {
   const s = state(g);
   if (!s.kinds.length || mode() === 'spin') {
     s.kinds = [];
-    await g.device.queue.onSubmittedWorkDone();
+    await quietly(g.device.queue.onSubmittedWorkDone());
     return;
   }
   const key = s.kinds.join(' | ');
@@ -72,7 +107,7 @@ export async function settle(g: GpuContext): Promise<void> {
     }
   }
   const t1 = performance.now();
-  await g.device.queue.onSubmittedWorkDone();
+  await quietly(g.device.queue.onSubmittedWorkDone());
   const t2 = performance.now();
   waitStats.waits++;
   waitStats.sleptMs += slept;

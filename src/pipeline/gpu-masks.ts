@@ -16,6 +16,7 @@ import { topCount } from '../analysis/rankings.ts';
 import { maskFromUnits } from '../analysis/pruning.ts';
 import { meanScores, fuseScores } from '../analysis-gpu/scores.ts';
 import { randomMask, selectTopMask, writeLayerMasks } from '../analysis-gpu/select.ts';
+import { settle } from '../gpu/wait.ts';
 
 /** What one pruning ranking masks: nothing (the unpruned model), a scheme's units, or a random unit set. */
 export type MaskChoice = 'none' | Scheme | Uint32Array;
@@ -74,7 +75,7 @@ export class GpuMasks {
     const sel = await selectTopMask(this.g, scores, this.N, topCount(s.p, this.N), { absolute: this.absolute });
     writeLayerMasks(this.g, this.model, sel.mask);
     const units = withUnits ? await sel.units() : undefined;
-    await this.g.device.queue.onSubmittedWorkDone();
+    await settle(this.g);
     sel.destroy();
     if (s.kind === 'fusion') scores.buffer.destroy();
     return { onGpu: true, units };
@@ -84,7 +85,7 @@ export class GpuMasks {
   async applyRandom(units: Uint32Array): Promise<void> {
     const mask = await randomMask(this.g, units, this.N);
     writeLayerMasks(this.g, this.model, mask);
-    await this.g.device.queue.onSubmittedWorkDone();
+    await settle(this.g);
     mask.buffer.destroy();
   }
 }

@@ -20,6 +20,7 @@ import { openSealed, sealSafetensors } from './integrity.ts';
 import { shardKey, type Shard } from './keys.ts';
 import { readView, type View } from '../gpu/arena.ts';
 import { Progress } from '../util/progress.ts';
+import { settle } from '../gpu/wait.ts';
 
 export type { Shard };
 
@@ -276,7 +277,7 @@ async function checkpoint(plan: ShardPlan, tally: Tally, file: string, final: bo
 
 /** After the last batch: waits for the GPU, writes the checkpoint, and the aggregate when the shard is complete. */
 async function finish(engine: NigEngine, plan: ShardPlan, tally: Tally): Promise<RunState & { accumulators: CellAccumulators }> {
-  await engine.model.g.device.queue.onSubmittedWorkDone();
+  await settle(engine.model.g);
   const snap = await checkpoint(plan, tally, plan.files.checkpoint, false);
   if (snap.done === plan.pairs.length) await checkpoint(plan, tally, plan.files.aggregate, true);
   return { ...snap, accumulators: tally.cells };
