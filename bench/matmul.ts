@@ -19,9 +19,9 @@
  * before it is timed, round robin; and the autotuner's choice for the same shapes (tuneMatmuls, which times on
  * its own; its cache goes to memory here unless --save-tune, which writes the user's tune cache file).
  *
- * The variants table also has the CPU-class kernel (src/kernels/matmul-cpu.ts, both forms) and numpy's float32 sgemm
- * on the same product in a fresh /usr/bin/python3 (bench/cpu-peer.ts; run before and after our round robin, the
- * faster kept), with the ratio cpu-class / sgemm. Timed waits go through src/gpu/wait.ts (sleep, then await; set
+ * The variants table also has the CPU-class kernel (src/kernels/matmul-cpu.ts, each form the device can run) and
+ * numpy's float32 sgemm on the same product in a fresh /usr/bin/python3 (bench/cpu-peer.ts; run before and after our
+ * round robin, the faster kept), with the ratio cpu-class (the device's form) / sgemm. Timed waits go through src/gpu/wait.ts (sleep, then await; set
  * IR_NEURONS_WAIT=spin for plain awaits, i.e. the host busy-polling as Dawn's Node binding does).
  *
  * Usage: npm run bench:matmul [-- --sizes 256x256x256,512x512x512 --no-gpujs --variant-sizes 1024x1024x1024
@@ -39,7 +39,7 @@ import {
 } from '../src/bench/kernels.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { benchPreamble, gpujsPeer, loadAverage } from './preamble.ts';
-import { cpuMatmulSupports, cpuSubgroups, matmulCpu } from '../src/kernels/matmul-cpu.ts';
+import { CPU_FORMS, cpuForm, cpuFormRuns, cpuMatmulSupports, matmulCpu, type CpuForm } from '../src/kernels/matmul-cpu.ts';
 import { settle } from '../src/gpu/wait.ts';
 import { cpuPeerMissing, runSgemmPeer } from './cpu-peer.ts';
 
@@ -59,8 +59,8 @@ const withTune = !argv.includes('--no-tune');
 /** --variants a,b: only these MATMUL_VARIANTS (the default always) beside the CPU-class rows. */
 const onlyVariants = arg('--variants')?.split(',');
 const VARIANTS = onlyVariants ? MATMUL_VARIANTS.filter((v) => v === DEFAULT_VARIANT || onlyVariants.includes(v.name)) : MATMUL_VARIANTS;
-/** Rows of the variants table besides MATMUL_VARIANTS: the CPU-class kernel's two forms and numpy's sgemm. */
-const CPU_ROWS = ['cpu-class (subgroups)', 'cpu-class (no subgroups)'] as const;
+/** Rows of the variants table besides MATMUL_VARIANTS: the CPU-class kernel's forms (by `CpuForm`) and numpy's sgemm. */
+const CPU_ROWS: Record<CpuForm, string> = { sg8: 'cpu-class (subgroups)', sg4: 'cpu-class (4-lane subgroups)', nosg: 'cpu-class (no subgroups)' };
 const SGEMM_ROW = 'numpy sgemm (CPU, OpenBLAS)';
 for (const s of [...sizes, ...variantSizes]) {
   if (![s.M, s.N, s.K].every((x) => Number.isInteger(x) && x > 0)) {
@@ -126,11 +126,11 @@ async function variantRow(g: Gpu, s: Shape, rand: () => number): Promise<Map<str
     label, backend: 'WGSL', err, close() {},
     async once() { const t0 = performance.now(); submit(g, [d], label); await settle(g); return { ms: performance.now() - t0 }; },
   });
-  // the CPU-class kernel (src/kernels/matmul-cpu.ts), with subgroup broadcasts where the device has them, and without
-  for (const [label, sg] of [[CPU_ROWS[0], true], [CPU_ROWS[1], false]] as const) {
-    const why = sg && !cpuSubgroups(g) ? 'no subgroups of ≥ 8 lanes' : cpuMatmulSupports({ M, N, K });
+  // the CPU-class kernel (src/kernels/matmul-cpu.ts) in each form the device can run: 8- and 4-lane subgroup broadcasts, none
+  for (const [form, label] of Object.entries(CPU_ROWS) as [CpuForm, string][]) {
+    const why = cpuFormRuns(g, form) ?? cpuMatmulSupports({ M, N, K });
     if (why) { cells.set(label, { note: `n/a (${why})` }); continue; }
-    const d = await matmulCpu(g, { label: `bench ${label} ${name(s)}`, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true }, sg);
+    const d = await matmulCpu(g, { label: `bench ${label} ${name(s)}`, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true }, form);
     B.write('out', new Float32Array(M * N).fill(NaN));
     await run(g, [d], `validate ${label}`);
     const out = await B.read('out');
@@ -193,7 +193,7 @@ async function variantTable(g: Gpu): Promise<void> {
   console.log(`\nGFLOP/s = 2·M·N·K / median wall time of one dispatch (load average ${loadAverage()}); * = the tuner's choice`);
   console.log(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
   const rowsOf: [string, string][] = [
-    ...CPU_ROWS.map((r) => [r, '32×4 per lane, wg 8'] as [string, string]),
+    ...(Object.entries(CPU_ROWS) as [CpuForm, string][]).map(([f, r]) => [r, `${CPU_FORMS[f].rows}×4 per lane, wg ${CPU_FORMS[f].lanes}${f === cpuForm(g) ? ' (this device\'s form)' : ''}`] as [string, string]),
     ...VARIANTS.map((v) => [v.name, Object.entries(variantConstants(v)).map(([k, x]) => `${k}=${x}`).join(' ')] as [string, string]),
   ];
   for (const [rowName, consts] of rowsOf) {
@@ -202,7 +202,7 @@ async function variantTable(g: Gpu): Promise<void> {
   }
   if (withSgemm) {
     console.log(`| ${SGEMM_ROW} | fastest of 2 runs | ${cols.map(({ s, cells }) => { const c = cells.get(SGEMM_ROW); return c?.ms ? fmt(gflops(s, c.ms)) : 'n/a'; }).join(' | ')} |`);
-    console.log(`| cpu-class / numpy sgemm | | ${cols.map(({ cells }) => { const a = cells.get(CPU_ROWS[0])?.ms ?? cells.get(CPU_ROWS[1])?.ms, b = cells.get(SGEMM_ROW)?.ms; return a && b ? `${fmt(b / a, 2)}×` : 'n/a'; }).join(' | ')} |`);
+    console.log(`| cpu-class / numpy sgemm | | ${cols.map(({ cells }) => { const a = cells.get(CPU_ROWS[cpuForm(g)])?.ms, b = cells.get(SGEMM_ROW)?.ms; return a && b ? `${fmt(b / a, 2)}×` : 'n/a'; }).join(' | ')} |`);
   }
   const best = (c: (typeof cols)[number]) => Math.min(...[...c.cells].filter(([k]) => k !== SGEMM_ROW).map(([, x]) => x.ms ?? Infinity));
   if (withTune) console.log(`| tuned choice (tuner's timing) | | ${cols.map((c) => `${c.tuned}: ${fmt(gflops(c.s, c.tunedMs))}`).join(' | ')} |`);

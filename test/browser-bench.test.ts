@@ -3,8 +3,10 @@
  * SwiftShader without a GPU, and WebGL2 on SwiftShader for gpu.js). Fixture-free: builds web-dist, serves it, picks
  * the sizes, clicks "Run kernel benchmarks", waits for the table, and checks that every size has a validated WGSL
  * (GPU-class) row and a validated gpu.js row with positive rates, that every matmul has the CPU-class kernel
- * validated with positive rates in each form the adapter can run (the form without subgroups always; the subgroup
- * form exactly where the adapter has subgroups of ≥ 8 lanes, else marked n/a) and the ratio CPU / GPU class, that
+ * validated with positive rates in each form the adapter can run ('nosg' always; 'sg8' exactly where the adapter has
+ * subgroups of ≥ 8 lanes, 'sg4' where ≥ 4 — SwiftShader's are 4, so there 'sg4' is validated and 'sg8' marked n/a),
+ * that the page names the form its CPU-class runs use (sg8, else sg4, else nosg) and takes the ratio CPU / GPU class
+ * from it, that
  * the page reports the kernel class its device got (the one `kernelClass` gives for this adapter: 'cpu' on
  * SwiftShader), and that the backend gpu.js really used is reported. Prints the table. The sizes are the page's
  * 'quick' set (matmul 128³, 256³; GELU 256K, 1M: about half a minute here): on SwiftShader under a 2-core box's load
@@ -26,8 +28,8 @@ const EXPECTED: Record<string, string[]> = {
   standard: ['matmul 256x256x256', 'matmul 512x512x512', 'matmul 1024x1024x1024', 'gelu 1M', 'gelu 4M'],
   bert: ['matmul 256x256x256', 'matmul 512x512x512', 'matmul 512x3072x768', 'gelu 1M'],
 };
-/** The CPU-class forms' columns (src/browser/bench.ts CPU_FORMS): with subgroup broadcasts, and without. */
-const CPU_COLS = ['cpu-sg', 'cpu-nosg'] as const;
+/** The CPU-class forms' columns (src/browser/bench.ts CPU_FORMS): 8- and 4-lane subgroup broadcasts, none. */
+const CPU_COLS = ['cpu-sg8', 'cpu-sg4', 'cpu-nosg'] as const;
 const WEB_DIST = join(REPO, 'web-dist');
 let env: { server: Server; browser: Browser } | null = null;
 
@@ -60,7 +62,7 @@ S('kernel benchmarks in the page: matmul (GPU and CPU class) and GELU through We
       { timeout: PRESET === 'quick' ? 150_000 : 1_200_000, polling: 200 });
     const st = await page.evaluate(() => {
       const s = (globalThis as any).irNeuronsBench, g = (globalThis as any).irNeurons.state.gpu;
-      return { status: s.status, error: s.error, gpujsBackend: s.gpujsBackend, adapter: s.adapter, webgl: s.webglRenderer, kernelClass: s.kernelClass, subgroups: s.subgroups,
+      return { status: s.status, error: s.error, gpujsBackend: s.gpujsBackend, adapter: s.adapter, webgl: s.webglRenderer, kernelClass: s.kernelClass, subgroups: s.subgroups, cpuForm: s.cpuForm,
         info: g.adapterInfo, pageClass: g.kernels, features: g.features as string[] };
     });
     assert.is(st.status, 'done', `the benchmarks stopped: ${st.error}`);
@@ -69,18 +71,24 @@ S('kernel benchmarks in the page: matmul (GPU and CPU class) and GELU through We
     assert.is(st.pageClass, kernelClass(st.info), `the page's device has kernel class '${st.pageClass}', kernelClass() says '${kernelClass(st.info)}' for ${JSON.stringify(st.info)}`);
     assert.is(st.kernelClass, st.pageClass, 'the benchmarks report the page device\'s kernel class');
     if (/swiftshader/i.test(st.adapter)) assert.is(st.kernelClass, 'cpu', 'SwiftShader is a software adapter: CPU class');
-    const sgForm = st.features.includes('subgroups') && (st.info.subgroupMinSize ?? 0) >= 8;
+    // the CPU-class forms this adapter can run (a subgroup form's workgroup must be one subgroup), and the one it runs
+    const lanes = st.features.includes('subgroups') ? st.info.subgroupMinSize ?? 0 : 0;
+    const runs = { 'cpu-sg8': lanes >= 8, 'cpu-sg4': lanes >= 4, 'cpu-nosg': true };
+    assert.is(st.cpuForm, lanes >= 8 ? 'sg8' : lanes >= 4 ? 'sg4' : 'nosg', `the page's CPU-class form with ${st.subgroups}`);
+    if (/swiftshader/i.test(st.adapter) && lanes === 4) assert.is(st.cpuForm, 'sg4', 'SwiftShader with 4-lane subgroups runs the 4-lane form');
 
     const rows = await page.$$eval('#bench-table tbody tr', (trs) => trs.map((tr) => {
       const cells = Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [(td as HTMLElement).dataset.col, td.textContent ?? '']));
       const d = (tr as HTMLElement).dataset;
-      return { ...d, 'cpu-sg': d.cpuSg, 'cpu-nosg': d.cpuNosg, cells } as { kernel: string; size: string; wgsl: string; gpujs: string; 'cpu-sg'?: string; 'cpu-nosg'?: string; cells: Record<string, string> };
+      return { ...d, 'cpu-sg8': d.cpuSg8, 'cpu-sg4': d.cpuSg4, 'cpu-nosg': d.cpuNosg, cells } as
+        { kernel: string; size: string; wgsl: string; gpujs: string; 'cpu-sg8'?: string; 'cpu-sg4'?: string; 'cpu-nosg'?: string; cells: Record<string, string> };
     }));
     const head = await page.$$eval('#bench-table thead th', (ths) => ths.map((t) => t.textContent));
+    assert.ok(head.includes(`CPU-class ${st.cpuForm} (runs here)`), `the column of the form that runs is marked: ${head.join(', ')}`);
     console.log(`| ${head.join(' | ')} |\n${rows.map((r) => `| ${Object.values(r.cells).join(' | ')} |`).join('\n')}`);
     assert.equal(rows.map((r) => `${r.kernel} ${r.size}`), EXPECTED[PRESET]);
     assert.ok(await page.isVisible('#bench-table'), 'the table is shown');
-    assert.match(await page.textContent('#bench-device') ?? '', new RegExp(`WebGPU: .+ · kernel class: ${st.kernelClass} .+ · WebGL2: `));
+    assert.match(await page.textContent('#bench-device') ?? '', new RegExp(`WebGPU: .+ · kernel class: ${st.kernelClass} .+; CPU-class matmul form ${st.cpuForm}\\) · WebGL2: `));
     for (const r of rows) {
       const what = `${r.kernel} ${r.size}`;
       assert.is(r.wgsl, 'validated', `${what}: WGSL not validated (${r.cells.note})`);
@@ -95,14 +103,14 @@ S('kernel benchmarks in the page: matmul (GPU and CPU class) and GELU through We
         for (const col of [...CPU_COLS, 'cpu-ratio']) assert.is(r.cells[col], '—', `${what}: no CPU-class ${col}`);
         continue;
       }
-      // the CPU-class matmul: the form without subgroups everywhere, the subgroup form where subgroups have ≥ 8 lanes
-      const want = { 'cpu-sg': sgForm ? 'validated' : 'n/a', 'cpu-nosg': 'validated' };
+      // the CPU-class matmul: validated with a positive rate in every form the adapter can run, n/a (and why) in the others
       for (const col of CPU_COLS) {
-        assert.is(r[col], want[col], `${what}: CPU-class ${col} is '${r[col]}' (${r.cells.note})`);
-        if (want[col] === 'validated') assert.ok(Number(r.cells[col]) > 0, `${what}: ${col} = '${r.cells[col]}', not a positive rate`);
+        assert.is(r[col], runs[col] ? 'validated' : 'n/a', `${what}: CPU-class ${col} is '${r[col]}' (${r.cells.note})`);
+        if (runs[col]) assert.ok(Number(r.cells[col]) > 0, `${what}: ${col} = '${r.cells[col]}', not a positive rate`);
         else assert.is(r.cells[col], '—');
       }
-      if (!sgForm) assert.match(r.cells.note, /CPU-class \(subgroups\): n\/a: needs subgroups of ≥ 8 lanes/, `${what}: why the subgroup form did not run`);
+      if (!runs['cpu-sg8']) assert.match(r.cells.note, /CPU-class sg8: n\/a: the CPU-class matmul's sg8 form needs subgroups of ≥ 8 lanes/, `${what}: why the 8-lane form did not run`);
+      if (!runs['cpu-sg4']) assert.match(r.cells.note, /CPU-class sg4: n\/a: the CPU-class matmul's sg4 form needs subgroups of ≥ 4 lanes/, `${what}: why the 4-lane form did not run`);
       assert.match(r.cells['cpu-ratio'], /^\d+(\.\d+)?×$/, `${what}: ratio CPU / GPU class`);
       const [, cpuErr] = r.cells.error.split(' / ').map(Number);
       assert.ok(cpuErr >= 0 && cpuErr <= 1e-5, `${what}: CPU-class relative L2 error '${r.cells.error}'`);

@@ -3,10 +3,13 @@
  *  - the committed shaders/matmul/matmul_cpu*.wgsl are what the generator writes today;
  *  - kernelClass: software adapters (llvmpipe, SwiftShader) → 'cpu', others → 'gpu', IR_NEURONS_KERNELS overrides,
  *    anything else there is refused;
- *  - both forms (subgroup broadcast × every epilogue / B layout the model runs; without subgroups × ffn-up and
- *    ffn-down-back, one per B layout), against the
- *    float64 reference (relative L2 ≤ 1e-6, and each element within 1e-5 of the largest) on shapes off the 32×32
- *    tile (67×44×36, 130×200×96, 5×4×4), with pruned columns exactly 0; and no worse than the GPU-class default;
+ *  - cpuForm / cpuFormRuns: 'sg8' where subgroups have ≥ 8 lanes, 'sg4' where ≥ 4 (SwiftShader's 4), else 'nosg';
+ *    a form forced where its workgroup would span subgroups is refused; the dispatch grid follows the form's lanes;
+ *  - every form this device can run (on lavapipe's 8-lane subgroups all three: a 4-invocation workgroup lies inside
+ *    one subgroup) — sg8 and sg4 × every epilogue / B layout the model runs; nosg × ffn-up and ffn-down-back, one per
+ *    B layout — against the float64 reference (relative L2 ≤ 1e-6, and each element within 1e-5 of the largest) on
+ *    shapes off the tiles (32×32; sg4: 16×16) (67×44×36, 130×200×96, 5×4×4), with pruned columns exactly 0; and no worse
+ *    than the GPU-class default;
  *  - `matmul` routes to it on a CPU-class device (and not for unsupported shapes or forced variants).
  */
 import { readFileSync } from 'node:fs';
@@ -16,7 +19,7 @@ import * as assert from 'uvu/assert';
 import { kernelClass, type Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { DEFAULT_VARIANT, matmul, type Epilogue } from '../src/kernels/matmul.ts';
-import { cpuMatmulSupports, cpuShaderFiles, cpuSubgroups, matmulCpu } from '../src/kernels/matmul-cpu.ts';
+import { CPU_FORMS, cpuForm, cpuFormRuns, cpuMatmulSupports, cpuShaderFiles, cpuSubgroups, matmulCpu, type CpuForm } from '../src/kernels/matmul-cpu.ts';
 import * as ref from '../src/ref/layers.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { run, upload, type Bufs } from './helpers/gpu.ts';
@@ -33,14 +36,20 @@ function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 S('the committed WGSL is the generator output (node --import tsx tools/gen-cpu-wgsl.ts rewrites it)', () => {
   const files = cpuShaderFiles();
-  assert.equal(Object.keys(files).sort(), ['matmul/matmul_cpu.wgsl', 'matmul/matmul_cpu_nosg.wgsl']);
+  assert.equal(Object.keys(files).sort(), ['matmul/matmul_cpu.wgsl', 'matmul/matmul_cpu_nosg.wgsl', 'matmul/matmul_cpu_sg4.wgsl']);
   for (const [path, text] of Object.entries(files)) {
     const disk = readFileSync(fileURLToPath(new URL(`../shaders/${path}`, import.meta.url)), 'utf8');
     assert.ok(disk === text, `shaders/${path} is stale: run node --import tsx tools/gen-cpu-wgsl.ts`);
   }
-  assert.match(files['matmul/matmul_cpu.wgsl'], /subgroupBroadcast\(a3, 7u\)/);
-  assert.not.match(files['matmul/matmul_cpu_nosg.wgsl'], /enable subgroups|subgroupBroadcast/);
-  assert.not.match(files['matmul/matmul_cpu.wgsl'], /var<workgroup>|workgroupBarrier/);
+  const sg8 = files['matmul/matmul_cpu.wgsl'], sg4 = files['matmul/matmul_cpu_sg4.wgsl'], nosg = files['matmul/matmul_cpu_nosg.wgsl'];
+  assert.match(sg8, /@workgroup_size\(8\)[\s\S]*acc31 \+= b \* subgroupBroadcast\(a3, 7u\);/);
+  assert.match(sg4, /@workgroup_size\(4\)[\s\S]*acc15 \+= b \* subgroupBroadcast\(a3, 3u\);/);
+  assert.match(sg4, /let ra3 = min\(r0 \+ lane \+ 12u, last\) \* k4n;/);
+  assert.match(sg4, /let r0 = wg\.y \* 16u;/);
+  assert.not.match(sg4, /subgroupBroadcast\(a\d, [4-7]u\)|\bra4\b|\bacc16\b/);
+  assert.match(nosg, /@workgroup_size\(8\)/);
+  assert.not.match(nosg, /enable subgroups|subgroupBroadcast/);
+  for (const f of [sg8, sg4]) assert.not.match(f, /var<workgroup>|workgroupBarrier/);
 });
 
 S('kernelClass: software adapters are CPU-class, IR_NEURONS_KERNELS overrides, bad values refused', () => {
@@ -62,6 +71,24 @@ S('cpuMatmulSupports: vec4 shapes and 16-byte aligned views only', () => {
   assert.match(cpuMatmulSupports({ M: 3, N: 6, K: 8 }) ?? '', /multiples of 4/);
   const v = { name: 'x', buffer: {} as GPUBuffer, offset: 8, size: 64 };
   assert.match(cpuMatmulSupports({ M: 3, N: 8, K: 8, aux: v }) ?? '', /view aux \('x'\) starts at byte 8/);
+});
+
+S('cpuForm: sg8 with subgroups of ≥ 8 lanes, sg4 with ≥ 4 (SwiftShader), else nosg; cpuFormRuns says why a form cannot run', () => {
+  const dev = (min?: number, max = min, features = ['subgroups']) => ({ features, adapterInfo: { vendor: '', architecture: '', device: '', description: '', subgroupMinSize: min, subgroupMaxSize: max } });
+  assert.is(cpuForm(dev(8)), 'sg8'); // lavapipe
+  assert.is(cpuForm(dev(8, 64)), 'sg8');
+  assert.is(cpuForm(dev(4)), 'sg4'); // SwiftShader in Chromium: min = max = 4
+  assert.is(cpuForm(dev(4, 32)), 'sg4');
+  assert.is(cpuForm(dev(2)), 'nosg');
+  assert.is(cpuForm(dev(undefined)), 'nosg');
+  assert.is(cpuForm(dev(8, 8, [])), 'nosg');
+  for (const f of ['sg8', 'sg4', 'nosg'] as const) assert.is(cpuFormRuns(dev(8), f), null);
+  assert.is(cpuFormRuns(dev(4), 'sg4'), null);
+  assert.is(cpuFormRuns(dev(4), 'nosg'), null);
+  assert.is(cpuFormRuns(dev(4), 'sg8'), "the CPU-class matmul's sg8 form needs subgroups of ≥ 8 lanes; this adapter has subgroups of 4 lanes (its form is sg4)");
+  assert.match(cpuFormRuns(dev(2, 16), 'sg4') ?? '', /sg4 form needs subgroups of ≥ 4 lanes; this adapter has subgroups of 2\.\.16 lanes \(its form is nosg\)/);
+  assert.match(cpuFormRuns(dev(8, 8, []), 'sg4') ?? '', /this adapter has no subgroups feature/);
+  assert.equal(Object.values(CPU_FORMS).map((f) => [f.lanes, f.rows]), [[8, 32], [4, 16], [8, 32]]);
 });
 
 // ---------- numerics ----------
@@ -106,9 +133,9 @@ function problem(g: Gpu, M: number, N: number, K: number, c: Combo) {
 let g: Gpu;
 S.before(async () => { g = await requestGpu(); });
 
-S('both forms × every epilogue and B layout vs float64, off-tile shapes; no worse than the GPU-class default', async () => {
-  const forms = cpuSubgroups(g) ? [true, false] : [false];
-  if (forms.length === 1) console.log('  (no subgroups of ≥ 8 lanes here: only the form without subgroups is checked)');
+S('every form this device can run × every epilogue and B layout vs float64, off-tile shapes; no worse than the GPU-class default', async () => {
+  const forms = (['sg8', 'sg4', 'nosg'] as CpuForm[]).filter((f) => !cpuFormRuns(g, f));
+  if (forms.length < 3) console.log(`  (${forms.join(', ')} checked here; ${(['sg8', 'sg4'] as CpuForm[]).filter((f) => !forms.includes(f)).map((f) => cpuFormRuns(g, f)).join('; ')})`);
   const worst = new Map<string, number>();
   for (const c of COMBOS) {
     for (const [M, N, K] of [[67, 44, 36], [130, 200, 96], [5, 4, 4]]) {
@@ -117,11 +144,13 @@ S('both forms × every epilogue and B layout vs float64, off-tile shapes; no wor
         await run(g, [await matmul(g, { ...p.args, variant: DEFAULT_VARIANT })]);
         const base = await p.read();
         // the form without subgroups only on one combo per B layout (same epilogue code; cold, lavapipe takes ~30 s to compile it)
-        for (const sg of forms.filter((f) => f || c.epilogue === 'ffn-up' || c.epilogue === 'ffn-down-back')) {
-          const what = `${sg ? 'subgroup' : 'no-subgroup'} ${M}x${N}x${K} ${c.epilogue} transB=${c.transB}`;
+        for (const form of forms.filter((f) => f !== 'nosg' || c.epilogue === 'ffn-up' || c.epilogue === 'ffn-down-back')) {
+          const what = `${form} ${M}x${N}x${K} ${c.epilogue} transB=${c.transB}`;
           p.B.write('out', new Float32Array(M * N).fill(NaN));
           p.B.write('out2', new Float32Array(M * N).fill(NaN));
-          await run(g, [await matmulCpu(g, p.args, sg)]);
+          const d = await matmulCpu(g, p.args, form);
+          assert.equal(d.workgroups, [Math.ceil(N / (4 * CPU_FORMS[form].lanes)), Math.ceil(M / CPU_FORMS[form].rows), 1], `${what}: dispatch grid`);
+          await run(g, [d]);
           const got = await p.read();
           got.forEach((o, i) => {
             const want = p.want[i];
@@ -132,8 +161,7 @@ S('both forms × every epilogue and B layout vs float64, off-tile shapes; no wor
               if (Math.abs(o[j] - want[j]) > 1e-5 * big) assert.unreachable(`${what}: output ${i} element ${j} is ${o[j]}, float64 gives ${want[j]}`);
             }
             const err = relL2(o, want), errBase = relL2(base[i], want);
-            const key = sg ? 'subgroup' : 'no-subgroup';
-            worst.set(key, Math.max(worst.get(key) ?? 0, err));
+            worst.set(form, Math.max(worst.get(form) ?? 0, err));
             assert.ok(err <= 1e-6, `${what}: output ${i} relative L2 ${err.toExponential(2)} > 1e-6`);
             assert.ok(err <= 2 * errBase + 1e-7, `${what}: output ${i} relative L2 ${err.toExponential(2)}, the GPU-class default's ${errBase.toExponential(2)}`);
           });
@@ -156,7 +184,19 @@ S('matmul routes to the CPU-class kernel on a CPU-class device, not for unsuppor
   const p = problem(g, 33, 8, 12, COMBOS[0]);
   const q = problem(g, 33, 6, 12, COMBOS[0]);
   try {
-    assert.match((await matmul(cpu, p.args)).pipeline.label, /^matmul\/matmul_cpu(_nosg)?\.wgsl#main/);
+    assert.ok((await matmul(cpu, p.args)).pipeline.label.startsWith(`${CPU_FORMS[cpuForm(g)].def.shader}#main`), `the ${cpuForm(g)} form`);
+    // the same device as if its subgroups had 4 lanes (SwiftShader's): the 4-lane form, on a grid of 16×16 tiles;
+    // the 8-lane form is refused there, and so are the CPU-class attention and LayerNorm (cpuSubgroups)
+    if (!cpuFormRuns(g, 'sg4')) {
+      const sw: Gpu = { ...cpu, adapterInfo: { ...g.adapterInfo, subgroupMinSize: 4, subgroupMaxSize: 4 } };
+      const d = await matmul(sw, p.args);
+      assert.ok(d.pipeline.label.startsWith('matmul/matmul_cpu_sg4.wgsl#main'), d.pipeline.label);
+      assert.equal(d.workgroups, [1, 3, 1]); // N = 8, M = 33
+      assert.not.ok(cpuSubgroups(sw));
+      let refused = '';
+      try { await matmulCpu(sw, p.args, 'sg8'); } catch (e) { refused = (e as Error).message; }
+      assert.match(refused, /sg8 form needs subgroups of ≥ 8 lanes; this adapter has subgroups of 4 lanes \(its form is sg4\)/);
+    }
     assert.match((await matmul(gpu, p.args)).pipeline.label, /^matmul\/matmul\.wgsl#main/);
     assert.match((await matmul(cpu, { ...p.args, variant: DEFAULT_VARIANT })).pipeline.label, /^matmul\/matmul\.wgsl#main/);
     assert.match((await matmul(cpu, q.args)).pipeline.label, /^matmul\/matmul\.wgsl#main/, 'N = 6 is not a multiple of 4: the GPU-class family');

@@ -18,7 +18,7 @@ import type { Gpu } from '../gpu/device.ts';
 import { submit, type Dispatch } from '../gpu/pipelines.ts';
 import { gelu } from '../kernels/bench.ts';
 import { DEFAULT_VARIANT, matmul, type MatmulVariant } from '../kernels/matmul.ts';
-import { matmulCpu } from '../kernels/matmul-cpu.ts';
+import { matmulCpu, type CpuForm } from '../kernels/matmul-cpu.ts';
 import { geluForward, matmulForward } from '../ref/layers.ts';
 
 // ---------- data ----------
@@ -181,15 +181,15 @@ export async function wgslMatmul(g: Gpu, p: MatmulProblem, variant: MatmulVarian
 }
 
 /**
- * The CPU-class matmul (src/kernels/matmul-cpu.ts; TRANS_B, bias) in one form: with subgroup broadcasts (run it only
- * where `cpuSubgroups(g)`) or without. Validated as wgslMatmul is, then one runner timed as 'WGSL kernel' is; throws
- * why when the shape does not suit it (matmulCpu says) or the result is wrong.
+ * The CPU-class matmul (src/kernels/matmul-cpu.ts; TRANS_B, bias) in one form ('sg8', 'sg4' or 'nosg'; the subgroup
+ * forms only where `cpuFormRuns` allows). Validated as wgslMatmul is, then one runner timed as 'WGSL kernel' is;
+ * throws why when the shape or the device does not suit it (matmulCpu says) or the result is wrong.
  */
-export async function wgslMatmulCpu(g: Gpu, p: MatmulProblem, subgroups: boolean, label: string): Promise<Runner> {
+export async function wgslMatmulCpu(g: Gpu, p: MatmulProblem, form: CpuForm, label: string): Promise<Runner> {
   const { M, N, K } = p;
   const B = buffers(g, `bench ${label} ${matmulName(p)}`, { inp: p.inp, w: p.w, bias: p.bias, out: M * N });
   try {
-    const d = await matmulCpu(g, { label: `bench ${label} ${matmulName(p)}`, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true }, subgroups);
+    const d = await matmulCpu(g, { label: `bench ${label} ${matmulName(p)}`, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true }, form);
     await runChecked(g, d);
     const out = await B.read('out');
     const err = matmulError(p, (r) => out.subarray(r * N, (r + 1) * N));

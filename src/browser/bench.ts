@@ -2,8 +2,9 @@
  * The page's kernel benchmarks (web/index.html, "Kernel benchmarks"), so that users can compare devices: matmul
  * 256³, 512³, 1024³ (nn.Linear; GFLOP/s = 2·M·N·K / time) in both kernel classes (src/gpu/device.ts `kernelClass`):
  * the GPU-class family (shaders/matmul/matmul.wgsl, the default tile, whatever the adapter) and the CPU-class kernel
- * (src/kernels/matmul-cpu.ts: the subgroup form where the adapter has subgroups of ≥ 8 lanes, the form without
- * subgroups always), with the ratio CPU class / GPU class and the class this adapter gets; and the exact-erf GELU over
+ * (src/kernels/matmul-cpu.ts) in each form the adapter can run: 'sg8' (subgroups of ≥ 8 lanes), 'sg4' (≥ 4 lanes:
+ * SwiftShader) and 'nosg' (always), with the form this adapter's runs use (`cpuForm`), the ratio CPU class (that
+ * form) / GPU class, and the class this adapter gets; and the exact-erf GELU over
  * 1M and 4M floats (shaders/bench/gelu.wgsl; GB/s = 8·N / time), or a quick set of smaller sizes, through the page's WebGPU device (the one app.ts
  * opened: window.irNeurons.state.gpu) and through gpu.js's browser build in its default mode (WebGL2 where the
  * browser has it, else WebGL, WebAssembly, or plain JS: the table says which). Every runner is validated against
@@ -16,7 +17,7 @@ import {
   wgslGelu, wgslMatmul, wgslMatmulCpu, type Failed, type GpujsCtor, type MatmulShape, type Runner, type Timed,
 } from '../bench/kernels.ts';
 import type { Gpu, KernelClass } from '../gpu/device.ts';
-import { CPU_TILE, cpuSubgroups } from '../kernels/matmul-cpu.ts';
+import { cpuForm, cpuFormRuns, type CpuForm } from '../kernels/matmul-cpu.ts';
 
 const cube = (n: number): MatmulShape => ({ M: n, N: n, K: n });
 /**
@@ -30,8 +31,12 @@ export const PRESETS: Record<string, { matmul: MatmulShape[]; gelu: number[]; la
   quick: { matmul: [cube(128), cube(256)], gelu: [1 << 18, 1 << 20] },
   bert: { matmul: [cube(256), cube(512), { M: 512, N: 3072, K: 768 }], gelu: [1 << 20], label: 'matmul 256³, 512³, BERT-base FFN 512×3072×768; GELU 1M' },
 };
-/** The CPU-class matmul's two forms, as runner labels (src/kernels/matmul-cpu.ts). */
-export const CPU_FORMS = [{ label: 'CPU-class (subgroups)', subgroups: true, col: 'cpu-sg' }, { label: 'CPU-class (no subgroups)', subgroups: false, col: 'cpu-nosg' }] as const;
+/** The CPU-class matmul's forms (src/kernels/matmul-cpu.ts `CpuForm`), as runner labels and table columns. */
+export const CPU_FORMS: readonly { form: CpuForm; label: string; col: string; title: string }[] = [
+  { form: 'sg8', label: 'CPU-class sg8', col: 'cpu-sg8', title: 'subgroup broadcasts in a workgroup of 8 lanes (needs subgroups of ≥ 8 lanes)' },
+  { form: 'sg4', label: 'CPU-class sg4', col: 'cpu-sg4', title: 'subgroup broadcasts in a workgroup of 4 lanes (needs subgroups of ≥ 4 lanes)' },
+  { form: 'nosg', label: 'CPU-class nosg', col: 'cpu-nosg', title: 'no subgroups: every lane loads its own rows of A' },
+];
 /** Timing per size: as many round-robin repetitions as fit this budget, 2 to 7 (the Node benches: 15 s, 3 to 9). */
 const BUDGET_MS = 2500, MIN_REPS = 2, MAX_REPS = 7;
 
@@ -54,6 +59,8 @@ export interface BenchState {
   /** The kernel class the page's device got (what its NIG runs use), and the subgroup sizes the adapter reports. */
   kernelClass?: KernelClass;
   subgroups?: string;
+  /** The CPU-class matmul form this device's CPU-class runs use (`cpuForm`). */
+  cpuForm?: CpuForm;
   /** The backend gpu.js really ran on, e.g. 'webgl2 (WebGL2Kernel)', and the WebGL renderer behind it. */
   gpujsBackend?: string;
   webglRenderer?: string;
@@ -154,6 +161,7 @@ async function runAll(status: HTMLElement, preset: string): Promise<void> {
   state.adapter = g ? [g.adapterInfo.vendor, g.adapterInfo.architecture, g.adapterInfo.device, g.adapterInfo.description].filter(Boolean).join(' / ') : undefined;
   state.kernelClass = g?.kernels;
   state.subgroups = g ? subgroupSizes(g) : undefined;
+  state.cpuForm = g ? cpuForm(g) : undefined;
   state.webglRenderer = webglRenderer();
   status.textContent = 'loading gpu.js…';
   let GPU: GpujsCtor | null = null, gpujsWhy = '';
@@ -166,10 +174,11 @@ async function runAll(status: HTMLElement, preset: string): Promise<void> {
     status.textContent = `matmul ${matmulName(s)}: reference, validation and timing…`;
     await pause();
     const p = matmulProblem(s, rand);
-    // the CPU-class forms this adapter can run: the subgroup form needs subgroups of ≥ 8 lanes (one subgroup per workgroup)
-    const cpu = g ? CPU_FORMS.map(({ label, subgroups }): [string, () => Promise<Runner>] => [label, subgroups && !cpuSubgroups(g)
-      ? async () => { throw new Error(`n/a: needs subgroups of ≥ ${CPU_TILE.lanes} lanes; this adapter has ${state.subgroups}`); }
-      : () => wgslMatmulCpu(g, p, subgroups, label)]) : [];
+    // the CPU-class forms this adapter can run (a subgroup form's workgroup must be one subgroup); the others are n/a
+    const cpu = g ? CPU_FORMS.map(({ label, form }): [string, () => Promise<Runner>] => {
+      const why = cpuFormRuns(g, form);
+      return [label, why ? async () => { throw new Error(`n/a: ${why}`); } : () => wgslMatmulCpu(g, p, form, label)];
+    }) : [];
     state.rows.push(await benchOne({ kernel: 'matmul', size: matmulName(s), unit: 'GFLOP/s', work: matmulFlops(s) },
       g ? () => wgslMatmul(g, p) : noWgsl, GPU ? () => gpujsMatmul(GPU, {}, p) : noJs, cpu));
     render();
@@ -198,7 +207,7 @@ function showDevice(g: Gpu | undefined, why?: string): void {
   const nav = navigator as Navigator & { deviceMemory?: number };
   $('bench-device').textContent = [
     `WebGPU: ${g ? `${state.adapter}${g.features.includes('timestamp-query') ? ' (timestamps)' : ''}` : why}`,
-    ...(g ? [`kernel class: ${g.kernels} (${g.kernels === 'cpu' ? 'a software adapter' : 'a hardware adapter'}: the page's attribution runs use it; ${state.subgroups})`] : []),
+    ...(g ? [`kernel class: ${g.kernels} (${g.kernels === 'cpu' ? 'a software adapter' : 'a hardware adapter'}: the page's attribution runs use it; ${state.subgroups}; CPU-class matmul form ${state.cpuForm})`] : []),
     `WebGL2: ${state.webglRenderer ?? 'none'}`,
     `${nav.hardwareConcurrency ?? '?'} logical cores${nav.deviceMemory ? `, ≥ ${nav.deviceMemory} GiB` : ''}`,
     navigator.userAgent,
@@ -213,10 +222,11 @@ function td(text: string, col: string, cls = ''): HTMLTableCellElement {
 const th = (text: string, title = '') => Object.assign(document.createElement('th'), { textContent: text, title });
 
 /**
- * The table: rates of the GPU-class WGSL (kernel, timestamps, e2e) and of the CPU-class forms (kernel), the ratio
- * CPU class / GPU class (the faster form's kernel over the GPU-class kernel), gpu.js and the ratio WGSL e2e / gpu.js,
- * gpu.js's backend, validation errors, and why anything was not timed. Rows carry data-wgsl, data-gpujs and, for the
- * matmul, data-cpu-sg / data-cpu-nosg ('validated', 'n/a' where the adapter cannot run the form, else 'failed').
+ * The table: rates of the GPU-class WGSL (kernel, timestamps, e2e) and of the CPU-class forms (kernel; the header of
+ * the form this device runs, `state.cpuForm`, is marked), the ratio CPU class / GPU class (that form's kernel over the
+ * GPU-class kernel), gpu.js and the ratio WGSL e2e / gpu.js, gpu.js's backend, validation errors (CPU class: that
+ * form), and why anything was not timed. Rows carry data-wgsl, data-gpujs and, for the matmul, data-cpu-sg8 /
+ * data-cpu-sg4 / data-cpu-nosg ('validated', 'n/a' where the adapter cannot run the form, else 'failed').
  */
 function render(): void {
   const table = $<HTMLTableElement>('bench-table');
@@ -224,8 +234,8 @@ function render(): void {
   const head = document.createElement('tr');
   head.append(th('kernel'), th('size'), th('unit'), th('GPU-class kernel', 'WGSL, the GPU-class family: one dispatch, inputs on the GPU; wall clock'), th('GPU-class ts', 'the same dispatch by GPU timestamps'),
     th('GPU-class e2e', 'upload, dispatch, read back: what one gpu.js call does'),
-    ...CPU_FORMS.map((f) => th(f.label, `the CPU-class matmul ${f.subgroups ? 'with subgroup broadcasts' : 'without subgroups'}: one dispatch, inputs on the GPU; wall clock`)),
-    th('CPU-class ts', 'the faster CPU-class form by GPU timestamps'), th('CPU / GPU class', 'the faster CPU-class form\'s kernel speed over the GPU-class kernel speed (wall clock)'),
+    ...CPU_FORMS.map((f) => th(f.form === state.cpuForm ? `${f.label} (runs here)` : f.label, `the CPU-class matmul, ${f.title}: one dispatch, inputs on the GPU; wall clock`)),
+    th('CPU-class ts', 'the form that runs here, by GPU timestamps'), th('CPU / GPU class', 'the kernel speed of the CPU-class form that runs here over the GPU-class kernel speed (wall clock)'),
     th('gpu.js', 'one kernel call: upload, run, read back'), th('WGSL / gpu.js', 'GPU-class WGSL e2e speed over gpu.js speed'),
     th('gpu.js backend', 'the backend gpu.js really ran on'), th('error GPU / CPU class / gpu.js', `matmul: relative L2 ≤ ${MATMUL_TOL}; GELU: max abs ≤ ${GELU_TOL}`), th('reps'), th('note'));
   head.firstElementChild!.className = 'l';
@@ -234,7 +244,7 @@ function render(): void {
     const kern = get('WGSL kernel'), e2e = get('WGSL e2e'), js = row.res.find((r) => r.label.startsWith('gpu.js'));
     const jsFail = row.failed.find((f) => f.label.startsWith('gpu.js'));
     const cpus = CPU_FORMS.map((f) => get(f.label));
-    const cpu = cpus.reduce<Timed | undefined>((best, x) => (x && (!best || x.ms < best.ms) ? x : best), undefined);
+    const cpu = cpus[CPU_FORMS.findIndex((f) => f.form === state.cpuForm)];
     const r = (t?: number) => fmt(t === undefined ? undefined : rate(row.work, t));
     const tr = document.createElement('tr');
     tr.dataset.kernel = row.kernel;

@@ -2,30 +2,34 @@
  * The CPU-class matmul (src/gpu/device.ts `kernelClass`): the matmul family shaped for software WebGPU (Mesa's
  * lavapipe, SwiftShader), where every storage load costs a masked scalar load per lane and nothing is shared
  * through workgroup memory cheaply. What pays there is loads per multiply-add, so:
- *   - no workgroup memory, no barriers; a workgroup of 8 invocations (one subgroup on lavapipe);
- *   - each invocation owns 32 rows × 4 columns of out, in 32 `vec4` accumulators (separate variables, unrolled:
- *     arrays of accumulators ran 4.5× slower there);
- *   - per K step of 4: A rows are read as `vec4` along K, lane l reading rows l, l+8, l+16, l+24 of the tile, and
- *     handed to every lane with `subgroupBroadcast` (one load feeds 8 lanes); B is read as 4 `vec4`s (a `mat4x4f`):
- *     rows n..n+3 of W (N, K) when TRANS_B, rows k..k+3 of B (K, N) otherwise;
+ *   - no workgroup memory, no barriers; a workgroup of L invocations that is one subgroup (L = 8 on lavapipe, 4 on
+ *     SwiftShader);
+ *   - each invocation owns R rows × 4 columns of out, in R `vec4` accumulators (separate variables, unrolled:
+ *     arrays of accumulators ran 4.5× slower on lavapipe);
+ *   - per K step of 4: A rows are read as `vec4` along K, lane l reading rows l, l+L, l+2L, … of the tile (R/L
+ *     rows), and handed to every lane with `subgroupBroadcast` (one load feeds L lanes); B is read as 4 `vec4`s
+ *     (a `mat4x4f`): rows n..n+3 of W (N, K) when TRANS_B, rows k..k+3 of B (K, N) otherwise;
  *   - the epilogues of shaders/matmul/epilogue.wgsl (none, ffn-up, ffn-down-back, add) on `vec4`s of out.
- * Without the `subgroups` feature (or with subgroups narrower than 8) each lane reads its 32 A rows itself
- * (matmul_cpu_nosg.wgsl). Both need K % 4 == 0, N % 4 == 0 and 16-byte aligned views (`cpuMatmulSupports`);
- * other products use the GPU-class family.
+ * Three forms (`CpuForm`, `CPU_FORMS`), one chosen per device by `cpuForm`: 'sg8' (matmul_cpu.wgsl, L = 8, R = 32:
+ * subgroups of ≥ 8 lanes, lavapipe), 'sg4' (matmul_cpu_sg4.wgsl, L = 4, R = 16: subgroups of ≥ 4 lanes, SwiftShader's
+ * are exactly 4; on SwiftShader 32 accumulators per lane ran 1.6–1.75× slower than 16–24, bench/RESULTS.md), 'nosg'
+ * (matmul_cpu_nosg.wgsl, L = 8, R = 32, each lane reading its 32 A rows itself: no `subgroups` feature, or narrower).
+ * All need K % 4 == 0, N % 4 == 0 and 16-byte aligned views (`cpuMatmulSupports`); other products use the
+ * GPU-class family.
  *
- * The WGSL is generated (`matmulCpuWgsl`) and committed as shaders/matmul/matmul_cpu.wgsl and
- * matmul_cpu_nosg.wgsl (`node --import tsx tools/gen-cpu-wgsl.ts` rewrites them; test/matmul-cpu.test.ts checks
- * they are current), so the browser bundle, IR_NEURONS_PRINT_WGSL and test/kernel-wgsl.test.ts see plain files.
+ * The WGSL is generated (`matmulCpuWgsl`) and committed as shaders/matmul/matmul_cpu.wgsl, matmul_cpu_sg4.wgsl
+ * and matmul_cpu_nosg.wgsl (`node --import tsx tools/gen-cpu-wgsl.ts` rewrites them; test/matmul-cpu.test.ts
+ * checks they are current), so the browser bundle, IR_NEURONS_PRINT_WGSL and test/kernel-wgsl.test.ts see plain files.
  *
  * Numerics: per output, K/4 partial dot products of 4 terms (a different order from the GPU-class family's one
- * fma per k): within f32 rounding of it, not bitwise equal.
+ * fma per k): within f32 rounding of it, not bitwise equal; the three forms add in the same order.
  */
 import type { View } from '../gpu/arena.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { createParams, defineKernel, dispatch, type Dispatch } from '../gpu/pipelines.ts';
 
-/** Rows per workgroup (and per invocation), columns per invocation, invocations per workgroup. */
-export const CPU_TILE = { rows: 32, cols: 4, lanes: 8 } as const;
+/** Columns per invocation (one `vec4` of out); rows per invocation and invocations per workgroup are the form's. */
+const COLS = 4;
 
 const cpuKernel = (shader: string) => defineKernel({
   shader,
@@ -33,28 +37,45 @@ const cpuKernel = (shader: string) => defineKernel({
   params: { M: 'u32', N: 'u32', K: 'u32' },
 });
 export const MATMUL_CPU = cpuKernel('matmul/matmul_cpu.wgsl');
+export const MATMUL_CPU_SG4 = cpuKernel('matmul/matmul_cpu_sg4.wgsl');
 export const MATMUL_CPU_NOSG = cpuKernel('matmul/matmul_cpu_nosg.wgsl');
+
+/**
+ * The CPU-class matmul's forms: subgroup broadcasts in a workgroup of 8 lanes or of 4, or none; `lanes` invocations
+ * per workgroup, `rows` rows per workgroup and per invocation (a workgroup's tile: rows × 4·lanes).
+ */
+export type CpuForm = 'sg8' | 'sg4' | 'nosg';
+export const CPU_FORMS = {
+  sg8: { def: MATMUL_CPU, subgroups: true, lanes: 8, rows: 32 },
+  sg4: { def: MATMUL_CPU_SG4, subgroups: true, lanes: 4, rows: 16 },
+  nosg: { def: MATMUL_CPU_NOSG, subgroups: false, lanes: 8, rows: 32 },
+} as const satisfies Record<CpuForm, { def: typeof MATMUL_CPU; subgroups: boolean; lanes: 4 | 8; rows: number }>;
 
 /** The generated files, by shader path (what tools/gen-cpu-wgsl.ts writes under shaders/). */
 export function cpuShaderFiles(): Record<string, string> {
-  return { [MATMUL_CPU.shader]: matmulCpuWgsl(true), [MATMUL_CPU_NOSG.shader]: matmulCpuWgsl(false) };
+  return Object.fromEntries(Object.values(CPU_FORMS).map((f) => [f.def.shader, matmulCpuWgsl(f.subgroups, f.lanes, f.rows)]));
 }
 
-/** The kernel's WGSL: with subgroup broadcasts of A, or (subgroups = false) every lane loading its own A rows. */
-export function matmulCpuWgsl(subgroups: boolean): string {
-  const { rows: R, lanes: L } = CPU_TILE;
+/**
+ * The kernel's WGSL for a workgroup of `lanes` invocations, each owning `rows` rows: with subgroup broadcasts of A
+ * (the workgroup must be one subgroup), or (subgroups = false) every lane loading its own A rows.
+ */
+export function matmulCpuWgsl(subgroups: boolean, lanes: 4 | 8 = 8, rows = 32): string {
+  const R = rows, L = lanes;
+  if (R % L) throw new Error(`matmulCpuWgsl: ${R} rows do not split over ${L} lanes`);
   const T = Array.from({ length: R }, (_, t) => t);
   const perLane = R / L; // A rows each lane loads (subgroup form)
   const I = Array.from({ length: perLane }, (_, i) => i);
   const lines: string[] = [];
   const out = (s = '') => lines.push(s);
-  out(`// GENERATED by src/kernels/matmul-cpu.ts (matmulCpuWgsl(${subgroups})); do not edit: \`node --import tsx tools/gen-cpu-wgsl.ts\`.`);
+  const call = [subgroups, ...(L !== 8 || R !== 32 ? [L] : []), ...(R !== 32 ? [R] : [])].join(', '); // the defaults unsaid
+  out(`// GENERATED by src/kernels/matmul-cpu.ts (matmulCpuWgsl(${call})); do not edit: \`node --import tsx tools/gen-cpu-wgsl.ts\`.`);
   out('// matmul, CPU class: out(M, N) = inp(M, K) · B [+ bias(N)], then the epilogue (EPI, as shaders/matmul/epilogue.wgsl).');
   out('//   TRANS_B = true : B is W stored (N, K) (nn.Linear forward); false: B stored (K, N) (activation backward).');
-  out(`// A workgroup of ${L} invocations computes ${R} rows × ${L * 4} columns; invocation c owns columns 4c..4c+3 of the`);
+  out(`// A workgroup of ${L} invocations computes ${R} rows × ${L * COLS} columns; invocation c owns columns 4c..4c+3 of the`);
   out(`// tile in ${R} vec4 accumulators (acc<t> = row t). Per K step of 4: ${subgroups
-    ? `lane l reads rows l, l+${L}, l+${2 * L}, l+${3 * L} of A as vec4 and subgroupBroadcast hands each to all ${L} lanes`
-    : `each lane reads all ${R} rows of A as vec4 (no subgroups: 8× the A loads of matmul_cpu.wgsl)`};`);
+    ? `lane l reads rows ${I.map((i) => (i ? `l+${i * L}` : 'l')).join(', ')} of A as vec4 and subgroupBroadcast hands each to all ${L} lanes`
+    : `each lane reads all ${R} rows of A as vec4 (no subgroups: ${L}× the A loads of matmul_cpu.wgsl)`};`);
   out('// B is read as 4 vec4 (a mat4x4f). No workgroup memory, no barriers. Rows and columns past M, N are clamped for');
   out('// loading and not stored. Needs K % 4 == 0, N % 4 == 0, 16-byte aligned views (src/kernels/matmul-cpu.ts checks).');
   if (subgroups) out(`// Needs subgroups of at least ${L} lanes, so that the workgroup is one subgroup (the host checks the adapter).`);
@@ -156,10 +177,31 @@ export interface CpuMatmulArgs {
   mask?: View; aux?: View; out2?: View;
 }
 
-/** Whether this device runs the subgroup form: the feature, and subgroups of ≥ 8 lanes (so 8 invocations are one). */
+/** The lanes every subgroup of this device has (subgroupMinSize), 0 without the `subgroups` feature or a reported size. */
+const subgroupLanes = (g: Pick<Gpu, 'features' | 'adapterInfo'>) => (g.features.includes('subgroups') ? g.adapterInfo.subgroupMinSize ?? 0 : 0);
+
+/**
+ * The form this device runs: 'sg8' where every subgroup has ≥ 8 lanes (lavapipe), 'sg4' where it has ≥ 4
+ * (SwiftShader: exactly 4), else 'nosg'. A subgroup form's workgroup (8 or 4 invocations) then lies inside one
+ * subgroup, which its broadcasts need.
+ */
+export function cpuForm(g: Pick<Gpu, 'features' | 'adapterInfo'>): CpuForm {
+  const lanes = subgroupLanes(g);
+  return lanes >= 8 ? 'sg8' : lanes >= 4 ? 'sg4' : 'nosg';
+}
+
+/** Why `form` cannot run on this device (its workgroup would not be one subgroup), or null when it can. */
+export function cpuFormRuns(g: Pick<Gpu, 'features' | 'adapterInfo'>, form: CpuForm): string | null {
+  const { subgroups, lanes } = CPU_FORMS[form];
+  if (!subgroups || subgroupLanes(g) >= lanes) return null;
+  const { subgroupMinSize: lo, subgroupMaxSize: hi } = g.adapterInfo;
+  const has = !g.features.includes('subgroups') ? 'no subgroups feature' : lo === undefined ? 'subgroups of unreported size' : `subgroups of ${lo === hi || hi === undefined ? lo : `${lo}..${hi}`} lanes`;
+  return `the CPU-class matmul's ${form} form needs subgroups of ≥ ${lanes} lanes; this adapter has ${has} (its form is ${cpuForm(g)})`;
+}
+
+/** Whether subgroups have ≥ 8 lanes here (the 'sg8' form; the CPU-class attention and LayerNorm need it too). */
 export function cpuSubgroups(g: Gpu): boolean {
-  const min = g.adapterInfo.subgroupMinSize;
-  return g.features.includes('subgroups') && typeof min === 'number' && min >= CPU_TILE.lanes;
+  return cpuForm(g) === 'sg8';
 }
 
 /** Why the CPU-class kernel cannot run this product (then the GPU-class family does), or null when it can. */
@@ -172,13 +214,15 @@ export function cpuMatmulSupports(a: { M: number; N: number; K: number; inp?: Vi
   return null;
 }
 
-export async function matmulCpu(g: Gpu, a: CpuMatmulArgs, subgroups = cpuSubgroups(g)): Promise<Dispatch> {
+/** The CPU-class matmul in the form this device runs (`cpuForm`), or in `form` (tests, benches; refused where it cannot run). */
+export async function matmulCpu(g: Gpu, a: CpuMatmulArgs, form: CpuForm = cpuForm(g)): Promise<Dispatch> {
   const why = cpuMatmulSupports(a);
   if (why) throw new Error(`${a.label}: ${why}; use the GPU-class family (matmul with IR_NEURONS_KERNELS=gpu)`);
-  const def = subgroups ? MATMUL_CPU : MATMUL_CPU_NOSG;
+  const formWhy = cpuFormRuns(g, form);
+  if (formWhy) throw new Error(`${a.label}: ${formWhy}; leave the form to cpuForm`);
+  const { def, lanes, rows } = CPU_FORMS[form];
   const k = await g.pipelines.get(def, { constants: { TRANS_B: a.transB, HAS_BIAS: !!a.bias, EPI: EPI[a.epilogue ?? 'none'] } });
   const p = createParams(g, k.def, `${a.label} params`, { M: a.M, N: a.N, K: a.K });
-  const { rows, cols, lanes } = CPU_TILE;
   return dispatch(g, k, a.label, { inp: a.inp, w: a.weight, bias: a.bias, mask: a.mask, aux: a.aux, out: a.out, out2: a.out2, p },
-    [Math.ceil(a.N / (cols * lanes)), Math.ceil(a.M / rows)]);
+    [Math.ceil(a.N / (COLS * lanes)), Math.ceil(a.M / rows)]);
 }
