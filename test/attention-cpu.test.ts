@@ -1,12 +1,15 @@
 /**
  * The CPU-class attention kernels (src/kernels/attention-cpu.ts) against the float64 reference (src/ref/layers.ts):
- *  - the committed shaders/attention/*_cpu*.wgsl are what the generator writes today;
- *  - forward (out, probs) and backward (dqkv) on shapes off the 16-row / 32-key blocks (T = 8, 40, 72, 100), head
- *    sizes 4, 32 (one column group), 48 and 64 (two), B = 2 with padded keys in the second sequence: relative L2
- *    ≤ 1e-6 forward, ≤ 1e-5 backward (gpu-kernels' tolerances are 1e-5 / 1e-4), probs exactly 0 at padded keys,
- *    dk and dv exactly 0 there;
- *  - `attentionForward` / `attentionBackward` route to them on a CPU-class device only, and only for shapes they
- *    support (T % 4, head size % 4 and ≤ 64).
+ *  - the committed shaders/attention/*_cpu*.wgsl (both forms) are what the generator writes today;
+ *  - forward (out, probs) and backward (dqkv), in every form this device can run — the 8-lane form (sg8) and the
+ *    4-lane one (sg4, SwiftShader's; a 4-invocation workgroup lies inside one of lavapipe's 8-lane subgroups, so it
+ *    runs there too) — on shapes off the row / key blocks (T = 8, 40, 72, 100), head sizes 4, 16, 32, 48 and 64
+ *    (sg8: one or two column groups; sg4: one, two or four), B = 2 with padded keys in the second sequence:
+ *    relative L2 ≤ 1e-6 forward, ≤ 1e-5 backward (gpu-kernels' tolerances are 1e-5 / 1e-4), probs exactly 0 at
+ *    padded keys, dk and dv exactly 0 there;
+ *  - `attentionForward` / `attentionBackward` route to them on a CPU-class device only, in the device's form (sg4
+ *    where subgroups have 4..7 lanes, the GPU class without subgroups), and only for shapes they support (T % 4,
+ *    head size % 4 and ≤ 64); a form whose workgroup would span subgroups is refused.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +18,8 @@ import * as assert from 'uvu/assert';
 import type { Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { attentionBackward, attentionForward } from '../src/kernels/attention.ts';
-import { attentionBackwardCpu, attentionCpuShaderFiles, attentionForwardCpu, cpuAttentionSupports } from '../src/kernels/attention-cpu.ts';
+import { attentionBackwardCpu, attentionCpuShaderFiles, attentionForwardCpu, cpuAttentionForm, cpuAttentionSupports, type CpuAttentionForm } from '../src/kernels/attention-cpu.ts';
+import { cpuFormRuns } from '../src/kernels/matmul-cpu.ts';
 import * as ref from '../src/ref/layers.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { run, upload } from './helpers/gpu.ts';
@@ -33,50 +37,74 @@ function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
 const attMask = (B: number, T: number, pad: number) => Float32Array.from({ length: B * T }, (_, i) => (Math.floor(i / T) === 1 && i % T >= T - pad ? 0 : 1));
 
 let g: Gpu;
-S.before(async () => { g = await requestGpu(); });
+/** The forms this device runs (a form's workgroup must lie inside one subgroup). */
+let forms: CpuAttentionForm[];
+S.before(async () => {
+  g = await requestGpu();
+  forms = (['sg8', 'sg4'] as const).filter((f) => !cpuFormRuns(g, f));
+  console.log(`  attention-cpu: forms run here: ${forms.join(', ') || 'none (no subgroups)'}`);
+});
 
 S('the committed WGSL is the generator output (node --import tsx tools/gen-attention-cpu-wgsl.ts rewrites it)', () => {
-  for (const [path, text] of Object.entries(attentionCpuShaderFiles())) {
+  const files = Object.entries(attentionCpuShaderFiles());
+  assert.is(files.length, 12, 'sg8: forward and q half for 1 and 2 column groups, kv half; sg4: for 1, 2 and 4, kv half');
+  for (const [path, text] of files) {
     const disk = readFileSync(fileURLToPath(new URL(`../shaders/${path}`, import.meta.url)), 'utf8');
     assert.ok(disk === text, `shaders/${path} is stale: run node --import tsx tools/gen-attention-cpu-wgsl.ts`);
   }
 });
 
-// (B, T, C, NH, pad): T off the 32 blocks; head sizes 32, 64 (2 column groups), 4, 48
+// (B, T, C, NH, pad): T off the 16- and 32-key blocks; head sizes 32, 64, 4, 48, 16
 const SHAPES = [
   { B: 2, T: 40, C: 64, NH: 2, pad: 7 },
   { B: 2, T: 72, C: 128, NH: 2, pad: 13 },
   { B: 2, T: 8, C: 12, NH: 3, pad: 3 },
   { B: 2, T: 100, C: 96, NH: 2, pad: 30 },
+  { B: 2, T: 40, C: 48, NH: 3, pad: 11 },
 ];
+const shapeForms = () => forms.flatMap((form) => SHAPES.map((sh) => ({ form, ...sh })));
+/** The worst relative L2 per form and quantity, printed after each check. */
+function worstOf(): { note(form: string, what: string, e: number): void; print(what: string): void } {
+  const w = new Map<string, number>();
+  return {
+    note: (form, what, e) => w.set(`${form} ${what}`, Math.max(e, w.get(`${form} ${what}`) ?? 0)),
+    print: (what) => console.log(`  attention-cpu ${what}: worst relative L2 vs float64: ${[...w].map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`),
+  };
+}
 
-S('forward: out and probs against float64, padded keys exactly 0', async () => {
-  for (const { B, T, C, NH, pad } of SHAPES) {
+S('forward, every form: out and probs against float64, padded keys exactly 0', async () => {
+  assert.ok(forms.length > 0, 'this device has no subgroups: no CPU-class attention form runs');
+  const worst = worstOf();
+  for (const { form, B, T, C, NH, pad } of shapeForms()) {
     assert.is(cpuAttentionSupports(g, { T, C, NH, views: [] }), null);
     const qkv = randf(B * T * 3 * C, 1.5), mask = attMask(B, T, pad);
     const bf = upload(g, 'att cpu', { qkv, mask, out: B * T * C, probs: B * NH * T * T });
-    await run(g, [await attentionForwardCpu(g, { label: 'att cpu', qkv: bf.v('qkv'), mask: bf.v('mask'), out: bf.v('out'), probs: bf.v('probs'), B, T, C, NH })]);
+    await run(g, [await attentionForwardCpu(g, { label: 'att cpu', qkv: bf.v('qkv'), mask: bf.v('mask'), out: bf.v('out'), probs: bf.v('probs'), B, T, C, NH }, form)]);
     const out = new Float64Array(B * T * C), probs = new Float64Array(B * NH * T * T);
     ref.attentionForward(out, probs, f64(qkv), Float64Array.from(mask, (m) => (m ? 0 : -Infinity)), B, T, C, NH);
     const gotP = await bf.read('probs'), gotO = await bf.read('out');
     const eo = relL2(gotO, out), ep = relL2(gotP, probs);
-    assert.ok(eo <= 1e-6 && ep <= 1e-6, `forward B=${B} T=${T} C=${C} NH=${NH}: out ${eo.toExponential(2)}, probs ${ep.toExponential(2)} > 1e-6`);
+    worst.note(form, 'out', eo);
+    worst.note(form, 'probs', ep);
+    assert.ok(eo <= 1e-6 && ep <= 1e-6, `forward ${form} B=${B} T=${T} C=${C} NH=${NH}: out ${eo.toExponential(2)}, probs ${ep.toExponential(2)} > 1e-6`);
     for (let h = 0; h < NH; h++) for (let i = 0; i < T; i++) for (let j = T - pad; j < T; j++) {
       const v = gotP[((NH + h) * T + i) * T + j];
-      if (v !== 0) assert.unreachable(`probs of padded key ${j} (head ${h}, query ${i}) is ${v}, not 0`);
+      if (v !== 0) assert.unreachable(`${form}: probs of padded key ${j} (head ${h}, query ${i}) is ${v}, not 0`);
     }
     bf.destroy();
   }
+  worst.print('forward');
 });
 
-S('backward: dqkv against float64, dk and dv exactly 0 at padded keys', async () => {
-  for (const { B, T, C, NH, pad } of SHAPES) {
+S('backward, every form: dqkv against float64, dk and dv exactly 0 at padded keys', async () => {
+  const worst = worstOf();
+  for (const { form, B, T, C, NH, pad } of shapeForms()) {
     const qkv = randf(B * T * 3 * C, 1.5), mask = attMask(B, T, pad), dout = randf(B * T * C);
     const probs64 = new Float64Array(B * NH * T * T);
     ref.attentionForward(new Float64Array(B * T * C), probs64, f64(qkv), Float64Array.from(mask, (m) => (m ? 0 : -Infinity)), B, T, C, NH);
     const probs = Float32Array.from(probs64);
     const bf = upload(g, 'att cpu back', { dout, probs, qkv, dS: B * NH * T * T, dqkv: randf(B * T * 3 * C) }); // dqkv: garbage, every element is written
-    await run(g, await attentionBackwardCpu(g, { label: 'att cpu back', dout: bf.v('dout'), probs: bf.v('probs'), qkv: bf.v('qkv'), dS: bf.v('dS'), dqkv: bf.v('dqkv'), B, T, C, NH }));
+    await run(g, await attentionBackwardCpu(g, { label: 'att cpu back', dout: bf.v('dout'), probs: bf.v('probs'), qkv: bf.v('qkv'), dS: bf.v('dS'), dqkv: bf.v('dqkv'), B, T, C, NH }, form));
     const want = new Float64Array(B * T * 3 * C);
     ref.attentionBackward(want, f64(dout), f64(probs), f64(qkv), B, T, C, NH);
     const got = await bf.read('dqkv');
@@ -84,28 +112,48 @@ S('backward: dqkv against float64, dk and dv exactly 0 at padded keys', async ()
     for (const [part, lo] of [['dq', 0], ['dk', C], ['dv', 2 * C]] as const) {
       const sel = (a: ArrayLike<number>) => Float64Array.from({ length: B * T * C }, (_, i) => a[Math.floor(i / C) * 3 * C + lo + (i % C)]);
       const ep = relL2(sel(got), sel(want));
-      assert.ok(ep <= 1e-5, `backward B=${B} T=${T} C=${C} NH=${NH}: ${part} relative L2 ${ep.toExponential(2)} > 1e-5 (all: ${e.toExponential(2)})`);
+      worst.note(form, part, ep);
+      assert.ok(ep <= 1e-5, `backward ${form} B=${B} T=${T} C=${C} NH=${NH}: ${part} relative L2 ${ep.toExponential(2)} > 1e-5 (all: ${e.toExponential(2)})`);
     }
     for (let t = T - pad; t < T; t++) for (let c = C; c < 3 * C; c++) {
       const v = got[(T + t) * 3 * C + c];
-      if (v !== 0) assert.unreachable(`dk/dv of padded key ${t}, column ${c} is ${v}, not 0`);
+      if (v !== 0) assert.unreachable(`${form}: dk/dv of padded key ${t}, column ${c} is ${v}, not 0`);
     }
     bf.destroy();
   }
+  worst.print('backward');
 });
 
-S('attentionForward / attentionBackward choose the CPU class on a CPU-class device, for supported shapes only', async () => {
+S('attentionForward / attentionBackward choose the CPU class on a CPU-class device, in its form, for supported shapes only', async () => {
   const cpu: Gpu = { ...g, kernels: 'cpu' }, gpu: Gpu = { ...g, kernels: 'gpu' };
   const bf = upload(g, 'route', { qkv: 2 * 40 * 192, mask: 80, out: 2 * 40 * 64, probs: 2 * 2 * 40 * 40, dout: 2 * 40 * 64, dS: 2 * 2 * 40 * 40, dqkv: 2 * 40 * 192 });
   const fw = (x: Gpu, T: number) => attentionForward(x, { label: 'route', qkv: bf.v('qkv'), mask: bf.v('mask'), out: bf.v('out'), probs: bf.v('probs'), B: 1, T, C: 64, NH: 2 });
   const bw = (x: Gpu, T: number) => attentionBackward(x, { label: 'route', dout: bf.v('dout'), probs: bf.v('probs'), qkv: bf.v('qkv'), dS: bf.v('dS'), dqkv: bf.v('dqkv'), B: 1, T, C: 64, NH: 2 });
   const key = (d: { pipeline: GPUComputePipeline }) => d.pipeline.label;
-  assert.match(key(await fw(cpu, 40)), /attention_forward_cpu\.wgsl/);
+  const sg = cpuAttentionForm(g) === 'sg4' ? '_sg4' : ''; // lavapipe: sg8; SwiftShader: sg4
+  assert.match(key(await fw(cpu, 40)), new RegExp(`attention_forward_cpu${sg}(_g2)?\\.wgsl`));
   assert.match(key(await fw(gpu, 40)), /attention\/attention_forward\.wgsl/);
   assert.match(key(await fw(cpu, 38)), /attention\/attention_forward\.wgsl/); // T % 4 ≠ 0: GPU class
-  assert.equal((await bw(cpu, 40)).map(key).map((k) => /_cpu\.wgsl/.test(k)), [true, true]);
+  assert.equal((await bw(cpu, 40)).map(key).map((k) => new RegExp(`_cpu${sg}(_g\\d)?\\.wgsl`).test(k)), [true, true]);
   assert.equal((await bw(gpu, 40)).map(key).map((k) => /_cpu/.test(k)), [false, false]);
   assert.match(cpuAttentionSupports(g, { T: 40, C: 160, NH: 2, views: [] }) ?? '', /head size 80/);
+  // the same device as if its subgroups had 4 lanes (SwiftShader's): the 4-lane form, its variant by head size (32:
+  // two column groups of 16), grids of 8 rows and of 16 keys × 16 columns; the 8-lane form refused there
+  const sw: Gpu = { ...cpu, adapterInfo: { ...g.adapterInfo, subgroupMinSize: 4, subgroupMaxSize: 4 } };
+  assert.is(cpuAttentionForm(sw), 'sg4');
+  const f4 = await fw(sw, 40), b4 = await bw(sw, 40);
+  assert.match(key(f4), /^attention\/attention_forward_cpu_sg4_g2\.wgsl/);
+  assert.equal(f4.workgroups, [5, 2, 1]);
+  assert.equal(b4.map(key).map((k) => k.split('#')[0]), ['attention/attention_backward_q_cpu_sg4_g2.wgsl', 'attention/attention_backward_kv_cpu_sg4.wgsl']);
+  assert.equal(b4.map((d) => d.workgroups), [[5, 2, 1], [3 * 2, 2, 1]]);
+  let refused = '';
+  try { await attentionForwardCpu(sw, { label: 'route', qkv: bf.v('qkv'), mask: bf.v('mask'), out: bf.v('out'), probs: bf.v('probs'), B: 1, T: 40, C: 64, NH: 2 }, 'sg8'); } catch (e) { refused = (e as Error).message; }
+  assert.match(refused, /sg8 form needs subgroups of ≥ 8 lanes; this device's form is sg4/);
+  // without subgroups: the GPU class
+  const nosg: Gpu = { ...cpu, features: g.features.filter((f) => f !== 'subgroups') };
+  assert.is(cpuAttentionForm(nosg), null);
+  assert.match(key(await fw(nosg, 40)), /attention\/attention_forward\.wgsl/);
+  assert.equal((await bw(nosg, 40)).map(key).map((k) => /_cpu/.test(k)), [false, false]);
   bf.destroy();
 });
 

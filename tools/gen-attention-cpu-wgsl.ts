@@ -1,4 +1,5 @@
-/** Writes the generated CPU-class attention WGSL (src/kernels/attention-cpu.ts `attentionCpuShaderFiles`) under shaders/:
+/** Writes the generated CPU-class attention WGSL, both forms (8 and 4 lanes; src/kernels/attention-cpu.ts
+ *  `attentionCpuShaderFiles`) under shaders/:
  *   node --import tsx tools/gen-attention-cpu-wgsl.ts   (test/attention-cpu.test.ts fails while a file is stale) */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -2,7 +2,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
 import { createParams, defineKernel, dispatch, grid, type Dispatch } from '../gpu/pipelines.ts';
-import { cpuSubgroups } from './matmul-cpu.ts';
+import { CPU_FORMS, cpuForm, cpuFormRuns, type CpuForm } from './matmul-cpu.ts';
 
 export const LAYERNORM_FORWARD = defineKernel({
   shader: 'layernorm/layernorm_forward.wgsl',
@@ -15,13 +15,39 @@ export const LAYERNORM_BACKWARD = defineKernel({
   params: { rows: 'u32', C: 'u32' },
 });
 
-/** The CPU class (software WebGPU): the same bindings and params, 8-lane workgroups, vec4 loads, subgroup sums. */
+/**
+ * The CPU class (software WebGPU): the same bindings and params, vec4 loads, subgroup sums, one workgroup per row that
+ * is one subgroup: 8 lanes (form 'sg8', subgroups of ≥ 8 lanes: lavapipe) or 4 ('sg4', 4..7 lanes: SwiftShader).
+ */
 export const LAYERNORM_FORWARD_CPU = defineKernel({ ...LAYERNORM_FORWARD, shader: 'layernorm/layernorm_forward_cpu.wgsl' });
 export const LAYERNORM_BACKWARD_CPU = defineKernel({ ...LAYERNORM_BACKWARD, shader: 'layernorm/layernorm_backward_cpu.wgsl' });
+export const LAYERNORM_FORWARD_CPU_SG4 = defineKernel({ ...LAYERNORM_FORWARD, shader: 'layernorm/layernorm_forward_cpu_sg4.wgsl' });
+export const LAYERNORM_BACKWARD_CPU_SG4 = defineKernel({ ...LAYERNORM_BACKWARD, shader: 'layernorm/layernorm_backward_cpu_sg4.wgsl' });
 
-/** Whether a CPU-class device runs the CPU-class LayerNorm for this width and these views (else the GPU class). */
-export function cpuLayernorm(g: Gpu, C: number, views: (View | null | undefined)[]): boolean {
-  return g.kernels === 'cpu' && C % 4 === 0 && cpuSubgroups(g) && views.every((v) => !v || v.offset % 16 === 0);
+/** The CPU-class LayerNorm's forms: the matmul's forms with subgroups (src/kernels/matmul-cpu.ts `cpuForm`). */
+export type CpuLayernormForm = Exclude<CpuForm, 'nosg'>;
+const CPU_KERNELS = {
+  sg8: { forward: LAYERNORM_FORWARD_CPU, backward: LAYERNORM_BACKWARD_CPU },
+  sg4: { forward: LAYERNORM_FORWARD_CPU_SG4, backward: LAYERNORM_BACKWARD_CPU_SG4 },
+} as const;
+
+/**
+ * The CPU-class form a CPU-class device runs for this width and these views (`cpuForm`'s), or null: the GPU class
+ * (a GPU-class device, C % 4 ≠ 0, a view not 16-byte aligned, no subgroups of ≥ 4 lanes).
+ */
+export function cpuLayernorm(g: Gpu, C: number, views: (View | null | undefined)[]): CpuLayernormForm | null {
+  if (g.kernels !== 'cpu' || C % 4 !== 0 || !views.every((v) => !v || v.offset % 16 === 0)) return null;
+  const f = cpuForm(g);
+  return f === 'nosg' ? null : f;
+}
+
+/** The CPU-class form to run, or null for the GPU class; `forced` (tests) must be runnable on the CPU class here. */
+function layernormForm(g: Gpu, label: string, C: number, views: (View | null | undefined)[], forced?: CpuLayernormForm): CpuLayernormForm | null {
+  const form = cpuLayernorm(g, C, views);
+  if (!forced) return form;
+  if (!form) throw new Error(`${label}: the CPU-class LayerNorm's ${forced} form was asked for, but this device and shape run the GPU class (kernels '${g.kernels}', C=${C}, form ${cpuForm(g)})`);
+  if (cpuFormRuns(g, forced)) throw new Error(`${label}: the CPU-class LayerNorm's ${forced} form needs subgroups of ≥ ${CPU_FORMS[forced].lanes} lanes; this device's form is ${cpuForm(g)}`);
+  return forced;
 }
 
 export function wgFor(C: number): number {
@@ -37,9 +63,11 @@ export interface LayernormArgs {
   rows: number; C: number; eps: number;
 }
 
-export async function layernormForward(g: Gpu, x: LayernormArgs): Promise<Dispatch> {
-  const k = cpuLayernorm(g, x.C, [x.a, x.b, x.weight, x.bias, x.out, x.s])
-    ? await g.pipelines.get(LAYERNORM_FORWARD_CPU, { constants: { HAS_RES: !!x.b } })
+/** LayerNorm forward: the CPU class in this device's form (or `form`: tests), else the GPU class. */
+export async function layernormForward(g: Gpu, x: LayernormArgs, form?: CpuLayernormForm): Promise<Dispatch> {
+  const cpu = layernormForm(g, x.label, x.C, [x.a, x.b, x.weight, x.bias, x.out, x.s], form);
+  const k = cpu
+    ? await g.pipelines.get(CPU_KERNELS[cpu].forward, { constants: { HAS_RES: !!x.b } })
     : await g.pipelines.get(LAYERNORM_FORWARD, { constants: { HAS_RES: !!x.b, WG: wgFor(x.C) } });
   const p = createParams(g, k.def, `${x.label} params`, { rows: x.rows, C: x.C, eps: x.eps });
   return dispatch(g, k, x.label, { a: x.a, b: x.b, gamma: x.weight, beta: x.bias, out: x.out, s: x.s, stats: x.stats, p }, grid(g, x.rows));
@@ -54,9 +82,11 @@ export interface LayernormBackArgs {
   rows: number; C: number;
 }
 
-export async function layernormBackward(g: Gpu, x: LayernormBackArgs): Promise<Dispatch> {
-  const k = cpuLayernorm(g, x.C, [x.dout, x.s, x.weight, x.ds])
-    ? await g.pipelines.get(LAYERNORM_BACKWARD_CPU)
+/** LayerNorm backward: the CPU class in this device's form (or `form`: tests), else the GPU class. */
+export async function layernormBackward(g: Gpu, x: LayernormBackArgs, form?: CpuLayernormForm): Promise<Dispatch> {
+  const cpu = layernormForm(g, x.label, x.C, [x.dout, x.s, x.weight, x.ds], form);
+  const k = cpu
+    ? await g.pipelines.get(CPU_KERNELS[cpu].backward)
     : await g.pipelines.get(LAYERNORM_BACKWARD, { constants: { WG: wgFor(x.C) } });
   const p = createParams(g, k.def, `${x.label} params`, { rows: x.rows, C: x.C });
   return dispatch(g, k, x.label, { dout: x.dout, s: x.s, gamma: x.weight, stats: x.stats, ds: x.ds, p }, grid(g, x.rows));
