@@ -186,7 +186,7 @@ S('matmul routes to the CPU-class kernel on a CPU-class device, not for unsuppor
   try {
     assert.ok((await matmul(cpu, p.args)).pipeline.label.startsWith(`${CPU_FORMS[cpuForm(g)].def.shader}#main`), `the ${cpuForm(g)} form`);
     // the same device as if its subgroups had 4 lanes (SwiftShader's): the 4-lane form, on a grid of 16×16 tiles;
-    // the 8-lane form is refused there, and so are the CPU-class attention and LayerNorm (cpuSubgroups)
+    // the 8-lane form is refused there (the CPU-class attention and LayerNorm take their 4-lane forms too: cpuForm)
     if (!cpuFormRuns(g, 'sg4')) {
       const sw: Gpu = { ...cpu, adapterInfo: { ...g.adapterInfo, subgroupMinSize: 4, subgroupMaxSize: 4 } };
       const d = await matmul(sw, p.args);

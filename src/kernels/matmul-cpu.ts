@@ -199,7 +199,7 @@ export function cpuFormRuns(g: Pick<Gpu, 'features' | 'adapterInfo'>, form: CpuF
   return `the CPU-class matmul's ${form} form needs subgroups of ≥ ${lanes} lanes; this adapter has ${has} (its form is ${cpuForm(g)})`;
 }
 
-/** Whether subgroups have ≥ 8 lanes here (the 'sg8' form; the CPU-class attention and LayerNorm need it too). */
+/** Whether subgroups have ≥ 8 lanes here, i.e. the 'sg8' forms run (matmul, attention, LayerNorm: all choose by `cpuForm`). */
 export function cpuSubgroups(g: Gpu): boolean {
   return cpuForm(g) === 'sg8';
 }
