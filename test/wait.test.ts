@@ -8,6 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { GpuContext } from '../src/gpu/context.ts';
 import { noteSubmit, predictions, quietly, settle, SLEEP_FRACTION, waitStats } from '../src/gpu/wait.ts';
+import { isSoftwareAdapter } from '../src/gpu/device.ts';
+import { requestGpu } from '../src/gpu/node.ts';
 
 /** A device whose queue finishes `workMs` after each submit noted. */
 function fakeGpu(workMs: () => number): { g: GpuContext; submit: (label: string) => void } {
@@ -84,6 +86,14 @@ test('quietly: waits in growing slices until the promise settles; value and reje
     let caught: unknown;
     try { await quietly(new Promise((_, j) => setTimeout(() => j(new Error('device lost')), 20))); } catch (e) { caught = e; }
     assert.ok(caught instanceof Error && caught.message === 'device lost', String(caught));
+    // given a device: quiet only where the adapter runs on the host's cores (lavapipe, SwiftShader), plain on a GPU
+    const gpuDevice = { device: {}, features: [], limits: {} } as unknown as GpuContext;
+    const softDevice = { ...gpuDevice, sharesHostCores: true } as GpuContext;
+    const s3 = waitStats.slices;
+    assert.is(await quietly(new Promise<number>((r) => setTimeout(() => r(1), 60)), gpuDevice), 1);
+    assert.is(waitStats.slices, s3, 'a real GPU: a plain await (polling costs nothing the device needs; slices only add latency)');
+    assert.is(await quietly(new Promise<number>((r) => setTimeout(() => r(2), 60)), softDevice), 2);
+    assert.ok(waitStats.slices > s3, 'a software adapter: quiet slices');
     // spin: a plain await, no slices
     process.env.IR_NEURONS_WAIT = 'spin';
     const s2 = waitStats.slices;
@@ -92,6 +102,15 @@ test('quietly: waits in growing slices until the promise settles; value and reje
   } finally {
     if (before === undefined) delete process.env.IR_NEURONS_WAIT; else process.env.IR_NEURONS_WAIT = before;
   }
+});
+
+test('software adapters are recognised from the adapter info (the device flag the waits read)', async () => {
+  const info = (s: string) => ({ vendor: '', architecture: '', device: '', description: s });
+  for (const d of ['llvmpipe (LLVM 15.0.6, 256 bits)', 'SwiftShader Device (Subzero)', 'Microsoft Basic Render Driver']) assert.ok(isSoftwareAdapter(info(d)), d);
+  for (const d of ['NVIDIA H200', 'AMD Radeon Pro', 'Intel(R) Arc(tm) A770', 'Apple M2']) assert.not.ok(isSoftwareAdapter(info(d)), d);
+  assert.ok(isSoftwareAdapter({ vendor: 'google', architecture: 'swiftshader', device: '', description: '' }), 'Chromium\'s SwiftShader (architecture only)');
+  const g = await requestGpu();
+  assert.is(g.sharesHostCores, isSoftwareAdapter(g.adapterInfo), `the opened device (${g.adapterInfo.description}) carries the flag`);
 });
 
 test.run();

@@ -122,7 +122,7 @@ export async function readView(g: GpuContext, v: View, count?: number, elemOffse
   g.device.queue.submit([enc.finish()]);
   noteSubmit(g, `read ${v.name}`);
   await settle(g);
-  await quietly(staging.mapAsync(GPUMapMode.READ));
+  await quietly(staging.mapAsync(GPUMapMode.READ), g);
   const out = new Float32Array(staging.getMappedRange().slice(0));
   staging.unmap();
   staging.destroy();

@@ -11,6 +11,9 @@ export interface GpuContext {
   limits: Record<string, number>;
   /** Set when the device is lost; every later use throws with this message. */
   lostMessage?: string;
+  /** The adapter runs its work on the host's own cores (a software rasteriser: lavapipe, SwiftShader, WARP), so a
+   * host that busy-polls takes a core from it; src/gpu/wait.ts then awaits quietly. Unset: a real GPU. */
+  sharesHostCores?: boolean;
 }
 
 /** Runs `fn` inside validation and out-of-memory error scopes; throws a readable error naming `what`. */

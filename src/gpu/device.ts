@@ -69,6 +69,7 @@ export async function openGpu(gpu: GPU | undefined, opts: GpuOptions = {}): Prom
     limits: Object.fromEntries(LIMIT_NAMES.map((n) => [n, (device.limits as unknown as Record<string, number>)[n]])),
     pipelines: undefined as unknown as PipelineCache,
     keepAlive: [gpu, adapter],
+    sharesHostCores: isSoftwareAdapter(adapterInfo),
   };
   const envPrint = typeof process !== 'undefined' && process.env?.IR_NEURONS_PRINT_WGSL === '1';
   g.pipelines = new PipelineCache(g, opts.printWgsl || envPrint);
@@ -97,12 +98,17 @@ const SOFTWARE = /llvmpipe|lavapipe|swiftshader|\bwarp\b|microsoft basic render/
  * adapter (its vendor, architecture, device or description names llvmpipe, lavapipe, SwiftShader or WARP), else
  * 'gpu'. Builders read the result from `g.kernels`.
  */
+/** Whether the adapter is a software rasteriser (its vendor, architecture, device or description says so). */
+export function isSoftwareAdapter(info: Pick<Gpu['adapterInfo'], 'vendor' | 'architecture' | 'device' | 'description'>): boolean {
+  return SOFTWARE.test([info.vendor, info.architecture, info.device, info.description].join(' '));
+}
+
 export function kernelClass(info: Pick<Gpu['adapterInfo'], 'vendor' | 'architecture' | 'device' | 'description'>, env?: string): KernelClass {
   if (env !== undefined && env !== '') {
     if (env === 'cpu' || env === 'gpu') return env;
     throw new UserError(`IR_NEURONS_KERNELS is '${env}'; it must be 'cpu' (kernels for software WebGPU) or 'gpu' (unset: chosen from the adapter)`);
   }
-  return SOFTWARE.test([info.vendor, info.architecture, info.device, info.description].join(' ')) ? 'cpu' : 'gpu';
+  return isSoftwareAdapter(info) ? 'cpu' : 'gpu';
 }
 
 export function describeGpu(g: Gpu): string {

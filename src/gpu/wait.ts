@@ -3,9 +3,10 @@
  * a `queue.onSubmittedWorkDone()` or `mapAsync` promise is pending (dawn-gpu/node-webgpu issue 17): on a software
  * adapter (lavapipe) that takes a core from the threads doing the work. So, in Node, `settle` first *sleeps*
  * (a timer: the event loop blocks, nothing polls) for most of the time the pending work is predicted to take, and
- * only then awaits the queue, briefly — and every await here is a quiet one (`quietly`): the main thread blocks in
- * short, growing slices between single turns of the event loop, so the binding's poll runs once per slice instead of
- * continuously. That also covers the first wait of a kind (nothing learned yet) and `mapAsync`.
+ * only then awaits the queue, briefly — and on a software adapter every await here is a quiet one (`quietly`): the
+ * main thread blocks in short, growing slices between single turns of the event loop, so the binding's poll runs
+ * once per slice instead of continuously. That also covers the first wait of a kind (nothing learned yet) and
+ * `mapAsync`.
  *
  * Predictions are learned per device and per kind of pending work: the labels of the submits since the last wait
  * (digits folded, so 'NIG points 0..19' and 'NIG points 21..40' are one kind; a bracketed part is kept as it is:
@@ -67,9 +68,12 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * (a core that lavapipe's threads need). Here the main thread instead blocks in `Atomics.wait` for a slice (no
  * tick can run), then yields one turn of the event loop (the binding's tick, queued before ours, polls once and
  * settles `p` if the work is done), and so on, the slices growing to QUIET_MAX_MS. Timers and signal handlers
- * run late by at most a slice. Only in Node with IR_NEURONS_WAIT unset or 'sleep'; otherwise a plain await.
+ * run late by at most a slice. Only in Node with IR_NEURONS_WAIT unset or 'sleep', and (given `g`) only for an
+ * adapter that runs on the host's cores (`sharesHostCores`: lavapipe, SwiftShader); otherwise a plain await — on a
+ * real GPU the poll takes a core nothing else needs, and a slice would only add latency.
  */
-export async function quietly<T>(p: Promise<T>): Promise<T> {
+export async function quietly<T>(p: Promise<T>, g?: GpuContext): Promise<T> {
+  if (g && !g.sharesHostCores) return p; // a real GPU: polling costs a core the device does not need, and no latency
   if (mode() === 'spin' || typeof setImmediate !== 'function' || typeof SharedArrayBuffer !== 'function') return p;
   let settled = false;
   const watched = p.then((v) => { settled = true; return v; }, (e: unknown) => { settled = true; throw e; });
@@ -91,7 +95,7 @@ export async function settle(g: GpuContext): Promise<void> {
   const s = state(g);
   if (!s.kinds.length || mode() === 'spin') {
     s.kinds = [];
-    await quietly(g.device.queue.onSubmittedWorkDone());
+    await quietly(g.device.queue.onSubmittedWorkDone(), g);
     return;
   }
   const key = s.kinds.join(' | ');
@@ -107,7 +111,7 @@ export async function settle(g: GpuContext): Promise<void> {
     }
   }
   const t1 = performance.now();
-  await quietly(g.device.queue.onSubmittedWorkDone());
+  await quietly(g.device.queue.onSubmittedWorkDone(), g);
   const t2 = performance.now();
   waitStats.waits++;
   waitStats.sleptMs += slept;
