@@ -18,8 +18,8 @@ import * as assert from 'uvu/assert';
 import type { Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { attentionBackward, attentionForward } from '../src/kernels/attention.ts';
-import { attentionBackwardCpu, attentionCpuShaderFiles, attentionForwardCpu, cpuAttentionForm, cpuAttentionSupports, type CpuAttentionForm } from '../src/kernels/attention-cpu.ts';
-import { cpuFormRuns } from '../src/kernels/matmul-cpu.ts';
+import { attentionBackwardCpu, attentionCpuShaderFiles, attentionForwardCpu, cpuAttentionSupports } from '../src/kernels/attention-cpu.ts';
+import { cpuFormRuns, cpuSubgroupForm, type CpuSubgroupForm } from '../src/kernels/matmul-cpu.ts';
 import * as ref from '../src/ref/layers.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { run, upload } from './helpers/gpu.ts';
@@ -38,7 +38,7 @@ const attMask = (B: number, T: number, pad: number) => Float32Array.from({ lengt
 
 let g: Gpu;
 /** The forms this device runs (a form's workgroup must lie inside one subgroup). */
-let forms: CpuAttentionForm[];
+let forms: CpuSubgroupForm[];
 S.before(async () => {
   g = await requestGpu();
   forms = (['sg8', 'sg4'] as const).filter((f) => !cpuFormRuns(g, f));
@@ -130,7 +130,7 @@ S('attentionForward / attentionBackward choose the CPU class on a CPU-class devi
   const fw = (x: Gpu, T: number) => attentionForward(x, { label: 'route', qkv: bf.v('qkv'), mask: bf.v('mask'), out: bf.v('out'), probs: bf.v('probs'), B: 1, T, C: 64, NH: 2 });
   const bw = (x: Gpu, T: number) => attentionBackward(x, { label: 'route', dout: bf.v('dout'), probs: bf.v('probs'), qkv: bf.v('qkv'), dS: bf.v('dS'), dqkv: bf.v('dqkv'), B: 1, T, C: 64, NH: 2 });
   const key = (d: { pipeline: GPUComputePipeline }) => d.pipeline.label;
-  const sg = cpuAttentionForm(g) === 'sg4' ? '_sg4' : ''; // lavapipe: sg8; SwiftShader: sg4
+  const sg = cpuSubgroupForm(g) === 'sg4' ? '_sg4' : ''; // lavapipe: sg8; SwiftShader: sg4
   assert.match(key(await fw(cpu, 40)), new RegExp(`attention_forward_cpu${sg}(_g2)?\\.wgsl`));
   assert.match(key(await fw(gpu, 40)), /attention\/attention_forward\.wgsl/);
   assert.match(key(await fw(cpu, 38)), /attention\/attention_forward\.wgsl/); // T % 4 ≠ 0: GPU class
@@ -140,7 +140,7 @@ S('attentionForward / attentionBackward choose the CPU class on a CPU-class devi
   // the same device as if its subgroups had 4 lanes (SwiftShader's): the 4-lane form, its variant by head size (32:
   // two column groups of 16), grids of 8 rows and of 16 keys × 16 columns; the 8-lane form refused there
   const sw: Gpu = { ...cpu, adapterInfo: { ...g.adapterInfo, subgroupMinSize: 4, subgroupMaxSize: 4 } };
-  assert.is(cpuAttentionForm(sw), 'sg4');
+  assert.is(cpuSubgroupForm(sw), 'sg4');
   const f4 = await fw(sw, 40), b4 = await bw(sw, 40);
   assert.match(key(f4), /^attention\/attention_forward_cpu_sg4_g2\.wgsl/);
   assert.equal(f4.workgroups, [5, 2, 1]);
@@ -151,7 +151,7 @@ S('attentionForward / attentionBackward choose the CPU class on a CPU-class devi
   assert.match(refused, /sg8 form needs subgroups of ≥ 8 lanes; this device's form is sg4/);
   // without subgroups: the GPU class
   const nosg: Gpu = { ...cpu, features: g.features.filter((f) => f !== 'subgroups') };
-  assert.is(cpuAttentionForm(nosg), null);
+  assert.is(cpuSubgroupForm(nosg), null);
   assert.match(key(await fw(nosg, 40)), /attention\/attention_forward\.wgsl/);
   assert.equal((await bw(nosg, 40)).map(key).map((k) => /_cpu/.test(k)), [false, false]);
   bf.destroy();

@@ -14,8 +14,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
-import { cpuLayernorm, layernormBackward, layernormForward, type CpuLayernormForm } from '../src/kernels/layernorm.ts';
-import { cpuFormRuns } from '../src/kernels/matmul-cpu.ts';
+import { cpuLayernorm, layernormBackward, layernormForward } from '../src/kernels/layernorm.ts';
+import { cpuFormRuns, type CpuSubgroupForm } from '../src/kernels/matmul-cpu.ts';
 import * as ref from '../src/ref/layers.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { run, upload } from './helpers/gpu.ts';
@@ -43,7 +43,7 @@ const SHAPES = [{ rows: 5, C: 12 }, { rows: 67, C: 388 }, { rows: 1, C: 384 }];
 let g: Gpu;
 let cpu: Gpu;
 /** The forms this device runs (a form's workgroup must lie inside one subgroup). */
-let forms: CpuLayernormForm[];
+let forms: CpuSubgroupForm[];
 S.before(async () => {
   g = await requestGpu();
   cpu = { ...g, kernels: 'cpu' };
@@ -71,7 +71,7 @@ S('the CPU class is chosen for C % 4 == 0 on a CPU-class device only, in the dev
   assert.is(cpuLayernorm(sw, 384, []), 'sg4');
   assert.is(cpuLayernorm(nosg, 384, []), null);
   const bf = upload(g, 'route', { a: 8 * 12, gamma: 12, beta: 12, out: 8 * 12, stats: 16, ds: 8 * 12 });
-  const fw = (x: Gpu, form?: CpuLayernormForm) => layernormForward(x, { label: 'route', a: bf.v('a'), weight: bf.v('gamma'), bias: bf.v('beta'), out: bf.v('out'), stats: bf.v('stats'), rows: 8, C: 12, eps: EPS }, form);
+  const fw = (x: Gpu, form?: CpuSubgroupForm) => layernormForward(x, { label: 'route', a: bf.v('a'), weight: bf.v('gamma'), bias: bf.v('beta'), out: bf.v('out'), stats: bf.v('stats'), rows: 8, C: 12, eps: EPS }, form);
   const bw = (x: Gpu) => layernormBackward(x, { label: 'route', dout: bf.v('a'), s: bf.v('a'), weight: bf.v('gamma'), stats: bf.v('stats'), ds: bf.v('ds'), rows: 8, C: 12 });
   if (own) assert.match((await fw(cpu)).pipeline.label, own === 'sg8' ? /layernorm_forward_cpu\.wgsl/ : /layernorm_forward_cpu_sg4\.wgsl/);
   assert.match((await fw(sw)).pipeline.label, /^layernorm\/layernorm_forward_cpu_sg4\.wgsl/);

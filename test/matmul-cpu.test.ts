@@ -19,7 +19,7 @@ import * as assert from 'uvu/assert';
 import { kernelClass, type Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { DEFAULT_VARIANT, matmul, type Epilogue } from '../src/kernels/matmul.ts';
-import { CPU_FORMS, cpuForm, cpuFormRuns, cpuMatmulSupports, cpuShaderFiles, cpuSubgroups, matmulCpu, type CpuForm } from '../src/kernels/matmul-cpu.ts';
+import { CPU_FORMS, cpuForm, cpuFormRuns, cpuMatmulSupports, cpuShaderFiles, matmulCpu, type CpuForm } from '../src/kernels/matmul-cpu.ts';
 import * as ref from '../src/ref/layers.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { run, upload, type Bufs } from './helpers/gpu.ts';
@@ -192,7 +192,7 @@ S('matmul routes to the CPU-class kernel on a CPU-class device, not for unsuppor
       const d = await matmul(sw, p.args);
       assert.ok(d.pipeline.label.startsWith('matmul/matmul_cpu_sg4.wgsl#main'), d.pipeline.label);
       assert.equal(d.workgroups, [1, 3, 1]); // N = 8, M = 33
-      assert.not.ok(cpuSubgroups(sw));
+      assert.is.not(cpuForm(sw), 'sg8');
       let refused = '';
       try { await matmulCpu(sw, p.args, 'sg8'); } catch (e) { refused = (e as Error).message; }
       assert.match(refused, /sg8 form needs subgroups of ≥ 8 lanes; this adapter has subgroups of 4 lanes \(its form is sg4\)/);

@@ -37,7 +37,7 @@
 import type { View } from '../gpu/arena.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { createParams, defineKernel, dispatch, type Access, type Dispatch } from '../gpu/pipelines.ts';
-import { CPU_FORMS, cpuForm, cpuFormRuns, type CpuForm } from './matmul-cpu.ts';
+import { CPU_FORMS, cpuForm, cpuFormRuns, cpuSubgroupForm, type CpuSubgroupForm } from './matmul-cpu.ts';
 
 const PARAMS = { B: 'u32', T: 'u32', C: 'u32', NH: 'u32', HS: 'u32', scale: 'f32' } as const;
 const FWD = { qkv: 'read', mask: 'read', out: 'rw', probs: 'rw', p: 'uniform' } as const;
@@ -59,8 +59,6 @@ export const ATTENTION_BACKWARD_Q_CPU_SG4_G2 = kernel('attention_backward_q_cpu_
 export const ATTENTION_BACKWARD_Q_CPU_SG4_G4 = kernel('attention_backward_q_cpu_sg4_g4', BACK_Q);
 export const ATTENTION_BACKWARD_KV_CPU_SG4 = kernel('attention_backward_kv_cpu_sg4', BACK_KV);
 
-/** The CPU-class attention's forms: the matmul's forms with subgroups (the workgroup is one subgroup of 8 or 4 lanes). */
-export type CpuAttentionForm = Exclude<CpuForm, 'nosg'>;
 type Lanes = 4 | 8;
 /** One kernel pair of a form: G groups of 4·lanes head columns (4 per lane in each), R query rows per workgroup. */
 interface RowsVariant { G: number; R: number; fwd: typeof ATTENTION_FORWARD_CPU; q: typeof ATTENTION_BACKWARD_Q_CPU }
@@ -70,7 +68,7 @@ interface RowsVariant { G: number; R: number; fwd: typeof ATTENTION_FORWARD_CPU;
  * 16 output accumulators per lane throughout. On SwiftShader, sg4 with R = 16 at G = 2 and R = 8 at G = 4 ran 4–8 %
  * faster but took twice as long to compile cold on lavapipe (the tests compile them there): not taken.
  */
-const FORMS: Record<CpuAttentionForm, { lanes: Lanes; rows: RowsVariant[]; kv: typeof ATTENTION_BACKWARD_KV_CPU }> = {
+const FORMS: Record<CpuSubgroupForm, { lanes: Lanes; rows: RowsVariant[]; kv: typeof ATTENTION_BACKWARD_KV_CPU }> = {
   sg8: {
     lanes: 8, kv: ATTENTION_BACKWARD_KV_CPU, rows: [
       { G: 1, R: 16, fwd: ATTENTION_FORWARD_CPU, q: ATTENTION_BACKWARD_Q_CPU },
@@ -87,7 +85,7 @@ const FORMS: Record<CpuAttentionForm, { lanes: Lanes; rows: RowsVariant[]; kv: t
 };
 
 /** The kernels of `form` for head size HS (null when no variant covers it). */
-function rowsVariant(form: CpuAttentionForm, HS: number): RowsVariant | null {
+function rowsVariant(form: CpuSubgroupForm, HS: number): RowsVariant | null {
   const { lanes, rows } = FORMS[form];
   return rows.find((v) => 4 * lanes * v.G >= HS) ?? null;
 }
@@ -315,16 +313,10 @@ export function attentionCpuShaderFiles(): Record<string, string> {
 }
 
 // ---------- builders ----------
-/** The form this device runs (`cpuForm`'s: 'sg8' where subgroups have ≥ 8 lanes, 'sg4' where 4..7), null without subgroups. */
-export function cpuAttentionForm(g: Pick<Gpu, 'features' | 'adapterInfo'>): CpuAttentionForm | null {
-  const f = cpuForm(g);
-  return f === 'nosg' ? null : f;
-}
-
 /** Why the CPU-class attention cannot run this shape on this device (then the GPU class does), or null. */
 export function cpuAttentionSupports(g: Gpu, a: { T: number; C: number; NH: number; views: (View | null | undefined)[] }): string | null {
   const HS = a.C / a.NH;
-  if (!cpuAttentionForm(g)) return 'the CPU-class attention needs subgroups of at least 4 lanes';
+  if (!cpuSubgroupForm(g)) return 'the CPU-class attention needs subgroups of at least 4 lanes';
   if (a.T % 4 || a.T < 4) return `the CPU-class attention reads vec4s of keys: T must be a multiple of 4 (T=${a.T})`;
   if (HS % 4 || HS > 64) return `the CPU-class attention handles head sizes that are multiples of 4 up to 64 (head size ${HS})`;
   for (const v of a.views) if (v && v.offset % 16) return `the CPU-class attention binds vec4 arrays: view '${v.name}' starts at byte ${v.offset}, not a multiple of 16`;
@@ -332,9 +324,9 @@ export function cpuAttentionSupports(g: Gpu, a: { T: number; C: number; NH: numb
 }
 
 /** The form's lanes and its kernel pair for head size HS; refuses a form whose workgroup would not be one subgroup here. */
-function formFor(g: Gpu, label: string, form: CpuAttentionForm | null, HS: number): { lanes: Lanes; v: RowsVariant; kv: typeof ATTENTION_BACKWARD_KV_CPU } {
+function formFor(g: Gpu, label: string, form: CpuSubgroupForm | null, HS: number): { lanes: Lanes; v: RowsVariant; kv: typeof ATTENTION_BACKWARD_KV_CPU } {
   if (!form) throw new Error(`${label}: ${cpuAttentionSupports(g, { T: 4, C: 4, NH: 1, views: [] })}; leave this shape to attentionForward / attentionBackward`);
-  if (cpuFormRuns(g, form)) throw new Error(`${label}: the CPU-class attention's ${form} form needs subgroups of ≥ ${CPU_FORMS[form].lanes} lanes; this device's form is ${cpuForm(g)} (leave the form to cpuAttentionForm)`);
+  if (cpuFormRuns(g, form)) throw new Error(`${label}: the CPU-class attention's ${form} form needs subgroups of ≥ ${CPU_FORMS[form].lanes} lanes; this device's form is ${cpuForm(g)} (leave the form to cpuSubgroupForm)`);
   const v = rowsVariant(form, HS);
   if (!v) throw new Error(`${label}: the CPU-class attention handles head sizes up to 64 (head size ${HS})`);
   return { lanes: FORMS[form].lanes, v, kv: FORMS[form].kv };
@@ -342,8 +334,8 @@ function formFor(g: Gpu, label: string, form: CpuAttentionForm | null, HS: numbe
 
 export interface CpuAttentionArgs { label: string; qkv: View; mask: View; out: View; probs: View; B: number; T: number; C: number; NH: number }
 
-/** The forward in this device's form (`cpuAttentionForm`), or in `form` (tests; refused where it cannot run). */
-export async function attentionForwardCpu(g: Gpu, a: CpuAttentionArgs, form = cpuAttentionForm(g)): Promise<Dispatch> {
+/** The forward in this device's form (`cpuSubgroupForm`), or in `form` (tests; refused where it cannot run). */
+export async function attentionForwardCpu(g: Gpu, a: CpuAttentionArgs, form = cpuSubgroupForm(g)): Promise<Dispatch> {
   const HS = a.C / a.NH;
   const { v } = formFor(g, a.label, form, HS);
   const k = await g.pipelines.get(v.fwd);
@@ -354,7 +346,7 @@ export async function attentionForwardCpu(g: Gpu, a: CpuAttentionArgs, form = cp
 export interface CpuAttentionBackArgs { label: string; dout: View; probs: View; qkv: View; dS: View; dqkv: View; B: number; T: number; C: number; NH: number }
 
 /** The backward (q half, then kv half) in this device's form, or in `form` (tests; refused where it cannot run). */
-export async function attentionBackwardCpu(g: Gpu, a: CpuAttentionBackArgs, form = cpuAttentionForm(g)): Promise<Dispatch[]> {
+export async function attentionBackwardCpu(g: Gpu, a: CpuAttentionBackArgs, form = cpuSubgroupForm(g)): Promise<Dispatch[]> {
   const HS = a.C / a.NH;
   const { lanes, v, kv } = formFor(g, a.label, form, HS);
   const kq = await g.pipelines.get(v.q);

@@ -2,7 +2,7 @@
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
 import { createParams, defineKernel, dispatch, grid, type Dispatch } from '../gpu/pipelines.ts';
-import { CPU_FORMS, cpuForm, cpuFormRuns, type CpuForm } from './matmul-cpu.ts';
+import { CPU_FORMS, cpuForm, cpuFormRuns, cpuSubgroupForm, type CpuSubgroupForm } from './matmul-cpu.ts';
 
 export const LAYERNORM_FORWARD = defineKernel({
   shader: 'layernorm/layernorm_forward.wgsl',
@@ -24,8 +24,6 @@ export const LAYERNORM_BACKWARD_CPU = defineKernel({ ...LAYERNORM_BACKWARD, shad
 export const LAYERNORM_FORWARD_CPU_SG4 = defineKernel({ ...LAYERNORM_FORWARD, shader: 'layernorm/layernorm_forward_cpu_sg4.wgsl' });
 export const LAYERNORM_BACKWARD_CPU_SG4 = defineKernel({ ...LAYERNORM_BACKWARD, shader: 'layernorm/layernorm_backward_cpu_sg4.wgsl' });
 
-/** The CPU-class LayerNorm's forms: the matmul's forms with subgroups (src/kernels/matmul-cpu.ts `cpuForm`). */
-export type CpuLayernormForm = Exclude<CpuForm, 'nosg'>;
 const CPU_KERNELS = {
   sg8: { forward: LAYERNORM_FORWARD_CPU, backward: LAYERNORM_BACKWARD_CPU },
   sg4: { forward: LAYERNORM_FORWARD_CPU_SG4, backward: LAYERNORM_BACKWARD_CPU_SG4 },
@@ -35,14 +33,13 @@ const CPU_KERNELS = {
  * The CPU-class form a CPU-class device runs for this width and these views (`cpuForm`'s), or null: the GPU class
  * (a GPU-class device, C % 4 ≠ 0, a view not 16-byte aligned, no subgroups of ≥ 4 lanes).
  */
-export function cpuLayernorm(g: Gpu, C: number, views: (View | null | undefined)[]): CpuLayernormForm | null {
+export function cpuLayernorm(g: Gpu, C: number, views: (View | null | undefined)[]): CpuSubgroupForm | null {
   if (g.kernels !== 'cpu' || C % 4 !== 0 || !views.every((v) => !v || v.offset % 16 === 0)) return null;
-  const f = cpuForm(g);
-  return f === 'nosg' ? null : f;
+  return cpuSubgroupForm(g);
 }
 
 /** The CPU-class form to run, or null for the GPU class; `forced` (tests) must be runnable on the CPU class here. */
-function layernormForm(g: Gpu, label: string, C: number, views: (View | null | undefined)[], forced?: CpuLayernormForm): CpuLayernormForm | null {
+function layernormForm(g: Gpu, label: string, C: number, views: (View | null | undefined)[], forced?: CpuSubgroupForm): CpuSubgroupForm | null {
   const form = cpuLayernorm(g, C, views);
   if (!forced) return form;
   if (!form) throw new Error(`${label}: the CPU-class LayerNorm's ${forced} form was asked for, but this device and shape run the GPU class (kernels '${g.kernels}', C=${C}, form ${cpuForm(g)})`);
@@ -64,7 +61,7 @@ export interface LayernormArgs {
 }
 
 /** LayerNorm forward: the CPU class in this device's form (or `form`: tests), else the GPU class. */
-export async function layernormForward(g: Gpu, x: LayernormArgs, form?: CpuLayernormForm): Promise<Dispatch> {
+export async function layernormForward(g: Gpu, x: LayernormArgs, form?: CpuSubgroupForm): Promise<Dispatch> {
   const cpu = layernormForm(g, x.label, x.C, [x.a, x.b, x.weight, x.bias, x.out, x.s], form);
   const k = cpu
     ? await g.pipelines.get(CPU_KERNELS[cpu].forward, { constants: { HAS_RES: !!x.b } })
@@ -83,7 +80,7 @@ export interface LayernormBackArgs {
 }
 
 /** LayerNorm backward: the CPU class in this device's form (or `form`: tests), else the GPU class. */
-export async function layernormBackward(g: Gpu, x: LayernormBackArgs, form?: CpuLayernormForm): Promise<Dispatch> {
+export async function layernormBackward(g: Gpu, x: LayernormBackArgs, form?: CpuSubgroupForm): Promise<Dispatch> {
   const cpu = layernormForm(g, x.label, x.C, [x.dout, x.s, x.weight, x.ds], form);
   const k = cpu
     ? await g.pipelines.get(CPU_KERNELS[cpu].backward)

@@ -199,9 +199,14 @@ export function cpuFormRuns(g: Pick<Gpu, 'features' | 'adapterInfo'>, form: CpuF
   return `the CPU-class matmul's ${form} form needs subgroups of ≥ ${lanes} lanes; this adapter has ${has} (its form is ${cpuForm(g)})`;
 }
 
-/** Whether subgroups have ≥ 8 lanes here, i.e. the 'sg8' forms run (matmul, attention, LayerNorm: all choose by `cpuForm`). */
-export function cpuSubgroups(g: Gpu): boolean {
-  return cpuForm(g) === 'sg8';
+/** The forms with subgroup broadcasts: the CPU-class attention and LayerNorm have only these (no form without). */
+export type CpuSubgroupForm = Exclude<CpuForm, 'nosg'>;
+
+/** This device's form (`cpuForm`'s) where it has subgroups of ≥ 4 lanes, else null (attention and LayerNorm then
+ * run the GPU class). */
+export function cpuSubgroupForm(g: Pick<Gpu, 'features' | 'adapterInfo'>): CpuSubgroupForm | null {
+  const f = cpuForm(g);
+  return f === 'nosg' ? null : f;
 }
 
 /** Why the CPU-class kernel cannot run this product (then the GPU-class family does), or null when it can. */
