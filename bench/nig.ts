@@ -232,7 +232,7 @@ async function main(): Promise<void> {
     if (why) fail(`bench:nig: --peer cpu: ${why}`, 2);
   }
   console.log(`matmul variant: ${process.env.IR_NEURONS_TUNE ? `IR_NEURONS_TUNE=${process.env.IR_NEURONS_TUNE} (tuned choices)` : 'the default (IR_NEURONS_TUNE unset)'}`);
-  const soft = /llvmpipe|lavapipe|swiftshader|software/i.test(Object.values(g.adapterInfo).join(' '));
+  const soft = g.sharesHostCores === true; // a software adapter (src/gpu/device.ts isSoftwareAdapter)
   // software adapter: GPU-class kernels take minutes a pair there (one pair, no warm-up); the CPU class seconds, so it
   // gets a warm-up pair (compiling the pipelines, learning the waits of src/gpu/wait.ts) and 3 timed pairs
   const slow = soft && g.kernels !== 'cpu';
