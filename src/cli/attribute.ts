@@ -26,6 +26,7 @@ import { runDatasets } from '../run/datasets.ts';
 import { runManifest } from '../run/manifest.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { checkOutDir, prepareOutDir, removeCreated } from '../util/out-path.ts';
+import { setWriteAdvice } from '../util/write-error.ts';
 import { lockDir } from '../run/lock.ts';
 import { encodeNamedPairs } from '../pipeline/encode.ts';
 
@@ -115,6 +116,11 @@ export async function run(argv: string[]): Promise<number> {
   // the output folder, before any long work (it is created and locked later, when the run starts writing)
   checkOutDir(outDir);
   if (datasetSpec) {
+    // a failed write leaves the last checkpoint sound: free space (or move the folder) and resume from it
+    setWriteAdvice({
+      elsewhere: `move ${outDir} to another disk and give that as --out`,
+      then: () => existsSync(join(outDir, 'checkpoint.safetensors')) ? 'rerun with --resume to continue' : 'run the command again',
+    });
     if (existsSync(join(outDir, 'attributions.safetensors'))) throw new UserError(`${outDir}: holds the output of an 'attribute --pairs' run; give the dataset run its own --out folder`);
   } else if (['aggregate.safetensors', 'checkpoint.safetensors'].some((f) => existsSync(join(outDir, f)))) {
     throw new UserError(`${outDir}: holds a dataset run; give the --pairs run its own --out folder`);

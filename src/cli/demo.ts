@@ -6,7 +6,7 @@
  * schemes, pruning against random sets, and the report, which shows every known-answer check beside its section
  * (Fig. 3 also with the in-domain dataset left out). Exits 1 if a check fails. Re-running reuses what is there.
  */
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type CommandSpec } from './args.ts';
 import { REPO_ROOT, runDatasets } from '../run/datasets.ts';
@@ -29,6 +29,8 @@ import { STANDARD_PERCENTS } from '../analysis/rankings.ts';
 import { DEFAULT_RULE } from '../ig/path.ts';
 import { UserError } from '../util/errors.ts';
 import { prepareOutDir, readJsonFile } from '../util/out-path.ts';
+import { writeJsonAtomic } from '../util/atomic.ts';
+import { setWriteAdvice } from '../util/write-error.ts';
 
 export const command: CommandSpec = {
   name: 'demo',
@@ -47,20 +49,21 @@ export async function run(argv: string[]): Promise<number> {
   const out = resolve((a.opts.out as string | undefined) ?? join(REPO_ROOT, 'out/demo'));
   const steps = (a.opts.steps as number | undefined) ?? 20;
   const log = (s: string) => process.stderr.write(`demo: ${s}\n`);
+  setWriteAdvice({ then: 'run the demo again (it continues from its checkpoint)' });
   prepareOutDir(out);
   const modelDir = join(out, 'model');
   const planted = makePlantedBert({ out: modelDir, seed: 1 });
   const entries = [['toy-in', 'in-domain', 1, 'in'], ['toy-ood-a', 'out-of-domain', 2, 'ood'], ['toy-ood-b', 'out-of-domain', 3, 'ood']] as const;
   for (const [name, , seed, domain] of entries) makeToyCollection({ out: join(out, name), seed, domain });
   const configFile = join(out, 'datasets.json');
-  writeFileSync(configFile, JSON.stringify({
+  writeJsonAtomic(configFile, {
     version: 1,
     notes: 'Toy collections of the demo (tools/make-toy-collection.ts): grade 2 = the query topic\'s evidence words, 1 = one of them, 0 = none; out-of-domain ones add OOD evidence words to relevant passages; half the non-relevant passages hold non-relevance cues.',
     datasets: entries.map(([name, group]) => ({
       name, group, format: 'tsv', relThreshold: 2, unlisted: 'unjudged',
       files: { docs: `${name}/corpus.tsv`, queries: `${name}/queries.tsv`, qrels: `${name}/qrels.txt`, run: `${name}/run.txt` },
     })),
-  }, null, 1) + '\n');
+  });
   const w = loadCheckpoint(modelDir);
   const dff = w.config.intermediate;
   const names = (us: number[]) => us.map((u) => unitName(u, dff)).join(' ');

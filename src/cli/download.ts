@@ -10,6 +10,7 @@ import { downloadModel, type DownloadProgress } from '../hub/download.ts';
 import { loadCheckpoint } from '../model/checkpoint.ts';
 import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 import { UserError } from '../util/errors.ts';
+import { setWriteAdvice } from '../util/write-error.ts';
 
 const MiB = 2 ** 20;
 
@@ -47,6 +48,7 @@ export async function run(argv: string[]): Promise<number> {
   if (a.positionals.length !== 1) throw new UserError(`download takes one model id (org/name), got ${a.positionals.length ? a.positionals.join(' ') : 'none'}; e.g. ir-neurons download cross-encoder/ms-marco-MiniLM-L-6-v2`);
   const repo = a.positionals[0];
   const dir = (a.opts.dir as string | undefined) ?? join('weights', repo.split('/').pop() ?? repo);
+  setWriteAdvice({ flag: '--dir', then: 'run the command again (it resumes the download)' });
   const bar = progressBar();
   const r = await downloadModel({
     repo, revision: a.opts.revision as string | undefined, dir,

@@ -4,6 +4,7 @@
  * and exits 1; `--debug` prints stacks; `--help` after a command prints that command's options (from its table).
  */
 import { UserError } from '../util/errors.ts';
+import { setWriteAdvice, writeFailure } from '../util/write-error.ts';
 import { HelpRequested } from './args.ts';
 
 const COMMANDS: Record<string, { about: string; load: () => Promise<{ run(argv: string[]): Promise<number> }> }> = {
@@ -36,6 +37,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`ir-neurons: unknown command '${name}'\n${usage()}`);
     return 2;
   }
+  setWriteAdvice();
+  running = name;
+  if (!process.stdout.listeners('error').includes(stdoutFailed)) process.stdout.on('error', stdoutFailed);
   try {
     const mod = await cmd.load();
     return await mod.run(args.slice(1));
@@ -47,6 +51,15 @@ export async function main(argv: string[]): Promise<number> {
     else process.stderr.write(`ir-neurons ${name}: internal error: ${oneLine(err.message)} (run with --debug for the stack)\n`);
     return e instanceof UserError ? 2 : 1;
   }
+}
+
+let running = '';
+
+/** Output the shell sent to a full disk (`evaluate ... > FILE`): one line and exit 2, not an unhandled 'error' event. */
+function stdoutFailed(e: Error): void {
+  const w = writeFailure(e, 'standard output');
+  process.stderr.write(`ir-neurons ${running}: ${w instanceof UserError ? oneLine(w.message) : `internal error: ${oneLine(e.message)}`}\n`);
+  process.exit(w instanceof UserError ? 2 : 1);
 }
 
 /** Error messages print on one line, whatever they hold. */

@@ -5,12 +5,12 @@
  * per-cell counts); the shards must share the run key and partition the pair list (each i of 0..n-1 once, every
  * pair of the list done exactly once).
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type CommandSpec } from './args.ts';
 import { UserError } from '../util/errors.ts';
 import { FIX, readState, serializeAggregate, type RunState } from '../run/state.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
+import { makeDir, writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { addWords } from '../ig/cells.ts';
 import { pairVectorsFile, readPairVectors } from '../run/scheduler.ts';
 import { readRunManifest, verifyAggregate } from '../run/run-dir.ts';
@@ -112,7 +112,7 @@ export async function run(argv: string[]): Promise<number> {
       });
       (merged as unknown as Record<string, Float32Array>)[f] = all;
     }
-    if (!existsSync(join(outDir, 'datasets'))) mkdirSync(join(outDir, 'datasets'));
+    makeDir(join(outDir, 'datasets'));
     if (vectors) {
       // per-pair vectors (--keep-pairs): rows back in global pair order
       const all = new Float32Array(total * units).fill(NaN);
@@ -124,7 +124,7 @@ export async function run(argv: string[]): Promise<number> {
       writeFileAtomic(join(outDir, 'pairs.safetensors'), pairVectorsFile(all, total, units, key, total));
     }
     writeFileAtomic(join(outDir, 'aggregate.safetensors'), serializeAggregate(merged, cfg.layers, cfg.intermediate, { shard: `merged ${n}`, total: String(total) }));
-    for (const f of readdirSync(join(shards[0].dir, 'datasets'))) copyFileSync(join(shards[0].dir, 'datasets', f), join(outDir, 'datasets', f));
+    for (const f of readdirSync(join(shards[0].dir, 'datasets'))) writeFileAtomic(join(outDir, 'datasets', f), readFileSync(join(shards[0].dir, 'datasets', f)));
     writeJsonAtomic(join(outDir, 'manifest.json'), {
       ...shards[0].manifest, key, shard: { index: 0, count: 1 }, pairs: { total, shard: total },
       mergedFrom: shards.map((s) => ({ dir: s.dir, shard: s.manifest.shard, key: s.manifest.key, aggregateSha256: s.state.sha256 })),

@@ -7,6 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { parseArgs, type CommandSpec } from './args.ts';
 import { checkOutFile, prepareOutDir, readJsonFile } from '../util/out-path.ts';
 import { UserError } from '../util/errors.ts';
+import { guardWrite } from '../util/write-error.ts';
 import { readRunDir } from '../run/run-dir.ts';
 import { reportInput, type ReportOptions } from '../pipeline/report-input.ts';
 import { writeReport } from '../report/write.ts';
@@ -28,7 +29,7 @@ export function makeReport(runDir: string, pruningFile: string | undefined, out:
   if (html) checkOutFile(out);
   const { files } = writeReport(dir, reportInput(run, pruning, { ...extra, title, p }));
   const page = files.find((f) => f.endsWith('.html'))!;
-  if (html && basename(out) !== basename(page)) renameSync(page, out);
+  if (html && basename(out) !== basename(page)) guardWrite(out, () => renameSync(page, out));
   return html ? out : page;
 }
 

@@ -7,13 +7,16 @@
  * shards it names, or pytorch_model.bin; tokenizer.json, or vocab.txt; tokenizer_config.json when present.
  * Each file is written to `<file>.part`, resumed with a Range request when a transfer stops (within a run, and on
  * the next run), checked against the size and hash the hub lists (sha256 for LFS files, the git blob id otherwise),
- * and renamed into place only then. `HF_TOKEN` is sent as a bearer token (gated and private models), `HF_ENDPOINT`
+ * and renamed into place only then. A write that fails (a full disk, permissions) is a one-line WriteError; the part
+ * stays, for the next run to resume. `HF_TOKEN` is sent as a bearer token (gated and private models), `HF_ENDPOINT`
  * replaces https://huggingface.co (mirrors). Nothing is printed here: progress goes to `onProgress`.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, existsSync, openSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
+import { makeDir, writeAll } from '../util/atomic.ts';
+import { guardWrite } from '../util/write-error.ts';
 import { parseShardIndex } from '../formats/safetensors.ts';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
@@ -171,7 +174,7 @@ async function holds(path: string, f: HubFile): Promise<boolean> {
 async function fetchFile(url: string, dest: string, f: HubFile, o: Required<Pick<DownloadOptions, 'attempts' | 'endpoint' | 'repo'>> & DownloadOptions,
   progress: (done: number) => void): Promise<boolean> {
   const part = `${dest}.part`;
-  mkdirSync(dirname(dest), { recursive: true });
+  makeDir(dirname(dest));
   let resumed = false;
   let lastError = '';
   for (let attempt = 1; attempt <= o.attempts; attempt++) {
@@ -184,15 +187,16 @@ async function fetchFile(url: string, dest: string, f: HubFile, o: Required<Pick
       if (!res.ok) throw statusError(res.status, url, o.repo, o.token);
       if (have > 0 && res.status === 206) resumed = true;
       else if (have > 0) have = 0;  // the server ignored the Range: start over
-      const fd = openSync(part, have > 0 ? 'a' : 'w');
+      const fd = guardWrite(part, () => openSync(part, have > 0 ? 'a' : 'w'));
       let done = have;
       try {
         for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          writeSync(fd, chunk);
+          writeAll(fd, chunk, part);
           done += chunk.byteLength;
           progress(done);
         }
       } catch (e) {
+        if (e instanceof UserError) throw e; // the disk, not the network: the part is kept for the next run
         lastError = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
       } finally {
         closeSync(fd);
@@ -218,7 +222,7 @@ async function fetchFile(url: string, dest: string, f: HubFile, o: Required<Pick
         throw new UserError(`${dest}: ${v.kind} ${got} does not match the hub's ${v.want}; the download was corrupted (or the mirror serves another file) and was deleted, run the command again`);
       }
     }
-    renameSync(part, dest);
+    guardWrite(dest, () => renameSync(part, dest));
     return resumed;
   }
   throw new UserError(`${dest}: the transfer stopped ${o.attempts} times (${lastError}); ${statSync(part).size} bytes are kept in ${part}, run the command again to resume`);
@@ -232,7 +236,7 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
   const o = { attempts: 3, ...opts, endpoint, token, revision };
   const { commit, files } = await listFiles(opts.repo, revision, endpoint, token);
   const queue = pickFiles(files, opts.repo);
-  mkdirSync(opts.dir, { recursive: true });
+  makeDir(opts.dir);
   const out: DownloadResult['files'] = [];
   const byPath = new Map(files.map((f) => [f.path, f]));
   for (let i = 0; i < queue.length; i++) {

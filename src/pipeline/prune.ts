@@ -4,7 +4,6 @@
  * model and with random sets of the same size (uniform without replacement, several seeds). Writes a TREC run
  * file of every ranking, so that any external tool can evaluate them.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import type { BertGpu } from '../model/forward.ts';
@@ -19,7 +18,7 @@ import type { Run } from '../data/trec.ts';
 import { scoreEncoded } from '../model/score.ts';
 import { setMasks, type GpuMasks, type MaskChoice } from './gpu-masks.ts';
 import { Progress } from '../util/progress.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
+import { makeDir, writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 
 export interface PruneDataset { name: string; collection: Collection; relevanceLevel: number }
 
@@ -80,7 +79,7 @@ export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: P
     return hits;
   }).flat();
   const runsDir = join(o.outDir, 'runs');
-  mkdirSync(runsDir, { recursive: true });
+  makeDir(runsDir);
   const written: string[] = [];
   const scoreAll = async (masks: MaskChoice, tag: string): Promise<Run[]> => {
     await setMasks(model, masks, gpuMasks);

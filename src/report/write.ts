@@ -2,10 +2,8 @@
  * The thin file writer of the report: report.html, report.json and report.md in one folder. The only module
  * of src/report that touches the file system.
  */
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../util/atomic.ts';
-import { UserError } from '../util/errors.ts';
+import { makeDir, writeFileAtomic } from '../util/atomic.ts';
 import { renderHtml } from './html.ts';
 import { renderMarkdown } from './markdown.ts';
 import { buildReport, type ReportInput, type ReportJson } from './report.ts';
@@ -18,12 +16,7 @@ export function writeReport(dir: string, input: ReportInput): { report: ReportJs
     ['report.json', `${JSON.stringify(report, null, 2)}\n`],
     ['report.md', renderMarkdown(report)],
   ];
-  try {
-    mkdirSync(dir, { recursive: true });
-    for (const [name, text] of files) writeFileAtomic(path.join(dir, name), text);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new UserError(`${dir}: cannot write the report (${code}); check that the folder is writable`);
-  }
+  makeDir(dir);
+  for (const [name, text] of files) writeFileAtomic(path.join(dir, name), text);
   return { report, files: files.map(([name]) => path.join(dir, name)) };
 }

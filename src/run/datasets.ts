@@ -2,7 +2,7 @@
  * `ir-neurons attribute --dataset NAMES ...`: the dataset mode of `attribute` (see src/run/scheduler.ts).
  * NAMES: comma-separated dataset names of the config, or a group (in-domain, out-of-domain), or all.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../util/errors.ts';
@@ -16,7 +16,7 @@ import { parseShard, prepareSchedule, runPrepared, type ScheduleOptions } from '
 import { DATASET_IG, runKey, shardKey, tokenizerId, type KeyInputs } from './keys.ts';
 import { lockDir } from './lock.ts';
 import { runManifest } from './manifest.ts';
-import { writeJsonAtomic } from '../util/atomic.ts';
+import { makeDir, writeJsonAtomic } from '../util/atomic.ts';
 import { prepareOutDir, removeCreated } from '../util/out-path.ts';
 import type { CellAccumulators } from '../ig/cells.ts';
 import { scoreEncoded } from '../model/score.ts';
@@ -151,7 +151,7 @@ async function lockedRun(a: DatasetRunArgs, engine: NigEngine, tok: PairTokenize
   }
   // checked: from here on the folder is written
   const manifestFile = join(a.outDir, 'manifest.json');
-  if (!existsSync(join(a.outDir, 'datasets'))) mkdirSync(join(a.outDir, 'datasets'));
+  makeDir(join(a.outDir, 'datasets'));
   for (const e of entries) writeJsonAtomic(join(a.outDir, 'datasets', `${e.name}.json`), { name: e.name, group: e.group, relThreshold: e.relThreshold, ...datasetManifest(pairs.filter((p) => p.dataset === e.name), a.selection) });
   const head = { kind: 'dataset-run', key: shardKey(rk, shard), model: { dir: a.modelDir, hash: a.modelHash, config: model.cfg }, tokenizer: tok, g: model.g };
   writeJsonAtomic(manifestFile, runManifest(head, {

@@ -17,9 +17,9 @@
  * Distractors never include evidence, OOD or cue words. Every word is a whole vocabulary entry, so WordPiece
  * gives one token per word and no [UNK].
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
+import { makeDir, writeFileAtomic } from '../util/atomic.ts';
 import { mulberry32 } from '../util/rng.ts';
 import { NONREL_WORDS, OOD_WORDS, TOY_TOPICS, evidenceWords, toyWords } from './vocab.ts';
 
@@ -104,15 +104,15 @@ export function makeToyCollection(opts: ToyCollectionOptions): ToyCollection {
     shuffle([...mine], rand).forEach((d, r) => runLines.push(`${qid} Q0 ${d.docid} ${r + 1} ${nd - r} shuffled`));
   }
 
-  mkdirSync(opts.out, { recursive: true });
+  makeDir(opts.out);
   const files = {
     queries: join(opts.out, 'queries.tsv'), corpus: join(opts.out, 'corpus.tsv'),
     qrels: join(opts.out, 'qrels.txt'), run: join(opts.out, 'run.txt'),
   };
-  writeFileSync(files.queries, queries.map((q) => `${q.qid}\t${q.text}\n`).join(''));
-  writeFileSync(files.corpus, docs.map((d) => `${d.docid}\t${d.text}\n`).join(''));
-  writeFileSync(files.qrels, docs.map((d) => `${d.qid} 0 ${d.docid} ${d.grade}\n`).join(''));
-  writeFileSync(files.run, runLines.map((l) => `${l}\n`).join(''));
+  writeFileAtomic(files.queries, queries.map((q) => `${q.qid}\t${q.text}\n`).join(''));
+  writeFileAtomic(files.corpus, docs.map((d) => `${d.docid}\t${d.text}\n`).join(''));
+  writeFileAtomic(files.qrels, docs.map((d) => `${d.qid} 0 ${d.docid} ${d.grade}\n`).join(''));
+  writeFileAtomic(files.run, runLines.map((l) => `${l}\n`).join(''));
   return { dir: opts.out, queries, docs, files };
 }
 

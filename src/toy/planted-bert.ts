@@ -33,9 +33,10 @@
  * REL without hiding it). All other weights are makeTinyBert's random init scaled by 0.2 (std 0.02).
  * Pruning the detectors removes the signal; pruning the amplifiers shrinks it.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
 import { encodeSafetensors, makeTinyBert, tinyBertStateDict, type FloatTensor } from './tiny-bert.ts';
 import { NONREL_WORDS, OOD_WORDS, evidenceWords, toyVocab } from './vocab.ts';
 
@@ -220,8 +221,8 @@ export function makePlantedBert(opts: PlantedBertOptions): PlantedBert {
   cfg.initializer_range = 0.02;
   cfg.planted_units = o.planted; // informational; transformers ignores unknown config keys
   cfg.planted_roles = { ood: o.ood, nonrel: o.nonrel, dead: o.dead };
-  writeFileSync(cfgFile, JSON.stringify(cfg, null, 2) + '\n');
-  writeFileSync(join(opts.out, 'model.safetensors'), encodeSafetensors(plantedStateDict(o), 'F32', { format: 'pt' }));
+  writeFileAtomic(cfgFile, JSON.stringify(cfg, null, 2) + '\n');
+  writeFileAtomic(join(opts.out, 'model.safetensors'), encodeSafetensors(plantedStateDict(o), 'F32', { format: 'pt' }));
   const flat = (list: PlantedUnits[]) => list.flatMap((p) => p.units.map((u) => p.layer * o.intermediate + u)).sort((a, b) => a - b);
   const flatUnits = flat(o.planted);
   const roles: PlantedRoles = { relevance: flatUnits, ood: flat(o.ood), nonrel: flat(o.nonrel), dead: flat(o.dead) };

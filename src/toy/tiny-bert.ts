@@ -9,9 +9,9 @@
  * Init: embeddings, linear weights and biases ~ N(0, 0.1) (biases random, not zero, so tests see them);
  * LayerNorm weight 1 + N(0, 0.05), bias N(0, 0.05); the [PAD] row of the word embeddings is zero, as in HF.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
+import { makeDir, writeFileAtomic } from '../util/atomic.ts';
 import { mulberry32 } from '../util/rng.ts';
 import { toyVocab } from './vocab.ts';
 
@@ -184,11 +184,11 @@ export function makeTinyBert(opts: TinyBertOptions): void {
     label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
     torch_dtype: { F32: 'float32', F16: 'float16', BF16: 'bfloat16' }[o.dtype],
   };
-  mkdirSync(o.out, { recursive: true });
-  writeFileSync(join(o.out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-  writeFileSync(join(o.out, 'model.safetensors'), encodeSafetensors(tinyBertStateDict(o), o.dtype, { format: 'pt' }));
-  writeFileSync(join(o.out, 'vocab.txt'), vocab.join('\n') + '\n');
-  writeFileSync(join(o.out, 'tokenizer_config.json'), JSON.stringify({ do_lower_case: true, model_max_length: 512 }, null, 2) + '\n');
+  makeDir(o.out);
+  writeFileAtomic(join(o.out, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  writeFileAtomic(join(o.out, 'model.safetensors'), encodeSafetensors(tinyBertStateDict(o), o.dtype, { format: 'pt' }));
+  writeFileAtomic(join(o.out, 'vocab.txt'), vocab.join('\n') + '\n');
+  writeFileAtomic(join(o.out, 'tokenizer_config.json'), JSON.stringify({ do_lower_case: true, model_max_length: 512 }, null, 2) + '\n');
 }
 
 /** The options of tools/make-tiny-bert.ts from its command line. */
