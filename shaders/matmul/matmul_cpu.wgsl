@@ -139,36 +139,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     acc31 += b * subgroupBroadcast(a3, 7u);
   }
   if (c4s >= n4) { return; }
-  if (r0 + 0u < p.M) { store4(r0 + 0u, c4, acc0); }
-  if (r0 + 1u < p.M) { store4(r0 + 1u, c4, acc1); }
-  if (r0 + 2u < p.M) { store4(r0 + 2u, c4, acc2); }
-  if (r0 + 3u < p.M) { store4(r0 + 3u, c4, acc3); }
-  if (r0 + 4u < p.M) { store4(r0 + 4u, c4, acc4); }
-  if (r0 + 5u < p.M) { store4(r0 + 5u, c4, acc5); }
-  if (r0 + 6u < p.M) { store4(r0 + 6u, c4, acc6); }
-  if (r0 + 7u < p.M) { store4(r0 + 7u, c4, acc7); }
-  if (r0 + 8u < p.M) { store4(r0 + 8u, c4, acc8); }
-  if (r0 + 9u < p.M) { store4(r0 + 9u, c4, acc9); }
-  if (r0 + 10u < p.M) { store4(r0 + 10u, c4, acc10); }
-  if (r0 + 11u < p.M) { store4(r0 + 11u, c4, acc11); }
-  if (r0 + 12u < p.M) { store4(r0 + 12u, c4, acc12); }
-  if (r0 + 13u < p.M) { store4(r0 + 13u, c4, acc13); }
-  if (r0 + 14u < p.M) { store4(r0 + 14u, c4, acc14); }
-  if (r0 + 15u < p.M) { store4(r0 + 15u, c4, acc15); }
-  if (r0 + 16u < p.M) { store4(r0 + 16u, c4, acc16); }
-  if (r0 + 17u < p.M) { store4(r0 + 17u, c4, acc17); }
-  if (r0 + 18u < p.M) { store4(r0 + 18u, c4, acc18); }
-  if (r0 + 19u < p.M) { store4(r0 + 19u, c4, acc19); }
-  if (r0 + 20u < p.M) { store4(r0 + 20u, c4, acc20); }
-  if (r0 + 21u < p.M) { store4(r0 + 21u, c4, acc21); }
-  if (r0 + 22u < p.M) { store4(r0 + 22u, c4, acc22); }
-  if (r0 + 23u < p.M) { store4(r0 + 23u, c4, acc23); }
-  if (r0 + 24u < p.M) { store4(r0 + 24u, c4, acc24); }
-  if (r0 + 25u < p.M) { store4(r0 + 25u, c4, acc25); }
-  if (r0 + 26u < p.M) { store4(r0 + 26u, c4, acc26); }
-  if (r0 + 27u < p.M) { store4(r0 + 27u, c4, acc27); }
-  if (r0 + 28u < p.M) { store4(r0 + 28u, c4, acc28); }
-  if (r0 + 29u < p.M) { store4(r0 + 29u, c4, acc29); }
-  if (r0 + 30u < p.M) { store4(r0 + 30u, c4, acc30); }
-  if (r0 + 31u < p.M) { store4(r0 + 31u, c4, acc31); }
+  let accs = array<vec4f, 32>(acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11, acc12, acc13, acc14, acc15, acc16, acc17, acc18, acc19, acc20, acc21, acc22, acc23, acc24, acc25, acc26, acc27, acc28, acc29, acc30, acc31);
+  let m1 = min(r0 + 32u, p.M);
+  for (var m = r0; m < m1; m++) { store4(m, c4, accs[m - r0]); }
 }

@@ -107,20 +107,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     acc15 += b * subgroupBroadcast(a3, 3u);
   }
   if (c4s >= n4) { return; }
-  if (r0 + 0u < p.M) { store4(r0 + 0u, c4, acc0); }
-  if (r0 + 1u < p.M) { store4(r0 + 1u, c4, acc1); }
-  if (r0 + 2u < p.M) { store4(r0 + 2u, c4, acc2); }
-  if (r0 + 3u < p.M) { store4(r0 + 3u, c4, acc3); }
-  if (r0 + 4u < p.M) { store4(r0 + 4u, c4, acc4); }
-  if (r0 + 5u < p.M) { store4(r0 + 5u, c4, acc5); }
-  if (r0 + 6u < p.M) { store4(r0 + 6u, c4, acc6); }
-  if (r0 + 7u < p.M) { store4(r0 + 7u, c4, acc7); }
-  if (r0 + 8u < p.M) { store4(r0 + 8u, c4, acc8); }
-  if (r0 + 9u < p.M) { store4(r0 + 9u, c4, acc9); }
-  if (r0 + 10u < p.M) { store4(r0 + 10u, c4, acc10); }
-  if (r0 + 11u < p.M) { store4(r0 + 11u, c4, acc11); }
-  if (r0 + 12u < p.M) { store4(r0 + 12u, c4, acc12); }
-  if (r0 + 13u < p.M) { store4(r0 + 13u, c4, acc13); }
-  if (r0 + 14u < p.M) { store4(r0 + 14u, c4, acc14); }
-  if (r0 + 15u < p.M) { store4(r0 + 15u, c4, acc15); }
+  let accs = array<vec4f, 16>(acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11, acc12, acc13, acc14, acc15);
+  let m1 = min(r0 + 16u, p.M);
+  for (var m = r0; m < m1; m++) { store4(m, c4, accs[m - r0]); }
 }

@@ -159,7 +159,13 @@ export function matmulCpuWgsl(subgroups: boolean, lanes: 4 | 8 = 8, rows = 32): 
   }
   out('  }');
   out('  if (c4s >= n4) { return; }');
-  for (const t of T) out(`  if (r0 + ${t}u < p.M) { store4(r0 + ${t}u, c4, acc${t}); }`);
+  // The epilogue in a loop the compiler cannot unroll: one copy of store4 instead of one per row. On lavapipe each
+  // storage access is a per-lane load with its own bounds branch and GELU ~40 instructions a lane, so R copies made
+  // its first-use (LLVM) compile 2-17x longer (bench/RESULTS.md); the loop costs nothing measurable at run time.
+  out(`  let accs = array<vec4f, ${R}>(${T.map((t) => `acc${t}`).join(', ')});`);
+  // (a loop from r0, not from 0: with a constant start, Mesa's NIR finds the bound R and unrolls it again)
+  out(`  let m1 = min(r0 + ${R}u, p.M);`);
+  out('  for (var m = r0; m < m1; m++) { store4(m, c4, accs[m - r0]); }');
   out('}');
   return lines.join('\n') + '\n';
 }
