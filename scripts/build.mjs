@@ -6,7 +6,8 @@
  *   dist/lib/chunk-*.js   code the two share and the commands loaded on demand (ES module splitting)
  *   dist/browser/index.js the browser entry (src/api/browser.ts): `import … from 'ir-neurons/browser'`, one
  *                         self-contained module, WGSL inlined, no Node built-ins (the build fails on one)
- *   dist/types/           declarations (tsc: scripts/tsconfig.build.json), dist/types/api/{node,browser}.d.ts
+ *   dist/types/           declarations (tsc: scripts/tsconfig.build.json), dist/types/api/{node,browser}.d.ts, and
+ *                         dist/types/api/{node,browser}.webgpu.d.ts for TypeScript < 6 (see WEBGPU_SHIM)
  * Every bundle sits two folders below the package root, as its source does below the repository (src/<layer>/),
  * so the sources' `new URL('../../…', import.meta.url)` (package.json, shaders/, data/) resolve to the package's
  * own files: the Node build reads WGSL from the shipped shaders/ folder exactly as the sources do.
@@ -15,13 +16,23 @@
  * Usage: node scripts/build.mjs [--outdir DIR] [--no-types]
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { noNodePlugin, shadersPlugin } from './build-web.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * The declarations name WebGPU's global types (GPUDevice, GPUBuffer, …). TypeScript ≥ 6 has them in its DOM lib;
+ * older versions do not, and take them from @webgpu/types (a dependency), which must then be referenced, while on
+ * TypeScript ≥ 6 the same reference would declare them twice (TS2300, without skipLibCheck). So each entry gets a
+ * twin, `<entry>.webgpu.d.ts`, that references @webgpu/types and re-exports the entry, and package.json sends
+ * TypeScript < 6 there: the `types@<6` condition of `exports` (node16/nodenext/bundler resolution) and
+ * `typesVersions` (node10 resolution).
+ */
+const WEBGPU_SHIM = (entry) => `/// <reference types="@webgpu/types" />\nexport * from './${entry}.js';\n`;
 
 /** Total size of the .js files under dir, in KiB. */
 function jsKiB(dir) {
@@ -51,6 +62,7 @@ export async function build({ outdir = join(ROOT, 'dist'), types = true, logLeve
   if (types) {
     const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'scripts/tsconfig.build.json'), '--outDir', join(outdir, 'types')], { encoding: 'utf8' });
     if (tsc.status !== 0) throw new Error(`tsc (declarations) failed: ${(tsc.stdout + tsc.stderr).trim().split('\n').slice(0, 5).join(' | ')}`);
+    for (const entry of ['node', 'browser']) writeFileSync(join(outdir, 'types/api', `${entry}.webgpu.d.ts`), WEBGPU_SHIM(entry));
   }
   return { outdir, lib: jsKiB(join(outdir, 'lib')), browser: jsKiB(join(outdir, 'browser')) };
 }

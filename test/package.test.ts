@@ -3,8 +3,10 @@
  * build packed and installed into a fresh project outside the repository (no tsx there), where an .mjs file imports
  * the Node entry and scores and attributes a fixture pair through the public API (numbers equal to the CLI's),
  * `npx ir-neurons score` runs, the browser entry is bundled with esbuild (no `node:` imports, WGSL inlined), and a
- * TypeScript consumer type-checks against the shipped declarations. Installing needs no network: the tarball's
- * dependencies are linked from this checkout's node_modules (`npm install --offline`).
+ * strict TypeScript consumer type-checks against the shipped declarations with and without skipLibCheck (this
+ * checkout's TypeScript, and TypeScript 5, which takes the `types@<6` route to @webgpu/types, when npm's cache has
+ * it). Installing needs no network: the tarball's dependencies are linked from this checkout's node_modules
+ * (`npm install --offline`).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -122,20 +124,77 @@ test('the browser entry bundles with esbuild in the project: no Node built-ins, 
   assert.match(js, /matmul\/matmul\.wgsl/);
 });
 
-test('a TypeScript consumer type-checks against the shipped declarations (and a wrong type is caught)', () => {
-  if (!HAVE) return;
-  writeFileSync(join(proj, 'consumer.ts'), `
-import { loadCheckpoint, NigEngine, type NigResult, type BertConfig } from 'ir-neurons';
+/** The consumer: both entries, and a wrong type that must be caught (were the declarations `any`, the expected error would be missing). */
+const CONSUMER = `
+import { loadCheckpoint, NigEngine, type NigResult, type BertConfig, type Gpu } from 'ir-neurons';
 import { openBrowserGpu, type LoadedModel } from 'ir-neurons/browser';
 const cfg: BertConfig = loadCheckpoint('weights/x').config;
 const layers: number = cfg.layers;
 // @ts-expect-error: layers is a number, so the declarations are really there (not any)
 const wrong: string = cfg.layers;
+export const device = (g: Gpu): GPUDevice => g.device;
 export type T = [NigResult['nigPre'], LoadedModel, typeof NigEngine, typeof openBrowserGpu, typeof layers, typeof wrong];
-`);
-  writeFileSync(join(proj, 'tsconfig.json'), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, skipLibCheck: true, types: [], lib: ['ES2022', 'DOM'] }, files: ['consumer.ts'] }));
-  const tsc = node([join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json']);
-  assert.is(tsc.status, 0, tsc.stdout + tsc.stderr);
+`;
+let configs = 0;
+/** Runs `tsc` (a TypeScript's bin/tsc) on `files` of the project under strict options plus `options`. */
+function typecheck(tsc: string, options: Record<string, unknown>, files = ['consumer.ts']): { ok: boolean; out: string; files: string[] } {
+  const name = `tsconfig.${++configs}.json`;
+  writeFileSync(join(proj, name), JSON.stringify({ compilerOptions: { module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', strict: true, noEmit: true, types: [], lib: ['ES2022', 'DOM'], ...options }, files }));
+  const r = node([tsc, '-p', name, '--listFiles']);
+  const out = r.stdout + r.stderr;
+  return { ok: r.status === 0, out: out.split('\n').filter((l) => !l.startsWith('/')).join('\n'), files: out.split('\n').filter((l) => l.startsWith('/')) };
+}
+const TSC = join(REPO, 'node_modules/typescript/bin/tsc');
+const tsVersion = (tsc: string) => node([tsc, '-v']).stdout.trim();
+
+test('a strict TypeScript consumer type-checks against the shipped declarations, with skipLibCheck true and false (and a wrong type is caught)', () => {
+  if (!HAVE) return;
+  writeFileSync(join(proj, 'consumer.ts'), CONSUMER);
+  for (const skipLibCheck of [true, false]) {
+    const r = typecheck(TSC, { skipLibCheck });
+    assert.ok(r.ok, `${tsVersion(TSC)}, skipLibCheck ${skipLibCheck}:\n${r.out}`);
+    // TypeScript ≥ 6 takes WebGPU's types from its DOM lib: @webgpu/types too would declare them twice
+    assert.not.ok(r.files.some((f) => f.includes('@webgpu/types')), 'no @webgpu/types on TypeScript >= 6');
+  }
+  for (const skipLibCheck of [true, false]) {
+    const r = typecheck(TSC, { module: 'ESNext', moduleResolution: 'Bundler', skipLibCheck });
+    assert.ok(r.ok, `${tsVersion(TSC)}, bundler resolution, skipLibCheck ${skipLibCheck}:\n${r.out}`);
+  }
+});
+
+test('TypeScript < 6, whose DOM lib has no WebGPU types, is sent to entries that reference @webgpu/types (a dependency)', () => {
+  if (!HAVE) return;
+  const inst = JSON.parse(readFileSync(join(proj, 'node_modules/ir-neurons/package.json'), 'utf8'));
+  assert.ok(inst.dependencies['@webgpu/types'], '@webgpu/types is a dependency, so consumers have it');
+  for (const [sub, entry] of [['.', 'node'], ['./browser', 'browser']]) {
+    assert.equal(Object.keys(inst.exports[sub]), ['types@<6', 'types', 'default'], `${sub}: the versioned condition comes first`);
+    const shim = readFileSync(join(proj, 'node_modules/ir-neurons', inst.exports[sub]['types@<6']), 'utf8');
+    assert.match(shim, /^\/\/\/ <reference types="@webgpu\/types" \/>\n/);
+    assert.match(shim, new RegExp(`^export \\* from '\\./${entry}\\.js';$`, 'm'));
+  }
+  // the route, followed by this checkout's TypeScript through the same condition name: the twins re-export everything
+  const routed = typecheck(TSC, { customConditions: ['types@<6'], skipLibCheck: true });
+  assert.ok(routed.ok, routed.out);
+  for (const f of ['dist/types/api/node.webgpu.d.ts', 'dist/types/api/browser.webgpu.d.ts', '@webgpu/types/dist/index.d.ts']) assert.ok(routed.files.some((l) => l.endsWith(f)), `${f} is in the program`);
+  // and a real TypeScript 5 when npm's cache has one (nothing is downloaded): the case the twins exist for
+  const ts5 = join(tmp, 'ts5');
+  const got = spawnSync(NPM, ['install', '--offline', '--no-save', '--no-audit', '--no-fund', '--ignore-scripts', '--prefix', ts5, 'typescript@5'], { encoding: 'utf8' });
+  const tsc5 = join(ts5, 'node_modules/typescript/bin/tsc');
+  if (got.status !== 0 || !existsSync(tsc5)) {
+    process.stderr.write('package.test: no TypeScript 5 in npm\'s cache, so the types@<6 route was followed with this checkout\'s TypeScript only (`npm cache add typescript@5` checks it with TypeScript 5 too)\n');
+    return;
+  }
+  writeFileSync(join(proj, 'main-only.ts'), `import { loadCheckpoint, type BertConfig } from 'ir-neurons';\nexport const layers: number = (loadCheckpoint('x').config satisfies BertConfig).layers;\n`);
+  for (const [label, options, files] of [
+    ['nodenext', {}, undefined], ['bundler', { module: 'ESNext', moduleResolution: 'Bundler' }, undefined],
+    ['node10 (typesVersions)', { module: 'ESNext', moduleResolution: 'node10' }, ['main-only.ts']],
+  ] as const) {
+    for (const skipLibCheck of [true, false]) {
+      const r = typecheck(tsc5, { ...options, skipLibCheck }, files ? [...files] : undefined);
+      assert.ok(r.ok, `${tsVersion(tsc5)}, ${label}, skipLibCheck ${skipLibCheck}:\n${r.out}`);
+      assert.ok(r.files.some((f) => f.endsWith('@webgpu/types/dist/index.d.ts')), `${label}: @webgpu/types is in the program`);
+    }
+  }
 });
 
 test.run();
