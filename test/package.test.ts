@@ -1,5 +1,6 @@
 /**
- * The package as a user gets it: what `npm pack` would ship from this checkout (no sources, no tests), then the
+ * The package as a user gets it: what `npm pack` would ship from this checkout (no sources, no tests), that `npm ci`
+ * has no install-script notice to print (allowScripts covers the lock file's install scripts), then the
  * build packed and installed into a fresh project outside the repository (no tsx there), where an .mjs file imports
  * the Node entry and scores and attributes a fixture pair through the public API (numbers equal to the CLI's),
  * `npx ir-neurons score` runs, the browser entry is bundled with esbuild (no `node:` imports, WGSL inlined), and a
@@ -41,6 +42,21 @@ test('npm pack ships the built entries, the CLI, the WGSL and data/datasets.json
   for (const p of ['package.json', 'README.md', 'bin/ir-neurons.js', 'data/datasets.json', 'shaders/matmul/matmul.wgsl', 'docs/api.md']) assert.ok(files.includes(p), `${p} is shipped`);
   assert.equal(files.filter((f) => /^(src|test|tools|bench|web|scripts|weights|out)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts')), [], 'nothing else');
   assert.equal(pkg.dependencies.tsx, undefined, 'tsx is not needed at run time');
+});
+
+test('npm ci prints no install-script notice: every locked package with an install script is in allowScripts, and .npmrc turns off the funding and audit summaries', () => {
+  const lock = JSON.parse(readFileSync(join(REPO, 'package-lock.json'), 'utf8'));
+  const allow: Record<string, boolean> = pkg.allowScripts ?? {};
+  const scripted = Object.entries(lock.packages as Record<string, { version: string; hasInstallScript?: boolean }>)
+    .filter(([p, v]) => p && v.hasInstallScript).map(([p, v]) => ({ name: p.slice(p.lastIndexOf('node_modules/') + 13), version: v.version }));
+  assert.ok(scripted.some((s) => s.name === 'webgpu') && scripted.some((s) => s.name === 'esbuild'), 'the lock file marks install scripts');
+  for (const s of scripted) assert.ok(allow[s.name] === true || allow[`${s.name}@${s.version}`] === true, `${s.name}@${s.version} has an install script: approve it in package.json's allowScripts (npm install-scripts approve ${s.name})`);
+  const npmrc = readFileSync(join(REPO, '.npmrc'), 'utf8');
+  assert.match(npmrc, /^fund=false$/m);
+  assert.match(npmrc, /^audit=false$/m);
+  // npm 11 itself agrees about what is installed here (npm 10 has no install-scripts command: nothing to ask)
+  const ls = spawnSync(NPM, ['install-scripts', 'ls', '--json'], { cwd: REPO, encoding: 'utf8' });
+  if (ls.status === 0) assert.equal(JSON.parse(ls.stdout).allowScripts, [], ls.stdout);
 });
 
 test('build, pack and install into a fresh project (offline)', () => {
