@@ -2,14 +2,15 @@
  * `ir-neurons download` against a local hub on 127.0.0.1 that serves the fixtures under the Hugging Face URL layout:
  * the model-info API (`/api/models/<repo>/revision/<rev>?blobs=true`: `sha`, `siblings` with `size`, `blobId` and
  * `lfs.sha256`), `/<repo>/resolve/<commit>/<file>` (LFS files redirect to a CDN path, as on the hub), Range requests,
- * a transfer cut halfway, a corrupted file, a sharded checkpoint and a gated repository.
+ * a transfer cut halfway, a corrupted file, a sharded checkpoint, a gated repository, a body that never ends (cut
+ * off at the listed size) and a server that stalls (stopped after the stall time).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { downloadModel } from '../src/hub/download.ts';
@@ -28,7 +29,17 @@ const LFS = new Set(['model.safetensors', 'pytorch_model.bin']);
 const isLfs = (f: string) => LFS.has(f) || f.endsWith('.safetensors');
 
 interface HubRepo { sha: string; files: Map<string, Buffer>; token?: string }
-interface Hub { url: string; server: Server; repos: Map<string, HubRepo>; log: { url: string; range?: string; auth?: string }[]; cut: Map<string, number>; corrupt: Set<string> }
+interface Hub {
+  url: string; server: Server; repos: Map<string, HubRepo>; log: { url: string; range?: string; auth?: string }[]; cut: Map<string, number>; corrupt: Set<string>;
+  /** files served as a body that never ends (with `announce`, a Content-Length that large), and what was sent of each */
+  endless: Map<string, { announce?: number }>; sent: Map<string, { bytes: number; closed: Promise<void> }>;
+  /** files whose answer stops after this many bytes, the connection kept open; repositories that never answer */
+  stall: Map<string, number>; mute: Set<string>;
+  /** the answers left hanging, destroyed by `release` */
+  open: ServerResponse[];
+}
+const MiB = 2 ** 20;
+const release = (hub: Hub) => { for (const r of hub.open.splice(0)) r.destroy(); };
 
 const gitBlobId = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`).update(b).digest('hex');
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -44,9 +55,17 @@ function serveBytes(hub: Hub, key: string, body: Buffer, req: IncomingMessage, r
   if (hub.corrupt.has(key)) { body = Buffer.from(body); body[body.length >> 1] ^= 0xff; }
   const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
   const start = m ? Number(m[1]) : 0;
+  const endless = hub.endless.get(key);
+  if (endless) { serveEndless(hub, key, endless.announce, m ? 206 : 200, res); return; }
   const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': body.length - start, 'accept-ranges': 'bytes' };
   if (m) headers['content-range'] = `bytes ${start}-${body.length - 1}/${body.length}`;
   res.writeHead(m ? 206 : 200, headers);
+  const stallAt = hub.stall.get(key);
+  if (stallAt !== undefined) {
+    res.write(body.subarray(start, Math.max(start, stallAt)));
+    hub.open.push(res);
+    return;
+  }
   const cut = hub.cut.get(key);
   if (cut !== undefined && !m) {
     hub.cut.delete(key);
@@ -56,8 +75,26 @@ function serveBytes(hub: Hub, key: string, body: Buffer, req: IncomingMessage, r
   res.end(body.subarray(start));
 }
 
+/**
+ * A body without end, 300 bytes a millisecond (chunked, or under a Content-Length of `announce`), until the client
+ * goes away; the old downloader read such a body until the server gave up, so this one gives up after 20 s or 64 MiB.
+ */
+function serveEndless(hub: Hub, key: string, announce: number | undefined, status: number, res: ServerResponse): void {
+  res.writeHead(status, { 'content-type': 'application/octet-stream', ...(announce !== undefined ? { 'content-length': announce } : {}) });
+  const chunk = Buffer.alloc(300, 0x7b);
+  const t0 = Date.now();
+  const sent = { bytes: 0, closed: new Promise<void>((ok) => res.on('close', ok)) };
+  hub.sent.set(key, sent);
+  const pump = () => {
+    if (res.destroyed) return;
+    if (Date.now() - t0 > 20_000 || sent.bytes > 64 * MiB) { res.destroy(); return; }
+    res.write(chunk, (err) => { if (!err) { sent.bytes += chunk.length; setTimeout(pump, 1); } });
+  };
+  pump();
+}
+
 async function startHub(): Promise<Hub> {
-  const hub = { repos: new Map(), log: [], cut: new Map(), corrupt: new Set() } as unknown as Hub;
+  const hub = { repos: new Map(), log: [], cut: new Map(), corrupt: new Set(), endless: new Map(), sent: new Map(), stall: new Map(), mute: new Set(), open: [] } as unknown as Hub;
   hub.server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://hub');
     hub.log.push({ url: url.pathname, range: req.headers.range, auth: req.headers.authorization });
@@ -67,6 +104,7 @@ async function startHub(): Promise<Hub> {
     const repoId = api?.[1] ?? file?.[1] ?? cdn?.[1];
     const r = repoId ? hub.repos.get(repoId) : undefined;
     if (!r) { res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"Repository not found"}'); return; }
+    if (hub.mute.has(repoId!)) { hub.open.push(res); return; }  // accepts the request, never answers
     if (r.token && req.headers.authorization !== `Bearer ${r.token}` && !cdn) {
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"Access to model is restricted. You must have access to it and be authenticated to access it."}');
       return;
@@ -111,18 +149,21 @@ test.before(async () => {
   });
 });
 test.after(() => {
+  if (hub) release(hub);
+  hub?.server.closeAllConnections();
   hub?.server.close();
   rmSync(tmp, { recursive: true, force: true });
 });
 
 /** The CLI in a child process; asynchronous, since the hub answers from this process's event loop. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
+  const t0 = performance.now();
   const child = spawn(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'download', ...args], { env: { ...process.env, HF_TOKEN: '', ...env } });
   let stdout = '', stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });
   child.stderr.on('data', (d) => { stderr += d; });
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  return new Promise((ok) => child.on('close', (status) => { clearTimeout(timer); ok({ status, stdout, stderr }); }));
+  return new Promise((ok) => child.on('close', (status) => { clearTimeout(timer); ok({ status, stdout, stderr, ms: performance.now() - t0 }); }));
 }
 
 test('fresh: the CLI fetches config, weights and tokenizer (not the rest), checks them and says the folder loads', async () => {
@@ -246,6 +287,113 @@ test('gated: 401 without HF_TOKEN (one line saying what to do), downloaded with 
   assert.is(ok.status, 0, ok.stderr);
   assert.ok(same(dir, hub.repos.get('org/gated')!, 'model.safetensors'));
   assert.ok(hub.log.filter((l) => !l.url.startsWith('/cdn/')).every((l) => l.auth === 'Bearer hf_secret'));
+});
+
+/** stderr without the per-file progress lines (stderr is not a terminal here). */
+const errorLines = (stderr: string) => stderr.trim().split('\n').filter((l) => !l.startsWith('download: ['));
+const KIB = Buffer.from(`{"note": "${'x'.repeat(1024 - 12)}"}`);
+
+test('too long: a body without end for a file the hub lists at 1 KiB is cut off at once (one line, exit 2, nothing kept)', async () => {
+  if (!HAVE) return;
+  assert.is(KIB.length, 1024);
+  addRepo(hub, 'org/endless', { 'config.json': KIB, 'model.safetensors': join(MODEL, 'model.safetensors'), 'tokenizer.json': TOKENIZER });
+  hub.endless.set('org/endless/config.json', {});
+  const dir = join(tmp, 'endless');
+  try {
+    const r = await cli(['org/endless', '--dir', dir], { HF_ENDPOINT: hub.url });
+    assert.is(r.status, 2, r.stderr);
+    const lines = errorLines(r.stderr);
+    assert.is(lines.length, 1, r.stderr);
+    assert.match(lines[0], new RegExp(`^ir-neurons download: ${dir}/config\\.json: the server sent at least \\d+ bytes, more than the 1024 the hub lists, and was cut off; the partial file was deleted: run the command again, and if it happens again the mirror in HF_ENDPOINT \\(${hub.url.replace(/\./g, '\\.')}\\) serves another file than it lists$`));
+    const sent = hub.sent.get('org/endless/config.json')!;
+    await sent.closed;  // the client closed the connection: the server did not have to stop
+    assert.ok(sent.bytes < MiB, `the server sent ${sent.bytes} bytes before the client went away`);
+    assert.ok(r.ms < 15_000, `${r.ms} ms`);
+    assert.not.ok(existsSync(join(dir, 'config.json.part')), 'no part left to resume from');
+    assert.not.ok(existsSync(join(dir, 'config.json')));
+  } finally {
+    hub.endless.delete('org/endless/config.json');
+  }
+});
+
+test('too long, resumed: the bytes of the part count, and a Content-Length beyond the listed size is refused before reading', async () => {
+  if (!HAVE) return;
+  const dir = join(tmp, 'endless-resumed');
+  mkdirSync(dir, { recursive: true });
+  const part = join(dir, 'config.json.part');
+  hub.endless.set('org/endless/config.json', {});
+  try {
+    writeFileSync(part, KIB.subarray(0, 512));
+    hub.log.length = 0;
+    let most = 0;
+    const err = await downloadModel({ repo: 'org/endless', dir, endpoint: hub.url, token: '', onProgress: (p) => { if (p.file === 'config.json') most = Math.max(most, p.done); } }).then(() => null, (e) => e);
+    assert.instance(err, UserError);
+    assert.equal(hub.log.filter((l) => l.url.endsWith('/config.json')).map((l) => l.range), ['bytes=512-']);
+    assert.match(err.message, /config\.json: the server sent at least \d+ bytes \(with the 512 resumed\), more than the 1024 the hub lists, and was cut off; the partial file was deleted/);
+    assert.ok(most <= 1024, `${most} bytes written`);
+    assert.not.ok(existsSync(part));
+    // a Content-Length that says so: refused on the headers
+    hub.endless.set('org/endless/config.json', { announce: 5_000_000_000 });
+    writeFileSync(part, KIB.subarray(0, 512));
+    const err2 = await downloadModel({ repo: 'org/endless', dir, endpoint: hub.url, token: '' }).then(() => null, (e) => e);
+    assert.instance(err2, UserError);
+    assert.match(err2.message, /config\.json: the server announced 5000000512 bytes \(with the 512 resumed\), more than the 1024 the hub lists, and was cut off/);
+    assert.not.ok(existsSync(part));
+    await hub.sent.get('org/endless/config.json')!.closed;
+    assert.ok(hub.sent.get('org/endless/config.json')!.bytes < MiB);
+  } finally {
+    hub.endless.delete('org/endless/config.json');
+  }
+});
+
+test('stalled: headers, some bytes, then nothing: stops after --stall-timeout with one line, keeps what came, and the next run resumes', async () => {
+  if (!HAVE) return;
+  const dir = join(tmp, 'stalled');
+  const repo = hub.repos.get('org/tiny')!;
+  hub.stall.set('org/tiny/model.safetensors', 100_000);
+  try {
+    const r = await cli(['org/tiny', '--dir', dir, '--stall-timeout', '1'], { HF_ENDPOINT: hub.url });
+    assert.is(r.status, 2, r.stderr);
+    const lines = errorLines(r.stderr);
+    assert.is(lines.length, 1, r.stderr);
+    assert.match(lines[0], new RegExp(`^ir-neurons download: ${hub.url.replace(/\./g, '\\.')}/org/tiny/resolve/${repo.sha}/model\\.safetensors: no data for 1 s, the connection stalled; 100000 of 8268928 bytes of model\\.safetensors are kept in ${dir}/model\\.safetensors\\.part; run the command again \\(it resumes what was received\\), or allow longer waits with --stall-timeout S or IR_NEURONS_STALL_S$`));
+    assert.ok(r.ms >= 1000 && r.ms < 15_000, `${r.ms} ms`);
+    assert.is(statSync(join(dir, 'model.safetensors.part')).size, 100_000);
+  } finally {
+    hub.stall.delete('org/tiny/model.safetensors');
+    release(hub);
+  }
+  hub.log.length = 0;
+  const again = await cli(['org/tiny', '--dir', dir], { HF_ENDPOINT: hub.url });
+  assert.is(again.status, 0, again.stderr);
+  assert.match(again.stderr, /\(0 fetched, 1 resumed, 3 already there\)/);
+  assert.equal(hub.log.filter((l) => l.url.endsWith('/model.safetensors')).map((l) => l.range), ['bytes=100000-', 'bytes=100000-']);
+  assert.ok(same(dir, repo, 'model.safetensors'));
+});
+
+test('stalled before answering: IR_NEURONS_STALL_S sets the time (the file listing too); --help documents it; a bad value is refused', async () => {
+  if (!HAVE) return;
+  addRepo(hub, 'org/mute', { 'config.json': join(MODEL, 'config.json') });
+  hub.mute.add('org/mute');
+  try {
+    const r = await cli(['org/mute', '--dir', join(tmp, 'mute')], { HF_ENDPOINT: hub.url, IR_NEURONS_STALL_S: '0.5' });
+    assert.is(r.status, 2, r.stderr);
+    assert.is(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /\/api\/models\/org\/mute\/revision\/main\?blobs=true: no data for 0\.5 s, the connection stalled \(the list of files\); run the command again/);
+    assert.ok(r.ms < 15_000, `${r.ms} ms`);
+  } finally {
+    hub.mute.delete('org/mute');
+    release(hub);
+  }
+  const help = await cli(['--help']);
+  assert.is(help.status, 0, help.stderr);
+  assert.match(help.stdout, /--stall-timeout S +seconds without a byte after which the download stops .*\(default: IR_NEURONS_STALL_S, else 60\)/);
+  const bad = await cli(['org/tiny', '--dir', join(tmp, 'bad')], { HF_ENDPOINT: hub.url, IR_NEURONS_STALL_S: 'soon' });
+  assert.is(bad.status, 2);
+  assert.match(bad.stderr, /IR_NEURONS_STALL_S='soon' is not a number of seconds > 0; unset it \(default 60\)/);
+  const zero = await cli(['org/tiny', '--dir', join(tmp, 'bad'), '--stall-timeout', '0']);
+  assert.is(zero.status, 2);
+  assert.match(zero.stderr, /option --stall-timeout must be a number > 0, got 0/);
 });
 
 test('errors: a bad model id, an unknown repository, no reachable hub', async () => {

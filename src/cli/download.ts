@@ -1,12 +1,14 @@
 /**
- * `ir-neurons download <org/name> [--revision R] [--dir DIR]`: fetches a cross-encoder from the Hugging Face hub
- * (src/hub/download.ts: config, weights, tokenizer; resumed, checked against the hub's sizes and hashes) into DIR
- * (default weights/<name>), then checks that the folder loads as `score` loads it: config, every weight tensor
- * against the config, the tokenizer, one pair encoded. HF_TOKEN for gated models, HF_ENDPOINT for mirrors.
+ * `ir-neurons download <org/name> [--revision R] [--dir DIR] [--stall-timeout S]`: fetches a cross-encoder from the
+ * Hugging Face hub (src/hub/download.ts: config, weights, tokenizer; resumed, checked against the hub's sizes and
+ * hashes) into DIR (default weights/<name>), then checks that the folder loads as `score` loads it: config, every
+ * weight tensor against the config, the tokenizer, one pair encoded. HF_TOKEN for gated models, HF_ENDPOINT for
+ * mirrors; a transfer that receives nothing for --stall-timeout seconds (IR_NEURONS_STALL_S, default 60) stops with
+ * one line.
  */
 import { join } from 'node:path';
-import { parseArgs } from './args.ts';
-import { downloadModel, type DownloadProgress } from '../hub/download.ts';
+import { parseArgs, type CommandSpec } from './args.ts';
+import { DEFAULT_STALL_SECONDS, downloadModel, type DownloadProgress } from '../hub/download.ts';
 import { loadCheckpoint } from '../model/checkpoint.ts';
 import { loadTokenizer } from '../tokenizer/tokenizer.ts';
 import { UserError } from '../util/errors.ts';
@@ -43,15 +45,32 @@ function progressBar(): { tick(p: DownloadProgress): void; end(): void } {
   };
 }
 
+export const command: CommandSpec = {
+  name: 'download',
+  usage: 'ORG/NAME [options]',
+  summary: 'Fetches a cross-encoder from the Hugging Face hub (config, weights, tokenizer): resumable, each file checked against the size and hash the hub lists, then checks that the folder loads.',
+  options: {
+    revision: { kind: 'string', arg: 'R', default: 'main', help: 'branch, tag or commit' },
+    dir: { kind: 'string', arg: 'DIR', default: 'weights/<NAME>', help: 'where the files go (created)' },
+    'stall-timeout': { kind: 'number', arg: 'S', min: 0, exclusiveMin: true, default: `IR_NEURONS_STALL_S, else ${DEFAULT_STALL_SECONDS}`,
+      help: 'seconds without a byte after which the download stops (what was received is kept: running again resumes)' },
+  },
+  notes: [
+    'HF_TOKEN: a token for gated or private models; HF_ENDPOINT: a mirror instead of https://huggingface.co.',
+    'A server that sends more than the size the hub lists is cut off at that size and the partial file deleted.',
+  ],
+  examples: ['ir-neurons download cross-encoder/ms-marco-MiniLM-L-6-v2 --dir weights/minilm-l6'],
+};
+
 export async function run(argv: string[]): Promise<number> {
-  const a = parseArgs('download', argv, { revision: 'string', dir: 'string' });
+  const a = parseArgs('download', argv, command);
   if (a.positionals.length !== 1) throw new UserError(`download takes one model id (org/name), got ${a.positionals.length ? a.positionals.join(' ') : 'none'}; e.g. ir-neurons download cross-encoder/ms-marco-MiniLM-L-6-v2`);
   const repo = a.positionals[0];
   const dir = (a.opts.dir as string | undefined) ?? join('weights', repo.split('/').pop() ?? repo);
   setWriteAdvice({ flag: '--dir', then: 'run the command again (it resumes the download)' });
   const bar = progressBar();
   const r = await downloadModel({
-    repo, revision: a.opts.revision as string | undefined, dir,
+    repo, revision: a.opts.revision as string | undefined, dir, stallSeconds: a.opts['stall-timeout'] as number | undefined,
     onProgress: (p) => bar.tick(p),
     onNote: (line) => process.stderr.write(`download: ${line}\n`),
   });

@@ -8,8 +8,11 @@
  * Each file is written to `<file>.part`, resumed with a Range request when a transfer stops (within a run, and on
  * the next run), checked against the size and hash the hub lists (sha256 for LFS files, the git blob id otherwise),
  * and renamed into place only then. A write that fails (a full disk, permissions) is a one-line WriteError; the part
- * stays, for the next run to resume. `HF_TOKEN` is sent as a bearer token (gated and private models), `HF_ENDPOINT`
- * replaces https://huggingface.co (mirrors). Nothing is printed here: progress goes to `onProgress`.
+ * stays, for the next run to resume. A body is read no further than the size the hub lists (a server that sends more,
+ * counting the bytes a resumed part already holds, is cut off at once and the part deleted), and a transfer that
+ * receives nothing for the stall time (`stallSeconds`, IR_NEURONS_STALL_S, default 60 s) is abandoned with one line,
+ * the part kept for the next run to resume. `HF_TOKEN` is sent as a bearer token (gated and private models),
+ * `HF_ENDPOINT` replaces https://huggingface.co (mirrors). Nothing is printed here: progress goes to `onProgress`.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, createReadStream, existsSync, openSync, readFileSync, renameSync, statSync, unlinkSync } from 'node:fs';
@@ -20,6 +23,8 @@ import { guardWrite } from '../util/write-error.ts';
 import { parseShardIndex } from '../formats/safetensors.ts';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
+/** Seconds without a byte after which a transfer is abandoned (`stallSeconds`, IR_NEURONS_STALL_S change it). */
+export const DEFAULT_STALL_SECONDS = 60;
 
 /** One file as the hub lists it. */
 export interface HubFile {
@@ -54,6 +59,9 @@ export interface DownloadOptions {
   token?: string;
   /** transfers tried per file before giving up (each retry resumes with a Range request); default 3 */
   attempts?: number;
+  /** seconds without a byte (waiting for an answer or within its body) after which the download stops with a
+   *  UserError, what was received kept for the next run; default IR_NEURONS_STALL_S, else 60 */
+  stallSeconds?: number;
   onProgress?: (p: DownloadProgress) => void;
   /** called with a line when a transfer is retried or a file is already there */
   onNote?: (line: string) => void;
@@ -90,24 +98,82 @@ function statusError(status: number, url: string, repo: string, token: string | 
   return new UserError(`${url}: the hub answered HTTP ${status}; try again later, or set HF_ENDPOINT to a mirror`);
 }
 
-async function request(url: string, headers: Record<string, string>, endpoint: string): Promise<Response> {
+/** Raised (inside this file) when a Watchdog fired; the caller turns it into a UserError saying what was kept. */
+class Stalled extends Error {
+  constructor() { super('no data within the stall time'); this.name = 'Stalled'; }
+}
+
+/**
+ * Aborts a transfer when nothing arrives for `seconds`: armed when created, re-armed by `kick()` (the answer's
+ * headers, every chunk), disarmed by `stop()`, which every transfer calls when it ends (a pending timer would keep
+ * the process alive for the rest of the stall time).
+ */
+class Watchdog {
+  readonly ctl = new AbortController();
+  stalled = false;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  constructor(readonly seconds: number) { this.kick(); }
+  kick(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => { this.stalled = true; this.ctl.abort(new Stalled()); }, this.seconds * 1000);
+  }
+  stop(): void { clearTimeout(this.timer); }
+}
+
+/** The stall time in seconds: `given`, else IR_NEURONS_STALL_S, else 60; a UserError for anything but a number > 0. */
+export function stallSeconds(given?: number): number {
+  const env = process.env.IR_NEURONS_STALL_S;
+  const s = given ?? (env !== undefined && env.trim() !== '' ? Number(env) : DEFAULT_STALL_SECONDS);
+  if (!(s > 0 && Number.isFinite(s))) {
+    throw new UserError(given !== undefined
+      ? `the stall timeout must be a number of seconds > 0, got ${given}`
+      : `IR_NEURONS_STALL_S='${env}' is not a number of seconds > 0; unset it (default ${DEFAULT_STALL_SECONDS}) or give e.g. IR_NEURONS_STALL_S=120`);
+  }
+  return s;
+}
+
+/** The one line for a transfer that received nothing for `seconds`; `kept` says what the next run resumes from. */
+function stallError(url: string, seconds: number, kept: string): UserError {
+  return new UserError(`${url}: no data for ${seconds} s, the connection stalled${kept}; run the command again (it resumes what was received), or allow longer waits with --stall-timeout S or IR_NEURONS_STALL_S`);
+}
+
+async function request(url: string, headers: Record<string, string>, endpoint: string, dog?: Watchdog): Promise<Response> {
   try {
-    return await fetch(url, { headers, redirect: 'follow' });
+    const res = await fetch(url, { headers, redirect: 'follow', signal: dog?.ctl.signal });
+    dog?.kick();
+    return res;
   } catch (e) {
+    if (dog?.stalled) throw new Stalled();
     const cause = (e as { cause?: { code?: string; message?: string } }).cause;
     throw new UserError(`${url}: cannot reach ${endpoint} (${cause?.code ?? cause?.message ?? (e as Error).message}); check the network, or set HF_ENDPOINT to a reachable mirror`);
   }
 }
 
 /** The commit and the files of `repo` at `revision`, from the model-info API. */
-export async function listFiles(repo: string, revision: string, endpoint: string, token?: string): Promise<{ commit: string; files: HubFile[] }> {
+export async function listFiles(repo: string, revision: string, endpoint: string, token?: string, stall = stallSeconds()): Promise<{ commit: string; files: HubFile[] }> {
   checkRepoId(repo);
   const url = `${endpoint}/api/models/${repo}/revision/${encodeURIComponent(revision)}?blobs=true`;
-  const res = await request(url, { accept: 'application/json', ...authHeaders(token) }, endpoint);
-  if (!res.ok) throw statusError(res.status, url, repo, token);
+  const dog = new Watchdog(stall);
+  let text = '';
+  try {
+    const res = await request(url, { accept: 'application/json', ...authHeaders(token) }, endpoint, dog);
+    if (!res.ok) throw statusError(res.status, url, repo, token);
+    const dec = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      dog.kick();
+      text += dec.decode(chunk, { stream: true });
+    }
+    text += dec.decode();
+  } catch (e) {
+    if (dog.stalled) throw stallError(url, stall, ' (the list of files)');
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${url}: the answer stopped (${(e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message}); run the command again`);
+  } finally {
+    dog.stop();
+  }
   let info: { sha?: unknown; siblings?: unknown };
   try {
-    info = await res.json() as typeof info;
+    info = JSON.parse(text) as typeof info;
   } catch (e) {
     throw new UserError(`${url}: the answer is not JSON (${(e as Error).message}); is HF_ENDPOINT a Hugging Face hub or mirror?`);
   }
@@ -171,7 +237,7 @@ async function holds(path: string, f: HubFile): Promise<boolean> {
  * Downloads one file to `dest` through `dest.part`, resuming what is there. Returns whether a Range request was used.
  * Refuses (and deletes the part) when the size or hash differs from the hub's.
  */
-async function fetchFile(url: string, dest: string, f: HubFile, o: Required<Pick<DownloadOptions, 'attempts' | 'endpoint' | 'repo'>> & DownloadOptions,
+async function fetchFile(url: string, dest: string, f: HubFile, o: Required<Pick<DownloadOptions, 'attempts' | 'endpoint' | 'repo' | 'stallSeconds'>> & DownloadOptions,
   progress: (done: number) => void): Promise<boolean> {
   const part = `${dest}.part`;
   makeDir(dirname(dest));
@@ -183,23 +249,47 @@ async function fetchFile(url: string, dest: string, f: HubFile, o: Required<Pick
     if (have < f.size || !Number.isFinite(f.size)) {
       const headers: Record<string, string> = { ...authHeaders(o.token), 'accept-encoding': 'identity' };
       if (have > 0) headers.range = `bytes=${have}-`;
-      const res = await request(url, headers, o.endpoint);
-      if (!res.ok) throw statusError(res.status, url, o.repo, o.token);
-      if (have > 0 && res.status === 206) resumed = true;
-      else if (have > 0) have = 0;  // the server ignored the Range: start over
-      const fd = guardWrite(part, () => openSync(part, have > 0 ? 'a' : 'w'));
-      let done = have;
+      const dog = new Watchdog(o.stallSeconds);
+      // more than the hub lists, counting what the part holds: the server sends another file (or no end)
+      const tooMuch = (n: number, how: string) => {
+        dog.ctl.abort();
+        if (existsSync(part)) unlinkSync(part);
+        return new UserError(`${dest}: the server ${how} ${n} bytes${have > 0 ? ` (with the ${have} resumed)` : ''}, more than the ${f.size} the hub lists, and was cut off; the partial file was deleted: run the command again, and if it happens again ${o.endpoint === DEFAULT_ENDPOINT ? 'the hub' : `the mirror in HF_ENDPOINT (${o.endpoint})`} serves another file than it lists`);
+      };
       try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          writeAll(fd, chunk, part);
-          done += chunk.byteLength;
-          progress(done);
+        let res: Response;
+        try {
+          res = await request(url, headers, o.endpoint, dog);
+        } catch (e) {
+          if (e instanceof Stalled) throw stallError(url, o.stallSeconds, have > 0 ? ` before answering; the ${have} bytes received so far are kept in ${part}` : ' before answering');
+          throw e;
         }
-      } catch (e) {
-        if (e instanceof UserError) throw e; // the disk, not the network: the part is kept for the next run
-        lastError = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+        if (!res.ok) throw statusError(res.status, url, o.repo, o.token);
+        if (have > 0 && res.status === 206) resumed = true;
+        else if (have > 0) have = 0;  // the server ignored the Range: start over
+        const length = Number(res.headers.get('content-length') ?? NaN);
+        if (have + length > f.size && !res.headers.get('content-encoding')) throw tooMuch(have + length, 'announced');
+        const fd = guardWrite(part, () => openSync(part, have > 0 ? 'a' : 'w'));
+        let done = have;
+        let over = 0;
+        try {
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+            dog.kick();
+            if (done + chunk.byteLength > f.size) { over = done + chunk.byteLength; break; }  // nothing past the size is written
+            writeAll(fd, chunk, part);
+            done += chunk.byteLength;
+            progress(done);
+          }
+        } catch (e) {
+          if (e instanceof UserError) throw e; // the disk, not the network: the part is kept for the next run
+          if (dog.stalled) throw stallError(url, o.stallSeconds, `; ${done} of ${f.size} bytes of ${f.path} are kept in ${part}`);
+          lastError = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+        } finally {
+          closeSync(fd);
+        }
+        if (over) throw tooMuch(over, 'sent at least');
       } finally {
-        closeSync(fd);
+        dog.stop();
       }
       const now = statSync(part).size;
       if (Number.isFinite(f.size) && now < f.size) {
@@ -233,8 +323,8 @@ export async function downloadModel(opts: DownloadOptions): Promise<DownloadResu
   const endpoint = (opts.endpoint ?? process.env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
   const token = opts.token ?? (process.env.HF_TOKEN || process.env.HUGGING_FACE_HUB_TOKEN || undefined);
   const revision = opts.revision ?? 'main';
-  const o = { attempts: 3, ...opts, endpoint, token, revision };
-  const { commit, files } = await listFiles(opts.repo, revision, endpoint, token);
+  const o = { attempts: 3, ...opts, endpoint, token, revision, stallSeconds: stallSeconds(opts.stallSeconds) };
+  const { commit, files } = await listFiles(opts.repo, revision, endpoint, token, o.stallSeconds);
   const queue = pickFiles(files, opts.repo);
   makeDir(opts.dir);
   const out: DownloadResult['files'] = [];
