@@ -185,7 +185,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       pt7 = probs[pi] * (dS[pi] - vec4f(dd7));
       dS[pi] = pt7;
     }
-    for (var l = 0u; l < 8u; l++) { // keys 4l..4l+3 of the tile, weights from lane l
+    for (var kl = kt * 8u; kl < kt * 8u + 8u; kl++) { // keys 4l..4l+3 of the tile, weights from lane l
+      let l = kl - kt * 8u;
       let xr = xbase + min(kt * 32u + 4u * l, T - 4u) * C34;
       let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
       let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);

@@ -310,7 +310,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       pt15 = probs[pi] * (dS[pi] - vec4f(dd15));
       dS[pi] = pt15;
     }
-    for (var l = 0u; l < 4u; l++) { // keys 4l..4l+3 of the tile, weights from lane l
+    for (var kl = kt * 4u; kl < kt * 4u + 4u; kl++) { // keys 4l..4l+3 of the tile, weights from lane l
+      let l = kl - kt * 4u;
       let xr = xbase + min(kt * 16u + 4u * l, T - 4u) * C34;
       let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
       let w0 = subgroupShuffle(pt0, l);

@@ -36,38 +36,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let pbase = (b * p.NH + h) * T * T4;
   let c0 = min(lane + 0u, HS4 - 1u);
   let ntiles = (T + 31u) / 32u;
-  var m0 = -3.0e38;
-  var s0 = 0.0;
-  var m1 = -3.0e38;
-  var s1 = 0.0;
-  var m2 = -3.0e38;
-  var s2 = 0.0;
-  var m3 = -3.0e38;
-  var s3 = 0.0;
-  var m4 = -3.0e38;
-  var s4 = 0.0;
-  var m5 = -3.0e38;
-  var s5 = 0.0;
-  var m6 = -3.0e38;
-  var s6 = 0.0;
-  var m7 = -3.0e38;
-  var s7 = 0.0;
-  var m8 = -3.0e38;
-  var s8 = 0.0;
-  var m9 = -3.0e38;
-  var s9 = 0.0;
-  var m10 = -3.0e38;
-  var s10 = 0.0;
-  var m11 = -3.0e38;
-  var s11 = 0.0;
-  var m12 = -3.0e38;
-  var s12 = 0.0;
-  var m13 = -3.0e38;
-  var s13 = 0.0;
-  var m14 = -3.0e38;
-  var s14 = 0.0;
-  var m15 = -3.0e38;
-  var s15 = 0.0;
+  var ms = array<f32, 16>();
+  var ss = array<f32, 16>();
+  for (var t = 0u; t < 16u; t++) { ms[t] = -3.0e38; }
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;
     let jc = min(j0, T - 4u);
@@ -111,167 +82,25 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       acc14 += km * subgroupBroadcast(a1, 6u);
       acc15 += km * subgroupBroadcast(a1, 7u);
     }
-    if (i0 + 0u < T && jok) {
-      let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc0 * p.scale, mk);
+    let accs = array<vec4f, 16>(acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11, acc12, acc13, acc14, acc15);
+    for (var i = i0; i < min(i0 + 16u, T); i++) {
+      if (!jok) { break; }
+      let t = i - i0;
+      let pi = pbase + i * T4 + j0 / 4u;
+      let sc = select(vec4f(-3.0e38), accs[t] * p.scale, mk);
       probs[pi] = sc;
-      let mn = max(m0, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s0 = s0 * exp(m0 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m0 = mn;
-    }
-    if (i0 + 1u < T && jok) {
-      let pi = pbase + (i0 + 1u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc1 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m1, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s1 = s1 * exp(m1 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m1 = mn;
-    }
-    if (i0 + 2u < T && jok) {
-      let pi = pbase + (i0 + 2u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc2 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m2, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s2 = s2 * exp(m2 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m2 = mn;
-    }
-    if (i0 + 3u < T && jok) {
-      let pi = pbase + (i0 + 3u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc3 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m3, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s3 = s3 * exp(m3 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m3 = mn;
-    }
-    if (i0 + 4u < T && jok) {
-      let pi = pbase + (i0 + 4u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc4 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m4, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s4 = s4 * exp(m4 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m4 = mn;
-    }
-    if (i0 + 5u < T && jok) {
-      let pi = pbase + (i0 + 5u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc5 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m5, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s5 = s5 * exp(m5 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m5 = mn;
-    }
-    if (i0 + 6u < T && jok) {
-      let pi = pbase + (i0 + 6u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc6 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m6, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s6 = s6 * exp(m6 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m6 = mn;
-    }
-    if (i0 + 7u < T && jok) {
-      let pi = pbase + (i0 + 7u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc7 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m7, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s7 = s7 * exp(m7 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m7 = mn;
-    }
-    if (i0 + 8u < T && jok) {
-      let pi = pbase + (i0 + 8u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc8 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m8, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s8 = s8 * exp(m8 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m8 = mn;
-    }
-    if (i0 + 9u < T && jok) {
-      let pi = pbase + (i0 + 9u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc9 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m9, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s9 = s9 * exp(m9 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m9 = mn;
-    }
-    if (i0 + 10u < T && jok) {
-      let pi = pbase + (i0 + 10u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc10 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m10, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s10 = s10 * exp(m10 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m10 = mn;
-    }
-    if (i0 + 11u < T && jok) {
-      let pi = pbase + (i0 + 11u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc11 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m11, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s11 = s11 * exp(m11 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m11 = mn;
-    }
-    if (i0 + 12u < T && jok) {
-      let pi = pbase + (i0 + 12u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc12 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m12, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s12 = s12 * exp(m12 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m12 = mn;
-    }
-    if (i0 + 13u < T && jok) {
-      let pi = pbase + (i0 + 13u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc13 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m13, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s13 = s13 * exp(m13 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m13 = mn;
-    }
-    if (i0 + 14u < T && jok) {
-      let pi = pbase + (i0 + 14u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc14 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m14, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s14 = s14 * exp(m14 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m14 = mn;
-    }
-    if (i0 + 15u < T && jok) {
-      let pi = pbase + (i0 + 15u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc15 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m15, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s15 = s15 * exp(m15 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m15 = mn;
+      let mn = max(ms[t], max(max(sc.x, sc.y), max(sc.z, sc.w)));
+      ss[t] = ss[t] * exp(ms[t] - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
+      ms[t] = mn;
     }
   }
-  let mx0 = subgroupMax(m0);
-  let inv0 = 1.0 / subgroupAdd(s0 * exp(m0 - mx0));
-  let mx1 = subgroupMax(m1);
-  let inv1 = 1.0 / subgroupAdd(s1 * exp(m1 - mx1));
-  let mx2 = subgroupMax(m2);
-  let inv2 = 1.0 / subgroupAdd(s2 * exp(m2 - mx2));
-  let mx3 = subgroupMax(m3);
-  let inv3 = 1.0 / subgroupAdd(s3 * exp(m3 - mx3));
-  let mx4 = subgroupMax(m4);
-  let inv4 = 1.0 / subgroupAdd(s4 * exp(m4 - mx4));
-  let mx5 = subgroupMax(m5);
-  let inv5 = 1.0 / subgroupAdd(s5 * exp(m5 - mx5));
-  let mx6 = subgroupMax(m6);
-  let inv6 = 1.0 / subgroupAdd(s6 * exp(m6 - mx6));
-  let mx7 = subgroupMax(m7);
-  let inv7 = 1.0 / subgroupAdd(s7 * exp(m7 - mx7));
-  let mx8 = subgroupMax(m8);
-  let inv8 = 1.0 / subgroupAdd(s8 * exp(m8 - mx8));
-  let mx9 = subgroupMax(m9);
-  let inv9 = 1.0 / subgroupAdd(s9 * exp(m9 - mx9));
-  let mx10 = subgroupMax(m10);
-  let inv10 = 1.0 / subgroupAdd(s10 * exp(m10 - mx10));
-  let mx11 = subgroupMax(m11);
-  let inv11 = 1.0 / subgroupAdd(s11 * exp(m11 - mx11));
-  let mx12 = subgroupMax(m12);
-  let inv12 = 1.0 / subgroupAdd(s12 * exp(m12 - mx12));
-  let mx13 = subgroupMax(m13);
-  let inv13 = 1.0 / subgroupAdd(s13 * exp(m13 - mx13));
-  let mx14 = subgroupMax(m14);
-  let inv14 = 1.0 / subgroupAdd(s14 * exp(m14 - mx14));
-  let mx15 = subgroupMax(m15);
-  let inv15 = 1.0 / subgroupAdd(s15 * exp(m15 - mx15));
+  var mxs = array<f32, 16>();
+  var invs = array<f32, 16>();
+  for (var i = i0; i < i0 + 16u; i++) {
+    let t = i - i0;
+    mxs[t] = subgroupMax(ms[t]);
+    invs[t] = 1.0 / subgroupAdd(ss[t] * exp(ms[t] - mxs[t]));
+  }
   var o0_0 = vec4f(0.0);
   var o1_0 = vec4f(0.0);
   var o2_0 = vec4f(0.0);
@@ -292,103 +121,32 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     let j0 = kt * 32u + 4u * lane;
     let jok = j0 < T;
     let mk = select(vec4f(0.0), mask[(tok0 + min(j0, T - 4u)) / 4u], jok) != vec4f(0.0);
-    var pt0 = vec4f(0.0);
-    if (i0 + 0u < T && jok) {
-      let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
-      pt0 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx0)) * inv0, mk);
-      probs[pi] = pt0;
+    var pts = array<vec4f, 16>();
+    for (var i = i0; i < min(i0 + 16u, T); i++) {
+      if (!jok) { break; }
+      let t = i - i0;
+      let pi = pbase + i * T4 + j0 / 4u;
+      pts[t] = select(vec4f(0.0), exp(probs[pi] - vec4f(mxs[t])) * invs[t], mk);
+      probs[pi] = pts[t];
     }
-    var pt1 = vec4f(0.0);
-    if (i0 + 1u < T && jok) {
-      let pi = pbase + (i0 + 1u) * T4 + j0 / 4u;
-      pt1 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx1)) * inv1, mk);
-      probs[pi] = pt1;
-    }
-    var pt2 = vec4f(0.0);
-    if (i0 + 2u < T && jok) {
-      let pi = pbase + (i0 + 2u) * T4 + j0 / 4u;
-      pt2 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx2)) * inv2, mk);
-      probs[pi] = pt2;
-    }
-    var pt3 = vec4f(0.0);
-    if (i0 + 3u < T && jok) {
-      let pi = pbase + (i0 + 3u) * T4 + j0 / 4u;
-      pt3 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx3)) * inv3, mk);
-      probs[pi] = pt3;
-    }
-    var pt4 = vec4f(0.0);
-    if (i0 + 4u < T && jok) {
-      let pi = pbase + (i0 + 4u) * T4 + j0 / 4u;
-      pt4 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx4)) * inv4, mk);
-      probs[pi] = pt4;
-    }
-    var pt5 = vec4f(0.0);
-    if (i0 + 5u < T && jok) {
-      let pi = pbase + (i0 + 5u) * T4 + j0 / 4u;
-      pt5 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx5)) * inv5, mk);
-      probs[pi] = pt5;
-    }
-    var pt6 = vec4f(0.0);
-    if (i0 + 6u < T && jok) {
-      let pi = pbase + (i0 + 6u) * T4 + j0 / 4u;
-      pt6 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx6)) * inv6, mk);
-      probs[pi] = pt6;
-    }
-    var pt7 = vec4f(0.0);
-    if (i0 + 7u < T && jok) {
-      let pi = pbase + (i0 + 7u) * T4 + j0 / 4u;
-      pt7 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx7)) * inv7, mk);
-      probs[pi] = pt7;
-    }
-    var pt8 = vec4f(0.0);
-    if (i0 + 8u < T && jok) {
-      let pi = pbase + (i0 + 8u) * T4 + j0 / 4u;
-      pt8 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx8)) * inv8, mk);
-      probs[pi] = pt8;
-    }
-    var pt9 = vec4f(0.0);
-    if (i0 + 9u < T && jok) {
-      let pi = pbase + (i0 + 9u) * T4 + j0 / 4u;
-      pt9 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx9)) * inv9, mk);
-      probs[pi] = pt9;
-    }
-    var pt10 = vec4f(0.0);
-    if (i0 + 10u < T && jok) {
-      let pi = pbase + (i0 + 10u) * T4 + j0 / 4u;
-      pt10 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx10)) * inv10, mk);
-      probs[pi] = pt10;
-    }
-    var pt11 = vec4f(0.0);
-    if (i0 + 11u < T && jok) {
-      let pi = pbase + (i0 + 11u) * T4 + j0 / 4u;
-      pt11 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx11)) * inv11, mk);
-      probs[pi] = pt11;
-    }
-    var pt12 = vec4f(0.0);
-    if (i0 + 12u < T && jok) {
-      let pi = pbase + (i0 + 12u) * T4 + j0 / 4u;
-      pt12 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx12)) * inv12, mk);
-      probs[pi] = pt12;
-    }
-    var pt13 = vec4f(0.0);
-    if (i0 + 13u < T && jok) {
-      let pi = pbase + (i0 + 13u) * T4 + j0 / 4u;
-      pt13 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx13)) * inv13, mk);
-      probs[pi] = pt13;
-    }
-    var pt14 = vec4f(0.0);
-    if (i0 + 14u < T && jok) {
-      let pi = pbase + (i0 + 14u) * T4 + j0 / 4u;
-      pt14 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx14)) * inv14, mk);
-      probs[pi] = pt14;
-    }
-    var pt15 = vec4f(0.0);
-    if (i0 + 15u < T && jok) {
-      let pi = pbase + (i0 + 15u) * T4 + j0 / 4u;
-      pt15 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx15)) * inv15, mk);
-      probs[pi] = pt15;
-    }
-    for (var l = 0u; l < 8u; l++) { // keys 4l..4l+3 of the tile, weights from lane l
+    let pt0 = pts[0];
+    let pt1 = pts[1];
+    let pt2 = pts[2];
+    let pt3 = pts[3];
+    let pt4 = pts[4];
+    let pt5 = pts[5];
+    let pt6 = pts[6];
+    let pt7 = pts[7];
+    let pt8 = pts[8];
+    let pt9 = pts[9];
+    let pt10 = pts[10];
+    let pt11 = pts[11];
+    let pt12 = pts[12];
+    let pt13 = pts[13];
+    let pt14 = pts[14];
+    let pt15 = pts[15];
+    for (var kl = kt * 8u; kl < kt * 8u + 8u; kl++) { // keys 4l..4l+3 of the tile, weights from lane l
+      let l = kl - kt * 8u;
       let xr = xbase + min(kt * 32u + 4u * l, T - 4u) * C34;
       let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
       let w0 = subgroupShuffle(pt0, l);

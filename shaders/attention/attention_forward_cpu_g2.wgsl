@@ -36,22 +36,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let c0 = min(lane + 0u, HS4 - 1u);
   let c1 = min(lane + 8u, HS4 - 1u);
   let ntiles = (T + 31u) / 32u;
-  var m0 = -3.0e38;
-  var s0 = 0.0;
-  var m1 = -3.0e38;
-  var s1 = 0.0;
-  var m2 = -3.0e38;
-  var s2 = 0.0;
-  var m3 = -3.0e38;
-  var s3 = 0.0;
-  var m4 = -3.0e38;
-  var s4 = 0.0;
-  var m5 = -3.0e38;
-  var s5 = 0.0;
-  var m6 = -3.0e38;
-  var s6 = 0.0;
-  var m7 = -3.0e38;
-  var s7 = 0.0;
+  var ms = array<f32, 8>();
+  var ss = array<f32, 8>();
+  for (var t = 0u; t < 8u; t++) { ms[t] = -3.0e38; }
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;
     let jc = min(j0, T - 4u);
@@ -78,87 +65,25 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       acc6 += km * subgroupBroadcast(a0, 6u);
       acc7 += km * subgroupBroadcast(a0, 7u);
     }
-    if (i0 + 0u < T && jok) {
-      let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc0 * p.scale, mk);
+    let accs = array<vec4f, 8>(acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7);
+    for (var i = i0; i < min(i0 + 8u, T); i++) {
+      if (!jok) { break; }
+      let t = i - i0;
+      let pi = pbase + i * T4 + j0 / 4u;
+      let sc = select(vec4f(-3.0e38), accs[t] * p.scale, mk);
       probs[pi] = sc;
-      let mn = max(m0, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s0 = s0 * exp(m0 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m0 = mn;
-    }
-    if (i0 + 1u < T && jok) {
-      let pi = pbase + (i0 + 1u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc1 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m1, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s1 = s1 * exp(m1 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m1 = mn;
-    }
-    if (i0 + 2u < T && jok) {
-      let pi = pbase + (i0 + 2u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc2 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m2, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s2 = s2 * exp(m2 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m2 = mn;
-    }
-    if (i0 + 3u < T && jok) {
-      let pi = pbase + (i0 + 3u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc3 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m3, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s3 = s3 * exp(m3 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m3 = mn;
-    }
-    if (i0 + 4u < T && jok) {
-      let pi = pbase + (i0 + 4u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc4 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m4, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s4 = s4 * exp(m4 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m4 = mn;
-    }
-    if (i0 + 5u < T && jok) {
-      let pi = pbase + (i0 + 5u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc5 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m5, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s5 = s5 * exp(m5 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m5 = mn;
-    }
-    if (i0 + 6u < T && jok) {
-      let pi = pbase + (i0 + 6u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc6 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m6, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s6 = s6 * exp(m6 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m6 = mn;
-    }
-    if (i0 + 7u < T && jok) {
-      let pi = pbase + (i0 + 7u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc7 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m7, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s7 = s7 * exp(m7 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m7 = mn;
+      let mn = max(ms[t], max(max(sc.x, sc.y), max(sc.z, sc.w)));
+      ss[t] = ss[t] * exp(ms[t] - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
+      ms[t] = mn;
     }
   }
-  let mx0 = subgroupMax(m0);
-  let inv0 = 1.0 / subgroupAdd(s0 * exp(m0 - mx0));
-  let mx1 = subgroupMax(m1);
-  let inv1 = 1.0 / subgroupAdd(s1 * exp(m1 - mx1));
-  let mx2 = subgroupMax(m2);
-  let inv2 = 1.0 / subgroupAdd(s2 * exp(m2 - mx2));
-  let mx3 = subgroupMax(m3);
-  let inv3 = 1.0 / subgroupAdd(s3 * exp(m3 - mx3));
-  let mx4 = subgroupMax(m4);
-  let inv4 = 1.0 / subgroupAdd(s4 * exp(m4 - mx4));
-  let mx5 = subgroupMax(m5);
-  let inv5 = 1.0 / subgroupAdd(s5 * exp(m5 - mx5));
-  let mx6 = subgroupMax(m6);
-  let inv6 = 1.0 / subgroupAdd(s6 * exp(m6 - mx6));
-  let mx7 = subgroupMax(m7);
-  let inv7 = 1.0 / subgroupAdd(s7 * exp(m7 - mx7));
+  var mxs = array<f32, 8>();
+  var invs = array<f32, 8>();
+  for (var i = i0; i < i0 + 8u; i++) {
+    let t = i - i0;
+    mxs[t] = subgroupMax(ms[t]);
+    invs[t] = 1.0 / subgroupAdd(ss[t] * exp(ms[t] - mxs[t]));
+  }
   var o0_0 = vec4f(0.0);
   var o0_1 = vec4f(0.0);
   var o1_0 = vec4f(0.0);
@@ -179,55 +104,24 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     let j0 = kt * 32u + 4u * lane;
     let jok = j0 < T;
     let mk = select(vec4f(0.0), mask[(tok0 + min(j0, T - 4u)) / 4u], jok) != vec4f(0.0);
-    var pt0 = vec4f(0.0);
-    if (i0 + 0u < T && jok) {
-      let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
-      pt0 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx0)) * inv0, mk);
-      probs[pi] = pt0;
+    var pts = array<vec4f, 8>();
+    for (var i = i0; i < min(i0 + 8u, T); i++) {
+      if (!jok) { break; }
+      let t = i - i0;
+      let pi = pbase + i * T4 + j0 / 4u;
+      pts[t] = select(vec4f(0.0), exp(probs[pi] - vec4f(mxs[t])) * invs[t], mk);
+      probs[pi] = pts[t];
     }
-    var pt1 = vec4f(0.0);
-    if (i0 + 1u < T && jok) {
-      let pi = pbase + (i0 + 1u) * T4 + j0 / 4u;
-      pt1 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx1)) * inv1, mk);
-      probs[pi] = pt1;
-    }
-    var pt2 = vec4f(0.0);
-    if (i0 + 2u < T && jok) {
-      let pi = pbase + (i0 + 2u) * T4 + j0 / 4u;
-      pt2 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx2)) * inv2, mk);
-      probs[pi] = pt2;
-    }
-    var pt3 = vec4f(0.0);
-    if (i0 + 3u < T && jok) {
-      let pi = pbase + (i0 + 3u) * T4 + j0 / 4u;
-      pt3 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx3)) * inv3, mk);
-      probs[pi] = pt3;
-    }
-    var pt4 = vec4f(0.0);
-    if (i0 + 4u < T && jok) {
-      let pi = pbase + (i0 + 4u) * T4 + j0 / 4u;
-      pt4 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx4)) * inv4, mk);
-      probs[pi] = pt4;
-    }
-    var pt5 = vec4f(0.0);
-    if (i0 + 5u < T && jok) {
-      let pi = pbase + (i0 + 5u) * T4 + j0 / 4u;
-      pt5 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx5)) * inv5, mk);
-      probs[pi] = pt5;
-    }
-    var pt6 = vec4f(0.0);
-    if (i0 + 6u < T && jok) {
-      let pi = pbase + (i0 + 6u) * T4 + j0 / 4u;
-      pt6 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx6)) * inv6, mk);
-      probs[pi] = pt6;
-    }
-    var pt7 = vec4f(0.0);
-    if (i0 + 7u < T && jok) {
-      let pi = pbase + (i0 + 7u) * T4 + j0 / 4u;
-      pt7 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx7)) * inv7, mk);
-      probs[pi] = pt7;
-    }
-    for (var l = 0u; l < 8u; l++) { // keys 4l..4l+3 of the tile, weights from lane l
+    let pt0 = pts[0];
+    let pt1 = pts[1];
+    let pt2 = pts[2];
+    let pt3 = pts[3];
+    let pt4 = pts[4];
+    let pt5 = pts[5];
+    let pt6 = pts[6];
+    let pt7 = pts[7];
+    for (var kl = kt * 8u; kl < kt * 8u + 8u; kl++) { // keys 4l..4l+3 of the tile, weights from lane l
+      let l = kl - kt * 8u;
       let xr = xbase + min(kt * 32u + 4u * l, T - 4u) * C34;
       let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
       let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);

@@ -38,14 +38,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let c2 = min(lane + 8u, HS4 - 1u);
   let c3 = min(lane + 12u, HS4 - 1u);
   let ntiles = (T + 15u) / 16u;
-  var m0 = -3.0e38;
-  var s0 = 0.0;
-  var m1 = -3.0e38;
-  var s1 = 0.0;
-  var m2 = -3.0e38;
-  var s2 = 0.0;
-  var m3 = -3.0e38;
-  var s3 = 0.0;
+  var ms = array<f32, 4>();
+  var ss = array<f32, 4>();
+  for (var t = 0u; t < 4u; t++) { ms[t] = -3.0e38; }
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 16u + 4u * lane;
     let jc = min(j0, T - 4u);
@@ -64,47 +59,25 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       acc2 += km * subgroupBroadcast(a0, 2u);
       acc3 += km * subgroupBroadcast(a0, 3u);
     }
-    if (i0 + 0u < T && jok) {
-      let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc0 * p.scale, mk);
+    let accs = array<vec4f, 4>(acc0, acc1, acc2, acc3);
+    for (var i = i0; i < min(i0 + 4u, T); i++) {
+      if (!jok) { break; }
+      let t = i - i0;
+      let pi = pbase + i * T4 + j0 / 4u;
+      let sc = select(vec4f(-3.0e38), accs[t] * p.scale, mk);
       probs[pi] = sc;
-      let mn = max(m0, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s0 = s0 * exp(m0 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m0 = mn;
-    }
-    if (i0 + 1u < T && jok) {
-      let pi = pbase + (i0 + 1u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc1 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m1, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s1 = s1 * exp(m1 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m1 = mn;
-    }
-    if (i0 + 2u < T && jok) {
-      let pi = pbase + (i0 + 2u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc2 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m2, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s2 = s2 * exp(m2 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m2 = mn;
-    }
-    if (i0 + 3u < T && jok) {
-      let pi = pbase + (i0 + 3u) * T4 + j0 / 4u;
-      let sc = select(vec4f(-3.0e38), acc3 * p.scale, mk);
-      probs[pi] = sc;
-      let mn = max(m3, max(max(sc.x, sc.y), max(sc.z, sc.w)));
-      s3 = s3 * exp(m3 - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
-      m3 = mn;
+      let mn = max(ms[t], max(max(sc.x, sc.y), max(sc.z, sc.w)));
+      ss[t] = ss[t] * exp(ms[t] - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));
+      ms[t] = mn;
     }
   }
-  let mx0 = subgroupMax(m0);
-  let inv0 = 1.0 / subgroupAdd(s0 * exp(m0 - mx0));
-  let mx1 = subgroupMax(m1);
-  let inv1 = 1.0 / subgroupAdd(s1 * exp(m1 - mx1));
-  let mx2 = subgroupMax(m2);
-  let inv2 = 1.0 / subgroupAdd(s2 * exp(m2 - mx2));
-  let mx3 = subgroupMax(m3);
-  let inv3 = 1.0 / subgroupAdd(s3 * exp(m3 - mx3));
+  var mxs = array<f32, 4>();
+  var invs = array<f32, 4>();
+  for (var i = i0; i < i0 + 4u; i++) {
+    let t = i - i0;
+    mxs[t] = subgroupMax(ms[t]);
+    invs[t] = 1.0 / subgroupAdd(ss[t] * exp(ms[t] - mxs[t]));
+  }
   var o0_0 = vec4f(0.0);
   var o0_1 = vec4f(0.0);
   var o0_2 = vec4f(0.0);
@@ -125,31 +98,20 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     let j0 = kt * 16u + 4u * lane;
     let jok = j0 < T;
     let mk = select(vec4f(0.0), mask[(tok0 + min(j0, T - 4u)) / 4u], jok) != vec4f(0.0);
-    var pt0 = vec4f(0.0);
-    if (i0 + 0u < T && jok) {
-      let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
-      pt0 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx0)) * inv0, mk);
-      probs[pi] = pt0;
+    var pts = array<vec4f, 4>();
+    for (var i = i0; i < min(i0 + 4u, T); i++) {
+      if (!jok) { break; }
+      let t = i - i0;
+      let pi = pbase + i * T4 + j0 / 4u;
+      pts[t] = select(vec4f(0.0), exp(probs[pi] - vec4f(mxs[t])) * invs[t], mk);
+      probs[pi] = pts[t];
     }
-    var pt1 = vec4f(0.0);
-    if (i0 + 1u < T && jok) {
-      let pi = pbase + (i0 + 1u) * T4 + j0 / 4u;
-      pt1 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx1)) * inv1, mk);
-      probs[pi] = pt1;
-    }
-    var pt2 = vec4f(0.0);
-    if (i0 + 2u < T && jok) {
-      let pi = pbase + (i0 + 2u) * T4 + j0 / 4u;
-      pt2 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx2)) * inv2, mk);
-      probs[pi] = pt2;
-    }
-    var pt3 = vec4f(0.0);
-    if (i0 + 3u < T && jok) {
-      let pi = pbase + (i0 + 3u) * T4 + j0 / 4u;
-      pt3 = select(vec4f(0.0), exp(probs[pi] - vec4f(mx3)) * inv3, mk);
-      probs[pi] = pt3;
-    }
-    for (var l = 0u; l < 4u; l++) { // keys 4l..4l+3 of the tile, weights from lane l
+    let pt0 = pts[0];
+    let pt1 = pts[1];
+    let pt2 = pts[2];
+    let pt3 = pts[3];
+    for (var kl = kt * 4u; kl < kt * 4u + 4u; kl++) { // keys 4l..4l+3 of the tile, weights from lane l
+      let l = kl - kt * 4u;
       let xr = xbase + min(kt * 16u + 4u * l, T - 4u) * C34;
       let xm0 = mat4x4f(qkv[xr + c0], qkv[xr + C34 + c0], qkv[xr + 2u * C34 + c0], qkv[xr + 3u * C34 + c0]);
       let xm1 = mat4x4f(qkv[xr + c1], qkv[xr + C34 + c1], qkv[xr + 2u * C34 + c1], qkv[xr + 3u * C34 + c1]);

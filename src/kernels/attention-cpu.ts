@@ -124,7 +124,10 @@ function scoreTile(out: Out, L: Lanes, R: number, src: string, ind: string): voi
 
 /** Code adding P·X for one key tile (lane l's `pt<t>` hold row t's weights for keys 4l..4l+3) into o<t>_<g>. */
 function pvTile(out: Out, L: Lanes, R: number, G: number, ind: string): void {
-  out(`${ind}for (var l = 0u; l < ${L}u; l++) { // keys 4l..4l+3 of the tile, weights from lane l`);
+  // (the loop counts from kt·L, not 0: with a constant start Mesa's NIR unrolls it, and L copies of R shuffles
+  // made lavapipe's first-use compile of this kernel seconds longer)
+  out(`${ind}for (var kl = kt * ${L}u; kl < kt * ${L}u + ${L}u; kl++) { // keys 4l..4l+3 of the tile, weights from lane l`);
+  out(`${ind}  let l = kl - kt * ${L}u;`);
   out(`${ind}  let xr = xbase + min(kt * ${4 * L}u + 4u * l, T - 4u) * C34;`);
   for (const g of range(G)) out(`${ind}  let xm${g} = mat4x4f(qkv[xr + c${g}], qkv[xr + C34 + c${g}], qkv[xr + 2u * C34 + c${g}], qkv[xr + 3u * C34 + c${g}]);`);
   for (const t of range(R)) {
@@ -178,52 +181,70 @@ export function attentionRowsCpuWgsl(kind: 'forward' | 'backward-q', G: number, 
   out('  let pbase = (b * p.NH + h) * T * T4;');
   for (const g of range(G)) out(`  let c${g} = min(lane + ${g * L}u, HS4 - 1u);`);
   out(`  let ntiles = (T + ${KT - 1}u) / ${KT}u;`);
-  for (const t of range(R)) out(fwd ? `  var m${t} = -3.0e38;\n  var s${t} = 0.0;` : `  var s${t} = 0.0;`);
+  // The forward's per-row softmax steps run in loops over the rows (counting from i0, so that Mesa's NIR cannot
+  // unroll them), on arrays: R inlined copies of their exps made lavapipe's first-use compile seconds longer.
+  if (fwd) out(`  var ms = array<f32, ${R}>();\n  var ss = array<f32, ${R}>();\n  for (var t = 0u; t < ${R}u; t++) { ms[t] = -3.0e38; }`);
+  else for (const t of range(R)) out(`  var s${t} = 0.0;`);
   out('  for (var kt = 0u; kt < ntiles; kt++) {');
   out(`    let j0 = kt * ${KT}u + 4u * lane;`);
   out('    let jc = min(j0, T - 4u);');
   out('    let jok = j0 < T;');
   if (fwd) out('    let mk = select(vec4f(0.0), mask[(tok0 + jc) / 4u], jok) != vec4f(0.0);');
   scoreTile(out, L, R, fwd ? 'qkv' : 'dout', '    ');
-  for (const t of range(R)) {
-    out(`    if (i0 + ${t}u < T && jok) {`);
-    out(`      let pi = pbase + (i0 + ${t}u) * T4 + j0 / 4u;`);
-    if (fwd) {
-      out(`      let sc = select(vec4f(-3.0e38), acc${t} * p.scale, mk);`);
-      out('      probs[pi] = sc;');
-      out(`      let mn = max(m${t}, max(max(sc.x, sc.y), max(sc.z, sc.w)));`);
-      out(`      s${t} = s${t} * exp(m${t} - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));`);
-      out(`      m${t} = mn;`);
-    } else {
+  if (fwd) {
+    out(`    let accs = array<vec4f, ${R}>(${range(R).map((t) => `acc${t}`).join(', ')});`);
+    out(`    for (var i = i0; i < min(i0 + ${R}u, T); i++) {`);
+    out('      if (!jok) { break; }');
+    out('      let t = i - i0;');
+    out('      let pi = pbase + i * T4 + j0 / 4u;');
+    out('      let sc = select(vec4f(-3.0e38), accs[t] * p.scale, mk);');
+    out('      probs[pi] = sc;');
+    out('      let mn = max(ms[t], max(max(sc.x, sc.y), max(sc.z, sc.w)));');
+    out('      ss[t] = ss[t] * exp(ms[t] - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));');
+    out('      ms[t] = mn;');
+    out('    }');
+  } else {
+    for (const t of range(R)) {
+      out(`    if (i0 + ${t}u < T && jok) {`);
+      out(`      let pi = pbase + (i0 + ${t}u) * T4 + j0 / 4u;`);
       out(`      dS[pi] = acc${t};`);
       out(`      s${t} += dot(probs[pi], acc${t});`);
+      out('    }');
     }
-    out('    }');
   }
   out('  }');
-  for (const t of range(R)) {
-    if (fwd) {
-      out(`  let mx${t} = subgroupMax(m${t});`);
-      out(`  let inv${t} = 1.0 / subgroupAdd(s${t} * exp(m${t} - mx${t}));`);
-    } else out(`  let dd${t} = subgroupAdd(s${t});`);
-  }
+  if (fwd) {
+    out(`  var mxs = array<f32, ${R}>();\n  var invs = array<f32, ${R}>();`);
+    out(`  for (var i = i0; i < i0 + ${R}u; i++) {`);
+    out('    let t = i - i0;');
+    out('    mxs[t] = subgroupMax(ms[t]);');
+    out('    invs[t] = 1.0 / subgroupAdd(ss[t] * exp(ms[t] - mxs[t]));');
+    out('  }');
+  } else for (const t of range(R)) out(`  let dd${t} = subgroupAdd(s${t});`);
   for (const t of range(R)) for (const g of range(G)) out(`  var o${t}_${g} = vec4f(0.0);`);
   out('  for (var kt = 0u; kt < ntiles; kt++) {');
   out(`    let j0 = kt * ${KT}u + 4u * lane;`);
   out('    let jok = j0 < T;');
   if (fwd) out('    let mk = select(vec4f(0.0), mask[(tok0 + min(j0, T - 4u)) / 4u], jok) != vec4f(0.0);');
-  for (const t of range(R)) {
-    out(`    var pt${t} = vec4f(0.0);`);
-    out(`    if (i0 + ${t}u < T && jok) {`);
-    out(`      let pi = pbase + (i0 + ${t}u) * T4 + j0 / 4u;`);
-    if (fwd) {
-      out(`      pt${t} = select(vec4f(0.0), exp(probs[pi] - vec4f(mx${t})) * inv${t}, mk);`);
-      out(`      probs[pi] = pt${t};`);
-    } else {
+  if (fwd) {
+    out(`    var pts = array<vec4f, ${R}>();`);
+    out(`    for (var i = i0; i < min(i0 + ${R}u, T); i++) {`);
+    out('      if (!jok) { break; }');
+    out('      let t = i - i0;');
+    out('      let pi = pbase + i * T4 + j0 / 4u;');
+    out('      pts[t] = select(vec4f(0.0), exp(probs[pi] - vec4f(mxs[t])) * invs[t], mk);');
+    out('      probs[pi] = pts[t];');
+    out('    }');
+    for (const t of range(R)) out(`    let pt${t} = pts[${t}];`);
+  } else {
+    for (const t of range(R)) {
+      out(`    var pt${t} = vec4f(0.0);`);
+      out(`    if (i0 + ${t}u < T && jok) {`);
+      out(`      let pi = pbase + (i0 + ${t}u) * T4 + j0 / 4u;`);
       out(`      pt${t} = probs[pi] * (dS[pi] - vec4f(dd${t}));`);
       out(`      dS[pi] = pt${t};`);
+      out('    }');
     }
-    out('    }');
   }
   pvTile(out, L, R, G, '    ');
   out('  }');
