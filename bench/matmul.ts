@@ -30,7 +30,7 @@
  */
 import { memoryStore, setTuneStore, tuneStore } from '../src/gpu/autotune.ts';
 import type { Gpu } from '../src/gpu/device.ts';
-import { submit } from '../src/gpu/pipelines.ts';
+import { settle, submit } from '../src/gpu/queue.ts';
 import { DEFAULT_VARIANT, MATMUL_VARIANTS, matmul, tuneMatmuls, variantConstants, variantFits, variantSupports } from '../src/kernels/matmul.ts';
 import { run, upload } from '../src/bench/buffers.ts';
 import {
@@ -40,7 +40,6 @@ import {
 import { mulberry32 } from '../src/util/rng.ts';
 import { benchPreamble, gpujsPeer, loadAverage } from './preamble.ts';
 import { CPU_FORMS, cpuForm, cpuFormRuns, cpuMatmulSupports, matmulCpu, type CpuForm } from '../src/kernels/matmul-cpu.ts';
-import { settle } from '../src/gpu/wait.ts';
 import { cpuPeerMissing, runSgemmPeer } from './cpu-peer.ts';
 
 const DEFAULT_SIZES: Shape[] = [
@@ -124,7 +123,7 @@ async function variantRow(g: Gpu, s: Shape, rand: () => number): Promise<Map<str
   const runners: Runner[] = [];
   const timed = (label: string, d: Awaited<ReturnType<typeof matmul>>, err: number): Runner => ({
     label, backend: 'WGSL', err, close() {},
-    async once() { const t0 = performance.now(); submit(g, [d], label); await settle(g); return { ms: performance.now() - t0 }; },
+    async once() { const t0 = performance.now(); await submit(g, [d], label); await settle(g); return { ms: performance.now() - t0 }; },
   });
   // the CPU-class kernel (src/kernels/matmul-cpu.ts) in each form the device can run: 8- and 4-lane subgroup broadcasts, none
   for (const [form, label] of Object.entries(CPU_ROWS) as [CpuForm, string][]) {

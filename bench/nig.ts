@@ -226,7 +226,7 @@ interface Row { T: number; chunk: number; chunks: number; ms: number[]; flops: n
 
 async function main(): Promise<void> {
   const { g } = await benchPreamble();
-  console.log(`kernels: ${g.kernels}-class; host wait: ${process.env.IR_NEURONS_WAIT === 'spin' ? 'spin (plain awaits)' : 'sleep, then await (src/gpu/wait.ts)'}`);
+  console.log(`kernels: ${g.kernels}-class; host wait: ${process.env.IR_NEURONS_WAIT === 'spin' ? 'spin (plain awaits)' : (g.sharesHostCores ? 'quiet (src/gpu/wait.ts)' : 'plain await (a real GPU)')}`);
   if (peer) {
     const why = cpuPeerMissing();
     if (why) fail(`bench:nig: --peer cpu: ${why}`, 2);
@@ -281,7 +281,7 @@ async function main(): Promise<void> {
       if (c.problem) fail(`bench:nig: ${shapeName} ${T} tokens m = ${steps}: completeness off: ${c.problem}; the result is wrong, the time meaningless`);
       last = r;
       console.log(`  ${T} tokens, pair ${i + 1}/${warmup + pairs}${i < warmup ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s, chunk ${r.chunk}; completeness ${rel(c)}; load average ${loadAverage()}`);
-      console.log(`    CPU: main thread ${(100 * host).toFixed(0)} % of a core, whole process ${(100 * all).toFixed(0)} % (wait: ${waitStats.waits - w0.waits} waits, ${((waitStats.sleptMs - w0.sleptMs) / 1000).toFixed(2)} s slept, ${((waitStats.awaitedMs - w0.awaitedMs) / 1000).toFixed(2)} s awaited; IR_NEURONS_WAIT=${process.env.IR_NEURONS_WAIT ?? 'sleep'})`);
+      console.log(`    CPU: main thread ${(100 * host).toFixed(0)} % of a core, whole process ${(100 * all).toFixed(0)} % (wait: ${waitStats.waits - w0.waits} waits, ${((waitStats.waitedMs - w0.waitedMs) / 1000).toFixed(2)} s waited, ${waitStats.slices - w0.slices} quiet slices; IR_NEURONS_WAIT=${process.env.IR_NEURONS_WAIT ?? 'quiet'})`);
       if (peer && i >= warmup) {
         const pr = runNigPeer({ shape: shapeName, tokens: T, steps, rule: RULE, threads });
         peerTimes.push(pr.ms);

@@ -15,8 +15,8 @@
 import { benchPreamble, loadAverage } from './preamble.ts';
 import { BertGpu } from '../src/model/forward.ts';
 import { NigEngine } from '../src/ig/engine.ts';
-import { submit, type Dispatch } from '../src/gpu/pipelines.ts';
-import { settle } from '../src/gpu/wait.ts';
+import type { Dispatch } from '../src/gpu/pipelines.ts';
+import { settle, submit } from '../src/gpu/queue.ts';
 import type { BertConfig, BertWeights, EncodedPair, LayerWeights, Tensor } from '../src/model/types.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 
@@ -83,7 +83,7 @@ async function main(): Promise<void> {
     let best = Infinity;
     for (let r = 0; r < reps + 1; r++) { // the first rep teaches src/gpu/wait.ts the kind's time (it awaits)
       const s = performance.now();
-      submit(g, ds, label);
+      await submit(g, ds, label);
       await settle(g);
       if (r > 0 || reps === 0) best = Math.min(best, performance.now() - s);
     }

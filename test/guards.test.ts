@@ -13,7 +13,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { resolve } from 'node:path';
 import { requestGpu } from '../src/gpu/node.ts';
-import { readView } from '../src/gpu/arena.ts';
+import { readView } from '../src/gpu/queue.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { BertGpu } from '../src/model/forward.ts';
 import { NigEngine } from '../src/ig/engine.ts';

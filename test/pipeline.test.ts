@@ -85,7 +85,7 @@ S('GPU-selected scheme masks equal the plain-array schemes of src/analysis on th
   const { loadCheckpoint } = await import('../src/model/checkpoint.ts');
   const { requestGpu } = await import('../src/gpu/node.ts');
   const { BertGpu } = await import('../src/model/forward.ts');
-  const { readView } = await import('../src/gpu/arena.ts');
+  const { readView } = await import('../src/gpu/queue.ts');
   const run = readRunDir(join(tmp, 'run'));
   const g = await requestGpu();
   const model = await BertGpu.create(g, loadCheckpoint(join(tmp, 'model')));

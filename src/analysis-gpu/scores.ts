@@ -7,7 +7,7 @@
  */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
-import { submit } from '../gpu/pipelines.ts';
+import { submit } from '../gpu/queue.ts';
 import type { CellAccumulators } from '../ig/cells.ts';
 import { SEGMENTS, type Segment } from '../analysis/schemes.ts';
 import { UserError } from '../util/errors.ts';
@@ -44,7 +44,7 @@ export async function meanScores(g: Gpu, cells: CellAccumulators, cell: string, 
   const acc = cells.arena.view(s < 0 ? `${cell}.total` : `${cell}.seg`);
   const out = opts.out ?? ownView(g, `mean ${cell}${s < 0 ? '' : ` ${opts.segment}`}`, R);
   const d = await cellMean(g, { label: `mean ${cell}`, acc, mean: out, R, count, which: opts.which === 'sumSq' ? 1 : 0, accOff: s < 0 ? 0 : s * R });
-  submit(g, [d], `mean ${cell}`);
+  await submit(g, [d], `mean ${cell}`);
   return out;
 }
 
@@ -63,6 +63,6 @@ export async function fuseScores(g: Gpu, views: readonly View[], opts: FuseOptio
     if (v.size < N * 4) throw new UserError(`fusion: mean vector '${v.name}' holds ${v.size / 4} units, expected ${N}; give every dataset the same units`);
   }
   const out = opts.out ?? ownView(g, `fusion of ${views.length}`, N);
-  submit(g, await fuse(g, { label: 'fusion', out, inputs: [...views], R: N }), 'fusion');
+  await submit(g, await fuse(g, { label: 'fusion', out, inputs: [...views], R: N }), 'fusion');
   return out;
 }

@@ -9,8 +9,8 @@
  * Masks are flat over layers: mask[u], u = layer · d_ff + neuron, 0 = selected (prune), 1 = keep.
  */
 import type { Gpu } from '../gpu/device.ts';
-import { readView, writeView, type View } from '../gpu/arena.ts';
-import { submit } from '../gpu/pipelines.ts';
+import { writeView, type View } from '../gpu/arena.ts';
+import { readView, submit, submitCommands } from '../gpu/queue.ts';
 import type { BertGpu } from '../model/forward.ts';
 import type { RankOptions } from '../analysis/rankings.ts';
 import { assertUnitSet } from '../analysis/rankings.ts';
@@ -70,7 +70,7 @@ export async function selectTopMask(g: Gpu, scores: View, N: number, k: number, 
       ...await selectThreshold(g, { label, scores, sel, N, k, absolute: opts.absolute }),
       ...await selectMask(g, { label, scores, sel, blocks, mask, N, absolute: opts.absolute }),
     ];
-  submit(g, ds, label);
+  await submit(g, ds, label);
   return {
     mask,
     async threshold() {
@@ -104,7 +104,7 @@ export async function randomMask(g: Gpu, units: ArrayLike<number>, N: number, op
     list = ownView(g, `prune list of ${units.length}`, units.length);
     writeView(g, list, Uint32Array.from(units));
   }
-  submit(g, await unitMask(g, { label: `mask of ${units.length} units`, mask, units: list, N, n: units.length }), 'random mask');
+  await submit(g, await unitMask(g, { label: `mask of ${units.length} units`, mask, units: list, N, n: units.length }), 'random mask');
   if (list) {
     const b = list.buffer;
     void g.device.queue.onSubmittedWorkDone().then(() => b.destroy());
@@ -125,5 +125,5 @@ export function writeLayerMasks(g: Gpu, model: BertGpu, mask: View): void {
     const dst = model.wv.layers[l].mask;
     enc.copyBufferToBuffer(mask.buffer, mask.offset + l * F * 4, dst.buffer, dst.offset, F * 4);
   }
-  g.device.queue.submit([enc.finish()]);
+  submitCommands(g, enc.finish());
 }

@@ -3,10 +3,10 @@
  * validation scopes, read views back. Everything here is f32/u32 on the device; callers widen to f64 for the
  * reference. (Tests reach them through test/helpers/gpu.ts.)
  */
-import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
+import { Arena, writeView, type View } from '../gpu/arena.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { submit, type Dispatch } from '../gpu/pipelines.ts';
-import { settle } from '../gpu/wait.ts';
+import type { Dispatch } from '../gpu/pipelines.ts';
+import { readView, settle, submit } from '../gpu/queue.ts';
 
 /** A host array to upload, or a number: that many zero-filled elements (an output). */
 export type Init = Float32Array | Uint32Array | number;
@@ -37,7 +37,7 @@ export function upload(g: Gpu, label: string, init: Record<string, Init>): Bufs 
 /** Submits `ds` in one compute pass; throws the validation error, if any, instead of leaving zeros behind. */
 export async function run(g: Gpu, ds: Dispatch[], label = 'test'): Promise<void> {
   g.device.pushErrorScope('validation');
-  submit(g, ds, label);
+  await submit(g, ds, label);
   const err = await g.device.popErrorScope();
   if (err) throw new Error(`${label}: WebGPU validation error: ${err.message}`);
 }

@@ -13,9 +13,11 @@
  *   timing    round robin over the validated runners, medians; rate = work / time, work being FLOPs (GFLOP/s) or
  *             bytes moved (GB/s)
  */
-import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
+import { Arena, writeView, type View } from '../gpu/arena.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { submit, type Dispatch } from '../gpu/pipelines.ts';
+import type { Dispatch } from '../gpu/pipelines.ts';
+import { readView, settle, submit, submitCommands } from '../gpu/queue.ts';
+import { quietly } from '../gpu/wait.ts';
 import { gelu } from '../kernels/bench.ts';
 import { DEFAULT_VARIANT, matmul, type MatmulVariant } from '../kernels/matmul.ts';
 import { matmulCpu, type CpuForm } from '../kernels/matmul-cpu.ts';
@@ -122,7 +124,7 @@ function buffers(g: Gpu, label: string, init: Record<string, Float32Array | numb
 /** Submits one dispatch; throws the validation error, if any, instead of leaving zeros behind. */
 async function runChecked(g: Gpu, d: Dispatch): Promise<void> {
   g.device.pushErrorScope('validation');
-  submit(g, [d], `${d.label} validate`);
+  await submit(g, [d], `${d.label} validate`);
   const err = await g.device.popErrorScope();
   if (err) throw new Error(`${d.label}: WebGPU validation error: ${err.message}`);
 }
@@ -146,7 +148,7 @@ function wgslRunners(g: Gpu, d: Dispatch, err: number, upload: () => void, read:
   ];
 }
 
-/** One dispatch, inputs resident: wall clock to onSubmittedWorkDone, plus GPU timestamps where the adapter has them. */
+/** One dispatch, inputs resident (compiled by the validation's submit): wall clock to the queue's settling, plus GPU timestamps where the adapter has them. */
 function kernelRunner(g: Gpu, d: Dispatch, err: number, label: string, destroy: () => void): Runner {
   const ts = g.features.includes('timestamp-query') ? timestamps(g) : null;
   return {
@@ -154,7 +156,7 @@ function kernelRunner(g: Gpu, d: Dispatch, err: number, label: string, destroy: 
     async once() {
       const t0 = performance.now();
       encodeOne(g, d, ts);
-      await g.device.queue.onSubmittedWorkDone();
+      await settle(g);
       const ms = performance.now() - t0;
       return { ms, tsMs: ts ? await ts.read() : undefined };
     },
@@ -227,8 +229,8 @@ function timestamps(g: Gpu): Timestamps {
     async read() {
       const enc = g.device.createCommandEncoder({ label: 'bench ts copy' });
       enc.copyBufferToBuffer(resolve, 0, readBuf, 0, 16);
-      g.device.queue.submit([enc.finish()]);
-      await readBuf.mapAsync(GPUMapMode.READ);
+      submitCommands(g, enc.finish());
+      await quietly(readBuf.mapAsync(GPUMapMode.READ), g);
       const [t0, t1] = new BigUint64Array(readBuf.getMappedRange().slice(0));
       readBuf.unmap();
       return t1 > t0 ? Number(t1 - t0) / 1e6 : undefined; // ns → ms; zeros mean the driver gave none
@@ -246,7 +248,7 @@ function encodeOne(g: Gpu, d: Dispatch, ts: Timestamps | null): void {
   pass.dispatchWorkgroups(...d.workgroups);
   pass.end();
   if (ts) enc.resolveQuerySet(ts.qs, 0, 2, ts.resolve, 0);
-  g.device.queue.submit([enc.finish()]);
+  submitCommands(g, enc.finish());
 }
 
 // ---------- gpu.js ----------

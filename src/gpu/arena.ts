@@ -5,7 +5,6 @@
  */
 import { UserError } from '../util/errors.ts';
 import { withErrorScope, type GpuContext } from './context.ts';
-import { noteSubmit, quietly, settle } from './wait.ts';
 
 export interface View {
   name: string;
@@ -110,22 +109,4 @@ export function fmtBytes(n: number): string {
 export function writeView(g: GpuContext, v: View, data: Float32Array | Uint32Array | Int32Array, elemOffset = 0): void {
   if (data.byteLength + elemOffset * 4 > v.size) throw new Error(`writeView ${v.name}: ${data.byteLength} bytes at element ${elemOffset} overflow the ${v.size}-byte view`);
   g.device.queue.writeBuffer(v.buffer, v.offset + elemOffset * 4, data.buffer, data.byteOffset, data.byteLength);
-}
-
-/** Reads `count` f32 values (default: the whole view) back to the host. Waits for the queue with `settle`
- * (src/gpu/wait.ts: a timed sleep, then a short await) before mapping, so the host does not busy-poll meanwhile. */
-export async function readView(g: GpuContext, v: View, count?: number, elemOffset = 0): Promise<Float32Array> {
-  const bytes = (count ?? v.size / 4 - elemOffset) * 4;
-  const staging = g.device.createBuffer({ label: `read ${v.name}`, size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = g.device.createCommandEncoder({ label: `read ${v.name}` });
-  enc.copyBufferToBuffer(v.buffer, v.offset + elemOffset * 4, staging, 0, bytes);
-  g.device.queue.submit([enc.finish()]);
-  noteSubmit(g, `read ${v.name}`);
-  await settle(g);
-  await quietly(staging.mapAsync(GPUMapMode.READ), g);
-  const out = new Float32Array(staging.getMappedRange().slice(0));
-  staging.unmap();
-  staging.destroy();
-  if (g.lostMessage) throw new Error(g.lostMessage);
-  return out;
 }

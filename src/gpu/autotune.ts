@@ -19,7 +19,8 @@
  */
 import { UserError } from '../util/errors.ts';
 import type { Gpu } from './device.ts';
-import { submit, type Dispatch } from './pipelines.ts';
+import type { Dispatch } from './pipelines.ts';
+import { submit } from './queue.ts';
 
 /** The product a tuning timed (for its GFLOP/s and the cache entry). */
 export interface TuneDims { M: number; N: number; K: number }
@@ -228,7 +229,7 @@ const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); cons
 /** Submits `reps` copies of `d` in one pass and waits; returns ms per copy (wall clock). */
 async function timeOne(g: Gpu, d: Dispatch, reps: number): Promise<number> {
   const t0 = performance.now();
-  submit(g, Array(reps).fill(d), `tune ${d.label}`);
+  await submit(g, Array(reps).fill(d), `tune ${d.label}`);
   await g.device.queue.onSubmittedWorkDone();
   return (performance.now() - t0) / reps;
 }

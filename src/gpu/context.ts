@@ -14,6 +14,12 @@ export interface GpuContext {
   /** The adapter runs its work on the host's own cores (a software rasteriser: lavapipe, SwiftShader, WARP), so a
    * host that busy-polls takes a core from it; src/gpu/wait.ts then awaits quietly. Unset: a real GPU. */
   sharesHostCores?: boolean;
+  /** Extra devices of the same adapter that compile pipelines in parallel with this one (src/gpu/compile.ts), where
+   * the driver compiles at first dispatch and shares an on-disk cache between devices (Mesa's lavapipe in Node):
+   * at most `max` of them, opened by `open` when first needed. Absent: compile on this device alone. */
+  compileHelpers?: { max: number; open(): Promise<GPUDevice> };
+  /** Told how compiling goes: `done` of `total` kernels, `ms` since this round began (a progress line in the CLI). */
+  onCompile?: (done: number, total: number, ms: number) => void;
 }
 
 /** Runs `fn` inside validation and out-of-memory error scopes; throws a readable error naming `what`. */

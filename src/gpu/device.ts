@@ -85,6 +85,14 @@ export async function openGpu(gpu: GPU | undefined, opts: GpuOptions = {}): Prom
   return g;
 }
 
+/** Another device of the same kind as `g` (same features and limits), for compiling in parallel
+ * (src/gpu/compile.ts). It runs no kernels of the engine. */
+export async function openHelperDevice(gpu: GPU, g: Gpu): Promise<GPUDevice> {
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error('no adapter for a compile helper');
+  return adapter.requestDevice({ label: 'ir-neurons compile helper', requiredFeatures: g.features as GPUFeatureName[], requiredLimits: g.limits });
+}
+
 // ---------- the kernel class ----------
 /** 'cpu': the adapter is a software rasteriser (kernels shaped for CPUs: src/kernels/matmul-cpu.ts);
  * 'gpu': anything else (the tiled, workgroup-memory family). */

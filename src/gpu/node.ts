@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeGpu, openGpu, type Gpu, type GpuOptions } from './device.ts';
 import { setShaderProvider } from './shaders.ts';
+import { setUpCompiling } from './node-compile.ts';
 
 // From src/gpu/ in a checkout and from dist/lib/ in the package alike: both sit two folders below the root.
 const SHADER_DIR = fileURLToPath(new URL('../../shaders/', import.meta.url));
@@ -198,6 +199,7 @@ export async function requestGpu(opts: GpuOptions = {}): Promise<Gpu> {
     // adapter discovery (and Dawn's two limit warnings) happens in the first requestAdapter; openGpu asks again
     await withNativeStderrSilenced(() => gpu.requestAdapter());
     const g = await openGpu(gpu, opts);
+    setUpCompiling(gpu, g);
     if (process.env.IR_NEURONS_VERBOSE === '1') process.stderr.write(`${describeGpu(g).split('\n')[0]}\n`);
     return g;
   })();

@@ -14,7 +14,6 @@
 import type { GpuContext } from './context.ts';
 import { shaderSource } from './shaders.ts';
 import type { View } from './arena.ts';
-import { noteSubmit } from './wait.ts';
 
 // ---------- descriptions ----------
 export type Access = 'read' | 'rw' | 'uniform';
@@ -149,10 +148,13 @@ export interface Kernel<D extends KernelDef = KernelDef> {
   layout: GPUBindGroupLayout;
   def: D;
   entry: string;
+  constants: Record<string, number | boolean>;
 }
 
 export interface Dispatch {
   label: string;
+  /** What was compiled (src/gpu/compile.ts makes sure it is before the dispatch is submitted). */
+  kernel: Kernel;
   pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   workgroups: [number, number, number];
@@ -172,9 +174,55 @@ export function finalWgsl(def: KernelDef, constants: Record<string, number | boo
   return src;
 }
 
+/** A kernel's bind group layout on `device`: one storage or uniform buffer per binding, in order. */
+export function bindGroupLayoutOf(device: GPUDevice, def: KernelDef, label: string): GPUBindGroupLayout {
+  return device.createBindGroupLayout({
+    label,
+    entries: Object.values(def.bindings).map((kind, binding) => ({
+      binding,
+      visibility: GPUShaderStage.COMPUTE,
+      // 'read' bindings use the writable 'storage' type too: arena views share buffers, and WebGPU forbids a buffer
+      // being read-only and writable in one dispatch even over disjoint ranges (one usage, 'storage', is allowed).
+      buffer: { type: kind === 'uniform' ? 'uniform' : 'storage' },
+    })),
+  });
+}
+
+/** Creates `def`'s pipeline on `device` (the engine's device, or a compile helper's: src/gpu/compile.ts), with
+ * readable errors. The same (shader, entry, constants) gives the same driver input on every device. */
+export async function createKernelPipeline(device: GPUDevice, def: KernelDef, entry: string, constants: Record<string, number | boolean>, key: string, printWgsl = false): Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }> {
+  const code = shaderSource(def.shader);
+  if (printWgsl) console.error(`// ===== ${key} =====\n${finalWgsl(def, constants)}`);
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ label: def.shader, code });
+  const layout = bindGroupLayoutOf(device, def, `${key} layout`);
+  const err = await device.popErrorScope();
+  if (err) throw new Error(`WGSL ${def.shader} failed to compile: ${err.message}`);
+  device.pushErrorScope('validation');
+  try {
+    // The synchronous form: Dawn's Node binding aborts the process on createComputePipelineAsync here.
+    const pipeline = device.createComputePipeline({
+      label: key,
+      layout: device.createPipelineLayout({ label: `${key} pipeline layout`, bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: entry, constants: Object.fromEntries(Object.entries(constants).map(([k, v]) => [k, Number(v)])) },
+    });
+    const perr = await device.popErrorScope();
+    if (perr) throw new Error(perr.message);
+    return { pipeline, layout };
+  } catch (e) {
+    const info = await module.getCompilationInfo?.();
+    const msgs = info?.messages?.map((m) => `${def.shader}:${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`).join('\n') ?? '';
+    throw new Error(`pipeline ${key} could not be created: ${(e as Error).message}\n${msgs}`);
+  }
+}
+
+/** The pipelines of one device, each (shader, entry, override constants) created once per process. */
 export class PipelineCache {
   private kernels = new Map<string, Promise<Kernel>>();
+  /** Pipelines created, and the milliseconds their creation took (on lavapipe the LLVM compile comes at first
+   * dispatch instead: src/gpu/compile.ts counts that). */
   compiled = 0;
+  createMs = 0;
   constructor(private g: GpuContext, private printWgsl: boolean) {}
 
   get<D extends KernelDef>(def: D, opts: PipelineOptions = {}): Promise<Kernel<D>> {
@@ -191,42 +239,12 @@ export class PipelineCache {
   }
 
   private async create(def: KernelDef, entry: string, constants: Record<string, number | boolean>, key: string): Promise<Kernel> {
-    const { device } = this.g;
     if (this.g.lostMessage) throw new Error(this.g.lostMessage);
-    const code = shaderSource(def.shader);
-    if (this.printWgsl) console.error(`// ===== ${key} =====\n${finalWgsl(def, constants)}`);
-    device.pushErrorScope('validation');
-    const module = device.createShaderModule({ label: def.shader, code });
-    const layout = device.createBindGroupLayout({
-      label: `${key} layout`,
-      entries: Object.values(def.bindings).map((kind, binding) => ({
-        binding,
-        visibility: GPUShaderStage.COMPUTE,
-        // 'read' bindings use the writable 'storage' type too: arena views share buffers, and WebGPU forbids a buffer
-        // being read-only and writable in one dispatch even over disjoint ranges (one usage, 'storage', is allowed).
-        buffer: { type: kind === 'uniform' ? 'uniform' : 'storage' },
-      })),
-    });
-    const err = await device.popErrorScope();
-    if (err) throw new Error(`WGSL ${def.shader} failed to compile: ${err.message}`);
-    let pipeline: GPUComputePipeline;
-    device.pushErrorScope('validation');
-    try {
-      // The synchronous form: Dawn's Node binding aborts the process on createComputePipelineAsync here.
-      pipeline = device.createComputePipeline({
-        label: key,
-        layout: device.createPipelineLayout({ label: `${key} pipeline layout`, bindGroupLayouts: [layout] }),
-        compute: { module, entryPoint: entry, constants: Object.fromEntries(Object.entries(constants).map(([k, v]) => [k, Number(v)])) },
-      });
-      const perr = await device.popErrorScope();
-      if (perr) throw new Error(perr.message);
-    } catch (e) {
-      const info = await module.getCompilationInfo?.();
-      const msgs = info?.messages?.map((m) => `${def.shader}:${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`).join('\n') ?? '';
-      throw new Error(`pipeline ${key} could not be created: ${(e as Error).message}\n${msgs}`);
-    }
+    const t0 = performance.now();
+    const { pipeline, layout } = await createKernelPipeline(this.g.device, def, entry, constants, key, this.printWgsl);
+    this.createMs += performance.now() - t0;
     this.compiled++;
-    return { key, label: key, pipeline, layout, def, entry };
+    return { key, label: key, pipeline, layout, def, entry, constants };
   }
 }
 
@@ -263,7 +281,7 @@ export function dispatch<D extends KernelDef>(g: GpuContext, k: Kernel<D>, label
   const [x, y = 1, z = 1] = workgroups;
   const max = g.limits.maxComputeWorkgroupsPerDimension;
   if (x > max || y > max || z > max) throw new Error(`${label}: ${x}x${y}x${z} workgroups exceed the limit ${max}`);
-  return { label, pipeline: k.pipeline, bindGroup, workgroups: [x, y, z] };
+  return { label, kernel: k as unknown as Kernel, pipeline: k.pipeline, bindGroup, workgroups: [x, y, z] };
 }
 
 /** Splits n workgroups over x and y so that neither exceeds the per-dimension limit. */
@@ -283,17 +301,4 @@ export function encodeDispatches(enc: GPUCommandEncoder, ds: Dispatch[], label =
     pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
   }
   pass.end();
-}
-
-/** Records `ds` in one pass and submits it; src/gpu/wait.ts learns how long each kind of submit takes
- * (`settle` waits for it without busy-polling). */
-export function submit(g: GpuContext, ds: Dispatch[], label = 'kernels'): void {
-  if (g.lostMessage) throw new Error(g.lostMessage);
-  const enc = g.device.createCommandEncoder({ label });
-  encodeDispatches(enc, ds, label);
-  g.device.queue.submit([enc.finish()]);
-  // the kind of work, for the wait's prediction: the label and the size of the grid (chunks of another size differ)
-  let wgs = 0;
-  for (const d of ds) wgs += d.workgroups[0] * d.workgroups[1] * d.workgroups[2];
-  noteSubmit(g, `${label} [${ds.length} dispatches, ${wgs} workgroups]`);
 }

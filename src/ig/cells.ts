@@ -5,7 +5,8 @@
  * resumed and sharded runs reproduce an uninterrupted one bit for bit.
  */
 import type { Gpu } from '../gpu/device.ts';
-import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
+import { Arena, writeView, type View } from '../gpu/arena.ts';
+import { readView } from '../gpu/queue.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
 import { aggregate } from '../kernels/ig.ts';
 

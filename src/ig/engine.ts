@@ -5,8 +5,9 @@
  * Every FFN unit of every layer (before and after GELU), every hidden state and the word embeddings are
  * attributed in the same passes; sums over tokens and per segment are reduced on the GPU.
  */
-import { Arena, readView, type View } from '../gpu/arena.ts';
-import { submit, type Dispatch } from '../gpu/pipelines.ts';
+import { Arena, type View } from '../gpu/arena.ts';
+import type { Dispatch } from '../gpu/pipelines.ts';
+import { readView, submit, submitCommands } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
 import type { BertGpu, ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
@@ -233,7 +234,7 @@ export class NigEngine {
         if (after) accepted.push(...await after(reductionViews(at.sums.slots[s]), q.i));
       }
       // (the reduction views are valid until the next pass builds its plan: the accepted pairs' dispatches go now)
-      if (accepted.length) submit(this.model.g, accepted, 'NIG accepted pairs');
+      if (accepted.length) await submit(this.model.g, accepted, 'NIG accepted pairs');
       queue = queue.filter((q) => results[q.i] === undefined);
     }
     return results;
@@ -268,7 +269,7 @@ export class NigEngine {
     const g = this.model.g;
     const enc = g.device.createCommandEncoder({ label: 'clear attribution' });
     for (const slot of [...at.sums.slots, ...at.sums.coarse.flat()]) for (const v of clearedSums<View>(slot)) enc.clearBuffer(v.buffer, v.offset, v.size);
-    g.device.queue.submit([enc.finish()]);
+    submitCommands(g, enc.finish());
   }
 
   /** The path in chunks: inputs and chunk uniforms written, one submit per chunk, F read back after each. */
@@ -289,7 +290,7 @@ export class NigEngine {
     for (const { k0, count } of chunks(points, rowsPerSlot)) {
       model.writeInputs(at.plan, rows, Array.from({ length: P }, (_, b) => al[Math.min(k0 + (b % rowsPerSlot), m)]));
       for (const c of at.cond) setConductanceChunk(g, c.params, c.R, c.outOff, c.rowOff, k0, count, wr, wl);
-      submit(g, at.dispatches, `NIG points ${k0}..${k0 + count - 1}`);
+      await submit(g, at.dispatches, `NIG points ${k0}..${k0 + count - 1}`);
       const f = await readView(g, back.F, P);
       for (let s = 0; s < pairs.length; s++) {
         out.F[s].set(f.subarray(s * rowsPerSlot, s * rowsPerSlot + count), k0);
@@ -311,7 +312,7 @@ export class NigEngine {
       const v = at.sums.slots[s];
       if (after) extra.push(...await after(reductionViews(v), s));
     }
-    submit(g, [...at.segDispatches, ...extra], 'NIG segments');
+    await submit(g, [...at.segDispatches, ...extra], 'NIG segments');
   }
 
   /** Pair s's results read back, checked finite, trimmed to its length, with completeness deltas. */

@@ -4,8 +4,9 @@
  * embedding gradients accumulates on the GPU across chunks. F(x) and F(x') are evaluated too (as zero-weight
  * rows when they are not nodes), for the completeness delta Σ IG − (F(x) − F(x')).
  */
-import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
-import { submit, type Dispatch } from '../gpu/pipelines.ts';
+import { Arena, writeView, type View } from '../gpu/arena.ts';
+import type { Dispatch } from '../gpu/pipelines.ts';
+import { readView, submit, submitCommands } from '../gpu/queue.ts';
 import type { ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { buildBackward } from '../model/backward.ts';
@@ -82,14 +83,14 @@ export class IgEngine {
     const Gv: View = at.sums.G;
     const enc = g.device.createCommandEncoder({ label: 'clear IG' });
     enc.clearBuffer(Gv.buffer, Gv.offset, Gv.size);
-    g.device.queue.submit([enc.finish()]);
+    submitCommands(g, enc.finish());
     let Fx = NaN, Fbase = NaN;
     for (const { k0, count } of chunks(pts.length, P)) {
       const rows = Array.from({ length: P }, () => ({ ids: pair.ids, baseIds, typeIds: pair.typeIds }));
       model.writeInputs(at.plan, rows, Array.from({ length: P }, (_, b) => pts[Math.min(k0 + b, pts.length - 1)].a));
       writeView(g, at.sums.w, Float32Array.from({ length: P }, (_, b) => (b < count ? pts[k0 + b].w : 0)));
       setWeightedSum(g, at.params, { R: T * C, count, rowOff: 0 });
-      submit(g, at.dispatches, `IG points ${k0}..${k0 + count - 1}`);
+      await submit(g, at.dispatches, `IG points ${k0}..${k0 + count - 1}`);
       const f = await readView(g, at.plan.act.back!.F, count);
       for (let b = 0; b < count; b++) {
         if (pts[k0 + b].a === 0) Fbase = f[b];

@@ -7,7 +7,8 @@
  * (64×64×16, 4×4); the tiled and vec4 variants give bitwise the same results as it (same fma order), the
  * subgroup variant agrees within f32 rounding. Tuning (src/gpu/autotune.ts) picks a variant per shape class.
  */
-import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
+import { Arena, writeView, type View } from '../gpu/arena.ts';
+import { readView } from '../gpu/queue.ts';
 import { autotune, tunedVariant, tuneOnce, type TuneChoice, type TuneOptions } from '../gpu/autotune.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { createParams, defineKernel, dispatch, type Dispatch } from '../gpu/pipelines.ts';

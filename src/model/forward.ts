@@ -4,8 +4,9 @@
  * activations under its own name; a scoring plan reuses one scratch buffer per kind.
  */
 import type { Gpu } from '../gpu/device.ts';
-import { Arena, readView, writeView, type View } from '../gpu/arena.ts';
-import { submit, type Dispatch } from '../gpu/pipelines.ts';
+import { Arena, writeView, type View } from '../gpu/arena.ts';
+import type { Dispatch } from '../gpu/pipelines.ts';
+import { readView, submit } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
 import type { BertConfig, BertWeights, EncodedPair } from './types.ts';
 import { matmul } from '../kernels/matmul.ts';
@@ -160,7 +161,7 @@ export class BertGpu {
     const T = paddedLength(this.cfg, Math.max(...pairs.map((p) => p.ids.length)));
     const plan = await this.plan({ B: pairs.length, T, save: false });
     this.writeInputs(plan, pairs, []);
-    submit(this.g, plan.dispatches, 'forward');
+    await submit(this.g, plan.dispatches, 'forward');
     return readView(this.g, plan.act.logits, pairs.length * this.cfg.numLabels);
   }
 }

@@ -16,7 +16,7 @@ import { topCount } from '../analysis/rankings.ts';
 import { maskFromUnits } from '../analysis/pruning.ts';
 import { meanScores, fuseScores } from '../analysis-gpu/scores.ts';
 import { randomMask, selectTopMask, writeLayerMasks } from '../analysis-gpu/select.ts';
-import { settle } from '../gpu/wait.ts';
+import { settle } from '../gpu/queue.ts';
 
 /** What one pruning ranking masks: nothing (the unpruned model), a scheme's units, or a random unit set. */
 export type MaskChoice = 'none' | Scheme | Uint32Array;

@@ -18,9 +18,9 @@ import { writeFileAtomic } from '../util/atomic.ts';
 import { toFloat } from '../formats/safetensors.ts';
 import { openSealed, sealSafetensors } from './integrity.ts';
 import { shardKey, type Shard } from './keys.ts';
-import { readView, type View } from '../gpu/arena.ts';
+import type { View } from '../gpu/arena.ts';
 import { Progress } from '../util/progress.ts';
-import { settle } from '../gpu/wait.ts';
+import { readView, settle } from '../gpu/queue.ts';
 
 export type { Shard };
 

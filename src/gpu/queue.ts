@@ -1,0 +1,50 @@
+/**
+ * The one owner of a device's queue: every submit (`submit` for kernels, `submitCommands` for clears and copies),
+ * every wait (`settle`, through src/gpu/wait.ts's quiet await) and every read-back (`readView`) of the engine goes
+ * through here. Submitting kernels first makes sure each pipeline is compiled (src/gpu/compile.ts: on lavapipe a
+ * pipeline is compiled by LLVM at its first dispatch, seconds each), so no wait includes compiling.
+ */
+import type { GpuContext } from './context.ts';
+import type { View } from './arena.ts';
+import { encodeDispatches, type Dispatch } from './pipelines.ts';
+import { ensureCompiled } from './compile.ts';
+import { quietly, waitStats } from './wait.ts';
+
+/** Waits until everything submitted so far has finished. */
+export async function settle(g: GpuContext): Promise<void> {
+  const t0 = performance.now();
+  await quietly(g.device.queue.onSubmittedWorkDone(), g);
+  waitStats.waits++;
+  waitStats.waitedMs += performance.now() - t0;
+}
+
+/** Records `ds` in one compute pass and submits it, after compiling any pipeline it uses for the first time. */
+export async function submit(g: GpuContext, ds: Dispatch[], label = 'kernels'): Promise<void> {
+  await ensureCompiled(g, ds.map((d) => d.kernel));
+  if (g.lostMessage) throw new Error(g.lostMessage);
+  const enc = g.device.createCommandEncoder({ label });
+  encodeDispatches(enc, ds, label);
+  g.device.queue.submit([enc.finish()]);
+}
+
+/** Submits command buffers that run no kernels (clears, copies). */
+export function submitCommands(g: GpuContext, ...cmds: GPUCommandBuffer[]): void {
+  if (g.lostMessage) throw new Error(g.lostMessage);
+  g.device.queue.submit(cmds);
+}
+
+/** Reads `count` f32 values (default: the whole view) back to the host, after everything submitted before. */
+export async function readView(g: GpuContext, v: View, count?: number, elemOffset = 0): Promise<Float32Array> {
+  const bytes = (count ?? v.size / 4 - elemOffset) * 4;
+  const staging = g.device.createBuffer({ label: `read ${v.name}`, size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = g.device.createCommandEncoder({ label: `read ${v.name}` });
+  enc.copyBufferToBuffer(v.buffer, v.offset + elemOffset * 4, staging, 0, bytes);
+  submitCommands(g, enc.finish());
+  await settle(g);
+  await quietly(staging.mapAsync(GPUMapMode.READ), g);
+  const out = new Float32Array(staging.getMappedRange().slice(0));
+  staging.unmap();
+  staging.destroy();
+  if (g.lostMessage) throw new Error(g.lostMessage);
+  return out;
+}
