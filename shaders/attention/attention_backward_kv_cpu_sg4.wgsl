@@ -111,84 +111,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
     dv15 += om * subgroupBroadcast(pp[3], 3u);
   }
   if (cg >= HS4) { return; }
-  if (j0 + 0u < T) {
-    let o = (tok0 + j0 + 0u) * C34 + hoff + c;
-    dqkv[o + C4] = dk0 * p.scale;
-    dqkv[o + 2u * C4] = dv0;
-  }
-  if (j0 + 1u < T) {
-    let o = (tok0 + j0 + 1u) * C34 + hoff + c;
-    dqkv[o + C4] = dk1 * p.scale;
-    dqkv[o + 2u * C4] = dv1;
-  }
-  if (j0 + 2u < T) {
-    let o = (tok0 + j0 + 2u) * C34 + hoff + c;
-    dqkv[o + C4] = dk2 * p.scale;
-    dqkv[o + 2u * C4] = dv2;
-  }
-  if (j0 + 3u < T) {
-    let o = (tok0 + j0 + 3u) * C34 + hoff + c;
-    dqkv[o + C4] = dk3 * p.scale;
-    dqkv[o + 2u * C4] = dv3;
-  }
-  if (j0 + 4u < T) {
-    let o = (tok0 + j0 + 4u) * C34 + hoff + c;
-    dqkv[o + C4] = dk4 * p.scale;
-    dqkv[o + 2u * C4] = dv4;
-  }
-  if (j0 + 5u < T) {
-    let o = (tok0 + j0 + 5u) * C34 + hoff + c;
-    dqkv[o + C4] = dk5 * p.scale;
-    dqkv[o + 2u * C4] = dv5;
-  }
-  if (j0 + 6u < T) {
-    let o = (tok0 + j0 + 6u) * C34 + hoff + c;
-    dqkv[o + C4] = dk6 * p.scale;
-    dqkv[o + 2u * C4] = dv6;
-  }
-  if (j0 + 7u < T) {
-    let o = (tok0 + j0 + 7u) * C34 + hoff + c;
-    dqkv[o + C4] = dk7 * p.scale;
-    dqkv[o + 2u * C4] = dv7;
-  }
-  if (j0 + 8u < T) {
-    let o = (tok0 + j0 + 8u) * C34 + hoff + c;
-    dqkv[o + C4] = dk8 * p.scale;
-    dqkv[o + 2u * C4] = dv8;
-  }
-  if (j0 + 9u < T) {
-    let o = (tok0 + j0 + 9u) * C34 + hoff + c;
-    dqkv[o + C4] = dk9 * p.scale;
-    dqkv[o + 2u * C4] = dv9;
-  }
-  if (j0 + 10u < T) {
-    let o = (tok0 + j0 + 10u) * C34 + hoff + c;
-    dqkv[o + C4] = dk10 * p.scale;
-    dqkv[o + 2u * C4] = dv10;
-  }
-  if (j0 + 11u < T) {
-    let o = (tok0 + j0 + 11u) * C34 + hoff + c;
-    dqkv[o + C4] = dk11 * p.scale;
-    dqkv[o + 2u * C4] = dv11;
-  }
-  if (j0 + 12u < T) {
-    let o = (tok0 + j0 + 12u) * C34 + hoff + c;
-    dqkv[o + C4] = dk12 * p.scale;
-    dqkv[o + 2u * C4] = dv12;
-  }
-  if (j0 + 13u < T) {
-    let o = (tok0 + j0 + 13u) * C34 + hoff + c;
-    dqkv[o + C4] = dk13 * p.scale;
-    dqkv[o + 2u * C4] = dv13;
-  }
-  if (j0 + 14u < T) {
-    let o = (tok0 + j0 + 14u) * C34 + hoff + c;
-    dqkv[o + C4] = dk14 * p.scale;
-    dqkv[o + 2u * C4] = dv14;
-  }
-  if (j0 + 15u < T) {
-    let o = (tok0 + j0 + 15u) * C34 + hoff + c;
-    dqkv[o + C4] = dk15 * p.scale;
-    dqkv[o + 2u * C4] = dv15;
+  let dks = array<vec4f, 16>(dk0, dk1, dk2, dk3, dk4, dk5, dk6, dk7, dk8, dk9, dk10, dk11, dk12, dk13, dk14, dk15);
+  let dvs = array<vec4f, 16>(dv0, dv1, dv2, dv3, dv4, dv5, dv6, dv7, dv8, dv9, dv10, dv11, dv12, dv13, dv14, dv15);
+  for (var j = j0; j < min(j0 + 16u, T); j++) {
+    let o = (tok0 + j) * C34 + hoff + c;
+    dqkv[o + C4] = dks[j - j0] * p.scale;
+    dqkv[o + 2u * C4] = dvs[j - j0];
   }
 }

@@ -36,14 +36,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let c0 = min(lane + 0u, HS4 - 1u);
   let c1 = min(lane + 8u, HS4 - 1u);
   let ntiles = (T + 31u) / 32u;
-  var s0 = 0.0;
-  var s1 = 0.0;
-  var s2 = 0.0;
-  var s3 = 0.0;
-  var s4 = 0.0;
-  var s5 = 0.0;
-  var s6 = 0.0;
-  var s7 = 0.0;
+  var ss = array<f32, 8>();
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;
     let jc = min(j0, T - 4u);
@@ -69,55 +62,20 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       acc6 += km * subgroupBroadcast(a0, 6u);
       acc7 += km * subgroupBroadcast(a0, 7u);
     }
-    if (i0 + 0u < T && jok) {
-      let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
-      dS[pi] = acc0;
-      s0 += dot(probs[pi], acc0);
-    }
-    if (i0 + 1u < T && jok) {
-      let pi = pbase + (i0 + 1u) * T4 + j0 / 4u;
-      dS[pi] = acc1;
-      s1 += dot(probs[pi], acc1);
-    }
-    if (i0 + 2u < T && jok) {
-      let pi = pbase + (i0 + 2u) * T4 + j0 / 4u;
-      dS[pi] = acc2;
-      s2 += dot(probs[pi], acc2);
-    }
-    if (i0 + 3u < T && jok) {
-      let pi = pbase + (i0 + 3u) * T4 + j0 / 4u;
-      dS[pi] = acc3;
-      s3 += dot(probs[pi], acc3);
-    }
-    if (i0 + 4u < T && jok) {
-      let pi = pbase + (i0 + 4u) * T4 + j0 / 4u;
-      dS[pi] = acc4;
-      s4 += dot(probs[pi], acc4);
-    }
-    if (i0 + 5u < T && jok) {
-      let pi = pbase + (i0 + 5u) * T4 + j0 / 4u;
-      dS[pi] = acc5;
-      s5 += dot(probs[pi], acc5);
-    }
-    if (i0 + 6u < T && jok) {
-      let pi = pbase + (i0 + 6u) * T4 + j0 / 4u;
-      dS[pi] = acc6;
-      s6 += dot(probs[pi], acc6);
-    }
-    if (i0 + 7u < T && jok) {
-      let pi = pbase + (i0 + 7u) * T4 + j0 / 4u;
-      dS[pi] = acc7;
-      s7 += dot(probs[pi], acc7);
+    let accs = array<vec4f, 8>(acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7);
+    for (var i = i0; i < min(i0 + 8u, T); i++) {
+      if (!jok) { break; }
+      let t = i - i0;
+      let pi = pbase + i * T4 + j0 / 4u;
+      dS[pi] = accs[t];
+      ss[t] += dot(probs[pi], accs[t]);
     }
   }
-  let dd0 = subgroupAdd(s0);
-  let dd1 = subgroupAdd(s1);
-  let dd2 = subgroupAdd(s2);
-  let dd3 = subgroupAdd(s3);
-  let dd4 = subgroupAdd(s4);
-  let dd5 = subgroupAdd(s5);
-  let dd6 = subgroupAdd(s6);
-  let dd7 = subgroupAdd(s7);
+  var dds = array<f32, 8>();
+  for (var i = i0; i < i0 + 8u; i++) {
+    let t = i - i0;
+    dds[t] = subgroupAdd(ss[t]);
+  }
   var o0_0 = vec4f(0.0);
   var o0_1 = vec4f(0.0);
   var o1_0 = vec4f(0.0);
@@ -137,54 +95,22 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;
     let jok = j0 < T;
-    var pt0 = vec4f(0.0);
-    if (i0 + 0u < T && jok) {
-      let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
-      pt0 = probs[pi] * (dS[pi] - vec4f(dd0));
-      dS[pi] = pt0;
+    var pts = array<vec4f, 8>();
+    for (var i = i0; i < min(i0 + 8u, T); i++) {
+      if (!jok) { break; }
+      let t = i - i0;
+      let pi = pbase + i * T4 + j0 / 4u;
+      pts[t] = probs[pi] * (dS[pi] - vec4f(dds[t]));
+      dS[pi] = pts[t];
     }
-    var pt1 = vec4f(0.0);
-    if (i0 + 1u < T && jok) {
-      let pi = pbase + (i0 + 1u) * T4 + j0 / 4u;
-      pt1 = probs[pi] * (dS[pi] - vec4f(dd1));
-      dS[pi] = pt1;
-    }
-    var pt2 = vec4f(0.0);
-    if (i0 + 2u < T && jok) {
-      let pi = pbase + (i0 + 2u) * T4 + j0 / 4u;
-      pt2 = probs[pi] * (dS[pi] - vec4f(dd2));
-      dS[pi] = pt2;
-    }
-    var pt3 = vec4f(0.0);
-    if (i0 + 3u < T && jok) {
-      let pi = pbase + (i0 + 3u) * T4 + j0 / 4u;
-      pt3 = probs[pi] * (dS[pi] - vec4f(dd3));
-      dS[pi] = pt3;
-    }
-    var pt4 = vec4f(0.0);
-    if (i0 + 4u < T && jok) {
-      let pi = pbase + (i0 + 4u) * T4 + j0 / 4u;
-      pt4 = probs[pi] * (dS[pi] - vec4f(dd4));
-      dS[pi] = pt4;
-    }
-    var pt5 = vec4f(0.0);
-    if (i0 + 5u < T && jok) {
-      let pi = pbase + (i0 + 5u) * T4 + j0 / 4u;
-      pt5 = probs[pi] * (dS[pi] - vec4f(dd5));
-      dS[pi] = pt5;
-    }
-    var pt6 = vec4f(0.0);
-    if (i0 + 6u < T && jok) {
-      let pi = pbase + (i0 + 6u) * T4 + j0 / 4u;
-      pt6 = probs[pi] * (dS[pi] - vec4f(dd6));
-      dS[pi] = pt6;
-    }
-    var pt7 = vec4f(0.0);
-    if (i0 + 7u < T && jok) {
-      let pi = pbase + (i0 + 7u) * T4 + j0 / 4u;
-      pt7 = probs[pi] * (dS[pi] - vec4f(dd7));
-      dS[pi] = pt7;
-    }
+    let pt0 = pts[0];
+    let pt1 = pts[1];
+    let pt2 = pts[2];
+    let pt3 = pts[3];
+    let pt4 = pts[4];
+    let pt5 = pts[5];
+    let pt6 = pts[6];
+    let pt7 = pts[7];
     for (var kl = kt * 8u; kl < kt * 8u + 8u; kl++) { // keys 4l..4l+3 of the tile, weights from lane l
       let l = kl - kt * 8u;
       let xr = xbase + min(kt * 32u + 4u * l, T - 4u) * C34;

@@ -38,22 +38,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let pbase = (b * p.NH + h) * T * T4;
   let c0 = min(lane + 0u, HS4 - 1u);
   let ntiles = (T + 15u) / 16u;
-  var s0 = 0.0;
-  var s1 = 0.0;
-  var s2 = 0.0;
-  var s3 = 0.0;
-  var s4 = 0.0;
-  var s5 = 0.0;
-  var s6 = 0.0;
-  var s7 = 0.0;
-  var s8 = 0.0;
-  var s9 = 0.0;
-  var s10 = 0.0;
-  var s11 = 0.0;
-  var s12 = 0.0;
-  var s13 = 0.0;
-  var s14 = 0.0;
-  var s15 = 0.0;
+  var ss = array<f32, 16>();
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 16u + 4u * lane;
     let jc = min(j0, T - 4u);
@@ -98,103 +83,20 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       acc14 += km * subgroupBroadcast(a3, 2u);
       acc15 += km * subgroupBroadcast(a3, 3u);
     }
-    if (i0 + 0u < T && jok) {
-      let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
-      dS[pi] = acc0;
-      s0 += dot(probs[pi], acc0);
-    }
-    if (i0 + 1u < T && jok) {
-      let pi = pbase + (i0 + 1u) * T4 + j0 / 4u;
-      dS[pi] = acc1;
-      s1 += dot(probs[pi], acc1);
-    }
-    if (i0 + 2u < T && jok) {
-      let pi = pbase + (i0 + 2u) * T4 + j0 / 4u;
-      dS[pi] = acc2;
-      s2 += dot(probs[pi], acc2);
-    }
-    if (i0 + 3u < T && jok) {
-      let pi = pbase + (i0 + 3u) * T4 + j0 / 4u;
-      dS[pi] = acc3;
-      s3 += dot(probs[pi], acc3);
-    }
-    if (i0 + 4u < T && jok) {
-      let pi = pbase + (i0 + 4u) * T4 + j0 / 4u;
-      dS[pi] = acc4;
-      s4 += dot(probs[pi], acc4);
-    }
-    if (i0 + 5u < T && jok) {
-      let pi = pbase + (i0 + 5u) * T4 + j0 / 4u;
-      dS[pi] = acc5;
-      s5 += dot(probs[pi], acc5);
-    }
-    if (i0 + 6u < T && jok) {
-      let pi = pbase + (i0 + 6u) * T4 + j0 / 4u;
-      dS[pi] = acc6;
-      s6 += dot(probs[pi], acc6);
-    }
-    if (i0 + 7u < T && jok) {
-      let pi = pbase + (i0 + 7u) * T4 + j0 / 4u;
-      dS[pi] = acc7;
-      s7 += dot(probs[pi], acc7);
-    }
-    if (i0 + 8u < T && jok) {
-      let pi = pbase + (i0 + 8u) * T4 + j0 / 4u;
-      dS[pi] = acc8;
-      s8 += dot(probs[pi], acc8);
-    }
-    if (i0 + 9u < T && jok) {
-      let pi = pbase + (i0 + 9u) * T4 + j0 / 4u;
-      dS[pi] = acc9;
-      s9 += dot(probs[pi], acc9);
-    }
-    if (i0 + 10u < T && jok) {
-      let pi = pbase + (i0 + 10u) * T4 + j0 / 4u;
-      dS[pi] = acc10;
-      s10 += dot(probs[pi], acc10);
-    }
-    if (i0 + 11u < T && jok) {
-      let pi = pbase + (i0 + 11u) * T4 + j0 / 4u;
-      dS[pi] = acc11;
-      s11 += dot(probs[pi], acc11);
-    }
-    if (i0 + 12u < T && jok) {
-      let pi = pbase + (i0 + 12u) * T4 + j0 / 4u;
-      dS[pi] = acc12;
-      s12 += dot(probs[pi], acc12);
-    }
-    if (i0 + 13u < T && jok) {
-      let pi = pbase + (i0 + 13u) * T4 + j0 / 4u;
-      dS[pi] = acc13;
-      s13 += dot(probs[pi], acc13);
-    }
-    if (i0 + 14u < T && jok) {
-      let pi = pbase + (i0 + 14u) * T4 + j0 / 4u;
-      dS[pi] = acc14;
-      s14 += dot(probs[pi], acc14);
-    }
-    if (i0 + 15u < T && jok) {
-      let pi = pbase + (i0 + 15u) * T4 + j0 / 4u;
-      dS[pi] = acc15;
-      s15 += dot(probs[pi], acc15);
+    let accs = array<vec4f, 16>(acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11, acc12, acc13, acc14, acc15);
+    for (var i = i0; i < min(i0 + 16u, T); i++) {
+      if (!jok) { break; }
+      let t = i - i0;
+      let pi = pbase + i * T4 + j0 / 4u;
+      dS[pi] = accs[t];
+      ss[t] += dot(probs[pi], accs[t]);
     }
   }
-  let dd0 = subgroupAdd(s0);
-  let dd1 = subgroupAdd(s1);
-  let dd2 = subgroupAdd(s2);
-  let dd3 = subgroupAdd(s3);
-  let dd4 = subgroupAdd(s4);
-  let dd5 = subgroupAdd(s5);
-  let dd6 = subgroupAdd(s6);
-  let dd7 = subgroupAdd(s7);
-  let dd8 = subgroupAdd(s8);
-  let dd9 = subgroupAdd(s9);
-  let dd10 = subgroupAdd(s10);
-  let dd11 = subgroupAdd(s11);
-  let dd12 = subgroupAdd(s12);
-  let dd13 = subgroupAdd(s13);
-  let dd14 = subgroupAdd(s14);
-  let dd15 = subgroupAdd(s15);
+  var dds = array<f32, 16>();
+  for (var i = i0; i < i0 + 16u; i++) {
+    let t = i - i0;
+    dds[t] = subgroupAdd(ss[t]);
+  }
   var o0_0 = vec4f(0.0);
   var o1_0 = vec4f(0.0);
   var o2_0 = vec4f(0.0);
@@ -214,102 +116,30 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 16u + 4u * lane;
     let jok = j0 < T;
-    var pt0 = vec4f(0.0);
-    if (i0 + 0u < T && jok) {
-      let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
-      pt0 = probs[pi] * (dS[pi] - vec4f(dd0));
-      dS[pi] = pt0;
+    var pts = array<vec4f, 16>();
+    for (var i = i0; i < min(i0 + 16u, T); i++) {
+      if (!jok) { break; }
+      let t = i - i0;
+      let pi = pbase + i * T4 + j0 / 4u;
+      pts[t] = probs[pi] * (dS[pi] - vec4f(dds[t]));
+      dS[pi] = pts[t];
     }
-    var pt1 = vec4f(0.0);
-    if (i0 + 1u < T && jok) {
-      let pi = pbase + (i0 + 1u) * T4 + j0 / 4u;
-      pt1 = probs[pi] * (dS[pi] - vec4f(dd1));
-      dS[pi] = pt1;
-    }
-    var pt2 = vec4f(0.0);
-    if (i0 + 2u < T && jok) {
-      let pi = pbase + (i0 + 2u) * T4 + j0 / 4u;
-      pt2 = probs[pi] * (dS[pi] - vec4f(dd2));
-      dS[pi] = pt2;
-    }
-    var pt3 = vec4f(0.0);
-    if (i0 + 3u < T && jok) {
-      let pi = pbase + (i0 + 3u) * T4 + j0 / 4u;
-      pt3 = probs[pi] * (dS[pi] - vec4f(dd3));
-      dS[pi] = pt3;
-    }
-    var pt4 = vec4f(0.0);
-    if (i0 + 4u < T && jok) {
-      let pi = pbase + (i0 + 4u) * T4 + j0 / 4u;
-      pt4 = probs[pi] * (dS[pi] - vec4f(dd4));
-      dS[pi] = pt4;
-    }
-    var pt5 = vec4f(0.0);
-    if (i0 + 5u < T && jok) {
-      let pi = pbase + (i0 + 5u) * T4 + j0 / 4u;
-      pt5 = probs[pi] * (dS[pi] - vec4f(dd5));
-      dS[pi] = pt5;
-    }
-    var pt6 = vec4f(0.0);
-    if (i0 + 6u < T && jok) {
-      let pi = pbase + (i0 + 6u) * T4 + j0 / 4u;
-      pt6 = probs[pi] * (dS[pi] - vec4f(dd6));
-      dS[pi] = pt6;
-    }
-    var pt7 = vec4f(0.0);
-    if (i0 + 7u < T && jok) {
-      let pi = pbase + (i0 + 7u) * T4 + j0 / 4u;
-      pt7 = probs[pi] * (dS[pi] - vec4f(dd7));
-      dS[pi] = pt7;
-    }
-    var pt8 = vec4f(0.0);
-    if (i0 + 8u < T && jok) {
-      let pi = pbase + (i0 + 8u) * T4 + j0 / 4u;
-      pt8 = probs[pi] * (dS[pi] - vec4f(dd8));
-      dS[pi] = pt8;
-    }
-    var pt9 = vec4f(0.0);
-    if (i0 + 9u < T && jok) {
-      let pi = pbase + (i0 + 9u) * T4 + j0 / 4u;
-      pt9 = probs[pi] * (dS[pi] - vec4f(dd9));
-      dS[pi] = pt9;
-    }
-    var pt10 = vec4f(0.0);
-    if (i0 + 10u < T && jok) {
-      let pi = pbase + (i0 + 10u) * T4 + j0 / 4u;
-      pt10 = probs[pi] * (dS[pi] - vec4f(dd10));
-      dS[pi] = pt10;
-    }
-    var pt11 = vec4f(0.0);
-    if (i0 + 11u < T && jok) {
-      let pi = pbase + (i0 + 11u) * T4 + j0 / 4u;
-      pt11 = probs[pi] * (dS[pi] - vec4f(dd11));
-      dS[pi] = pt11;
-    }
-    var pt12 = vec4f(0.0);
-    if (i0 + 12u < T && jok) {
-      let pi = pbase + (i0 + 12u) * T4 + j0 / 4u;
-      pt12 = probs[pi] * (dS[pi] - vec4f(dd12));
-      dS[pi] = pt12;
-    }
-    var pt13 = vec4f(0.0);
-    if (i0 + 13u < T && jok) {
-      let pi = pbase + (i0 + 13u) * T4 + j0 / 4u;
-      pt13 = probs[pi] * (dS[pi] - vec4f(dd13));
-      dS[pi] = pt13;
-    }
-    var pt14 = vec4f(0.0);
-    if (i0 + 14u < T && jok) {
-      let pi = pbase + (i0 + 14u) * T4 + j0 / 4u;
-      pt14 = probs[pi] * (dS[pi] - vec4f(dd14));
-      dS[pi] = pt14;
-    }
-    var pt15 = vec4f(0.0);
-    if (i0 + 15u < T && jok) {
-      let pi = pbase + (i0 + 15u) * T4 + j0 / 4u;
-      pt15 = probs[pi] * (dS[pi] - vec4f(dd15));
-      dS[pi] = pt15;
-    }
+    let pt0 = pts[0];
+    let pt1 = pts[1];
+    let pt2 = pts[2];
+    let pt3 = pts[3];
+    let pt4 = pts[4];
+    let pt5 = pts[5];
+    let pt6 = pts[6];
+    let pt7 = pts[7];
+    let pt8 = pts[8];
+    let pt9 = pts[9];
+    let pt10 = pts[10];
+    let pt11 = pts[11];
+    let pt12 = pts[12];
+    let pt13 = pts[13];
+    let pt14 = pts[14];
+    let pt15 = pts[15];
     for (var kl = kt * 4u; kl < kt * 4u + 4u; kl++) { // keys 4l..4l+3 of the tile, weights from lane l
       let l = kl - kt * 4u;
       let xr = xbase + min(kt * 16u + 4u * l, T - 4u) * C34;

@@ -38,10 +38,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let c2 = min(lane + 8u, HS4 - 1u);
   let c3 = min(lane + 12u, HS4 - 1u);
   let ntiles = (T + 15u) / 16u;
-  var s0 = 0.0;
-  var s1 = 0.0;
-  var s2 = 0.0;
-  var s3 = 0.0;
+  var ss = array<f32, 4>();
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 16u + 4u * lane;
     let jc = min(j0, T - 4u);
@@ -59,31 +56,20 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
       acc2 += km * subgroupBroadcast(a0, 2u);
       acc3 += km * subgroupBroadcast(a0, 3u);
     }
-    if (i0 + 0u < T && jok) {
-      let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
-      dS[pi] = acc0;
-      s0 += dot(probs[pi], acc0);
-    }
-    if (i0 + 1u < T && jok) {
-      let pi = pbase + (i0 + 1u) * T4 + j0 / 4u;
-      dS[pi] = acc1;
-      s1 += dot(probs[pi], acc1);
-    }
-    if (i0 + 2u < T && jok) {
-      let pi = pbase + (i0 + 2u) * T4 + j0 / 4u;
-      dS[pi] = acc2;
-      s2 += dot(probs[pi], acc2);
-    }
-    if (i0 + 3u < T && jok) {
-      let pi = pbase + (i0 + 3u) * T4 + j0 / 4u;
-      dS[pi] = acc3;
-      s3 += dot(probs[pi], acc3);
+    let accs = array<vec4f, 4>(acc0, acc1, acc2, acc3);
+    for (var i = i0; i < min(i0 + 4u, T); i++) {
+      if (!jok) { break; }
+      let t = i - i0;
+      let pi = pbase + i * T4 + j0 / 4u;
+      dS[pi] = accs[t];
+      ss[t] += dot(probs[pi], accs[t]);
     }
   }
-  let dd0 = subgroupAdd(s0);
-  let dd1 = subgroupAdd(s1);
-  let dd2 = subgroupAdd(s2);
-  let dd3 = subgroupAdd(s3);
+  var dds = array<f32, 4>();
+  for (var i = i0; i < i0 + 4u; i++) {
+    let t = i - i0;
+    dds[t] = subgroupAdd(ss[t]);
+  }
   var o0_0 = vec4f(0.0);
   var o0_1 = vec4f(0.0);
   var o0_2 = vec4f(0.0);
@@ -103,30 +89,18 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 16u + 4u * lane;
     let jok = j0 < T;
-    var pt0 = vec4f(0.0);
-    if (i0 + 0u < T && jok) {
-      let pi = pbase + (i0 + 0u) * T4 + j0 / 4u;
-      pt0 = probs[pi] * (dS[pi] - vec4f(dd0));
-      dS[pi] = pt0;
+    var pts = array<vec4f, 4>();
+    for (var i = i0; i < min(i0 + 4u, T); i++) {
+      if (!jok) { break; }
+      let t = i - i0;
+      let pi = pbase + i * T4 + j0 / 4u;
+      pts[t] = probs[pi] * (dS[pi] - vec4f(dds[t]));
+      dS[pi] = pts[t];
     }
-    var pt1 = vec4f(0.0);
-    if (i0 + 1u < T && jok) {
-      let pi = pbase + (i0 + 1u) * T4 + j0 / 4u;
-      pt1 = probs[pi] * (dS[pi] - vec4f(dd1));
-      dS[pi] = pt1;
-    }
-    var pt2 = vec4f(0.0);
-    if (i0 + 2u < T && jok) {
-      let pi = pbase + (i0 + 2u) * T4 + j0 / 4u;
-      pt2 = probs[pi] * (dS[pi] - vec4f(dd2));
-      dS[pi] = pt2;
-    }
-    var pt3 = vec4f(0.0);
-    if (i0 + 3u < T && jok) {
-      let pi = pbase + (i0 + 3u) * T4 + j0 / 4u;
-      pt3 = probs[pi] * (dS[pi] - vec4f(dd3));
-      dS[pi] = pt3;
-    }
+    let pt0 = pts[0];
+    let pt1 = pts[1];
+    let pt2 = pts[2];
+    let pt3 = pts[3];
     for (var kl = kt * 4u; kl < kt * 4u + 4u; kl++) { // keys 4l..4l+3 of the tile, weights from lane l
       let l = kl - kt * 4u;
       let xr = xbase + min(kt * 16u + 4u * l, T - 4u) * C34;

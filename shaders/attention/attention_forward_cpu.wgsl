@@ -36,8 +36,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let pbase = (b * p.NH + h) * T * T4;
   let c0 = min(lane + 0u, HS4 - 1u);
   let ntiles = (T + 31u) / 32u;
-  var ms = array<f32, 16>();
   var ss = array<f32, 16>();
+  var ms = array<f32, 16>();
   for (var t = 0u; t < 16u; t++) { ms[t] = -3.0e38; }
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;

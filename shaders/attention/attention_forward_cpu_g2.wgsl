@@ -36,8 +36,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane:
   let c0 = min(lane + 0u, HS4 - 1u);
   let c1 = min(lane + 8u, HS4 - 1u);
   let ntiles = (T + 31u) / 32u;
-  var ms = array<f32, 8>();
   var ss = array<f32, 8>();
+  var ms = array<f32, 8>();
   for (var t = 0u; t < 8u; t++) { ms[t] = -3.0e38; }
   for (var kt = 0u; kt < ntiles; kt++) {
     let j0 = kt * 32u + 4u * lane;

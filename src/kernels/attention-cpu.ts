@@ -181,71 +181,61 @@ export function attentionRowsCpuWgsl(kind: 'forward' | 'backward-q', G: number, 
   out('  let pbase = (b * p.NH + h) * T * T4;');
   for (const g of range(G)) out(`  let c${g} = min(lane + ${g * L}u, HS4 - 1u);`);
   out(`  let ntiles = (T + ${KT - 1}u) / ${KT}u;`);
-  // The forward's per-row softmax steps run in loops over the rows (counting from i0, so that Mesa's NIR cannot
-  // unroll them), on arrays: R inlined copies of their exps made lavapipe's first-use compile seconds longer.
-  if (fwd) out(`  var ms = array<f32, ${R}>();\n  var ss = array<f32, ${R}>();\n  for (var t = 0u; t < ${R}u; t++) { ms[t] = -3.0e38; }`);
-  else for (const t of range(R)) out(`  var s${t} = 0.0;`);
+  // The per-row steps between the two tile products (the forward's softmax, the backward's softmax gradient) run in
+  // loops over the rows, counting from i0 so that Mesa's NIR cannot unroll them, on arrays: R inlined copies made
+  // lavapipe's first-use compile seconds longer.
+  out(`  var ss = array<f32, ${R}>();`);
+  if (fwd) out(`  var ms = array<f32, ${R}>();\n  for (var t = 0u; t < ${R}u; t++) { ms[t] = -3.0e38; }`);
   out('  for (var kt = 0u; kt < ntiles; kt++) {');
   out(`    let j0 = kt * ${KT}u + 4u * lane;`);
   out('    let jc = min(j0, T - 4u);');
   out('    let jok = j0 < T;');
   if (fwd) out('    let mk = select(vec4f(0.0), mask[(tok0 + jc) / 4u], jok) != vec4f(0.0);');
   scoreTile(out, L, R, fwd ? 'qkv' : 'dout', '    ');
+  out(`    let accs = array<vec4f, ${R}>(${range(R).map((t) => `acc${t}`).join(', ')});`);
+  out(`    for (var i = i0; i < min(i0 + ${R}u, T); i++) {`);
+  out('      if (!jok) { break; }');
+  out('      let t = i - i0;');
+  out('      let pi = pbase + i * T4 + j0 / 4u;');
   if (fwd) {
-    out(`    let accs = array<vec4f, ${R}>(${range(R).map((t) => `acc${t}`).join(', ')});`);
-    out(`    for (var i = i0; i < min(i0 + ${R}u, T); i++) {`);
-    out('      if (!jok) { break; }');
-    out('      let t = i - i0;');
-    out('      let pi = pbase + i * T4 + j0 / 4u;');
     out('      let sc = select(vec4f(-3.0e38), accs[t] * p.scale, mk);');
     out('      probs[pi] = sc;');
     out('      let mn = max(ms[t], max(max(sc.x, sc.y), max(sc.z, sc.w)));');
     out('      ss[t] = ss[t] * exp(ms[t] - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));');
     out('      ms[t] = mn;');
-    out('    }');
   } else {
-    for (const t of range(R)) {
-      out(`    if (i0 + ${t}u < T && jok) {`);
-      out(`      let pi = pbase + (i0 + ${t}u) * T4 + j0 / 4u;`);
-      out(`      dS[pi] = acc${t};`);
-      out(`      s${t} += dot(probs[pi], acc${t});`);
-      out('    }');
-    }
+    out('      dS[pi] = accs[t];');
+    out('      ss[t] += dot(probs[pi], accs[t]);');
   }
+  out('    }');
   out('  }');
+  out(fwd ? `  var mxs = array<f32, ${R}>();\n  var invs = array<f32, ${R}>();` : `  var dds = array<f32, ${R}>();`);
+  out(`  for (var i = i0; i < i0 + ${R}u; i++) {`);
+  out('    let t = i - i0;');
   if (fwd) {
-    out(`  var mxs = array<f32, ${R}>();\n  var invs = array<f32, ${R}>();`);
-    out(`  for (var i = i0; i < i0 + ${R}u; i++) {`);
-    out('    let t = i - i0;');
     out('    mxs[t] = subgroupMax(ms[t]);');
     out('    invs[t] = 1.0 / subgroupAdd(ss[t] * exp(ms[t] - mxs[t]));');
-    out('  }');
-  } else for (const t of range(R)) out(`  let dd${t} = subgroupAdd(s${t});`);
+  } else out('    dds[t] = subgroupAdd(ss[t]);');
+  out('  }');
   for (const t of range(R)) for (const g of range(G)) out(`  var o${t}_${g} = vec4f(0.0);`);
   out('  for (var kt = 0u; kt < ntiles; kt++) {');
   out(`    let j0 = kt * ${KT}u + 4u * lane;`);
   out('    let jok = j0 < T;');
   if (fwd) out('    let mk = select(vec4f(0.0), mask[(tok0 + min(j0, T - 4u)) / 4u], jok) != vec4f(0.0);');
+  out(`    var pts = array<vec4f, ${R}>();`);
+  out(`    for (var i = i0; i < min(i0 + ${R}u, T); i++) {`);
+  out('      if (!jok) { break; }');
+  out('      let t = i - i0;');
+  out('      let pi = pbase + i * T4 + j0 / 4u;');
   if (fwd) {
-    out(`    var pts = array<vec4f, ${R}>();`);
-    out(`    for (var i = i0; i < min(i0 + ${R}u, T); i++) {`);
-    out('      if (!jok) { break; }');
-    out('      let t = i - i0;');
-    out('      let pi = pbase + i * T4 + j0 / 4u;');
     out('      pts[t] = select(vec4f(0.0), exp(probs[pi] - vec4f(mxs[t])) * invs[t], mk);');
     out('      probs[pi] = pts[t];');
-    out('    }');
-    for (const t of range(R)) out(`    let pt${t} = pts[${t}];`);
   } else {
-    for (const t of range(R)) {
-      out(`    var pt${t} = vec4f(0.0);`);
-      out(`    if (i0 + ${t}u < T && jok) {`);
-      out(`      let pi = pbase + (i0 + ${t}u) * T4 + j0 / 4u;`);
-      out(`      pt${t} = probs[pi] * (dS[pi] - vec4f(dd${t}));`);
-      out(`      dS[pi] = pt${t};`);
-      out('    }');
-    }
+    out('      pts[t] = probs[pi] * (dS[pi] - vec4f(dds[t]));');
+    out('      dS[pi] = pts[t];');
   }
+  out('    }');
+  for (const t of range(R)) out(`    let pt${t} = pts[${t}];`);
   pvTile(out, L, R, G, '    ');
   out('  }');
   for (const g of range(G)) {
@@ -309,13 +299,14 @@ export function attentionKvCpuWgsl(L: Lanes = 8): string {
   }
   out('  }');
   out('  if (cg >= HS4) { return; }');
-  for (const t of range(R)) {
-    out(`  if (j0 + ${t}u < T) {`);
-    out(`    let o = (tok0 + j0 + ${t}u) * C34 + hoff + c;`);
-    out(`    dqkv[o + C4] = dk${t} * p.scale;`);
-    out(`    dqkv[o + 2u * C4] = dv${t};`);
-    out('  }');
-  }
+  // stored in a loop from j0 (Mesa's NIR cannot unroll it): R inlined pairs of stores made the compile slower
+  out(`  let dks = array<vec4f, ${R}>(${range(R).map((t) => `dk${t}`).join(', ')});`);
+  out(`  let dvs = array<vec4f, ${R}>(${range(R).map((t) => `dv${t}`).join(', ')});`);
+  out(`  for (var j = j0; j < min(j0 + ${R}u, T); j++) {`);
+  out('    let o = (tok0 + j) * C34 + hoff + c;');
+  out('    dqkv[o + C4] = dks[j - j0] * p.scale;');
+  out('    dqkv[o + 2u * C4] = dvs[j - j0];');
+  out('  }');
   out('}');
   return lines.join('\n') + '\n';
 }
