@@ -25,13 +25,13 @@ export function progressLine(write: (s: string) => void = (s) => process.stderr.
   };
 }
 
-/** Sets up compiling for the process's device `g` of `gpu`. */
-export function setUpCompiling(gpu: GPU, g: Gpu): void {
+/** Sets up compiling for the process's device `g`; `instance` gives a WebGPU instance for a helper device. */
+export function setUpCompiling(g: Gpu, instance: () => Promise<GPU>): void {
   const env = process.env.IR_NEURONS_COMPILE_HELPERS;
   const mesa = /llvmpipe|lavapipe/i.test(Object.values(g.adapterInfo).join(' '));
   const cacheOff = /^(1|true|yes)$/i.test(process.env.MESA_SHADER_CACHE_DISABLE ?? '');
   const max = env !== undefined && env !== '' ? Math.max(0, Math.floor(Number(env)) || 0) : mesa && !cacheOff ? Math.min(3, availableParallelism() - 1) : 0;
-  if (max > 0) g.compileHelpers = { max, open: () => openHelperDevice(gpu, g) };
+  if (max > 0) g.compileHelpers = { max, open: async () => openHelperDevice(await instance(), g) };
   g.onCompile = progressLine();
   if (process.env.IR_NEURONS_VERBOSE === '1') {
     process.on('exit', () => {

@@ -199,7 +199,14 @@ export async function requestGpu(opts: GpuOptions = {}): Promise<Gpu> {
     // adapter discovery (and Dawn's two limit warnings) happens in the first requestAdapter; openGpu asks again
     await withNativeStderrSilenced(() => gpu.requestAdapter());
     const g = await openGpu(gpu, opts);
-    setUpCompiling(gpu, g);
+    // compile helpers get an instance of their own: devices of one instance share lavapipe's screen, whose lock
+    // serialises their compiles
+    setUpCompiling(g, async () => {
+      const own = create([]) as GPU;
+      instances.push(own);
+      await withNativeStderrSilenced(() => own.requestAdapter());
+      return own;
+    });
     if (process.env.IR_NEURONS_VERBOSE === '1') process.stderr.write(`${describeGpu(g).split('\n')[0]}\n`);
     return g;
   })();
