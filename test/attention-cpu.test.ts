@@ -18,7 +18,10 @@ import * as assert from 'uvu/assert';
 import type { Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { attentionBackward, attentionForward } from '../src/kernels/attention.ts';
+import * as attentionCpu from '../src/kernels/attention-cpu.ts';
 import { attentionBackwardCpu, attentionCpuShaderFiles, attentionForwardCpu, cpuAttentionSupports } from '../src/kernels/attention-cpu.ts';
+import { ensureCompiled } from '../src/gpu/compile.ts';
+import type { KernelDef } from '../src/gpu/pipelines.ts';
 import { cpuFormRuns, cpuSubgroupForm, type CpuSubgroupForm } from '../src/kernels/matmul-cpu.ts';
 import * as ref from '../src/ref/layers.ts';
 import { mulberry32 } from '../src/util/rng.ts';
@@ -43,6 +46,9 @@ S.before(async () => {
   g = await requestGpu();
   forms = (['sg8', 'sg4'] as const).filter((f) => !cpuFormRuns(g, f));
   console.log(`  attention-cpu: forms run here: ${forms.join(', ') || 'none (no subgroups)'}`);
+  // every kernel of those forms compiled in one round (over the compile helpers: a cold cache takes half as long)
+  const defs = Object.entries(attentionCpu).filter(([n]) => /^ATTENTION_.*_CPU/.test(n) && forms.includes(n.includes('_SG4') ? 'sg4' : 'sg8'));
+  await ensureCompiled(g, await Promise.all(defs.map(([, d]) => g.pipelines.get(d as KernelDef))));
 });
 
 S('the committed WGSL is the generator output (node --import tsx tools/gen-attention-cpu-wgsl.ts rewrites it)', () => {

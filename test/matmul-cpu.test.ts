@@ -22,6 +22,7 @@ import { DEFAULT_VARIANT, matmul, type Epilogue } from '../src/kernels/matmul.ts
 import { CPU_FORMS, cpuForm, cpuFormRuns, cpuMatmulSupports, cpuShaderFiles, matmulCpu, type CpuForm } from '../src/kernels/matmul-cpu.ts';
 import * as ref from '../src/ref/layers.ts';
 import { mulberry32 } from '../src/util/rng.ts';
+import { ensureCompiled } from '../src/gpu/compile.ts';
 import { run, upload, type Bufs } from './helpers/gpu.ts';
 
 const S = suite('matmul-cpu');
@@ -138,6 +139,12 @@ S('every form this device can run × every epilogue and B layout vs float64, off
   if (forms.length < 3) console.log(`  (${forms.join(', ')} checked here; ${(['sg8', 'sg4'] as CpuForm[]).filter((f) => !forms.includes(f)).map((f) => cpuFormRuns(g, f)).join('; ')})`);
   const worst = new Map<string, number>();
   for (const c of COMBOS) {
+    { // this combo's pipelines of every form compiled in one round (over the compile helpers)
+      const p = problem(g, 8, 32, 4, c);
+      const fs = forms.filter((f) => f !== 'nosg' || c.epilogue === 'ffn-up' || c.epilogue === 'ffn-down-back');
+      await ensureCompiled(g, [...await Promise.all(fs.map(async (f) => (await matmulCpu(g, p.args, f)).kernel)), (await matmul(g, { ...p.args, variant: DEFAULT_VARIANT })).kernel]);
+      p.B.destroy();
+    }
     for (const [M, N, K] of [[67, 44, 36], [130, 200, 96], [5, 4, 4]]) {
       const p = problem(g, M, N, K, c);
       try {

@@ -27,6 +27,7 @@ import {
 import * as ref from '../src/ref/layers.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { run, upload, type Bufs } from './helpers/gpu.ts';
+import { ensureCompiled } from '../src/gpu/compile.ts';
 
 const S = suite('matmul-variants');
 const TOL = 1e-5;
@@ -103,6 +104,10 @@ S('every variant × epilogue × B layout vs float64 (odd and larger shapes); til
   const worst = new Map<string, number>();
   const shapes = [{ M: 67, N: 45, K: 33, vec4: false }, { M: 67, N: 44, K: 36, vec4: true }, { M: 130, N: 200, K: 96, vec4: true }];
   for (const c of COMBOS) {
+    // this combo's pipelines of every variant compiled in one round (over the compile helpers), on the shape all run
+    const all = problem(130, 200, 96, c);
+    await ensureCompiled(g, await Promise.all(runnable.map(async (v) => (await matmul(g, { ...all.args, label: `compile ${v.name}`, variant: v })).kernel)));
+    all.B.destroy();
     for (const { M, N, K, vec4 } of shapes) {
       const p = problem(M, N, K, c);
       const base = await runVariant(p, DEFAULT_VARIANT);

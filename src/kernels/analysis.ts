@@ -6,7 +6,7 @@
  */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
-import { createParams, defineKernel, dispatch, grid, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineKernel, dispatch, grid, type Dispatch, type Kernel } from '../gpu/pipelines.ts';
 
 export const CELL_MEAN = defineKernel({
   shader: 'analysis/cell_mean.wgsl',
@@ -184,4 +184,16 @@ export async function unitMask(g: Gpu, a: UnitMaskArgs): Promise<Dispatch[]> {
   const ds = [dispatch(g, fill, `${a.label} fill`, { mask: a.mask, units: null, p }, grid(g, Math.ceil(a.N / 256)))];
   if (n > 0) ds.push(dispatch(g, scatter, `${a.label} scatter`, { mask: a.mask, units: a.units!, p }, grid(g, Math.ceil(n / 256))));
   return ds;
+}
+
+/** Every pipeline a pruning run's selection uses (cell means, fusion, top-k threshold and mask, unit masks), so that
+ * they are compiled in one round before the first selection (src/gpu/compile.ts) rather than one at a time. */
+export async function analysisKernels(g: Gpu, absolute = false): Promise<Kernel[]> {
+  const constants = { ABSOLUTE: absolute };
+  return Promise.all([
+    g.pipelines.get(CELL_MEAN), g.pipelines.get(FUSE),
+    g.pipelines.get(SELECT, { entry: 'init' }), g.pipelines.get(SELECT, { entry: 'hist', constants: { ABSOLUTE: absolute, ITEMS: HIST_ITEMS } }), g.pipelines.get(SELECT, { entry: 'scan' }),
+    g.pipelines.get(SELECT_MASK, { entry: 'count_eq', constants }), g.pipelines.get(SELECT_MASK, { entry: 'scan_blocks' }), g.pipelines.get(SELECT_MASK, { entry: 'write_mask', constants }),
+    g.pipelines.get(MASK, { entry: 'fill' }), g.pipelines.get(MASK, { entry: 'scatter' }),
+  ] as Promise<Kernel>[]);
 }

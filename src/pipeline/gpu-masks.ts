@@ -17,6 +17,8 @@ import { maskFromUnits } from '../analysis/pruning.ts';
 import { meanScores, fuseScores } from '../analysis-gpu/scores.ts';
 import { randomMask, selectTopMask, writeLayerMasks } from '../analysis-gpu/select.ts';
 import { settle } from '../gpu/queue.ts';
+import { ensureCompiled } from '../gpu/compile.ts';
+import { analysisKernels } from '../kernels/analysis.ts';
 
 /** What one pruning ranking masks: nothing (the unpruned model), a scheme's units, or a random unit set. */
 export type MaskChoice = 'none' | Scheme | Uint32Array;
@@ -44,10 +46,16 @@ export async function setMasks(model: BertGpu, what: MaskChoice, gpu?: GpuMasks)
 
 export class GpuMasks {
   private means = new Map<string, Promise<View>>();
+  private compiled: Promise<void> | null = null;
   readonly N: number;
 
   constructor(private g: Gpu, private model: BertGpu, private cells: CellAccumulators, private counts: Map<string, number>, private absolute = false) {
     this.N = model.cfg.layers * model.cfg.intermediate;
+  }
+
+  /** Compiles every selection kernel in one round, before the first selection. */
+  private ready(): Promise<void> {
+    return (this.compiled ??= analysisKernels(this.g, this.absolute).then((ks) => ensureCompiled(this.g, ks)));
   }
 
   private mean(cell: string): Promise<View> {
@@ -70,6 +78,7 @@ export class GpuMasks {
    */
   async apply(s: Scheme, withUnits = false): Promise<{ onGpu: boolean; units?: Uint32Array }> {
     if (!GpuMasks.selects(s)) throw new Error(`GpuMasks.apply: scheme ${s.name} is of kind '${s.kind}', which is built on the host; write it with setMasks`);
+    await this.ready();
     const means = await Promise.all(s.datasets.map((d) => this.mean(`${d}/${s.label}`)));
     const scores = s.kind === 'dataset' ? means[0] : await fuseScores(this.g, means);
     const sel = await selectTopMask(this.g, scores, this.N, topCount(s.p, this.N), { absolute: this.absolute });
@@ -83,6 +92,7 @@ export class GpuMasks {
 
   /** Random baseline: the host draws the units (seeded), the GPU writes the mask. */
   async applyRandom(units: Uint32Array): Promise<void> {
+    await this.ready();
     const mask = await randomMask(this.g, units, this.N);
     writeLayerMasks(this.g, this.model, mask);
     await settle(this.g);
