@@ -17,7 +17,6 @@
  */
 import type { GpuContext } from './context.ts';
 import { createKernelPipeline, type Kernel } from './pipelines.ts';
-import { shaderSource } from './shaders.ts';
 import { quietly } from './wait.ts';
 
 interface DeviceState {
@@ -66,8 +65,9 @@ async function compileRound(g: GpuContext, s: DeviceState, kernels: Kernel[]): P
     return;
   }
   const t0 = performance.now();
-  // longest WGSL first onto the least loaded device (WGSL length stands in for compile time)
-  const cost = (k: Kernel) => shaderSource(k.def.shader).length;
+  // longest WGSL first onto the least loaded device (WGSL length stands in for compile time; taken when the
+  // pipeline was made, since a second bundle of this module in a page has no WGSL provider of its own)
+  const cost = (k: Kernel) => k.wgslLength;
   fresh.sort((a, b) => cost(b) - cost(a));
   const want = Math.min(g.compileHelpers?.max ?? 0, fresh.length - 1);
   while (s.helpers.length < want) {

@@ -149,6 +149,8 @@ export interface Kernel<D extends KernelDef = KernelDef> {
   def: D;
   entry: string;
   constants: Record<string, number | boolean>;
+  /** Its WGSL's length (with includes): src/gpu/compile.ts takes it for the compile time. */
+  wgslLength: number;
 }
 
 export interface Dispatch {
@@ -244,7 +246,7 @@ export class PipelineCache {
     const { pipeline, layout } = await createKernelPipeline(this.g.device, def, entry, constants, key, this.printWgsl);
     this.createMs += performance.now() - t0;
     this.compiled++;
-    return { key, label: key, pipeline, layout, def, entry, constants };
+    return { key, label: key, pipeline, layout, def, entry, constants, wgslLength: shaderSource(def.shader).length };
   }
 }
 
