@@ -6,7 +6,7 @@
 // [1], [2]; the exit code is 1 when any shard fails.
 //   node scripts/test.mjs [REGEX]     only the files whose name matches REGEX (e.g. 'nig|forward')
 //   IR_NEURONS_TEST_JOBS=N            N shards (default: min(2, cores)); 1 runs one uvu process as before
-//   node scripts/test.mjs --record    also rewrite test/durations.json from this run (run it on a cold cache)
+//   node scripts/test.mjs --record    also write this run's durations into test/durations.json (run it on a cold cache)
 import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -46,7 +46,7 @@ const results = await Promise.all(shards.map((s, i) => new Promise((done) => {
     const now = (performance.now() - t0) / 1000;
     const str = chunk.toString();
     text += str;
-    for (const m of str.matchAll(/([\w-]+\.test\.ts)/g)) {
+    for (const m of str.replace(/\x1b\[[0-9;]*m/g, '').matchAll(/([\w-]+\.test\.ts)/g)) {
       if (!s.files.includes(m[1]) || seen[m[1]]) continue;
       if (current) seen[current][1] = now;
       seen[m[1]] = [now, now];
@@ -75,7 +75,8 @@ if (jobs > 1) {
   process.stdout.write(`all: ${passed}/${total} tests passed in ${secs} s (${jobs} shards)${failed ? ' — FAILED' : ''}\n`);
 }
 if (record && !failed) {
-  const seconds = Object.fromEntries(Object.entries(seen).sort().map(([f, [a, b]]) => [f, Math.round((b - a) * 10) / 10]));
+  const measured = Object.fromEntries(Object.entries(seen).map(([f, [a, b]]) => [f, Math.round((b - a) * 10) / 10]));
+  const seconds = Object.fromEntries(Object.entries({ ...durations, ...measured }).sort(([a], [b]) => (a < b ? -1 : 1)));
   writeFileSync(durationsFile, JSON.stringify({ note: 'cold durations of each test file (node scripts/test.mjs --record on an empty MESA_SHADER_CACHE_DIR), for sharing the files out', seconds }, null, 1) + '\n');
 }
 process.exit(failed ? 1 : 0);
