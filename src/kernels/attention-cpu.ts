@@ -137,6 +137,15 @@ function pvTile(out: Out, L: Lanes, R: number, G: number, ind: string): void {
   out(`${ind}}`);
 }
 
+/** Opens the loop over this workgroup's query rows i (t = i − i0; pi: row i's vec4 of this lane's keys in probs / dS),
+ * counting from i0 so that Mesa's NIR does not unroll it. */
+function rowLoop(out: Out, R: number): void {
+  out(`    for (var i = i0; i < min(i0 + ${R}u, T); i++) {`);
+  out('      if (!jok) { break; }');
+  out('      let t = i - i0;');
+  out('      let pi = pbase + i * T4 + j0 / 4u;');
+}
+
 /**
  * Forward (kind 'forward') or the q half of the backward ('backward-q') for a workgroup of L lanes: G column groups
  * of 4·L head dimensions, R query rows per workgroup (a multiple of L; 16 / G unless said).
@@ -193,10 +202,7 @@ export function attentionRowsCpuWgsl(kind: 'forward' | 'backward-q', G: number, 
   if (fwd) out('    let mk = select(vec4f(0.0), mask[(tok0 + jc) / 4u], jok) != vec4f(0.0);');
   scoreTile(out, L, R, fwd ? 'qkv' : 'dout', '    ');
   out(`    let accs = array<vec4f, ${R}>(${range(R).map((t) => `acc${t}`).join(', ')});`);
-  out(`    for (var i = i0; i < min(i0 + ${R}u, T); i++) {`);
-  out('      if (!jok) { break; }');
-  out('      let t = i - i0;');
-  out('      let pi = pbase + i * T4 + j0 / 4u;');
+  rowLoop(out, R);
   if (fwd) {
     out('      let sc = select(vec4f(-3.0e38), accs[t] * p.scale, mk);');
     out('      probs[pi] = sc;');
@@ -223,10 +229,7 @@ export function attentionRowsCpuWgsl(kind: 'forward' | 'backward-q', G: number, 
   out('    let jok = j0 < T;');
   if (fwd) out('    let mk = select(vec4f(0.0), mask[(tok0 + min(j0, T - 4u)) / 4u], jok) != vec4f(0.0);');
   out(`    var pts = array<vec4f, ${R}>();`);
-  out(`    for (var i = i0; i < min(i0 + ${R}u, T); i++) {`);
-  out('      if (!jok) { break; }');
-  out('      let t = i - i0;');
-  out('      let pi = pbase + i * T4 + j0 / 4u;');
+  rowLoop(out, R);
   if (fwd) {
     out('      pts[t] = select(vec4f(0.0), exp(probs[pi] - vec4f(mxs[t])) * invs[t], mk);');
     out('      probs[pi] = pts[t];');
