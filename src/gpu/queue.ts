@@ -33,16 +33,35 @@ export function submitCommands(g: GpuContext, ...cmds: GPUCommandBuffer[]): void
   g.device.queue.submit(cmds);
 }
 
+/** A range of a view to read back: `count` f32 values (default: the rest of the view) from element `elemOffset`. */
+export interface ReadRange { view: View; count?: number; elemOffset?: number }
+
 /** Reads `count` f32 values (default: the whole view) back to the host, after everything submitted before. */
 export async function readView(g: GpuContext, v: View, count?: number, elemOffset = 0): Promise<Float32Array> {
-  const bytes = (count ?? v.size / 4 - elemOffset) * 4;
-  const staging = g.device.createBuffer({ label: `read ${v.name}`, size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = g.device.createCommandEncoder({ label: `read ${v.name}` });
-  enc.copyBufferToBuffer(v.buffer, v.offset + elemOffset * 4, staging, 0, bytes);
+  return (await readViews(g, [{ view: v, count, elemOffset }]))[0];
+}
+
+/** Reads several ranges back at once: one staging buffer, one submit, one wait and one map for all of them. */
+export async function readViews(g: GpuContext, ranges: ReadRange[]): Promise<Float32Array[]> {
+  if (!ranges.length) return [];
+  const at: number[] = [];
+  let bytes = 0;
+  for (const r of ranges) {
+    at.push(bytes);
+    bytes += (r.count ?? r.view.size / 4 - (r.elemOffset ?? 0)) * 4;
+  }
+  const label = ranges.length === 1 ? `read ${ranges[0].view.name}` : `read ${ranges.length} views`;
+  const staging = g.device.createBuffer({ label, size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const enc = g.device.createCommandEncoder({ label });
+  ranges.forEach((r, i) => {
+    const n = (i + 1 < ranges.length ? at[i + 1] : bytes) - at[i];
+    if (n > 0) enc.copyBufferToBuffer(r.view.buffer, r.view.offset + (r.elemOffset ?? 0) * 4, staging, at[i], n);
+  });
   submitCommands(g, enc.finish());
   await settle(g);
   await quietly(staging.mapAsync(GPUMapMode.READ), g);
-  const out = new Float32Array(staging.getMappedRange().slice(0));
+  const all = staging.getMappedRange();
+  const out = ranges.map((_, i) => new Float32Array(all.slice(at[i], i + 1 < ranges.length ? at[i + 1] : bytes)));
   staging.unmap();
   staging.destroy();
   if (g.lostMessage) throw new Error(g.lostMessage);

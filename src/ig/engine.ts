@@ -7,7 +7,7 @@
  */
 import { Arena, type View } from '../gpu/arena.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
-import { readView, submit, submitCommands } from '../gpu/queue.ts';
+import { readView, readViews, submit, submitCommands } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
 import type { BertGpu, ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
@@ -325,24 +325,28 @@ export class NigEngine {
     const sum = (a: Float32Array) => a.reduce((x, y) => x + y, 0);
     const len = job.pairs[s].ids.length;
     const Fpath = path.F[s];
-    const [preTotal, postTotal, preSeg, postSeg, igE] = await Promise.all([
-      // (an estimated run reads the totals even when light: they are small, and a later pass may free the views)
-      light && !job.levels ? empty : readView(g, v.preTotal), light && !job.levels ? empty : readView(g, v.postTotal),
-      light ? empty : readView(g, v.preSeg), light ? empty : readView(g, v.postSeg), readView(g, v.igE),
-    ]);
+    // everything the result needs of the pair's sums, read back at once (one copy, one wait, one map)
+    // (an estimated run reads the totals even when light: they are small, and a later pass may free the views)
+    const totals = !light || job.levels > 0;
+    const coarseKey = job.estimateOf === 'ffn-pre' ? 'preTotal' : 'postTotal';
+    const views = [
+      ...(totals ? [v.preTotal, v.postTotal] : []), ...(light ? [] : [v.preSeg, v.postSeg]), v.igE, ...v.hid.slice(0, L + 1),
+      ...(job.levels > 0 ? at.sums.coarse[s].map((x) => x[coarseKey]) : []),
+    ];
+    const got = await readViews(g, views.map((view) => ({ view })));
+    const next = () => got.shift()!;
+    const [preTotal, postTotal] = totals ? [next(), next()] : [empty, empty];
+    const [preSeg, postSeg] = light ? [empty, empty] : [next(), next()];
+    const igE = next();
+    const hid = got.splice(0, L + 1);
     for (const x of [Fpath, preTotal, postTotal]) {
       for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) throw new Error(`NIG produced a non-finite value (${x[i]}); the model or input may overflow f32`);
     }
     const dF = Fpath[m] - Fpath[0];
-    const hiddenDeltas: number[] = [];
-    for (let l = 0; l <= L; l++) hiddenDeltas.push(sum(await readView(g, v.hid[l])) - dF);
+    const hiddenDeltas = hid.map((h) => sum(h) - dF);
     const trimTC = (a: Float32Array) => a.slice(0, len * C);
     let errorEstimate: number | undefined;
-    if (job.levels > 0) {
-      const key = job.estimateOf === 'ffn-pre' ? 'preTotal' : 'postTotal';
-      const coarse = await Promise.all(at.sums.coarse[s].map((x) => readView(g, x[key])));
-      errorEstimate = estimateError(job.rule, job.estimateOf === 'ffn-pre' ? preTotal : postTotal, coarse[0], coarse[1]);
-    }
+    if (job.levels > 0) errorEstimate = estimateError(job.rule, job.estimateOf === 'ffn-pre' ? preTotal : postTotal, got[0], got[1]);
     const result: NigResult = {
       T: len, steps: m, rule: job.rule, target: job.target, chunk: job.rowsPerSlot, F: Fpath,
       nigPre: preTotal, nigPost: postTotal, nigPreSegments: preSeg, nigPostSegments: postSeg,
