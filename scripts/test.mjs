@@ -41,7 +41,7 @@ const results = await Promise.all(shards.map((s, i) => new Promise((done) => {
   const pattern = `^(${s.files.map(esc).join('|')})$`;
   const child = spawn(process.execPath, ['--import', 'tsx', 'node_modules/uvu/bin.js', 'test', pattern], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
   const tag = jobs > 1 ? `[${i + 1}] ` : '';
-  let text = '', current = null;
+  let text = '', partial = '', current = null;
   const onData = (chunk) => {
     const now = (performance.now() - t0) / 1000;
     const str = chunk.toString();
@@ -52,12 +52,16 @@ const results = await Promise.all(shards.map((s, i) => new Promise((done) => {
       seen[m[1]] = [now, now];
       current = m[1];
     }
-    if (jobs === 1) process.stdout.write(chunk);
-    else process.stdout.write(str.replace(/^(?=.)/gm, tag));
+    if (jobs === 1) { process.stdout.write(chunk); return; }
+    partial += str; // whole lines only, each with its shard's tag
+    const cut = partial.lastIndexOf('\n') + 1;
+    if (cut) process.stdout.write(partial.slice(0, cut).replace(/^(?=.)/gm, tag));
+    partial = partial.slice(cut);
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
   child.on('close', (code) => {
+    if (partial) process.stdout.write(`${tag}${partial}\n`);
     if (current) seen[current][1] = (performance.now() - t0) / 1000;
     const plain = text.replace(/\x1b\[[0-9;]*m/g, '');
     const total = Number(/Total:\s+(\d+)/.exec(plain)?.[1] ?? NaN);
