@@ -11,7 +11,8 @@ import { createParams, dispatch, grid } from '../src/gpu/pipelines.ts';
 import { submit } from '../src/gpu/queue.ts';
 import { GELU } from '../src/kernels/bench.ts';
 import { upload } from '../src/bench/buffers.ts';
-import { progressLine } from '../src/gpu/node-compile.ts';
+import { progressLine, setUpCompiling } from '../src/gpu/node-compile.ts';
+import type { Gpu } from '../src/gpu/device.ts';
 
 const gelu = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
 function erf(x: number): number { // Abramowitz–Stegun 7.1.26 is too coarse; a series and a continued fraction
@@ -78,6 +79,24 @@ test('the progress line: quiet for a round under a second, then "compiling kerne
   redraw(1, 2, 1500); redraw(2, 2, 1600);
   assert.match(tty[0], /^\rcompiling kernels 1\/2/);
   assert.match(tty[1], /^\rcompiling kernels 2\/2 .*\n$/);
+});
+
+test('IR_NEURONS_COMPILE_HELPERS: a number sets the helpers, 0 none, anything else is refused in one line', () => {
+  const before = process.env.IR_NEURONS_COMPILE_HELPERS;
+  const fake = () => ({ adapterInfo: { vendor: 'mesa', architecture: '', device: 'llvmpipe', description: '' }, pipelines: { compiled: 0 } }) as unknown as Gpu;
+  const noInstance = async () => { throw new Error('not opened in this test'); };
+  try {
+    process.env.IR_NEURONS_COMPILE_HELPERS = '2';
+    let g = fake(); setUpCompiling(g, noInstance);
+    assert.is(g.compileHelpers?.max, 2);
+    process.env.IR_NEURONS_COMPILE_HELPERS = '0';
+    g = fake(); setUpCompiling(g, noInstance);
+    assert.is(g.compileHelpers, undefined);
+    process.env.IR_NEURONS_COMPILE_HELPERS = 'two';
+    assert.throws(() => setUpCompiling(fake(), noInstance), /IR_NEURONS_COMPILE_HELPERS is 'two'; it must be a whole number/);
+  } finally {
+    if (before === undefined) delete process.env.IR_NEURONS_COMPILE_HELPERS; else process.env.IR_NEURONS_COMPILE_HELPERS = before;
+  }
 });
 
 test.run();

@@ -10,6 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { compileStats } from './compile.ts';
 import { openHelperDevice, type Gpu } from './device.ts';
+import { UserError } from '../util/errors.ts';
 
 /** A progress line for compile rounds that take a while (≥ 1 s): redrawn in place on a terminal, else a line at most
  * every 2 s and one at the end. */
@@ -30,7 +31,8 @@ export function setUpCompiling(g: Gpu, instance: () => Promise<GPU>): void {
   const env = process.env.IR_NEURONS_COMPILE_HELPERS;
   const mesa = /llvmpipe|lavapipe/i.test(Object.values(g.adapterInfo).join(' '));
   const cacheOff = /^(1|true|yes)$/i.test(process.env.MESA_SHADER_CACHE_DISABLE ?? '');
-  const max = env !== undefined && env !== '' ? Math.max(0, Math.floor(Number(env)) || 0) : mesa && !cacheOff ? Math.min(3, availableParallelism() - 1) : 0;
+  if (env !== undefined && env !== '' && !/^\d+$/.test(env)) throw new UserError(`IR_NEURONS_COMPILE_HELPERS is '${env}'; it must be a whole number of helper devices (0: compile on the engine's device alone; unset: one per spare core on lavapipe)`);
+  const max = env !== undefined && env !== '' ? Number(env) : mesa && !cacheOff ? Math.min(3, availableParallelism() - 1) : 0;
   if (max > 0) g.compileHelpers = { max, open: async () => openHelperDevice(await instance(), g) };
   g.onCompile = progressLine();
   if (process.env.IR_NEURONS_VERBOSE === '1') {
