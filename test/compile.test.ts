@@ -31,7 +31,7 @@ test('first use compiles ahead, once per device, over a helper device; the helpe
     const wgs = [40, 56, 72, 88];
     const ks = await Promise.all(wgs.map((WG) => g.pipelines.get(GELU, { constants: { WG } })));
     let opened = 0;
-    g.compileHelpers = { max: 1, open: async () => { opened++; return saved.helpers ? saved.helpers.open() : g.device; } };
+    g.compileHelpers = { max: 1, afterMs: 0, open: async () => { opened++; return saved.helpers ? saved.helpers.open() : g.device; } };
     g.onCompile = (done, total) => { told.push([done, total]); };
     const s0 = compileStats(g);
     const N = 1000;

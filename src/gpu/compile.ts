@@ -6,10 +6,11 @@
  * submit uses for the first time) makes that explicit:
  *   - each new pipeline gets one dispatch of zero workgroups (indirect, so Dawn does not warn about it), which
  *     makes the driver compile it, before the real submit;
- *   - where the context has compile helpers (lavapipe in Node: src/gpu/node.ts), the new pipelines are shared out
- *     over this device and up to `max` helper devices of the same adapter, longest WGSL first: each device compiles
- *     on its own driver thread, and what a helper compiled reaches this device through Mesa's on-disk shader cache
- *     (this device's own dispatch of it then loads the cached code, milliseconds);
+ *   - where the context has compile helpers (lavapipe in Node: src/gpu/node-compile.ts), the new pipelines are
+ *     taken, longest WGSL first, from one queue by this device and — once its first kernel shows that it compiles
+ *     rather than loads from the cache — by up to `max` helper devices: each device compiles on its own driver
+ *     thread, and what a helper compiled reaches this device through Mesa's on-disk shader cache (this device's own
+ *     dispatch of it then loads the cached code, milliseconds);
  *   - `onCompile` is told the progress (the CLI prints "compiling kernels 12/31" when it takes a while), and
  *     `compileStats` counts kernels and milliseconds (`--verbose` prints them; IR_NEURONS_COMPILE_LOG=1 each one).
  * On a real GPU the driver compiled at `createComputePipeline` (src/gpu/pipelines.ts times that): nothing to do.
@@ -35,6 +36,8 @@ export interface CompileStats {
   helpers: number;
 }
 const states = new WeakMap<GPUDevice, DeviceState>();
+/** A first kernel still busy after this long is being compiled, not loaded from the driver's cache: helpers join. */
+const COMPILING_MS = 150;
 /** IR_NEURONS_COMPILE_LOG=1 prints each kernel's compile time (which device, how long, its WGSL's length). */
 const LOG = typeof process !== 'undefined' && process.env?.IR_NEURONS_COMPILE_LOG === '1';
 function state(g: GpuContext): DeviceState {
@@ -65,40 +68,49 @@ async function compileRound(g: GpuContext, s: DeviceState, kernels: Kernel[]): P
     return;
   }
   const t0 = performance.now();
-  // longest WGSL first onto the least loaded device (WGSL length stands in for compile time; taken when the
-  // pipeline was made, since a second bundle of this module in a page has no WGSL provider of its own)
-  const cost = (k: Kernel) => k.wgslLength;
-  fresh.sort((a, b) => cost(b) - cost(a));
-  const want = Math.min(g.compileHelpers?.max ?? 0, fresh.length - 1);
-  while (s.helpers.length < want) {
-    try {
-      s.helpers.push(await g.compileHelpers!.open());
-      s.stats.helpers++;
-    } catch {
-      break; // no helper: compile here
-    }
-  }
-  const devices = [g.device, ...s.helpers.slice(0, want)];
-  const shares: Kernel[][] = devices.map(() => []);
-  const load = devices.map(() => 0);
-  for (const k of fresh) {
-    const i = load.indexOf(Math.min(...load));
-    shares[i].push(k);
-    load[i] += cost(k);
-  }
+  // one queue, longest WGSL first (its length stands in for compile time; taken when the pipeline was made, since a
+  // second bundle of this module in a page has no WGSL provider of its own), which every device takes from
+  const queue = [...fresh].sort((a, b) => b.wgslLength - a.wgslLength);
   let done = 0;
   const tick = () => g.onCompile?.(++done, fresh.length, performance.now() - t0);
-  await Promise.all(devices.map(async (device, i) => {
-    for (const k of shares[i]) {
+  const fromHelpers: Kernel[] = [];
+  const work = async (device: GPUDevice, i: number, first?: () => void): Promise<void> => {
+    for (let k = queue.shift(); k; k = queue.shift()) {
       const tk = performance.now();
       if (i === 0) await warmDispatch(g, device, k.pipeline, k.layout, k);
-      else await warmOnHelper(g, device, k);
-      if (LOG) console.error(`compile ${(performance.now() - tk).toFixed(0)} ms dev${i} ${k.key} (${cost(k)} chars)`);
+      else if (await warmOnHelper(g, device, k)) fromHelpers.push(k);
+      else await warmDispatch(g, g.device, k.pipeline, k.layout, k);
+      if (LOG) console.error(`compile ${(performance.now() - tk).toFixed(0)} ms dev${i} ${k.key} (${k.wgslLength} chars)`);
       tick();
+      first?.();
+      first = undefined;
     }
-  }));
+  };
+  // Helpers join only once the engine's device has shown that it compiles (its first kernel is still busy after
+  // afterMs): with a warm shader cache every kernel loads in milliseconds and a helper would only cost its start
+  // (~0.25 s a process).
+  const helping: Promise<void>[] = [];
+  let firstDone = false;
+  const join = () => {
+    if (firstDone || !queue.length || !g.compileHelpers?.max) return;
+    helping.push((async () => {
+      const want = Math.min(g.compileHelpers?.max ?? 0, queue.length);
+      while (s.helpers.length < want) {
+        try {
+          s.helpers.push(await g.compileHelpers!.open());
+          s.stats.helpers++;
+        } catch {
+          break; // no helper: the engine's device compiles the rest
+        }
+      }
+      await Promise.all(s.helpers.slice(0, want).map((d, j) => work(d, j + 1)));
+    })());
+  };
+  const timer = g.compileHelpers?.max ? setTimeout(join, g.compileHelpers.afterMs ?? COMPILING_MS) : undefined;
+  const main = work(g.device, 0, () => { firstDone = true; clearTimeout(timer); });
+  await main;
+  await Promise.all(helping);
   // what the helpers compiled, this device now loads from the shader cache (one submit)
-  const fromHelpers = shares.slice(1).flat();
   if (fromHelpers.length) await warmDispatch(g, g.device, null, null, ...fromHelpers);
   for (const k of fresh) s.ready.add(k.pipeline);
   s.stats.kernels += fresh.length;
@@ -107,15 +119,16 @@ async function compileRound(g: GpuContext, s: DeviceState, kernels: Kernel[]): P
   if (g.lostMessage) throw new Error(g.lostMessage);
 }
 
-/** Compiles `k` on a helper device (its own pipeline from the same WGSL, entry and constants); a failure there only
- * means this device compiles it itself when it loads it. */
-async function warmOnHelper(g: GpuContext, device: GPUDevice, k: Kernel): Promise<void> {
+/** Compiles `k` on a helper device (its own pipeline from the same WGSL, entry and constants); false when that
+ * failed (then the engine's device compiles it). */
+async function warmOnHelper(g: GpuContext, device: GPUDevice, k: Kernel): Promise<boolean> {
   device.pushErrorScope('validation');
   try {
     const { pipeline, layout } = await createKernelPipeline(device, k.def, k.entry, k.constants, k.key);
     await warmDispatch(g, device, pipeline, layout, k);
+    return true;
   } catch {
-    // fall through: the main device compiles it
+    return false;
   } finally {
     await device.popErrorScope();
   }

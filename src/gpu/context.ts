@@ -16,8 +16,9 @@ export interface GpuContext {
   sharesHostCores?: boolean;
   /** Extra devices of the same adapter that compile pipelines in parallel with this one (src/gpu/compile.ts), where
    * the driver compiles at first dispatch and shares an on-disk cache between devices (Mesa's lavapipe in Node):
-   * at most `max` of them, opened by `open` when first needed. Absent: compile on this device alone. */
-  compileHelpers?: { max: number; open(): Promise<GPUDevice> };
+   * at most `max` of them, opened by `open` when first needed, joining a round once this device's first kernel took
+   * `afterMs` (default 150: compiled, not loaded from the cache). Absent: compile on this device alone. */
+  compileHelpers?: { max: number; open(): Promise<GPUDevice>; afterMs?: number };
   /** Told how compiling goes: `done` of `total` kernels, `ms` since this round began (a progress line in the CLI). */
   onCompile?: (done: number, total: number, ms: number) => void;
 }
