@@ -44,7 +44,7 @@ step() {
   local name=$1; shift
   echo; echo "=== $name: $*"
   local t0=$SECONDS
-  timeout "$LIMIT" "$@" 2>&1 | grep --line-buffered -v '^Warning: max.*artificially reduced' | tee "$LOG/$name.log"
+  timeout "$LIMIT" "$@" 2>&1 | tee "$LOG/$name.log"
   local rc=${PIPESTATUS[0]}
   echo "=== $name: exit $rc after $((SECONDS - t0)) s"
   [ "$rc" = 124 ] && echo "=== $name: stopped by the ${LIMIT} s step limit (STEP_TIMEOUT_S)"
