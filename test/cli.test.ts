@@ -5,7 +5,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -44,6 +44,16 @@ async function refused(argv: string[], re: RegExp): Promise<string> {
 }
 
 const COMMANDS = ['doctor', 'score', 'attribute', 'merge', 'prune', 'report', 'evaluate', 'demo'];
+
+S('--version (and -V) prints the package version and exits 0', async () => {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  for (const flag of ['--version', '-V']) {
+    const r = await cli([flag]);
+    assert.is(r.code, 0);
+    assert.is(r.out, `ir-neurons ${pkg.version}\n`);
+    assert.is(r.err, '');
+  }
+});
 
 S('every command prints --help from its option table (options, defaults, an example), exit 0', async () => {
   for (const name of COMMANDS) {

@@ -3,6 +3,7 @@
  * `run(argv): Promise<number>`). UserErrors print one line and exit 2; anything else prints one line
  * and exits 1; `--debug` prints stacks; `--help` after a command prints that command's options (from its table).
  */
+import { readFileSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
 import { setWriteAdvice, writeFailure } from '../util/write-error.ts';
 import { HelpRequested } from './args.ts';
@@ -19,15 +20,28 @@ const COMMANDS: Record<string, { about: string; load: () => Promise<{ run(argv: 
   download: { about: 'fetch a cross-encoder from the Hugging Face hub (resumable, hash-checked)', load: () => import('./download.ts') },
 };
 
+/** The package's version, from its package.json (two folders up from src/cli/ and from dist/lib/ alike). */
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '(unknown version)';
+  }
+}
+
 function usage(): string {
   const lines = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(10)} ${v.about}`);
-  return `usage: ir-neurons <command> [options] [--debug]\n\ncommands:\n${lines.join('\n')}\n`;
+  return `usage: ir-neurons <command> [options] [--debug]    (ir-neurons --version)\n\ncommands:\n${lines.join('\n')}\n`;
 }
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   const args = argv.filter((a) => a !== '--debug');
   const name = args[0];
+  if (name === '--version' || name === '-V') {
+    process.stdout.write(`ir-neurons ${version()}\n`);
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage());
     return name ? 0 : 2;
