@@ -5,14 +5,14 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { main } from '../src/cli/main.ts';
 import type { CommandSpec } from '../src/cli/args.ts';
 import { makePlantedBert } from '../src/toy/planted-bert.ts';
-import { REPO } from './helpers/shared.ts';
+import { FIXTURES, REPO, TOKENIZER_JSON } from './helpers/shared.ts';
 
 const S = suite('cli');
 const tmp = mkdtempSync(join(tmpdir(), 'cli-'));
@@ -53,6 +53,29 @@ S('--version (and -V) prints the package version and exits 0', async () => {
     assert.is(r.out, `ir-neurons ${pkg.version}\n`);
     assert.is(r.err, '');
   }
+});
+
+S('- is standard input for evaluate --run / --qrels (not both) and score --pairs, standard output for score --out', async () => {
+  const bin = join(REPO, 'bin/ir-neurons.js');
+  const qrels = join(tmp, 'stdin-qrels.txt');
+  writeFileSync(qrels, 'q1 0 d1 1\nq1 0 d3 1\n');
+  const ev = spawnSync(process.execPath, [bin, 'evaluate', '--qrels', qrels, '--run', '-', '--measures', 'recip_rank_10'], { input: 'q1 Q0 d2 1 2.0 t\nq1 Q0 d1 2 1.0 t\n', encoding: 'utf8' });
+  assert.is(ev.status, 0, ev.stderr);
+  assert.match(ev.stdout, /^recip_rank_10\s+all\s+0\.5000$/m);
+  const both = spawnSync(process.execPath, [bin, 'evaluate', '--qrels', '-', '--run', '-'], { input: '', encoding: 'utf8' });
+  assert.is(both.status, 2);
+  assert.match(both.stderr, /--qrels and --run cannot both be - \(standard input\)/);
+  const model = join(FIXTURES, 'tiny-monobert');
+  if (!existsSync(model)) return;
+  const pairs = '{"id":"a","query":"what is x","passage":"x is a letter"}\n{"id":"b","query":"q","passage":"p"}\n';
+  const viaStdio = spawnSync(process.execPath, [bin, 'score', '--model', model, '--tokenizer', TOKENIZER_JSON, '--pairs', '-', '--out', '-'], { input: pairs, encoding: 'utf8', timeout: 120_000 });
+  assert.is(viaStdio.status, 0, viaStdio.stderr);
+  assert.match(viaStdio.stderr, /scored 2 pairs with .* -> standard output\n$/);
+  const pf = join(tmp, 'stdio-pairs.jsonl'), out = join(tmp, 'stdio-scores.json');
+  writeFileSync(pf, pairs);
+  const viaFiles = spawnSync(process.execPath, [bin, 'score', '--model', model, '--tokenizer', TOKENIZER_JSON, '--pairs', pf, '--out', out], { encoding: 'utf8', timeout: 120_000 });
+  assert.is(viaFiles.status, 0, viaFiles.stderr);
+  assert.equal(JSON.parse(viaStdio.stdout), JSON.parse(readFileSync(out, 'utf8')), 'the same scores through files and through standard input and output');
 });
 
 S('every command prints --help from its option table (options, defaults, an example), exit 0', async () => {

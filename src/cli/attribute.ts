@@ -29,6 +29,7 @@ import { checkOutDir, prepareOutDir, removeCreated } from '../util/out-path.ts';
 import { setWriteAdvice } from '../util/write-error.ts';
 import { lockDir } from '../run/lock.ts';
 import { encodeNamedPairs } from '../pipeline/encode.ts';
+import { displayName } from '../util/stdio.ts';
 
 const TARGETS: Target[] = ['relevant', 'nonrelevant', 'logit'];
 
@@ -56,7 +57,7 @@ const COMMON: Record<string, Opt> = {
 };
 /** Options of `--pairs FILE` runs only. */
 const PAIRS_ONLY: Record<string, Opt> = {
-  pairs: { kind: 'string', arg: 'FILE.jsonl', help: '[pairs mode] {"id","query","passage"} lines' },
+  pairs: { kind: 'string', arg: 'FILE.jsonl', help: '[pairs mode] {"id","query","passage"} lines (- for standard input)' },
   'per-token': { kind: 'boolean', help: '[pairs mode] also write the per-token NIG [layers, T, d_ff]' },
   'ig-rule': { kind: 'string', arg: 'RULE', default: 'conductance along the NIG path', help: `[pairs mode] IG on the embeddings with its own quadrature: ${IG_RULES.join(', ')}` },
   'ig-steps': { kind: 'int', arg: 'N', min: 1, default: '--steps', help: '[pairs mode] steps (or nodes) of --ig-rule' },
@@ -162,7 +163,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const ig = igRule ? new IgEngine(engine) : null;
   const pairs = readPairsJsonl(pairsFile);
-  const enc = await encodeNamedPairs(tok, pairs, maxLength, pairsFile);
+  const enc = await encodeNamedPairs(tok, pairs, maxLength, displayName(pairsFile));
   const created = prepareOutDir(outDir);
   let lock;
   try {

@@ -17,8 +17,8 @@ export const command: CommandSpec = {
   usage: '--qrels FILE --run FILE [--measures LIST] [-q] [-l LEVEL] [-c]',
   summary: "trec_eval on the measures below, printed in trec_eval's layout; the short options are trec_eval's.",
   options: {
-    qrels: { kind: 'string', arg: 'FILE', required: true, help: 'TREC qrels: qid iter docid grade' },
-    run: { kind: 'string', arg: 'FILE', required: true, help: 'TREC run: qid Q0 docid rank score tag (ranked by score, ties by docid descending)' },
+    qrels: { kind: 'string', arg: 'FILE', required: true, help: 'TREC qrels: qid iter docid grade (- for standard input)' },
+    run: { kind: 'string', arg: 'FILE', required: true, help: 'TREC run: qid Q0 docid rank score tag (ranked by score, ties by docid descending; - for standard input)' },
     measures: { kind: 'string', arg: 'LIST', default: DEFAULT_MEASURES, help: `comma-separated; known: ${MEASURE_HELP}` },
     query_eval_wanted: { kind: 'boolean', short: '-q', help: "also print each query's values" },
     level_for_rel: { kind: 'int', arg: 'LEVEL', short: '-l', min: 0, default: '1', help: 'minimum grade counted as relevant; TREC DL uses 2' },
@@ -57,6 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const qrelsPath = required(CMD, p, 'qrels');
   const runPath = required(CMD, p, 'run');
+  if (qrelsPath === '-' && runPath === '-') throw new UserError('--qrels and --run cannot both be - (standard input): give one of them as a file');
   const level = (p.opts.level_for_rel as number | undefined) ?? 1;
   if (!Number.isInteger(level) || level < 0) throw new UserError(`-l expects an integer grade >= 0, got ${level}`);
   const names = String(p.opts.measures ?? DEFAULT_MEASURES).split(',').map((s) => s.trim()).filter((s) => s !== '');

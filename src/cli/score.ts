@@ -13,6 +13,7 @@ import { UserError } from '../util/errors.ts';
 import { writeJsonAtomic } from '../util/atomic.ts';
 import { scoreEncoded } from '../model/score.ts';
 import { checkOutFile } from '../util/out-path.ts';
+import { displayName, STDIN } from '../util/stdio.ts';
 import { encodeNamedPairs } from '../pipeline/encode.ts';
 
 export interface ScoreRow { id: string; logits: number[]; relevance: number }
@@ -24,11 +25,11 @@ export const command: CommandSpec = {
   options: {
     model: { kind: 'string', arg: 'DIR', required: true, help: 'checkpoint folder (config.json, weights, tokenizer)' },
     tokenizer: { kind: 'string', arg: 'FILE', help: "tokenizer.json or vocab.txt to use instead of the model folder's" },
-    pairs: { kind: 'string', arg: 'FILE.jsonl', required: true, help: '{"id","query","passage"} lines' },
+    pairs: { kind: 'string', arg: 'FILE.jsonl', required: true, help: '{"id","query","passage"} lines (- for standard input)' },
     'prune-mask': { kind: 'string', arg: 'FILE', help: 'units to prune: safetensors with a layer.<i> mask [d_ff] per layer (1 keep, 0 prune)' },
     'max-length': { kind: 'int', arg: 'N', default: "the model's max_position_embeddings (≤ 512)", help: 'tokens per pair (passage truncated)' },
     batch: { kind: 'int', arg: 'N', min: 1, default: '32', help: 'pairs per forward pass (changes no number)' },
-    out: { kind: 'string', arg: 'FILE.json', required: true, help: 'output file; its folder must exist (checked before scoring)' },
+    out: { kind: 'string', arg: 'FILE.json', required: true, help: 'output file; its folder must exist (checked before scoring); - for standard output' },
   },
   examples: ['ir-neurons score --model weights/minilm-l6 --pairs pairs.jsonl --out scores.json'],
 };
@@ -39,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   const modelDir = a.opts.model as string;
   const pairsFile = a.opts.pairs as string;
   const outFile = a.opts.out as string;
-  checkOutFile(outFile);
+  if (outFile !== STDIN) checkOutFile(outFile);
   const batch = (a.opts.batch as number | undefined) ?? 32;
   const w = loadCheckpoint(modelDir);
   const tok = loadTokenizer(modelDir, { tokenizerFile: a.opts.tokenizer as string | undefined });
@@ -47,7 +48,7 @@ export async function run(argv: string[]): Promise<number> {
   const maxLength = effectiveMaxLength(a.opts['max-length'] as number | undefined, w.config.maxPositions);
   const pairs = readPairsJsonl(pairsFile);
   const masks = a.opts['prune-mask'] ? readPruneMask(a.opts['prune-mask'] as string, w.config) : null;
-  const enc = await encodeNamedPairs(tok, pairs, maxLength, pairsFile);
+  const enc = await encodeNamedPairs(tok, pairs, maxLength, displayName(pairsFile));
   const g = await requestGpu();
   const model = await BertGpu.create(g, w);
   masks?.forEach((m, l) => model.setMask(l, m));
@@ -57,7 +58,8 @@ export async function run(argv: string[]): Promise<number> {
     for (const v of l) if (!Number.isFinite(v)) throw new Error(`pair ${p.id}: the model produced a non-finite logit (${v})`);
     return { id: p.id, logits: l, relevance: relevance(l, w.config.numLabels)[0] };
   });
-  writeJsonAtomic(outFile, rows);
-  process.stderr.write(`scored ${rows.length} pairs with ${modelDir}${masks ? ` (pruned: ${masks.reduce((s, m) => s + m.filter((x) => x === 0).length, 0)} units)` : ''} -> ${outFile}\n`);
+  if (outFile === STDIN) process.stdout.write(JSON.stringify(rows, null, 1) + '\n');
+  else writeJsonAtomic(outFile, rows);
+  process.stderr.write(`scored ${rows.length} pairs with ${modelDir}${masks ? ` (pruned: ${masks.reduce((s, m) => s + m.filter((x) => x === 0).length, 0)} units)` : ''} -> ${displayName(outFile, 'out')}\n`);
   return 0;
 }

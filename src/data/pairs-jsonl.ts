@@ -1,7 +1,8 @@
 /** Reads `{"id","query","passage"}` lines (JSONL), the input of `ir-neurons score` and `attribute`. */
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { UserError } from '../util/errors.ts';
 import { decodeUtf8, stripBom } from './text.ts';
+import { displayName, readInput, STDIN } from '../util/stdio.ts';
 
 export interface PairInput {
   id: string;
@@ -38,6 +39,7 @@ export function parsePairsJsonl(text: string, file: string): PairInput[] {
 }
 
 export function readPairsJsonl(file: string): PairInput[] {
-  if (!existsSync(file)) throw new UserError(`${file}: no such file; --pairs takes a JSONL file of {"id","query","passage"} lines`);
-  return parsePairsJsonl(decodeUtf8(readFileSync(file), file), file);
+  if (file !== STDIN && !existsSync(file)) throw new UserError(`${file}: no such file; --pairs takes a JSONL file of {"id","query","passage"} lines (or - for standard input)`);
+  const name = displayName(file);
+  return parsePairsJsonl(decodeUtf8(readInput(file), name), name);
 }

@@ -14,10 +14,10 @@
  * - a docid listed twice for one query is an error in both files: trec_eval stops with "duplicate docs".
  * Every malformed line is a UserError naming `file:line`.
  */
-import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { UserError } from '../util/errors.ts';
 import { decodeUtf8 } from './text.ts';
+import { readInput } from '../util/stdio.ts';
 
 /** qid -> docid -> grade. */
 export type Qrels = Map<string, Map<string, number>>;
@@ -136,7 +136,7 @@ const MAX_TEXT_BYTES = 2 ** 29;
 export function readText(path: string, what: string): string {
   let buf: Buffer;
   try {
-    buf = readFileSync(path);
+    buf = readInput(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
     throw new UserError(`${path}: cannot read the ${what} file (${code}); check the path`);
