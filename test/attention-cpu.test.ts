@@ -135,7 +135,7 @@ S('attentionForward / attentionBackward choose the CPU class on a CPU-class devi
   const bf = upload(g, 'route', { qkv: 2 * 40 * 192, mask: 80, out: 2 * 40 * 64, probs: 2 * 2 * 40 * 40, dout: 2 * 40 * 64, dS: 2 * 2 * 40 * 40, dqkv: 2 * 40 * 192 });
   const fw = (x: Gpu, T: number) => attentionForward(x, { label: 'route', qkv: bf.v('qkv'), mask: bf.v('mask'), out: bf.v('out'), probs: bf.v('probs'), B: 1, T, C: 64, NH: 2 });
   const bw = (x: Gpu, T: number) => attentionBackward(x, { label: 'route', dout: bf.v('dout'), probs: bf.v('probs'), qkv: bf.v('qkv'), dS: bf.v('dS'), dqkv: bf.v('dqkv'), B: 1, T, C: 64, NH: 2 });
-  const key = (d: { pipeline: GPUComputePipeline }) => d.pipeline.label;
+  const key = (d: { kernel: { pipeline: GPUComputePipeline } }) => d.kernel.pipeline.label;
   const sg = cpuSubgroupForm(g) === 'sg4' ? '_sg4' : ''; // lavapipe: sg8; SwiftShader: sg4
   assert.match(key(await fw(cpu, 40)), new RegExp(`attention_forward_cpu${sg}(_g2)?\\.wgsl`));
   assert.match(key(await fw(gpu, 40)), /attention\/attention_forward\.wgsl/);

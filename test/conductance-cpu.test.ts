@@ -39,7 +39,7 @@ async function sum(x: Gpu, y: Float32Array, gr: Float32Array, P: number, R: numb
   const all = await bf.read('out');
   bf.destroy();
   for (let i = 0; i < all.length; i++) if ((i < o.outOff || i >= o.outOff + R) && all[i] !== 5) assert.unreachable(`conductance wrote outside its slice at ${i}`);
-  return { got: all.slice(o.outOff, o.outOff + R), shader: c.d.pipeline.label };
+  return { got: all.slice(o.outOff, o.outOff + R), shader: c.d.kernel.pipeline.label };
 }
 
 S('CPU class = float64 loop (≤ 1e-6) and = GPU class bit for bit', async () => {

@@ -73,11 +73,11 @@ S('the CPU class is chosen for C % 4 == 0 on a CPU-class device only, in the dev
   const bf = upload(g, 'route', { a: 8 * 12, gamma: 12, beta: 12, out: 8 * 12, stats: 16, ds: 8 * 12 });
   const fw = (x: Gpu, form?: CpuSubgroupForm) => layernormForward(x, { label: 'route', a: bf.v('a'), weight: bf.v('gamma'), bias: bf.v('beta'), out: bf.v('out'), stats: bf.v('stats'), rows: 8, C: 12, eps: EPS }, form);
   const bw = (x: Gpu) => layernormBackward(x, { label: 'route', dout: bf.v('a'), s: bf.v('a'), weight: bf.v('gamma'), stats: bf.v('stats'), ds: bf.v('ds'), rows: 8, C: 12 });
-  if (own) assert.match((await fw(cpu)).pipeline.label, own === 'sg8' ? /layernorm_forward_cpu\.wgsl/ : /layernorm_forward_cpu_sg4\.wgsl/);
-  assert.match((await fw(sw)).pipeline.label, /^layernorm\/layernorm_forward_cpu_sg4\.wgsl/);
-  assert.match((await bw(sw)).pipeline.label, /^layernorm\/layernorm_backward_cpu_sg4\.wgsl/);
-  assert.match((await fw(nosg)).pipeline.label, /^layernorm\/layernorm_forward\.wgsl/);
-  assert.match((await bw(nosg)).pipeline.label, /^layernorm\/layernorm_backward\.wgsl/);
+  if (own) assert.match((await fw(cpu)).kernel.pipeline.label, own === 'sg8' ? /layernorm_forward_cpu\.wgsl/ : /layernorm_forward_cpu_sg4\.wgsl/);
+  assert.match((await fw(sw)).kernel.pipeline.label, /^layernorm\/layernorm_forward_cpu_sg4\.wgsl/);
+  assert.match((await bw(sw)).kernel.pipeline.label, /^layernorm\/layernorm_backward_cpu_sg4\.wgsl/);
+  assert.match((await fw(nosg)).kernel.pipeline.label, /^layernorm\/layernorm_forward\.wgsl/);
+  assert.match((await bw(nosg)).kernel.pipeline.label, /^layernorm\/layernorm_backward\.wgsl/);
   let refused = '';
   try { await fw(sw, 'sg8'); } catch (e) { refused = (e as Error).message; }
   assert.match(refused, /sg8 form needs subgroups of ≥ 8 lanes; this device's form is sg4/);

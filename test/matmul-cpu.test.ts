@@ -191,22 +191,22 @@ S('matmul routes to the CPU-class kernel on a CPU-class device, not for unsuppor
   const p = problem(g, 33, 8, 12, COMBOS[0]);
   const q = problem(g, 33, 6, 12, COMBOS[0]);
   try {
-    assert.ok((await matmul(cpu, p.args)).pipeline.label.startsWith(`${CPU_FORMS[cpuForm(g)].def.shader}#main`), `the ${cpuForm(g)} form`);
+    assert.ok((await matmul(cpu, p.args)).kernel.pipeline.label.startsWith(`${CPU_FORMS[cpuForm(g)].def.shader}#main`), `the ${cpuForm(g)} form`);
     // the same device as if its subgroups had 4 lanes (SwiftShader's): the 4-lane form, on a grid of 16×16 tiles;
     // the 8-lane form is refused there (the CPU-class attention and LayerNorm take their 4-lane forms too: cpuForm)
     if (!cpuFormRuns(g, 'sg4')) {
       const sw: Gpu = { ...cpu, adapterInfo: { ...g.adapterInfo, subgroupMinSize: 4, subgroupMaxSize: 4 } };
       const d = await matmul(sw, p.args);
-      assert.ok(d.pipeline.label.startsWith('matmul/matmul_cpu_sg4.wgsl#main'), d.pipeline.label);
+      assert.ok(d.kernel.pipeline.label.startsWith('matmul/matmul_cpu_sg4.wgsl#main'), d.kernel.pipeline.label);
       assert.equal(d.workgroups, [1, 3, 1]); // N = 8, M = 33
       assert.is.not(cpuForm(sw), 'sg8');
       let refused = '';
       try { await matmulCpu(sw, p.args, 'sg8'); } catch (e) { refused = (e as Error).message; }
       assert.match(refused, /sg8 form needs subgroups of ≥ 8 lanes; this adapter has subgroups of 4 lanes \(its form is sg4\)/);
     }
-    assert.match((await matmul(gpu, p.args)).pipeline.label, /^matmul\/matmul\.wgsl#main/);
-    assert.match((await matmul(cpu, { ...p.args, variant: DEFAULT_VARIANT })).pipeline.label, /^matmul\/matmul\.wgsl#main/);
-    assert.match((await matmul(cpu, q.args)).pipeline.label, /^matmul\/matmul\.wgsl#main/, 'N = 6 is not a multiple of 4: the GPU-class family');
+    assert.match((await matmul(gpu, p.args)).kernel.pipeline.label, /^matmul\/matmul\.wgsl#main/);
+    assert.match((await matmul(cpu, { ...p.args, variant: DEFAULT_VARIANT })).kernel.pipeline.label, /^matmul\/matmul\.wgsl#main/);
+    assert.match((await matmul(cpu, q.args)).kernel.pipeline.label, /^matmul\/matmul\.wgsl#main/, 'N = 6 is not a multiple of 4: the GPU-class family');
     let msg = '';
     try { await matmulCpu(g, q.args); } catch (e) { msg = (e as Error).message; }
     assert.match(msg, /K and N must be multiples of 4 \(K=12, N=6\)/);

@@ -167,7 +167,7 @@ function usesVariant(label: string, v: MatmulVariant): boolean {
   const parts = new Set(query.split('&'));
   return shader === `${file}#main` && Object.entries(variantConstants(v)).every(([k, x]) => parts.has(`${k}=${x}`));
 }
-const builtWith = async (p: Problem, M = p.args.M) => (await matmul(g, { ...p.args, M, label: 'tuned use' })).pipeline.label;
+const builtWith = async (p: Problem, M = p.args.M) => (await matmul(g, { ...p.args, M, label: 'tuned use' })).kernel.pipeline.label;
 
 S('autotune validation rejects a candidate whose output differs from the default', async () => {
   setTuneStore(memoryStore());

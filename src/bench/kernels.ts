@@ -243,7 +243,7 @@ function timestamps(g: Gpu): Timestamps {
 function encodeOne(g: Gpu, d: Dispatch, ts: Timestamps | null): void {
   const enc = g.device.createCommandEncoder({ label: d.label });
   const pass = enc.beginComputePass({ label: d.label, ...(ts ? { timestampWrites: { querySet: ts.qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {}) });
-  pass.setPipeline(d.pipeline);
+  pass.setPipeline(d.kernel.pipeline);
   pass.setBindGroup(0, d.bindGroup);
   pass.dispatchWorkgroups(...d.workgroups);
   pass.end();

@@ -120,17 +120,14 @@ async function compileRound(g: GpuContext, s: DeviceState, kernels: Kernel[]): P
 }
 
 /** Compiles `k` on a helper device (its own pipeline from the same WGSL, entry and constants); false when that
- * failed (then the engine's device compiles it). */
+ * failed (then the engine's device compiles it). Both steps hold their own validation scopes. */
 async function warmOnHelper(g: GpuContext, device: GPUDevice, k: Kernel): Promise<boolean> {
-  device.pushErrorScope('validation');
   try {
     const { pipeline, layout } = await createKernelPipeline(device, k.def, k.entry, k.constants, k.key);
     await warmDispatch(g, device, pipeline, layout, k);
     return true;
   } catch {
     return false;
-  } finally {
-    await device.popErrorScope();
   }
 }
 

@@ -155,9 +155,8 @@ export interface Kernel<D extends KernelDef = KernelDef> {
 
 export interface Dispatch {
   label: string;
-  /** What was compiled (src/gpu/compile.ts makes sure it is before the dispatch is submitted). */
+  /** What runs: its pipeline, and what src/gpu/compile.ts needs to compile it before the dispatch is submitted. */
   kernel: Kernel;
-  pipeline: GPUComputePipeline;
   bindGroup: GPUBindGroup;
   workgroups: [number, number, number];
 }
@@ -283,7 +282,7 @@ export function dispatch<D extends KernelDef>(g: GpuContext, k: Kernel<D>, label
   const [x, y = 1, z = 1] = workgroups;
   const max = g.limits.maxComputeWorkgroupsPerDimension;
   if (x > max || y > max || z > max) throw new Error(`${label}: ${x}x${y}x${z} workgroups exceed the limit ${max}`);
-  return { label, kernel: k as unknown as Kernel, pipeline: k.pipeline, bindGroup, workgroups: [x, y, z] };
+  return { label, kernel: k as unknown as Kernel, bindGroup, workgroups: [x, y, z] };
 }
 
 /** Splits n workgroups over x and y so that neither exceeds the per-dimension limit. */
@@ -298,7 +297,7 @@ export function grid(g: GpuContext, n: number): [number, number] {
 export function encodeDispatches(enc: GPUCommandEncoder, ds: Dispatch[], label = 'kernels'): void {
   const pass = enc.beginComputePass({ label });
   for (const d of ds) {
-    pass.setPipeline(d.pipeline);
+    pass.setPipeline(d.kernel.pipeline);
     pass.setBindGroup(0, d.bindGroup);
     pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
   }

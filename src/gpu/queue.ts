@@ -44,24 +44,20 @@ export async function readView(g: GpuContext, v: View, count?: number, elemOffse
 /** Reads several ranges back at once: one staging buffer, one submit, one wait and one map for all of them. */
 export async function readViews(g: GpuContext, ranges: ReadRange[]): Promise<Float32Array[]> {
   if (!ranges.length) return [];
-  const at: number[] = [];
-  let bytes = 0;
-  for (const r of ranges) {
-    at.push(bytes);
-    bytes += (r.count ?? r.view.size / 4 - (r.elemOffset ?? 0)) * 4;
-  }
+  const at = [0]; // range i is bytes at[i]..at[i + 1] of the staging buffer
+  for (const r of ranges) at.push(at[at.length - 1] + (r.count ?? r.view.size / 4 - (r.elemOffset ?? 0)) * 4);
+  const bytes = at[ranges.length];
   const label = ranges.length === 1 ? `read ${ranges[0].view.name}` : `read ${ranges.length} views`;
   const staging = g.device.createBuffer({ label, size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   const enc = g.device.createCommandEncoder({ label });
   ranges.forEach((r, i) => {
-    const n = (i + 1 < ranges.length ? at[i + 1] : bytes) - at[i];
-    if (n > 0) enc.copyBufferToBuffer(r.view.buffer, r.view.offset + (r.elemOffset ?? 0) * 4, staging, at[i], n);
+    if (at[i + 1] > at[i]) enc.copyBufferToBuffer(r.view.buffer, r.view.offset + (r.elemOffset ?? 0) * 4, staging, at[i], at[i + 1] - at[i]);
   });
   submitCommands(g, enc.finish());
   await settle(g);
   await quietly(staging.mapAsync(GPUMapMode.READ), g);
   const all = staging.getMappedRange();
-  const out = ranges.map((_, i) => new Float32Array(all.slice(at[i], i + 1 < ranges.length ? at[i + 1] : bytes)));
+  const out = ranges.map((_, i) => new Float32Array(all.slice(at[i], at[i + 1])));
   staging.unmap();
   staging.destroy();
   if (g.lostMessage) throw new Error(g.lostMessage);
