@@ -19,6 +19,7 @@ import type { Gpu } from '../src/gpu/device.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { BertGpu } from '../src/model/forward.ts';
 import { NigEngine } from '../src/ig/engine.ts';
+import { PointStore } from '../src/ig/store.ts';
 import { combine, conductance, setConductanceChunk } from '../src/kernels/ig.ts';
 import { checkLevelSteps, chunks, estimateError, nextSteps, ruleWeights } from '../src/ig/path.ts';
 import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
@@ -212,10 +213,32 @@ needsShared(S, 'adaptive: m doubles until the estimate passes, the result is wit
     const a = r.adaptive!;
     assert.ok(a && !a.capped && r.errorEstimate! <= tol, `${rule} ${tol}: ${JSON.stringify(a)}`);
     assert.is(a.passes[a.passes.length - 1].steps, r.steps);
-    assert.is(a.points, a.passes.reduce((s, x) => s + x.steps + 1, 0));
+    // each point evaluated once (the points of m are every second point of 2m)
+    assert.is(a.points, r.steps + 1);
     for (const x of a.passes.slice(0, -1)) assert.ok(x.estimate > tol, 'every earlier pass failed the tolerance');
     assert.ok(relL2(r.nigPre, ref) <= FACTOR * tol, `${rule} ${tol}: true error ${relL2(r.nigPre, ref)}`);
     assert.is(r.F.length, r.steps + 1);
+  }
+  // the sums from the point store = a plain run at the final m (its estimate from the same points)
+  const ad = await eng.attribute(pair(2), { steps: 4, tol: 1e-3 });
+  const plain = await eng.attribute(pair(2), { steps: ad.steps, estimate: true });
+  assert.ok(ad.adaptive!.passes.length >= 2, JSON.stringify(ad.adaptive));
+  for (const k of ['F', 'nigPre', 'nigPost', 'nigPreSegments', 'nigPostSegments', 'igEmbed', 'gradEmbedInput'] as const) {
+    assert.ok(relL2(ad[k], plain[k]) < 1e-6, `${k}: store vs plain ${relL2(ad[k], plain[k])}`);
+  }
+  assert.ok(Math.abs(ad.errorEstimate! - plain.errorEstimate!) <= 1e-4 * plain.errorEstimate!, `${ad.errorEstimate} vs ${plain.errorEstimate}`);
+  assert.ok(ad.hiddenDeltas.every((d, l) => Math.abs(d - plain.hiddenDeltas[l]) < 1e-5), `${ad.hiddenDeltas} vs ${plain.hiddenDeltas}`);
+  // a store that does not fit the memory budget beside a chunk: that pair evaluates every point of each later
+  // pass (no store from the start, or none from the second pass on), with the same result
+  const T = eng.paddedLength(pair(2).ids.length);
+  const row = eng.chunkMemory(T, 1, 1, 2).bytes;
+  // (room for no point, then for the first pass's 5: both evaluate 5 + 17)
+  for (const extra of [0, 6]) {
+    const small = new NigEngine(eng.model, SPECIAL, row + PointStore.bytes(g, eng.model.cfg, T, extra));
+    const r = await small.attribute(pair(2), { steps: 4, tol: 1e-3 });
+    assert.is(r.steps, ad.steps);
+    assert.is(r.adaptive!.points, 5 + ad.steps + 1, JSON.stringify(r.adaptive));
+    assert.ok(relL2(r.nigPre, ad.nigPre) < 1e-6 && Math.abs(r.errorEstimate! - ad.errorEstimate!) <= 1e-4 * ad.errorEstimate!, 'budget fallback = store');
   }
   // 1e-3 with the trapezoid needs m > 4 on this pair; richardson takes the first m
   assert.ok((await eng.attribute(pair(2), { steps: 4, tol: 1e-3 })).steps >= 8);

@@ -5,7 +5,7 @@
  * Every FFN unit of every layer (before and after GELU), every hidden state and the word embeddings are
  * attributed in the same passes; sums over tokens and per segment are reduced on the GPU.
  */
-import { Arena, type View } from '../gpu/arena.ts';
+import { Arena, writeView, type View } from '../gpu/arena.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
 import { readView, readViews, submit, submitCommands } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
@@ -13,11 +13,12 @@ import type { BertGpu, ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { buildBackward, type GradEvent } from '../model/backward.ts';
 import type { Target } from '../model/types.ts';
-import { combine, conductance, segments, setConductanceChunk, setSegments } from '../kernels/ig.ts';
+import { combine, conductance, pathSum, segments, setConductanceChunk, setSegments, setStash, stash } from '../kernels/ig.ts';
 import { allocateLayout, largestBuffer, layoutBytes, paddedLength, type Bound } from '../model/layout.ts';
 import { baselineIds, type Baseline, type SpecialIds } from './baselines.ts';
-import { alphas, checkLevelSteps, checkSteps, chunks, coarseLevels, DEFAULT_MAX_STEPS, DEFAULT_RULE, estimateError, kernelRule, nextSteps, ruleWeights, type NigRule } from './path.ts';
+import { alphas as alphasOf, checkLevelSteps, checkSteps, chunks, coarseLevels, DEFAULT_MAX_STEPS, DEFAULT_RULE, estimateError, kernelRule, nextSteps, ruleWeights, type NigRule } from './path.ts';
 import { chunkLayout, clearedSums, type AttributionHandles, type ChunkLayout } from './layout.ts';
+import { PointStore } from './store.ts';
 
 const F32 = 4;
 
@@ -85,15 +86,21 @@ interface Attr {
   sums: Bound<AttributionHandles>;
   dispatches: Dispatch[];
   cond: { params: GPUBuffer; R: number; outOff: number; rowOff: number }[]; // uniforms of every conductance dispatch
+  stash: { params: GPUBuffer; R: number; rowOff: number }[];               // with point stores: uniforms of every stash dispatch
   segs: GPUBuffer[][];        // per slot, the uniforms of its segment reductions (pre, post; then those of each coarser level)
   segDispatches: Dispatch[];  // (richardson: the combination first) then every segment reduction
 }
+
+/** A pass of adaptive m with point stores: the batch's stores (in slot order), its m and rule. */
+interface StorePass { stores: PointStore[]; m: number; rule: NigRule }
 
 /** One `attributeMany` call, validated: the pairs, their common padded length, the path and its batching. */
 interface Job {
   pairs: EncodedPair[];
   T: number;
-  m: number;                  // steps; m + 1 points
+  m: number;                  // steps; the path has m + 1 points
+  alphas: number[];           // the points this job evaluates per pair, in row order (all m + 1, or the new ones)
+  stores?: PointStore[];      // adaptive m: each pair's point store, the new points appended to it
   rule: NigRule;
   levels: number;             // coarser sums (strides 2, 4)
   estimateOf: 'ffn-pre' | 'ffn-post';
@@ -127,25 +134,26 @@ export class NigEngine {
     return this.maxMemory ?? Math.min(this.model.g.limits.maxBufferSize, 2 ** 31);
   }
 
-  private fits(T: number, P: number, slots: number, levels = 0): boolean {
+  /** Whether a chunk plan fits the budget beside `reserved` bytes held elsewhere (adaptive m's point stores). */
+  private fits(T: number, P: number, slots: number, levels = 0, reserved = 0): boolean {
     const m = this.chunkMemory(T, P, slots, levels);
-    return m.bytes <= this.budget() && m.largestBinding <= this.model.g.limits.maxStorageBufferBindingSize;
+    return m.bytes + reserved <= this.budget() && m.largestBinding <= this.model.g.limits.maxStorageBufferBindingSize;
   }
 
   /** Points per chunk: all m+1 when they fit, else the most that the binding limit and the budget allow. */
-  chunkSize(T: number, points: number, requested?: number, levels = 0): number {
+  chunkSize(T: number, points: number, requested?: number, levels = 0, reserved = 0): number {
     if (requested !== undefined) {
       if (!Number.isInteger(requested) || requested < 1) throw new UserError(`chunk size must be a positive integer, got ${requested}`);
       return Math.min(requested, points);
     }
-    if (!this.fits(T, 1, 1, levels)) {
+    if (!this.fits(T, 1, 1, levels, reserved)) {
       const one = this.chunkMemory(T, 1, 1, levels);
       throw new UserError(`one path point at ${T} tokens needs ${(one.bytes / 2 ** 20).toFixed(1)} MiB, over the memory budget of ${(this.budget() / 2 ** 20).toFixed(1)} MiB (or its largest buffer over the storage binding limit); raise --max-memory or lower --max-length`);
     }
     let lo = 1, hi = points; // bytes grow with P: the largest P that fits
     while (lo < hi) {
       const mid = Math.ceil((lo + hi) / 2);
-      if (this.fits(T, mid, 1, levels)) lo = mid; else hi = mid - 1;
+      if (this.fits(T, mid, 1, levels, reserved)) lo = mid; else hi = mid - 1;
     }
     return lo;
   }
@@ -193,9 +201,12 @@ export class NigEngine {
    * Runs with the coarser sums: a fixed m with an error estimate (richardson, `estimate`), or with `tol` the
    * adaptive loop. Each pass runs the pending pairs at one m (in batches that fit), estimates each pair's error
    * from its own points, and hands the pairs that pass (or reach `maxSteps`) to `after` while their reduction
-   * views are valid; the rest run again at a larger m (`nextSteps`). A pass evaluates all its m + 1 points: the
-   * rule's sums multiply each point's values with its neighbours', so reusing the points of an earlier pass
-   * would mean keeping every unit's (y, g) at all of them (docs/rules.md, "Adaptive m").
+   * views are valid; the rest run again at a larger m (`nextSteps`).
+   *
+   * With `tol`, a pass evaluates only the points its pairs have not evaluated yet (the points of m are every
+   * second point of 2m): each pair keeps a point store (src/ig/store.ts) and its sums come from it, so a pair that
+   * ends at m has evaluated exactly m + 1 points. Where a pair's store would not fit the memory budget beside a
+   * chunk plan, that pair drops it and each of its later passes evaluates all its points (`points` says so).
    */
   private async attributeAdaptive(pairs: EncodedPair[], o: NigOptions, after?: (v: ReductionViews, i: number) => Promise<Dispatch[]>): Promise<NigResult[]> {
     const rule = o.rule ?? DEFAULT_RULE;
@@ -210,32 +221,71 @@ export class NigEngine {
     checkLevelSteps(o.steps, levels);
     const results: NigResult[] = new Array(pairs.length);
     const records = pairs.map((): AdaptiveRecord => ({ tol: o.tol ?? NaN, maxSteps, capped: false, passes: [], points: 0 }));
-    let queue = pairs.map((_, i) => ({ i, m: o.steps })); // pairs not done yet, each with the m of its next pass
-    while (queue.length) {
-      const m = Math.min(...queue.map((q) => q.m));
-      const atM = queue.filter((q) => q.m === m);
-      const batch = atM.slice(0, this.packable(this.paddedLength(pairs[atM[0].i].ids.length), m, atM.length, levels));
-      const job = this.prepare(batch.map((q) => pairs[q.i]), { ...o, steps: m }, levels);
-      const at = await this.attr(job.T, job.P, job.target, batch.length, levels, rule === 'richardson');
-      this.clearSums(at);
-      const path = await this.runPath(at, job, o.onProgress);
-      await this.reduceSegments(at, job);
-      const accepted: Dispatch[] = [];
-      for (const [s, q] of batch.entries()) {
-        const r = await this.readResult(at, job, path, s);
-        const est = r.errorEstimate!, rec = records[q.i];
-        rec.passes.push({ steps: m, estimate: est });
-        rec.points += m + 1;
-        const pass = !adaptive || est <= o.tol!;
-        if (!pass && m < maxSteps) { q.m = nextSteps(rule, m, est, o.tol!, maxSteps); continue; }
-        rec.capped = !pass;
-        if (adaptive) r.adaptive = rec;
-        results[q.i] = r;
-        if (after) accepted.push(...await after(reductionViews(at.sums.slots[s]), q.i));
+    // pairs not done yet, each with the m of its next pass and its point store (null: not yet, or dropped)
+    let queue = pairs.map((_, i) => ({ i, m: o.steps, reuse: adaptive, store: null as PointStore | null }));
+    try {
+      while (queue.length) {
+        const m = Math.min(...queue.map((q) => q.m));
+        const first = queue.find((q) => q.m === m)!;
+        const T = this.paddedLength(pairs[first.i].ids.length);
+        let batch: typeof queue;
+        let stores: PointStore[] | undefined;
+        let alphas = Array.from(alphasOf(m));
+        if (first.reuse) {
+          // the pairs with the same points to add share a batch; each store grows to hold them
+          const ks = first.store ? first.store.missing(m) : alphas.map((_, k) => k);
+          const same = queue.filter((q) => q.m === m && q.reuse && (q.store ? q.store.missing(m) : alphas.map((_, k) => k)).join() === ks.join());
+          const others = queue.filter((q) => !same.includes(q)).reduce((a, q) => a + (q.store?.bytes ?? 0), 0);
+          const capOf = (q: (typeof queue)[number]) => (q.store?.rows ?? 0) + ks.length;
+          const storeBytes = (qs: typeof queue) => qs.reduce((a, q) => a + PointStore.bytes(this.model.g, this.model.cfg, T, capOf(q)), 0);
+          let n = 0;
+          while (n < same.length && (n === 0 ? this.fits(T, 1, 1, levels, others + storeBytes(same.slice(0, 1))) : this.fits(T, (n + 1) * ks.length, n + 1, levels, others + storeBytes(same.slice(0, n + 1))))) n++;
+          if (n === 0) {
+            // no room for this pair's store: it evaluates all its points from now on
+            first.store?.destroy();
+            first.store = null;
+            first.reuse = false;
+            continue;
+          }
+          batch = same.slice(0, n);
+          for (const q of batch) {
+            q.store ??= new PointStore(this.model.g, this.model.cfg, T);
+            await q.store.grow(capOf(q));
+          }
+          stores = batch.map((q) => q.store!);
+          alphas = ks.map((k) => k / m);
+        } else {
+          const plain = queue.filter((q) => q.m === m && !q.reuse);
+          batch = plain.slice(0, this.packable(T, m, plain.length, levels));
+        }
+        const reserved = queue.reduce((a, q) => a + (q.store?.bytes ?? 0), 0);
+        const job = this.prepare(batch.map((q) => pairs[q.i]), { ...o, steps: m }, levels, alphas, stores, reserved);
+        const at = await this.attr(job.T, job.P, job.target, batch.length, levels, rule === 'richardson', stores && { stores, m, rule });
+        if (!stores) this.clearSums(at);
+        const path = await this.runPath(at, job, o.onProgress);
+        if (stores) this.storePath(at, job, path);
+        await this.reduceSegments(at, job);
+        const accepted: Dispatch[] = [];
+        for (const [s, q] of batch.entries()) {
+          const r = await this.readResult(at, job, path, s);
+          const est = r.errorEstimate!, rec = records[q.i];
+          rec.passes.push({ steps: m, estimate: est });
+          rec.points += job.alphas.length;
+          const pass = !adaptive || est <= o.tol!;
+          if (!pass && m < maxSteps) { q.m = nextSteps(rule, m, est, o.tol!, maxSteps); continue; }
+          rec.capped = !pass;
+          if (adaptive) r.adaptive = rec;
+          results[q.i] = r;
+          q.store?.destroy();
+          q.store = null;
+          if (after) accepted.push(...await after(reductionViews(at.sums.slots[s]), q.i));
+        }
+        // (the reduction views are valid until the next pass builds its plan: the accepted pairs' dispatches go now)
+        if (accepted.length) await submit(this.model.g, accepted, 'NIG accepted pairs');
+        queue = queue.filter((q) => results[q.i] === undefined);
       }
-      // (the reduction views are valid until the next pass builds its plan: the accepted pairs' dispatches go now)
-      if (accepted.length) await submit(this.model.g, accepted, 'NIG accepted pairs');
-      queue = queue.filter((q) => results[q.i] === undefined);
+    } finally {
+      for (const q of queue) q.store?.destroy();
     }
     return results;
   }
@@ -243,23 +293,24 @@ export class NigEngine {
   // ---------- the steps of attributeMany ----------
 
   /** Validates the request and fixes its batching: padded length, rows per chunk, baselines. */
-  private prepare(pairs: EncodedPair[], o: NigOptions, levels = 0): Job {
+  private prepare(pairs: EncodedPair[], o: NigOptions, levels = 0, alphas?: number[], stores?: PointStore[], reserved = 0): Job {
     const cfg = this.model.cfg;
     checkSteps(o.steps);
     const m = o.steps;
     const T = this.paddedLength(pairs[0].ids.length);
     for (const p of pairs) if (this.paddedLength(p.ids.length) !== T) throw new Error('attributeMany: the pairs of a batch must share one padded length');
-    const points = m + 1;
+    const al = alphas ?? Array.from(alphasOf(m));
+    const points = al.length;
     const slots = pairs.length;
     let P: number;
-    if (slots === 1) P = this.chunkSize(T, points, o.chunk, levels);
+    if (slots === 1) P = this.chunkSize(T, points, o.chunk, levels, reserved);
     else {
-      if (this.packable(T, m, slots, levels) < slots) throw new UserError(`${slots} pairs of ${T} tokens with ${points} points each do not fit one batch; pack fewer (see packable)`);
+      if (!this.fits(T, slots * points, slots, levels, reserved)) throw new UserError(`${slots} pairs of ${T} tokens with ${points} points each do not fit one batch; pack fewer (see packable)`);
       P = slots * points;
     }
     const baseIds = pairs.map((pair) => Array.from(baselineIds(pair.ids, pair.typeIds, o.baseline ?? 'pad-keep-special', this.special), (b) => (b < 0 ? null : b)));
     return {
-      pairs, T, m, rule: o.rule ?? DEFAULT_RULE, levels, estimateOf: o.estimateOf ?? 'ffn-pre', target: o.target ?? (cfg.numLabels === 1 ? 'logit' : 'relevant'),
+      pairs, T, m, alphas: al, stores, rule: o.rule ?? DEFAULT_RULE, levels, estimateOf: o.estimateOf ?? 'ffn-pre', target: o.target ?? (cfg.numLabels === 1 ? 'logit' : 'relevant'),
       P, rowsPerSlot: P / slots, baseIds, light: !!o.light, perToken: !!o.perToken,
     };
   }
@@ -272,33 +323,54 @@ export class NigEngine {
     submitCommands(g, enc.finish());
   }
 
-  /** The path in chunks: inputs and chunk uniforms written, one submit per chunk, F read back after each. */
+  /**
+   * The path in chunks: inputs and chunk uniforms written, one submit per chunk, F read back after each. With point
+   * stores, each chunk's points are stashed at the stores' next rows (F and α recorded by `storePath`).
+   */
   private async runPath(at: Attr, job: Job, onProgress?: (done: number, total: number) => void): Promise<PathOutputs> {
     const { model } = this;
     const g = model.g;
-    const { pairs, m, P, rowsPerSlot, T } = job;
+    const { pairs, P, rowsPerSlot, T, alphas } = job;
     const C = model.cfg.hidden;
-    const points = m + 1;
+    const points = alphas.length;
     const { wr, wl } = ruleWeights(kernelRule(job.rule));
-    const al = alphas(m);
     const back = at.plan.act.back!;
+    const base = job.stores?.[0].rows ?? 0; // (the pairs of a batch with stores hold the same number of points)
     const out: PathOutputs = { F: pairs.map(() => new Float32Array(points)), gradIn: pairs.map(() => null) };
     const rows = Array.from({ length: P }, (_, b) => {
       const s = Math.floor(b / rowsPerSlot);
       return { ids: pairs[s].ids, baseIds: job.baseIds[s], typeIds: pairs[s].typeIds };
     });
+    const one = alphas.indexOf(1); // ∂F/∂x at α = 1 is read where that point runs
     for (const { k0, count } of chunks(points, rowsPerSlot)) {
-      model.writeInputs(at.plan, rows, Array.from({ length: P }, (_, b) => al[Math.min(k0 + (b % rowsPerSlot), m)]));
+      model.writeInputs(at.plan, rows, Array.from({ length: P }, (_, b) => alphas[Math.min(k0 + (b % rowsPerSlot), points - 1)]));
       for (const c of at.cond) setConductanceChunk(g, c.params, c.R, c.outOff, c.rowOff, k0, count, wr, wl);
+      for (const c of at.stash) setStash(g, c.params, { R: c.R, count, rowOff: c.rowOff, base: base + k0 });
       await submit(g, at.dispatches, `NIG points ${k0}..${k0 + count - 1}`);
       const f = await readView(g, back.F, P);
       for (let s = 0; s < pairs.length; s++) {
         out.F[s].set(f.subarray(s * rowsPerSlot, s * rowsPerSlot + count), k0);
-        if (k0 + count - 1 === m && !job.light) out.gradIn[s] = await readView(g, back.ds0, T * C, (s * rowsPerSlot + count - 1) * T * C);
+        if (one >= k0 && one < k0 + count && !job.light) out.gradIn[s] = await readView(g, back.ds0, T * C, (s * rowsPerSlot + one - k0) * T * C);
       }
       onProgress?.(k0 + count, points);
     }
     return out;
+  }
+
+  /**
+   * After a path with point stores: records each new point (its α and F) in its pair's store, writes the index
+   * table of m, and turns `path` into what `readResult` reads, F along all m + 1 points in α order.
+   */
+  private storePath(at: Attr, job: Job, path: PathOutputs): void {
+    const { m, alphas } = job;
+    job.stores!.forEach((store, s) => {
+      alphas.forEach((a, j) => store.add(Math.round(a * m), m, path.F[s][j]));
+      if (path.gradIn[s]) store.gradIn = path.gradIn[s];
+      const rows = store.rowsOf(m);
+      writeView(this.model.g, store.v!.idx, Uint32Array.from(rows));
+      path.F[s] = Float32Array.from(rows, (r) => store.F[r]);
+      path.gradIn[s] = store.gradIn;
+    });
   }
 
   /** Sums over tokens and per segment (each pair's own segment bounds), plus the caller's dispatches. */
@@ -373,20 +445,23 @@ export class NigEngine {
     return at.plan.arena.bytes + at.arena.bytes;
   }
 
-  private attr(T: number, P: number, target: Target, slots: number, levels: number, richardson = false): Promise<Attr> {
-    const key = `${T}x${P}/${slots}:${target}:${levels}${richardson ? ':richardson' : ''}`;
+  private storeBuilds = 0;
+
+  private attr(T: number, P: number, target: Target, slots: number, levels: number, richardson = false, store?: StorePass): Promise<Attr> {
+    // (a plan with point stores binds those stores: built for its pass alone)
+    const key = store ? `stores#${++this.storeBuilds}` : `${T}x${P}/${slots}:${target}:${levels}${richardson ? ':richardson' : ''}`;
     let a = this.cache.get(key);
     if (!a) {
       for (const [k, old] of this.cache) { this.cache.delete(k); old.then((x) => x.arena.destroy(), () => {}); }
       this.model.dropPlans();
-      a = this.build(T, P, target, slots, levels, richardson);
+      a = this.build(T, P, target, slots, levels, richardson, store);
       this.cache.set(key, a);
     }
     return a;
   }
 
   /** The chunk plan: activations (the model's plan), path sums, and the backward with the sums hooked in. */
-  private async build(T: number, P: number, target: Target, slots: number, levels: number, richardson: boolean): Promise<Attr> {
+  private async build(T: number, P: number, target: Target, slots: number, levels: number, richardson: boolean, store?: StorePass): Promise<Attr> {
     const { model } = this;
     const g = model.g;
     const { hidden: C, intermediate: F, layers: L } = model.cfg;
@@ -402,8 +477,24 @@ export class NigEngine {
       cond.push({ params: c.params, R, outOff, rowOff });
       return [c.d];
     };
+    const stashes: Attr['stash'] = [];
+    const keep = async (label: string, src: View, dst: View, R: number, s: number) => {
+      const c = await stash(g, { label: `${label} (pair ${s})`, src, dst, R });
+      stashes.push({ params: c.params, R, rowOff: s * rowsPerSlot });
+      return c.d;
+    };
     const onGrad = async (e: GradEvent): Promise<Dispatch[]> => {
       const ds: Dispatch[] = [];
+      if (store) {
+        // every point's (y, g) goes to its pair's store; the sums come from there after the path (below)
+        for (const [s, st] of store.stores.entries()) {
+          const v = st.v!;
+          if (e.kind === 'hidden') ds.push(await keep(`stash hidden ${e.l}`, e.h, v.hidY[e.l], T * C, s), await keep(`stash d hidden ${e.l}`, e.dh, v.hidG[e.l], T * C, s));
+          else if (e.kind === 'embed') ds.push(await keep('stash embeddings', e.s0, v.embY, T * C, s), await keep('stash d embeddings', e.ds0, v.embG, T * C, s));
+          else ds.push(await keep(`stash pre ${e.l}`, e.pre, v.preY[e.l], T * F, s), await keep(`stash d pre ${e.l}`, e.dpre, v.preG[e.l], T * F, s), await keep(`stash d post ${e.l}`, e.dpost, v.postG[e.l], T * F, s));
+        }
+        return ds;
+      }
       for (let s = 0; s < slots; s++) {
         // the sums over all points, then (levels > 0) the same over every 2nd and 4th point
         for (const [i, v] of [sums.slots[s], ...sums.coarse[s]].entries()) {
@@ -421,6 +512,24 @@ export class NigEngine {
     const back = await buildBackward(model, plan, target, onGrad);
     const segs: GPUBuffer[][] = [];
     const segDispatches: Dispatch[] = [];
+    if (store) {
+      // the rule's sums over all m + 1 points and over every 2nd and 4th, from each pair's store
+      const { wr, wl } = ruleWeights(kernelRule(store.rule));
+      for (const [s, st] of store.stores.entries()) {
+        const v = st.v!;
+        for (const [i, out] of [sums.slots[s], ...sums.coarse[s]].entries()) {
+          const stride = 2 ** i;
+          const sum = (what: string, y: View, gv: View, o: View, R: number, outOff = 0, yGelu = false) =>
+            pathSum(g, { label: `path sum ${what} (pair ${s}${i ? `, every ${stride}th point` : ''})`, y, g: gv, idx: v.idx, out: o, R, outOff, n: store.m / stride, stride, wr, wl, yGelu });
+          for (let l = 0; l < L; l++) {
+            segDispatches.push(await sum(`pre ${l}`, v.preY[l], v.preG[l], out.nigPre, T * F, l * T * F));
+            segDispatches.push(await sum(`post ${l}`, v.preY[l], v.postG[l], out.nigPost, T * F, l * T * F, true));
+          }
+          for (let l = 0; l <= L; l++) segDispatches.push(await sum(`hidden ${l}`, v.hidY[l], v.hidG[l], out.hid[l], T * C));
+          segDispatches.push(await sum('embeddings', v.embY, v.embG, out.igE, T * C));
+        }
+      }
+    }
     if (richardson) {
       // richardson: R_m = (4·T_m − T_{m/2}) / 3 in place of T_m, for every sum, before the reductions
       for (let s = 0; s < slots; s++) {
@@ -439,6 +548,6 @@ export class NigEngine {
         }
       }
     }
-    return { T, P, slots, levels, plan, arena, sums, dispatches: [...plan.dispatches, ...back], cond, segs, segDispatches };
+    return { T, P, slots, levels, plan, arena, sums, dispatches: [...plan.dispatches, ...back], cond, stash: stashes, segs, segDispatches };
   }
 }

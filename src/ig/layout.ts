@@ -75,6 +75,48 @@ export function clearedSums<V>(s: Slot<V>): V[] {
   return [s.nigPre, s.nigPost, ...s.carryPre.flatMap((c, l) => [c, s.carryPost[l]]), ...s.hid.flatMap((h, l) => [h, s.carryHid[l]]), s.igE, s.carryE];
 }
 
+/**
+ * A pair's point store (adaptive m that reuses its points): every attributed activation and its gradient at each
+ * point evaluated so far, one row per point in evaluation order, and the index table of the current m (the row of
+ * α = k/m). The path sums of any m whose points are all stored come from it (src/ig/engine.ts, `pathSum`).
+ */
+export interface StoreHandles {
+  preY: string[];   // per layer (cap, T, d_ff) FFN pre-activations
+  preG: string[];   // per layer (cap, T, d_ff) their gradients
+  postG: string[];  // per layer (cap, T, d_ff) the gradients after GELU (y after GELU is gelu(preY))
+  hidY: string[];   // per hidden state 0..L (cap, T, C)
+  hidG: string[];
+  embY: string;     // (cap, T, C) the interpolated word vectors
+  embG: string;
+  idx: string;      // (cap) u32
+}
+
+/** Bytes of one point in a store (what `storeLayout` reserves per row of its capacity, before alignment). */
+export function storePointBytes(cfg: BertConfig, T: number): number {
+  const { hidden: C, intermediate: F, layers: L } = cfg;
+  return 4 * (3 * L * T * F + 2 * (L + 1) * T * C + 2 * T * C + 1);
+}
+
+export function storeLayout(cfg: BertConfig, T: number, cap: number): Layout<StoreHandles> {
+  const { hidden: C, intermediate: F, layers: L } = cfg;
+  const b = new LayoutBuilder();
+  const per = <X>(n: number, f: (l: number) => X) => Array.from({ length: n }, (_, l) => f(l));
+  return {
+    label: `point store ${T}x${cap}`,
+    buffers: b.buffers,
+    handles: {
+      preY: per(L, (l) => b.add(`preY.${l}`, [cap, T, F], `FFN ${l} before GELU at each stored point`)),
+      preG: per(L, (l) => b.add(`preG.${l}`, [cap, T, F], `its gradient`)),
+      postG: per(L, (l) => b.add(`postG.${l}`, [cap, T, F], `the gradient after GELU`)),
+      hidY: per(L + 1, (l) => b.add(`hidY.${l}`, [cap, T, C], `hidden state ${l} at each stored point`)),
+      hidG: per(L + 1, (l) => b.add(`hidG.${l}`, [cap, T, C], `its gradient`)),
+      embY: b.add('embY', [cap, T, C], 'word vectors at each stored point'),
+      embG: b.add('embG', [cap, T, C], 'their gradient'),
+      idx: b.add('idx', [cap], 'store row of each point of the current m', 'u32'),
+    },
+  };
+}
+
 export interface IgHandles { w: string; G: string }
 
 /** Plain IG on the embeddings: each row's quadrature weight and the weighted gradient sum. */

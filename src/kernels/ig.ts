@@ -26,6 +26,16 @@ export const COMBINE = defineKernel({
   bindings: { a: 'rw', b: 'read', p: 'uniform' },
   params: { R: 'u32', ca: 'f32', cb: 'f32' },
 });
+export const STASH = defineKernel({
+  shader: 'ig/stash.wgsl',
+  bindings: { src: 'read', dst: 'rw', p: 'uniform' },
+  params: { R: 'u32', count: 'u32', rowOff: 'u32', base: 'u32' },
+});
+export const PATH_SUM = defineKernel({
+  shader: 'ig/path_sum.wgsl',
+  bindings: { y: 'read', g: 'read', idx: 'read', out: 'rw', p: 'uniform' },
+  params: { R: 'u32', n: 'u32', stride: 'u32', outOff: 'u32', wr: 'f32', wl: 'f32' },
+});
 export const WEIGHTED_SUM = defineKernel({
   shader: 'ig/weighted_sum.wgsl',
   bindings: { g: 'read', w: 'read', out: 'rw', p: 'uniform' },
@@ -115,4 +125,50 @@ export async function weightedSum(g: Gpu, a: WeightedSumArgs): Promise<{ d: Disp
 /** Rewrites a weighted-sum uniform: rows rowOff..rowOff+count-1 of the chunk. */
 export function setWeightedSum(g: Gpu, params: GPUBuffer, v: { R: number; count: number; rowOff: number }): void {
   writeParams(g, WEIGHTED_SUM, params, v);
+}
+
+/** Both kernels below load vec4s: every size and offset a multiple of 4 elements, every view 16-byte aligned. */
+function checkVec4(what: string, R: number, off: number, views: View[]): void {
+  if (R % 4 !== 0 || off % 4 !== 0 || views.some((v) => v.offset % 16 !== 0)) throw new Error(`${what}: R ${R} and offset ${off} must be multiples of 4 and the views 16-byte aligned`);
+}
+
+export interface StashArgs {
+  label: string;
+  src: View;      // (P, R) one activation or gradient of the chunk
+  dst: View;      // (capacity, R) a pair's point store
+  R: number;
+}
+
+/** Copies rows of a chunk into a point store; the uniform (which rows, where) is rewritten per chunk with `setStash`. */
+export async function stash(g: Gpu, a: StashArgs): Promise<{ d: Dispatch; params: GPUBuffer }> {
+  checkVec4(a.label, a.R, 0, [a.src, a.dst]);
+  const k = await g.pipelines.get(STASH);
+  const params = createParams(g, STASH, `${a.label} params`, { R: a.R, count: 0, rowOff: 0, base: 0 });
+  return { d: dispatch(g, k, a.label, { src: a.src, dst: a.dst, p: params }, grid(g, Math.ceil(a.R / 256))), params };
+}
+
+/** Rewrites a stash uniform: chunk rows rowOff..rowOff+count−1 go to store rows base..base+count−1. */
+export function setStash(g: Gpu, params: GPUBuffer, v: { R: number; count: number; rowOff: number; base: number }): void {
+  writeParams(g, STASH, params, v);
+}
+
+export interface PathSumArgs {
+  label: string;
+  y: View; g: View;   // (capacity, R) a pair's point store
+  idx: View;          // (m + 1) u32: the store row of α = k/m
+  out: View;          // (outOff + R)
+  R: number;
+  outOff?: number;
+  n: number;          // steps summed: m / stride
+  stride: number;     // 1: all points; 2, 4: every 2nd, 4th (the rule at m/2, m/4)
+  wr: number; wl: number; // the rule's weights of g at the right and left end of a step
+  yGelu?: boolean;
+}
+
+/** The rule's sum of one activation over the stored points (path_sum.wgsl). */
+export async function pathSum(g: Gpu, a: PathSumArgs): Promise<Dispatch> {
+  checkVec4(a.label, a.R, a.outOff ?? 0, [a.y, a.g, a.out]);
+  const k = await g.pipelines.get(PATH_SUM, { constants: { Y_GELU: !!a.yGelu } });
+  const p = createParams(g, PATH_SUM, `${a.label} params`, { R: a.R, n: a.n, stride: a.stride, outOff: a.outOff ?? 0, wr: a.wr, wl: a.wl });
+  return dispatch(g, k, a.label, { y: a.y, g: a.g, idx: a.idx, out: a.out, p }, grid(g, Math.ceil(a.R / 256)));
 }
