@@ -28,9 +28,9 @@ export function cpuPeerMissing(): string | null {
 export interface PeerResult { ms: number; line: string }
 
 /** One run of the NIG peer: a warm-up pair and `reps` timed ones; the median ms/pair and its PEER line. */
-export function runNigPeer(o: { shape: string; tokens: number; steps: number; rule: string; threads?: number; reps?: number }): PeerResult {
+export function runNigPeer(o: { shape: string; tokens: number; steps: number; rule: string; threads?: number; reps?: number; chunk?: number }): PeerResult {
   const threads = o.threads ?? os.cpus().length;
-  const args = [NIG_PEER, '--shape', o.shape, '--tokens', String(o.tokens), '--steps', String(o.steps), '--rule', o.rule, '--threads', String(threads), '--reps', String(o.reps ?? 1)];
+  const args = [NIG_PEER, '--shape', o.shape, '--tokens', String(o.tokens), '--steps', String(o.steps), '--rule', o.rule, '--threads', String(threads), '--reps', String(o.reps ?? 1), ...(o.chunk ? ['--chunk', String(o.chunk)] : [])];
   const r = spawnSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 1 << 24 });
   const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith('PEER ')) ?? '';
   const m = / ([\d.]+) ms\/pair/.exec(line);

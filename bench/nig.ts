@@ -37,6 +37,12 @@
  *    (The attention backward is really 2× its forward, so this undercounts by 4·T²·C·L·n: ~3% at T = 256.)
  *    A line `BENCH nig <shape> tokens=T steps=m chunk=P: X ms/pair` per length, for bench/gpu-run.sh.
  *
+ * Equal accuracy (--tol T): instead of the fixed-m timing, per length: the reference (richardson at m = 256), the
+ * peer's recipe on this same model (the right rule at m = --peer-steps, default 200: the authors' 20 repetitions ×
+ * batch 10) and its error, then the timed pairs of our adaptive run (`--tol T` from m = 4, the default trapezoid):
+ * its m, the points it evaluated and its error, each beside the peer's time for its recipe (--chunk 10)
+ * when --peer cpu. Errors: relative L2 of the pre-GELU NIG token sums. A line `BENCH nig-tol …` per length.
+ *
  * Weights: linear N(0, 1/fan_in) (unit-scale activations, so F moves along the path), biases N(0, 0.02),
  * embeddings N(0, 1), LayerNorm 1 + N(0, 0.05) / N(0, 0.05). The vocabulary is cut to --vocab rows (default
  * 1000, said in the output): only the rows of the ids used are ever read, so the time does not change.
@@ -63,7 +69,7 @@ const RULE = 'right' as const;
 
 // ---------- arguments ----------
 const argv = process.argv.slice(2);
-const KNOWN = ['--shape', '--tokens', '--steps', '--pairs', '--warmup', '--max-memory', '--chunk', '--vocab', '--seed', '--peer', '--threads'];
+const KNOWN = ['--shape', '--tokens', '--steps', '--pairs', '--warmup', '--max-memory', '--chunk', '--vocab', '--seed', '--peer', '--threads', '--tol', '--peer-steps'];
 for (let i = 0; i < argv.length; i += 2) {
   if (!KNOWN.includes(argv[i]) || argv[i + 1] === undefined) fail(`bench:nig: '${argv[i]}' is not an option with a value; options: ${KNOWN.join(' ')} (each takes a value)`, 2);
 }
@@ -86,6 +92,9 @@ const seed = int('--seed', 1)!;
 const peer = arg('--peer');
 if (peer !== undefined && peer !== 'cpu') fail(`bench:nig: --peer takes 'cpu' (the PyTorch CPU peer, ../shared/device/peer_nig_cpu.py), got '${peer}'`, 2);
 const threads = int('--threads');
+const tol = arg('--tol') === undefined ? undefined : Number(arg('--tol'));
+if (tol !== undefined && !(tol > 0 && tol < 1)) fail(`bench:nig: --tol takes a relative error in (0, 1), got '${arg('--tol')}'`, 2);
+const peerSteps = int('--peer-steps', 200)!;
 if (vocab < 1000) fail(`bench:nig: --vocab ${vocab} is below 1000; the pair uses BERT's special ids (100..103) and random ids above them`, 2);
 
 function fail(msg: string, code = 1): never {
@@ -259,6 +268,7 @@ async function main(): Promise<void> {
   const valT = soft ? Math.min(32, ...tokens) : Math.min(...tokens);
   if (shapeName !== 'tiny') console.log(await validateBig(engine, makePair(valT, vocab, seed)));
 
+  if (tol !== undefined) return equalAccuracy(engine, g, pairs, warmup);
   const rows: Row[] = [];
   for (const T of tokens) {
     const pair = makePair(T, vocab, seed);
@@ -310,6 +320,38 @@ async function main(): Promise<void> {
     console.log(`| ${shapeName} | ${r.T} | ${steps} | ${r.chunk} × ${r.chunks} | ${med.toFixed(0)} | ${(r.flops / 1e9).toFixed(1)} | ${(r.flops / med / 1e6).toFixed(2)} | ${(Math.abs(r.c.emb) / Math.abs(r.c.dF)).toExponential(1)} / ${(r.c.hidden / Math.abs(r.c.dF)).toExponential(1)} | ${r.mem.split(' (')[0]} |`);
   }
   console.log(`memory: plus ${fmtBytes(model.weights.bytes)} of weights`);
+}
+
+/** --tol: our adaptive run against the peer's recipe (right rule, m = --peer-steps) at equal accuracy (header). */
+async function equalAccuracy(engine: NigEngine, g: Gpu, pairs: number, warmup: number): Promise<void> {
+  for (const T of tokens) {
+    const pair = makePair(T, vocab, seed);
+    const tr = performance.now();
+    const ref = await engine.attribute(pair, { steps: 256, rule: 'richardson' });
+    const recipe = await engine.attribute(pair, { steps: peerSteps, rule: RULE });
+    const recipeErr = relL2(recipe.nigPre, ref.nigPre);
+    console.log(`${T} tokens: reference richardson m = 256 (estimated error ${ref.errorEstimate!.toExponential(1)}); the peer's recipe, right rule m = ${peerSteps}, on this model: error ${recipeErr.toExponential(2)} (${secs(performance.now() - tr)} for both)`);
+    const ours: number[] = [], theirs: number[] = [];
+    let worst = 0;
+    for (let i = 0; i < warmup + pairs; i++) {
+      const ts = performance.now();
+      const r = await engine.attribute(pair, { steps: 4, tol });
+      const ms = performance.now() - ts;
+      const err = relL2(r.nigPre, ref.nigPre);
+      worst = Math.max(worst, err);
+      if (i >= warmup) ours.push(ms);
+      console.log(`  pair ${i + 1}/${warmup + pairs}${i < warmup ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(2)} s, m = ${r.steps} (passes ${r.adaptive!.passes.map((p) => p.steps).join(', ')}), ${r.adaptive!.points} points evaluated, error ${err.toExponential(2)} (estimate ${r.errorEstimate!.toExponential(2)}); load average ${loadAverage()}`);
+      if (peer && i >= warmup) {
+        const pr = runNigPeer({ shape: shapeName, tokens: T, steps: peerSteps, rule: RULE, threads, chunk: 10 });
+        theirs.push(pr.ms);
+        console.log(`    ${pr.line}; load average ${loadAverage()}`);
+        console.log(`    ratio ours / peer: ${(ms / pr.ms).toFixed(3)}× (ours ${ms.toFixed(0)} ms, peer ${pr.ms.toFixed(0)} ms)`);
+      }
+    }
+    const med = median(ours);
+    const acc = worst <= recipeErr ? 'at least as accurate' : 'LESS accurate';
+    console.log(`BENCH nig-tol ${shapeName} tokens=${T} tol=${tol}: ${med.toFixed(1)} ms/pair (median of ${ours.length}; ${g.kernels}-class kernels), error ≤ ${worst.toExponential(2)} against the peer recipe's ${recipeErr.toExponential(2)} (${acc})${theirs.length ? `; peer right rule m = ${peerSteps} ${median(theirs).toFixed(1)} ms/pair (interleaved); ours / peer = ${(med / median(theirs)).toFixed(3)}×` : ''}; load average ${loadAverage()}`);
+  }
 }
 
 main().then(() => process.exit(0), (e) => { console.error(`bench:nig: ${(e as Error).stack ?? e}`); process.exit(1); });

@@ -4,14 +4,10 @@
  * offsets aligned to minStorageBufferOffsetAlignment). Views are what kernels bind.
  */
 import { UserError } from '../util/errors.ts';
-import { withErrorScope, type GpuContext } from './context.ts';
+import { withErrorScope, type GpuContext, type View } from './context.ts';
+import { giveBuffer, takeBuffer } from './pool.ts';
 
-export interface View {
-  name: string;
-  buffer: GPUBuffer;
-  offset: number; // bytes
-  size: number;   // bytes
-}
+export type { View } from './context.ts';
 
 const USAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
 
@@ -36,7 +32,8 @@ export class Arena {
 
   build(): void {
     for (const buf of packViews(this.pending, this.g.limits)) {
-      const buffer = this.g.device.createBuffer({ label: `${this.label}[${this.buffers.length}] ${buf.views[0].name}..`, size: buf.size, usage: USAGE() });
+      const label = `${this.label}[${this.buffers.length}] ${buf.views[0].name}..`;
+      const buffer = takeBuffer(this.g, buf.size, label) ?? this.g.device.createBuffer({ label, size: buf.size, usage: USAGE() });
       this.buffers.push(buffer);
       this.bytes += buf.size;
       for (const c of buf.views) this.views.set(c.name, { name: c.name, buffer, offset: c.offset, size: c.size });
@@ -65,8 +62,9 @@ export class Arena {
     return this.views.has(name);
   }
 
+  /** Frees the arena's buffers (kept for the next arena of the device: src/gpu/pool.ts). */
   destroy(): void {
-    for (const b of this.buffers) b.destroy();
+    for (const b of this.buffers) giveBuffer(this.g, b);
     this.buffers = [];
     this.views.clear();
   }

@@ -5,6 +5,14 @@
  */
 import { UserError } from '../util/errors.ts';
 
+/** A named byte range of a buffer: what kernels bind (made by src/gpu/arena.ts). */
+export interface View {
+  name: string;
+  buffer: GPUBuffer;
+  offset: number; // bytes
+  size: number;   // bytes
+}
+
 export interface GpuContext {
   device: GPUDevice;
   features: string[];

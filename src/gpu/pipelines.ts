@@ -11,9 +11,8 @@
  * the uniform — with explicit bind group layouts. Kernels *describe* dispatches ({label, pipeline, bindGroup,
  * workgroups}); `encodeDispatches` is the one loop that records them.
  */
-import type { GpuContext } from './context.ts';
 import { shaderSource } from './shaders.ts';
-import type { View } from './arena.ts';
+import type { GpuContext, View } from './context.ts';
 
 // ---------- descriptions ----------
 export type Access = 'read' | 'rw' | 'uniform';

@@ -4,8 +4,7 @@
  * through here. Submitting kernels first makes sure each pipeline is compiled (src/gpu/compile.ts: on lavapipe a
  * pipeline is compiled by LLVM at its first dispatch, seconds each), so no wait includes compiling.
  */
-import type { GpuContext } from './context.ts';
-import type { View } from './arena.ts';
+import type { GpuContext, View } from './context.ts';
 import { encodeDispatches, type Dispatch } from './pipelines.ts';
 import { ensureCompiled } from './compile.ts';
 import { quietly, waitStats } from './wait.ts';

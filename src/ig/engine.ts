@@ -447,13 +447,14 @@ export class NigEngine {
 
   private storeBuilds = 0;
 
-  private attr(T: number, P: number, target: Target, slots: number, levels: number, richardson = false, store?: StorePass): Promise<Attr> {
+  private async attr(T: number, P: number, target: Target, slots: number, levels: number, richardson = false, store?: StorePass): Promise<Attr> {
     // (a plan with point stores binds those stores: built for its pass alone)
     const key = store ? `stores#${++this.storeBuilds}` : `${T}x${P}/${slots}:${target}:${levels}${richardson ? ':richardson' : ''}`;
     let a = this.cache.get(key);
     if (!a) {
-      for (const [k, old] of this.cache) { this.cache.delete(k); old.then((x) => x.arena.destroy(), () => {}); }
-      this.model.dropPlans();
+      // the old plan's buffers go back to the device's pool before the new one takes its own (src/gpu/pool.ts)
+      for (const [k, old] of this.cache) { this.cache.delete(k); await old.then((x) => x.arena.destroy(), () => {}); }
+      await this.model.dropPlans();
       a = this.build(T, P, target, slots, levels, richardson, store);
       this.cache.set(key, a);
     }

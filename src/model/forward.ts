@@ -90,10 +90,11 @@ export class BertGpu {
     return p;
   }
 
-  /** Frees the activation buffers of every cached plan. */
-  dropPlans(): void {
-    for (const p of this.plans.values()) p.then((x) => x.arena.destroy(), () => {});
+  /** Frees the activation buffers of every cached plan (resolved once they are freed). */
+  async dropPlans(): Promise<void> {
+    const plans = [...this.plans.values()];
     this.plans.clear();
+    for (const p of plans) await p.then((x) => x.arena.destroy(), () => {});
   }
 
   private async buildPlan(shape: PlanShape): Promise<ForwardPlan> {
