@@ -110,6 +110,25 @@ needsShared(S, 'several pairs of one padded length share a batch: results equal 
   }
 });
 
+needsShared(S, 'a non-finite NIG never reaches the caller\'s aggregation: the batch is refused with a user error before `after` runs', async () => {
+  const g = await requestGpu();
+  const w = loadCheckpoint(resolve(FIXTURES, 'tiny-minilm'));
+  w.layers[0].iW.data[5] = Number.POSITIVE_INFINITY; // one FFN weight of layer 0 overflows
+  const eng = new NigEngine(await BertGpu.create(g, w), SPECIAL);
+  const { pairs } = await engineFor('tiny-minilm');
+  for (const o of [{ steps: 8 }, { steps: 4, tol: 1e-3 }]) {
+    let asked = 0;
+    try {
+      await eng.attributeMany([pairs[2], pairs[4]], { ...o, light: true }, async () => { asked++; return []; });
+      assert.unreachable('a non-finite result');
+    } catch (e) {
+      assert.match((e as Error).message, /produced a non-finite value .*nothing of this pair was added to any aggregate/);
+      assert.is((e as Error).name, 'UserError');
+    }
+    assert.is(asked, 0, JSON.stringify(o));
+  }
+});
+
 needsShared(S, 'plain IG with Captum\'s rules and Gauss-Legendre: right Riemann = the fixture, all converge, Gauss-Legendre needs fewest points', async () => {
   const { IgEngine } = await import('../src/ig/ig.ts');
   const { gaussLegendre } = await import('../src/ig/path.ts');

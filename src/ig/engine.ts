@@ -191,9 +191,15 @@ export class NigEngine {
     const at = await this.attr(job.T, job.P, job.target, pairs.length, 0);
     this.clearSums(at);
     const path = await this.runPath(at, job, o.onProgress);
-    await this.reduceSegments(at, job, after);
+    await this.reduceSegments(at, job);
+    // every pair's totals are read and checked finite before `after` (the dataset run's aggregation) sees them
     const results: NigResult[] = [];
     for (let s = 0; s < pairs.length; s++) results.push(await this.readResult(at, job, path, s));
+    if (after) {
+      const extra: Dispatch[] = [];
+      for (let s = 0; s < pairs.length; s++) extra.push(...await after(reductionViews(at.sums.slots[s]), s));
+      if (extra.length) await submit(this.model.g, extra, 'NIG after');
+    }
     return results;
   }
 
@@ -373,18 +379,15 @@ export class NigEngine {
     });
   }
 
-  /** Sums over tokens and per segment (each pair's own segment bounds), plus the caller's dispatches. */
-  private async reduceSegments(at: Attr, job: Job, after?: (v: ReductionViews, i: number) => Promise<Dispatch[]>): Promise<void> {
+  /** Sums over tokens and per segment (each pair's own segment bounds). */
+  private async reduceSegments(at: Attr, job: Job): Promise<void> {
     const g = this.model.g;
     const { layers: L, intermediate: F } = this.model.cfg;
-    const extra: Dispatch[] = [];
     for (let s = 0; s < job.pairs.length; s++) {
       const { sep1, ids } = job.pairs[s];
       for (const p of at.segs[s]) setSegments(g, p, L, job.T, F, sep1, ids.length);
-      const v = at.sums.slots[s];
-      if (after) extra.push(...await after(reductionViews(v), s));
     }
-    await submit(g, [...at.segDispatches, ...extra], 'NIG segments');
+    await submit(g, at.segDispatches, 'NIG segments');
   }
 
   /** Pair s's results read back, checked finite, trimmed to its length, with completeness deltas. */
@@ -397,22 +400,23 @@ export class NigEngine {
     const sum = (a: Float32Array) => a.reduce((x, y) => x + y, 0);
     const len = job.pairs[s].ids.length;
     const Fpath = path.F[s];
-    // everything the result needs of the pair's sums, read back at once (one copy, one wait, one map)
-    // (an estimated run reads the totals even when light: they are small, and a later pass may free the views)
-    const totals = !light || job.levels > 0;
+    // everything the result needs of the pair's sums, read back at once (one copy, one wait, one map); the totals
+    // even when light (small), so that no non-finite value reaches what the caller adds up next
     const coarseKey = job.estimateOf === 'ffn-pre' ? 'preTotal' : 'postTotal';
     const views = [
-      ...(totals ? [v.preTotal, v.postTotal] : []), ...(light ? [] : [v.preSeg, v.postSeg]), v.igE, ...v.hid.slice(0, L + 1),
+      v.preTotal, v.postTotal, ...(light ? [] : [v.preSeg, v.postSeg]), v.igE, ...v.hid.slice(0, L + 1),
       ...(job.levels > 0 ? at.sums.coarse[s].map((x) => x[coarseKey]) : []),
     ];
     const got = await readViews(g, views.map((view) => ({ view })));
     const next = () => got.shift()!;
-    const [preTotal, postTotal] = totals ? [next(), next()] : [empty, empty];
+    const [preTotal, postTotal] = [next(), next()];
     const [preSeg, postSeg] = light ? [empty, empty] : [next(), next()];
     const igE = next();
     const hid = got.splice(0, L + 1);
     for (const x of [Fpath, preTotal, postTotal]) {
-      for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) throw new Error(`NIG produced a non-finite value (${x[i]}); the model or input may overflow f32`);
+      for (let i = 0; i < x.length; i++) {
+        if (!Number.isFinite(x[i])) throw new UserError(`NIG of a pair of ${len} tokens produced a non-finite value (${x[i]}${x === Fpath ? ' in F along the path' : ' in the NIG totals'}): the model's weights or this input overflow float32 (look for NaN or Inf in the checkpoint, or drop the pair); nothing of this pair was added to any aggregate`);
+      }
     }
     const dF = Fpath[m] - Fpath[0];
     const hiddenDeltas = hid.map((h) => sum(h) - dF);

@@ -18,9 +18,8 @@ import { writeFileAtomic } from '../util/atomic.ts';
 import { toFloat } from '../formats/safetensors.ts';
 import { openSealed, sealSafetensors } from './integrity.ts';
 import { shardKey, type Shard } from './keys.ts';
-import type { View } from '../gpu/arena.ts';
 import { Progress } from '../util/progress.ts';
-import { readView, settle } from '../gpu/queue.ts';
+import { settle } from '../gpu/queue.ts';
 
 export type { Shard };
 
@@ -243,16 +242,11 @@ function nextBatch(engine: NigEngine, q: Queue, done: number, end: number, o: Sc
 /** Attributes one batch, adding every pair's NIG to its cell on the GPU; records counts, deltas, pair vectors and `done`. */
 async function attributeBatch(engine: NigEngine, plan: ShardPlan, q: Queue, batch: number[], tally: Tally, o: ScheduleOptions): Promise<void> {
   const [totalKey, segKey] = o.units === 'ffn-pre' ? (['preTotal', 'preSeg'] as const) : (['postTotal', 'postSeg'] as const);
-  const totals: View[] = [];
-  const rs = await engine.attributeMany(batch.map((i) => q.encs[i]), { ...o.nig, light: true }, (v, s) => {
-    totals[s] = v[totalKey];
-    return tally.cells.dispatches(cellName(plan.pairs[batch[s]]), v[totalKey], v[segKey]);
-  });
+  // (the engine checks each pair's totals finite before it asks for the aggregation's dispatches)
+  const rs = await engine.attributeMany(batch.map((i) => q.encs[i]), { ...o.nig, light: true }, (v, s) => tally.cells.dispatches(cellName(plan.pairs[batch[s]]), v[totalKey], v[segKey]));
   for (let s = 0; s < batch.length; s++) {
     const i = batch[s];
-    // (with --tol a pair's views may belong to an earlier pass's plan, gone by now: its result carries the vector)
-    const vec = o.units === 'ffn-pre' ? rs[s].nigPre : rs[s].nigPost;
-    if (tally.pairVecs) tally.pairVecs.set(vec.length ? vec : await readView(engine.model.g, totals[s], plan.units), i * plan.units);
+    if (tally.pairVecs) tally.pairVecs.set(o.units === 'ffn-pre' ? rs[s].nigPre : rs[s].nigPost, i * plan.units);
     if (rs[s].errorEstimate !== undefined) (tally.adaptive ??= new Float32Array(2 * plan.pairs.length).fill(NaN)).set([rs[s].steps, rs[s].errorEstimate!], 2 * i);
     const cell = cellName(plan.pairs[i]);
     tally.counts.set(cell, (tally.counts.get(cell) ?? 0) + 1);
