@@ -27,6 +27,12 @@ fn yv(i: u32) -> f32 {
   return y[i];
 }
 
+// a weight of 0 never reads its gradient: the point may have had no backward (src/ig/engine.ts skips it)
+fn wg(x: f32, w: f32) -> f32 {
+  if (w == 0.0) { return 0.0; }
+  return w * x;
+}
+
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let r = gid.x + gid.y * nwg.x * 256u;
@@ -38,7 +44,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     if (STRIDE > 1u && (p.k0 + b) % STRIDE != 0u) { continue; }
     let yb = yv((p.rowOff + b) * p.R + r);
     let gb = g[(p.rowOff + b) * p.R + r];
-    if (p.k0 + b >= STRIDE) { acc += (yb - py) * (p.wr * gb + p.wl * pg); }
+    if (p.k0 + b >= STRIDE) { acc += (yb - py) * (wg(gb, p.wr) + wg(pg, p.wl)); }
     py = yb;
     pg = gb;
   }

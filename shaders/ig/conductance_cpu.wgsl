@@ -24,6 +24,12 @@ fn yv(i: u32) -> vec4f {
   return v;
 }
 
+// a weight of 0 never reads its gradient: the point may have had no backward (src/ig/engine.ts skips it)
+fn wg(x: vec4f, w: f32) -> vec4f {
+  if (w == 0.0) { return vec4f(0.0); }
+  return w * x;
+}
+
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let R4 = p.R / 4u;
@@ -36,7 +42,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     if (STRIDE > 1u && (p.k0 + b) % STRIDE != 0u) { continue; }
     let yb = yv((p.rowOff + b) * R4 + r);
     let gb = g[(p.rowOff + b) * R4 + r];
-    if (p.k0 + b >= STRIDE) { acc += (yb - py) * (p.wr * gb + p.wl * pg); }
+    if (p.k0 + b >= STRIDE) { acc += (yb - py) * (wg(gb, p.wr) + wg(pg, p.wl)); }
     py = yb;
     pg = gb;
   }

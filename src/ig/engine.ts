@@ -89,6 +89,8 @@ interface Attr {
   stash: { params: GPUBuffer; R: number; rowOff: number }[];               // with point stores: uniforms of every stash dispatch
   segs: GPUBuffer[][];        // per slot, the uniforms of its segment reductions (pre, post; then those of each coarser level)
   segDispatches: Dispatch[];  // (richardson: the combination first) then every segment reduction
+  /** The forward and a backward on the first `rows` rows only (built once per count): for a chunk whose last rows need no gradient. */
+  passFor(rows: number): Promise<Dispatch[]>;
 }
 
 /** A pass of adaptive m with point stores: the batch's stores (in slot order), its m and rule. */
@@ -100,6 +102,10 @@ interface Job {
   T: number;
   m: number;                  // steps; the path has m + 1 points
   alphas: number[];           // the points this job evaluates per pair, in row order (all m + 1, or the new ones)
+  /** The last row's gradients weigh nothing (right rule: α = 0, run last; left: α = 1): it gets no backward (one pair). */
+  skipLast: boolean;
+  /** The conductance kernel's weights of g at a step's later and earlier row (the rule's, negated and swapped when the rows run from α = 1 down). */
+  wr: number; wl: number;
   stores?: PointStore[];      // adaptive m: each pair's point store, the new points appended to it
   rule: NigRule;
   levels: number;             // coarser sums (strides 2, 4)
@@ -236,11 +242,12 @@ export class NigEngine {
         const T = this.paddedLength(pairs[first.i].ids.length);
         let batch: typeof queue;
         let stores: PointStore[] | undefined;
-        let alphas = Array.from(alphasOf(m));
+        let alphas: number[] | undefined; // (a pass without stores: all m + 1 points, ordered by `prepare`)
         if (first.reuse) {
+          const all = Array.from({ length: m + 1 }, (_, k) => k);
           // the pairs with the same points to add share a batch; each store grows to hold them
-          const ks = first.store ? first.store.missing(m) : alphas.map((_, k) => k);
-          const same = queue.filter((q) => q.m === m && q.reuse && (q.store ? q.store.missing(m) : alphas.map((_, k) => k)).join() === ks.join());
+          const ks = first.store ? first.store.missing(m) : all;
+          const same = queue.filter((q) => q.m === m && q.reuse && (q.store ? q.store.missing(m) : all).join() === ks.join());
           const others = queue.filter((q) => !same.includes(q)).reduce((a, q) => a + (q.store?.bytes ?? 0), 0);
           const capOf = (q: (typeof queue)[number]) => (q.store?.rows ?? 0) + ks.length;
           const storeBytes = (qs: typeof queue) => qs.reduce((a, q) => a + PointStore.bytes(this.model.g, this.model.cfg, T, capOf(q)), 0);
@@ -259,7 +266,8 @@ export class NigEngine {
             await q.store.grow(capOf(q));
           }
           stores = batch.map((q) => q.store!);
-          alphas = ks.map((k) => k / m);
+          // (a first pass runs α = 0 last: with the right rule its gradient weighs nothing, see `prepare`)
+          alphas = (ks[0] === 0 ? [...ks.slice(1), 0] : ks).map((k) => k / m);
         } else {
           const plain = queue.filter((q) => q.m === m && !q.reuse);
           batch = plain.slice(0, this.packable(T, m, plain.length, levels));
@@ -305,9 +313,19 @@ export class NigEngine {
     const m = o.steps;
     const T = this.paddedLength(pairs[0].ids.length);
     for (const p of pairs) if (this.paddedLength(p.ids.length) !== T) throw new Error('attributeMany: the pairs of a batch must share one padded length');
-    const al = alphas ?? Array.from(alphasOf(m));
-    const points = al.length;
+    const rule = o.rule ?? DEFAULT_RULE;
     const slots = pairs.length;
+    // the point whose gradient weighs nothing runs last and skips its backward (one pair a batch): the right rule
+    // runs its path from α = 1 down (so α = 0 comes last), where the conductance kernel's step is the rule's
+    // negated and mirrored: Σ (y_{k−1} − y_k)·(−g_k) = Σ (y_k − y_{k−1})·g_k; the left rule's α = 1 is last already
+    // (kept where ∂F/∂x at α = 1 is read: results that are not light)
+    const { wr, wl } = ruleWeights(kernelRule(rule));
+    const down = !alphas && wl === 0 && wr !== 0;
+    const al = alphas ?? Array.from(alphasOf(m));
+    if (down) al.reverse();
+    const points = al.length;
+    const last = al[points - 1];
+    const skipLast = slots === 1 && ((last === 0 && wl === 0) || (last === 1 && wr === 0 && !!o.light));
     let P: number;
     if (slots === 1) P = this.chunkSize(T, points, o.chunk, levels, reserved);
     else {
@@ -316,7 +334,7 @@ export class NigEngine {
     }
     const baseIds = pairs.map((pair) => Array.from(baselineIds(pair.ids, pair.typeIds, o.baseline ?? 'pad-keep-special', this.special), (b) => (b < 0 ? null : b)));
     return {
-      pairs, T, m, alphas: al, stores, rule: o.rule ?? DEFAULT_RULE, levels, estimateOf: o.estimateOf ?? 'ffn-pre', target: o.target ?? (cfg.numLabels === 1 ? 'logit' : 'relevant'),
+      pairs, T, m, alphas: al, skipLast, wr: down ? -wl : wr, wl: down ? -wr : wl, stores, rule, levels, estimateOf: o.estimateOf ?? 'ffn-pre', target: o.target ?? (cfg.numLabels === 1 ? 'logit' : 'relevant'),
       P, rowsPerSlot: P / slots, baseIds, light: !!o.light, perToken: !!o.perToken,
     };
   }
@@ -339,7 +357,7 @@ export class NigEngine {
     const { pairs, P, rowsPerSlot, T, alphas } = job;
     const C = model.cfg.hidden;
     const points = alphas.length;
-    const { wr, wl } = ruleWeights(kernelRule(job.rule));
+    const { wr, wl } = job;
     const back = at.plan.act.back!;
     const base = job.stores?.[0].rows ?? 0; // (the pairs of a batch with stores hold the same number of points)
     const out: PathOutputs = { F: pairs.map(() => new Float32Array(points)), gradIn: pairs.map(() => null) };
@@ -349,10 +367,14 @@ export class NigEngine {
     });
     const one = alphas.indexOf(1); // ∂F/∂x at α = 1 is read where that point runs
     for (const { k0, count } of chunks(points, rowsPerSlot)) {
+      // (one pair: no backward on the rows after its last point, nor on a last point that weighs nothing; the
+      // pass is built before the uniforms below are written, which include its own)
+      const backRows = pairs.length > 1 ? P : count - (job.skipLast && k0 + count === points ? 1 : 0);
+      const pass = backRows === P ? at.dispatches : await at.passFor(backRows);
       model.writeInputs(at.plan, rows, Array.from({ length: P }, (_, b) => alphas[Math.min(k0 + (b % rowsPerSlot), points - 1)]));
       for (const c of at.cond) setConductanceChunk(g, c.params, c.R, c.outOff, c.rowOff, k0, count, wr, wl);
       for (const c of at.stash) setStash(g, c.params, { R: c.R, count, rowOff: c.rowOff, base: base + k0 });
-      await submit(g, at.dispatches, `NIG points ${k0}..${k0 + count - 1}`);
+      await submit(g, pass, `NIG points ${k0}..${k0 + count - 1}`);
       const f = await readView(g, back.F, P);
       for (let s = 0; s < pairs.length; s++) {
         out.F[s].set(f.subarray(s * rowsPerSlot, s * rowsPerSlot + count), k0);
@@ -360,6 +382,7 @@ export class NigEngine {
       }
       onProgress?.(k0 + count, points);
     }
+    if (!job.stores && alphas[0] === 1) for (const f of out.F) f.reverse(); // F along the path from α = 0
     return out;
   }
 
@@ -515,6 +538,12 @@ export class NigEngine {
       return ds;
     };
     const back = await buildBackward(model, plan, target, onGrad);
+    const passes = new Map<number, Promise<Dispatch[]>>();
+    const passFor = (rows: number) => {
+      let p = passes.get(rows);
+      if (!p) passes.set(rows, (p = buildBackward(model, plan, target, onGrad, rows).then((b) => [...plan.dispatches, ...b])));
+      return p;
+    };
     const segs: GPUBuffer[][] = [];
     const segDispatches: Dispatch[] = [];
     if (store) {
@@ -553,6 +582,6 @@ export class NigEngine {
         }
       }
     }
-    return { T, P, slots, levels, plan, arena, sums, dispatches: [...plan.dispatches, ...back], cond, stash: stashes, segs, segDispatches };
+    return { T, P, slots, levels, plan, arena, sums, dispatches: [...plan.dispatches, ...back], cond, stash: stashes, segs, segDispatches, passFor };
   }
 }

@@ -26,18 +26,35 @@ export function headOutput(target: Target, NL: number): HeadOutput {
   return target === 'logit' ? 'logit' : target === 'relevant' ? 'softmax-1' : 'softmax-0';
 }
 
-export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: Target, onGrad: (e: GradEvent) => Promise<Dispatch[]>): Promise<Dispatch[]> {
+/**
+ * `rows` (default all B): the layers' backward runs on the first `rows` rows only (the head backward, which gives F,
+ * on all B): a row whose gradients nothing reads — a path point of weight 0 — costs no backward. The `onGrad`
+ * events come all the same (their consumers read the forward's values of every row).
+ */
+export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: Target, onGrad: (e: GradEvent) => Promise<Dispatch[]>, rows = plan.B): Promise<Dispatch[]> {
   const { g, cfg } = model;
-  const { B, T, act } = plan;
+  const { T, act } = plan;
   const { hidden: C, intermediate: F, heads: NH, layers: L, numLabels: NL } = cfg;
   if (!act.back) throw new Error('buildBackward: the plan did not save activations (plan with save: true)');
+  if (!(Number.isInteger(rows) && rows >= 0 && rows <= plan.B)) throw new Error(`buildBackward: rows ${rows} outside 0..${plan.B}`);
   const d = act.back;
+  const B = rows;
   const N = B * T;
   const W = model.wv;
   const ds: Dispatch[] = [];
   let cur = 0; // dh ping-pong
-  ds.push(await headBackward(g, { label: 'head backward', logits: act.logits, pooled: act.pooled, poolW: W.poolW, clsW: W.clsW, dh: d.dh[cur], F: d.F, B, T, C, NL, output: headOutput(target, NL) }));
+  ds.push(await headBackward(g, { label: 'head backward', logits: act.logits, pooled: act.pooled, poolW: W.poolW, clsW: W.clsW, dh: d.dh[cur], F: d.F, B: plan.B, T, C, NL, output: headOutput(target, NL) }));
   ds.push(...await onGrad({ kind: 'hidden', l: L, h: act.h[L], dh: d.dh[cur] }));
+  if (B === 0) {
+    // no row needs a gradient: only the events (for the forward's values)
+    for (let l = L - 1; l >= 0; l--) {
+      const a = act.layers[l];
+      ds.push(...await onGrad({ kind: 'ffn', l, pre: a.pre, dpre: d.dpre, dpost: d.dpost }));
+      ds.push(...await onGrad({ kind: 'hidden', l, h: act.h[l], dh: d.dh[(L - l) % 2] }));
+    }
+    ds.push(...await onGrad({ kind: 'embed', s0: act.s0, ds0: d.ds0 }));
+    return ds;
+  }
   for (let l = L - 1; l >= 0; l--) {
     const a = act.layers[l];
     ds.push(await layernormBackward(g, { label: `L${l} LN2 backward`, dout: d.dh[cur], s: a.s2, weight: W.layers[l].ln2G, stats: a.stats2, ds: d.ds, rows: N, C }));
