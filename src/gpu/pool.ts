@@ -2,8 +2,8 @@
  * Storage buffers that arenas freed, kept for the next arena of the same device. On a software adapter the first
  * touch of freshly allocated memory is the dear part of a new buffer (the OS zeroes every page: a 383 MiB chunk
  * plan ran 1.1 s slower on its first use than on its second, bench/RESULTS.md "Issue 22"), and an adaptive or
- * dataset run builds plans of a few sizes over and over. An arena takes the smallest kept buffer of at least the
- * size it needs and at most twice it, cleared to zero as a new buffer would be (queue order makes the reuse safe:
+ * dataset run builds plans of a few sizes over and over. An arena takes the kept buffer of exactly the size it needs,
+ * else the smallest of at least that size and at most twice it, cleared to zero as a new buffer would be (queue order makes the reuse safe:
  * the clear runs after every earlier submit that used it); kept bytes beyond the limit are destroyed, oldest first.
  */
 import type { GpuContext } from './context.ts';
@@ -22,7 +22,9 @@ function poolOf(g: GpuContext) {
 export function takeBuffer(g: GpuContext, size: number, label: string): GPUBuffer | null {
   const p = poolOf(g);
   let best = -1;
-  p.free.forEach((b, i) => { if (b.size >= size && b.size <= 2 * size && (best < 0 || b.size < p.free[best].size)) best = i; });
+  // (one of exactly this size first: runs repeat their sizes, so a near fit taken now is another arena's miss later)
+  best = p.free.findIndex((b) => b.size === size);
+  if (best < 0) p.free.forEach((b, i) => { if (b.size >= size && b.size <= 2 * size && (best < 0 || b.size < p.free[best].size)) best = i; });
   if (best < 0) return null;
   const [buf] = p.free.splice(best, 1);
   p.bytes -= buf.size;
