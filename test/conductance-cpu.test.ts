@@ -9,7 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
-import { conductance, setConductanceChunk } from '../src/kernels/ig.ts';
+import { conductance, pathSum, setConductanceChunk, setStash, stash } from '../src/kernels/ig.ts';
 import { chunks, ruleWeights } from '../src/ig/path.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { geluForward } from '../src/ref/layers.ts';
@@ -67,6 +67,56 @@ S('CPU class = float64 loop (≤ 1e-6) and = GPU class bit for bit', async () =>
   // outOff not a multiple of 4: the GPU class
   const { shader } = await sum(cpu, y, gr, P, R, P, { wr: 1, wl: 0, yGelu: false, stride: 1, outOff: 7 });
   assert.match(shader, /ig\/conductance\.wgsl/);
+});
+
+S('stash + path_sum (adaptive m from a point store): rows stashed out of order, summed in α order through the index = float64 loop (right, left, trapezoid, Y_GELU, strides 1, 2, 4); a weight-0 gradient is never read', async () => {
+  const m = 8, R = 4 * 97, ROW_OFF = 1;
+  const y = randf((m + 1) * R, 2), gr = randf((m + 1) * R);
+  // evaluation order: the points of m/2 first (α = 0 last, as the engine runs it), then the rest; so store row
+  // j holds point order[j], and the index table maps k to its row
+  const order = [2, 4, 6, 8, 0, 1, 3, 5, 7];
+  const idx = Uint32Array.from({ length: m + 1 }, (_, k) => order.indexOf(k));
+  const bf = upload(g, 'store', { src: (ROW_OFF + m + 1) * R, y: (m + 1) * R, g: (m + 1) * R, idx: m + 1, out: 8 + R + 8 });
+  const st = { y: await stash(g, { label: 'stash y', src: bf.v('src'), dst: bf.v('y'), R }), g: await stash(g, { label: 'stash g', src: bf.v('src'), dst: bf.v('g'), R }) };
+  // two chunks (5 and 4 points) at row offset 1 of the batch, each to its rows of the store; `poison`: the gradient
+  // at α = 0 is NaN (as if it had no backward)
+  const fill = async (poison: boolean) => {
+    for (const [j0, count] of [[0, 5], [5, 4]]) {
+      for (const [what, data] of [['y', y], ['g', gr]] as const) {
+        const rows = new Float32Array((ROW_OFF + count) * R).fill(1e6);
+        for (let b = 0; b < count; b++) rows.set(data.subarray(order[j0 + b] * R, (order[j0 + b] + 1) * R), (ROW_OFF + b) * R);
+        if (poison && what === 'g') for (let b = 0; b < count; b++) if (order[j0 + b] === 0) rows.fill(NaN, (ROW_OFF + b) * R, (ROW_OFF + b + 1) * R);
+        bf.write('src', rows);
+        setStash(g, st[what].params, { R, count, rowOff: ROW_OFF, base: j0 });
+        await run(g, [st[what].d], 'stash');
+      }
+    }
+  };
+  bf.write('idx', idx as unknown as Float32Array);
+  const sum = async (rule: 'right' | 'left' | 'trapezoid', yGelu: boolean, stride: number) => {
+    const { wr, wl } = ruleWeights(rule);
+    const d = await pathSum(g, { label: 'path sum', y: bf.v('y'), g: bf.v('g'), idx: bf.v('idx'), out: bf.v('out'), R, outOff: 8, n: m / stride, stride, wr, wl, yGelu });
+    await run(g, [d], 'path sum');
+    return (await bf.read('out')).slice(8, 8 + R);
+  };
+  await fill(false);
+  for (const [rule, yGelu, stride] of [['right', false, 1], ['right', true, 2], ['trapezoid', true, 1], ['trapezoid', false, 4], ['left', false, 1]] as const) {
+    const { wr, wl } = ruleWeights(rule);
+    const yv = Float64Array.from(y);
+    if (yGelu) geluForward(yv, Float64Array.from(y), (m + 1) * R);
+    const want = new Float64Array(R);
+    for (let k = stride; k <= m; k += stride) for (let i = 0; i < R; i++) want[i] += (yv[k * R + i] - yv[(k - stride) * R + i]) * (wr * gr[k * R + i] + wl * gr[(k - stride) * R + i]);
+    const got = await sum(rule, yGelu, stride);
+    let n = 0, dd = 0;
+    for (let i = 0; i < R; i++) { n += (got[i] - want[i]) ** 2; dd += want[i] ** 2; }
+    assert.ok(Math.sqrt(n / dd) <= 1e-6, `${rule}${yGelu ? ' Y_GELU' : ''} stride ${stride}: relative L2 ${Math.sqrt(n / dd).toExponential(2)} > 1e-6`);
+  }
+  // g(α = 0) NaN: the right rule weighs it by 0 and never reads it (same bits); the trapezoid does read it
+  const clean = await sum('right', true, 1);
+  await fill(true);
+  assert.equal(Array.from(await sum('right', true, 1)), Array.from(clean));
+  assert.ok((await sum('trapezoid', false, 1)).some((v) => Number.isNaN(v)), 'the trapezoid reads g(α = 0)');
+  bf.destroy();
 });
 
 S.run();
