@@ -39,8 +39,8 @@
  *
  * Equal accuracy (--tol T): instead of the fixed-m timing, per length: the reference (richardson at m = 256), the
  * peer's recipe on this same model (the right rule at m = --peer-steps, default 200: the authors' 20 repetitions ×
- * batch 10) and its error, then the timed pairs of our adaptive run (`--tol T` from m = 4, the default trapezoid):
- * its m, the points it evaluated and its error, each beside the peer's time for its recipe (--chunk 10)
+ * batch 10) and its error, then the timed pairs of our adaptive run (`--tol T` from m = 4)
+ * (--rule, default the trapezoid): its m, the points it evaluated and its error, each beside the peer's time for its recipe (--chunk 10)
  * when --peer cpu. Errors: relative L2 of the pre-GELU NIG token sums. A line `BENCH nig-tol …` per length.
  *
  * Weights: linear N(0, 1/fan_in) (unit-scale activations, so F moves along the path), biases N(0, 0.02),
@@ -52,6 +52,7 @@ import { fmtBytes } from '../src/gpu/arena.ts';
 import { BertGpu, type ForwardPlan } from '../src/model/forward.ts';
 import { layoutBytes } from '../src/model/layout.ts';
 import { NigEngine, type NigResult } from '../src/ig/engine.ts';
+import { NIG_RULES, type NigRule } from '../src/ig/path.ts';
 import { nigReference } from '../src/ref/nig.ts';
 import type { BertConfig, BertWeights, EncodedPair, LayerWeights, Tensor } from '../src/model/types.ts';
 import { mulberry32 } from '../src/util/rng.ts';
@@ -69,7 +70,7 @@ const RULE = 'right' as const;
 
 // ---------- arguments ----------
 const argv = process.argv.slice(2);
-const KNOWN = ['--shape', '--tokens', '--steps', '--pairs', '--warmup', '--max-memory', '--chunk', '--vocab', '--seed', '--peer', '--threads', '--tol', '--peer-steps'];
+const KNOWN = ['--shape', '--tokens', '--steps', '--pairs', '--warmup', '--max-memory', '--chunk', '--vocab', '--seed', '--peer', '--threads', '--tol', '--peer-steps', '--rule'];
 for (let i = 0; i < argv.length; i += 2) {
   if (!KNOWN.includes(argv[i]) || argv[i + 1] === undefined) fail(`bench:nig: '${argv[i]}' is not an option with a value; options: ${KNOWN.join(' ')} (each takes a value)`, 2);
 }
@@ -95,6 +96,8 @@ const threads = int('--threads');
 const tol = arg('--tol') === undefined ? undefined : Number(arg('--tol'));
 if (tol !== undefined && !(tol > 0 && tol < 1)) fail(`bench:nig: --tol takes a relative error in (0, 1), got '${arg('--tol')}'`, 2);
 const peerSteps = int('--peer-steps', 200)!;
+const tolRule = (arg('--rule') ?? 'trapezoid') as NigRule;
+if (!NIG_RULES.includes(tolRule)) fail(`bench:nig: --rule (for --tol) takes ${NIG_RULES.join(', ')}, got '${tolRule}'`, 2);
 if (vocab < 1000) fail(`bench:nig: --vocab ${vocab} is below 1000; the pair uses BERT's special ids (100..103) and random ids above them`, 2);
 
 function fail(msg: string, code = 1): never {
@@ -335,7 +338,7 @@ async function equalAccuracy(engine: NigEngine, g: Gpu, pairs: number, warmup: n
     let worst = 0;
     for (let i = 0; i < warmup + pairs; i++) {
       const ts = performance.now();
-      const r = await engine.attribute(pair, { steps: 4, tol });
+      const r = await engine.attribute(pair, { steps: 4, tol, rule: tolRule });
       const ms = performance.now() - ts;
       const err = relL2(r.nigPre, ref.nigPre);
       worst = Math.max(worst, err);
@@ -350,7 +353,7 @@ async function equalAccuracy(engine: NigEngine, g: Gpu, pairs: number, warmup: n
     }
     const med = median(ours);
     const acc = worst <= recipeErr ? 'at least as accurate' : 'LESS accurate';
-    console.log(`BENCH nig-tol ${shapeName} tokens=${T} tol=${tol}: ${med.toFixed(1)} ms/pair (median of ${ours.length}; ${g.kernels}-class kernels), error ≤ ${worst.toExponential(2)} against the peer recipe's ${recipeErr.toExponential(2)} (${acc})${theirs.length ? `; peer right rule m = ${peerSteps} ${median(theirs).toFixed(1)} ms/pair (interleaved); ours / peer = ${(med / median(theirs)).toFixed(3)}×` : ''}; load average ${loadAverage()}`);
+    console.log(`BENCH nig-tol ${shapeName} tokens=${T} tol=${tol} rule=${tolRule}: ${med.toFixed(1)} ms/pair (median of ${ours.length}; ${g.kernels}-class kernels), error ≤ ${worst.toExponential(2)} against the peer recipe's ${recipeErr.toExponential(2)} (${acc})${theirs.length ? `; peer right rule m = ${peerSteps} ${median(theirs).toFixed(1)} ms/pair (interleaved); ours / peer = ${(med / median(theirs)).toFixed(3)}×` : ''}; load average ${loadAverage()}`);
   }
 }
 
