@@ -94,7 +94,8 @@ test('the activation table at BERT-base, 128 tokens, against a count by hand', (
   const T = 128;
   for (const B of [1, 7]) {
     const N = B * T;
-    const saved = L * (N * 3 * C + B * NH * T * T + 3 * N * C + 2 * N * 2 + N * F + N * C); // qkv probs s1 h1 s2, stats, pre, h.l+1
+    const layer = (R: number) => N * 3 * C + B * NH * T * T + 3 * R * C + 2 * R * 2 + R * F + R * C; // qkv probs s1 h1 s2, stats, pre, h.l+1
+    const saved = (L - 1) * layer(N) + layer(B) + 2 * B * C; // the last layer after its attention at [CLS] (B rows), its gathered rows
     const scratch = 2 * N * C + N * F + N * C;                                              // att ao, post, o
     const io = N * 4 + B + N + N * C + N * 2 + N * C + B * C + B * 2;                        // tok alpha amask s0 stats0 h.0 pooled logits
     const back = 6 * N * C + N * 3 * C + 2 * N * F + B * NH * T * T + B;                    // dh×2 ds dh1 datt ds0, dqkv, dpre dpost, dS, F
@@ -102,7 +103,7 @@ test('the activation table at BERT-base, 128 tokens, against a count by hand', (
     assert.is(table.buffers.reduce((a, b) => a + b.bytes, 0), 4 * (saved + scratch + io + back));
     const scoring = activationLayout(BASE, { B, T, save: false }); // one scratch buffer per kind, two alternating h
     const perLayer = N * 3 * C + B * NH * T * T + 3 * N * C + 2 * N * 2 + N * F;
-    assert.is(scoring.buffers.reduce((a, b) => a + b.bytes, 0), 4 * (perLayer + scratch + io + N * C));
+    assert.is(scoring.buffers.reduce((a, b) => a + b.bytes, 0), 4 * (perLayer + scratch + io + N * C + 2 * B * C));
     // packing adds less than one alignment per buffer
     const packed = layoutBytes(LIMITS, table);
     assert.ok(packed >= 4 * (saved + scratch + io + back) && packed < 4 * (saved + scratch + io + back) + 256 * table.buffers.length);

@@ -129,6 +129,27 @@ needsShared(S, 'a non-finite NIG never reaches the caller\'s aggregation: the ba
   }
 });
 
+needsShared(S, 'the last layer runs on [CLS] alone: its per-token NIG is exactly 0 off [CLS], the rest matches the fixture, for a pair alone, packed, chunked and adaptive', async () => {
+  const { eng, pairs, R, L } = await engineFor('tiny-minilm');
+  const F = eng.model.cfg.intermediate;
+  const offCls = (r: NigResult, what: string) => {
+    const T = r.T;
+    for (const a of [r.nigPreTokens!, r.nigPostTokens!]) {
+      const last = a.subarray((L - 1) * T * F, L * T * F);
+      assert.ok(last.subarray(F).every((v) => v === 0), `${what}: last layer off [CLS]`);
+      assert.ok(last.subarray(0, F).some((v) => v !== 0), `${what}: last layer at [CLS]`);
+      assert.ok(a.subarray((L - 2) * T * F + F, (L - 1) * T * F).some((v) => v !== 0), `${what}: the layer below, off [CLS]`);
+    }
+  };
+  const one = await eng.attribute(pairs[2], { steps: 20, rule: 'right', perToken: true });
+  checkAgainstFixture(one, R, 'p2.m20.');
+  offCls(one, 'alone');
+  const [packed] = await eng.attributeMany([pairs[2], pairs[4]], { steps: 20, rule: 'right', perToken: true });
+  offCls(packed, 'packed');
+  offCls(await eng.attribute(pairs[2], { steps: 20, rule: 'right', perToken: true, chunk: 6 }), 'chunked');
+  offCls(await eng.attribute(pairs[2], { steps: 4, tol: 1e-3, perToken: true }), 'adaptive');
+});
+
 needsShared(S, 'plain IG with Captum\'s rules and Gauss-Legendre: right Riemann = the fixture, all converge, Gauss-Legendre needs fewest points', async () => {
   const { IgEngine } = await import('../src/ig/ig.ts');
   const { gaussLegendre } = await import('../src/ig/path.ts');

@@ -511,15 +511,20 @@ export class NigEngine {
       stashes.push({ params: c.params, R, rowOff: s * rowsPerSlot });
       return c.d;
     };
+    // rows per sequence of each event's views (T, or 1 where the last layer computes [CLS] alone): the path sums
+    // from a store read the rows its stash wrote
+    const tokens = new Map<string, number>();
+    const tokensOf = (k: string) => tokens.get(k) ?? T;
     const onGrad = async (e: GradEvent): Promise<Dispatch[]> => {
       const ds: Dispatch[] = [];
+      if (e.kind !== 'embed') tokens.set(`${e.kind} ${e.l}`, e.tokens);
       if (store) {
         // every point's (y, g) goes to its pair's store; the sums come from there after the path (below)
         for (const [s, st] of store.stores.entries()) {
           const v = st.v!;
-          if (e.kind === 'hidden') ds.push(await keep(`stash hidden ${e.l}`, e.h, v.hidY[e.l], T * C, s), await keep(`stash d hidden ${e.l}`, e.dh, v.hidG[e.l], T * C, s));
+          if (e.kind === 'hidden') ds.push(await keep(`stash hidden ${e.l}`, e.h, v.hidY[e.l], e.tokens * C, s), await keep(`stash d hidden ${e.l}`, e.dh, v.hidG[e.l], e.tokens * C, s));
           else if (e.kind === 'embed') ds.push(await keep('stash embeddings', e.s0, v.embY, T * C, s), await keep('stash d embeddings', e.ds0, v.embG, T * C, s));
-          else ds.push(await keep(`stash pre ${e.l}`, e.pre, v.preY[e.l], T * F, s), await keep(`stash d pre ${e.l}`, e.dpre, v.preG[e.l], T * F, s), await keep(`stash d post ${e.l}`, e.dpost, v.postG[e.l], T * F, s));
+          else ds.push(await keep(`stash pre ${e.l}`, e.pre, v.preY[e.l], e.tokens * F, s), await keep(`stash d pre ${e.l}`, e.dpre, v.preG[e.l], e.tokens * F, s), await keep(`stash d post ${e.l}`, e.dpost, v.postG[e.l], e.tokens * F, s));
         }
         return ds;
       }
@@ -527,11 +532,11 @@ export class NigEngine {
         // the sums over all points, then (levels > 0) the same over every 2nd and 4th point
         for (const [i, v] of [sums.slots[s], ...sums.coarse[s]].entries()) {
           const stride = 2 ** i;
-          if (e.kind === 'hidden') ds.push(...await add(`NIG hidden ${e.l}`, e.h, e.dh, v.hid[e.l], v.carryHid[e.l], T * C, s, false, 0, stride));
+          if (e.kind === 'hidden') ds.push(...await add(`NIG hidden ${e.l}`, e.h, e.dh, v.hid[e.l], v.carryHid[e.l], e.tokens * C, s, false, 0, stride));
           else if (e.kind === 'embed') ds.push(...await add('IG embeddings', e.s0, e.ds0, v.igE, v.carryE, T * C, s, false, 0, stride));
           else {
-            ds.push(...await add(`NIG pre ${e.l}`, e.pre, e.dpre, v.nigPre, v.carryPre[e.l], T * F, s, false, e.l * T * F, stride));
-            ds.push(...await add(`NIG post ${e.l}`, e.pre, e.dpost, v.nigPost, v.carryPost[e.l], T * F, s, true, e.l * T * F, stride));
+            ds.push(...await add(`NIG pre ${e.l}`, e.pre, e.dpre, v.nigPre, v.carryPre[e.l], e.tokens * F, s, false, e.l * T * F, stride));
+            ds.push(...await add(`NIG post ${e.l}`, e.pre, e.dpost, v.nigPost, v.carryPost[e.l], e.tokens * F, s, true, e.l * T * F, stride));
           }
         }
       }
@@ -556,10 +561,10 @@ export class NigEngine {
           const sum = (what: string, y: View, gv: View, o: View, R: number, outOff = 0, yGelu = false) =>
             pathSum(g, { label: `path sum ${what} (pair ${s}${i ? `, every ${stride}th point` : ''})`, y, g: gv, idx: v.idx, out: o, R, outOff, n: store.m / stride, stride, wr, wl, yGelu });
           for (let l = 0; l < L; l++) {
-            segDispatches.push(await sum(`pre ${l}`, v.preY[l], v.preG[l], out.nigPre, T * F, l * T * F));
-            segDispatches.push(await sum(`post ${l}`, v.preY[l], v.postG[l], out.nigPost, T * F, l * T * F, true));
+            segDispatches.push(await sum(`pre ${l}`, v.preY[l], v.preG[l], out.nigPre, tokensOf(`ffn ${l}`) * F, l * T * F));
+            segDispatches.push(await sum(`post ${l}`, v.preY[l], v.postG[l], out.nigPost, tokensOf(`ffn ${l}`) * F, l * T * F, true));
           }
-          for (let l = 0; l <= L; l++) segDispatches.push(await sum(`hidden ${l}`, v.hidY[l], v.hidG[l], out.hid[l], T * C));
+          for (let l = 0; l <= L; l++) segDispatches.push(await sum(`hidden ${l}`, v.hidY[l], v.hidG[l], out.hid[l], tokensOf(`hidden ${l}`) * C));
           segDispatches.push(await sum('embeddings', v.embY, v.embG, out.igE, T * C));
         }
       }

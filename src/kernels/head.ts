@@ -1,7 +1,7 @@
-/** Dispatch builders for shaders/head/ (pooler + classifier). */
+/** Dispatch builders for shaders/head/ (pooler + classifier, and the [CLS] rows of the last layer). */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
-import { createParams, defineKernel, dispatch, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineKernel, dispatch, grid, type Dispatch } from '../gpu/pipelines.ts';
 
 const PARAMS = { B: 'u32', T: 'u32', C: 'u32', NL: 'u32' } as const;
 export const HEAD_FORWARD = defineKernel({
@@ -49,4 +49,19 @@ export async function headBackward(g: Gpu, a: HeadBackArgs): Promise<Dispatch> {
   const k = await g.pipelines.get(HEAD_BACKWARD, { constants: { WG: 128, TARGET: HEAD_OUTPUT[a.output] } });
   const p = createParams(g, k.def, `${a.label} params`, { B: a.B, T: a.T, C: a.C, NL: a.NL });
   return dispatch(g, k, a.label, { logits: a.logits, pooled: a.pooled, poolW: a.poolW, clsW: a.clsW, dh: a.dh, F: a.F, p }, [a.B]);
+}
+
+export const CLS_ROWS = defineKernel({
+  shader: 'head/cls_rows.wgsl',
+  entries: ['gather', 'scatter'],
+  bindings: { inp: 'read', out: 'rw', p: 'uniform' },
+  params: { B: 'u32', T: 'u32', C: 'u32' },
+});
+
+/** gather: out (B, C) = the [CLS] rows of inp (B·T, C); scatter: out (B·T, C) = inp (B, C) at [CLS], 0 elsewhere. */
+export async function clsRows(g: Gpu, a: { label: string; mode: 'gather' | 'scatter'; inp: View; out: View; B: number; T: number; C: number }): Promise<Dispatch> {
+  const k = await g.pipelines.get(CLS_ROWS, { entry: a.mode });
+  const p = createParams(g, CLS_ROWS, `${a.label} params`, { B: a.B, T: a.T, C: a.C });
+  const n = a.mode === 'gather' ? a.B * a.C : a.B * a.T * a.C;
+  return dispatch(g, k, a.label, { inp: a.inp, out: a.out, p }, grid(g, Math.ceil(n / 256)));
 }

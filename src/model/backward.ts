@@ -11,12 +11,13 @@ import type { BertGpu, ForwardPlan } from './forward.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { layernormBackward } from '../kernels/layernorm.ts';
 import { attentionBackward } from '../kernels/attention.ts';
-import { headBackward, type HeadOutput } from '../kernels/head.ts';
+import { clsRows, headBackward, type HeadOutput } from '../kernels/head.ts';
 import type { Target } from './types.ts';
 
+/** `tokens`: rows per sequence of the views, T, or 1 where only [CLS] is computed (the last layer's FFN and output). */
 export type GradEvent =
-  | { kind: 'hidden'; l: number; h: View; dh: View }                          // layer output l (0 = embeddings LN output)
-  | { kind: 'ffn'; l: number; pre: View; dpre: View; dpost: View }           // FFN units of layer l
+  | { kind: 'hidden'; l: number; h: View; dh: View; tokens: number }         // layer output l (0 = embeddings LN output)
+  | { kind: 'ffn'; l: number; pre: View; dpre: View; dpost: View; tokens: number } // FFN units of layer l
   | { kind: 'embed'; s0: View; ds0: View };                                   // word vectors (s0 moves like x)
 
 /** The head output F is for a target: 1 label, relevant and logit are the logit and non-relevant its negative (as
@@ -43,30 +44,44 @@ export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: T
   const W = model.wv;
   const ds: Dispatch[] = [];
   let cur = 0; // dh ping-pong
-  ds.push(await headBackward(g, { label: 'head backward', logits: act.logits, pooled: act.pooled, poolW: W.poolW, clsW: W.clsW, dh: d.dh[cur], F: d.F, B: plan.B, T, C, NL, output: headOutput(target, NL) }));
-  ds.push(...await onGrad({ kind: 'hidden', l: L, h: act.h[L], dh: d.dh[cur] }));
+  // (the last layer runs after its attention on the [CLS] rows alone: h[L] and its gradient are (B, C), and so
+  // is everything of that layer down to its attention output, whose gradient is scattered back to every row)
+  const tok = (l: number) => (l >= L - 1 ? 1 : T);
+  ds.push(await headBackward(g, { label: 'head backward', logits: act.logits, pooled: act.pooled, poolW: W.poolW, clsW: W.clsW, dh: d.dh[cur], F: d.F, B: plan.B, T: 1, C, NL, output: headOutput(target, NL) }));
+  ds.push(...await onGrad({ kind: 'hidden', l: L, h: act.h[L], dh: d.dh[cur], tokens: 1 }));
   if (B === 0) {
     // no row needs a gradient: only the events (for the forward's values)
     for (let l = L - 1; l >= 0; l--) {
       const a = act.layers[l];
-      ds.push(...await onGrad({ kind: 'ffn', l, pre: a.pre, dpre: d.dpre, dpost: d.dpost }));
-      ds.push(...await onGrad({ kind: 'hidden', l, h: act.h[l], dh: d.dh[(L - l) % 2] }));
+      ds.push(...await onGrad({ kind: 'ffn', l, pre: a.pre, dpre: d.dpre, dpost: d.dpost, tokens: tok(l) }));
+      ds.push(...await onGrad({ kind: 'hidden', l, h: act.h[l], dh: d.dh[(L - l) % 2], tokens: T }));
     }
     ds.push(...await onGrad({ kind: 'embed', s0: act.s0, ds0: d.ds0 }));
     return ds;
   }
   for (let l = L - 1; l >= 0; l--) {
     const a = act.layers[l];
-    ds.push(await layernormBackward(g, { label: `L${l} LN2 backward`, dout: d.dh[cur], s: a.s2, weight: W.layers[l].ln2G, stats: a.stats2, ds: d.ds, rows: N, C }));
-    ds.push(await matmul(g, { label: `L${l} ffn down backward`, inp: d.ds, weight: W.layers[l].oW, out: d.dpre, out2: d.dpost, aux: a.pre, mask: W.layers[l].mask, epilogue: 'ffn-down-back', M: N, N: F, K: C, transB: false }));
-    ds.push(...await onGrad({ kind: 'ffn', l, pre: a.pre, dpre: d.dpre, dpost: d.dpost }));
-    ds.push(await matmul(g, { label: `L${l} ffn up backward`, inp: d.dpre, weight: W.layers[l].iW, out: d.dh1, aux: d.ds, epilogue: 'add', M: N, N: C, K: F, transB: false }));
-    ds.push(await layernormBackward(g, { label: `L${l} LN1 backward`, dout: d.dh1, s: a.s1, weight: W.layers[l].ln1G, stats: a.stats1, ds: d.ds, rows: N, C }));
-    ds.push(await matmul(g, { label: `L${l} attn out backward`, inp: d.ds, weight: W.layers[l].aoW, out: d.datt, M: N, N: C, K: C, transB: false }));
+    const last = l === L - 1;
+    const M = last ? B : N;
+    ds.push(await layernormBackward(g, { label: `L${l} LN2 backward`, dout: d.dh[cur], s: a.s2, weight: W.layers[l].ln2G, stats: a.stats2, ds: d.ds, rows: M, C }));
+    ds.push(await matmul(g, { label: `L${l} ffn down backward`, inp: d.ds, weight: W.layers[l].oW, out: d.dpre, out2: d.dpost, aux: a.pre, mask: W.layers[l].mask, epilogue: 'ffn-down-back', M, N: F, K: C, transB: false }));
+    ds.push(...await onGrad({ kind: 'ffn', l, pre: a.pre, dpre: d.dpre, dpost: d.dpost, tokens: tok(l) }));
+    ds.push(await matmul(g, { label: `L${l} ffn up backward`, inp: d.dpre, weight: W.layers[l].iW, out: d.dh1, aux: d.ds, epilogue: 'add', M, N: C, K: F, transB: false }));
+    if (last) {
+      // the LN1 input's gradient at [CLS] (cls.res) is the residual's and, through attn out, the attention output's
+      // (cls.att); both go back to every row, 0 off [CLS]
+      ds.push(await layernormBackward(g, { label: `L${l} LN1 backward`, dout: d.dh1, s: a.s1, weight: W.layers[l].ln1G, stats: a.stats1, ds: act.cls.res, rows: M, C }));
+      ds.push(await matmul(g, { label: `L${l} attn out backward`, inp: act.cls.res, weight: W.layers[l].aoW, out: act.cls.att, M, N: C, K: C, transB: false }));
+      ds.push(await clsRows(g, { label: `L${l} [CLS] attention output backward`, mode: 'scatter', inp: act.cls.att, out: d.datt, B, T, C }));
+      ds.push(await clsRows(g, { label: `L${l} [CLS] residual backward`, mode: 'scatter', inp: act.cls.res, out: d.ds, B, T, C }));
+    } else {
+      ds.push(await layernormBackward(g, { label: `L${l} LN1 backward`, dout: d.dh1, s: a.s1, weight: W.layers[l].ln1G, stats: a.stats1, ds: d.ds, rows: N, C }));
+      ds.push(await matmul(g, { label: `L${l} attn out backward`, inp: d.ds, weight: W.layers[l].aoW, out: d.datt, M: N, N: C, K: C, transB: false }));
+    }
     ds.push(...await attentionBackward(g, { label: `L${l} attention backward`, dout: d.datt, probs: a.probs, qkv: a.qkv, dS: d.dS, dqkv: d.dqkv, B, T, C, NH }));
     cur = 1 - cur;
     ds.push(await matmul(g, { label: `L${l} qkv backward`, inp: d.dqkv, weight: W.layers[l].qkvW, out: d.dh[cur], aux: d.ds, epilogue: 'add', M: N, N: C, K: 3 * C, transB: false }));
-    ds.push(...await onGrad({ kind: 'hidden', l, h: act.h[l], dh: d.dh[cur] }));
+    ds.push(...await onGrad({ kind: 'hidden', l, h: act.h[l], dh: d.dh[cur], tokens: T }));
   }
   ds.push(await layernormBackward(g, { label: 'embeddings LN backward', dout: d.dh[cur], s: act.s0, weight: W.embLnG, stats: act.stats0, ds: d.ds0, rows: N, C }));
   ds.push(...await onGrad({ kind: 'embed', s0: act.s0, ds0: d.ds0 }));

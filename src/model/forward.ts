@@ -13,7 +13,7 @@ import { matmul } from '../kernels/matmul.ts';
 import { layernormForward } from '../kernels/layernorm.ts';
 import { embeddingsForward } from '../kernels/embeddings.ts';
 import { attentionForward, MAX_T } from '../kernels/attention.ts';
-import { headForward } from '../kernels/head.ts';
+import { clsRows, headForward } from '../kernels/head.ts';
 import { activationLayout, allocateLayout, bindLayout, paddedLength, weightLayout, type WeightHandles, type ActivationHandles, type ActivationLayout, type ActivationShape, type Bound } from './layout.ts';
 
 export type PlanShape = ActivationShape;
@@ -121,13 +121,22 @@ export class BertGpu {
       const a = act.layers[l];
       ds.push(await matmul(g, { label: `L${l} qkv`, inp: h, weight: W.layers[l].qkvW, bias: W.layers[l].qkvB, out: a.qkv, M: N, N: 3 * C, K: C, transB: true }));
       ds.push(await attentionForward(g, { label: `L${l} attention`, qkv: a.qkv, mask: act.amask, out: a.att, probs: a.probs, B, T, C, NH }));
-      ds.push(await matmul(g, { label: `L${l} attn out`, inp: a.att, weight: W.layers[l].aoW, bias: W.layers[l].aoB, out: a.ao, M: N, N: C, K: C, transB: true }));
-      ds.push(await layernormForward(g, { label: `L${l} LN1`, a: a.ao, b: h, weight: W.layers[l].ln1G, bias: W.layers[l].ln1B, out: a.h1, s: a.s1, stats: a.stats1, rows: N, C, eps }));
-      ds.push(await matmul(g, { label: `L${l} ffn up`, inp: a.h1, weight: W.layers[l].iW, bias: W.layers[l].iB, out: a.pre, out2: a.post, mask: W.layers[l].mask, epilogue: 'ffn-up', M: N, N: F, K: C, transB: true }));
-      ds.push(await matmul(g, { label: `L${l} ffn down`, inp: a.post, weight: W.layers[l].oW, bias: W.layers[l].oB, out: a.o, M: N, N: C, K: F, transB: true }));
-      ds.push(await layernormForward(g, { label: `L${l} LN2`, a: a.o, b: a.h1, weight: W.layers[l].ln2G, bias: W.layers[l].ln2B, out: act.h[l + 1], s: a.s2, stats: a.stats2, rows: N, C, eps }));
+      // the last layer: the classifier reads its [CLS] rows alone, so after the attention (keys and values of every
+      // token) it runs on those B rows: attention output and residual gathered there
+      const last = l === L - 1;
+      const M = last ? B : N;
+      if (last) {
+        ds.push(await clsRows(g, { label: `L${l} [CLS] attention output`, mode: 'gather', inp: a.att, out: act.cls.att, B, T, C }));
+        ds.push(await clsRows(g, { label: `L${l} [CLS] residual`, mode: 'gather', inp: h, out: act.cls.res, B, T, C }));
+      }
+      ds.push(await matmul(g, { label: `L${l} attn out`, inp: last ? act.cls.att : a.att, weight: W.layers[l].aoW, bias: W.layers[l].aoB, out: a.ao, M, N: C, K: C, transB: true }));
+      ds.push(await layernormForward(g, { label: `L${l} LN1`, a: a.ao, b: last ? act.cls.res : h, weight: W.layers[l].ln1G, bias: W.layers[l].ln1B, out: a.h1, s: a.s1, stats: a.stats1, rows: M, C, eps }));
+      ds.push(await matmul(g, { label: `L${l} ffn up`, inp: a.h1, weight: W.layers[l].iW, bias: W.layers[l].iB, out: a.pre, out2: a.post, mask: W.layers[l].mask, epilogue: 'ffn-up', M, N: F, K: C, transB: true }));
+      ds.push(await matmul(g, { label: `L${l} ffn down`, inp: a.post, weight: W.layers[l].oW, bias: W.layers[l].oB, out: a.o, M, N: C, K: F, transB: true }));
+      ds.push(await layernormForward(g, { label: `L${l} LN2`, a: a.o, b: a.h1, weight: W.layers[l].ln2G, bias: W.layers[l].ln2B, out: act.h[l + 1], s: a.s2, stats: a.stats2, rows: M, C, eps }));
     }
-    ds.push(await headForward(g, { label: 'pooler+classifier', h: act.h[L], poolW: W.poolW, poolB: W.poolB, clsW: W.clsW, clsB: W.clsB, pooled: act.pooled, logits: act.logits, B, T, C, NL }));
+    // (h[L] holds one row per sequence: the head reads it as sequences of length 1)
+    ds.push(await headForward(g, { label: 'pooler+classifier', h: act.h[L], poolW: W.poolW, poolB: W.poolB, clsW: W.clsW, clsB: W.clsB, pooled: act.pooled, logits: act.logits, B, T: 1, C, NL }));
     return ds;
   }
 

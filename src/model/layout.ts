@@ -83,8 +83,12 @@ export interface BackwardHandles {
 export interface ActivationHandles {
   tok: string; alpha: string; amask: string;
   s0: string; stats0: string;
-  /** Layer outputs h[0] (embeddings LN) .. h[L]; without `save` two buffers alternate. */
+  /** Layer outputs h[0] (embeddings LN) .. h[L]; without `save` two buffers alternate. h[L] holds the [CLS] rows
+   * only, (B, C) (the first B rows of the alternating buffer without `save`). */
   h: string[];
+  /** The last layer runs after its attention on the [CLS] rows alone: its attention output and residual gathered
+   * there (B, C); in the backward, the gradients of both before they are scattered back to every row. */
+  cls: { att: string; res: string };
   layers: LayerHandles[];
   pooled: string; logits: string;
   back: BackwardHandles | null;
@@ -107,22 +111,26 @@ export function activationLayout(cfg: BertConfig, { B, T, save }: ActivationShap
   const h = [b.add('h.0', [N, C], 'embeddings LN output')];
   const layers: LayerHandles[] = [];
   for (let l = 0; l < L; l++) {
+    // the last layer after its attention: the [CLS] rows alone (B of them)
+    const R = l === L - 1 ? B : N;
+    const at = l === L - 1 ? ' ([CLS] rows)' : '';
     layers.push({
       qkv: kept('qkv', l, [N, 3 * C], 'Q, K, V'),
       probs: kept('probs', l, [B, NH, T, T], 'attention probabilities'),
       att: b.shared('att', [N, C], 'attention output (heads concatenated)'),
       ao: b.shared('ao', [N, C], 'attention output projection'),
-      s1: kept('s1', l, [N, C], 'LN1 input'),
-      stats1: kept('stats1', l, [N, 2], 'LN1 mean, rstd'),
-      h1: kept('h1', l, [N, C], 'LN1 output'),
-      pre: kept('pre', l, [N, F], 'FFN pre-activation (masked)'),
+      s1: kept('s1', l, [R, C], 'LN1 input' + at),
+      stats1: kept('stats1', l, [R, 2], 'LN1 mean, rstd' + at),
+      h1: kept('h1', l, [R, C], 'LN1 output' + at),
+      pre: kept('pre', l, [R, F], 'FFN pre-activation (masked)' + at),
       post: b.shared('post', [N, F], 'FFN GELU output'),
       o: b.shared('o', [N, C], 'FFN down projection'),
-      s2: kept('s2', l, [N, C], 'LN2 input'),
-      stats2: kept('stats2', l, [N, 2], 'LN2 mean, rstd'),
+      s2: kept('s2', l, [R, C], 'LN2 input' + at),
+      stats2: kept('stats2', l, [R, 2], 'LN2 mean, rstd' + at),
     });
-    h.push(save ? b.add(`h.${l + 1}`, [N, C], `layer ${l} output`) : b.shared(`h.${(l + 1) % 2}`, [N, C], 'layer output (alternating)'));
+    h.push(save ? b.add(`h.${l + 1}`, [R, C], `layer ${l} output${at}`) : b.shared(`h.${(l + 1) % 2}`, [N, C], 'layer output (alternating)'));
   }
+  const cls = { att: b.add('cls.att', [B, C], 'the last layer\'s attention output at [CLS]; backward: its gradient'), res: b.add('cls.res', [B, C], 'the last layer\'s residual input at [CLS]; backward: the LN1 input\'s gradient') };
   const pooled = b.add('pooled', [B, C], 'pooler output');
   const logits = b.add('logits', [B, NL], 'classifier logits');
   let back: BackwardHandles | null = null;
@@ -138,7 +146,7 @@ export function activationLayout(cfg: BertConfig, { B, T, save }: ActivationShap
       F: b.add('F', [B], 'attributed output F'),
     };
   }
-  return { label: `activations ${B}x${T}`, B, T, save, buffers: b.buffers, handles: { tok, alpha, amask, s0, stats0, h, layers, pooled, logits, back } };
+  return { label: `activations ${B}x${T}`, B, T, save, buffers: b.buffers, handles: { tok, alpha, amask, s0, stats0, h, cls, layers, pooled, logits, back } };
 }
 
 export interface WeightLayerHandles {
