@@ -11,7 +11,7 @@ import type { Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { attentionBackward, attentionForward } from '../src/kernels/attention.ts';
 import { embeddingsForward } from '../src/kernels/embeddings.ts';
-import { headBackward, headForward } from '../src/kernels/head.ts';
+import { clsRows, headBackward, headForward } from '../src/kernels/head.ts';
 import { headOutput } from '../src/model/backward.ts';
 import type { Target } from '../src/model/types.ts';
 import { conductance, segments, setConductanceChunk, setSegments } from '../src/kernels/ig.ts';
@@ -309,6 +309,22 @@ S('head_forward (pooler + classifier) for NL=2 and NL=1', async () => {
     const want = headRef(h, poolW, poolB, clsW, clsB, NL);
     close(`head_forward NL=${NL} pooled`, await Bf.read('pooled'), want.pooled, FWD);
     close(`head_forward NL=${NL} logits`, await Bf.read('logits'), want.logits, FWD);
+    Bf.destroy();
+  }
+});
+
+S('cls_rows: gather the [CLS] rows (B·T, C) → (B, C), scatter them back with exact zeros elsewhere (odd shapes)', async () => {
+  for (const [nB, T, C] of [[3, 5, 7], [1, 8, 96], [7, 3, 130]]) {
+    const full = randf(nB * T * C), compact = randf(nB * C);
+    const Bf = upload(g, 'cls rows', { full, compact, gathered: new Float32Array(nB * C).fill(9), scattered: new Float32Array(nB * T * C).fill(9) });
+    await run(g, [
+      await clsRows(g, { label: 'gather', mode: 'gather', inp: Bf.v('full'), out: Bf.v('gathered'), B: nB, T, C }),
+      await clsRows(g, { label: 'scatter', mode: 'scatter', inp: Bf.v('compact'), out: Bf.v('scattered'), B: nB, T, C }),
+    ]);
+    const want = new Float32Array(nB * C), back = new Float32Array(nB * T * C);
+    for (let b = 0; b < nB; b++) { want.set(full.subarray(b * T * C, b * T * C + C), b * C); back.set(compact.subarray(b * C, (b + 1) * C), b * T * C); }
+    assert.equal(Array.from(await Bf.read('gathered')), Array.from(want), `gather ${nB}x${T}x${C}`);
+    assert.equal(Array.from(await Bf.read('scattered')), Array.from(back), `scatter ${nB}x${T}x${C} (every row written: 0 off [CLS])`);
     Bf.destroy();
   }
 });
