@@ -10,6 +10,7 @@ import { attributionsSafetensors, type Units } from '../ig/export.ts';
 import { cellAt, drawHeatmap, fmt, topNeurons, type HeatmapGeometry, type RankedNeuron } from './heatmap.ts';
 import { renderCompleteness, renderTokens, renderTop, SEGMENTS } from './view.ts';
 import { fmtBytes } from '../gpu/arena.ts';
+import { drainPool } from '../gpu/pool.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { BertGpu, relevance } from '../model/forward.ts';
 import { NigEngine, type NigResult } from '../ig/engine.ts';
@@ -150,7 +151,8 @@ async function load(getSources: () => Promise<ModelSources>): Promise<void> {
       status.textContent = `${file}: ${fmtBytes(done)}${total ? ` of ${fmtBytes(total)}` : ''}`;
     });
     status.textContent = 'uploading weights…';
-    if (state.model) { state.model.dropPlans(); state.model.weights.destroy(); }
+    // (the old model's buffers back to the browser: kept ones too, src/gpu/pool.ts)
+    if (state.model) { await state.model.dropPlans(); state.model.weights.destroy(); drainPool(state.model.g); }
     state.model = undefined;
     state.engine = undefined;
     state.result = undefined;
