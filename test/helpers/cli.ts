@@ -3,7 +3,7 @@
  * error captured (not printed) and its exit code returned. A spawned `node bin/ir-neurons.js` costs about a second
  * of CPU (tsx, then the GPU opened again); tests about a command's output and exit code, not about the process
  * boundary, run it here and share this process's GPU (src/gpu/node.ts opens one per process). `env` is set for
- * the call and restored after. Native writes (Dawn's) go to the real file descriptors, not into the capture.
+ * the call and restored after; both streams read as pipes (isTTY false) meanwhile. Native writes (Dawn's) go to the real file descriptors, not into the capture.
  */
 import { main } from '../../src/cli/main.ts';
 
@@ -25,6 +25,9 @@ export async function runCli(args: string[], env: Record<string, string | undefi
     cb?.();
     return true;
   }) as typeof process.stdout.write;
+  // a pipe, as for a spawned command: no progress line redrawn in place, whatever the test runner's terminal
+  const tty = [process.stdout, process.stderr].map((s) => Object.getOwnPropertyDescriptor(s, 'isTTY'));
+  for (const s of [process.stdout, process.stderr]) Object.defineProperty(s, 'isTTY', { value: false, configurable: true, writable: true });
   set(env);
   process.stdout.write = capture((s) => { stdout += s; });
   process.stderr.write = capture((s) => { stderr += s; });
@@ -34,6 +37,7 @@ export async function runCli(args: string[], env: Record<string, string | undefi
   } finally {
     process.stdout.write = out;
     process.stderr.write = err;
+    [process.stdout, process.stderr].forEach((s, i) => { if (tty[i]) Object.defineProperty(s, 'isTTY', tty[i]!); else delete (s as { isTTY?: boolean }).isTTY; });
     set(saved);
     busy = false;
   }
