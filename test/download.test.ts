@@ -3,7 +3,9 @@
  * the model-info API (`/api/models/<repo>/revision/<rev>?blobs=true`: `sha`, `siblings` with `size`, `blobId` and
  * `lfs.sha256`), `/<repo>/resolve/<commit>/<file>` (LFS files redirect to a CDN path, as on the hub), Range requests,
  * a transfer cut halfway, a corrupted file, a sharded checkpoint, a gated repository, a body that never ends (cut
- * off at the listed size) and a server that stalls (stopped after the stall time).
+ * off at the listed size) and a server that stalls (stopped after the stall time). The fresh download spawns the CLI;
+ * the other commands run its `main` in this process (test/helpers/cli.ts: same output and exit code, no second of
+ * tsx start-up each).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -18,6 +20,7 @@ import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { UserError } from '../src/util/errors.ts';
 import { shardCheckpoint } from '../tools/shard-safetensors.ts';
 import { FIXTURES, REPO, TOKENIZER_JSON } from './helpers/shared.ts';
+import { runCli } from './helpers/cli.ts';
 
 const FIX = FIXTURES;
 const MODEL = join(FIX, 'tiny-monobert');
@@ -155,9 +158,16 @@ test.after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** The CLI in a child process; asynchronous, since the hub answers from this process's event loop. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
+/**
+ * `ir-neurons download ARGS`: in this process (test/helpers/cli.ts), or with `spawned` in a child process, as a user
+ * runs it (once, for the fresh download); asynchronous either way, since the hub answers from this event loop.
+ */
+async function cli(args: string[], env: Record<string, string> = {}, spawned = false): Promise<{ status: number | null; stdout: string; stderr: string; ms: number }> {
   const t0 = performance.now();
+  if (!spawned) {
+    const r = await runCli(['download', ...args], { HF_TOKEN: '', ...env });
+    return { status: r.code, stdout: r.stdout, stderr: r.stderr, ms: performance.now() - t0 };
+  }
   const child = spawn(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'download', ...args], { env: { ...process.env, HF_TOKEN: '', ...env } });
   let stdout = '', stderr = '';
   child.stdout.on('data', (d) => { stdout += d; });
@@ -170,7 +180,7 @@ test('fresh: the CLI fetches config, weights and tokenizer (not the rest), check
   if (!HAVE) return;
   const dir = join(tmp, 'fresh');
   hub.log.length = 0;
-  const r = await cli(['org/tiny', '--dir', dir], { HF_ENDPOINT: hub.url });
+  const r = await cli(['org/tiny', '--dir', dir], { HF_ENDPOINT: hub.url }, true);
   assert.is(r.status, 0, r.stderr);
   const repo = hub.repos.get('org/tiny')!;
   assert.equal(readdirSync(dir).sort(), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);

@@ -1,6 +1,7 @@
 /**
  * The whole WGSL forward pass against the transformers fixtures (float64): logits of each pair alone, of the
- * padded batch, and of the pruned batch; and `ir-neurons score` end to end, including its errors.
+ * padded batch, and of the pruned batch; and `ir-neurons score` end to end, including its errors (one run and one
+ * error spawned as a user runs them, the rest through the CLI's `main` in this process: test/helpers/cli.ts).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,6 +15,7 @@ import { BertGpu } from '../src/model/forward.ts';
 import { serializeSafetensors } from '../src/formats/safetensors.ts';
 import { randomMask, writeLayerMasks } from '../src/analysis-gpu/select.ts';
 import { FIXTURE_MODELS, FIXTURES, REPO, TOKENIZER_JSON, fixturePairs, fixtureRef, needsShared } from './helpers/shared.ts';
+import { runCli } from './helpers/cli.ts';
 
 const S = suite('forward');
 const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -66,12 +68,15 @@ for (const name of FIXTURE_MODELS) {
   });
 }
 
-function cli(args: string[]): { code: number; stdout: string; stderr: string } {
+/** `ir-neurons ARGS`: spawned (`spawned`: the process boundary, once per test) or in this process (test/helpers/cli.ts). */
+async function cli(args: string[], spawned = false): Promise<{ code: number; stdout: string; stderr: string }> {
+  const quiet = (e: string) => e.split('\n').filter((l) => !l.startsWith('Warning: max')).join('\n');
+  if (!spawned) { const r = await runCli(args); return { ...r, stderr: quiet(r.stderr) }; }
   const r = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), ...args], { encoding: 'utf8', timeout: 300_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr.split('\n').filter((l) => !l.startsWith('Warning: max')).join('\n') };
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: quiet(r.stderr) };
 }
 
-needsShared(S, 'ir-neurons score reproduces the reference logits, pruned too, in input order', () => {
+needsShared(S, 'ir-neurons score reproduces the reference logits, pruned too, in input order', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'score-'));
   try {
     for (const name of FIXTURE_MODELS) {
@@ -79,7 +84,7 @@ needsShared(S, 'ir-neurons score reproduces the reference logits, pruned too, in
       const jsonl = join(dir, 'pairs.jsonl');
       writeFileSync(jsonl, pairs.map((p, i) => JSON.stringify({ id: `q${5 - i}`, query: p.query, passage: p.passage })).join('\n') + '\n');
       const out = join(dir, `${name}.json`);
-      const r = cli(['score', '--model', resolve(FIXTURES, name), '--tokenizer', TOKENIZER_JSON, '--pairs', jsonl, '--out', out, '--batch', '4']);
+      const r = await cli(['score', '--model', resolve(FIXTURES, name), '--tokenizer', TOKENIZER_JSON, '--pairs', jsonl, '--out', out, '--batch', '4'], name === FIXTURE_MODELS[0]);
       assert.is(r.code, 0, r.stderr);
       const rows = JSON.parse(readFileSync(out, 'utf8'));
       const R = fixtureRef(name);
@@ -97,7 +102,7 @@ needsShared(S, 'ir-neurons score reproduces the reference logits, pruned too, in
       for (let l = 0; l < mask.length / F; l++) tensors[`layer.${l}`] = { dtype: 'F32', shape: [F], data: Float32Array.from(mask.subarray(l * F, (l + 1) * F)) };
       const maskFile = join(dir, 'mask.safetensors');
       writeFileSync(maskFile, serializeSafetensors(tensors));
-      const r2 = cli(['score', '--model', resolve(FIXTURES, name), '--tokenizer', TOKENIZER_JSON, '--pairs', jsonl, '--prune-mask', maskFile, '--out', out]);
+      const r2 = await cli(['score', '--model', resolve(FIXTURES, name), '--tokenizer', TOKENIZER_JSON, '--pairs', jsonl, '--prune-mask', maskFile, '--out', out]);
       assert.is(r2.code, 0, r2.stderr);
       const pruned = JSON.parse(readFileSync(out, 'utf8'));
       const wantP = R('batch.pruned_logits');
@@ -108,7 +113,7 @@ needsShared(S, 'ir-neurons score reproduces the reference logits, pruned too, in
   }
 });
 
-needsShared(S, 'ir-neurons score: bad input gives one line, exit 2, no stack', () => {
+needsShared(S, 'ir-neurons score: bad input gives one line, exit 2, no stack', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'score-bad-'));
   try {
     const model = resolve(FIXTURES, 'tiny-monobert');
@@ -127,7 +132,7 @@ needsShared(S, 'ir-neurons score: bad input gives one line, exit 2, no stack', (
       [['score', '--model', model, '--tokenizer', TOKENIZER_JSON, '--pairs', good, '--out', join(dir, 'o.json'), '--bogus', '1'], /unknown option --bogus/],
     ];
     for (const [args, re] of cases) {
-      const r = cli(args);
+      const r = await cli(args, args === cases[0][0]);
       assert.is(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       const lines = r.stderr.trim().split('\n');
       assert.is(lines.length, 1, `one line expected: ${r.stderr}`);

@@ -1,16 +1,20 @@
 /**
  * The matmul family (src/kernels/matmul.ts) and its autotuner (src/gpu/autotune.ts).
- *  - every variant, for each epilogue / B layout the model runs (forward: plain and ffn-up with bias, transB;
- *    backward: plain, ffn-down-back and add, B stored (K, N)), against the float64 reference of src/ref/layers.ts
- *    (relative L2 ≤ 1e-5) on an odd shape (67×45×33; vec4 needs K % 4 = 0 and N % 4 = 0, so 67×44×36 for
- *    vec4) and a larger one (130×200×96); tiled and vec4 variants must also equal the default bit for bit;
+ *  - every variant in both B layouts, each with a two-output epilogue that reads every optional binding
+ *    (forward: ffn-up with bias and mask, transB; backward: ffn-down-back with aux and mask, B stored (K, N)),
+ *    and every epilogue / B layout the model runs (forward: plain and ffn-up, transB; backward: plain,
+ *    ffn-down-back and add) in one variant of each kernel file (matmul.wgsl, matmul_vec4.wgsl,
+ *    matmul_subgroup.wgsl: the epilogues are one `store(m, n, acc)` of epilogue.wgsl that every variant of a file
+ *    calls alike), against the float64 reference of src/ref/layers.ts (relative L2 ≤ 1e-5) on an odd shape
+ *    (67×45×33; vec4 needs K % 4 = 0 and N % 4 = 0, so 67×44×36 for vec4) and a larger one (130×200×96); tiled
+ *    and vec4 variants must also equal the default bit for bit;
  *  - the limits check (WebGPU defaults and this device's) and forced variants that cannot run;
  *  - the tuner: validation rejects a candidate whose output differs; tuneMatmuls writes its choice to the cache
  *    file (a temporary directory, through the injectable store), the builder then uses it (the pipeline key
  *    carries the chosen constants), a fresh state reads it back (IR_NEURONS_TUNE=cached), IR_NEURONS_TUNE=1
  *    tunes a missing class on first use.
- * Cold, lavapipe compiles each of the ~60 pipelines in 0.5–14 s (the 8×8 blocks are slowest); Mesa's shader
- * cache makes later runs take seconds.
+ * Cold, lavapipe compiles each of the 35 pipelines (13 variants × 2 combos, 3 × 3 more) in 0.2–3 s (the 8×8
+ * blocks are slowest); Mesa's shader cache makes later runs take seconds.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
@@ -54,6 +58,10 @@ const COMBOS: Combo[] = [
   { epilogue: 'none', transB: true }, { epilogue: 'ffn-up', transB: true },
   { epilogue: 'none', transB: false }, { epilogue: 'ffn-down-back', transB: false }, { epilogue: 'add', transB: false },
 ];
+/** Run by every variant: both B layouts, bias or aux, mask, out and out2 (each pipeline is one LLVM compile on lavapipe). */
+const EVERY_VARIANT = (c: Combo) => c.epilogue === 'ffn-up' || c.epilogue === 'ffn-down-back';
+/** The variants that also run the other combos: one per kernel file, the cheapest to compile of each. */
+const EVERY_COMBO = new Set([DEFAULT_VARIANT.name, 'vec4-64x64x16-4x4', 'subgroup-8x8-2x2-wg64']);
 const pruneMask = (N: number) => Float32Array.from({ length: N }, (_, n) => (n === 0 || n % 3 === 1 || n === N - 1 ? 0 : 1));
 
 interface Problem { B: Bufs; args: Omit<MatmulArgs, 'label'>; want: Float64Array[]; two: boolean }
@@ -98,21 +106,27 @@ const errors: string[] = [];
 S.after(() => { g.kernels = kernelsBefore; });
 S.after(() => console.log(`\n  matmul-variants: worst relative L2 per variant (≤ ${TOL})\n${errors.join('\n')}`));
 
-S('every variant × epilogue × B layout vs float64 (odd and larger shapes); tiled/vec4 bitwise equal to the default', async () => {
+S('every variant × B layout, every epilogue in each kernel file, vs float64 (odd and larger shapes); tiled/vec4 bitwise equal to the default', async () => {
   const runnable = MATMUL_VARIANTS.filter((v) => !variantFits(v, g.limits) && !(v.kind === 'subgroup' && !g.features.includes('subgroups')));
   if (runnable.length < MATMUL_VARIANTS.length) console.log(`  (${MATMUL_VARIANTS.length - runnable.length} variants cannot run on this device and are skipped)`);
+  for (const kind of ['tiled', 'vec4', 'subgroup'] as const) {
+    if (runnable.some((v) => v.kind === kind)) assert.ok(runnable.some((v) => v.kind === kind && EVERY_COMBO.has(v.name)), `a ${kind} variant runs every combo`);
+  }
   const worst = new Map<string, number>();
+  const combos = new Map<string, number>(); // variant -> combos checked
   const shapes = [{ M: 67, N: 45, K: 33, vec4: false }, { M: 67, N: 44, K: 36, vec4: true }, { M: 130, N: 200, K: 96, vec4: true }];
   for (const c of COMBOS) {
+    const variants = runnable.filter((v) => EVERY_VARIANT(c) || EVERY_COMBO.has(v.name));
     // this combo's pipelines of every variant compiled in one round (over the compile helpers), on the shape all run
     const all = problem(130, 200, 96, c);
-    await ensureCompiled(g, await Promise.all(runnable.map(async (v) => (await matmul(g, { ...all.args, label: `compile ${v.name}`, variant: v })).kernel)));
+    await ensureCompiled(g, await Promise.all(variants.map(async (v) => (await matmul(g, { ...all.args, label: `compile ${v.name}`, variant: v })).kernel)));
     all.B.destroy();
     for (const { M, N, K, vec4 } of shapes) {
       const p = problem(M, N, K, c);
       const base = await runVariant(p, DEFAULT_VARIANT);
-      for (const v of runnable) {
+      for (const v of variants) {
         if ((v.kind === 'vec4') !== vec4 && M !== 130) continue; // 67×45×33 for tiled and subgroup, 67×44×36 for vec4
+        if (M === 130) combos.set(v.name, (combos.get(v.name) ?? 0) + 1);
         const what = `${v.name} ${M}x${N}x${K} ${c.epilogue} transB=${c.transB}`;
         const got = v === DEFAULT_VARIANT ? base : await runVariant(p, v);
         got.forEach((o, i) => {
@@ -133,6 +147,7 @@ S('every variant × epilogue × B layout vs float64 (odd and larger shapes); til
   }
   for (const [name, err] of worst) errors.push(`    ${name.padEnd(26)} ${err.toExponential(2)}`);
   assert.is(worst.size, runnable.length, 'every runnable variant was checked');
+  for (const v of runnable) assert.is(combos.get(v.name), EVERY_COMBO.has(v.name) ? COMBOS.length : COMBOS.filter(EVERY_VARIANT).length, `${v.name}: combos checked`);
 });
 
 // ---------- limits and forced variants ----------
@@ -172,7 +187,7 @@ const builtWith = async (p: Problem, M = p.args.M) => (await matmul(g, { ...p.ar
 S('autotune validation rejects a candidate whose output differs from the default', async () => {
   setTuneStore(memoryStore());
   resetTuning(g);
-  const p = problem(67, 45, 33, COMBOS[0]);
+  const p = problem(67, 45, 33, COMBOS[1]); // ffn-up: pipelines the first test compiled
   try {
     const cand = async (name: string, v: MatmulVariant, bias = p.args.bias) => ({ name, constants: variantConstants(v), dispatch: await matmul(g, { ...p.args, bias, label: name, variant: v }) });
     const choice = await autotune(g, {
@@ -238,7 +253,7 @@ S('tuneMatmuls: picks a valid variant, writes the cache file, the builder uses i
 
     // IR_NEURONS_TUNE=1: a class missing from the cache is tuned on first use, then saved
     process.env.IR_NEURONS_TUNE = '1';
-    const r = problem(40, 45, 33, COMBOS[0]);
+    const r = problem(40, 45, 33, COMBOS[1]); // a new class (M ≤ 64) of pipelines the first test compiled
     try {
       const label = await builtWith(r);
       const saved = (JSON.parse(readFileSync(path, 'utf8')) as TuneFile).adapters[adapterKey(g)][shapeClass(r.args)];

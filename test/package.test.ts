@@ -161,20 +161,22 @@ function typecheck(tsc: string, options: Record<string, unknown>, files = ['cons
   return { ok: r.status === 0, out: out.split('\n').filter((l) => !l.startsWith('/')).join('\n'), files: out.split('\n').filter((l) => l.startsWith('/')) };
 }
 const TSC = join(REPO, 'node_modules/typescript/bin/tsc');
+/** The version a failure message names; asked only when an assertion fails (each `tsc -v` is a process). */
 const tsVersion = (tsc: string) => node([tsc, '-v']).stdout.trim();
+const ok = (r: { ok: boolean; out: string }, tsc: string, what: string) => { if (!r.ok) assert.unreachable(`${tsVersion(tsc)}, ${what}:\n${r.out}`); };
 
 test('a strict TypeScript consumer type-checks against the shipped declarations, with skipLibCheck true and false (and a wrong type is caught)', () => {
   if (!HAVE) return;
   writeFileSync(join(proj, 'consumer.ts'), CONSUMER);
   for (const skipLibCheck of [true, false]) {
     const r = typecheck(TSC, { skipLibCheck });
-    assert.ok(r.ok, `${tsVersion(TSC)}, skipLibCheck ${skipLibCheck}:\n${r.out}`);
+    ok(r, TSC, `skipLibCheck ${skipLibCheck}`);
     // TypeScript ≥ 6 takes WebGPU's types from its DOM lib: @webgpu/types too would declare them twice
     assert.not.ok(r.files.some((f) => f.includes('@webgpu/types')), 'no @webgpu/types on TypeScript >= 6');
   }
   for (const skipLibCheck of [true, false]) {
     const r = typecheck(TSC, { module: 'ESNext', moduleResolution: 'Bundler', skipLibCheck });
-    assert.ok(r.ok, `${tsVersion(TSC)}, bundler resolution, skipLibCheck ${skipLibCheck}:\n${r.out}`);
+    ok(r, TSC, `bundler resolution, skipLibCheck ${skipLibCheck}`);
   }
 });
 
@@ -207,7 +209,7 @@ test('TypeScript < 6, whose DOM lib has no WebGPU types, is sent to entries that
   ] as const) {
     for (const skipLibCheck of [true, false]) {
       const r = typecheck(tsc5, { ...options, skipLibCheck }, files ? [...files] : undefined);
-      assert.ok(r.ok, `${tsVersion(tsc5)}, ${label}, skipLibCheck ${skipLibCheck}:\n${r.out}`);
+      ok(r, tsc5, `${label}, skipLibCheck ${skipLibCheck}`);
       assert.ok(r.files.some((f) => f.endsWith('@webgpu/types/dist/index.d.ts')), `${label}: @webgpu/types is in the program`);
     }
   }

@@ -11,15 +11,15 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { REPO } from './helpers/shared.ts';
+import { runCli } from './helpers/cli.ts';
 
 const S = suite('pipeline');
 const tmp = mkdtempSync(join(tmpdir(), 'demo-'));
-const cli = (args: string[]) => spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), ...args], { encoding: 'utf8', timeout: 600_000 });
+/** The CLI's `main` in this process (test/helpers/cli.ts; the GPU test below shares its device); `status` as spawnSync's. */
+const cli = async (args: string[]) => { const r = await runCli(args); return { status: r.code, stdout: r.stdout, stderr: r.stderr }; };
 
-S('demo: planted neurons found, pruning them beats random, runs evaluate to the table, report written', () => {
-  const r = cli(['demo', '--out', tmp, '--steps', '12']);
+S('demo: planted neurons found, pruning them beats random, runs evaluate to the table, report written', async () => {
+  const r = await cli(['demo', '--out', tmp, '--steps', '12']);
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stderr, /planted: 5\/5 found/);
   for (const role of ['relevance 5/5', 'shared 5/5', 'ood 2/2', 'nonrel 2/2', 'dead 3/3']) assert.ok(r.stdout.includes(role), `${role} in: ${r.stdout}`);
@@ -37,7 +37,7 @@ S('demo: planted neurons found, pruning them beats random, runs evaluate to the 
   const runs = readdirSync(join(tmp, 'prune', 'runs'));
   assert.is(runs.length, 3 * (1 + 5 * 3 + 5 * 5)); // per dataset: unpruned, 5 p x 3 schemes, 5 p x 5 random sets
   const runFile = join(tmp, 'prune', 'runs', runs.find((f) => f.startsWith('toy-ood-a.fusion_all_rel@5'))!);
-  const ev = cli(['evaluate', '--qrels', join(tmp, 'toy-ood-a', 'qrels.txt'), '--run', runFile, '--measures', 'ndcg_cut_10']);
+  const ev = await cli(['evaluate', '--qrels', join(tmp, 'toy-ood-a', 'qrels.txt'), '--run', runFile, '--measures', 'ndcg_cut_10']);
   assert.is(ev.status, 0, ev.stderr);
   const line = ev.stdout.split('\n').find((l) => l.startsWith('ndcg_cut_10'))!;
   assert.is(line.split('\t')[2], row.ndcg10.value.toFixed(4));

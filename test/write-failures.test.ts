@@ -1,7 +1,8 @@
 /**
  * Write failures (ENOSPC, EDQUOT, EACCES, EPERM, EROFS, ...) in every command end in one line naming the file and
  * what to do, with exit 2, and leave no temporary file behind; `attribute --dataset ... --resume` then continues to
- * exactly the uninterrupted run's bytes. The real CLI is spawned on the planted toy model and a toy collection.
+ * exactly the uninterrupted run's bytes. The CLI runs on the planted toy model and a toy collection: spawned for the
+ * uninterrupted run, the first failure and standard output on /dev/full, its `main` in this process for the rest.
  * Failures are injected with the test hook IR_NEURONS_FAIL_WRITE=CODE:NAME[@N] (src/util/write-error.ts), and made
  * real where that needs no root: an unwritable folder (chmod as a user, `chattr +i` as root: EACCES or EPERM),
  * standard output and a download's part file on /dev/full (ENOSPC).
@@ -19,6 +20,7 @@ import { makeToyCollection } from '../src/toy/collection.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
 import { setWriteAdvice, WriteError, writeFailure } from '../src/util/write-error.ts';
 import { REPO } from './helpers/shared.ts';
+import { runCli } from './helpers/cli.ts';
 
 const S = suite('write-failures');
 const tmp = mkdtempSync(join(tmpdir(), 'write-failures-'));
@@ -37,8 +39,15 @@ function setup(): void {
   }));
 }
 
-/** `ir-neurons ARGS` in a child process; `fail` sets the test hook; `stdout` a file descriptor for its output. */
-function cli(args: string[], o: { fail?: string; stdout?: number; env?: Record<string, string> } = {}): Promise<{ code: number; err: string }> {
+/**
+ * `ir-neurons ARGS`; `fail` sets the test hook. In a child process with `spawned` or `stdout` (a file descriptor for
+ * its output), else through the CLI's `main` in this process (test/helpers/cli.ts: the same stderr and exit code).
+ */
+async function cli(args: string[], o: { fail?: string; stdout?: number; env?: Record<string, string>; spawned?: boolean } = {}): Promise<{ code: number; err: string }> {
+  if (!o.spawned && o.stdout === undefined) {
+    const r = await runCli(args, { ...o.env, [HOOK]: o.fail });
+    return { code: r.code, err: r.stderr };
+  }
   const env: NodeJS.ProcessEnv = { ...process.env, ...o.env };
   delete env[HOOK];
   if (o.fail) env[HOOK] = o.fail;
@@ -112,11 +121,11 @@ S('writeFileAtomic: a failed write removes its temporary file and keeps the old 
 
 S('attribute --dataset: a full disk at a checkpoint or the aggregate is one line, exit 2, no temporary file; --resume gives the uninterrupted run\'s bytes', async () => {
   setup();
-  const ok = await cli(attribute(REF));
+  const ok = await cli(attribute(REF), { spawned: true });
   assert.is(ok.code, 0, ok.err);
   for (const [fail, file] of [['ENOSPC:checkpoint.safetensors@2', 'checkpoint.safetensors'], ['ENOSPC:aggregate.safetensors', 'aggregate.safetensors'], ['EDQUOT:pairs.safetensors@3', 'pairs.safetensors']]) {
     const out = join(tmp, `attr-${file}`);
-    const line = refused(await cli(attribute(out), { fail }), join(out, file), fail.split(':')[0]);
+    const line = refused(await cli(attribute(out), { fail, spawned: file === 'checkpoint.safetensors' }), join(out, file), fail.split(':')[0]);
     assert.match(line, new RegExp(`or move ${out} to another disk and give that as --out, then rerun with --resume to continue$`));
     assert.equal(leftovers(out), [], `${fail}: no temporary file`);
     assert.not.ok(existsSync(join(out, 'run.lock')), `${fail}: the lock is released`);
