@@ -58,7 +58,7 @@ const COMMON: Record<string, Opt> = {
 /** Options of `--pairs FILE` runs only. */
 const PAIRS_ONLY: Record<string, Opt> = {
   pairs: { kind: 'string', arg: 'FILE.jsonl', help: '[pairs mode] {"id","query","passage"} lines (- for standard input)' },
-  'per-token': { kind: 'boolean', help: '[pairs mode] also write the per-token NIG [layers, T, d_ff]' },
+  'per-token': { kind: 'boolean', help: '[pairs mode] also write the per-token NIG [layers, T, d_ff] (the last layer is 0 off [CLS]: computed at [CLS] only)' },
   'ig-rule': { kind: 'string', arg: 'RULE', default: 'conductance along the NIG path', help: `[pairs mode] IG on the embeddings with its own quadrature: ${IG_RULES.join(', ')}` },
   'ig-steps': { kind: 'int', arg: 'N', min: 1, default: '--steps', help: '[pairs mode] steps (or nodes) of --ig-rule' },
 };
