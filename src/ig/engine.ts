@@ -7,7 +7,7 @@
  */
 import { Arena, writeView, type View } from '../gpu/arena.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
-import { readView, readViews, submit, submitCommands } from '../gpu/queue.ts';
+import { readViews, submit, submitCommands } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
 import type { BertGpu, ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
@@ -19,8 +19,6 @@ import { baselineIds, type Baseline, type SpecialIds } from './baselines.ts';
 import { alphas as alphasOf, checkLevelSteps, checkSteps, chunks, coarseLevels, DEFAULT_MAX_STEPS, DEFAULT_RULE, estimateError, kernelRule, nextSteps, ruleWeights, type NigRule } from './path.ts';
 import { chunkLayout, clearedSums, type AttributionHandles, type ChunkLayout } from './layout.ts';
 import { PointStore } from './store.ts';
-
-const F32 = 4;
 
 export interface NigOptions {
   steps: number;          // m: the path has m + 1 points (with `tol`: the first m tried)
@@ -199,8 +197,7 @@ export class NigEngine {
     const path = await this.runPath(at, job, o.onProgress);
     await this.reduceSegments(at, job);
     // every pair's totals are read and checked finite before `after` (the dataset run's aggregation) sees them
-    const results: NigResult[] = [];
-    for (let s = 0; s < pairs.length; s++) results.push(await this.readResult(at, job, path, s));
+    const results = await this.readResults(at, job, path);
     if (after) {
       const extra: Dispatch[] = [];
       for (let s = 0; s < pairs.length; s++) extra.push(...await after(reductionViews(at.sums.slots[s]), s));
@@ -280,8 +277,9 @@ export class NigEngine {
         if (stores) this.storePath(at, job, path);
         await this.reduceSegments(at, job);
         const accepted: Dispatch[] = [];
+        const rs = await this.readResults(at, job, path);
         for (const [s, q] of batch.entries()) {
-          const r = await this.readResult(at, job, path, s);
+          const r = rs[s];
           const est = r.errorEstimate!, rec = records[q.i];
           rec.passes.push({ steps: m, estimate: est });
           rec.points += job.alphas.length;
@@ -375,10 +373,12 @@ export class NigEngine {
       for (const c of at.cond) setConductanceChunk(g, c.params, c.R, c.outOff, c.rowOff, k0, count, wr, wl);
       for (const c of at.stash) setStash(g, c.params, { R: c.R, count, rowOff: c.rowOff, base: base + k0 });
       await submit(g, pass, `NIG points ${k0}..${k0 + count - 1}`);
-      const f = await readView(g, back.F, P);
+      // F of the chunk, and every pair's ∂F/∂x at α = 1 where this chunk has it: one read-back
+      const grads = one >= k0 && one < k0 + count && !job.light;
+      const [f, ...gs] = await readViews(g, [{ view: back.F, count: P }, ...(grads ? pairs.map((_, s) => ({ view: back.ds0, count: T * C, elemOffset: (s * rowsPerSlot + one - k0) * T * C })) : [])]);
       for (let s = 0; s < pairs.length; s++) {
         out.F[s].set(f.subarray(s * rowsPerSlot, s * rowsPerSlot + count), k0);
-        if (one >= k0 && one < k0 + count && !job.light) out.gradIn[s] = await readView(g, back.ds0, T * C, (s * rowsPerSlot + one - k0) * T * C);
+        if (grads) out.gradIn[s] = gs[s];
       }
       onProgress?.(k0 + count, points);
     }
@@ -388,7 +388,7 @@ export class NigEngine {
 
   /**
    * After a path with point stores: records each new point (its α and F) in its pair's store, writes the index
-   * table of m, and turns `path` into what `readResult` reads, F along all m + 1 points in α order.
+   * table of m, and turns `path` into what `readResults` reads, F along all m + 1 points in α order.
    */
   private storePath(at: Attr, job: Job, path: PathOutputs): void {
     const { m, alphas } = job;
@@ -413,55 +413,64 @@ export class NigEngine {
     await submit(g, at.segDispatches, 'NIG segments');
   }
 
-  /** Pair s's results read back, checked finite, trimmed to its length, with completeness deltas. */
-  private async readResult(at: Attr, job: Job, path: PathOutputs, s: number): Promise<NigResult> {
+  /**
+   * Every pair's results read back at once (one copy, one wait, one map for the batch), checked finite, trimmed to
+   * each pair's length, with completeness deltas. The totals are read even when light (small), so that no
+   * non-finite value reaches what the caller adds up next.
+   */
+  private async readResults(at: Attr, job: Job, path: PathOutputs): Promise<NigResult[]> {
     const g = this.model.g;
     const { hidden: C, intermediate: F, layers: L } = this.model.cfg;
     const { m, T, light } = job;
-    const v = at.sums.slots[s];
     const empty = new Float32Array(0);
     const sum = (a: Float32Array) => a.reduce((x, y) => x + y, 0);
-    const len = job.pairs[s].ids.length;
-    const Fpath = path.F[s];
-    // everything the result needs of the pair's sums, read back at once (one copy, one wait, one map); the totals
-    // even when light (small), so that no non-finite value reaches what the caller adds up next
     const coarseKey = job.estimateOf === 'ffn-pre' ? 'preTotal' : 'postTotal';
-    const views = [
-      v.preTotal, v.postTotal, ...(light ? [] : [v.preSeg, v.postSeg]), v.igE, ...v.hid.slice(0, L + 1),
-      ...(job.levels > 0 ? at.sums.coarse[s].map((x) => x[coarseKey]) : []),
-    ];
-    const got = await readViews(g, views.map((view) => ({ view })));
-    const next = () => got.shift()!;
-    const [preTotal, postTotal] = [next(), next()];
-    const [preSeg, postSeg] = light ? [empty, empty] : [next(), next()];
-    const igE = next();
-    const hid = got.splice(0, L + 1);
-    for (const x of [Fpath, preTotal, postTotal]) {
-      for (let i = 0; i < x.length; i++) {
-        if (!Number.isFinite(x[i])) throw new UserError(`NIG of a pair of ${len} tokens produced a non-finite value (${x[i]}${x === Fpath ? ' in F along the path' : ' in the NIG totals'}): the model's weights or this input overflow float32 (look for NaN or Inf in the checkpoint, or drop the pair); nothing of this pair was added to any aggregate`);
-      }
-    }
-    const dF = Fpath[m] - Fpath[0];
-    const hiddenDeltas = hid.map((h) => sum(h) - dF);
-    const trimTC = (a: Float32Array) => a.slice(0, len * C);
-    let errorEstimate: number | undefined;
-    if (job.levels > 0) errorEstimate = estimateError(job.rule, job.estimateOf === 'ffn-pre' ? preTotal : postTotal, got[0], got[1]);
-    const result: NigResult = {
-      T: len, steps: m, rule: job.rule, target: job.target, chunk: job.rowsPerSlot, F: Fpath,
-      nigPre: preTotal, nigPost: postTotal, nigPreSegments: preSeg, nigPostSegments: postSeg,
-      igEmbed: trimTC(igE), gradEmbedInput: light ? empty : trimTC(path.gradIn[s]!), igDelta: sum(trimTC(igE)) - dF, hiddenDeltas,
+    const viewsOf = (s: number): View[] => {
+      const v = at.sums.slots[s];
+      return [
+        v.preTotal, v.postTotal, ...(light ? [] : [v.preSeg, v.postSeg]), v.igE, ...v.hid.slice(0, L + 1),
+        ...(job.levels > 0 ? at.sums.coarse[s].map((x) => x[coarseKey]) : []), ...(job.perToken ? [v.nigPre, v.nigPost] : []),
+      ];
     };
-    if (errorEstimate !== undefined) result.errorEstimate = errorEstimate;
-    if (job.perToken) {
-      const trim = (a: Float32Array) => {
-        const out = new Float32Array(L * len * F);
-        for (let l = 0; l < L; l++) out.set(a.subarray(l * T * F, l * T * F + len * F), l * len * F);
-        return out;
+    const per = job.pairs.map((_, s) => viewsOf(s));
+    const all = await readViews(g, per.flat().map((view) => ({ view })));
+    const results: NigResult[] = [];
+    for (let s = 0; s < job.pairs.length; s++) {
+      const got = all.splice(0, per[s].length);
+      const next = () => got.shift()!;
+      const len = job.pairs[s].ids.length;
+      const Fpath = path.F[s];
+      const [preTotal, postTotal] = [next(), next()];
+      const [preSeg, postSeg] = light ? [empty, empty] : [next(), next()];
+      const igE = next();
+      const hid = got.splice(0, L + 1);
+      const coarse = job.levels > 0 ? got.splice(0, job.levels) : [];
+      for (const x of [Fpath, preTotal, postTotal]) {
+        for (let i = 0; i < x.length; i++) {
+          if (!Number.isFinite(x[i])) throw new UserError(`NIG of a pair of ${len} tokens produced a non-finite value (${x[i]}${x === Fpath ? ' in F along the path' : ' in the NIG totals'}): the model's weights or this input overflow float32 (look for NaN or Inf in the checkpoint, or drop the pair); nothing of this pair was added to any aggregate`);
+        }
+      }
+      const dF = Fpath[m] - Fpath[0];
+      const trimTC = (a: Float32Array) => a.slice(0, len * C);
+      const result: NigResult = {
+        T: len, steps: m, rule: job.rule, target: job.target, chunk: job.rowsPerSlot, F: Fpath,
+        nigPre: preTotal, nigPost: postTotal, nigPreSegments: preSeg, nigPostSegments: postSeg,
+        igEmbed: trimTC(igE), gradEmbedInput: light ? empty : trimTC(path.gradIn[s]!), igDelta: sum(trimTC(igE)) - dF, hiddenDeltas: hid.map((h) => sum(h) - dF),
       };
-      result.nigPreTokens = trim(await readView(g, v.nigPre));
-      result.nigPostTokens = trim(await readView(g, v.nigPost));
+      if (job.levels > 0) result.errorEstimate = estimateError(job.rule, job.estimateOf === 'ffn-pre' ? preTotal : postTotal, coarse[0], coarse[1]);
+      if (job.perToken) {
+        const trim = (a: Float32Array) => {
+          const out = new Float32Array(L * len * F);
+          for (let l = 0; l < L; l++) out.set(a.subarray(l * T * F, l * T * F + len * F), l * len * F);
+          return out;
+        };
+        const [pre, post] = [next(), next()];
+        result.nigPreTokens = trim(pre);
+        result.nigPostTokens = trim(post);
+      }
+      results.push(result);
     }
-    return result;
+    return results;
   }
 
   // ---------- chunk plans ----------
