@@ -1,6 +1,7 @@
 /**
  * src/gpu/pool.ts: the buffers an arena frees are kept for the next arena of the device — taken only when at least
- * the size needed and at most twice it, zeroed like a new buffer, and never beyond the pool's limit.
+ * the size needed and at most twice it, zeroed like a new buffer, and never beyond the pool's limit. And
+ * src/gpu/queue.ts's staging buffers, kept between read-backs.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -41,6 +42,32 @@ test('a freed buffer serves the next arena of a size it fits (within 2x), zeroed
     c.destroy();
   } finally {
     g.device.createBuffer = createBuffer;
+    drainPool(g);
+  }
+});
+
+test('read-backs keep their staging buffers: reads in a row share one, reads at once each get their own, all correct', async () => {
+  const g = await requestGpu();
+  const a = new Arena(g, 'reads');
+  a.reserve('x', 4000);
+  a.reserve('y', 6000);
+  a.build();
+  writeView(g, a.view('x'), Float32Array.from({ length: 1000 }, (_, i) => i));
+  writeView(g, a.view('y'), Float32Array.from({ length: 1500 }, (_, i) => -i));
+  const staging: number[] = [];
+  const createBuffer = g.device.createBuffer.bind(g.device);
+  g.device.createBuffer = ((d: GPUBufferDescriptor) => { if (d.usage & GPUBufferUsage.MAP_READ) staging.push(d.size); return createBuffer(d); }) as typeof g.device.createBuffer;
+  try {
+    await readView(g, a.view('x')); // (a staging buffer of the first size may be kept from earlier reads)
+    const before = staging.length;
+    for (let i = 0; i < 5; i++) assert.is((await readView(g, a.view('x'), 10, 990))[9], 999);
+    assert.is(staging.length, before, 'reads in a row make no staging buffer');
+    const [x, y] = await Promise.all([readView(g, a.view('x')), readView(g, a.view('y'))]);
+    assert.is(x[999], 999);
+    assert.is(y[1499], -1499);
+  } finally {
+    g.device.createBuffer = createBuffer;
+    a.destroy();
     drainPool(g);
   }
 });

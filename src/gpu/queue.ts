@@ -40,25 +40,49 @@ export async function readView(g: GpuContext, v: View, count?: number, elemOffse
   return (await readViews(g, [{ view: v, count, elemOffset }]))[0];
 }
 
-/** Reads several ranges back at once: one staging buffer, one submit, one wait and one map for all of them. */
+/**
+ * Staging buffers kept per device between read-backs (the small ones: a run reads back every chunk and every pair),
+ * each in use by one read at a time; a read takes the smallest free one that holds it, else makes one.
+ */
+const STAGING_KEEP = 1 << 24;
+const staged = new WeakMap<GPUDevice, GPUBuffer[]>();
+
+function takeStaging(g: GpuContext, bytes: number, label: string): GPUBuffer {
+  const free = staged.get(g.device) ?? [];
+  staged.set(g.device, free);
+  let best = -1;
+  free.forEach((b, i) => { if (b.size >= bytes && (best < 0 || b.size < free[best].size)) best = i; });
+  if (best >= 0) return free.splice(best, 1)[0];
+  // (rounded up to a power of two, so that reads of nearby sizes share buffers)
+  const size = bytes <= STAGING_KEEP ? 2 ** Math.ceil(Math.log2(Math.max(256, bytes))) : bytes;
+  return g.device.createBuffer({ label, size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+}
+
+function giveStaging(g: GpuContext, b: GPUBuffer): void {
+  const free = staged.get(g.device)!;
+  if (b.size > STAGING_KEEP || free.length >= 8) b.destroy();
+  else free.push(b);
+}
+
+/** Reads several ranges back at once: one staging buffer (kept for the next read), one submit, one wait and one map for all of them. */
 export async function readViews(g: GpuContext, ranges: ReadRange[]): Promise<Float32Array[]> {
   if (!ranges.length) return [];
   const at = [0]; // range i is bytes at[i]..at[i + 1] of the staging buffer
   for (const r of ranges) at.push(at[at.length - 1] + (r.count ?? r.view.size / 4 - (r.elemOffset ?? 0)) * 4);
   const bytes = at[ranges.length];
   const label = ranges.length === 1 ? `read ${ranges[0].view.name}` : `read ${ranges.length} views`;
-  const staging = g.device.createBuffer({ label, size: Math.max(4, bytes), usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const staging = takeStaging(g, Math.max(4, bytes), label);
   const enc = g.device.createCommandEncoder({ label });
   ranges.forEach((r, i) => {
     if (at[i + 1] > at[i]) enc.copyBufferToBuffer(r.view.buffer, r.view.offset + (r.elemOffset ?? 0) * 4, staging, at[i], at[i + 1] - at[i]);
   });
   submitCommands(g, enc.finish());
   await settle(g);
-  await quietly(staging.mapAsync(GPUMapMode.READ), g);
-  const all = staging.getMappedRange();
+  await quietly(staging.mapAsync(GPUMapMode.READ, 0, Math.max(4, bytes)), g);
+  const all = staging.getMappedRange(0, Math.max(4, bytes));
   const out = ranges.map((_, i) => new Float32Array(all.slice(at[i], at[i + 1])));
   staging.unmap();
-  staging.destroy();
+  giveStaging(g, staging);
   if (g.lostMessage) throw new Error(g.lostMessage);
   return out;
 }
