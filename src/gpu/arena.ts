@@ -6,6 +6,7 @@
 import { UserError } from '../util/errors.ts';
 import { withErrorScope, type GpuContext, type View } from './context.ts';
 import { giveBuffer, takeBuffer } from './pool.ts';
+import { submitCommands } from './queue.ts';
 
 export type { View } from './context.ts';
 
@@ -33,12 +34,23 @@ export class Arena {
   build(): void {
     for (const buf of packViews(this.pending, this.g.limits)) {
       const label = `${this.label}[${this.buffers.length}] ${buf.views[0].name}..`;
-      const buffer = takeBuffer(this.g, buf.size, label) ?? this.g.device.createBuffer({ label, size: buf.size, usage: USAGE() });
+      const buffer = this.kept(buf.size, label) ?? this.g.device.createBuffer({ label, size: buf.size, usage: USAGE() });
       this.buffers.push(buffer);
       this.bytes += buf.size;
       for (const c of buf.views) this.views.set(c.name, { name: c.name, buffer, offset: c.offset, size: c.size });
     }
     this.pending = [];
+  }
+
+  /** A buffer some arena freed (src/gpu/pool.ts), zeroed as a new one is; null when none fits. */
+  private kept(size: number, label: string): GPUBuffer | null {
+    const buf = takeBuffer(this.g, size, USAGE(), label);
+    if (buf) {
+      const enc = this.g.device.createCommandEncoder({ label: `clear ${label}` });
+      enc.clearBuffer(buf, 0, buf.size);
+      submitCommands(this.g, enc.finish());
+    }
+    return buf;
   }
 
   /** Bytes reserved and not yet built, as `build` will allocate them (alignment padding included). */

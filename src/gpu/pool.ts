@@ -1,47 +1,49 @@
 /**
- * Storage buffers that arenas freed, kept for the next arena of the same device. On a software adapter the first
- * touch of freshly allocated memory is the dear part of a new buffer (the OS zeroes every page: a 383 MiB chunk
- * plan ran 1.1 s slower on its first use than on its second, bench/RESULTS.md "Issue 22"), and an adaptive or
- * dataset run builds plans of a few sizes over and over. An arena takes the kept buffer of exactly the size it needs,
- * else the smallest of at least that size and at most twice it, cleared to zero as a new buffer would be (queue order makes the reuse safe:
- * the clear runs after every earlier submit that used it); kept bytes beyond the limit are destroyed, oldest first.
+ * Buffers kept for reuse on their device: the storage buffers arenas free (src/gpu/arena.ts) and the staging
+ * buffers of read-backs (src/gpu/queue.ts). On a software adapter the first touch of freshly allocated memory is the
+ * dear part of a new buffer (the OS zeroes every page: a 383 MiB chunk plan ran 1.1 s slower on its first use than
+ * on its second, bench/RESULTS.md "Issue 22"), and an adaptive or dataset run builds plans of a few sizes over and
+ * over and reads back every chunk and every pair. A buffer is taken for a request of the same usage: one of exactly
+ * the size asked for first (runs repeat their sizes, so a near fit taken now is another request's miss later), else
+ * the smallest of at least that size and at most twice it (any size for a read-back: it maps only what it reads).
+ * Kept bytes beyond a usage's limit are destroyed, oldest first. The taker clears what it needs cleared (an arena
+ * does: queue order makes that safe).
  */
 import type { GpuContext } from './context.ts';
-import { submitCommands } from './queue.ts';
 
-const pools = new WeakMap<GPUDevice, { free: GPUBuffer[]; bytes: number }>();
-const LIMIT = 1 << 30;
+type Kept = { free: GPUBuffer[]; bytes: number };
+const pools = new WeakMap<GPUDevice, Map<number, Kept>>();
+/** Bytes kept at most: arenas' storage buffers 1 GiB, read-backs' staging buffers 128 MiB. */
+const limitOf = (usage: number) => (usage & GPUBufferUsage.MAP_READ ? 1 << 27 : 1 << 30);
 
-function poolOf(g: GpuContext) {
-  let p = pools.get(g.device);
-  if (!p) pools.set(g.device, (p = { free: [], bytes: 0 }));
-  return p;
+function keptOf(g: GpuContext, usage: number): Kept {
+  let byUsage = pools.get(g.device);
+  if (!byUsage) pools.set(g.device, (byUsage = new Map()));
+  let k = byUsage.get(usage);
+  if (!k) byUsage.set(usage, (k = { free: [], bytes: 0 }));
+  return k;
 }
 
-/** A kept buffer of `size`..2·`size` bytes with storage usage, zeroed; null when none is kept. */
-export function takeBuffer(g: GpuContext, size: number, label: string): GPUBuffer | null {
-  const p = poolOf(g);
-  let best = -1;
-  // (one of exactly this size first: runs repeat their sizes, so a near fit taken now is another arena's miss later)
-  best = p.free.findIndex((b) => b.size === size);
-  if (best < 0) p.free.forEach((b, i) => { if (b.size >= size && b.size <= 2 * size && (best < 0 || b.size < p.free[best].size)) best = i; });
+/** A kept buffer of this usage for `size` bytes (see above; at most `maxRatio` times the size), or null when none is kept. */
+export function takeBuffer(g: GpuContext, size: number, usage: number, label: string, maxRatio = 2): GPUBuffer | null {
+  const p = keptOf(g, usage);
+  let best = p.free.findIndex((b) => b.size === size);
+  if (best < 0) p.free.forEach((b, i) => { if (b.size >= size && b.size <= maxRatio * size && (best < 0 || b.size < p.free[best].size)) best = i; });
   if (best < 0) return null;
   const [buf] = p.free.splice(best, 1);
   p.bytes -= buf.size;
   buf.label = label;
-  const enc = g.device.createCommandEncoder({ label: `clear ${label}` });
-  enc.clearBuffer(buf, 0, buf.size);
-  submitCommands(g, enc.finish());
   return buf;
 }
 
-/** Keeps a buffer an arena no longer uses (destroying the oldest kept ones beyond the limit). */
+/** Keeps a buffer its owner no longer uses (destroying the oldest kept ones of its usage beyond the limit). */
 export function giveBuffer(g: GpuContext, buf: GPUBuffer): void {
-  const p = poolOf(g);
-  if (g.lostMessage || buf.size > LIMIT) { buf.destroy(); return; }
+  const limit = limitOf(buf.usage);
+  if (g.lostMessage || buf.size > limit) { buf.destroy(); return; }
+  const p = keptOf(g, buf.usage);
   p.free.push(buf);
   p.bytes += buf.size;
-  while (p.bytes > LIMIT) {
+  while (p.bytes > limit) {
     const old = p.free.shift()!;
     p.bytes -= old.size;
     old.destroy();
@@ -50,8 +52,9 @@ export function giveBuffer(g: GpuContext, buf: GPUBuffer): void {
 
 /** Destroys every kept buffer of the device (its memory back to the driver). */
 export function drainPool(g: GpuContext): void {
-  const p = poolOf(g);
-  for (const b of p.free) b.destroy();
-  p.free = [];
-  p.bytes = 0;
+  for (const p of pools.get(g.device)?.values() ?? []) {
+    for (const b of p.free) b.destroy();
+    p.free = [];
+    p.bytes = 0;
+  }
 }

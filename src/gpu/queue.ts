@@ -8,6 +8,7 @@ import type { GpuContext, View } from './context.ts';
 import { encodeDispatches, type Dispatch } from './pipelines.ts';
 import { ensureCompiled } from './compile.ts';
 import { quietly, waitStats } from './wait.ts';
+import { giveBuffer, takeBuffer } from './pool.ts';
 
 /** Waits until everything submitted so far has finished. */
 export async function settle(g: GpuContext): Promise<void> {
@@ -40,28 +41,12 @@ export async function readView(g: GpuContext, v: View, count?: number, elemOffse
   return (await readViews(g, [{ view: v, count, elemOffset }]))[0];
 }
 
-/**
- * Staging buffers kept per device between read-backs (the small ones: a run reads back every chunk and every pair),
- * each in use by one read at a time; a read takes the smallest free one that holds it, else makes one.
- */
-const STAGING_KEEP = 1 << 24;
-const staged = new WeakMap<GPUDevice, GPUBuffer[]>();
-
-function takeStaging(g: GpuContext, bytes: number, label: string): GPUBuffer {
-  const free = staged.get(g.device) ?? [];
-  staged.set(g.device, free);
-  let best = -1;
-  free.forEach((b, i) => { if (b.size >= bytes && (best < 0 || b.size < free[best].size)) best = i; });
-  if (best >= 0) return free.splice(best, 1)[0];
-  // (rounded up to a power of two, so that reads of nearby sizes share buffers)
-  const size = bytes <= STAGING_KEEP ? 2 ** Math.ceil(Math.log2(Math.max(256, bytes))) : bytes;
-  return g.device.createBuffer({ label, size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-}
-
-function giveStaging(g: GpuContext, b: GPUBuffer): void {
-  const free = staged.get(g.device)!;
-  if (b.size > STAGING_KEEP || free.length >= 8) b.destroy();
-  else free.push(b);
+/** A staging buffer for `bytes`: one kept from an earlier read-back (src/gpu/pool.ts), else a new one, its size
+ * rounded up to a power of two so that reads of nearby sizes share buffers. */
+function staging(g: GpuContext, bytes: number, label: string): GPUBuffer {
+  const usage = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+  const size = 2 ** Math.ceil(Math.log2(Math.max(256, bytes)));
+  return takeBuffer(g, size, usage, label, Infinity) ?? g.device.createBuffer({ label, size, usage });
 }
 
 /** Reads several ranges back at once: one staging buffer (kept for the next read), one submit, one wait and one map for all of them. */
@@ -71,18 +56,18 @@ export async function readViews(g: GpuContext, ranges: ReadRange[]): Promise<Flo
   for (const r of ranges) at.push(at[at.length - 1] + (r.count ?? r.view.size / 4 - (r.elemOffset ?? 0)) * 4);
   const bytes = at[ranges.length];
   const label = ranges.length === 1 ? `read ${ranges[0].view.name}` : `read ${ranges.length} views`;
-  const staging = takeStaging(g, Math.max(4, bytes), label);
+  const buf = staging(g, Math.max(4, bytes), label);
   const enc = g.device.createCommandEncoder({ label });
   ranges.forEach((r, i) => {
-    if (at[i + 1] > at[i]) enc.copyBufferToBuffer(r.view.buffer, r.view.offset + (r.elemOffset ?? 0) * 4, staging, at[i], at[i + 1] - at[i]);
+    if (at[i + 1] > at[i]) enc.copyBufferToBuffer(r.view.buffer, r.view.offset + (r.elemOffset ?? 0) * 4, buf, at[i], at[i + 1] - at[i]);
   });
   submitCommands(g, enc.finish());
   await settle(g);
-  await quietly(staging.mapAsync(GPUMapMode.READ, 0, Math.max(4, bytes)), g);
-  const all = staging.getMappedRange(0, Math.max(4, bytes));
+  await quietly(buf.mapAsync(GPUMapMode.READ, 0, Math.max(4, bytes)), g);
+  const all = buf.getMappedRange(0, Math.max(4, bytes));
   const out = ranges.map((_, i) => new Float32Array(all.slice(at[i], at[i + 1])));
-  staging.unmap();
-  giveStaging(g, staging);
+  buf.unmap();
+  giveBuffer(g, buf);
   if (g.lostMessage) throw new Error(g.lostMessage);
   return out;
 }
