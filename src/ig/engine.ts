@@ -17,7 +17,7 @@ import { combine, conductance, pathSum, segments, setConductanceChunk, setSegmen
 import { allocateLayout, largestBuffer, layoutBytes, paddedLength, type Bound } from '../model/layout.ts';
 import { baselineIds, type Baseline, type SpecialIds } from './baselines.ts';
 import { alphas as alphasOf, checkLevelSteps, checkSteps, chunks, coarseLevels, DEFAULT_MAX_STEPS, DEFAULT_RULE, estimateError, kernelRule, nextSteps, ruleWeights, type NigRule } from './path.ts';
-import { chunkLayout, clearedSums, type AttributionHandles, type ChunkLayout } from './layout.ts';
+import { chunkLayout, clearedSums, type AttributionHandles, type ChunkLayout, type Slot, type StoreHandles } from './layout.ts';
 import { PointStore } from './store.ts';
 
 export interface NigOptions {
@@ -274,7 +274,7 @@ export class NigEngine {
         const at = await this.attr(job.T, job.P, job.target, batch.length, levels, rule === 'richardson', stores && { stores, m, rule });
         if (!stores) this.clearSums(at);
         const path = await this.runPath(at, job, o.onProgress);
-        if (stores) this.storePath(at, job, path);
+        if (stores) this.storePath(job, path);
         await this.reduceSegments(at, job);
         const accepted: Dispatch[] = [];
         const rs = await this.readResults(at, job, path);
@@ -390,7 +390,7 @@ export class NigEngine {
    * After a path with point stores: records each new point (its α and F) in its pair's store, writes the index
    * table of m, and turns `path` into what `readResults` reads, F along all m + 1 points in α order.
    */
-  private storePath(at: Attr, job: Job, path: PathOutputs): void {
+  private storePath(job: Job, path: PathOutputs): void {
     const { m, alphas } = job;
     job.stores!.forEach((store, s) => {
       alphas.forEach((a, j) => store.add(Math.round(a * m), m, path.F[s][j]));
@@ -508,44 +508,54 @@ export class NigEngine {
     const sums = await allocateLayout(arena, layout);
     const cond: Attr['cond'] = [];
     const rowsPerSlot = P / slots;
-    const add = async (label: string, y: View, gv: View, out: View, carry: View, R: number, s: number, yGelu = false, outOff = 0, stride = 1) => {
-      const rowOff = s * rowsPerSlot;
-      const c = await conductance(g, { label: `${label} (pair ${s}${stride > 1 ? `, every ${stride}th point` : ''})`, y, g: gv, out, carry, R, yGelu, outOff, rowOff, stride });
-      cond.push({ params: c.params, R, outOff, rowOff });
-      return [c.d];
+    /** What a GradEvent feeds: each attributed quantity's activation and gradient (this chunk's rows, R values a row),
+     * where its sum goes in a slot's sums (at outOff) with its carry, and where a point store keeps it. */
+    interface Quantity {
+      label: string; y: View; g: View; R: number; outOff: number; yGelu: boolean;
+      sum: (v: Slot<View>) => View; carry: (v: Slot<View>) => View;
+      storeY: (v: Bound<StoreHandles>) => View; storeG: (v: Bound<StoreHandles>) => View;
+    }
+    // (R follows the event's rows per sequence: T, or 1 where the last layer computes [CLS] alone)
+    const quantities = (e: GradEvent): Quantity[] => {
+      if (e.kind === 'hidden') return [{ label: `NIG hidden ${e.l}`, y: e.h, g: e.dh, R: e.tokens * C, outOff: 0, yGelu: false, sum: (v) => v.hid[e.l], carry: (v) => v.carryHid[e.l], storeY: (v) => v.hidY[e.l], storeG: (v) => v.hidG[e.l] }];
+      if (e.kind === 'embed') return [{ label: 'IG embeddings', y: e.s0, g: e.ds0, R: T * C, outOff: 0, yGelu: false, sum: (v) => v.igE, carry: (v) => v.carryE, storeY: (v) => v.embY, storeG: (v) => v.embG }];
+      const ffn = { y: e.pre, R: e.tokens * F, outOff: e.l * T * F, storeY: (v: Bound<StoreHandles>) => v.preY[e.l] };
+      return [
+        { ...ffn, label: `NIG pre ${e.l}`, g: e.dpre, yGelu: false, sum: (v) => v.nigPre, carry: (v) => v.carryPre[e.l], storeG: (v) => v.preG[e.l] },
+        { ...ffn, label: `NIG post ${e.l}`, g: e.dpost, yGelu: true, sum: (v) => v.nigPost, carry: (v) => v.carryPost[e.l], storeG: (v) => v.postG[e.l] },
+      ];
     };
+    const every = new Map<string, Quantity>(); // every quantity of the backward (the path sums from a store read them)
     const stashes: Attr['stash'] = [];
-    const keep = async (label: string, src: View, dst: View, R: number, s: number) => {
-      const c = await stash(g, { label: `${label} (pair ${s})`, src, dst, R });
-      stashes.push({ params: c.params, R, rowOff: s * rowsPerSlot });
-      return c.d;
-    };
-    // rows per sequence of each event's views (T, or 1 where the last layer computes [CLS] alone): the path sums
-    // from a store read the rows its stash wrote
-    const tokens = new Map<string, number>();
-    const tokensOf = (k: string) => tokens.get(k) ?? T;
     const onGrad = async (e: GradEvent): Promise<Dispatch[]> => {
       const ds: Dispatch[] = [];
-      if (e.kind !== 'embed') tokens.set(`${e.kind} ${e.l}`, e.tokens);
-      if (store) {
-        // every point's (y, g) goes to its pair's store; the sums come from there after the path (below)
-        for (const [s, st] of store.stores.entries()) {
-          const v = st.v!;
-          if (e.kind === 'hidden') ds.push(await keep(`stash hidden ${e.l}`, e.h, v.hidY[e.l], e.tokens * C, s), await keep(`stash d hidden ${e.l}`, e.dh, v.hidG[e.l], e.tokens * C, s));
-          else if (e.kind === 'embed') ds.push(await keep('stash embeddings', e.s0, v.embY, T * C, s), await keep('stash d embeddings', e.ds0, v.embG, T * C, s));
-          else ds.push(await keep(`stash pre ${e.l}`, e.pre, v.preY[e.l], e.tokens * F, s), await keep(`stash d pre ${e.l}`, e.dpre, v.preG[e.l], e.tokens * F, s), await keep(`stash d post ${e.l}`, e.dpost, v.postG[e.l], e.tokens * F, s));
-        }
-        return ds;
-      }
+      const qs = quantities(e);
+      for (const q of qs) if (!every.has(q.label)) every.set(q.label, q);
       for (let s = 0; s < slots; s++) {
+        const rowOff = s * rowsPerSlot;
+        if (store) {
+          // every point's (y, g) goes to its pair's store (a y two quantities share, once); the sums come from
+          // there after the path (below)
+          const v = store.stores[s].v!;
+          const kept = new Set<View>();
+          for (const q of qs) {
+            for (const [what, src, dst] of [['', q.y, q.storeY(v)], ['d ', q.g, q.storeG(v)]] as const) {
+              if (kept.has(dst)) continue;
+              kept.add(dst);
+              const c = await stash(g, { label: `stash ${what}${q.label} (pair ${s})`, src, dst, R: q.R });
+              stashes.push({ params: c.params, R: q.R, rowOff });
+              ds.push(c.d);
+            }
+          }
+          continue;
+        }
         // the sums over all points, then (levels > 0) the same over every 2nd and 4th point
         for (const [i, v] of [sums.slots[s], ...sums.coarse[s]].entries()) {
           const stride = 2 ** i;
-          if (e.kind === 'hidden') ds.push(...await add(`NIG hidden ${e.l}`, e.h, e.dh, v.hid[e.l], v.carryHid[e.l], e.tokens * C, s, false, 0, stride));
-          else if (e.kind === 'embed') ds.push(...await add('IG embeddings', e.s0, e.ds0, v.igE, v.carryE, T * C, s, false, 0, stride));
-          else {
-            ds.push(...await add(`NIG pre ${e.l}`, e.pre, e.dpre, v.nigPre, v.carryPre[e.l], e.tokens * F, s, false, e.l * T * F, stride));
-            ds.push(...await add(`NIG post ${e.l}`, e.pre, e.dpost, v.nigPost, v.carryPost[e.l], e.tokens * F, s, true, e.l * T * F, stride));
+          for (const q of qs) {
+            const c = await conductance(g, { label: `${q.label} (pair ${s}${stride > 1 ? `, every ${stride}th point` : ''})`, y: q.y, g: q.g, out: q.sum(v), carry: q.carry(v), R: q.R, yGelu: q.yGelu, outOff: q.outOff, rowOff, stride });
+            cond.push({ params: c.params, R: q.R, outOff: q.outOff, rowOff });
+            ds.push(c.d);
           }
         }
       }
@@ -567,14 +577,9 @@ export class NigEngine {
         const v = st.v!;
         for (const [i, out] of [sums.slots[s], ...sums.coarse[s]].entries()) {
           const stride = 2 ** i;
-          const sum = (what: string, y: View, gv: View, o: View, R: number, outOff = 0, yGelu = false) =>
-            pathSum(g, { label: `path sum ${what} (pair ${s}${i ? `, every ${stride}th point` : ''})`, y, g: gv, idx: v.idx, out: o, R, outOff, n: store.m / stride, stride, wr, wl, yGelu });
-          for (let l = 0; l < L; l++) {
-            segDispatches.push(await sum(`pre ${l}`, v.preY[l], v.preG[l], out.nigPre, tokensOf(`ffn ${l}`) * F, l * T * F));
-            segDispatches.push(await sum(`post ${l}`, v.preY[l], v.postG[l], out.nigPost, tokensOf(`ffn ${l}`) * F, l * T * F, true));
+          for (const q of every.values()) {
+            segDispatches.push(await pathSum(g, { label: `path sum ${q.label} (pair ${s}${i ? `, every ${stride}th point` : ''})`, y: q.storeY(v), g: q.storeG(v), idx: v.idx, out: q.sum(out), R: q.R, outOff: q.outOff, n: store.m / stride, stride, wr, wl, yGelu: q.yGelu }));
           }
-          for (let l = 0; l <= L; l++) segDispatches.push(await sum(`hidden ${l}`, v.hidY[l], v.hidG[l], out.hid[l], tokensOf(`hidden ${l}`) * C));
-          segDispatches.push(await sum('embeddings', v.embY, v.embG, out.igE, T * C));
         }
       }
     }

@@ -62,14 +62,17 @@ export class PointStore {
   /** Makes room for `cap` points, copying the stored rows into the new buffers (on the GPU). */
   async grow(cap: number): Promise<void> {
     if (cap <= this.cap) return;
+    const layout = storeLayout(this.cfg, this.T, cap);
     const arena = new Arena(this.g, `point store ${this.T}x${cap}`);
-    const v = await allocateLayout(arena, storeLayout(this.cfg, this.T, cap));
-    if (this.v && this.rows) {
+    const v = await allocateLayout(arena, layout);
+    if (this.arena && this.rows) {
+      // every buffer of the layout but the index table (rewritten each pass): its stored rows, into the new one
       const enc = this.g.device.createCommandEncoder({ label: 'grow point store' });
-      const from = this.v, rows = this.rows, oldCap = this.cap;
-      const pairsOf = (a: Bound<StoreHandles>) => [...a.preY, ...a.preG, ...a.postG, ...a.hidY, ...a.hidG, a.embY, a.embG];
-      const to = pairsOf(v);
-      pairsOf(from).forEach((src, i) => enc.copyBufferToBuffer(src.buffer, src.offset, to[i].buffer, to[i].offset, (src.size / oldCap) * rows));
+      for (const b of layout.buffers) {
+        if (b.name === layout.handles.idx) continue;
+        const src = this.arena.view(b.name), dst = arena.view(b.name);
+        enc.copyBufferToBuffer(src.buffer, src.offset, dst.buffer, dst.offset, (b.bytes / cap) * this.rows);
+      }
       submitCommands(this.g, enc.finish());
     }
     this.arena?.destroy();
