@@ -1,7 +1,9 @@
 /**
  * A small, strict argument parser: `--name value`, `--name=value`, `--flag`, positionals. Unknown options are
  * errors; numbers are parsed strictly (`--steps 0x8`, `--steps 8abc`, `--steps ''` are refused). One table per
- * command both parses its options and prints its `--help` (options, defaults, an example), so the two cannot drift.
+ * command carries each option's name, type, default and allowed values: `parseArgs` applies the defaults and checks
+ * the values, `--help` prints them, and the experiment file's schema and checks (src/cli/experiment-file.ts) read
+ * the same table — so no default or allowed value is written twice.
  */
 import { UserError } from '../util/errors.ts';
 
@@ -13,13 +15,19 @@ export interface Opt {
   /** what the value is, in the help: `--out DIR` */
   arg?: string;
   help?: string;
-  /** the default, as the help shows it (the command applies it) */
-  default?: string;
+  /** the value an absent option takes (parseArgs applies it; --help and the experiment schema show it) */
+  default?: string | number | boolean;
+  /** a default the command derives from its inputs (the model's length, another option): shown, never applied */
+  derived?: string;
+  /** strings: the accepted values */
+  choices?: readonly string[];
   required?: boolean;
   /** numbers: the smallest accepted value */
   min?: number;
   /** numbers: values must be > min rather than >= min */
   exclusiveMin?: boolean;
+  /** numbers: values must be < max */
+  exclusiveMax?: number;
   /** a trec_eval-style short form (evaluate's -q, -c, -l) */
   short?: string;
 }
@@ -40,7 +48,10 @@ export interface CommandSpec {
 }
 
 export interface Parsed {
+  /** every option given, and every absent one that has a `default` */
   opts: Record<string, string | number | boolean | undefined>;
+  /** the options given on the command line (not filled in from defaults) */
+  given: Set<string>;
   positionals: string[];
 }
 
@@ -55,21 +66,33 @@ export class HelpRequested extends Error {
 const INT = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
-const opt = (o: OptionKind | Opt): Opt => (typeof o === 'string' ? { kind: o } : o);
+export const opt = (o: OptionKind | Opt): Opt => (typeof o === 'string' ? { kind: o } : o);
 
 /** Parses `value` as option `name` of kind `o` (strictly: decimal digits only, no hex, no trailing junk). */
-export function parseValue(name: string, value: string, o: Opt): string | number {
-  if (o.kind === 'string') return value;
+export function parseValue(name: string, value: string, o: Opt, label = `option --${name}`): string | number {
+  if (o.kind === 'string') return checkChoice(name, value, o, label);
   const isInt = o.kind === 'int';
   if (!(isInt ? INT : DECIMAL).test(value.trim()) || value.trim() !== value) {
-    throw new UserError(`option --${name} expects ${isInt ? 'an integer' : 'a number'}, got '${value}'${o.arg ? ` (e.g. --${name} ${o.default ?? (isInt ? '8' : '1.5')})` : ''}`);
+    throw new UserError(`${label} expects ${isInt ? 'an integer' : 'a number'}, got '${value}'${o.arg ? ` (e.g. ${label.startsWith('option') ? `--${name} ` : ''}${o.default ?? (isInt ? '8' : '1.5')})` : ''}`);
   }
-  const n = Number(value);
-  if (!Number.isFinite(n) || (isInt && !Number.isSafeInteger(n))) throw new UserError(`option --${name}: '${value}' is out of range`);
+  return checkNumber(name, Number(value), o, label, value);
+}
+
+/** Checks a number against option `o` (integer, range); `label` names it in the error (`option --steps`, `experiment.json: attribute.steps`). */
+export function checkNumber(name: string, n: number, o: Opt, label = `option --${name}`, shown: string = String(n)): number {
+  const isInt = o.kind === 'int';
+  if (!Number.isFinite(n) || (isInt && !Number.isSafeInteger(n))) throw new UserError(`${label}: '${shown}' is out of range`);
+  if (isInt && !Number.isInteger(n)) throw new UserError(`${label} expects an integer, got ${shown}`);
   if (o.min !== undefined && (o.exclusiveMin ? !(n > o.min) : !(n >= o.min))) {
-    throw new UserError(`option --${name} must be ${isInt ? 'an integer' : 'a number'} ${o.exclusiveMin ? '>' : '>='} ${o.min}, got ${value}`);
+    throw new UserError(`${label} must be ${isInt ? 'an integer' : 'a number'} ${o.exclusiveMin ? '>' : '>='} ${o.min}, got ${shown}`);
   }
+  if (o.exclusiveMax !== undefined && !(n < o.exclusiveMax)) throw new UserError(`${label} must be < ${o.exclusiveMax}, got ${shown}`);
   return n;
+}
+
+function checkChoice(name: string, v: string, o: Opt, label: string): string {
+  if (o.choices && !o.choices.includes(v)) throw new UserError(`${label} '${v}' is not one of: ${o.choices.join(', ')}`);
+  return v;
 }
 
 export function parseArgs(cmd: string, argv: string[], spec: OptionSpec | CommandSpec): Parsed {
@@ -77,6 +100,7 @@ export function parseArgs(cmd: string, argv: string[], spec: OptionSpec | Comman
   const options = command ? command.options : (spec as OptionSpec);
   if (command && argv.some((a) => a === '--help' || a === '-h')) throw new HelpRequested(helpText(command));
   const opts: Parsed['opts'] = {};
+  const given = new Set<string>();
   const positionals: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -94,6 +118,7 @@ export function parseArgs(cmd: string, argv: string[], spec: OptionSpec | Comman
     if (o.kind === 'boolean') {
       if (value !== undefined && value !== 'true' && value !== 'false') throw new UserError(`option --${name} is a flag; give --${name} (or --${name}=false), not --${name}=${value}`);
       opts[name] = value === undefined ? true : value === 'true';
+      given.add(name);
       continue;
     }
     if (value === undefined) {
@@ -101,13 +126,23 @@ export function parseArgs(cmd: string, argv: string[], spec: OptionSpec | Comman
       if (value === undefined) throw new UserError(`option --${name} needs a value${o.arg ? ` (--${name} ${o.arg})` : ''}`);
     }
     opts[name] = parseValue(name, value, o);
+    given.add(name);
   }
   if (command) {
     for (const [name, o] of Object.entries(options)) {
       if (opt(o).required && (opts[name] === undefined || opts[name] === '')) throw new UserError(`--${name} is required (${opt(o).arg ? `--${name} ${opt(o).arg}` : `--${name}`}); see ir-neurons ${cmd} --help`);
     }
   }
-  return { opts, positionals };
+  applyDefaults(options, opts);
+  return { opts, given, positionals };
+}
+
+/** Fills in the `default` of every absent option of `options`. */
+export function applyDefaults(options: OptionSpec, opts: Record<string, unknown>): void {
+  for (const [name, o] of Object.entries(options)) {
+    const d = opt(o).default;
+    if (opts[name] === undefined && d !== undefined) opts[name] = d;
+  }
 }
 
 function isCommand(s: OptionSpec | CommandSpec): s is CommandSpec {
@@ -119,7 +154,8 @@ export function helpText(c: CommandSpec): string {
   const rows = Object.entries(c.options).map(([name, o0]) => {
     const o = opt(o0);
     const head = `${o.short ? `${o.short}, ` : ''}--${name}${o.kind === 'boolean' ? '' : ` ${o.arg ?? (o.kind === 'string' ? 'VALUE' : 'N')}`}`;
-    const tail = [o.help ?? '', o.required ? '(required)' : '', o.default !== undefined ? `(default: ${o.default})` : ''].filter(Boolean).join(' ');
+    const shown = o.default !== undefined ? String(o.default) : o.derived;
+    const tail = [o.help ?? '', o.choices && !o.help?.includes(o.choices[0]) ? `(one of: ${o.choices.join(', ')})` : '', o.required ? '(required)' : '', shown !== undefined ? `(default: ${shown})` : ''].filter(Boolean).join(' ');
     return [head, tail] as const;
   });
   const w = Math.min(30, Math.max(0, ...rows.map(([h]) => h.length)) + 2);

@@ -13,16 +13,17 @@ import { readPairsJsonl } from '../data/pairs-jsonl.ts';
 import { requestGpu } from '../gpu/node.ts';
 import { BertGpu } from '../model/forward.ts';
 import { NigEngine, type NigResult } from '../ig/engine.ts';
-import { BASELINES, type Baseline } from '../ig/baselines.ts';
-import { ADAPTIVE_START, DEFAULT_MAX_STEPS, DEFAULT_RULE, IG_RULES, NIG_RULES, type IgRule, type NigRule } from '../ig/path.ts';
+import { BASELINES, DEFAULT_BASELINE, type Baseline } from '../ig/baselines.ts';
+import { ADAPTIVE_START, DEFAULT_MAX_STEPS, DEFAULT_RULE, IG_RULES, NIG_RULES, TOL_RANGE, type IgRule, type NigRule } from '../ig/path.ts';
 import { IgEngine } from '../ig/ig.ts';
 import { attributionsSafetensors, pairTensors } from '../ig/export.ts';
 export { pairTensors };
 import { modelHash } from '../formats/hash.ts';
 import { UserError } from '../util/errors.ts';
-import type { Target } from '../model/types.ts';
+import { defaultTarget, TARGETS, type Target } from '../model/types.ts';
 import { Progress } from '../util/progress.ts';
 import { runDatasets } from '../run/datasets.ts';
+import { DEFAULT_CHECKPOINT_EVERY, DEFAULT_PACK } from '../run/scheduler.ts';
 import { runManifest } from '../run/manifest.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { checkOutDir, prepareOutDir, removeCreated } from '../util/out-path.ts';
@@ -31,53 +32,45 @@ import { lockDir } from '../run/lock.ts';
 import { encodeNamedPairs } from '../pipeline/encode.ts';
 import { displayName } from '../util/stdio.ts';
 
-const TARGETS: Target[] = ['relevant', 'nonrelevant', 'logit'];
-
-function oneOf<T extends string>(name: string, v: unknown, allowed: T[], dflt: T): T {
-  if (v === undefined) return dflt;
-  if (!allowed.includes(v as T)) throw new UserError(`--${name} '${v}' is not one of: ${allowed.join(', ')}`);
-  return v as T;
-}
-
-/** Options of both modes. */
-const COMMON: Record<string, Opt> = {
+/** Options of both modes (the NIG options also make the `attribute` section of an experiment file). */
+export const COMMON: Record<string, Opt> = {
   model: { kind: 'string', arg: 'DIR', required: true, help: 'checkpoint folder (config.json, weights, tokenizer)' },
   tokenizer: { kind: 'string', arg: 'FILE', help: "tokenizer.json or vocab.txt to use instead of the model folder's" },
   steps: { kind: 'int', arg: 'M', min: 1, help: 'NIG steps m (the path has m + 1 points); required unless --tol, where it is the first m tried (default 4)' },
-  rule: { kind: 'string', arg: 'RULE', default: DEFAULT_RULE, help: `quadrature of the NIG path: ${NIG_RULES.join(', ')} ((4·T_m − T_{m/2})/3, order 4; m a multiple of 4)` },
-  tol: { kind: 'number', arg: 'EPS', min: 0, exclusiveMin: true, help: 'adaptive m per pair: double m until the estimated relative L2 error of the NIG vector is ≤ EPS (e.g. 1e-3)' },
-  'max-steps': { kind: 'int', arg: 'M', min: 1, default: String(DEFAULT_MAX_STEPS), help: 'the cap on the adaptive m of --tol (a pair that reaches it is reported)' },
-  units: { kind: 'string', arg: 'UNITS', default: 'ffn-pre', help: 'FFN units attributed: ffn-pre (before GELU) or ffn-post' },
-  target: { kind: 'string', arg: 'T', default: 'relevant (logit for 1-label models)', help: `what is differentiated: ${TARGETS.join(', ')}` },
-  baseline: { kind: 'string', arg: 'B', default: 'pad-keep-special', help: `baseline input: ${BASELINES.join(', ')}` },
-  'max-length': { kind: 'int', arg: 'N', default: "the model's max_position_embeddings (≤ 512)", help: 'tokens per pair (passage truncated)' },
+  rule: { kind: 'string', arg: 'RULE', default: DEFAULT_RULE, choices: NIG_RULES, help: `quadrature of the NIG path: ${NIG_RULES.join(', ')} ((4·T_m − T_{m/2})/3, order 4; m a multiple of 4)` },
+  tol: { kind: 'number', arg: 'EPS', ...TOL_RANGE, help: 'adaptive m per pair: double m until the estimated relative L2 error of the NIG vector is ≤ EPS (e.g. 1e-3)' },
+  'max-steps': { kind: 'int', arg: 'M', min: 1, default: DEFAULT_MAX_STEPS, help: 'the cap on the adaptive m of --tol (a pair that reaches it is reported)' },
+  units: { kind: 'string', arg: 'UNITS', default: 'ffn-pre', choices: ['ffn-pre', 'ffn-post'], help: 'FFN units attributed: ffn-pre (before GELU) or ffn-post' },
+  target: { kind: 'string', arg: 'T', derived: 'relevant (logit for 1-label models)', choices: TARGETS, help: `what is differentiated: ${TARGETS.join(', ')}` },
+  baseline: { kind: 'string', arg: 'B', default: DEFAULT_BASELINE, choices: BASELINES, help: `baseline input: ${BASELINES.join(', ')}` },
+  'max-length': { kind: 'int', arg: 'N', min: 1, derived: "the model's max_position_embeddings (≤ 512)", help: 'tokens per pair (passage truncated)' },
   'max-memory': { kind: 'number', arg: 'MiB', min: 0, exclusiveMin: true, help: 'GPU memory budget of the chunk plan' },
   chunk: { kind: 'int', arg: 'P', min: 1, help: 'path points per forward/backward (default: as many as memory allows)' },
   out: { kind: 'string', arg: 'DIR', required: true, help: 'output folder (created if missing; locked while the run writes it)' },
 };
 /** Options of `--pairs FILE` runs only. */
-const PAIRS_ONLY: Record<string, Opt> = {
+export const PAIRS_ONLY: Record<string, Opt> = {
   pairs: { kind: 'string', arg: 'FILE.jsonl', help: '[pairs mode] {"id","query","passage"} lines (- for standard input)' },
   'per-token': { kind: 'boolean', help: '[pairs mode] also write the per-token NIG [layers, T, d_ff] (the last layer is 0 off [CLS]: computed at [CLS] only)' },
-  'ig-rule': { kind: 'string', arg: 'RULE', default: 'conductance along the NIG path', help: `[pairs mode] IG on the embeddings with its own quadrature: ${IG_RULES.join(', ')}` },
-  'ig-steps': { kind: 'int', arg: 'N', min: 1, default: '--steps', help: '[pairs mode] steps (or nodes) of --ig-rule' },
+  'ig-rule': { kind: 'string', arg: 'RULE', derived: 'conductance along the NIG path', choices: IG_RULES, help: `[pairs mode] IG on the embeddings with its own quadrature: ${IG_RULES.join(', ')}` },
+  'ig-steps': { kind: 'int', arg: 'N', min: 1, derived: '--steps', help: '[pairs mode] steps (or nodes) of --ig-rule' },
 };
 /** Options of `--dataset NAMES` runs only. */
-const DATASET_ONLY: Record<string, Opt> = {
+export const DATASET_ONLY: Record<string, Opt> = {
   dataset: { kind: 'string', arg: 'NAMES', help: '[dataset mode] comma-separated datasets or groups (in-domain, out-of-domain, all)' },
-  'datasets-config': { kind: 'string', arg: 'FILE', default: 'data/datasets.json', help: '[dataset mode] the dataset list' },
-  shared: { kind: 'string', arg: 'DIR', default: '$IR_NEURONS_SHARED or ../shared', help: '[dataset mode] root of the dataset files' },
+  'datasets-config': { kind: 'string', arg: 'FILE', derived: 'data/datasets.json', help: '[dataset mode] the dataset list' },
+  shared: { kind: 'string', arg: 'DIR', derived: '$IR_NEURONS_SHARED or ../shared', help: '[dataset mode] root of the dataset files' },
   'per-query': { kind: 'int', arg: 'N', min: 1, help: '[dataset mode] at most N pairs per query and label' },
   'per-dataset': { kind: 'int', arg: 'N', min: 1, help: '[dataset mode] at most N pairs per dataset and label' },
-  seed: { kind: 'int', arg: 'S', default: '0', help: '[dataset mode] seed of the pair selection' },
+  seed: { kind: 'int', arg: 'S', min: 0, default: 0, help: '[dataset mode] seed of the pair selection' },
   'allow-unjudged': { kind: 'boolean', help: '[dataset mode] count unjudged candidates as non-relevant' },
   'correct-only': { kind: 'boolean', help: '[dataset mode] keep only pairs the model classifies correctly' },
   shard: { kind: 'string', arg: 'i/n', help: '[dataset mode] run shard i of n (auto/n: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)' },
   resume: { kind: 'boolean', help: "[dataset mode] continue from the folder's checkpoint (verified against this run)" },
-  'checkpoint-every': { kind: 'int', arg: 'N', min: 1, default: '25', help: '[dataset mode] pairs between checkpoints' },
+  'checkpoint-every': { kind: 'int', arg: 'N', min: 1, default: DEFAULT_CHECKPOINT_EVERY, help: '[dataset mode] pairs between checkpoints' },
   'stop-after': { kind: 'int', arg: 'N', min: 0, help: '[dataset mode] stop after N pairs (then --resume)' },
   'keep-pairs': { kind: 'boolean', help: "[dataset mode] also keep every pair's NIG vector (pairs.safetensors)" },
-  pack: { kind: 'int', arg: 'N', min: 1, default: '4', help: '[dataset mode] most pairs of one length per batch (changes no number)' },
+  pack: { kind: 'int', arg: 'N', min: 1, default: DEFAULT_PACK, help: '[dataset mode] most pairs of one length per batch (changes no number)' },
 };
 
 export const command: CommandSpec = {
@@ -93,9 +86,9 @@ export const command: CommandSpec = {
 };
 
 /** Refuses options of the other mode (they would be ignored). */
-function checkMode(opts: Record<string, unknown>, dataset: boolean): void {
+function checkMode(opts: Set<string>, dataset: boolean): void {
   const other = dataset ? PAIRS_ONLY : DATASET_ONLY;
-  const given = Object.keys(other).filter((k) => opts[k] !== undefined && k !== 'pairs' && k !== 'dataset');
+  const given = Object.keys(other).filter((k) => opts.has(k) && k !== 'pairs' && k !== 'dataset');
   if (!given.length) return;
   const list = given.map((k) => `--${k}`).join(', ');
   throw new UserError(dataset
@@ -110,8 +103,8 @@ export async function run(argv: string[]): Promise<number> {
   const datasetSpec = a.opts.dataset as string | undefined;
   if (datasetSpec && a.opts.pairs) throw new UserError('give either --pairs FILE or --dataset NAMES, not both');
   if (!datasetSpec && !a.opts.pairs) throw new UserError('give the pairs: --pairs FILE.jsonl, or --dataset NAMES (see ir-neurons attribute --help)');
-  checkMode(a.opts, !!datasetSpec);
-  if (a.opts['ig-steps'] !== undefined && a.opts['ig-rule'] === undefined) throw new UserError('--ig-steps sets the steps of --ig-rule; give --ig-rule too (without it, IG on the embeddings is the conductance along the NIG path with --steps)');
+  checkMode(a.given, !!datasetSpec);
+  if (a.given.has('ig-steps') && !a.given.has('ig-rule')) throw new UserError('--ig-steps sets the steps of --ig-rule; give --ig-rule too (without it, IG on the embeddings is the conductance along the NIG path with --steps)');
   const pairsFile = datasetSpec ? '' : (a.opts.pairs as string);
   const outDir = a.opts.out as string;
   // the output folder, before any long work (it is created and locked later, when the run starts writing)
@@ -128,21 +121,20 @@ export async function run(argv: string[]): Promise<number> {
   }
   // --tol: an adaptive m per pair, from --steps (default 4) doubling up to --max-steps (NigEngine.attributeMany)
   const tol = a.opts.tol as number | undefined;
-  if (tol !== undefined && !(tol < 1)) throw new UserError(`--tol takes a relative error in (0, 1), e.g. 1e-3; got ${tol}`);
-  if (tol === undefined && a.opts['max-steps'] !== undefined) throw new UserError('--max-steps caps the adaptive m of --tol; give --tol too, or drop --max-steps for a fixed --steps');
+  if (tol === undefined && a.given.has('max-steps')) throw new UserError('--max-steps caps the adaptive m of --tol; give --tol too, or drop --max-steps for a fixed --steps');
   const stepsGiven = (a.opts.steps as number | undefined) ?? (tol !== undefined ? ADAPTIVE_START : undefined);
   if (stepsGiven === undefined) throw new UserError('--steps is required (e.g. --steps 50), or --tol for an adaptive m (e.g. --tol 1e-3); see ir-neurons attribute --help');
   const steps: number = stepsGiven;
-  const rule = oneOf<NigRule>('rule', a.opts.rule, NIG_RULES, DEFAULT_RULE);
-  const units = oneOf<'ffn-pre' | 'ffn-post'>('units', a.opts.units, ['ffn-pre', 'ffn-post'], 'ffn-pre');
+  const rule = a.opts.rule as NigRule;
+  const units = a.opts.units as 'ffn-pre' | 'ffn-post';
   // only with --tol or richardson (so a plain run's options, and its run key, stay as they were)
-  const maxSteps = tol !== undefined ? (a.opts['max-steps'] as number | undefined) ?? DEFAULT_MAX_STEPS : undefined;
+  const maxSteps = tol !== undefined ? a.opts['max-steps'] as number : undefined;
   const adaptive = tol !== undefined || rule === 'richardson' ? { ...(tol !== undefined ? { tol, maxSteps } : {}), estimateOf: units } : {};
-  const baseline = oneOf<Baseline>('baseline', a.opts.baseline, BASELINES, 'pad-keep-special');
+  const baseline = a.opts.baseline as Baseline;
   const w = loadCheckpoint(modelDir);
-  const target = oneOf<Target>('target', a.opts.target, TARGETS, w.config.numLabels === 1 ? 'logit' : 'relevant');
+  const target = (a.opts.target as Target | undefined) ?? defaultTarget(w.config.numLabels);
   const maxMemory = a.opts['max-memory'] as number | undefined;
-  const igRule = a.opts['ig-rule'] === undefined ? undefined : oneOf<IgRule>('ig-rule', a.opts['ig-rule'], IG_RULES, 'riemann-right');
+  const igRule = a.opts['ig-rule'] as IgRule | undefined;
   const tok = loadTokenizer(modelDir, { tokenizerFile: a.opts.tokenizer as string | undefined });
   const maxLength = effectiveMaxLength(a.opts['max-length'] as number | undefined, w.config.maxPositions);
   const g = await requestGpu();
@@ -150,15 +142,14 @@ export async function run(argv: string[]): Promise<number> {
   const engine = new NigEngine(model, { clsId: tok.clsId, sepId: tok.sepId, padId: tok.padId, maskId: tok.maskId, unkId: tok.unkId }, maxMemory && maxMemory * 2 ** 20);
   const chunk = a.opts.chunk as number | undefined;
   if (datasetSpec) {
-    const every = (a.opts['checkpoint-every'] as number | undefined) ?? 25;
     return (await runDatasets({
       spec: datasetSpec, configFile: a.opts['datasets-config'] as string | undefined, shared: a.opts.shared as string | undefined,
       selection: {
-        seed: (a.opts.seed as number | undefined) ?? 0, perQuery: a.opts['per-query'] as number | undefined, perDataset: a.opts['per-dataset'] as number | undefined,
+        seed: a.opts.seed as number, perQuery: a.opts['per-query'] as number | undefined, perDataset: a.opts['per-dataset'] as number | undefined,
         allowUnjudged: !!a.opts['allow-unjudged'], correctOnly: !!a.opts['correct-only'],
       },
-      nig: { steps, rule, target, baseline, chunk, ...adaptive }, units, maxLength, checkpointEvery: every, shardSpec: a.opts.shard as string | undefined,
-      resume: !!a.opts.resume, stopAfter: a.opts['stop-after'] as number | undefined, keepPairs: !!a.opts['keep-pairs'], pack: a.opts.pack as number | undefined, maxMemoryMiB: maxMemory, outDir, modelDir, modelHash: modelHash(modelDir),
+      nig: { steps, rule, target, baseline, chunk, ...adaptive }, units, maxLength, checkpointEvery: a.opts['checkpoint-every'] as number, shardSpec: a.opts.shard as string | undefined,
+      resume: !!a.opts.resume, stopAfter: a.opts['stop-after'] as number | undefined, keepPairs: !!a.opts['keep-pairs'], pack: a.opts.pack as number, maxMemoryMiB: maxMemory, outDir, modelDir, modelHash: modelHash(modelDir),
     }, engine, tok)).code;
   }
   const ig = igRule ? new IgEngine(engine) : null;

@@ -51,8 +51,8 @@ export const command: CommandSpec = {
   summary: 'Fetches a cross-encoder from the Hugging Face hub (config, weights, tokenizer): resumable, each file checked against the size and hash the hub lists, then checks that the folder loads.',
   options: {
     revision: { kind: 'string', arg: 'R', default: 'main', help: 'branch, tag or commit' },
-    dir: { kind: 'string', arg: 'DIR', default: 'weights/<NAME>', help: 'where the files go (created)' },
-    'stall-timeout': { kind: 'number', arg: 'S', min: 0, exclusiveMin: true, default: `IR_NEURONS_STALL_S, else ${DEFAULT_STALL_SECONDS}`,
+    dir: { kind: 'string', arg: 'DIR', derived: 'weights/<NAME>', help: 'where the files go (created)' },
+    'stall-timeout': { kind: 'number', arg: 'S', min: 0, exclusiveMin: true, derived: `IR_NEURONS_STALL_S, else ${DEFAULT_STALL_SECONDS}`,
       help: 'seconds without a byte after which the download stops (what was received is kept: running again resumes)' },
   },
   notes: [

@@ -21,7 +21,7 @@ export const command: CommandSpec = {
     run: { kind: 'string', arg: 'FILE', required: true, help: 'TREC run: qid Q0 docid rank score tag (ranked by score, ties by docid descending; - for standard input)' },
     measures: { kind: 'string', arg: 'LIST', default: DEFAULT_MEASURES, help: `comma-separated; known: ${MEASURE_HELP}` },
     query_eval_wanted: { kind: 'boolean', short: '-q', help: "also print each query's values" },
-    level_for_rel: { kind: 'int', arg: 'LEVEL', short: '-l', min: 0, default: '1', help: 'minimum grade counted as relevant; TREC DL uses 2' },
+    level_for_rel: { kind: 'int', arg: 'LEVEL', short: '-l', min: 0, default: 1, help: 'minimum grade counted as relevant; TREC DL uses 2' },
     complete_rel_info_wanted: { kind: 'boolean', short: '-c', help: 'average over all qrels queries, missing ones scoring 0' },
   },
   examples: ['ir-neurons evaluate --qrels qrels.txt --run run.txt -l 2 --measures ndcg_cut_10,recip_rank_10'],
@@ -58,9 +58,9 @@ export async function run(argv: string[]): Promise<number> {
   const qrelsPath = required(CMD, p, 'qrels');
   const runPath = required(CMD, p, 'run');
   if (qrelsPath === '-' && runPath === '-') throw new UserError('--qrels and --run cannot both be - (standard input): give one of them as a file');
-  const level = (p.opts.level_for_rel as number | undefined) ?? 1;
+  const level = p.opts.level_for_rel as number;
   if (!Number.isInteger(level) || level < 0) throw new UserError(`-l expects an integer grade >= 0, got ${level}`);
-  const names = String(p.opts.measures ?? DEFAULT_MEASURES).split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const names = String(p.opts.measures).split(',').map((s) => s.trim()).filter((s) => s !== '');
   if (names.length === 0) throw new UserError(`--measures is empty; known: ${MEASURE_HELP}`);
 
   const qrels = readQrels(qrelsPath);

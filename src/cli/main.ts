@@ -16,7 +16,8 @@ const COMMANDS: Record<string, { about: string; load: () => Promise<{ run(argv: 
   prune: { about: 'prune top neurons of attribution schemes and re-rank, against random pruning', load: () => import('./prune.ts') },
   report: { about: 'HTML/JSON/Markdown report of a dataset run (and its pruning table)', load: () => import('./report.ts') },
   evaluate: { about: 'evaluate a TREC run against qrels (trec_eval conventions)', load: () => import('./evaluate.ts') },
-  demo: { about: 'run the main job on the bundled tiny model and toy pairs', load: () => import('./demo.ts') },
+  experiment: { about: 'run an experiment file: download, attribute, prune, report (each step skipped when done)', load: () => import('./experiment.ts') },
+  demo: { about: 'run the main job on the bundled tiny model and toy pairs (experiments/demo.json)', load: () => import('./demo.ts') },
   download: { about: 'fetch a cross-encoder from the Hugging Face hub (resumable, hash-checked)', load: () => import('./download.ts') },
 };
 

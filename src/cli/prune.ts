@@ -14,16 +14,16 @@ import { requestGpu } from '../gpu/node.ts';
 import { BertGpu } from '../model/forward.ts';
 import { loadDataset, loadDatasetConfig } from '../data/datasets.ts';
 import { readRunDir } from '../run/run-dir.ts';
-import { runPruning, type PruneDataset } from '../pipeline/prune.ts';
+import { MIN_SEEDS, runPruning, type PruneDataset } from '../pipeline/prune.ts';
 import { gpuMasksFromRun } from '../pipeline/gpu-masks.ts';
 import { defaultShared, pickDatasets, REPO_ROOT } from '../run/datasets.ts';
 import { STANDARD_PERCENTS } from '../analysis/rankings.ts';
 import { NDCG10 } from '../analysis/pruning.ts';
+import { DEFAULT_SCORE_BATCH } from '../model/score.ts';
 
 export const DEFAULT_SCHEMES = ['fusion/all/rel', 'fusion/in-domain/rel', 'fusion/out-of-domain/rel', 'fusion/all/nonrel'];
 
-export function parseList(name: string, v: unknown, dflt: readonly number[]): number[] {
-  if (v === undefined) return [...dflt];
+export function parseList(name: string, v: unknown): number[] {
   const xs = String(v).split(',').map((s) => Number(s.trim()));
   if (!xs.length || xs.some((x) => !(x > 0 && x <= 100))) throw new UserError(`--${name} '${v}' must be comma-separated percents in (0, 100]`);
   return xs;
@@ -37,15 +37,15 @@ export const command: CommandSpec = {
     model: { kind: 'string', arg: 'DIR', required: true, help: 'the checkpoint that was attributed' },
     tokenizer: { kind: 'string', arg: 'FILE', help: "tokenizer.json or vocab.txt to use instead of the model folder's" },
     run: { kind: 'string', arg: 'RUN_DIR', required: true, help: "a finished (or merged) 'attribute --dataset' folder" },
-    dataset: { kind: 'string', arg: 'NAMES', default: "the run's datasets", help: 'datasets to re-rank' },
-    'datasets-config': { kind: 'string', arg: 'FILE', default: 'data/datasets.json', help: 'the dataset list' },
-    shared: { kind: 'string', arg: 'DIR', default: '$IR_NEURONS_SHARED or ../shared', help: 'root of the dataset files' },
-    schemes: { kind: 'string', arg: 'LIST', default: DEFAULT_SCHEMES.join(','), help: 'comma-separated schemes (kind/group/label)' },
+    dataset: { kind: 'string', arg: 'NAMES', derived: "the run's datasets", help: 'datasets to re-rank' },
+    'datasets-config': { kind: 'string', arg: 'FILE', derived: 'data/datasets.json', help: 'the dataset list' },
+    shared: { kind: 'string', arg: 'DIR', derived: '$IR_NEURONS_SHARED or ../shared', help: 'root of the dataset files' },
+    schemes: { kind: 'string', arg: 'LIST', derived: `${DEFAULT_SCHEMES.join(',')} (those the run has)`, help: 'comma-separated schemes (kind/group/label)' },
     percents: { kind: 'string', arg: 'LIST', default: STANDARD_PERCENTS.join(','), help: 'percents of units pruned' },
-    seeds: { kind: 'int', arg: 'N', min: 1, default: '5', help: 'random sets per scheme and percent' },
-    depth: { kind: 'int', arg: 'N', min: 1, default: '100', help: 'candidates re-ranked per query' },
-    'max-length': { kind: 'int', arg: 'N', default: "the run's", help: 'tokens per pair' },
-    batch: { kind: 'int', arg: 'N', min: 1, default: '32', help: 'pairs per forward pass (changes no number)' },
+    seeds: { kind: 'int', arg: 'N', min: MIN_SEEDS, default: MIN_SEEDS, help: 'random sets per scheme and percent' },
+    depth: { kind: 'int', arg: 'N', min: 1, default: 100, help: 'candidates re-ranked per query' },
+    'max-length': { kind: 'int', arg: 'N', min: 1, derived: "the run's", help: 'tokens per pair' },
+    batch: { kind: 'int', arg: 'N', min: 1, default: DEFAULT_SCORE_BATCH, help: 'pairs per forward pass (changes no number)' },
     absolute: { kind: 'boolean', help: 'rank units by |mean NIG| instead of mean NIG' },
     out: { kind: 'string', arg: 'DIR', required: true, help: 'output folder (pruning.json and runs/)' },
   },
@@ -72,10 +72,10 @@ export async function run(argv: string[]): Promise<number> {
   const model = await BertGpu.create(g, w);
   const res = await runPruning(model, tok, datasets, runDir.cells, runDir.groups, {
     schemes: a.opts.schemes ? String(a.opts.schemes).split(',').map((s) => s.trim()) : DEFAULT_SCHEMES.filter((s) => runDir.cells.some((c) => s.endsWith(`/${c.label}`)) && (!s.includes('-domain') || (runDir.groups.inDomain.length > 0 && runDir.groups.outOfDomain.length > 0))),
-    percents: parseList('percents', a.opts.percents, STANDARD_PERCENTS),
-    seeds: (a.opts.seeds as number | undefined) ?? 5,
-    depth: (a.opts.depth as number | undefined) ?? 100,
-    maxLength, batch: (a.opts.batch as number | undefined) ?? 32, absolute: !!a.opts.absolute, outDir,
+    percents: parseList('percents', a.opts.percents),
+    seeds: a.opts.seeds as number,
+    depth: a.opts.depth as number,
+    maxLength, batch: a.opts.batch as number, absolute: !!a.opts.absolute, outDir,
   }, gpuMasksFromRun(g, model, runDir, !!a.opts.absolute));
   for (const b of res.table.baselines) process.stdout.write(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(4)}, MRR@10 ${b.mrr10.toFixed(4)} (${b.queries} queries)\n`);
   for (const r of res.table.rows) {

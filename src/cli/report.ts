@@ -9,7 +9,7 @@ import { checkOutFile, prepareOutDir, readJsonFile } from '../util/out-path.ts';
 import { UserError } from '../util/errors.ts';
 import { guardWrite } from '../util/write-error.ts';
 import { readRunDir } from '../run/run-dir.ts';
-import { reportInput, type ReportOptions } from '../pipeline/report-input.ts';
+import { DEFAULT_REPORT_P, reportInput, type ReportOptions } from '../pipeline/report-input.ts';
 import { writeReport } from '../report/write.ts';
 
 export function makeReport(runDir: string, pruningFile: string | undefined, out: string, title?: string, p?: number, extra: Omit<ReportOptions, 'p' | 'title'> = {}): string {
@@ -38,10 +38,10 @@ export const command: CommandSpec = {
   usage: 'RUN_DIR [--pruning FILE] [options] --out DIR|FILE.html',
   summary: 'HTML, JSON and Markdown report of a dataset run folder (and its pruning table), after verifying the folder.',
   options: {
-    pruning: { kind: 'string', arg: 'FILE', default: 'RUN_DIR/pruning.json if present', help: "pruning table of 'ir-neurons prune'" },
+    pruning: { kind: 'string', arg: 'FILE', derived: 'RUN_DIR/pruning.json if present', help: "pruning table of 'ir-neurons prune'" },
     out: { kind: 'string', arg: 'DIR|FILE.html', required: true, help: 'a folder (report.html, report.json, report.md) or an .html file' },
     title: { kind: 'string', arg: 'TEXT', help: 'title of the report' },
-    p: { kind: 'number', arg: 'PERCENT', min: 0, exclusiveMin: true, default: '1', help: 'top p% of units per scheme' },
+    p: { kind: 'number', arg: 'PERCENT', min: 0, exclusiveMin: true, default: DEFAULT_REPORT_P, help: 'top p% of units per scheme' },
     exclude: { kind: 'string', arg: 'DATASETS', help: 'Fig. 3: also intersect all datasets but these (comma-separated, any datasets of the run); repeat the list with / for more rows, e.g. a,b/c' },
   },
   examples: ['ir-neurons report runs/merged --pruning runs/prune/pruning.json --out runs/report.html'],

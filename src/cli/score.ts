@@ -11,7 +11,7 @@ import { requestGpu } from '../gpu/node.ts';
 import { BertGpu, relevance } from '../model/forward.ts';
 import { UserError } from '../util/errors.ts';
 import { writeJsonAtomic } from '../util/atomic.ts';
-import { scoreEncoded } from '../model/score.ts';
+import { DEFAULT_SCORE_BATCH, scoreEncoded } from '../model/score.ts';
 import { checkOutFile } from '../util/out-path.ts';
 import { displayName, STDIN } from '../util/stdio.ts';
 import { encodeNamedPairs } from '../pipeline/encode.ts';
@@ -27,8 +27,8 @@ export const command: CommandSpec = {
     tokenizer: { kind: 'string', arg: 'FILE', help: "tokenizer.json or vocab.txt to use instead of the model folder's" },
     pairs: { kind: 'string', arg: 'FILE.jsonl', required: true, help: '{"id","query","passage"} lines (- for standard input)' },
     'prune-mask': { kind: 'string', arg: 'FILE', help: 'units to prune: safetensors with a layer.<i> mask [d_ff] per layer (1 keep, 0 prune)' },
-    'max-length': { kind: 'int', arg: 'N', default: "the model's max_position_embeddings (≤ 512)", help: 'tokens per pair (passage truncated)' },
-    batch: { kind: 'int', arg: 'N', min: 1, default: '32', help: 'pairs per forward pass (changes no number)' },
+    'max-length': { kind: 'int', arg: 'N', min: 1, derived: "the model's max_position_embeddings (≤ 512)", help: 'tokens per pair (passage truncated)' },
+    batch: { kind: 'int', arg: 'N', min: 1, default: DEFAULT_SCORE_BATCH, help: 'pairs per forward pass (changes no number)' },
     out: { kind: 'string', arg: 'FILE.json', required: true, help: 'output file; its folder must exist (checked before scoring); - for standard output' },
   },
   examples: ['ir-neurons score --model weights/minilm-l6 --pairs pairs.jsonl --out scores.json'],
@@ -41,7 +41,7 @@ export async function run(argv: string[]): Promise<number> {
   const pairsFile = a.opts.pairs as string;
   const outFile = a.opts.out as string;
   if (outFile !== STDIN) checkOutFile(outFile);
-  const batch = (a.opts.batch as number | undefined) ?? 32;
+  const batch = a.opts.batch as number;
   const w = loadCheckpoint(modelDir);
   const tok = loadTokenizer(modelDir, { tokenizerFile: a.opts.tokenizer as string | undefined });
   if (tok.vocabSize > w.config.vocabSize) throw new UserError(`${tok.file}: tokenizer vocabulary (${tok.vocabSize}) is larger than the model's vocab_size (${w.config.vocabSize}); use the tokenizer of this checkpoint`);

@@ -12,6 +12,7 @@ import { UserError } from '../util/errors.ts';
 export type Baseline = 'pad-keep-special' | 'pad' | 'zero' | 'mask' | 'unk' | 'pad-query' | 'pad-passage';
 
 export const BASELINES: Baseline[] = ['pad-keep-special', 'pad', 'zero', 'mask', 'unk', 'pad-query', 'pad-passage'];
+export const DEFAULT_BASELINE: Baseline = 'pad-keep-special';
 
 export interface SpecialIds { clsId: number; sepId: number; padId: number; maskId: number; unkId: number }
 

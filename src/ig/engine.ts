@@ -12,11 +12,11 @@ import { UserError } from '../util/errors.ts';
 import type { BertGpu, ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { buildBackward, type GradEvent } from '../model/backward.ts';
-import type { Target } from '../model/types.ts';
+import { defaultTarget, type Target } from '../model/types.ts';
 import { combine, conductance, pathSum, segments, setConductanceChunk, setSegments, setStash, stash } from '../kernels/ig.ts';
 import { allocateLayout, largestBuffer, layoutBytes, paddedLength, type Bound } from '../model/layout.ts';
-import { baselineIds, type Baseline, type SpecialIds } from './baselines.ts';
-import { alphas as alphasOf, checkLevelSteps, checkSteps, chunks, coarseLevels, DEFAULT_MAX_STEPS, DEFAULT_RULE, estimateError, kernelRule, nextSteps, ruleWeights, type NigRule } from './path.ts';
+import { baselineIds, DEFAULT_BASELINE, type Baseline, type SpecialIds } from './baselines.ts';
+import { alphas as alphasOf, checkLevelSteps, checkSteps, chunks, coarseLevels, DEFAULT_MAX_STEPS, DEFAULT_RULE, estimateError, kernelRule, nextSteps, ruleWeights, TOL_RANGE, type NigRule } from './path.ts';
 import { chunkLayout, clearedSums, type AttributionHandles, type ChunkLayout, type Slot, type StoreHandles } from './layout.ts';
 import { PointStore } from './store.ts';
 
@@ -223,7 +223,7 @@ export class NigEngine {
     const levels = coarseLevels(rule, true);
     const maxSteps = o.maxSteps ?? DEFAULT_MAX_STEPS;
     if (adaptive) {
-      if (!(o.tol! > 0 && o.tol! < 1)) throw new UserError(`--tol takes a relative error in (0, 1), e.g. 1e-3; got ${o.tol}`);
+      if (!(o.tol! > TOL_RANGE.min && o.tol! < TOL_RANGE.exclusiveMax)) throw new UserError(`--tol takes a relative error in (${TOL_RANGE.min}, ${TOL_RANGE.exclusiveMax}), e.g. 1e-3; got ${o.tol}`);
       checkLevelSteps(maxSteps, levels, '--max-steps');
       if (o.steps > maxSteps) throw new UserError(`--steps ${o.steps} (the first m tried) is above --max-steps ${maxSteps}; lower --steps or raise --max-steps`);
     }
@@ -330,9 +330,9 @@ export class NigEngine {
       if (!this.fits(T, slots * points, slots, levels, reserved)) throw new UserError(`${slots} pairs of ${T} tokens with ${points} points each do not fit one batch; pack fewer (see packable)`);
       P = slots * points;
     }
-    const baseIds = pairs.map((pair) => Array.from(baselineIds(pair.ids, pair.typeIds, o.baseline ?? 'pad-keep-special', this.special), (b) => (b < 0 ? null : b)));
+    const baseIds = pairs.map((pair) => Array.from(baselineIds(pair.ids, pair.typeIds, o.baseline ?? DEFAULT_BASELINE, this.special), (b) => (b < 0 ? null : b)));
     return {
-      pairs, T, m, alphas: al, skipLast, wr: down ? -wl : wr, wl: down ? -wr : wl, stores, rule, levels, estimateOf: o.estimateOf ?? 'ffn-pre', target: o.target ?? (cfg.numLabels === 1 ? 'logit' : 'relevant'),
+      pairs, T, m, alphas: al, skipLast, wr: down ? -wl : wr, wl: down ? -wr : wl, stores, rule, levels, estimateOf: o.estimateOf ?? 'ffn-pre', target: o.target ?? defaultTarget(cfg.numLabels),
       P, rowsPerSlot: P / slots, baseIds, light: !!o.light, perToken: !!o.perToken,
     };
   }
@@ -476,7 +476,7 @@ export class NigEngine {
   // ---------- chunk plans ----------
 
   /** Builds (or reuses) the chunk plan of P rows for `slots` pairs at length T; returns the bytes its arenas hold. */
-  async allocateChunk(T: number, P: number, slots = 1, target: Target = this.model.cfg.numLabels === 1 ? 'logit' : 'relevant', levels = 0): Promise<number> {
+  async allocateChunk(T: number, P: number, slots = 1, target: Target = defaultTarget(this.model.cfg.numLabels), levels = 0): Promise<number> {
     const at = await this.attr(T, P, target, slots, levels);
     return at.plan.arena.bytes + at.arena.bytes;
   }

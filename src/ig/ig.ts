@@ -10,9 +10,9 @@ import { readView, submit, submitCommands } from '../gpu/queue.ts';
 import type { ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { buildBackward } from '../model/backward.ts';
-import type { Target } from '../model/types.ts';
+import { defaultTarget, type Target } from '../model/types.ts';
 import { setWeightedSum, weightedSum } from '../kernels/ig.ts';
-import { baselineIds, type Baseline } from './baselines.ts';
+import { baselineIds, DEFAULT_BASELINE, type Baseline } from './baselines.ts';
 import { chunks, igPath, type IgRule } from './path.ts';
 import type { NigEngine } from './engine.ts';
 import { igLayout, type IgHandles } from './layout.ts';
@@ -69,7 +69,7 @@ export class IgEngine {
     const g = model.g;
     const cfg = model.cfg;
     const C = cfg.hidden;
-    const target: Target = o.target ?? (cfg.numLabels === 1 ? 'logit' : 'relevant');
+    const target: Target = o.target ?? defaultTarget(cfg.numLabels);
     const { alphas, weights } = igPath(o.rule, o.steps);
     // nodes plus the endpoints (weight 0 where they are not nodes)
     const pts: { a: number; w: number }[] = Array.from(alphas, (a, i) => ({ a, w: weights[i] }));
@@ -78,7 +78,7 @@ export class IgEngine {
     const T = this.nig.paddedLength(pair.ids.length);
     const P = this.nig.chunkSize(T, pts.length, o.chunk);
     const at = await this.build(T, P, target);
-    const base = baselineIds(pair.ids, pair.typeIds, o.baseline ?? 'pad-keep-special', special);
+    const base = baselineIds(pair.ids, pair.typeIds, o.baseline ?? DEFAULT_BASELINE, special);
     const baseIds = Array.from(base, (b) => (b < 0 ? null : b));
     const Gv: View = at.sums.G;
     const enc = g.device.createCommandEncoder({ label: 'clear IG' });

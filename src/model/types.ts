@@ -57,3 +57,6 @@ export interface EncodedPair {
  * - 'logit': the raw logit of the relevant class, logits[NL - 1].
  */
 export type Target = 'relevant' | 'nonrelevant' | 'logit';
+export const TARGETS: Target[] = ['relevant', 'nonrelevant', 'logit'];
+/** What NIG differentiates unless told: the 'relevant' probability, or the logit of a one-label model. */
+export const defaultTarget = (numLabels: number): Target => (numLabels === 1 ? 'logit' : 'relevant');

@@ -66,10 +66,13 @@ async function prepare(ds: PruneDataset, tok: PairTokenizer, depth: number, maxL
  * `gpuMasks`: mask selection on the aggregation accumulators on the GPU (from the attribution in this process, or
  * uploaded from the run's aggregate file); 'dataset' and 'fusion' masks are then selected and written on the GPU.
  */
+/** The fewest random sets per scheme and percent that give a baseline with a spread. */
+export const MIN_SEEDS = 5;
+
 export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: PruneDataset[], cells: Cell[], groups: DatasetGroups, o: PruneOptions, gpuMasks?: GpuMasks): Promise<PruneResult> {
   const { layers: L, intermediate: F, numLabels: NL } = model.cfg;
   const N = L * F;
-  if (o.seeds < 5) throw new UserError(`--seeds ${o.seeds}: random baselines need at least 5 seeds`);
+  if (o.seeds < MIN_SEEDS) throw new UserError(`--seeds ${o.seeds}: random baselines need at least ${MIN_SEEDS} seeds`);
   const prepared = await Promise.all(datasets.map((d) => prepare(d, tok, o.depth, o.maxLength)));
   const all: Scheme[] = [];
   for (const p of o.percents) all.push(...buildSchemes(cells, p, { groups, absolute: o.absolute }));

@@ -14,6 +14,9 @@ import { overlapMatrices, relVsNonrel, oodNeurons } from '../analysis/overlaps.t
 import { intersectionSummary, orientCells, relNonrelPerDataset, schemePairCurves, targetLabel, topNeurons, type KnownAnswerCheck } from '../analysis/figures.ts';
 
 /** The cut-offs of the curves (Fig. 2, Fig. 3), in percent. */
+/** The top p% of units per scheme a report shows, unless told. */
+export const DEFAULT_REPORT_P = 1;
+
 export const FIGURE_PERCENTS: readonly number[] = [0.1, 0.5, 1, 2, 5, 10, 20];
 
 export interface ReportOptions {
@@ -40,7 +43,7 @@ export function reportInput(run: RunDir, pruning: PruningTable | null, opts: Rep
   const { manifest: m, groups } = run;
   const cells = orientCells(run.cells, m.options.nig.target);
   const { layers, intermediate: dff } = m.model.config;
-  const p = opts.p ?? 1;
+  const p = opts.p ?? DEFAULT_REPORT_P;
   const hasOod = groups.outOfDomain.length > 0 && groups.inDomain.length > 0;
   const schemes: Scheme[] = buildSchemes(cells, p, { groups, kinds: ['dataset', 'fusion'] });
   const count = (dataset: string, label: string) => cells.find((c) => c.dataset === dataset && c.label === label)?.count ?? 0;

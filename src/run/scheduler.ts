@@ -23,6 +23,11 @@ import { settle } from '../gpu/queue.ts';
 
 export type { Shard };
 
+/** Most pairs of one padded length per batch, unless told (the memory budget may allow fewer). */
+export const DEFAULT_PACK = 4;
+/** Pairs between checkpoints, unless told. */
+export const DEFAULT_CHECKPOINT_EVERY = 25;
+
 export interface ScheduleOptions {
   nig: Omit<NigOptions, 'perToken' | 'light'>;
   units: 'ffn-pre' | 'ffn-post';
@@ -233,7 +238,7 @@ async function encodeShard(engine: NigEngine, tok: PairTokenizer, plan: ShardPla
  */
 function nextBatch(engine: NigEngine, q: Queue, done: number, end: number, o: ScheduleOptions): number[] {
   const T = q.bucket(q.order[done]);
-  const room = engine.packable(T, o.nig.steps, o.pack ?? 4);
+  const room = engine.packable(T, o.nig.steps, o.pack ?? DEFAULT_PACK);
   const batch: number[] = [];
   while (batch.length < room && done + batch.length < end && q.bucket(q.order[done + batch.length]) === T) batch.push(q.order[done + batch.length]);
   return batch;
