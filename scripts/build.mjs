@@ -6,6 +6,8 @@
  *   dist/lib/chunk-*.js   code the two share and the commands loaded on demand (ES module splitting)
  *   dist/browser/index.js the browser entry (src/api/browser.ts): `import … from 'ir-neurons/browser'`, one
  *                         self-contained module, WGSL inlined, no Node built-ins (the build fails on one)
+ *   dist/experiment.schema.json  the JSON Schema of experiment files (experiments/*.json name it), from the
+ *                         commands' option tables (`ir-neurons experiment --schema`, run from the sources)
  *   dist/types/           declarations (tsc: scripts/tsconfig.build.json), dist/types/api/{node,browser}.d.ts, and
  *                         dist/types/api/{node,browser}.webgpu.d.ts for TypeScript < 6 (see WEBGPU_SHIM)
  * Every bundle sits two folders below the package root, as its source does below the repository (src/<layer>/),
@@ -59,6 +61,9 @@ export async function build({ outdir = join(ROOT, 'dist'), types = true, logLeve
       entryPoints: { index: 'src/api/browser.ts' }, outdir: join(outdir, 'browser'),
     }),
   ]);
+  const schema = spawnSync(process.execPath, [join(ROOT, 'bin/ir-neurons.js'), 'experiment', '--schema'], { encoding: 'utf8', cwd: ROOT });
+  if (schema.status !== 0) throw new Error(`experiment --schema failed: ${schema.stderr.trim().split('\n')[0]}`);
+  writeFileSync(join(outdir, 'experiment.schema.json'), schema.stdout);
   if (types) {
     const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'scripts/tsconfig.build.json'), '--outDir', join(outdir, 'types')], { encoding: 'utf8' });
     if (tsc.status !== 0) throw new Error(`tsc (declarations) failed: ${(tsc.stdout + tsc.stderr).trim().split('\n').slice(0, 5).join(' | ')}`);

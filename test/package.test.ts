@@ -39,7 +39,7 @@ test.after(() => { if (!process.env.KEEP_TMP) rmSync(tmp, { recursive: true, for
 test('npm pack ships the built entries, the CLI, the WGSL and data/datasets.json, and no sources or tests', () => {
   const [r] = JSON.parse(npm(['pack', '--dry-run', '--json', '--ignore-scripts'], REPO));
   const files: string[] = r.files.map((f: { path: string }) => f.path);
-  for (const p of ['package.json', 'README.md', 'bin/ir-neurons.js', 'data/datasets.json', 'shaders/matmul/matmul.wgsl', 'docs/api.md']) assert.ok(files.includes(p), `${p} is shipped`);
+  for (const p of ['package.json', 'README.md', 'bin/ir-neurons.js', 'data/datasets.json', 'experiments/demo.json', 'shaders/matmul/matmul.wgsl', 'docs/api.md']) assert.ok(files.includes(p), `${p} is shipped`);
   assert.equal(files.filter((f) => /^(src|test|tools|bench|web|scripts|weights|out)\//.test(f) || f.endsWith('.ts') && !f.endsWith('.d.ts')), [], 'nothing else');
   assert.equal(pkg.dependencies.tsx, undefined, 'tsx is not needed at run time');
 });
@@ -70,7 +70,7 @@ test('build, pack and install into a fresh project (offline)', () => {
   return build({ outdir: join(stage, 'dist') }).then(() => {
     const [packed] = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], stage));
     const files: string[] = packed.files.map((f: { path: string }) => f.path);
-    for (const p of ['dist/lib/node.js', 'dist/lib/cli.js', 'dist/browser/index.js', 'dist/types/api/node.d.ts', 'dist/types/api/browser.d.ts']) assert.ok(files.includes(p), `${p} is in the tarball`);
+    for (const p of ['dist/lib/node.js', 'dist/lib/cli.js', 'dist/browser/index.js', 'dist/types/api/node.d.ts', 'dist/types/api/browser.d.ts', 'dist/experiment.schema.json']) assert.ok(files.includes(p), `${p} is in the tarball`);
     // the dependencies come from this checkout: linked, so the install needs no registry
     const nm = join(REPO, 'node_modules');
     const deps: Record<string, string> = { 'ir-neurons': `file:${join(tmp, packed.filename)}` };

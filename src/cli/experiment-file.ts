@@ -215,7 +215,6 @@ export function experimentSchema(): Record<string, unknown> {
   });
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
-    $id: 'https://github.com/ir-neurons/ir-neurons/experiment.schema.json',
     title: 'ir-neurons experiment',
     description: 'One experiment: model, datasets, NIG (attribute), pruning and report options. Run: ir-neurons experiment FILE.json --out DIR. Relative paths resolve against the file\'s folder.',
     type: 'object', additionalProperties: false, required: ['version', 'name', 'model', 'datasets', 'attribute'],

@@ -47,7 +47,7 @@ export const command: CommandSpec = {
   usage: 'FILE.json --out DIR [--shard i/n]',
   summary: 'Runs the experiment a file describes (model, datasets, NIG, pruning, report) into DIR. Each step is skipped when its\noutput is there under the same key, resumed when interrupted, and redone when a field it reads changed.',
   options: {
-    out: { kind: 'string', arg: 'DIR', required: true, help: 'the experiment folder (run/, prune/, report.html; a copy of the file)' },
+    out: { kind: 'string', arg: 'DIR', help: 'the experiment folder (run/, prune/, report.html; a copy of the file) (required)' },
     shard: { kind: 'string', arg: 'i/n', help: 'run shard i of n of the attribute step only (auto/n: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX), into DIR/shards/i-of-n' },
     schema: { kind: 'boolean', help: 'print the JSON Schema of experiment files (for editors) and exit' },
   },
@@ -57,16 +57,17 @@ export const command: CommandSpec = {
   ],
   examples: [
     'ir-neurons experiment experiments/demo.json --out out/demo',
-    'ir-neurons experiment experiments/minilm-l6-dl.json --out runs/minilm-l6 --shard auto/4',
+    'ir-neurons experiment experiments/minilm-l6.json --out runs/minilm-l6 --shard auto/4',
   ],
 };
 
 export async function run(argv: string[]): Promise<number> {
-  const a = parseArgs('experiment', argv.includes('--schema') ? argv.filter((x) => x !== '--schema').concat(['--out', '-', '--schema']) : argv, command);
+  const a = parseArgs('experiment', argv, command);
   if (a.opts.schema) {
     process.stdout.write(`${JSON.stringify(experimentSchema(), null, 2)}\n`);
     return 0;
   }
+  if (!a.opts.out) throw new UserError('--out is required (--out DIR); see ir-neurons experiment --help');
   if (a.positionals.length !== 1) throw new UserError(`give one experiment file, got ${a.positionals.length ? a.positionals.join(' ') : 'none'} (e.g. ir-neurons experiment experiments/demo.json --out out/demo)`);
   return runExperiment(readExperiment(a.positionals[0]), { out: a.opts.out as string, shard: a.opts.shard as string | undefined });
 }
