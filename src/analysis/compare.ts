@@ -24,8 +24,8 @@ import type { PruningTable } from './pruning.ts';
  * kernel classes: 25x the largest difference measured between the CPU- and GPU-class kernels (docs/reproducibility.md).
  */
 export const DEFAULT_TOL = 1e-4;
-/** The absolute floor of a tensor's scale, in the units of the attributed function F (a logit): 1e-2. */
-export const SCALE_FLOOR = 1e-2;
+/** The absolute floor of a tensor's scale, in the units of the attributed function F (a logit), see the header. */
+export const SCALE_FLOOR = 0.1;
 /** The cut-off (percent) whose top sets the verdict requires to agree. */
 export const CUT_PERCENT = 5;
 

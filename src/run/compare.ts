@@ -92,7 +92,7 @@ export function readFolder(dir: string): Folder {
 /** Refuses two folders whose entries do not correspond (UserError naming the folder and what differs). */
 function checkComparable(a: Folder, b: Folder): void {
   const refuse = (what: string, x: unknown, y: unknown): never => {
-    throw new UserError(`${b.dir}: ${what} ${String(y)}, ${a.dir} ${String(x)}; compare two runs of the same ${what.split(' ')[0]}`);
+    throw new UserError(`${b.dir}: ${what} ${String(y)}, ${a.dir} ${String(x)}; compare two runs of one experiment (same model shape, units, pairs and cells)`);
   };
   if (a.kind !== b.kind) throw new UserError(`${b.dir}: is a${b.kind === 'experiment' ? 'n' : ''} ${b.kind} folder, ${a.dir} a${a.kind === 'experiment' ? 'n' : ''} ${a.kind} folder; compare two folders of one kind`);
   const shape = (f: Folder) => `${f.manifest.model.config.layers} layers x ${f.manifest.model.config.intermediate} neurons`;
