@@ -21,7 +21,7 @@ import type { PruningTable } from './pruning.ts';
 
 /**
  * The default tolerance (relative to each tensor's largest |value|) for float32 runs on different adapters or
- * kernel classes: 25x the largest difference measured between the CPU- and GPU-class kernels (docs/reproducibility.md).
+ * kernel classes: 23x the largest difference measured between the CPU- and GPU-class kernels (docs/reproducibility.md).
  */
 export const DEFAULT_TOL = 1e-4;
 /** The absolute floor of a tensor's scale, in the units of the attributed function F (a logit), see the header. */
