@@ -3,8 +3,9 @@
  * top-p% sets, the pruning table, the options and the environments; and the verdict. Plain arrays only; reading
  * the folders is src/run/compare.ts. The definitions (docs/reproducibility.md):
  * - a tensor's difference: maxAbs = max_i |a_i − b_i|; scale = max(max_i |a_i|, max_i |b_i|, SCALE_FLOOR);
- *   maxRel = maxAbs / scale. Relative to the tensor's largest magnitude, so entries near zero (most NIG entries,
- *   completeness deltas) do not blow up; SCALE_FLOOR is the absolute floor for tensors that are all near zero.
+ *   maxRel = maxAbs / scale. Relative to the tensor's largest magnitude, so entries near zero (most NIG entries)
+ *   do not blow up; SCALE_FLOOR (0.1, in units of F, a logit) is the absolute floor for tensors that are all
+ *   small, e.g. completeness deltas: residuals of O(1) values, whose float32 noise is absolute.
  *   Within tolerance: maxRel ≤ tol, and equal shapes. A NaN in one run only is an infinite difference.
  * - a scheme's ranking: its scores (groupScores: a dataset's mean, the fused mean, RRF, CombSUM) as ranking keys
  *   (|value| where the scheme cuts on it); Spearman ρ and Kendall τ-b of the two runs' keys over every unit.
