@@ -43,7 +43,7 @@ async function refused(argv: string[], re: RegExp): Promise<string> {
   return lines[0];
 }
 
-const COMMANDS = ['doctor', 'score', 'attribute', 'merge', 'prune', 'report', 'evaluate', 'experiment', 'demo'];
+const COMMANDS = ['doctor', 'score', 'attribute', 'merge', 'prune', 'report', 'compare', 'evaluate', 'experiment', 'demo'];
 
 S('--version (and -V) prints the package version and exits 0', async () => {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));

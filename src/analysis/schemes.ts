@@ -162,17 +162,27 @@ export function intersectionUnits(means: readonly ArrayLike<number>[], p: number
   return set;
 }
 
-/** The unit set of one group scheme kind over the given mean vectors. */
-export function groupUnits(kind: SchemeKind, means: readonly ArrayLike<number>[], p: number, opts: RankOptions & { rrfK?: number } = {}): Uint32Array {
+/**
+ * The whole ranking of a scheme kind over the given mean vectors: the scores its top p% is cut from, and whether
+ * the cut takes |score|. Undefined for 'intersection', a set without a ranking of its own.
+ */
+export function groupScores(kind: SchemeKind, means: readonly ArrayLike<number>[], opts: RankOptions & { rrfK?: number } = {}): { scores: Float64Array; absolute: boolean } | undefined {
   switch (kind) {
     case 'dataset':
       if (means.length !== 1) throw new UserError(`a 'dataset' scheme takes one mean vector, got ${means.length}; use a group kind for several`);
-      return topUnits(means[0], p, opts);
-    case 'intersection': return intersectionUnits(means, p, opts);
-    case 'fusion': return topUnits(fuseMeans(means), p, opts);
-    case 'rrf': return topUnits(rrfScores(means, { k: opts.rrfK, absolute: opts.absolute }), p);
-    case 'combsum': return topUnits(combSumScores(means, opts), p);
+      return { scores: Float64Array.from(means[0]), absolute: !!opts.absolute };
+    case 'intersection': return undefined;
+    case 'fusion': return { scores: fuseMeans(means), absolute: !!opts.absolute };
+    case 'rrf': return { scores: rrfScores(means, { k: opts.rrfK, absolute: opts.absolute }), absolute: false };
+    case 'combsum': return { scores: combSumScores(means, opts), absolute: false };
   }
+}
+
+/** The unit set of one group scheme kind over the given mean vectors. */
+export function groupUnits(kind: SchemeKind, means: readonly ArrayLike<number>[], p: number, opts: RankOptions & { rrfK?: number } = {}): Uint32Array {
+  if (kind === 'intersection') return intersectionUnits(means, p, opts);
+  const r = groupScores(kind, means, opts)!;
+  return topUnits(r.scores, p, { absolute: r.absolute });
 }
 
 /**

@@ -102,3 +102,92 @@ export function zScores(v: ArrayLike<number>): Float64Array {
   for (let i = 0; i < n; i++) out[i] = (v[i] - mean) / std;
   return out;
 }
+
+// ---------------------------------------------------------------- rank correlation
+
+function checkPair(x: ArrayLike<number>, y: ArrayLike<number>, what: string): number {
+  if (x.length !== y.length) throw new UserError(`${what}: vectors of ${x.length} and ${y.length} entries; correlate rankings of the same units`);
+  for (let i = 0; i < x.length; i++) {
+    if (Number.isNaN(x[i]) || Number.isNaN(y[i])) throw new UserError(`${what}: entry ${i} is NaN; check the scores (a NaN there usually means an overflow upstream)`);
+  }
+  return x.length;
+}
+
+/** Ranks 1..n of the values, ascending; tied values share the mean of their ranks. */
+export function averageRanks(v: ArrayLike<number>): Float64Array {
+  const n = v.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => v[a] - v[b]);
+  const r = new Float64Array(n);
+  for (let i = 0; i < n;) {
+    let j = i + 1;
+    while (j < n && v[order[j]] === v[order[i]]) j++;
+    const mean = (i + 1 + j) / 2; // ranks i+1 .. j
+    for (let k = i; k < j; k++) r[order[k]] = mean;
+    i = j;
+  }
+  return r;
+}
+
+/**
+ * Spearman's ρ: the Pearson correlation of the average ranks (ties get the mean of their ranks). NaN when either
+ * vector is constant (or n < 2): no ranking to correlate. O(n log n).
+ */
+export function spearman(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  const n = checkPair(x, y, 'Spearman rho');
+  if (n < 2) return NaN;
+  const rx = averageRanks(x), ry = averageRanks(y);
+  const m = (n + 1) / 2; // the mean rank, ties or not
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < n; i++) {
+    const a = rx[i] - m, b = ry[i] - m;
+    sxy += a * b;
+    sxx += a * a;
+    syy += b * b;
+  }
+  return sxx === 0 || syy === 0 ? NaN : sxy / Math.sqrt(sxx * syy);
+}
+
+/** Pairs among runs of equal values in a sorted order: Σ t(t − 1)/2 over the runs of ties. */
+function tiedPairs(n: number, same: (i: number) => boolean): number {
+  let t = 0;
+  for (let i = 1, run = 1; i <= n; i++) {
+    if (i < n && same(i)) run++;
+    else { t += (run * (run - 1)) / 2; run = 1; }
+  }
+  return t;
+}
+
+/**
+ * Kendall's τ-b, (concordant − discordant) / sqrt((n0 − n1)(n0 − n2)), n0 = n(n − 1)/2, n1 and n2 the pairs tied
+ * in x and in y. Knight's O(n log n) algorithm: sort by (x, y), count the ties in x and in (x, y), then count the
+ * discordant pairs as the swaps of a merge sort of y in that order. NaN when either vector is constant (or n < 2).
+ */
+export function kendallTauB(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  const n = checkPair(x, y, 'Kendall tau');
+  if (n < 2) return NaN;
+  const order = Uint32Array.from({ length: n }, (_, i) => i).sort((a, b) => x[a] - x[b] || y[a] - y[b]);
+  const n1 = tiedPairs(n, (i) => x[order[i]] === x[order[i - 1]]);
+  const n3 = tiedPairs(n, (i) => x[order[i]] === x[order[i - 1]] && y[order[i]] === y[order[i - 1]]);
+  // merge sort of y (in x order), counting the pairs i < j with y_i > y_j: the discordant pairs (ties in x are
+  // sorted by y, so they add no swap)
+  let a = Float64Array.from(order, (i) => y[i]);
+  let b = new Float64Array(n);
+  let swaps = 0;
+  for (let w = 1; w < n; w *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * w) {
+      const mid = Math.min(lo + w, n), hi = Math.min(lo + 2 * w, n);
+      let i = lo, j = mid, k = lo;
+      while (i < mid && j < hi) {
+        if (a[j] < a[i]) { b[k++] = a[j++]; swaps += mid - i; } else b[k++] = a[i++];
+      }
+      while (i < mid) b[k++] = a[i++];
+      while (j < hi) b[k++] = a[j++];
+    }
+    [a, b] = [b, a];
+  }
+  const n2 = tiedPairs(n, (i) => a[i] === a[i - 1]); // a is y sorted
+  const n0 = (n * (n - 1)) / 2;
+  const denom = Math.sqrt((n0 - n1) * (n0 - n2));
+  // concordant − discordant = n0 − n1 − n2 + n3 − 2 · discordant
+  return denom === 0 ? NaN : (n0 - n1 - n2 + n3 - 2 * swaps) / denom;
+}

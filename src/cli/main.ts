@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { about: string; load: () => Promise<{ run(argv: 
   merge: { about: 'combine the outputs of sharded dataset runs (exactly)', load: () => import('./merge.ts') },
   prune: { about: 'prune top neurons of attribution schemes and re-rank, against random pruning', load: () => import('./prune.ts') },
   report: { about: 'HTML/JSON/Markdown report of a dataset run (and its pruning table)', load: () => import('./report.ts') },
+  compare: { about: 'compare two runs of one experiment: tensors, rankings, overlaps, pruning (exit 1 beyond --tol)', load: () => import('./compare.ts') },
   evaluate: { about: 'evaluate a TREC run against qrels (trec_eval conventions)', load: () => import('./evaluate.ts') },
   experiment: { about: 'run an experiment file: download, attribute, prune, report (each step skipped when done)', load: () => import('./experiment.ts') },
   demo: { about: 'run the main job on the bundled tiny model and toy pairs (experiments/demo.json)', load: () => import('./demo.ts') },
