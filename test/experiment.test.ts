@@ -82,6 +82,35 @@ S('a run does every step; again it is a one-line no-op with the same exit code; 
   assert.is(JSON.parse(readFileSync(join(out, 'run/manifest.json'), 'utf8')).options.nig.steps, 6);
 });
 
+S('portable: the experiment on the CPU-class and on the GPU-class kernels agrees by `compare` (exit 0, the same top-5% sets); other NIG steps are told apart (exit 1)', async () => {
+  const { requestGpu } = await import('../src/gpu/node.ts');
+  const g = await requestGpu();
+  const before = g.kernels;
+  const file = small((e) => { e.prune.percents = [5]; });
+  try {
+    for (const k of ['cpu', 'gpu'] as const) {
+      g.kernels = k; // what IR_NEURONS_KERNELS=k chooses when the device opens (this process shares one device)
+      const r = await runCli(['experiment', file, '--out', join(tmp, `class-${k}`)]);
+      assert.ok(r.code === 0 || r.code === 1, r.stderr);
+    }
+  } finally {
+    g.kernels = before;
+  }
+  const c = await runCli(['compare', join(tmp, 'class-cpu'), join(tmp, 'class-gpu'), '--json']);
+  assert.is(c.code, 0, c.stdout + c.stderr);
+  const j = JSON.parse(c.stdout);
+  const worst = Math.max(...j.tensors.map((t: { maxRel: number }) => t.maxRel));
+  assert.ok(worst > 0 && worst < 1e-4, `worst relative difference ${worst}: other kernels, within the stated tolerance`);
+  const fusion = j.rankings.find((r: { scheme: string }) => r.scheme === 'fusion/all/rel');
+  assert.ok(fusion, 'the fusion scheme is compared');
+  assert.is(fusion.overlaps.find((o: { p: number }) => o.p === 5).overlap, 1, 'the same top-5% set');
+  const other = await runCli(['experiment', small((e) => { e.prune.percents = [5]; e.attribute.steps = 6; }), '--out', join(tmp, 'class-steps')]);
+  assert.ok(other.code === 0 || other.code === 1);
+  const d = await runCli(['compare', join(tmp, 'class-cpu'), join(tmp, 'class-steps')]);
+  assert.is(d.code, 1, d.stdout + d.stderr);
+  assert.match(d.stdout, /compare: DIFFER: options differ \(nig\.steps 8 vs 6\)/);
+});
+
 S('--shard i/n runs the attribute step alone; merged into DIR/run, the next run adopts it and equals an unsharded run', async () => {
   const out = join(tmp, 'sh');
   const file = small((e) => { e.prune = false; });
