@@ -72,7 +72,7 @@ export async function run(argv: string[]): Promise<number> {
   return runExperiment(readExperiment(a.positionals[0]), { out: a.opts.out as string, shard: a.opts.shard as string | undefined });
 }
 
-interface StepState { key: string }
+interface StepState { key: string; /** a hub download: the commit fetched */ commit?: string }
 interface State {
   version: 1;
   file: string;
@@ -185,9 +185,10 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
       say(`downloading ${exp.model.repo}@${exp.model.revision} -> ${modelDir}`);
       const r = await downloadModel({ repo: exp.model.repo, revision: exp.model.revision, dir: modelDir, onNote: (line) => say(`download: ${line}`) });
       say(`downloaded ${exp.model.repo}@${r.commit.slice(0, 12)}: ${r.files.length} files`);
+      state.steps.model = { key: modelKey, commit: r.commit };
     }
     if (!existsSync(join(modelDir, 'config.json'))) throw new UserError(`${exp.file}: model.dir: ${modelDir} holds no config.json; give a checkpoint folder (or "hub" to download one)`);
-    state.steps.model = { key: modelKey };
+    state.steps.model = { ...state.steps.model, key: modelKey };
     save();
 
     // ---- attribute
