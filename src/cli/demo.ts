@@ -114,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
   const res = await runPruning(model, tok, datasets, rd.cells, rd.groups, {
     schemes: ['fusion/all/rel', 'fusion/in-domain/rel', 'fusion/out-of-domain/rel'],
     percents: [...STANDARD_PERCENTS], seeds: 5, depth: 100, maxLength: 128, batch: 64, outDir: pruneDir,
+    inputs: { modelDir, datasets: cfg.datasets, files: { aggregate: join(runDir, 'aggregate.safetensors') } },
   }, gpuMasks);
   for (const b of res.table.baselines) log(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(3)}`);
   for (const r of res.table.rows.filter((x) => x.scheme === 'fusion/all/rel')) {
