@@ -18,6 +18,8 @@ import { parseSafetensors, serializeSafetensors, toFloat } from '../src/formats/
 import { parseTorchBin } from '../src/formats/torchbin.ts';
 import { makeTinyBert, tinyBertStateDict } from '../src/toy/tiny-bert.ts';
 import { parsePairsJsonl, readPairsJsonl } from '../src/data/pairs-jsonl.ts';
+import { PAGE_PAIRS, parsePairs, parsePairsBytes } from '../src/data/pairs-text.ts';
+import { pairsFromFile } from '../src/browser/pairs.ts';
 import { readQrels, readRun } from '../src/data/trec.ts';
 import { firstInvalidUtf8 } from '../src/data/text.ts';
 import { f32Bytes, P, pickle, rawSafetensors, stateDictPickle, torchZip, type PickledTensor, type ZipIn } from './helpers/torch-files.ts';
@@ -219,6 +221,35 @@ test('JSONL pairs: a UTF-8 BOM is accepted; non-UTF-8 bytes are refused naming t
   bad[bad.indexOf('_')] = 0xe9; // Latin-1 é on line 2
   writeFileSync(f, bad);
   throwsUser(() => readPairsJsonl(f), `${f}:2`, /not UTF-8 \(byte 0xe9 at offset \d+\); re-save the file as UTF-8/);
+});
+
+test('pairs: one parser for the CLI and the page; the page adds TSV lines and optional ids, both read strict UTF-8', () => {
+  const jsonl = '{"id":"a","query":"q1","passage":"p1"}\n\n{"id":7,"query":"q2","passage":"","extra":1}\n';
+  const want = [{ id: 'a', query: 'q1', passage: 'p1' }, { id: '7', query: 'q2', passage: '' }];
+  assert.equal(parsePairs(jsonl, 'f'), want);
+  assert.equal(parsePairs(jsonl, 'f', PAGE_PAIRS), want, 'the page reads JSONL as the CLI does');
+  assert.equal(pairsFromFile(new TextEncoder().encode(`\uFEFF${jsonl}`), 'f'), want, "the page's reader, BOM dropped");
+  // the page's options: TSV lines (2 or 3 fields) and made-up ids that skip the names given
+  const mixed = '{"query":"q1","passage":"p1"}\npair1\tq2\tp2\nq3\tp3\n';
+  assert.equal(parsePairs(mixed, 'f', PAGE_PAIRS).map((p) => [p.id, p.query, p.passage]), [['pair2', 'q1', 'p1'], ['pair1', 'q2', 'p2'], ['pair3', 'q3', 'p3']]);
+  // ... which the CLI refuses, naming the line
+  throwsUser(() => parsePairsJsonl(mixed, 'in.jsonl'), 'in.jsonl:1', /missing "id"/);
+  throwsUser(() => parsePairs('{"id":"a","query":"q","passage":"p"}\nq\tp\n', 'in.jsonl'), 'in.jsonl:2', /not valid JSON .*each line must be \{"id"/);
+  // the same checks on both sides
+  for (const opts of [{}, PAGE_PAIRS]) {
+    throwsUser(() => parsePairs('{"id":"a","query":"q","passage":"p"}\n{"id":"a","query":"r","passage":"s"}', 'x.jsonl', opts), 'x.jsonl:2', /duplicate id 'a'/);
+    throwsUser(() => parsePairs('{"id":"a","query":"  ","passage":"p"}', 'x.jsonl', opts), 'x.jsonl:1', /empty query \(pair a\)/);
+    throwsUser(() => parsePairs('{"id":"a","query":"q","passage":3}', 'x.jsonl', opts), 'x.jsonl:1', /"passage" must be a string/);
+    throwsUser(() => parsePairs('\n \n', 'x.jsonl', opts), 'x.jsonl', /no pairs found/);
+    const bad = new TextEncoder().encode('{"id":"a","query":"q","passage":"p"}\n{"id":"b","query":"caf_","passage":"p"}');
+    bad[bad.indexOf(0x5f)] = 0xe9;
+    throwsUser(() => parsePairsBytes(bad, 'x.jsonl', opts), 'x.jsonl:2', /not UTF-8 \(byte 0xe9/);
+  }
+  throwsUser(() => parsePairs('[1,2]', 'x.jsonl'), 'x.jsonl:1', /expected a JSON object/);
+  throwsUser(() => parsePairs('[1,2]', 'x.jsonl', PAGE_PAIRS), 'x.jsonl:1', /1 tab-separated field; expected/);
+  throwsUser(() => parsePairs('a\tb\tc\td', 'x.tsv', PAGE_PAIRS), 'x.tsv:1', /4 tab-separated fields; expected query<TAB>passage or id<TAB>query<TAB>passage/);
+  throwsUser(() => parsePairs('\tp', 'x.tsv', PAGE_PAIRS), 'x.tsv:1', /empty query \(the pair on line 1\)/);
+  throwsUser(() => parsePairs('a\tq\tp\na\tq2\tp2', 'x.tsv', PAGE_PAIRS), 'x.tsv:2', /duplicate id 'a'/);
 });
 
 test('qrels and runs: BOM dropped, non-UTF-8 refused with the line; the UTF-8 validator agrees with TextDecoder', () => {

@@ -113,6 +113,13 @@ function flipBit(file: string, name: string): void {
 
 const full = join(tmp, 'full');
 
+/** `e` as if recorded on another machine: another OS, CPU and adapter. */
+function otherMachine(e: Record<string, any>): Record<string, unknown> {
+  return { ...e, os: { platform: 'another-os', release: '1', arch: 'arm64' }, cpu: { model: 'another CPU', cores: 128 }, adapter: { ...e.adapter, vendor: 'another', description: 'another GPU' } };
+}
+
+const sha = (f: string) => `sha256:${createHash('sha256').update(readFileSync(f)).digest('hex')}`;
+
 S('item 1: a refused run leaves the run folder byte-identical; the report still describes the run that was made', async () => {
   await setup();
   await runDatasets(base(full), engine, tok);
@@ -152,9 +159,17 @@ S('item 2: the shard index is in the key: a copy of shard 1 resumed as shard 0, 
   assert.is(r.code, 2, r.err);
   assert.match(r.err, /^ir-neurons merge: .*s1-as-0\/manifest\.json: its key \w+ is not that of shard 0\/2 of run \w+; the manifest was edited/);
   assert.is(r.err.trimEnd().split('\n').length, 1);
-  // the real pair merges, and equals the unsharded run tensor for tensor (the accumulator words are integers)
+  // the real pair merges, and equals the unsharded run tensor for tensor (the accumulator words are integers), also
+  // when the shards were made on different machines (the environment is not keyed); the merge keeps each one's
+  const m0 = JSON.parse(readFileSync(join(s0, 'manifest.json'), 'utf8'));
+  m0.environment = otherMachine(m0.environment);
+  writeFileSync(join(s0, 'manifest.json'), JSON.stringify(m0, null, 1));
   r = await cli(['merge', '--out', join(tmp, 'merged'), s1, s0]);
   assert.is(r.code, 0, r.err);
+  const mm = JSON.parse(readFileSync(join(tmp, 'merged', 'manifest.json'), 'utf8'));
+  assert.equal(mm.mergedFrom.map((x: { environment: { os: { platform: string } } }) => x.environment.os.platform), [process.platform, 'another-os']);
+  assert.is(mm.environment.adapter, null, 'the merge itself ran on no GPU');
+  assert.is(mm.environment.node, process.version);
   const A = tensors(join(full, 'aggregate.safetensors')), M = tensors(join(tmp, 'merged', 'aggregate.safetensors'));
   assert.equal([...M.keys()].sort(), [...A.keys()].sort());
   for (const [k, v] of A) assert.equal(Array.from(M.get(k)!), Array.from(v), k);
@@ -261,9 +276,17 @@ S('item 4: checksums and count identities: flipped bytes, an edited done, counts
   (moved === x ? y : x).count += 1;
   writeFileSync(ck, serializeState(st, c.total.length / 6, { shard: '0/1', total: String(st.deltas.length) }));
   await rejects(runDatasets({ ...base(stopped), resume: true }, engine, tok), /cell toy-in\/\w+ counts \d pairs, but the first 2 pairs of shard 0\/1 hold \d of it/, 'cells vs pair list');
-  // the intact checkpoint resumes to the uninterrupted run's numbers
+  // the intact checkpoint resumes to the uninterrupted run's numbers, also when it was started on another machine
+  // (the environment is not keyed): the manifest keeps that machine's environment beside this one's
   writeFileSync(ck, good);
+  const mf = join(stopped, 'manifest.json');
+  const m = JSON.parse(readFileSync(mf, 'utf8'));
+  m.environment = otherMachine(m.environment);
+  writeFileSync(mf, JSON.stringify(m, null, 1));
   await runDatasets({ ...base(stopped), resume: true }, engine, tok);
+  const resumed = JSON.parse(readFileSync(mf, 'utf8'));
+  assert.is(resumed.environment.os.platform, process.platform);
+  assert.equal(resumed.earlierEnvironments.map((e: { os: { platform: string } }) => e.os.platform), ['another-os']);
   const A = tensors(join(full, 'aggregate.safetensors')), B = tensors(join(stopped, 'aggregate.safetensors'));
   for (const [k, v] of A) assert.equal(Array.from(B.get(k)!), Array.from(v), k);
 });
@@ -286,6 +309,34 @@ S('item 5: --keep-pairs is in the key: resuming with it after a run without it i
   v.fill(NaN, 128, 256);
   writeFileSync(pf, pairVectorsFile(v, 6, 128, readMetadata(readFileSync(pf), pf).key, 6));
   await rejects(() => readRunDir(holes), /pairs\.safetensors: row 1 .* was never attributed/, 'NaN row');
+});
+
+S('issue 23: the manifest records the environment (package, git, Node, kernels, input hashes), outside the run key', async () => {
+  const m = JSON.parse(readFileSync(join(full, 'manifest.json'), 'utf8'));
+  const e = m.environment;
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  assert.is(e.package.version, pkg.version);
+  assert.is(e.node, process.version);
+  assert.is(e.os.platform, process.platform);
+  const root = new URL('..', import.meta.url).pathname;
+  if (existsSync(join(root, '.git'))) {
+    const head = spawnSync('git', ['-C', root, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+    assert.is(e.package.git.commit, head);
+  }
+  const g = engine.model.g;
+  assert.is(e.kernels.class, g.kernels);
+  assert.is(e.adapter.description, g.adapterInfo.description);
+  assert.is(e.adapter.software, g.adapterInfo.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader/i.test(g.adapterInfo.description));
+  // the pipelines the run built, matmul among them (re-written once the run finished)
+  assert.ok(e.kernels.pipelines.some((k: string) => k.startsWith('matmul/')), e.kernels.pipelines.join(' '));
+  assert.is(e.inputs.model.files['config.json'], sha(join(MODEL, 'config.json')));
+  assert.is(e.inputs.model.files['model.safetensors'], sha(join(MODEL, 'model.safetensors')));
+  assert.is(e.inputs.tokenizer.sha256, sha(tok.file));
+  const files = e.inputs.datasets[0].files;
+  assert.equal(Object.keys(files).sort(), ['docs', 'qrels', 'queries', 'run']);
+  assert.is(files.docs.sha256, sha(join(tmp, 'toy-in', 'corpus.tsv')));
+  assert.is(files.run.sha256, sha(join(tmp, 'toy-in', 'run.txt')));
+  assert.not.ok(JSON.stringify(m.keyInputs).includes(e.cpu.model), 'the environment is not keyed');
 });
 
 S.after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -20,7 +20,7 @@ import { MAX_T } from '../kernels/attention.ts';
 import type { Target } from '../model/types.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { initRunViewer, type RunViewState } from './run-view.ts';
-import { freshId, PairList, parsePairsText, type PairEntry } from './pairs.ts';
+import { freshId, PairList, pairsFromFile, type PairEntry } from './pairs.ts';
 
 export type Status = 'starting' | 'ready' | 'loading' | 'loaded' | 'scoring' | 'scored' | 'attributing' | 'done' | 'error';
 
@@ -218,7 +218,7 @@ async function loadPairsFile(file: File): Promise<void> {
   const st = $('pairs-status');
   st.classList.remove('error-text');
   try {
-    const entries = parsePairsText(await file.text(), file.name);
+    const entries = pairsFromFile(new Uint8Array(await file.arrayBuffer()), file.name);
     state.list.load(entries);
     st.textContent = `${entries.length} pairs from ${file.name}`;
   } catch (e) {

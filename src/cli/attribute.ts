@@ -198,7 +198,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     writeFileAtomic(join(outDir, 'attributions.safetensors'), attributionsSafetensors(results, units, { L, F, C }));
     const timing = { totalMs: Math.round(performance.now() - t0), msPerPair: Math.round((timings.reduce((s, x) => s + x, 0) / timings.length) * 10) / 10 };
-    writeJsonAtomic(join(outDir, 'manifest.json'), runManifest({ model: { dir: modelDir, hash: modelHash(modelDir), config: w.config }, tokenizer: tok, g }, {
+    writeJsonAtomic(join(outDir, 'manifest.json'), runManifest({ model: { dir: modelDir, hash: modelHash(modelDir), config: w.config }, tokenizer: tok, g, inputs: { files: { pairs: pairsFile } } }, {
       options: { steps, rule, units, target, baseline, perToken: !!a.opts['per-token'], maxLength, maxMemoryMiB: maxMemory ?? null, chunk: a.opts.chunk ?? null, igRule: igRule ?? `conductance (${rule})`, igSteps: igRule ? (a.opts['ig-steps'] ?? steps) : steps, ...(tol !== undefined ? { tol, maxSteps } : {}) },
       pairs: pairs.map((p, i) => ({ id: p.id, tokens: enc[i].ids.length, ms: Math.round(timings[i] * 10) / 10, delta: deltas[i], ...adaptiveRecord(results[i].result) })),
       timings: timing,

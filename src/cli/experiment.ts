@@ -210,6 +210,7 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
       selection: { seed: A.seed as number, perQuery: A['per-query'] as number | undefined, perDataset: A['per-dataset'] as number | undefined, allowUnjudged: !!A['allow-unjudged'], correctOnly: !!A['correct-only'] },
       nig: { steps: (A.steps as number | undefined) ?? 4, rule, target, baseline: A.baseline as Baseline, chunk: A.chunk as number | undefined, ...adaptive },
       units, maxLength, checkpointEvery: A['checkpoint-every'] as number, keepPairs: !!A['keep-pairs'], pack: A.pack as number, maxMemoryMiB: maxMemory, modelDir, modelHash: hash,
+      experiment: { file: exp.file, hash: exp.hash },
     };
     if (o.shard) {
       const sh = parseShard(o.shard);
@@ -272,7 +273,8 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
       const Pr = exp.prune;
       const cfg = loadDatasetConfig(configFile, { shared });
       const names = (Pr.dataset as string | undefined) ?? rd.manifest.datasets.map((d) => d.name).join(',');
-      const datasets = pickDatasets(names, cfg.datasets, configFile).map((e) => ({ name: e.name, collection: loadDataset(e), relevanceLevel: e.relThreshold }));
+      const entries = pickDatasets(names, cfg.datasets, configFile);
+      const datasets = entries.map((e) => ({ name: e.name, collection: loadDataset(e), relevanceLevel: e.relThreshold }));
       const schemes = Pr.schemes ? String(Pr.schemes).split(',').map((s) => s.trim()) : DEFAULT_SCHEMES.filter((s) => rd.cells.some((c) => s.endsWith(`/${c.label}`)) && (!s.includes('-domain') || (rd.groups.inDomain.length > 0 && rd.groups.outOfDomain.length > 0)));
       const percents = parseList('percents', Pr.percents);
       say(`pruning ${percents.join(', ')}% of units per scheme, against ${Pr.seeds} random sets each -> ${pruneDir}`);
@@ -283,6 +285,7 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
         schemes, percents, seeds: Pr.seeds as number, depth: Pr.depth as number,
         maxLength: effectiveMaxLength((Pr['max-length'] as number | undefined) ?? rd.manifest.options.maxLength, w.config.maxPositions),
         batch: Pr.batch as number, absolute: !!Pr.absolute, outDir: pruneDir,
+        inputs: { modelDir, datasets: entries, files: { aggregate: join(runDir, 'aggregate.safetensors') }, experiment: { file: exp.file, hash: exp.hash } },
       }, gpuMasks);
       for (const b of res.table.baselines) say(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(3)}`);
       for (const r of res.table.rows.filter((x) => x.scheme === schemes[0])) {

@@ -16,6 +16,7 @@ import { pairVectorsFile, readPairVectors } from '../run/scheduler.ts';
 import { readRunManifest, verifyAggregate } from '../run/run-dir.ts';
 import { shardKey } from '../run/keys.ts';
 import { lockDir } from '../run/lock.ts';
+import { runEnvironment } from '../run/environment.ts';
 import { checkOutDir, prepareOutDir, readJsonFile, removeCreated } from '../util/out-path.ts';
 
 /** Optional per-pair tensors of a shard's state, rows in the shard's pair order (src/run/state.ts). */
@@ -127,7 +128,12 @@ export async function run(argv: string[]): Promise<number> {
     for (const f of readdirSync(join(shards[0].dir, 'datasets'))) writeFileAtomic(join(outDir, 'datasets', f), readFileSync(join(shards[0].dir, 'datasets', f)));
     writeJsonAtomic(join(outDir, 'manifest.json'), {
       ...shards[0].manifest, key, shard: { index: 0, count: 1 }, pairs: { total, shard: total },
-      mergedFrom: shards.map((s) => ({ dir: s.dir, shard: s.manifest.shard, key: s.manifest.key, aggregateSha256: s.state.sha256 })),
+      // the merge's own environment (no GPU); each shard's, which may be another machine's, under mergedFrom
+      environment: runEnvironment(null), earlierEnvironments: undefined,
+      mergedFrom: shards.map((s) => ({
+        dir: s.dir, shard: s.manifest.shard, key: s.manifest.key, aggregateSha256: s.state.sha256,
+        environment: s.manifest.environment ?? null, earlierEnvironments: s.manifest.earlierEnvironments,
+      })),
     });
     process.stderr.write(`merged ${n} shards (${total} pairs, ${merged.cells.size} cells) -> ${join(outDir, 'aggregate.safetensors')}\n`);
     return 0;

@@ -67,7 +67,8 @@ export async function run(argv: string[]): Promise<number> {
   const configFile = (a.opts['datasets-config'] as string | undefined) ?? join(REPO_ROOT, 'data/datasets.json');
   const cfg = loadDatasetConfig(configFile, { shared: (a.opts.shared as string | undefined) ?? defaultShared() });
   const names = (a.opts.dataset as string | undefined) ?? runDir.manifest.datasets.map((d) => d.name).join(',');
-  const datasets: PruneDataset[] = pickDatasets(names, cfg.datasets, configFile).map((e) => ({ name: e.name, collection: loadDataset(e), relevanceLevel: e.relThreshold }));
+  const entries = pickDatasets(names, cfg.datasets, configFile);
+  const datasets: PruneDataset[] = entries.map((e) => ({ name: e.name, collection: loadDataset(e), relevanceLevel: e.relThreshold }));
   const g = await requestGpu();
   const model = await BertGpu.create(g, w);
   const res = await runPruning(model, tok, datasets, runDir.cells, runDir.groups, {
@@ -76,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
     seeds: a.opts.seeds as number,
     depth: a.opts.depth as number,
     maxLength, batch: a.opts.batch as number, absolute: !!a.opts.absolute, outDir,
+    inputs: { modelDir, datasets: entries, files: { aggregate: join(runDir.dir, 'aggregate.safetensors') } },
   }, gpuMasksFromRun(g, model, runDir, !!a.opts.absolute));
   for (const b of res.table.baselines) process.stdout.write(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(4)}, MRR@10 ${b.mrr10.toFixed(4)} (${b.queries} queries)\n`);
   for (const r of res.table.rows) {

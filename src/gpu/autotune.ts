@@ -143,11 +143,12 @@ interface State {
   active: boolean;                                   // tuneMatmuls ran on this device
   choices: Promise<Map<string, TuneChoice>> | null;  // this adapter's cached choices, loaded once
   pending: Map<string, Promise<TuneChoice>>;         // tunings in flight, by shape class
+  used: Map<string, string>;                         // the tuned choice each shape class was given
 }
 const states = new WeakMap<Gpu, State>();
 function state(g: Gpu): State {
   let s = states.get(g);
-  if (!s) states.set(g, (s = { active: false, choices: null, pending: new Map() }));
+  if (!s) states.set(g, (s = { active: false, choices: null, pending: new Map(), used: new Map() }));
   return s;
 }
 
@@ -172,7 +173,16 @@ export async function tunedVariant(g: Gpu, family: string, key: string, tuneMiss
     await tuneMissing();
     c = (await choicesOf(g)).get(key);
   }
-  return c?.family === family ? c.variant : undefined;
+  if (c?.family !== family) return undefined;
+  state(g).used.set(key, c.variant);
+  return c.variant;
+}
+
+/** The tuned choices builders on this device were given so far, by shape class (empty: every product ran the default
+ * variant or the CPU class), for the run's manifest. A builder still runs the default where a choice cannot run
+ * its product (alignment); the pipeline cache's keys say exactly which variants were built. */
+export function tunedPicks(g: Gpu): Record<string, string> {
+  return Object.fromEntries([...(states.get(g)?.used ?? [])].sort(([a], [b]) => (a < b ? -1 : 1)));
 }
 
 /** Runs `tune` for the shape class `key` at most once at a time per device; later lookups see its choice. */

@@ -119,12 +119,41 @@ export function kernelClass(info: Pick<Gpu['adapterInfo'], 'vendor' | 'architect
   return isSoftwareAdapter(info) ? 'cpu' : 'gpu';
 }
 
+/** Where the kernel class came from: the IR_NEURONS_KERNELS variable, or the adapter (see `kernelClass`). */
+export function kernelClassSource(): 'IR_NEURONS_KERNELS' | 'adapter' {
+  return typeof process !== 'undefined' && process.env?.IR_NEURONS_KERNELS ? 'IR_NEURONS_KERNELS' : 'adapter';
+}
+
+/** The adapter as a manifest records it (src/run/environment.ts). WebGPU has no driver or backend field: Dawn's
+ * Vulkan backend writes the driver's name and version into `description` (e.g. 'llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)').
+ * `software`: the adapter says it is a fallback one, or names a software rasteriser (`isSoftwareAdapter`). */
+export interface AdapterRecord {
+  vendor: string; architecture: string; device: string; description: string;
+  software: boolean;
+  isFallbackAdapter: boolean | null;
+  subgroupSizes: [number, number] | null;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+export function adapterRecord(g: Pick<Gpu, 'adapterInfo' | 'features' | 'limits'>): AdapterRecord {
+  const a = g.adapterInfo;
+  return {
+    vendor: a.vendor, architecture: a.architecture, device: a.device, description: a.description,
+    software: a.isFallbackAdapter === true || isSoftwareAdapter(a),
+    isFallbackAdapter: a.isFallbackAdapter ?? null,
+    subgroupSizes: a.subgroupMinSize !== undefined ? [a.subgroupMinSize, a.subgroupMaxSize ?? a.subgroupMinSize] : null,
+    features: [...g.features],
+    limits: { ...g.limits },
+  };
+}
+
 export function describeGpu(g: Gpu): string {
   const a = g.adapterInfo;
   const sg = a.subgroupMinSize !== undefined ? `; subgroup size ${a.subgroupMinSize === a.subgroupMaxSize ? a.subgroupMinSize : `${a.subgroupMinSize}..${a.subgroupMaxSize}`}` : '';
   const lines = [
     `adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || '(no info)'}`,
-    `kernels: ${g.kernels}-class (${typeof process !== 'undefined' && process.env?.IR_NEURONS_KERNELS ? 'IR_NEURONS_KERNELS' : 'from the adapter'})${sg}`,
+    `kernels: ${g.kernels}-class (${kernelClassSource() === 'adapter' ? 'from the adapter' : 'IR_NEURONS_KERNELS'})${sg}`,
     `features: ${g.features.join(', ')}`,
     'limits:',
     ...Object.entries(g.limits).map(([k, v]) => `  ${k.padEnd(36)} ${v}`),

@@ -225,6 +225,12 @@ export class PipelineCache {
   createMs = 0;
   constructor(private g: GpuContext, private printWgsl: boolean) {}
 
+  /** The pipelines asked for so far on this device (shader#entry?constants, sorted): the kernels, forms and variants
+   * the process used, for the run's manifest. */
+  keys(): string[] {
+    return [...this.kernels.keys()].sort();
+  }
+
   get<D extends KernelDef>(def: D, opts: PipelineOptions = {}): Promise<Kernel<D>> {
     const entry = opts.entry ?? def.entries[0];
     if (!def.entries.includes(entry)) throw new Error(`kernel ${def.name} has entry points ${def.entries.join(', ')}, not '${entry}'`);

@@ -19,6 +19,7 @@ import { scoreEncoded } from '../model/score.ts';
 import { setMasks, type GpuMasks, type MaskChoice } from './gpu-masks.ts';
 import { Progress } from '../util/progress.ts';
 import { makeDir, writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
+import { runEnvironment, type EnvironmentInputs } from '../run/environment.ts';
 
 export interface PruneDataset { name: string; collection: Collection; relevanceLevel: number }
 
@@ -31,6 +32,8 @@ export interface PruneOptions {
   batch: number;
   absolute?: boolean;
   outDir: string;
+  /** the input files (model folder, tokenizer, dataset files, experiment file) hashed into pruning.json's `environment` */
+  inputs?: EnvironmentInputs;
 }
 
 export interface PruneResult {
@@ -124,6 +127,7 @@ export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: P
   progress.done();
   model.resetMasks();
   const table = pruningTable([...rows.values()], { minSeeds: 5 });
-  writeJsonAtomic(join(o.outDir, 'pruning.json'), { options: { ...o, outDir: undefined }, table });
+  const environment = runEnvironment(model.g, { tokenizerFile: tok.file, ...o.inputs });
+  writeJsonAtomic(join(o.outDir, 'pruning.json'), { options: { ...o, outDir: undefined, inputs: undefined }, environment, table });
   return { table, schemes: wanted, runs: written };
 }

@@ -15,7 +15,8 @@ import type { NigEngine, NigOptions } from '../ig/engine.ts';
 import { parseShard, prepareSchedule, runPrepared, type ScheduleOptions } from './scheduler.ts';
 import { DATASET_IG, runKey, shardKey, tokenizerId, type KeyInputs } from './keys.ts';
 import { lockDir } from './lock.ts';
-import { runManifest } from './manifest.ts';
+import { headEnvironment, runManifest, type ManifestHead } from './manifest.ts';
+import { machineOf, type Environment } from './environment.ts';
 import { makeDir, writeJsonAtomic } from '../util/atomic.ts';
 import { prepareOutDir, removeCreated } from '../util/out-path.ts';
 import type { CellAccumulators } from '../ig/cells.ts';
@@ -56,6 +57,8 @@ export interface DatasetRunArgs {
   outDir: string;
   modelDir: string;
   modelHash: string;
+  /** the experiment file this run comes from (`ir-neurons experiment FILE.json`), hashed into the manifest's environment; never keyed */
+  experiment?: { file: string; hash?: string };
 }
 
 /** What the run key hashes besides the pairs (see src/run/keys.ts). */
@@ -82,6 +85,22 @@ function keyDiff(outDir: string, now: KeyInputs): string {
   } catch {
     return '';
   }
+}
+
+/**
+ * The environments a resumed run was made in before (the folder manifest's `earlierEnvironments` and its
+ * `environment` when that was another machine or build than `now`), or undefined when there were none.
+ */
+function earlierEnvironments(manifestFile: string, now: Environment): Environment[] | undefined {
+  let was: { environment?: Environment; earlierEnvironments?: Environment[] };
+  try {
+    was = JSON.parse(readFileSync(manifestFile, 'utf8'));
+  } catch {
+    return undefined;
+  }
+  const out = [...(was.earlierEnvironments ?? [])];
+  if (was.environment && machineOf(was.environment) !== machineOf(now)) out.push(was.environment);
+  return out.length ? out : undefined;
 }
 
 /** Loads the datasets and selects the pairs (the same list on every shard and on resume). */
@@ -153,8 +172,13 @@ async function lockedRun(a: DatasetRunArgs, engine: NigEngine, tok: PairTokenize
   const manifestFile = join(a.outDir, 'manifest.json');
   makeDir(join(a.outDir, 'datasets'));
   for (const e of entries) writeJsonAtomic(join(a.outDir, 'datasets', `${e.name}.json`), { name: e.name, group: e.group, relThreshold: e.relThreshold, ...datasetManifest(pairs.filter((p) => p.dataset === e.name), a.selection) });
-  const head = { kind: 'dataset-run', key: shardKey(rk, shard), model: { dir: a.modelDir, hash: a.modelHash, config: model.cfg }, tokenizer: tok, g: model.g };
-  writeJsonAtomic(manifestFile, runManifest(head, {
+  const head: ManifestHead = {
+    kind: 'dataset-run', key: shardKey(rk, shard), model: { dir: a.modelDir, hash: a.modelHash, config: model.cfg }, tokenizer: tok, g: model.g,
+    inputs: { datasets: entries, experiment: a.experiment },
+  };
+  // the environment is not in the key: resuming on another machine is allowed, and the earlier machines are kept
+  const earlier = a.resume ? earlierEnvironments(manifestFile, headEnvironment(head)) : undefined;
+  const manifest = runManifest(head, {
     runKey: rk,
     keyInputs: inputs,
     options: { nig: a.nig, units: a.units, maxLength: a.maxLength, maxMemoryMiB: a.maxMemoryMiB ?? null, keepPairs: !!a.keepPairs, selection: { ...a.selection, filter: undefined }, checkpointEvery: a.checkpointEvery },
@@ -164,9 +188,13 @@ async function lockedRun(a: DatasetRunArgs, engine: NigEngine, tok: PairTokenize
     pairs: { total: pairs.length, shard: pairs.filter((_, i) => i % shard.count === shard.index).length },
     files: { aggregate: 'aggregate.safetensors', checkpoint: 'checkpoint.safetensors', ...(a.keepPairs ? { pairs: 'pairs.safetensors' } : {}) },
     pairOrder: 'pairs of this shard in the order of the dataset manifests (dataset, qid, label, docid), every shard.count-th from shard.index',
-  }));
+    earlierEnvironments: earlier,
+  });
+  writeJsonAtomic(manifestFile, manifest);
   const t0 = performance.now();
   const st = await runPrepared(engine, prep, o);
+  // again with the kernels the run built (the file hashes are cached: this costs a stat per file)
+  writeJsonAtomic(manifestFile, { ...manifest, environment: headEnvironment(head) });
   const total = pairs.filter((_, i) => i % shard.count === shard.index).length;
   const secs = (performance.now() - t0) / 1000;
   process.stderr.write(st.done === total

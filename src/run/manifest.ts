@@ -1,14 +1,16 @@
 /**
  * The manifest.json of a run folder, one builder for both kinds: `attribute --pairs` (attributions.safetensors)
  * and `attribute --dataset` (kind 'dataset-run'). The common head says what produced the files (package, Node,
- * time, model and its hash, tokenizer, GPU adapter); the caller adds what its kind needs. Fields given as
- * undefined are left out (JSON), so a pairs run has no `kind` and no `key`.
+ * time, model and its hash, tokenizer, GPU adapter, and the whole `environment`: src/run/environment.ts); the
+ * caller adds what its kind needs. Fields given as undefined are left out (JSON), so a pairs run has no `kind` and
+ * no `key`. `engine` and `device` are kept for readers of older manifests; `environment` says more.
  */
 import { readFileSync } from 'node:fs';
 import type { Gpu } from '../gpu/device.ts';
 import { describeGpu } from '../gpu/device.ts';
 import type { BertConfig } from '../model/types.ts';
 import type { PairTokenizer } from '../tokenizer/tokenizer.ts';
+import { runEnvironment, type EnvironmentInputs } from './environment.ts';
 
 export interface ManifestHead {
   /** 'dataset-run' for dataset runs; absent for pairs runs */
@@ -18,9 +20,16 @@ export interface ManifestHead {
   model: { dir: string; hash: string; config: BertConfig };
   tokenizer: PairTokenizer;
   g: Gpu;
+  /** the input files besides the model and the tokenizer (hashed into `environment.inputs`) */
+  inputs?: Pick<EnvironmentInputs, 'datasets' | 'experiment' | 'files'>;
 }
 
-/** The manifest object: `kind`, `engine`, `created`, `key`, `model`, `tokenizer`, `device`, then `body`'s fields in order. */
+/** The environment of the run `head` describes (its model folder and tokenizer file among the inputs). */
+export function headEnvironment(head: ManifestHead): ReturnType<typeof runEnvironment> {
+  return runEnvironment(head.g, { modelDir: head.model.dir, tokenizerFile: head.tokenizer.file, ...head.inputs });
+}
+
+/** The manifest object: `kind`, `engine`, `created`, `key`, `model`, `tokenizer`, `device`, `environment`, then `body`'s fields in order. */
 export function runManifest(head: ManifestHead, body: Record<string, unknown>): Record<string, unknown> {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
   return {
@@ -31,6 +40,7 @@ export function runManifest(head: ManifestHead, body: Record<string, unknown>): 
     model: head.model,
     tokenizer: head.tokenizer.describe(),
     device: describeGpu(head.g).split('\n')[0],
+    environment: headEnvironment(head),
     ...body,
   };
 }
