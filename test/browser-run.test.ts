@@ -19,7 +19,7 @@ import { REPO, FIXTURES, TOKENIZER_JSON, fixtureRef, fixturePairs, needsShared, 
 import { makePlantedBert } from '../src/toy/planted-bert.ts';
 import { makeToyCollection } from '../src/toy/collection.ts';
 import { parseSafetensors, serializeSafetensors, toFloat } from '../src/formats/safetensors.ts';
-import { parseRun } from '../src/browser/run-load.ts';
+import { parseRun, runSourcesFromFiles } from '../src/browser/run-load.ts';
 import { rankPositions } from '../src/analysis/rankings.ts';
 import { diverging, fmt } from '../src/browser/heatmap.ts';
 import { loadTokenizer } from '../src/tokenizer/tokenizer.ts';
@@ -186,6 +186,7 @@ browserTest('a dataset run by URL: cells listed, top neurons as rankings.ts, per
   assert.equal(figs.map((f) => f.cell), names, 'one small heatmap per cell, in the manifest order');
   figs.forEach((f) => assert.match(f.caption!, new RegExp(`^${f.cell} · ${cell.get(f.cell!)!.count} pairs · (in|out-of)-domain$`)));
   assert.match(await page.textContent('#run-info') ?? '', new RegExp(`4 cells, ${L} layers × ${F} neurons · m = 4 · trapezoid · target relevant`));
+  assert.match(await page.textContent('#run-info') ?? '', /\nran on: .*\(software\) · (cpu|gpu)-class kernels · ir-neurons \d+\.\d+\.\d+/, 'the run\'s environment');
   // the small multiples: drawn, and not all alike
   const inks = await page.$$eval('#run-cells canvas', (cs) => cs.map((c) => {
     const d = (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data;
@@ -384,6 +385,19 @@ S('parseRun (no browser): mean from sum / count when mean is absent, shape from 
   assert.throws(() => parseRun(new TextEncoder().encode('{"kind":"dataset-run","model":{"config":{"layers":3,"intermediate":3}}}'), agg, 'r'),
     (e: Error) => e.name === 'UserError' && /r\/aggregate\.safetensors: d1\/rel\.sum has shape \[2, 3\], expected 9 values for 3 layers × 3 neurons/.test(e.message));
   assert.throws(() => parseRun(new TextEncoder().encode('{"kind":"pairs-run"}'), agg, 'r'), (e: Error) => /kind is 'pairs-run', not 'dataset-run'/.test(e.message));
+  // the environment of the run, in one line
+  assert.is(run.environment, '');
+  const env = { package: { name: 'ir-neurons', version: '0.1.0', git: { commit: '0123456789abcdef', dirty: true } }, webgpu: { version: '0.6.2' }, node: 'v20.1.0', os: { platform: 'linux', arch: 'x64' },
+    adapter: { vendor: 'mesa', description: 'llvmpipe: Mesa 25.0.7', software: true }, kernels: { class: 'cpu' } };
+  assert.is(parseRun(new TextEncoder().encode(JSON.stringify({ kind: 'dataset-run', environment: env })), agg, 'r').environment,
+    'llvmpipe: Mesa 25.0.7 (software) · cpu-class kernels · ir-neurons 0.1.0 @ 0123456789+ · webgpu 0.6.2 · Node v20.1.0 · linux x64');
+  // an experiment folder: its run/ is the run, not a shard's or a dataset's manifest
+  const file = (path: string, body = '{}') => Object.assign(new File([body], path.split('/').pop()!), { webkitRelativePath: path });
+  const picked = runSourcesFromFiles([file('exp/shards/0-of-2/manifest.json'), file('exp/shards/0-of-2/aggregate.safetensors'), file('exp/run/datasets/manifest.json'),
+    file('exp/run/manifest.json'), file('exp/run/aggregate.safetensors'), file('exp/experiment.json')]);
+  assert.is((picked.manifest as File & { webkitRelativePath: string }).webkitRelativePath, 'exp/run/manifest.json');
+  assert.is((picked.aggregate as File & { webkitRelativePath: string }).webkitRelativePath, 'exp/run/aggregate.safetensors');
+  assert.is(picked.where, 'exp/run');
   assert.throws(() => parseRun(new TextEncoder().encode('{}'), serializeSafetensors({ deltas: { dtype: 'F32', shape: [1], data: Float32Array.of(0) } }), 'r'),
     (e: Error) => /no cells/.test(e.message));
 });

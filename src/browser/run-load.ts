@@ -4,7 +4,9 @@
  * `count`, `mean`, `sum`, `sumsq` as (layers, d_ff) and `seg_sum` as (5, layers, d_ff), float64; see README
  * "Output format"). Only those documented tensors are read, and each defensively: `mean` falls back to sum / count,
  * `sumsq` and `seg_sum` are optional, cells come from the manifest, else the file's metadata, else its tensor names,
- * and other tensors (accumulator words, deltas, whatever a later version adds) are ignored.
+ * and other tensors (accumulator words, deltas, whatever a later version adds) are ignored. An experiment or demo
+ * folder (`ir-neurons experiment … --out DIR`) will do too: its run is DIR/run. The manifest's `environment` (what the
+ * run ran on) is summarised in one line.
  */
 import { UserError } from '../util/errors.ts';
 import { readSafetensors, toFloat, type RawTensor } from '../formats/safetensors.ts';
@@ -40,6 +42,8 @@ export interface LoadedRun {
   /** a one-line summary of the options (steps, rule, target, baseline, units) */
   options: string;
   model: string;
+  /** where the run ran: adapter, kernel class, package and commit, Node, OS ('' for manifests without one) */
+  environment: string;
 }
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -117,7 +121,23 @@ export function parseRun(manifestBytes: Uint8Array, aggregateBytes: Uint8Array, 
   const options = [nig.steps !== undefined && `m = ${nig.steps}`, nig.rule, nig.target && `target ${nig.target}`, nig.baseline && `baseline ${nig.baseline}`, o.units]
     .filter(Boolean).join(' · ');
   const model = manifest.model?.hash ? `${String(manifest.model.dir ?? '').split('/').filter(Boolean).pop() ?? 'model'} (${String(manifest.model.hash).slice(0, 15)}…)` : '';
-  return { where, layers, dff, cells, groups, options, model };
+  return { where, layers, dff, cells, groups, options, model, environment: environmentLine(manifest.environment) };
+}
+
+/** One line of a manifest's `environment` (src/run/environment.ts). */
+export function environmentLine(e: Json | undefined): string {
+  if (!e || typeof e !== 'object') return '';
+  const a = e.adapter ?? {};
+  const git = e.package?.git?.commit ? ` @ ${String(e.package.git.commit).slice(0, 10)}${e.package.git.dirty ? '+' : ''}` : '';
+  return [
+    a.description || [a.vendor, a.architecture, a.device].filter(Boolean).join(' / ') || 'no adapter',
+    a.software === true ? '(software)' : a.software === false ? '(hardware)' : '',
+    e.kernels?.class ? `· ${e.kernels.class}-class kernels` : '',
+    e.package?.version ? `· ${e.package.name ?? 'ir-neurons'} ${e.package.version}${git}` : '',
+    e.webgpu?.version ? `· webgpu ${e.webgpu.version}` : '',
+    e.node ? `· Node ${e.node}` : '',
+    e.os?.platform ? `· ${e.os.platform} ${e.os.arch ?? ''}`.trimEnd() : '',
+  ].filter(Boolean).join(' ');
 }
 
 /** Reads and parses a run from its two sources. */
@@ -132,15 +152,24 @@ export function runSourcesFromFolderUrl(folder: string): RunSources {
   return { manifest: new URL('manifest.json', base).href, aggregate: new URL('aggregate.safetensors', base).href, where: folder.replace(/\/$/, '') };
 }
 
-/** Picks manifest.json and aggregate.safetensors out of chosen or dropped files (a whole run folder will do). */
+type Picked = File & { webkitRelativePath?: string };
+const folderOf = (f: Picked) => f.webkitRelativePath?.split('/').slice(0, -1).join('/') ?? '';
+
+/**
+ * Picks manifest.json and aggregate.safetensors out of chosen or dropped files: a run folder, or an experiment (or
+ * demo) folder, whose run is run/ (its shards' and datasets' files are passed over).
+ */
 export function runSourcesFromFiles(files: File[]): RunSources {
-  const manifest = files.find((f) => f.name === 'manifest.json') ?? files.find((f) => /manifest.*\.json$/i.test(f.name));
-  const aggregate = files.find((f) => f.name === 'aggregate.safetensors') ?? files.filter((f) => f.name.endsWith('.safetensors') && !/checkpoint|pairs/.test(f.name)).at(0);
+  const fs = files as Picked[];
+  const depth = (f: Picked) => folderOf(f).split('/').length;
+  const named = (n: string) => fs.filter((f) => f.name === n).sort((x, y) => Number(/(^|\/)run$/.test(folderOf(y))) - Number(/(^|\/)run$/.test(folderOf(x))) || depth(x) - depth(y));
+  const manifest = named('manifest.json').find((m) => fs.some((f) => f.name === 'aggregate.safetensors' && folderOf(f) === folderOf(m))) ?? named('manifest.json')[0] ?? fs.find((f) => /manifest.*\.json$/i.test(f.name));
+  const aggregate = named('aggregate.safetensors').find((f) => manifest && folderOf(f) === folderOf(manifest)) ?? named('aggregate.safetensors')[0] ?? fs.filter((f) => f.name.endsWith('.safetensors') && !/checkpoint|pairs/.test(f.name)).at(0);
   const missing = [!manifest && 'manifest.json', !aggregate && 'aggregate.safetensors'].filter(Boolean);
   if (missing.length) {
     throw new UserError(`missing ${missing.join(' and ')} among the ${files.length} files given (${files.map((f) => f.name).join(', ') || 'none'}); ` +
       "select or drop the --out folder of 'ir-neurons attribute --dataset' (its manifest.json and aggregate.safetensors)");
   }
-  const dir = (manifest as File & { webkitRelativePath?: string }).webkitRelativePath?.split('/').slice(0, -1).join('/');
+  const dir = folderOf(manifest!);
   return { manifest: manifest!, aggregate: aggregate!, where: dir || 'the chosen run' };
 }

@@ -83,7 +83,7 @@ export function initRunViewer(): RunViewState {
       state.selected = run.cells.find((c) => c.count > 0)?.name ?? run.cells[0].name;
       $('run-view').hidden = false;
       $('run-info').textContent = `${run.where}: ${run.cells.length} cells, ${run.layers} layers × ${run.dff} neurons` +
-        `${run.options ? ` · ${run.options}` : ''}${run.model ? ` · model: ${run.model}` : ''}`;
+        `${run.options ? ` · ${run.options}` : ''}${run.model ? ` · model: ${run.model}` : ''}${run.environment ? `\nran on: ${run.environment}` : ''}`;
       render();
       setStatus('loaded', `loaded ${run.cells.map((c) => `${c.name} (${c.count})`).join(', ')}`);
     } catch (e) {
