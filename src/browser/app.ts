@@ -14,10 +14,10 @@ import { drainPool } from '../gpu/pool.ts';
 import type { Gpu } from '../gpu/device.ts';
 import { BertGpu, relevance } from '../model/forward.ts';
 import { NigEngine, type NigResult } from '../ig/engine.ts';
-import { BASELINES, type Baseline } from '../ig/baselines.ts';
+import { BASELINES, DEFAULT_BASELINE, type Baseline } from '../ig/baselines.ts';
 import { DEFAULT_RULE, RULES, type Rule } from '../ig/path.ts';
 import { MAX_T } from '../kernels/attention.ts';
-import type { Target } from '../model/types.ts';
+import { defaultTarget, TARGETS, type Target } from '../model/types.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { initRunViewer, type RunViewState } from './run-view.ts';
 import { freshId, PairList, pairsFromFile, type PairEntry } from './pairs.ts';
@@ -165,7 +165,7 @@ async function load(getSources: () => Promise<ModelSources>): Promise<void> {
       state.engine = new NigEngine(state.model, loaded.special);
     }
     const c = loaded.config;
-    fillSelect('target', c.numLabels === 1 ? ['logit', 'nonrelevant'] : ['relevant', 'nonrelevant', 'logit'], c.numLabels === 1 ? 'logit' : 'relevant');
+    fillSelect('target', c.numLabels === 1 ? ['logit', 'nonrelevant'] : TARGETS, defaultTarget(c.numLabels));
     const maxLen = Math.min(MAX_T, c.maxPositions);
     input('max-length').max = String(maxLen);
     if (Number(input('max-length').value) > maxLen) input('max-length').value = String(maxLen);
@@ -379,7 +379,7 @@ function exportResult(): void {
 // ---------------------------------------------------------------- wiring
 
 function wire(): void {
-  fillSelect('baseline', BASELINES, 'pad-keep-special');
+  fillSelect('baseline', BASELINES, DEFAULT_BASELINE);
   fillSelect('rule', RULES, DEFAULT_RULE);
   fillSelect('target', ['relevant', 'nonrelevant', 'logit'], 'relevant');
   input('files').addEventListener('change', () => {

@@ -36,7 +36,7 @@ import { displayName } from '../util/stdio.ts';
 export const COMMON: Record<string, Opt> = {
   model: { kind: 'string', arg: 'DIR', required: true, help: 'checkpoint folder (config.json, weights, tokenizer)' },
   tokenizer: { kind: 'string', arg: 'FILE', help: "tokenizer.json or vocab.txt to use instead of the model folder's" },
-  steps: { kind: 'int', arg: 'M', min: 1, help: 'NIG steps m (the path has m + 1 points); required unless --tol, where it is the first m tried (default 4)' },
+  steps: { kind: 'int', arg: 'M', min: 1, help: `NIG steps m (the path has m + 1 points); required unless --tol, where it is the first m tried (default ${ADAPTIVE_START})` },
   rule: { kind: 'string', arg: 'RULE', default: DEFAULT_RULE, choices: NIG_RULES, help: `quadrature of the NIG path: ${NIG_RULES.join(', ')} ((4·T_m − T_{m/2})/3, order 4; m a multiple of 4)` },
   tol: { kind: 'number', arg: 'EPS', ...TOL_RANGE, help: 'adaptive m per pair: double m until the estimated relative L2 error of the NIG vector is ≤ EPS (e.g. 1e-3)' },
   'max-steps': { kind: 'int', arg: 'M', min: 1, default: DEFAULT_MAX_STEPS, help: 'the cap on the adaptive m of --tol (a pair that reaches it is reported)' },

@@ -40,7 +40,7 @@ import { prepareOutDir, readJsonFile } from '../util/out-path.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { setWriteAdvice } from '../util/write-error.ts';
 import type { Baseline } from '../ig/baselines.ts';
-import type { NigRule } from '../ig/path.ts';
+import { ADAPTIVE_START, type NigRule } from '../ig/path.ts';
 
 export const command: CommandSpec = {
   name: 'experiment',
@@ -208,7 +208,7 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
     const args = {
       spec, configFile, shared,
       selection: { seed: A.seed as number, perQuery: A['per-query'] as number | undefined, perDataset: A['per-dataset'] as number | undefined, allowUnjudged: !!A['allow-unjudged'], correctOnly: !!A['correct-only'] },
-      nig: { steps: (A.steps as number | undefined) ?? 4, rule, target, baseline: A.baseline as Baseline, chunk: A.chunk as number | undefined, ...adaptive },
+      nig: { steps: (A.steps as number | undefined) ?? ADAPTIVE_START, rule, target, baseline: A.baseline as Baseline, chunk: A.chunk as number | undefined, ...adaptive },
       units, maxLength, checkpointEvery: A['checkpoint-every'] as number, keepPairs: !!A['keep-pairs'], pack: A.pack as number, maxMemoryMiB: maxMemory, modelDir, modelHash: hash,
       experiment: { file: exp.file, hash: exp.hash },
     };
