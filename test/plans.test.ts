@@ -135,6 +135,19 @@ needsShared(S, 'adaptive runs build each forward plan (T, P) and sums once; a pa
   assert.equal(bits(r16), bits(await fresh.attribute(pairs[4], o(16))));
 });
 
+needsShared(S, 'the engine decides packing alone: a budget for one pair\'s points runs two pairs of a length one by one, same bits', async () => {
+  const { eng, pairs } = await engineFor();
+  const two = await eng.attributeMany([pairs[2], pairs[4]], { steps: 8 });
+  assert.ok(eng.model.plans.keys().some((k) => k.startsWith('chunk 24x18/2')), 'packed by default');
+  const one = eng.chunkMemory(24, 9).bytes;
+  assert.ok(eng.chunkMemory(24, 18, 2).bytes > one + 1024);
+  const tight = (await engineFor(one + 1024)).eng;
+  assert.is(tight.packable(24, 8, 2), 1);
+  const got = await tight.attributeMany([pairs[2], pairs[4]], { steps: 8 });
+  assert.equal(tight.model.plans.keys().filter((k) => k.startsWith('chunk')), ['chunk 24x9/1:logit:0']);
+  assert.equal(got.map(bits), two.map(bits));
+});
+
 needsShared(S, 'scoring in batches reuses the forward plan of each (batch, length); the engine\'s plans stay beside them', async () => {
   const { eng, pairs } = await engineFor();
   await eng.attribute(pairs[2], { steps: 4 });
