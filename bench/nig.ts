@@ -49,7 +49,7 @@
  */
 import type { Gpu } from '../src/gpu/device.ts';
 import { fmtBytes } from '../src/gpu/arena.ts';
-import { BertGpu, type ForwardPlan } from '../src/model/forward.ts';
+import { BertGpu } from '../src/model/forward.ts';
 import { layoutBytes } from '../src/model/layout.ts';
 import { NigEngine, type NigResult } from '../src/ig/engine.ts';
 import { NIG_RULES, type NigRule } from '../src/ig/path.ts';
@@ -187,15 +187,12 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 function watchPlans(model: BertGpu): { builds: { key: string; ms: number; bytes: number }[] } {
   const w = { builds: [] as { key: string; ms: number; bytes: number }[] };
   const orig = model.plan.bind(model);
-  const seen = new Set<Promise<ForwardPlan>>();
-  model.plan = (shape) => {
+  model.plan = async (shape, o) => {
     const t0 = performance.now();
-    const p = orig(shape);
-    if (!seen.has(p)) {
-      seen.add(p);
-      p.then((pl) => w.builds.push({ key: `${shape.B}x${shape.T}`, ms: performance.now() - t0, bytes: pl.arena.bytes }), () => {});
-    }
-    return p;
+    const n = model.plans.built('forward');
+    const lease = await orig(shape, o);
+    if (model.plans.built('forward') > n) w.builds.push({ key: `${shape.B}x${shape.T}`, ms: performance.now() - t0, bytes: lease.value.arena.bytes });
+    return lease;
   };
   return w;
 }

@@ -102,11 +102,13 @@ needsShared(S, 'several pairs of one padded length share a batch: results equal 
     assert.equal(many[j].hiddenDeltas, one.hiddenDeltas);
   }
   assert.ok(eng.packable(24, 20, 8) >= 2);
-  try {
-    await eng.attributeMany([pairs[0], pairs[2]], { steps: 20 });
-    assert.unreachable('different padded lengths');
-  } catch (e) {
-    assert.match((e as Error).message, /share one padded length/);
+  // pairs of different padded lengths: the engine batches them itself (by length), the results in input order
+  assert.is.not(eng.paddedLength(pairs[0].ids.length), 24);
+  const mixed = await eng.attributeMany([pairs[2], pairs[0], pairs[4]], { steps: 20, rule: 'right' });
+  for (const [j, i] of [2, 0, 4].entries()) {
+    const one = await eng.attribute(pairs[i], { steps: 20, rule: 'right' });
+    assert.equal(Array.from(mixed[j].nigPre), Array.from(one.nigPre), `pair ${i} nigPre`);
+    assert.equal(Array.from(mixed[j].F), Array.from(one.F), `pair ${i} F`);
   }
 });
 

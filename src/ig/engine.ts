@@ -6,6 +6,7 @@
  * attributed in the same passes; sums over tokens and per segment are reduced on the GPU.
  */
 import { Arena, writeView, type View } from '../gpu/arena.ts';
+import type { Lease } from '../gpu/plans.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
 import { readViews, submit, submitCommands } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
@@ -73,13 +74,18 @@ export interface NigResult {
 
 export interface AdaptiveRecord { tol: number; maxSteps: number; capped: boolean; passes: { steps: number; estimate: number }[]; points: number }
 
-/** A built chunk plan: the forward+backward plan of P rows, the path sums of `slots` pairs, their dispatches. */
+/**
+ * A built chunk plan: the forward+backward plan of P rows, the path sums of `slots` pairs, their dispatches. Its
+ * forward plan and its sums are plans of their own in the model's keeper (src/gpu/plans.ts), leased for as long as
+ * this one is kept: the forward plan (T, P) serves every chunk plan of its shape, the sums (T, slots, levels) every
+ * P (a pass of adaptive m with point stores builds only its dispatches on them).
+ */
 interface Attr {
   T: number;
   P: number;                  // rows of the batch
   slots: number;              // pairs sharing the batch (each P / slots rows)
   plan: ForwardPlan;
-  arena: Arena;
+  arena: Arena;               // the sums' arena
   levels: number;             // coarser sums kept (src/ig/path.ts coarseLevels)
   sums: Bound<AttributionHandles>;
   dispatches: Dispatch[];
@@ -123,9 +129,10 @@ interface PathOutputs { F: Float32Array[]; gradIn: (Float32Array | null)[] }
 export interface ChunkMemory { layout: ChunkLayout; bytes: number; largestBinding: number }
 
 export class NigEngine {
-  private cache = new Map<string, Promise<Attr>>();
-
-  constructor(readonly model: BertGpu, readonly special: SpecialIds, private maxMemory?: number) {}
+  /** (the chunk plans live in the model's keeper, `model.plans`, with the forward plans they are built on) */
+  constructor(readonly model: BertGpu, readonly special: SpecialIds, private maxMemory?: number) {
+    if (maxMemory !== undefined) model.plans.budget = maxMemory;
+  }
 
   /** The memory plan of a chunk of P rows (slots pairs) at length T: exactly what `attribute` allocates. */
   chunkMemory(T: number, P: number, slots = 1, levels = 0): ChunkMemory {
@@ -163,14 +170,20 @@ export class NigEngine {
   }
 
   /**
-   * How many pairs of padded length T can share one batch with all their m+1 points: 1 when the points of a
-   * single pair already need chunks, else as many as the memory budget allows, at most `max`.
+   * The packing rule, the only one: how many of `max` pairs of padded length T (`points` path points each to run)
+   * share the next batch — as many as fit the memory budget whole beside `reserved(n)` bytes (n pairs), else 1
+   * (its points in chunks), or 0 when not even one point of one pair fits beside `reserved(1)`.
    */
+  private pack(T: number, points: number, max: number, levels = 0, reserved: (n: number) => number = () => 0): number {
+    if (max < 1 || !this.fits(T, 1, 1, levels, reserved(1))) return 0;
+    let n = 1;
+    while (n < max && this.fits(T, (n + 1) * points, n + 1, levels, reserved(n + 1))) n++;
+    return n;
+  }
+
+  /** How many pairs of padded length T, m = `steps`, `attributeMany` runs in one batch (at most `max`). */
   packable(T: number, steps: number, max: number, levels = 0): number {
-    const points = steps + 1;
-    let s = 1;
-    while (s < max && this.fits(T, (s + 1) * points, s + 1, levels)) s++;
-    return s;
+    return Math.max(1, this.pack(T, steps + 1, max, levels));
   }
 
   /** Padded length a pair of `len` tokens runs at (pairs of one length share plans and batches). */
@@ -184,26 +197,48 @@ export class NigEngine {
   }
 
   /**
-   * Several pairs of the same padded length in one batch (their points side by side; the results equal
-   * separate runs). One pair may be chunked; several must fit whole (see `packable`). `after` adds dispatches
-   * per pair (e.g. aggregation) reading its reduction views.
+   * Several pairs: the engine batches them itself — pairs of one padded length share a batch (their points side
+   * by side), as many as `pack` lets fit whole; a pair whose points do not fit runs alone, in chunks. The results
+   * equal separate runs, in input order. `after` adds dispatches per pair (e.g. aggregation; `i` its index in
+   * `pairs`) reading its reduction views.
    */
   async attributeMany(pairs: EncodedPair[], o: NigOptions, after?: (v: ReductionViews, i: number) => Promise<Dispatch[]>): Promise<NigResult[]> {
     if (!pairs.length) return [];
     if (o.tol !== undefined || coarseLevels(o.rule ?? DEFAULT_RULE, !!o.estimate) > 0) return this.attributeAdaptive(pairs, o, after);
-    const job = this.prepare(pairs, o);
-    const at = await this.attr(job.T, job.P, job.target, pairs.length, 0);
-    this.clearSums(at);
-    const path = await this.runPath(at, job, o.onProgress);
-    await this.reduceSegments(at, job);
-    // every pair's totals are read and checked finite before `after` (the dataset run's aggregation) sees them
-    const results = await this.readResults(at, job, path);
-    if (after) {
-      const extra: Dispatch[] = [];
-      for (let s = 0; s < pairs.length; s++) extra.push(...await after(reductionViews(at.sums.slots[s]), s));
-      if (extra.length) await submit(this.model.g, extra, 'NIG after');
+    checkSteps(o.steps);
+    const results: NigResult[] = new Array(pairs.length);
+    let left = pairs.map((_, i) => i);
+    while (left.length) {
+      const T = this.paddedLength(pairs[left[0]].ids.length);
+      const same = left.filter((i) => this.paddedLength(pairs[i].ids.length) === T);
+      const batch = same.slice(0, this.packable(T, o.steps, same.length));
+      const rs = await this.runBatch(batch.map((i) => pairs[i]), o, after && ((v, s) => after(v, batch[s])));
+      batch.forEach((i, s) => { results[i] = rs[s]; });
+      left = left.filter((i) => !batch.includes(i));
     }
     return results;
+  }
+
+  /** One batch of a fixed m without coarser sums (pairs of one padded length that `pack` let share it). */
+  private async runBatch(pairs: EncodedPair[], o: NigOptions, after?: (v: ReductionViews, s: number) => Promise<Dispatch[]>): Promise<NigResult[]> {
+    const job = this.prepare(pairs, o);
+    const lease = await this.attr(job.T, job.P, job.target, pairs.length, 0);
+    try {
+      const at = lease.value;
+      this.clearSums(at);
+      const path = await this.runPath(at, job, o.onProgress);
+      await this.reduceSegments(at, job);
+      // every pair's totals are read and checked finite before `after` (the dataset run's aggregation) sees them
+      const results = await this.readResults(at, job, path);
+      if (after) {
+        const extra: Dispatch[] = [];
+        for (let s = 0; s < pairs.length; s++) extra.push(...await after(reductionViews(at.sums.slots[s]), s));
+        if (extra.length) await submit(this.model.g, extra, 'NIG after');
+      }
+      return results;
+    } finally {
+      lease.release();
+    }
   }
 
   /**
@@ -244,12 +279,11 @@ export class NigEngine {
           const all = Array.from({ length: m + 1 }, (_, k) => k);
           // the pairs with the same points to add share a batch; each store grows to hold them
           const ks = first.store ? first.store.missing(m) : all;
-          const same = queue.filter((q) => q.m === m && q.reuse && (q.store ? q.store.missing(m) : all).join() === ks.join());
+          const same = queue.filter((q) => q.m === m && q.reuse && this.paddedLength(pairs[q.i].ids.length) === T && (q.store ? q.store.missing(m) : all).join() === ks.join());
           const others = queue.filter((q) => !same.includes(q)).reduce((a, q) => a + (q.store?.bytes ?? 0), 0);
           const capOf = (q: (typeof queue)[number]) => (q.store?.rows ?? 0) + ks.length;
           const storeBytes = (qs: typeof queue) => qs.reduce((a, q) => a + PointStore.bytes(this.model.g, this.model.cfg, T, capOf(q)), 0);
-          let n = 0;
-          while (n < same.length && (n === 0 ? this.fits(T, 1, 1, levels, others + storeBytes(same.slice(0, 1))) : this.fits(T, (n + 1) * ks.length, n + 1, levels, others + storeBytes(same.slice(0, n + 1))))) n++;
+          const n = this.pack(T, ks.length, same.length, levels, (k) => others + storeBytes(same.slice(0, k)));
           if (n === 0) {
             // no room for this pair's store: it evaluates all its points from now on
             first.store?.destroy();
@@ -258,6 +292,8 @@ export class NigEngine {
             continue;
           }
           batch = same.slice(0, n);
+          // (the stores grow beside the plans kept: room for them first)
+          this.model.plans.makeRoom(others + storeBytes(batch), this.budget());
           for (const q of batch) {
             q.store ??= new PointStore(this.model.g, this.model.cfg, T);
             await q.store.grow(capOf(q));
@@ -266,34 +302,39 @@ export class NigEngine {
           // (a first pass runs α = 0 last: with the right rule its gradient weighs nothing, see `prepare`)
           alphas = (ks[0] === 0 ? [...ks.slice(1), 0] : ks).map((k) => k / m);
         } else {
-          const plain = queue.filter((q) => q.m === m && !q.reuse);
+          const plain = queue.filter((q) => q.m === m && !q.reuse && this.paddedLength(pairs[q.i].ids.length) === T);
           batch = plain.slice(0, this.packable(T, m, plain.length, levels));
         }
         const reserved = queue.reduce((a, q) => a + (q.store?.bytes ?? 0), 0);
         const job = this.prepare(batch.map((q) => pairs[q.i]), { ...o, steps: m }, levels, alphas, stores, reserved);
-        const at = await this.attr(job.T, job.P, job.target, batch.length, levels, rule === 'richardson', stores && { stores, m, rule });
-        if (!stores) this.clearSums(at);
-        const path = await this.runPath(at, job, o.onProgress);
-        if (stores) this.storePath(job, path);
-        await this.reduceSegments(at, job);
-        const accepted: Dispatch[] = [];
-        const rs = await this.readResults(at, job, path);
-        for (const [s, q] of batch.entries()) {
-          const r = rs[s];
-          const est = r.errorEstimate!, rec = records[q.i];
-          rec.passes.push({ steps: m, estimate: est });
-          rec.points += job.alphas.length;
-          const pass = !adaptive || est <= o.tol!;
-          if (!pass && m < maxSteps) { q.m = nextSteps(rule, m, est, o.tol!, maxSteps); continue; }
-          rec.capped = !pass;
-          if (adaptive) r.adaptive = rec;
-          results[q.i] = r;
-          q.store?.destroy();
-          q.store = null;
-          if (after) accepted.push(...await after(reductionViews(at.sums.slots[s]), q.i));
+        const lease = await this.attr(job.T, job.P, job.target, batch.length, levels, rule === 'richardson', stores && { stores, m, rule }, reserved);
+        try {
+          const at = lease.value;
+          if (!stores) this.clearSums(at);
+          const path = await this.runPath(at, job, o.onProgress);
+          if (stores) this.storePath(job, path);
+          await this.reduceSegments(at, job);
+          const accepted: Dispatch[] = [];
+          const rs = await this.readResults(at, job, path);
+          for (const [s, q] of batch.entries()) {
+            const r = rs[s];
+            const est = r.errorEstimate!, rec = records[q.i];
+            rec.passes.push({ steps: m, estimate: est });
+            rec.points += job.alphas.length;
+            const pass = !adaptive || est <= o.tol!;
+            if (!pass && m < maxSteps) { q.m = nextSteps(rule, m, est, o.tol!, maxSteps); continue; }
+            rec.capped = !pass;
+            if (adaptive) r.adaptive = rec;
+            results[q.i] = r;
+            q.store?.destroy();
+            q.store = null;
+            if (after) accepted.push(...await after(reductionViews(at.sums.slots[s]), q.i));
+          }
+          // (the reduction views are valid while the plan is leased: the accepted pairs' dispatches go now)
+          if (accepted.length) await submit(this.model.g, accepted, 'NIG accepted pairs');
+        } finally {
+          lease.release();
         }
-        // (the reduction views are valid until the next pass builds its plan: the accepted pairs' dispatches go now)
-        if (accepted.length) await submit(this.model.g, accepted, 'NIG accepted pairs');
         queue = queue.filter((q) => results[q.i] === undefined);
       }
     } finally {
@@ -324,12 +365,8 @@ export class NigEngine {
     const points = al.length;
     const last = al[points - 1];
     const skipLast = slots === 1 && ((last === 0 && wl === 0) || (last === 1 && wr === 0 && !!o.light));
-    let P: number;
-    if (slots === 1) P = this.chunkSize(T, points, o.chunk, levels, reserved);
-    else {
-      if (!this.fits(T, slots * points, slots, levels, reserved)) throw new UserError(`${slots} pairs of ${T} tokens with ${points} points each do not fit one batch; pack fewer (see packable)`);
-      P = slots * points;
-    }
+    // (several pairs: `pack` let them share the batch whole)
+    const P = slots === 1 ? this.chunkSize(T, points, o.chunk, levels, reserved) : slots * points;
     const baseIds = pairs.map((pair) => Array.from(baselineIds(pair.ids, pair.typeIds, o.baseline ?? DEFAULT_BASELINE, this.special), (b) => (b < 0 ? null : b)));
     return {
       pairs, T, m, alphas: al, skipLast, wr: down ? -wl : wr, wl: down ? -wr : wl, stores, rule, levels, estimateOf: o.estimateOf ?? 'ffn-pre', target: o.target ?? defaultTarget(cfg.numLabels),
@@ -477,35 +514,47 @@ export class NigEngine {
 
   /** Builds (or reuses) the chunk plan of P rows for `slots` pairs at length T; returns the bytes its arenas hold. */
   async allocateChunk(T: number, P: number, slots = 1, target: Target = defaultTarget(this.model.cfg.numLabels), levels = 0): Promise<number> {
-    const at = await this.attr(T, P, target, slots, levels);
-    return at.plan.arena.bytes + at.arena.bytes;
+    const lease = await this.attr(T, P, target, slots, levels);
+    lease.release();
+    return lease.value.plan.arena.bytes + lease.value.arena.bytes;
   }
 
-  private storeBuilds = 0;
+  private storePasses = 0;
 
-  private async attr(T: number, P: number, target: Target, slots: number, levels: number, richardson = false, store?: StorePass): Promise<Attr> {
-    // (a plan with point stores binds those stores: built for its pass alone)
-    const key = store ? `stores#${++this.storeBuilds}` : `${T}x${P}/${slots}:${target}:${levels}${richardson ? ':richardson' : ''}`;
-    let a = this.cache.get(key);
-    if (!a) {
-      // the old plan's buffers go back to the device's pool before the new one takes its own (src/gpu/pool.ts)
-      for (const [k, old] of this.cache) { this.cache.delete(k); await old.then((x) => x.arena.destroy(), () => {}); }
-      await this.model.dropPlans();
-      a = this.build(T, P, target, slots, levels, richardson, store);
-      this.cache.set(key, a);
-    }
-    return a;
+  /**
+   * The chunk plan, leased from the model's keeper (src/gpu/plans.ts): kept by the memory budget beside `reserved`
+   * bytes (point stores), least recently used evicted first. A plan with point stores binds those stores: it is
+   * built for its pass alone (on kept forward plan and sums) and goes when released.
+   */
+  private attr(T: number, P: number, target: Target, slots: number, levels: number, richardson = false, store?: StorePass, reserved = 0): Promise<Lease<Attr>> {
+    const key = store ? `chunk stores#${++this.storePasses}` : `chunk ${T}x${P}/${slots}:${target}:${levels}${richardson ? ':richardson' : ''}`;
+    return this.model.plans.lease(key, { kind: 'chunk', bytes: 0, reserved, budget: this.budget(), keep: !store }, async () => {
+      const o = { reserved, budget: this.budget() };
+      const fwd = await this.model.plan({ B: P, T, save: true }, o);
+      let sums: Lease<{ arena: Arena; sums: Bound<AttributionHandles> }> | undefined;
+      try {
+        const layout = chunkLayout(this.model.cfg, T, P, slots, levels).attribution; // (the same at any P)
+        sums = await this.model.plans.lease(`sums ${T}/${slots}:${levels}`, { kind: 'sums', bytes: layoutBytes(this.model.g.limits, layout), ...o }, async () => {
+          const arena = new Arena(this.model.g, layout.label);
+          const v = await allocateLayout(arena, layout);
+          return { value: { arena, sums: v }, bytes: arena.bytes, destroy: () => arena.destroy() };
+        });
+        const at = await this.build(fwd.value, sums.value.arena, sums.value.sums, T, P, target, slots, levels, richardson, store);
+        const [f, s] = [fwd, sums];
+        return { value: at, bytes: 0, destroy: () => { f.release(); s.release(); } };
+      } catch (e) {
+        fwd.release();
+        sums?.release();
+        throw e;
+      }
+    });
   }
 
   /** The chunk plan: activations (the model's plan), path sums, and the backward with the sums hooked in. */
-  private async build(T: number, P: number, target: Target, slots: number, levels: number, richardson: boolean, store?: StorePass): Promise<Attr> {
+  private async build(plan: ForwardPlan, arena: Arena, sums: Bound<AttributionHandles>, T: number, P: number, target: Target, slots: number, levels: number, richardson: boolean, store?: StorePass): Promise<Attr> {
     const { model } = this;
     const g = model.g;
     const { hidden: C, intermediate: F, layers: L } = model.cfg;
-    const plan = await model.plan({ B: P, T, save: true });
-    const layout = chunkLayout(model.cfg, T, P, slots, levels).attribution;
-    const arena = new Arena(g, layout.label);
-    const sums = await allocateLayout(arena, layout);
     const cond: Attr['cond'] = [];
     const rowsPerSlot = P / slots;
     /** What a GradEvent feeds: each attributed quantity's activation and gradient (this chunk's rows, R values a row),

@@ -44,9 +44,20 @@ export class IgEngine {
 
   constructor(readonly nig: NigEngine) {}
 
-  private async build(T: number, P: number, target: Target): Promise<Plan> {
+  /** The plan of P rows at length T, on a forward plan leased from the model's plans (the caller releases it). */
+  private async build(T: number, P: number, target: Target): Promise<{ at: Plan; release: () => void }> {
     const { model } = this.nig;
-    const plan = await model.plan({ B: P, T, save: true });
+    const lease = await model.plan({ B: P, T, save: true });
+    try {
+      return { at: await this.buildOn(lease.value, T, P, target), release: lease.release };
+    } catch (e) {
+      lease.release();
+      throw e;
+    }
+  }
+
+  private async buildOn(plan: ForwardPlan, T: number, P: number, target: Target): Promise<Plan> {
+    const { model } = this.nig;
     const key = `${T}x${P}:${target}`;
     if (this.cached && this.cached.key === key && this.cached.plan === plan) return this.cached;
     this.cached?.arena.destroy();
@@ -77,7 +88,19 @@ export class IgEngine {
     if (!pts.some((p) => p.a === 1)) pts.push({ a: 1, w: 0 });
     const T = this.nig.paddedLength(pair.ids.length);
     const P = this.nig.chunkSize(T, pts.length, o.chunk);
-    const at = await this.build(T, P, target);
+    const { at, release } = await this.build(T, P, target);
+    try {
+      return await this.run(at, pair, o, pts, { alphas, weights });
+    } finally {
+      release();
+    }
+  }
+
+  private async run(at: Plan, pair: EncodedPair, o: IgOptions, pts: { a: number; w: number }[], { alphas, weights }: ReturnType<typeof igPath>): Promise<IgResult> {
+    const { model, special } = this.nig;
+    const g = model.g;
+    const C = model.cfg.hidden;
+    const { T, P } = at;
     const base = baselineIds(pair.ids, pair.typeIds, o.baseline ?? DEFAULT_BASELINE, special);
     const baseIds = Array.from(base, (b) => (b < 0 ? null : b));
     const Gv: View = at.sums.G;

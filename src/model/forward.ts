@@ -1,10 +1,12 @@
 /**
  * BERT on the GPU: weights uploaded once, forward plans (lists of dispatches over one activation arena)
- * built per (batch, length, save) and cached. A plan that saves for backward keeps every layer's
+ * built per (batch, length, save) and kept in `plans` (src/gpu/plans.ts: the one owner of every plan built on this
+ * model, the NIG engine's included, kept by a memory budget). A plan that saves for backward keeps every layer's
  * activations under its own name; a scoring plan reuses one scratch buffer per kind.
  */
 import type { Gpu } from '../gpu/device.ts';
 import { Arena, writeView, type View } from '../gpu/arena.ts';
+import { PlanKeeper, type Lease } from '../gpu/plans.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
 import { readView, submit } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
@@ -14,7 +16,7 @@ import { layernormForward } from '../kernels/layernorm.ts';
 import { embeddingsForward } from '../kernels/embeddings.ts';
 import { attentionForward, MAX_T } from '../kernels/attention.ts';
 import { clsRows, headForward } from '../kernels/head.ts';
-import { activationLayout, allocateLayout, bindLayout, paddedLength, weightLayout, type WeightHandles, type ActivationHandles, type ActivationLayout, type ActivationShape, type Bound } from './layout.ts';
+import { activationLayout, allocateLayout, bindLayout, layoutBytes, paddedLength, weightLayout, type WeightHandles, type ActivationHandles, type ActivationLayout, type ActivationShape, type Bound } from './layout.ts';
 
 export type PlanShape = ActivationShape;
 
@@ -31,11 +33,16 @@ export class BertGpu {
   readonly weights: Arena;
   /** The weight views, by role (src/model/layout.ts `weightLayout`). */
   wv!: Bound<WeightHandles>;
-  private plans = new Map<string, Promise<ForwardPlan>>();
+  /**
+   * Every plan built on this model, kept by a memory budget: forward plans here, the NIG engine's sums and chunk
+   * plans (src/ig/engine.ts). The budget is the engine's (--max-memory sets it), else min(maxBufferSize, 2 GiB).
+   */
+  readonly plans: PlanKeeper;
 
   private constructor(readonly g: Gpu, readonly w: BertWeights) {
     this.cfg = w.config;
     this.weights = new Arena(g, 'weights');
+    this.plans = new PlanKeeper(Math.min(g.limits.maxBufferSize, 2 ** 31));
   }
 
   static async create(g: Gpu, w: BertWeights): Promise<BertGpu> {
@@ -80,21 +87,21 @@ export class BertGpu {
     for (let l = 0; l < this.cfg.layers; l++) this.setMask(l, new Float32Array(this.cfg.intermediate).fill(1));
   }
 
-  plan(shape: PlanShape): Promise<ForwardPlan> {
-    const key = `${shape.B}x${shape.T}${shape.save ? 's' : ''}`;
-    let p = this.plans.get(key);
-    if (!p) {
-      p = this.buildPlan(shape);
-      this.plans.set(key, p);
-    }
-    return p;
+  /**
+   * The forward plan of this shape, leased from `plans` (built when not kept); release it when done. `reserved`:
+   * bytes the caller holds beside the plans, `budget`: the caller's (see PlanKeeper).
+   */
+  plan(shape: PlanShape, o: { reserved?: number; budget?: number } = {}): Promise<Lease<ForwardPlan>> {
+    const bytes = layoutBytes(this.g.limits, activationLayout(this.cfg, shape));
+    return this.plans.lease(`forward ${shape.B}x${shape.T}${shape.save ? 's' : ''}`, { kind: 'forward', bytes, ...o }, async () => {
+      const p = await this.buildPlan(shape);
+      return { value: p, bytes: p.arena.bytes, destroy: () => p.arena.destroy() };
+    });
   }
 
-  /** Frees the activation buffers of every cached plan (resolved once they are freed). */
+  /** Frees the buffers of every kept plan not in use (the engine's too: they are all in `plans`). */
   async dropPlans(): Promise<void> {
-    const plans = [...this.plans.values()];
     this.plans.clear();
-    for (const p of plans) await p.then((x) => x.arena.destroy(), () => {});
   }
 
   private async buildPlan(shape: PlanShape): Promise<ForwardPlan> {
@@ -169,10 +176,15 @@ export class BertGpu {
   async score(pairs: EncodedPair[]): Promise<Float32Array> {
     if (!pairs.length) return new Float32Array(0);
     const T = paddedLength(this.cfg, Math.max(...pairs.map((p) => p.ids.length)));
-    const plan = await this.plan({ B: pairs.length, T, save: false });
-    this.writeInputs(plan, pairs, []);
-    await submit(this.g, plan.dispatches, 'forward');
-    return readView(this.g, plan.act.logits, pairs.length * this.cfg.numLabels);
+    const lease = await this.plan({ B: pairs.length, T, save: false });
+    try {
+      const plan = lease.value;
+      this.writeInputs(plan, pairs, []);
+      await submit(this.g, plan.dispatches, 'forward');
+      return await readView(this.g, plan.act.logits, pairs.length * this.cfg.numLabels);
+    } finally {
+      lease.release();
+    }
   }
 }
 

@@ -39,7 +39,7 @@ export interface ScheduleOptions {
   stopAfter?: number;
   /** Also keep every pair's NIG vector (pairs.safetensors), for bootstrap stability in the report. */
   keepPairs?: boolean;
-  /** Most pairs of one padded length sharing a batch (default 4; the memory budget may allow fewer). */
+  /** Most pairs of one padded length handed to the engine at once (default DEFAULT_PACK; it packs as many as the memory budget allows). */
   pack?: number;
   /** the run key (src/run/keys.ts); the shard key is derived from it and `shard` */
   runKey: string;
@@ -103,7 +103,7 @@ export async function runPrepared(engine: NigEngine, prep: Prepared, o: Schedule
   const end = Math.min(plan.pairs.length, o.stopAfter !== undefined ? tally.done + o.stopAfter : plan.pairs.length);
   while (tally.done < end) {
     const before = tally.done;
-    await attributeBatch(engine, plan, queue, nextBatch(engine, queue, tally.done, end, o), tally, o);
+    await attributeBatch(engine, plan, queue, nextBatch(queue, tally.done, end, o), tally, o);
     progress.tick(tally.done);
     const due = Math.floor(tally.done / o.checkpointEvery) > Math.floor(before / o.checkpointEvery);
     if (due && tally.done < end) await checkpoint(plan, tally, plan.files.checkpoint, false);
@@ -233,14 +233,14 @@ async function encodeShard(engine: NigEngine, tok: PairTokenizer, plan: ShardPla
 }
 
 /**
- * The next batch (pair indices) from position `done` of the queue: pairs of one padded length share a batch, as
- * many as fit in memory and at most `pack` (default 4); the results equal separate runs, so packing changes nothing.
+ * The next batch (pair indices) from position `done` of the queue: up to `pack` (default 4) pairs of one padded
+ * length. The engine decides how many of them share one pass on the GPU (as many as fit the memory budget: it
+ * holds the packing rule, `attributeMany`); the results equal separate runs, so packing changes nothing.
  */
-function nextBatch(engine: NigEngine, q: Queue, done: number, end: number, o: ScheduleOptions): number[] {
+function nextBatch(q: Queue, done: number, end: number, o: ScheduleOptions): number[] {
   const T = q.bucket(q.order[done]);
-  const room = engine.packable(T, o.nig.steps, o.pack ?? DEFAULT_PACK);
   const batch: number[] = [];
-  while (batch.length < room && done + batch.length < end && q.bucket(q.order[done + batch.length]) === T) batch.push(q.order[done + batch.length]);
+  while (batch.length < (o.pack ?? DEFAULT_PACK) && done + batch.length < end && q.bucket(q.order[done + batch.length]) === T) batch.push(q.order[done + batch.length]);
   return batch;
 }
 
