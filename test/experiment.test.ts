@@ -151,7 +151,7 @@ S('the file is checked first: one line naming the file and the field, exit 2; re
   await bad((e) => { e.attribute.steps = 0; }, /attribute\.steps must be an integer >= 1, got 0/);
   await bad((e) => { e.attribute.steps = '8'; }, /attribute\.steps: must be a number, got "8"/);
   await bad((e) => { e.attribute.rule = 'simpson'; }, /attribute\.rule: 'simpson' is not one of: right, left, trapezoid, richardson/);
-  await bad((e) => { e.attribute.tol = 1; }, /attribute\.tol must be < 1, got 1/);
+  await bad((e) => { e.attribute.tol = 1; }, /attribute\.tol takes a relative error in \(0, 1\), e\.g\. 1e-3; got 1/);
   await bad((e) => { e.prune.seeds = 3; }, new RegExp(`prune\\.seeds must be an integer >= ${MIN_SEEDS}, got 3`));
   await bad((e) => { e.report.p = -1; }, /report\.p must be a number > 0/);
   await bad((e) => { e.version = 2; }, /version: must be 1/);

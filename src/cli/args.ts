@@ -28,6 +28,8 @@ export interface Opt {
   exclusiveMin?: boolean;
   /** numbers: values must be < max */
   exclusiveMax?: number;
+  /** numbers: what a valid value is, for the out-of-range error (`a relative error in (0, 1), e.g. 1e-3`) */
+  range?: string;
   /** a trec_eval-style short form (evaluate's -q, -c, -l) */
   short?: string;
 }
@@ -83,6 +85,8 @@ export function checkNumber(name: string, n: number, o: Opt, label = `option --$
   const isInt = o.kind === 'int';
   if (!Number.isFinite(n) || (isInt && !Number.isSafeInteger(n))) throw new UserError(`${label}: '${shown}' is out of range`);
   if (isInt && !Number.isInteger(n)) throw new UserError(`${label} expects an integer, got ${shown}`);
+  const outside = (o.min !== undefined && (o.exclusiveMin ? !(n > o.min) : !(n >= o.min))) || (o.exclusiveMax !== undefined && !(n < o.exclusiveMax));
+  if (outside && o.range) throw new UserError(`${label} takes ${o.range}; got ${shown}`);
   if (o.min !== undefined && (o.exclusiveMin ? !(n > o.min) : !(n >= o.min))) {
     throw new UserError(`${label} must be ${isInt ? 'an integer' : 'a number'} ${o.exclusiveMin ? '>' : '>='} ${o.min}, got ${shown}`);
   }

@@ -258,7 +258,7 @@ export class NigEngine {
     const levels = coarseLevels(rule, true);
     const maxSteps = o.maxSteps ?? DEFAULT_MAX_STEPS;
     if (adaptive) {
-      if (!(o.tol! > TOL_RANGE.min && o.tol! < TOL_RANGE.exclusiveMax)) throw new UserError(`--tol takes a relative error in (${TOL_RANGE.min}, ${TOL_RANGE.exclusiveMax}), e.g. 1e-3; got ${o.tol}`);
+      if (!(o.tol! > TOL_RANGE.min && o.tol! < TOL_RANGE.exclusiveMax)) throw new UserError(`--tol takes ${TOL_RANGE.range}; got ${o.tol}`);
       checkLevelSteps(maxSteps, levels, '--max-steps');
       if (o.steps > maxSteps) throw new UserError(`--steps ${o.steps} (the first m tried) is above --max-steps ${maxSteps}; lower --steps or raise --max-steps`);
     }

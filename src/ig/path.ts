@@ -57,7 +57,7 @@ export function coarseLevels(rule: NigRule, estimate: boolean): number {
 /** The adaptive defaults: the first m tried, and the cap. */
 export const ADAPTIVE_START = 4;
 /** The range of `tol` (a relative error): (0, 1), exclusive. The CLI's option table and the engine read it. */
-export const TOL_RANGE = { min: 0, exclusiveMin: true, exclusiveMax: 1 } as const;
+export const TOL_RANGE = { min: 0, exclusiveMin: true, exclusiveMax: 1, range: 'a relative error in (0, 1), e.g. 1e-3' } as const;
 export const DEFAULT_MAX_STEPS = 256;
 
 /** Checks that m suits the coarser sums (a multiple of 2^levels), for `--steps` and `--max-steps`. */
