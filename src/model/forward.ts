@@ -13,8 +13,9 @@ import { matmul } from '../kernels/matmul.ts';
 import { layernormForward } from '../kernels/layernorm.ts';
 import { embeddingsForward } from '../kernels/embeddings.ts';
 import { attentionForward, MAX_T } from '../kernels/attention.ts';
+import { flashAttentionForward } from '../kernels/attention-flash.ts';
 import { clsRows, headForward } from '../kernels/head.ts';
-import { activationLayout, allocateLayout, bindLayout, paddedLength, weightLayout, type WeightHandles, type ActivationHandles, type ActivationLayout, type ActivationShape, type Bound } from './layout.ts';
+import { activationLayout, allocateLayout, bindLayout, configSaving, paddedLength, weightLayout, type WeightHandles, type ActivationHandles, type ActivationLayout, type ActivationShape, type Bound } from './layout.ts';
 
 export type PlanShape = ActivationShape;
 
@@ -34,7 +35,8 @@ export class BertGpu {
   private plans = new Map<string, Promise<ForwardPlan>>();
 
   private constructor(readonly g: Gpu, readonly w: BertWeights) {
-    this.cfg = w.config;
+    // the GPU class's fused attention keeps the row log-sum-exp, the CPU class's kernels the probabilities
+    this.cfg = configSaving(w.config, g.kernels === 'cpu' ? 'probs' : 'lse');
     this.weights = new Arena(g, 'weights');
   }
 
@@ -120,16 +122,18 @@ export class BertGpu {
       const h = act.h[l];
       const a = act.layers[l];
       ds.push(await matmul(g, { label: `L${l} qkv`, inp: h, weight: W.layers[l].qkvW, bias: W.layers[l].qkvB, out: a.qkv, M: N, N: 3 * C, K: C, transB: true }));
-      ds.push(await attentionForward(g, { label: `L${l} attention`, qkv: a.qkv, mask: act.amask, out: a.att, probs: a.probs, B, T, C, NH }));
       // the last layer: the classifier reads its [CLS] rows alone, so after the attention (keys and values of every
-      // token) it runs on those B rows: attention output and residual gathered there
+      // token) it runs on those B rows: attention output and residual gathered there (the fused attention computes
+      // the [CLS] queries alone, into a (B, C) output)
       const last = l === L - 1;
       const M = last ? B : N;
+      if (a.lse) ds.push(await flashAttentionForward(g, { label: `L${l} attention`, qkv: a.qkv, mask: act.amask, out: a.att, lse: a.lse, B, T, C, NH, TQ: last ? 1 : T }));
+      else ds.push(await attentionForward(g, { label: `L${l} attention`, qkv: a.qkv, mask: act.amask, out: a.att, probs: a.probs!, B, T, C, NH }));
       if (last) {
-        ds.push(await clsRows(g, { label: `L${l} [CLS] attention output`, mode: 'gather', inp: a.att, out: act.cls.att, B, T, C }));
+        if (!a.lse) ds.push(await clsRows(g, { label: `L${l} [CLS] attention output`, mode: 'gather', inp: a.att, out: act.cls.att, B, T, C }));
         ds.push(await clsRows(g, { label: `L${l} [CLS] residual`, mode: 'gather', inp: h, out: act.cls.res, B, T, C }));
       }
-      ds.push(await matmul(g, { label: `L${l} attn out`, inp: last ? act.cls.att : a.att, weight: W.layers[l].aoW, bias: W.layers[l].aoB, out: a.ao, M, N: C, K: C, transB: true }));
+      ds.push(await matmul(g, { label: `L${l} attn out`, inp: last && !a.lse ? act.cls.att : a.att, weight: W.layers[l].aoW, bias: W.layers[l].aoB, out: a.ao, M, N: C, K: C, transB: true }));
       ds.push(await layernormForward(g, { label: `L${l} LN1`, a: a.ao, b: last ? act.cls.res : h, weight: W.layers[l].ln1G, bias: W.layers[l].ln1B, out: a.h1, s: a.s1, stats: a.stats1, rows: M, C, eps }));
       ds.push(await matmul(g, { label: `L${l} ffn up`, inp: a.h1, weight: W.layers[l].iW, bias: W.layers[l].iB, out: a.pre, out2: a.post, mask: W.layers[l].mask, epilogue: 'ffn-up', M, N: F, K: C, transB: true }));
       ds.push(await matmul(g, { label: `L${l} ffn down`, inp: a.post, weight: W.layers[l].oW, bias: W.layers[l].oB, out: a.o, M, N: C, K: F, transB: true }));
