@@ -18,9 +18,14 @@ import { FIXTURE_MODELS, FIXTURES, REPO, TOKENIZER_JSON, fixturePairs, fixtureRe
 import { runCli } from './helpers/cli.ts';
 
 const S = suite('forward');
+/**
+ * Relative difference, with a floor of 0.01 on the scale: a logit near 0 is a difference of O(1) activations, so float32
+ * rounding leaves ~1e-7 absolute on it whatever its size (the GPU class's fused attention: 1.5e-7 on a logit of 1.4e-3).
+ * 1e-4 of that floor is still 1e-6 absolute.
+ */
 const maxRel = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   let m = 0;
-  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-3));
+  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-2));
   return m;
 };
 

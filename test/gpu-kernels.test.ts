@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import type { Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { attentionBackward, attentionForward } from '../src/kernels/attention.ts';
+import { flashAttentionBackward, flashAttentionForward, flashTiles } from '../src/kernels/attention-flash.ts';
 import { embeddingsForward } from '../src/kernels/embeddings.ts';
 import { clsRows, headBackward, headForward } from '../src/kernels/head.ts';
 import { headOutput } from '../src/model/backward.ts';
@@ -286,6 +287,74 @@ S('attention_backward (q then kv dispatches) vs ref attentionBackward: dqkv', as
     allZero('dk, dv at padded keys', got, kvPadded);
     Bf.destroy();
   }
+});
+
+// ---------- fused attention (GPU class) ----------
+// Head sizes 64, 32 and 24 (HS4 = 6: 42 rows per workgroup, not a power of two) and 5 (a partial vec4); T not a
+// multiple of any tile (37 > the forward's key tile at 64 and 32; 70 > two key tiles); padding in sequence 1; B = 3;
+// the [CLS]-rows-only case (TQ = 1) on each.
+const FLASH_SHAPES = [
+  { B: 3, T: 37, C: 128, NH: 2, pad: 6 },  // HS 64
+  { B: 3, T: 70, C: 96, NH: 3, pad: 11 },  // HS 32
+  { B: 2, T: 29, C: 72, NH: 3, pad: 5 },   // HS 24
+  { B: 2, T: 13, C: 15, NH: 3, pad: 4 },   // HS 5
+];
+
+S('flash attention: tiles fit the workgroup memory, one output vec4 per invocation', () => {
+  for (const HS of [5, 24, 32, 64, 128]) {
+    for (const lim of [16384, 32768, 49152]) {
+      const t = flashTiles(HS, lim);
+      for (const k of [t.forward, t.q, t.kv]) assert.ok(k.bytes <= lim, `HS ${HS}: ${k.bytes} > ${lim}`);
+      assert.ok(t.forward.BR * t.forward.HS4 <= 256 && t.kv.BC * t.kv.HS4 <= 256);
+    }
+  }
+  assert.equal(flashTiles(64, 32768).forward, { HS4: 16, BR: 16, BC: 32, bytes: 16 * 16 * (16 + 64) + 4 * 16 * 32 + 12 * 16 });
+  assert.throws(() => flashTiles(129, 32768), /head sizes 1\.\.128/);
+});
+
+for (const TQ of ['T', 1] as const) {
+  S(`flash attention (${TQ === 1 ? '[CLS] queries alone' : 'every query'}): out, lse, then dqkv vs float64; padded keys exactly 0; reruns bit for bit`, async () => {
+    for (const { B: nB, T, C, NH, pad } of FLASH_SHAPES) {
+      const tq = TQ === 'T' ? T : 1;
+      const qkv = randf(nB * T * 3 * C, 1.5), mask = attMask(nB, T, pad), dout = randf(nB * tq * C);
+      const maskAdd = Float64Array.from(mask, (m) => (m ? 0 : -Infinity));
+      const Bf = upload(g, 'flash test', { qkv, mask, dout, out: nB * tq * C, lse: nB * NH * tq, D: nB * NH * tq, dqkv: new Float32Array(nB * T * 3 * C).fill(NaN) });
+      const fw = await flashAttentionForward(g, { label: 'flash test', qkv: Bf.v('qkv'), mask: Bf.v('mask'), out: Bf.v('out'), lse: Bf.v('lse'), B: nB, T, C, NH, TQ: tq });
+      const bw = await flashAttentionBackward(g, { label: 'flash back test', dout: Bf.v('dout'), out: Bf.v('out'), lse: Bf.v('lse'), qkv: Bf.v('qkv'), mask: Bf.v('mask'), D: Bf.v('D'), dqkv: Bf.v('dqkv'), B: nB, T, C, NH, TQ: tq });
+      await run(g, [fw, ...bw]);
+      const out = new Float64Array(nB * tq * C), lse = new Float64Array(nB * NH * tq), want = new Float64Array(nB * T * 3 * C);
+      ref.attentionRowsForward(out, lse, f64(qkv), maskAdd, nB, T, C, NH, tq);
+      ref.attentionRowsBackward(want, f64(dout), f64(qkv), maskAdd, nB, T, C, NH, tq);
+      const name = `flash B=${nB} T=${T} C=${C} NH=${NH} TQ=${tq}`;
+      const [gotO, gotL, got] = [await Bf.read('out'), await Bf.read('lse'), await Bf.read('dqkv')];
+      close(`${name} out`, gotO, out, FWD);
+      close(`${name} lse`, gotL, lse, FWD);
+      close(`${name} dqkv`, got, want, BWD);
+      const zero: number[] = []; // padded keys: no k or v gradient; [CLS]-only: no q gradient off [CLS]
+      for (let t = T - pad; t < T; t++) for (let c = C; c < 3 * C; c++) zero.push((1 * T + t) * 3 * C + c);
+      if (tq === 1) for (let b = 0; b < nB; b++) for (let t = 1; t < T; t++) for (let c = 0; c < C; c++) zero.push((b * T + t) * 3 * C + c);
+      allZero('flash dk, dv at padded keys (and dq off [CLS])', got, zero);
+      await run(g, [fw, ...bw]); // the same inputs again: the same bits (no atomics, fixed orders)
+      assert.equal(await Bf.read('dqkv'), got, `${name}: a rerun differs`);
+      assert.equal(await Bf.read('out'), gotO, `${name}: a rerun's out differs`);
+      Bf.destroy();
+    }
+  });
+}
+
+S('flash attention agrees with the per-row kernels (out; dqkv from the same dout) within f32 rounding', async () => {
+  const { B: nB, T, C, NH, pad } = { B: 2, T: 45, C: 64, NH: 2, pad: 7 };
+  const qkv = randf(nB * T * 3 * C, 1.5), mask = attMask(nB, T, pad), dout = randf(nB * T * C);
+  const Bf = upload(g, 'flash vs rows', { qkv, mask, dout, out: nB * T * C, lse: nB * NH * T, D: nB * NH * T, dqkv: nB * T * 3 * C, out2: nB * T * C, probs: nB * NH * T * T, dS: nB * NH * T * T, dqkv2: nB * T * 3 * C });
+  await run(g, [
+    await flashAttentionForward(g, { label: 'flash', qkv: Bf.v('qkv'), mask: Bf.v('mask'), out: Bf.v('out'), lse: Bf.v('lse'), B: nB, T, C, NH }),
+    ...await flashAttentionBackward(g, { label: 'flash back', dout: Bf.v('dout'), out: Bf.v('out'), lse: Bf.v('lse'), qkv: Bf.v('qkv'), mask: Bf.v('mask'), D: Bf.v('D'), dqkv: Bf.v('dqkv'), B: nB, T, C, NH }),
+    await attentionForward({ ...g, kernels: 'gpu' }, { label: 'rows', qkv: Bf.v('qkv'), mask: Bf.v('mask'), out: Bf.v('out2'), probs: Bf.v('probs'), B: nB, T, C, NH }),
+    ...await attentionBackward({ ...g, kernels: 'gpu' }, { label: 'rows back', dout: Bf.v('dout'), probs: Bf.v('probs'), qkv: Bf.v('qkv'), dS: Bf.v('dS'), dqkv: Bf.v('dqkv2'), B: nB, T, C, NH }),
+  ]);
+  close('flash vs per-row kernels: out', await Bf.read('out'), await Bf.read('out2'), 1e-6);
+  close('flash vs per-row kernels: dqkv', await Bf.read('dqkv'), await Bf.read('dqkv2'), 1e-5);
+  Bf.destroy();
 });
 
 // ---------- head ----------

@@ -71,13 +71,15 @@ const LARGE = shape(24, 1024, 16, 4096);
 const SPECIAL = { clsId: 2, sepId: 3, padId: 0, maskId: 4, unkId: 1 };
 
 for (const [name, cfg, cases] of [['BERT-base', BASE, [[128, 51], [256, 13], [512, 5]]], ['BERT-large', LARGE, [[256, 7], [512, 3]]]] as const) {
-  test(`${name}: the bytes the engine allocates for a chunk equal the bytes it plans`, async () => {
-    for (const [T, P] of cases) {
+  test(`${name}: the bytes the engine allocates for a chunk equal the bytes it plans, on either kernel class`, async () => {
+    for (const [T, P, kernels] of cases.flatMap(([T, P]) => [[T, P, 'gpu'], [T, P, 'cpu']] as const)) {
       // levels: the coarser sums of the error estimate (1) and of richardson (2)
       for (const [slots, levels] of [[1, 0], [1, 1], [1, 2], ...(P % 2 === 0 ? [[2, 0], [2, 2]] : [])]) {
         // (a device of its own each time: no freed buffer kept for reuse, src/gpu/pool.ts)
         const { g, created } = recordingGpu();
+        g.kernels = kernels; // (the recording device has no subgroups: the CPU class runs the per-row attention, keeping probabilities)
         const eng = new NigEngine(await BertGpu.create(g, zeroBert(cfg)), SPECIAL);
+        assert.is(eng.model.attention, kernels === 'gpu' ? 'lse' : 'probs');
         const reported = await eng.allocateChunk(T, P, slots, undefined, levels);
         const onDevice = created.filter((c) => /^(activations|attribution) /.test(c.label)).reduce((a, c) => a + c.size, 0);
         const planned = eng.chunkMemory(T, P, slots, levels).bytes;
@@ -110,6 +112,31 @@ test('the activation table at BERT-base, 128 tokens, against a count by hand', (
   }
   const sums = attributionLayout(BASE, T, 1).buffers.reduce((a, b) => a + b.bytes, 0);
   assert.is(sums, 4 * (2 * L * T * F + 4 * L * T * F + 3 * (L + 1) * T * C + 3 * T * C + 12 * L * F));
+});
+
+test('the GPU class\'s table (fused attention: out and row log-sum-exp kept, no probabilities) at BERT-base, 256 tokens, against a count by hand', () => {
+  const { hidden: C, intermediate: F, heads: NH, layers: L } = BASE;
+  const T = 256;
+  for (const B of [1, 51]) {
+    const N = B * T;
+    // qkv, lse (one row per query: T, or 1 at [CLS]), att (the attention output, kept), s1 h1 s2, stats, pre, h.l+1
+    const layer = (R: number, TQ: number) => N * 3 * C + B * NH * TQ + R * C + 3 * R * C + 2 * R * 2 + R * F + R * C;
+    const saved = (L - 1) * layer(N, T) + layer(B, 1) + 2 * B * C;
+    const scratch = N * C + N * F + N * C;                                                  // ao, post, o
+    const io = N * 4 + B + N + N * C + N * 2 + N * C + B * C + B * 2;
+    const back = 6 * N * C + N * 3 * C + 2 * N * F + B * NH * T + B;                        // …, D (B, NH, T) for dS, F
+    const table = activationLayout(BASE, { B, T, save: true, attention: 'lse' });
+    assert.is(table.buffers.reduce((a, b) => a + b.bytes, 0), 4 * (saved + scratch + io + back));
+    assert.not.ok(table.buffers.some((b) => /^(probs|dS)\b/.test(b.name)), 'no (B, NH, T, T) buffer');
+    const probs = activationLayout(BASE, { B, T, save: true, attention: 'probs' }).buffers.reduce((a, b) => a + b.bytes, 0);
+    // per layer T² probabilities out, the output (B·T·C, B·C at the last layer) and lse in, the shared scratch of the
+    // output out; dS out, D in
+    const diff = L * B * NH * T * T - (L - 1) * (N * C + B * NH * T) - (B * C + B * NH) + N * C + B * NH * T * T - B * NH * T;
+    assert.is(probs - 4 * (saved + scratch + io + back), 4 * diff);
+    const scoring = activationLayout(BASE, { B, T, save: false, attention: 'lse' });
+    const perLayer = N * 3 * C + B * NH * T + 3 * N * C + 2 * N * 2 + N * F;
+    assert.is(scoring.buffers.reduce((a, b) => a + b.bytes, 0), 4 * (perLayer + N * C + scratch + io + N * C + 2 * B * C));
+  }
 });
 
 test('a one-byte drift in the table changes the planned bytes', () => {

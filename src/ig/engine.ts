@@ -136,7 +136,7 @@ export class NigEngine {
 
   /** The memory plan of a chunk of P rows (slots pairs) at length T: exactly what `attribute` allocates. */
   chunkMemory(T: number, P: number, slots = 1, levels = 0): ChunkMemory {
-    const layout = chunkLayout(this.model.cfg, T, P, slots, levels);
+    const layout = chunkLayout(this.model.cfg, T, P, slots, levels, this.model.attention);
     return { layout, bytes: layoutBytes(this.model.g.limits, layout.activations, layout.attribution), largestBinding: largestBuffer(layout.activations, layout.attribution).bytes };
   }
 
@@ -533,7 +533,7 @@ export class NigEngine {
       const fwd = await this.model.plan({ B: P, T, save: true }, o);
       let sums: Lease<{ arena: Arena; sums: Bound<AttributionHandles> }> | undefined;
       try {
-        const layout = chunkLayout(this.model.cfg, T, P, slots, levels).attribution; // (the same at any P)
+        const layout = chunkLayout(this.model.cfg, T, P, slots, levels, this.model.attention).attribution; // (the same at any P)
         sums = await this.model.plans.lease(`sums ${T}/${slots}:${levels}`, { kind: 'sums', bytes: layoutBytes(this.model.g.limits, layout), ...o }, async () => {
           const arena = new Arena(this.model.g, layout.label);
           const v = await allocateLayout(arena, layout);

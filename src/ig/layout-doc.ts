@@ -2,7 +2,7 @@
  * The memory plan as a document: the tables of src/model/layout.ts (and the attribution sums of a NIG chunk) with
  * their totals, for tools/layout-table.ts and docs/architecture.md. Packing alignment is the WebGPU default (256).
  */
-import { activationLayout, layoutBytes, layoutTable, type Layout } from '../model/layout.ts';
+import { activationLayout, layoutBytes, layoutTable, type AttentionSaved, type Layout } from '../model/layout.ts';
 import type { BertConfig } from '../model/types.ts';
 import { attributionLayout } from './layout.ts';
 
@@ -20,10 +20,11 @@ export const SHAPES: Record<string, BertConfig> = {
 const LIMITS = { maxBufferSize: 2 ** 32, minStorageBufferOffsetAlignment: 256 };
 const mib = (n: number) => `${(n / 2 ** 20).toFixed(2)} MiB`;
 
-export function layoutMarkdown(c: BertConfig, o: { T: number; P: number; slots: number; scoring?: boolean }): string {
-  const layouts: Layout<unknown>[] = [activationLayout(c, { B: o.P, T: o.T, save: !o.scoring })];
+/** `attention`: what the attention keeps (default 'probs', the CPU class; 'lse', the GPU class's fused attention). */
+export function layoutMarkdown(c: BertConfig, o: { T: number; P: number; slots: number; scoring?: boolean; attention?: AttentionSaved }): string {
+  const layouts: Layout<unknown>[] = [activationLayout(c, { B: o.P, T: o.T, save: !o.scoring, attention: o.attention ?? 'probs' })];
   if (!o.scoring) layouts.push(attributionLayout(c, o.T, o.slots));
-  const head = `${c.layers} layers, hidden ${c.hidden}, ${c.heads} heads, d_ff ${c.intermediate}; ${o.T} tokens, ${o.P} rows${o.scoring ? ' (scoring plan)' : `, ${o.slots} pair(s): one NIG chunk`}`;
+  const head = `${c.layers} layers, hidden ${c.hidden}, ${c.heads} heads, d_ff ${c.intermediate}; ${o.T} tokens, ${o.P} rows${o.scoring ? ' (scoring plan)' : `, ${o.slots} pair(s): one NIG chunk`}${o.attention === 'lse' ? '; attention keeping out and lse (GPU class)' : ''}`;
   const totals = layouts.map((l) => `${l.label}: ${mib(layoutBytes(LIMITS, l))}`).join(', ');
   return `${head}\n\n${layoutTable(...layouts)}\n\nallocated (256-byte alignment): ${totals}; total ${mib(layoutBytes(LIMITS, ...layouts))}`;
 }

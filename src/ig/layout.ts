@@ -4,7 +4,7 @@
  * chunk of each (carries), and the per-segment reductions; for plain IG, the row weights and the weighted
  * gradient sum. The NIG engine sizes its chunks from these tables plus the activation table.
  */
-import { activationLayout, LayoutBuilder, type ActivationLayout, type Layout } from '../model/layout.ts';
+import { activationLayout, LayoutBuilder, type ActivationLayout, type AttentionSaved, type Layout } from '../model/layout.ts';
 import type { BertConfig } from '../model/types.ts';
 
 export interface SlotHandles {
@@ -128,6 +128,6 @@ export function igLayout(cfg: BertConfig, T: number, P: number): Layout<IgHandle
 /** Everything one NIG chunk of P rows (slots pairs) at length T allocates: activations, backward, sums. */
 export interface ChunkLayout { activations: ActivationLayout; attribution: Layout<AttributionHandles> }
 
-export function chunkLayout(cfg: BertConfig, T: number, P: number, slots: number, levels = 0): ChunkLayout {
-  return { activations: activationLayout(cfg, { B: P, T, save: true }), attribution: attributionLayout(cfg, T, slots, levels) };
+export function chunkLayout(cfg: BertConfig, T: number, P: number, slots: number, levels = 0, attention: AttentionSaved = 'probs'): ChunkLayout {
+  return { activations: activationLayout(cfg, { B: P, T, save: true, attention }), attribution: attributionLayout(cfg, T, slots, levels) };
 }

@@ -11,6 +11,7 @@ import type { BertGpu, ForwardPlan } from './forward.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { layernormBackward } from '../kernels/layernorm.ts';
 import { attentionBackward } from '../kernels/attention.ts';
+import { flashAttentionBackward } from '../kernels/attention-flash.ts';
 import { clsRows, headBackward, type HeadOutput } from '../kernels/head.ts';
 import type { Target } from './types.ts';
 
@@ -72,13 +73,15 @@ export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: T
       // (cls.att); both go back to every row, 0 off [CLS]
       ds.push(await layernormBackward(g, { label: `L${l} LN1 backward`, dout: d.dh1, s: a.s1, weight: W.layers[l].ln1G, stats: a.stats1, ds: act.cls.res, rows: M, C }));
       ds.push(await matmul(g, { label: `L${l} attn out backward`, inp: act.cls.res, weight: W.layers[l].aoW, out: act.cls.att, M, N: C, K: C, transB: false }));
-      ds.push(await clsRows(g, { label: `L${l} [CLS] attention output backward`, mode: 'scatter', inp: act.cls.att, out: d.datt, B, T, C }));
+      // (the fused attention takes the [CLS] rows' gradient as it is: its queries there are the [CLS] rows alone)
+      if (!a.lse) ds.push(await clsRows(g, { label: `L${l} [CLS] attention output backward`, mode: 'scatter', inp: act.cls.att, out: d.datt, B, T, C }));
       ds.push(await clsRows(g, { label: `L${l} [CLS] residual backward`, mode: 'scatter', inp: act.cls.res, out: d.ds, B, T, C }));
     } else {
       ds.push(await layernormBackward(g, { label: `L${l} LN1 backward`, dout: d.dh1, s: a.s1, weight: W.layers[l].ln1G, stats: a.stats1, ds: d.ds, rows: N, C }));
       ds.push(await matmul(g, { label: `L${l} attn out backward`, inp: d.ds, weight: W.layers[l].aoW, out: d.datt, M: N, N: C, K: C, transB: false }));
     }
-    ds.push(...await attentionBackward(g, { label: `L${l} attention backward`, dout: d.datt, probs: a.probs, qkv: a.qkv, dS: d.dS, dqkv: d.dqkv, B, T, C, NH }));
+    if (a.lse) ds.push(...await flashAttentionBackward(g, { label: `L${l} attention backward`, dout: last ? act.cls.att : d.datt, out: a.att, lse: a.lse, qkv: a.qkv, mask: act.amask, D: d.D!, dqkv: d.dqkv, B, T, C, NH, TQ: last ? 1 : T }));
+    else ds.push(...await attentionBackward(g, { label: `L${l} attention backward`, dout: d.datt, probs: a.probs!, qkv: a.qkv, dS: d.dS!, dqkv: d.dqkv, B, T, C, NH }));
     cur = 1 - cur;
     ds.push(await matmul(g, { label: `L${l} qkv backward`, inp: d.dqkv, weight: W.layers[l].qkvW, out: d.dh[cur], aux: d.ds, epilogue: 'add', M: N, N: C, K: 3 * C, transB: false }));
     ds.push(...await onGrad({ kind: 'hidden', l, h: act.h[l], dh: d.dh[cur], tokens: T }));

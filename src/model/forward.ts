@@ -15,8 +15,9 @@ import { matmul } from '../kernels/matmul.ts';
 import { layernormForward } from '../kernels/layernorm.ts';
 import { embeddingsForward } from '../kernels/embeddings.ts';
 import { attentionForward, MAX_T } from '../kernels/attention.ts';
+import { flashAttentionForward } from '../kernels/attention-flash.ts';
 import { clsRows, headForward } from '../kernels/head.ts';
-import { activationLayout, allocateLayout, bindLayout, layoutBytes, paddedLength, weightLayout, type WeightHandles, type ActivationHandles, type ActivationLayout, type ActivationShape, type Bound } from './layout.ts';
+import { activationLayout, allocateLayout, bindLayout, layoutBytes, paddedLength, weightLayout, type WeightHandles, type ActivationHandles, type ActivationLayout, type ActivationShape, type AttentionSaved, type Bound } from './layout.ts';
 
 export type PlanShape = ActivationShape;
 
@@ -38,9 +39,13 @@ export class BertGpu {
    * plans (src/ig/engine.ts). The budget is the engine's (--max-memory sets it), else min(maxBufferSize, 2 GiB).
    */
   readonly plans: PlanKeeper;
+  /** What its attention keeps for the backward (every layout of this model's plans says so: the engine's too). */
+  readonly attention: AttentionSaved;
 
   private constructor(readonly g: Gpu, readonly w: BertWeights) {
     this.cfg = w.config;
+    // the GPU class's fused attention keeps the row log-sum-exp, the CPU class's kernels the probabilities
+    this.attention = g.kernels === 'cpu' ? 'probs' : 'lse';
     this.weights = new Arena(g, 'weights');
     this.plans = new PlanKeeper(Math.min(g.limits.maxBufferSize, 2 ** 31));
   }
@@ -92,7 +97,7 @@ export class BertGpu {
    * bytes the caller holds beside the plans, `budget`: the caller's (see PlanKeeper).
    */
   plan(shape: PlanShape, o: { reserved?: number; budget?: number } = {}): Promise<Lease<ForwardPlan>> {
-    const bytes = layoutBytes(this.g.limits, activationLayout(this.cfg, shape));
+    const bytes = layoutBytes(this.g.limits, activationLayout(this.cfg, { ...shape, attention: this.attention }));
     return this.plans.lease(`forward ${shape.B}x${shape.T}${shape.save ? 's' : ''}`, { kind: 'forward', bytes, ...o }, async () => {
       const p = await this.buildPlan(shape);
       return { value: p, bytes: p.arena.bytes, destroy: () => p.arena.destroy() };
@@ -108,7 +113,7 @@ export class BertGpu {
     const { cfg, g } = this;
     if (shape.T > MAX_T) throw new UserError(`sequence length ${shape.T} exceeds the kernel limit ${MAX_T}`);
     if (shape.T > cfg.maxPositions) throw new UserError(`sequence length ${shape.T} exceeds the model's max_position_embeddings ${cfg.maxPositions}; lower --max-length`);
-    const layout = activationLayout(cfg, shape);
+    const layout = activationLayout(cfg, { ...shape, attention: this.attention });
     const arena = new Arena(g, layout.label);
     const act = await allocateLayout(arena, layout);
     return { ...shape, layout, arena, act, dispatches: await this.encodeForward(act, shape) };
@@ -127,16 +132,18 @@ export class BertGpu {
       const h = act.h[l];
       const a = act.layers[l];
       ds.push(await matmul(g, { label: `L${l} qkv`, inp: h, weight: W.layers[l].qkvW, bias: W.layers[l].qkvB, out: a.qkv, M: N, N: 3 * C, K: C, transB: true }));
-      ds.push(await attentionForward(g, { label: `L${l} attention`, qkv: a.qkv, mask: act.amask, out: a.att, probs: a.probs, B, T, C, NH }));
       // the last layer: the classifier reads its [CLS] rows alone, so after the attention (keys and values of every
-      // token) it runs on those B rows: attention output and residual gathered there
+      // token) it runs on those B rows: attention output and residual gathered there (the fused attention computes
+      // the [CLS] queries alone, into a (B, C) output)
       const last = l === L - 1;
       const M = last ? B : N;
+      if (a.lse) ds.push(await flashAttentionForward(g, { label: `L${l} attention`, qkv: a.qkv, mask: act.amask, out: a.att, lse: a.lse, B, T, C, NH, TQ: last ? 1 : T }));
+      else ds.push(await attentionForward(g, { label: `L${l} attention`, qkv: a.qkv, mask: act.amask, out: a.att, probs: a.probs!, B, T, C, NH }));
       if (last) {
-        ds.push(await clsRows(g, { label: `L${l} [CLS] attention output`, mode: 'gather', inp: a.att, out: act.cls.att, B, T, C }));
+        if (!a.lse) ds.push(await clsRows(g, { label: `L${l} [CLS] attention output`, mode: 'gather', inp: a.att, out: act.cls.att, B, T, C }));
         ds.push(await clsRows(g, { label: `L${l} [CLS] residual`, mode: 'gather', inp: h, out: act.cls.res, B, T, C }));
       }
-      ds.push(await matmul(g, { label: `L${l} attn out`, inp: last ? act.cls.att : a.att, weight: W.layers[l].aoW, bias: W.layers[l].aoB, out: a.ao, M, N: C, K: C, transB: true }));
+      ds.push(await matmul(g, { label: `L${l} attn out`, inp: last && !a.lse ? act.cls.att : a.att, weight: W.layers[l].aoW, bias: W.layers[l].aoB, out: a.ao, M, N: C, K: C, transB: true }));
       ds.push(await layernormForward(g, { label: `L${l} LN1`, a: a.ao, b: last ? act.cls.res : h, weight: W.layers[l].ln1G, bias: W.layers[l].ln1B, out: a.h1, s: a.s1, stats: a.stats1, rows: M, C, eps }));
       ds.push(await matmul(g, { label: `L${l} ffn up`, inp: a.h1, weight: W.layers[l].iW, bias: W.layers[l].iB, out: a.pre, out2: a.post, mask: W.layers[l].mask, epilogue: 'ffn-up', M, N: F, K: C, transB: true }));
       ds.push(await matmul(g, { label: `L${l} ffn down`, inp: a.post, weight: W.layers[l].oW, bias: W.layers[l].oB, out: a.o, M, N: C, K: F, transB: true }));

@@ -49,17 +49,28 @@ export class LayoutBuilder {
   }
 }
 
+/**
+ * What each layer's attention keeps for its backward (src/kernels/): 'probs', the (B, NH, T, T) probabilities (the
+ * CPU class's kernels and the per-row ones); 'lse', fused attention's (the GPU class, src/kernels/attention-flash.ts):
+ * the attention output (B·T, C) and the row log-sum-exp (B, NH, T), the backward a (B, NH, T) scratch instead of the
+ * (B, NH, T, T) one.
+ */
+export type AttentionSaved = 'probs' | 'lse';
+
 /** Which activations a plan keeps. */
 export interface ActivationShape {
   B: number;     // sequences (pairs, or interpolation points) in the batch
   T: number;     // padded length
   save: boolean; // keep every layer's activations and reserve the backward pass's scratch
+  /** What the attention keeps: 'probs' (the CPU class's kernels) or 'lse' (the GPU class's fused attention; `BertGpu.attention`). Default 'probs'. */
+  attention?: AttentionSaved;
 }
 
 export interface LayerHandles {
   qkv: string;    // (B·T, 3C) Q, K, V side by side             saved
-  probs: string;  // (B, NH, T, T) attention probabilities      saved
-  att: string;    // (B·T, C) attention output before projection  scratch
+  probs: string | null; // (B, NH, T, T) attention probabilities  saved ('probs')
+  lse: string | null;   // (B, NH, T) row log-sum-exp; the last layer (B, NH, 1)  saved ('lse')
+  att: string;    // (B·T, C) attention output before projection  scratch ('probs'); saved ('lse'), the last layer (B, C)
   ao: string;     // (B·T, C) attention projection                scratch
   s1: string;     // (B·T, C) LN1 input (residual sum)          saved
   stats1: string; // (B·T, 2) LN1 mean, rstd                    saved
@@ -76,7 +87,8 @@ export interface BackwardHandles {
   ds: string; dh1: string; datt: string; ds0: string; // (B·T, C)
   dqkv: string;         // (B·T, 3C)
   dpre: string; dpost: string; // (B·T, d_ff)
-  dS: string;           // (B, NH, T, T) softmax-backward scores
+  dS: string | null;    // (B, NH, T, T) softmax-backward scores ('probs')
+  D: string | null;     // (B, NH, T) rowsum(dout ∘ out) ('lse')
   F: string;            // (B) the attributed output of each sequence
 }
 
@@ -97,7 +109,7 @@ export interface ActivationHandles {
 export type ActivationLayout = Layout<ActivationHandles> & ActivationShape;
 
 /** The activation table of one plan. The order is the reservation (and packing) order. */
-export function activationLayout(cfg: BertConfig, { B, T, save }: ActivationShape): ActivationLayout {
+export function activationLayout(cfg: BertConfig, { B, T, save, attention = 'probs' }: ActivationShape): ActivationLayout {
   const { hidden: C, intermediate: F, heads: NH, layers: L, numLabels: NL } = cfg;
   const N = B * T;
   const b = new LayoutBuilder();
@@ -114,10 +126,13 @@ export function activationLayout(cfg: BertConfig, { B, T, save }: ActivationShap
     // the last layer after its attention: the [CLS] rows alone (B of them)
     const R = l === L - 1 ? B : N;
     const at = l === L - 1 ? ' ([CLS] rows)' : '';
+    const lse = attention === 'lse';
     layers.push({
       qkv: kept('qkv', l, [N, 3 * C], 'Q, K, V'),
-      probs: kept('probs', l, [B, NH, T, T], 'attention probabilities'),
-      att: b.shared('att', [N, C], 'attention output (heads concatenated)'),
+      probs: lse ? null : kept('probs', l, [B, NH, T, T], 'attention probabilities'),
+      // fused attention: the last layer's queries are its [CLS] rows alone
+      lse: lse ? kept('lse', l, [B, NH, R / B], 'attention row log-sum-exp' + at) : null,
+      att: lse ? kept('att', l, [R, C], 'attention output (heads concatenated)' + at) : b.shared('att', [N, C], 'attention output (heads concatenated)'),
       ao: b.shared('ao', [N, C], 'attention output projection'),
       s1: kept('s1', l, [R, C], 'LN1 input' + at),
       stats1: kept('stats1', l, [R, 2], 'LN1 mean, rstd' + at),
@@ -142,7 +157,8 @@ export function activationLayout(cfg: BertConfig, { B, T, save }: ActivationShap
       dqkv: b.add('dqkv', [N, 3 * C], 'dF/d Q, K, V'),
       dpre: b.add('dpre', [N, F], 'dF/d FFN pre-activation'),
       dpost: b.add('dpost', [N, F], 'dF/d FFN GELU output'),
-      dS: b.add('dS', [B, NH, T, T], 'softmax-backward scores'),
+      dS: attention === 'probs' ? b.add('dS', [B, NH, T, T], 'softmax-backward scores') : null,
+      D: attention === 'lse' ? b.add('D', [B, NH, T], 'attention backward: rowsum(dout ∘ out)') : null,
       F: b.add('F', [B], 'attributed output F'),
     };
   }

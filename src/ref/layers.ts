@@ -314,6 +314,67 @@ export function attentionBackward(
   }
 }
 
+/**
+ * The attention of the first TQ queries of each sequence (TQ = T: every token, as attentionForward; TQ = 1: the
+ * [CLS] rows alone, as the last layer needs) against all T keys, as the GPU class's fused kernels compute it
+ * (shaders/attention/flash_forward.wgsl): out (B·TQ, C) and the row log-sum-exp of the scaled, masked scores,
+ * lse = log Σ_keys exp(s), which the fused backward keeps instead of the probabilities.
+ */
+export function attentionRowsForward(
+  out: Float64Array,     // (B, TQ, C)
+  lse: Float64Array,     // (B, NH, TQ) saved for backward
+  qkv: Float64Array,     // (B, T, 3C)
+  maskAdd: Float64Array, // (B, T) additive key mask: 0 or -Infinity
+  B: number, T: number, C: number, NH: number, TQ: number,
+): void {
+  const hs = C / NH, C3 = 3 * C, scale = 1 / Math.sqrt(hs);
+  const s = new Float64Array(T);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < NH; h++) {
+      for (let t = 0; t < TQ; t++) {
+        const qo = (b * T + t) * C3 + h * hs;
+        let max = -Infinity;
+        for (let t2 = 0; t2 < T; t2++) {
+          const ko = (b * T + t2) * C3 + C + h * hs;
+          let x = 0;
+          for (let d = 0; d < hs; d++) x += qkv[qo + d] * qkv[ko + d];
+          s[t2] = x * scale + maskAdd[b * T + t2];
+          if (s[t2] > max) max = s[t2];
+        }
+        let sum = 0;
+        for (let t2 = 0; t2 < T; t2++) sum += max === -Infinity ? 0 : Math.exp(s[t2] - max);
+        lse[(b * NH + h) * TQ + t] = max + Math.log(sum);
+        const oo = (b * TQ + t) * C + h * hs;
+        for (let d = 0; d < hs; d++) out[oo + d] = 0;
+        for (let t2 = 0; t2 < T; t2++) {
+          const p = max === -Infinity ? 0 : Math.exp(s[t2] - max) / sum;
+          if (p === 0) continue;
+          const vo = (b * T + t2) * C3 + 2 * C + h * hs;
+          for (let d = 0; d < hs; d++) out[oo + d] += p * qkv[vo + d];
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The backward of attentionRowsForward: dqkv (B, T, 3C) from dout (B, TQ, C), the probabilities recomputed here;
+ * dq is 0 for tokens TQ..T−1 (no query there), padded keys get no k or v gradient.
+ */
+export function attentionRowsBackward(
+  dqkv: Float64Array,    // (B, T, 3C)
+  dout: Float64Array,    // (B, TQ, C)
+  qkv: Float64Array,     // (B, T, 3C)
+  maskAdd: Float64Array, // (B, T)
+  B: number, T: number, C: number, NH: number, TQ: number,
+): void {
+  const probs = new Float64Array(B * NH * T * T), full = new Float64Array(B * T * C);
+  attentionForward(full, probs, qkv, maskAdd, B, T, C, NH);
+  const dfull = new Float64Array(B * T * C); // dout at the first TQ tokens of each sequence, 0 elsewhere
+  for (let b = 0; b < B; b++) dfull.set(dout.subarray(b * TQ * C, (b + 1) * TQ * C), b * T * C);
+  attentionBackward(dqkv, dfull, probs, qkv, B, T, C, NH);
+}
+
 /** Elementwise tanh (the pooler's activation). */
 export function tanhForward(
   out: Float64Array, // (N)
