@@ -222,7 +222,7 @@ export async function tunedVariant(g: Gpu, family: string, key: string, tuneMiss
   if (c?.family !== family && mode === 'tune') {
     if (s.budgetLeftMs === null) {
       s.budgetLeftMs = firstUseBudgetMs();
-      if (s.budgetLeftMs > 0) console.error(`ir-neurons: tuning the matmul kernels for this adapter on first use (at most ${(s.budgetLeftMs / 1000).toFixed(0)} s in this process; kept in ${tuneStore().where})`);
+      if (s.budgetLeftMs > 0) console.error(`ir-neurons: tuning the matmul kernels for this adapter on first use (at most ${+(s.budgetLeftMs / 1000).toPrecision(3)} s in this process; kept in ${tuneStore().where})`);
     }
     if (s.budgetLeftMs > 0) {
       const t0 = performance.now();
@@ -235,7 +235,7 @@ export async function tunedVariant(g: Gpu, family: string, key: string, tuneMiss
       }
       c = (await choicesOf(g)).get(key);
     } else if (s.skipped++ === 0) {
-      console.error(`ir-neurons: the matmul tuning budget of ${(firstUseBudgetMs() / 1000).toFixed(0)} s is spent; shapes not tuned yet run the default kernel (a later run tunes them, or \`ir-neurons doctor --tune\` now; IR_NEURONS_TUNE_BUDGET=seconds changes the budget)`);
+      console.error(`ir-neurons: the matmul tuning budget of ${+(firstUseBudgetMs() / 1000).toPrecision(3)} s is spent; shapes not tuned yet run the default kernel (a later run tunes them, or \`ir-neurons doctor --tune\` now; IR_NEURONS_TUNE_BUDGET=seconds changes the budget)`);
     }
   }
   if (c?.family !== family) return undefined;
