@@ -9,7 +9,8 @@
  * --max-memory 40000); --peer-ms is the peer's H200 figure (../shared/README.md: 134 ms/pair).
  */
 import { benchConfig, BENCH_SHAPES, type BenchShape } from '../src/bench/chunk-walk.ts';
-import { markdown, predictNig } from '../src/bench/perf-model.ts';
+import { DEFAULT_ASSUMPTIONS, markdown, predict } from '../src/bench/perf-model.ts';
+import { walkChunk } from '../src/bench/chunk-walk.ts';
 
 const argv = process.argv.slice(2);
 const arg = (name: string, d: string) => { const i = argv.indexOf(name); return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1] : d; };
@@ -21,5 +22,11 @@ for (const [n, v] of [['--tokens', T], ['--steps', m], ['--chunk', P]] as const)
   if (!Number.isInteger(v) || v < 1) { console.error(`perf-model: ${n} must be a positive integer, got ${v}`); process.exit(2); }
 }
 
-const p = await predictNig(benchConfig(shape), T, m + 1, P);
+const walk = await walkChunk(benchConfig(shape), T, P);
+const p = { walk, ...predict(walk, m + 1) };
 for (const l of markdown(p, Number.isFinite(peer) ? { H200: peer } : {})) console.log(l);
+
+// what the tuner could buy: every product at the 8×8-per-invocation efficiency (the walk records the default variant)
+const eff8 = DEFAULT_ASSUMPTIONS.matmulEff[64];
+const tuned = predict(p.walk, m + 1, undefined, { ...DEFAULT_ASSUMPTIONS, matmulEff: { 1: eff8 } });
+console.log(`\nIf every product ran at the 8×8 variants' assumed ${eff8} of peak (the tuner's best case): ${tuned.hw.map((h) => `${h.name} ${tuned.total[h.name].toFixed(1)} ms (flash ${tuned.totalFlash[h.name].toFixed(1)})`).join('; ')}${Number.isFinite(peer) ? `; ${(tuned.total.H200 / peer).toFixed(2)}× / ${(tuned.totalFlash.H200 / peer).toFixed(2)}× the peer (H200)` : ''}.`);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  adapterKey, autotune, fileStore, FIRST_USE_BUDGET_S, firstUseBudgetMs, packageVersion, resetTuning, setTuneStore, softwareAdapter, tuneBudget, tunedVariant, tuneMode,
+  adapterKey, autotune, defaultTunePath, fileStore, FIRST_USE_BUDGET_S, firstUseBudgetMs, packageVersion, resetTuning, setTuneStore, softwareAdapter, tuneBudget, tunedVariant, tuneMode,
   type TuneCandidate, type TuneFile,
 } from '../src/gpu/autotune.ts';
 import type { Gpu } from '../src/gpu/device.ts';
@@ -122,6 +122,10 @@ S('defaults: off on software adapters, on on hardware ones, on when IR_NEURONS_T
   delete process.env.IR_NEURONS_TUNE_BUDGET;
   assert.is(firstUseBudgetMs(), FIRST_USE_BUDGET_S * 1000);
   assert.ok(FIRST_USE_BUDGET_S <= 20, 'the first-use budget is at most 20 s');
+  const cacheBefore = process.env.IR_NEURONS_TUNE_CACHE;
+  process.env.IR_NEURONS_TUNE_CACHE = join(dir, 'elsewhere.json');
+  assert.is(defaultTunePath(), join(dir, 'elsewhere.json'), 'IR_NEURONS_TUNE_CACHE names the file');
+  setEnv('IR_NEURONS_TUNE_CACHE', cacheBefore);
 });
 
 S('a hardware adapter tunes on first use, writes the cache atomically under adapter + driver + version, and reuses it', async () => {

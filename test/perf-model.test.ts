@@ -46,6 +46,18 @@ for (const [shape, T, P] of [['tiny', 32, 4], ['base', 256, 51]] as const) {
   });
 }
 
+test('the walk never tunes, even with IR_NEURONS_TUNE=1 (which forces tuning on software adapters), and leaves the variable as it was', async () => {
+  const before = process.env.IR_NEURONS_TUNE;
+  process.env.IR_NEURONS_TUNE = '1';
+  try {
+    const w = await walkChunk(benchConfig('tiny'), 16, 2);
+    assert.ok(w.chunk.filter((d) => d.kernel === 'matmul/matmul').every((d) => d.constants.TM === 4 && d.constants.BM === 64), 'the default variant');
+    assert.is(process.env.IR_NEURONS_TUNE, '1');
+  } finally {
+    if (before === undefined) delete process.env.IR_NEURONS_TUNE; else process.env.IR_NEURONS_TUNE = before;
+  }
+});
+
 test('bytes of a dispatch: its storage bindings; the qkv forward binds inp, W, bias, out and three 16-byte placeholders', async () => {
   const cfg = benchConfig('tiny');
   const w = await walkChunk(cfg, 32, 4);

@@ -144,11 +144,20 @@ export interface ChunkWalk { cfg: BertConfig; T: number; P: number; chunk: Walke
 
 export async function walkChunk(cfg: BertConfig, T: number, P: number, target: Target = defaultTarget(cfg.numLabels)): Promise<ChunkWalk> {
   const g = recordingGpu();
-  const eng = new NigEngine(await BertGpu.create(g, zeroBert(cfg)), SPECIAL, 2 ** 45);
-  // (the engine's chunk plan is private; this is the one place outside it that reads one, and only its dispatch lists)
-  const at = await (eng as unknown as { attr(T: number, P: number, target: Target, slots: number, levels: number): Promise<{ dispatches: Dispatch[]; segDispatches: Dispatch[] }> })
-    .attr(T, P, target, 1, 0);
-  return { cfg, T, P, chunk: at.dispatches.map(walked), pair: at.segDispatches.map(walked) };
+  // the recording device runs nothing, so it must never tune, even where IR_NEURONS_TUNE=1 forces tuning on
+  // software adapters (it says it is one): the variable is 0 while the plan is built (nothing else builds meanwhile)
+  const env = (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {};
+  const tune = env.IR_NEURONS_TUNE;
+  env.IR_NEURONS_TUNE = '0';
+  try {
+    const eng = new NigEngine(await BertGpu.create(g, zeroBert(cfg)), SPECIAL, 2 ** 45);
+    // (the engine's chunk plan is private; this is the one place outside it that reads one, and only its dispatch lists)
+    const at = await (eng as unknown as { attr(T: number, P: number, target: Target, slots: number, levels: number): Promise<{ dispatches: Dispatch[]; segDispatches: Dispatch[] }> })
+      .attr(T, P, target, 1, 0);
+    return { cfg, T, P, chunk: at.dispatches.map(walked), pair: at.segDispatches.map(walked) };
+  } finally {
+    if (tune === undefined) delete env.IR_NEURONS_TUNE; else env.IR_NEURONS_TUNE = tune;
+  }
 }
 
 /** The distinct matmul products of a walk (GPU-class matmul kernels), for the tuner. */

@@ -17,7 +17,8 @@
  * one); a partial entry is used as it is and completed only by an explicit tuning (doctor --tune). One that timed the
  * default alone is not kept: the class stays missing, for a later process to tune.
  *
- * Cache (Node): `$XDG_CACHE_HOME/ir-neurons/matmul-tune.json`, else `~/.cache/ir-neurons/matmul-tune.json`;
+ * Cache (Node): `$IR_NEURONS_TUNE_CACHE` when set (bench/gpu-run.sh keeps it with its logs), else
+ * `$XDG_CACHE_HOME/ir-neurons/matmul-tune.json`, else `~/.cache/ir-neurons/matmul-tune.json`;
  * in a browser, or when a store is injected with `setTuneStore`, wherever that store keeps it. Written atomically
  * (temporary file, fsync, rename). Keyed by the adapter (vendor, architecture, device, description — Dawn's
  * description carries the driver and its version) and this package's version, so a new driver or release tunes anew:
@@ -134,10 +135,11 @@ export function fileStore(path: string): TuneStore {
   };
 }
 
-/** The default cache file in Node (XDG_CACHE_HOME, else ~/.cache); null outside Node. */
+/** The default cache file in Node (IR_NEURONS_TUNE_CACHE, a file path; else under XDG_CACHE_HOME, else ~/.cache); null outside Node. */
 export function defaultTunePath(): string | null {
   const p = proc();
   if (!p?.versions?.node || !p.getBuiltinModule) return null;
+  if (p.env?.IR_NEURONS_TUNE_CACHE) return p.env.IR_NEURONS_TUNE_CACHE;
   const { join } = nodeModule<typeof import('node:path')>('node:path');
   const base = p.env?.XDG_CACHE_HOME || join(nodeModule<typeof import('node:os')>('node:os').homedir(), '.cache');
   return join(base, 'ir-neurons', 'matmul-tune.json');
