@@ -50,7 +50,7 @@ if [ $DRY = 1 ]; then
   PAIRS=${PAIRS:-1}; WARMUP=0
   SHAPE=tiny; T=64; PTS=51
   MM_SIZES=256x256x256,256x384x128; MM_VARIANTS=(--variant-sizes 256x384x128 --variants tiled-32x32x16-2x2,tiled-64x64x8-8x8)
-  TUNE_ARGS=(--tune-shape tiny --tokens 64 --points 51 --tune-budget 20)
+  TUNE_ARGS=(--tune-shape tiny --tokens 64 --points 51 --tune-budget 10)
   TOL_T=32
 else
   PAIRS=${PAIRS:-5}; WARMUP=1
