@@ -43,14 +43,14 @@ export async function run(argv: string[]): Promise<number> {
   process.stdout.write(`tuning ${byClass.size} matmul shape classes of one NIG chunk (${shape}, ${T} tokens, ${P} points) for ${adapterKey(g)}${budget ? `, budget ${budget} s` : ''}\n`);
   const t0 = performance.now();
   const deadline = budget ? t0 + budget * 1000 : undefined;
-  let partial = 0;
+  let partial = 0, notKept = 0;
   for (const [cls, s] of byClass) {
     const t1 = performance.now();
     const [c] = await tuneMatmuls(g, [s], { deadline });
-    if (c.partial) partial++;
+    if (c.partial) { if (Object.keys(c.timed).length === 1) notKept++; else partial++; }
     const tried = Object.keys(c.timed).length;
-    process.stdout.write(`  ${cls}: ${c.variant} ${c.ms.toFixed(3)} ms = ${c.gflops.toFixed(1)} GFLOP/s (default ${c.defaultMs.toFixed(3)} ms, ${(c.defaultMs / c.ms).toFixed(2)}×; ${tried} timed${c.partial ? ', budget ran out: partial' : ''}) in ${((performance.now() - t1) / 1000).toFixed(1)} s\n`);
+    process.stdout.write(`  ${cls}: ${c.variant} ${c.ms.toFixed(3)} ms = ${c.gflops.toFixed(1)} GFLOP/s (default ${c.defaultMs.toFixed(3)} ms, ${(c.defaultMs / c.ms).toFixed(2)}×; ${tried} timed${c.partial ? (tried === 1 ? ', budget ran out before any other: not kept' : ', budget ran out: partial') : ''}) in ${((performance.now() - t1) / 1000).toFixed(1)} s\n`);
   }
-  process.stdout.write(`tuned in ${((performance.now() - t0) / 1000).toFixed(1)} s${partial ? ` (${partial} partial)` : ''}; picks kept in ${tuneStore().where}\n`);
+  process.stdout.write(`tuned in ${((performance.now() - t0) / 1000).toFixed(1)} s${partial ? `; ${partial} partial` : ''}${notKept ? `; ${notKept} not kept (the budget ran out before any candidate besides the default)` : ''}; picks kept in ${tuneStore().where}\n`);
   return 0;
 }
