@@ -1,24 +1,27 @@
 #!/usr/bin/env bash
-# bench/gpu-run.sh: the one benchmark script for the GPU machine. In one call it validates, then times our
-# NIG engine (bench/nig.ts) and the PyTorch peer (peer_nig_torch.py) on the same GPU, then our WGSL matmul
-# (bench/matmul.ts, what `npm run bench:matmul` runs) beside cuBLAS (peer_matmul_torch.py), and prints one
-# table: ms/pair ours, ms/pair peer, ratio.
+# bench/gpu-run.sh: the one benchmark script for the GPU machine (issue 24). In one call:
+#   0. environment line (adapter, driver, commit, Node, load)      `ir-neurons doctor`
+#   1. the matmul tuner for one NIG chunk of BERT-base 256 tokens  `ir-neurons doctor --tune` (picks cached in $LOG)
+#   2. matmul rows: 4096³ and the BERT-base products at M = 256 tokens × 51 points (ours: bench/matmul.ts, default
+#      variant and the variants table with the tuner's pick) beside cuBLAS f32, TF32 off (peer_matmul_torch.py)
+#   3. NIG at equal points: BERT-base, 256 tokens, m = 50 (51 points in one chunk), ours (bench/nig.ts, which
+#      validates before timing) beside the PyTorch peer (peer_nig_torch.py, same m, rule, chunk = all)
+#   4. NIG at equal accuracy: ours adaptive (`--tol $TOL`) beside the peer's recipe (right rule, m = 200)
+#   5. if time is left: BERT-base 512 tokens, BERT-large 256 tokens, BERT-base 256 at the default 2 GiB budget
+#   6. the rows bench/RESULTS.md keeps (Markdown), printed and written to $LOG/results.md ($OUT when set)
+# Every step runs under its own timeout, never more than what is left of the whole budget (TOTAL_S, 480 s), and
+# prints its elapsed time; a step that fails or times out is reported and the rest still runs.
 #
 #   On the GPU machine, after ../shared/device/prepare.sh packed .gpu/ here:
-#     bash .gpu/gpu-run.sh bash bench/gpu-run.sh            (about 5 minutes on an H100/H200)
-#   Here, on lavapipe (no GPU, no torch): the same flow on the tiny shape (validation at 128 tokens, timing at
-#   64) and a 256³ matmul, peers skipped; a check of the script, not a benchmark (~3 minutes):
+#     bash .gpu/gpu-run.sh bash bench/gpu-run.sh          (≤ 8 minutes on an H100/H200)
+#   Here (software adapter, GPU-class kernels forced, tiny shapes, the CPU PyTorch peer where /usr/bin/python3 has
+#   torch; the CUDA peers skipped): a check of the flow, not a benchmark (≤ 5 minutes):
 #     bash bench/gpu-run.sh --dry-run
 #
-# Rows (m = 50, 51 points, as the peer's defaults): BERT-base 256 and 512 tokens, BERT-large 256 tokens, all
-# with --max-memory $MAX_MEMORY_MIB (default 40000 MiB) so that all 51 points run as one batch like the peer's
-# chunk = all; one more row, BERT-base 256 at the engine's default 2 GiB budget, shows what chunking costs.
-# Order: 1. validation (tiny BERT against the float64 reference; stops here if it fails), 2. ours (each
-# bench/nig.ts run validates its own shape before timing), 3. the peers, 4. matmul 4096³ ours and cuBLAS.
-# Logs: every step's output under $OUT (the device tool brings it back) or $LOG_DIR (default /tmp/gpu-run).
-# Environment: MAX_MEMORY_MIB, PAIRS (timed pairs per row; default 5, the peer's --reps), PEER_DIR (default
-# .gpu, else ../shared/device), STEP_TIMEOUT_S (per step; default 300), VARIANTS=1 (matmul family + tuner),
-# IR_NEURONS_TUNE (passed through: 1 lets the engine autotune its matmuls on first use, inside the warm-up).
+# Environment: TOTAL_S (whole budget, s), PAIRS (timed pairs per NIG row; default 5, the peer's --reps), TOL (equal
+# accuracy; default 2e-3, the peer recipe's error at m = 200 on the CPU box), MAX_MEMORY_MIB (default 40000: all 51
+# points in one batch, as the peer), PEER_DIR (default .gpu, else ../shared/device), LOG_DIR (default /tmp/gpu-run;
+# $OUT wins), IR_NEURONS_TUNE / IR_NEURONS_TUNE_BUDGET (passed through; unset: first-use tuning on a GPU).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,88 +36,137 @@ mkdir -p "$LOG"
 PEER_DIR=${PEER_DIR:-.gpu}
 [ -f "$PEER_DIR/peer_nig_torch.py" ] || PEER_DIR=../shared/device
 MEM=${MAX_MEMORY_MIB:-40000}
-PAIRS=${PAIRS:-5}
-LIMIT=${STEP_TIMEOUT_S:-300}
+TOL=${TOL:-2e-3}
+TOTAL=${TOTAL_S:-$([ $DRY = 1 ] && echo 300 || echo 480)}
 NODE=(node --import tsx)   # as bin/ir-neurons.js and `npm run bench:*` do: tsx runs the TypeScript as it is
+CLI=(node bin/ir-neurons.js)
 export PYTHONUNBUFFERED=1
+# the tuner's picks go with the logs (the device tool brings $OUT back); a fresh file on every run
+export IR_NEURONS_TUNE_CACHE=$LOG/matmul-tune.json
+rm -f "$IR_NEURONS_TUNE_CACHE"
+if [ $DRY = 1 ]; then
+  # the GPU machine's flow on this adapter: GPU-class kernels, first-use tuning on (a software adapter has it off)
+  export IR_NEURONS_KERNELS=gpu IR_NEURONS_TUNE=${IR_NEURONS_TUNE:-1} IR_NEURONS_TUNE_BUDGET=${IR_NEURONS_TUNE_BUDGET:-10}
+  PAIRS=${PAIRS:-1}; WARMUP=0
+  SHAPE=tiny; T=64; PTS=51
+  MM_SIZES=256x256x256,256x384x128; MM_VARIANTS=(--variant-sizes 256x384x128 --variants tiled-32x32x16-2x2,tiled-64x64x8-8x8)
+  TUNE_ARGS=(--tune-shape tiny --tokens 64 --points 51 --tune-budget 10)
+  TOL_T=32
+else
+  PAIRS=${PAIRS:-5}; WARMUP=1
+  SHAPE=base; T=256; PTS=51
+  # 4096³, then the BERT-base products at M = 256 tokens × 51 points: qkv, attention out, FFN up, FFN down
+  MM_SIZES=4096x4096x4096,13056x2304x768,13056x768x768,13056x3072x768,13056x768x3072; MM_VARIANTS=(--variant-sizes 4096x4096x4096,13056x3072x768)
+  TUNE_ARGS=(--tune-shape base --tokens 256 --points 51 --tune-budget 60)
+  TOL_T=256
+fi
+T0=$SECONDS
 failed=()
 
-# step NAME CMD...: runs CMD under a timeout, output to the terminal and $LOG/NAME.log; returns CMD's status.
+# step NAME LIMIT CMD...: CMD under min(LIMIT, what is left of TOTAL), output to the terminal and $LOG/NAME.log
 step() {
-  local name=$1; shift
-  echo; echo "=== $name: $*"
+  local name=$1 limit=$2; shift 2
+  local left=$((TOTAL - (SECONDS - T0)))
+  if [ "$left" -lt 15 ]; then echo "=== $name: skipped, ${left} s left of the ${TOTAL} s budget"; failed+=("$name(skipped)"); return 1; fi
+  [ "$limit" -gt "$left" ] && limit=$left
+  echo; echo "=== $name (limit ${limit} s): $*"
   local t0=$SECONDS
-  timeout "$LIMIT" "$@" 2>&1 | tee "$LOG/$name.log"
+  timeout --kill-after=5 "$limit" "$@" 2>&1 | tee "$LOG/$name.log"
   local rc=${PIPESTATUS[0]}
-  echo "=== $name: exit $rc after $((SECONDS - t0)) s"
-  [ "$rc" = 124 ] && echo "=== $name: stopped by the ${LIMIT} s step limit (STEP_TIMEOUT_S)"
+  echo "=== $name: exit $rc after $((SECONDS - t0)) s (total $((SECONDS - T0)) s)"
+  [ "$rc" = 124 ] && echo "=== $name: stopped by its ${limit} s limit"
   [ "$rc" = 0 ] || failed+=("$name")
   return "$rc"
 }
 
-echo "=== gpu-run.sh $(date -u +%FT%TZ) ($([ $DRY = 1 ] && echo 'dry run: tiny shape, no peers' || echo 'full run'))"
-echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo "${REV:-unknown (no .git here; set REV)}")$(git status --porcelain 2>/dev/null | grep -q . && echo ' + uncommitted changes')"
-echo "IR_NEURONS_TUNE=${IR_NEURONS_TUNE:-unset} (unset: the engine's default matmul variant)"
-echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores; node $(node --version)"
-nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used --format=csv,noheader 2>/dev/null || echo "gpu: no nvidia-smi"
+# 0. environment
+COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo "${REV:-unknown (no .git here; set REV)}")$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ' + uncommitted changes')
+DRIVER=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
+echo "=== gpu-run.sh $(date -u +%FT%TZ) ($([ $DRY = 1 ] && echo 'dry run: software adapter, GPU-class kernels forced, tiny shapes' || echo 'full run')); budget ${TOTAL} s"
+step environment 60 "${CLI[@]}" doctor
+ADAPTER=$(grep -m1 '^adapter: ' "$LOG/environment.log" | sed 's/^adapter: //')
+ENVLINE="commit $COMMIT; adapter: ${ADAPTER:-unknown}; driver: ${DRIVER:-no nvidia-smi}; node $(node --version); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "environment: $ENVLINE"
+
 TORCH=0
-if [ $DRY = 0 ] && python3 -c 'import torch, transformers, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then TORCH=1; fi
-[ $TORCH = 1 ] || echo "peers: skipped ($([ $DRY = 1 ] && echo 'dry run' || echo 'python3 with torch + transformers + CUDA not found'))"
-
-# 1. validation: the engine against the float64 reference on the tiny shape; nothing is timed if it fails
-if ! step validate "${NODE[@]}" bench/nig.ts --shape tiny --tokens 128 --steps 50 --pairs 1 --warmup 0; then
-  echo "gpu-run.sh: validation failed (see $LOG/validate.log); no timings taken" >&2
-  exit 1
+if [ $DRY = 0 ] && python3 -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then TORCH=1; fi
+CPU_PEER=()
+if [ $TORCH = 0 ]; then
+  echo "peer skipped: no torch/CUDA (peer_nig_torch.py, peer_matmul_torch.py)"
+  # the dry run still exercises a peer: the CPU one (bench/nig.ts --peer cpu: /usr/bin/python3 with torch), where it runs
+  [ $DRY = 1 ] && /usr/bin/python3 -c 'import torch' 2>/dev/null && CPU_PEER=(--peer cpu --threads 1)
+  [ $DRY = 1 ] && [ ${#CPU_PEER[@]} = 0 ] && echo "peer skipped: no torch for the CPU peer either (/usr/bin/python3)"
 fi
 
-# 2. ours, 3. peers: ROWS are "shape tokens"; `ours_args` adds the memory option
-if [ $DRY = 1 ]; then
-  ROWS=("tiny 64")
-  step ours-tiny "${NODE[@]}" bench/nig.ts --shape tiny --tokens 64 --steps 50 --pairs 1 --warmup 0
-else
-  ROWS=("base 256" "base 512" "large 256")
-  step ours-base "${NODE[@]}" bench/nig.ts --shape base --tokens 256,512 --steps 50 --pairs "$PAIRS" --warmup 1 --max-memory "$MEM"
-  step ours-large "${NODE[@]}" bench/nig.ts --shape large --tokens 256 --steps 50 --pairs "$PAIRS" --warmup 1 --max-memory "$MEM"
-  step ours-base-2g "${NODE[@]}" bench/nig.ts --shape base --tokens 256 --steps 50 --pairs "$PAIRS" --warmup 1
-fi
-if [ $TORCH = 1 ]; then
-  for row in "${ROWS[@]}"; do
-    set -- $row
-    step "peer-$1-$2" python3 "$PEER_DIR/peer_nig_torch.py" --shape "$1" --tokens "$2" --steps 50 --reps "$PAIRS"
-  done
-fi
+# 1. the tuner, explicitly (on any adapter), for the products the NIG rows run
+step tune 100 "${CLI[@]}" doctor --tune "${TUNE_ARGS[@]}"
 
-# 4. matmul: ours (validated inside) beside cuBLAS f32 (TF32 off)
-MM=$([ $DRY = 1 ] && echo 256x256x256 || echo 4096x4096x4096)
-# --no-variants: the default kernel only (the engine's, unless IR_NEURONS_TUNE is set); VARIANTS=1 adds the
-# whole matmul family and the autotuner's choice on the same size (about 1.5 minutes more)
-VARIANT_ARGS=(--no-variants); [ "${VARIANTS:-0}" = 1 ] && VARIANT_ARGS=(--variant-sizes "$MM")
-step matmul "${NODE[@]}" bench/matmul.ts --sizes "$MM" --no-gpujs "${VARIANT_ARGS[@]}"
-[ $TORCH = 1 ] && step peer-matmul python3 "$PEER_DIR/peer_matmul_torch.py" "$MM"
+# 2. matmul rows, ours then cuBLAS
+step matmul 120 "${NODE[@]}" bench/matmul.ts --sizes "$MM_SIZES" --no-gpujs --no-sgemm "${MM_VARIANTS[@]}"
+[ $TORCH = 1 ] && step peer-matmul 60 python3 "$PEER_DIR/peer_matmul_torch.py" ${MM_SIZES//,/ }
 
-# the table, from the logs
-chunk_of() { grep -h "^BENCH nig $1 tokens=$2 " "$LOG"/$3.log 2>/dev/null | head -1 | sed -E 's/.*chunk=([0-9]+).*/\1/'; }
-peer_ms() { grep -h "^PEER torch-f32 $1 tokens=$2 " "$LOG"/peer-"$1"-"$2".log 2>/dev/null | head -1 | sed -E 's/.*: ([0-9.]+) ms\/pair.*/\1/'; }
-ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f×", a / b }' || echo "—"; }
-echo
-echo "NIG of all FFN units, one pair, m = 50 (51 points), f32; ratio = ours / peer (> 1: ours slower)"
-echo "| shape | tokens | ours ms/pair (chunk) | peer ms/pair (torch f32, TF32 off) | ratio |"
-echo "|---|---|---|---|---|"
-for row in "${ROWS[@]}"; do
-  set -- $row
-  log=$([ $DRY = 1 ] && echo ours-tiny || echo "ours-$1")
-  o=$(grep -h "^BENCH nig $1 tokens=$2 " "$LOG/$log.log" 2>/dev/null | head -1 | sed -E 's/.*: ([0-9.]+) ms\/pair.*/\1/')
-  p=$(peer_ms "$1" "$2")
-  echo "| $1 | $2 | ${o:-—} ($(chunk_of "$1" "$2" "$log")) | ${p:-—} | $(ratio "$o" "$p") |"
-done
+# 3. NIG at equal points
+step nig "$([ $DRY = 1 ] && echo 150 || echo 120)" "${NODE[@]}" bench/nig.ts --shape $SHAPE --tokens $T --steps 50 --pairs "$PAIRS" --warmup $WARMUP --max-memory "$MEM" "${CPU_PEER[@]}"
+[ $TORCH = 1 ] && step peer-nig 60 python3 "$PEER_DIR/peer_nig_torch.py" --shape $SHAPE --tokens $T --steps 50 --reps "$PAIRS"
+
+# 4. NIG at equal accuracy: ours adaptive, the peer's recipe at m = 200
+step nig-tol 120 "${NODE[@]}" bench/nig.ts --shape $SHAPE --tokens $TOL_T --tol "$TOL" --peer-steps 200 --pairs "$PAIRS" --warmup $WARMUP --max-memory "$MEM" "${CPU_PEER[@]}"
+[ $TORCH = 1 ] && step peer-nig-200 60 python3 "$PEER_DIR/peer_nig_torch.py" --shape $SHAPE --tokens $TOL_T --steps 200 --reps "$PAIRS"
+
+# 5. more rows, while time is left (the GPU machine only)
 if [ $DRY = 0 ]; then
-  o=$(grep -h "^BENCH nig base tokens=256 " "$LOG/ours-base-2g.log" 2>/dev/null | head -1 | sed -E 's/.*: ([0-9.]+) ms\/pair.*/\1/')
-  p=$(peer_ms base 256)
-  echo "| base, default 2 GiB budget | 256 | ${o:-—} ($(chunk_of base 256 ours-base-2g)) | ${p:-—} | $(ratio "$o" "$p") |"
+  step nig-512 60 "${NODE[@]}" bench/nig.ts --shape base --tokens 512 --steps 50 --pairs "$PAIRS" --warmup 1 --max-memory "$MEM"
+  [ $TORCH = 1 ] && step peer-nig-512 45 python3 "$PEER_DIR/peer_nig_torch.py" --shape base --tokens 512 --steps 50 --reps "$PAIRS"
+  step nig-large 60 "${NODE[@]}" bench/nig.ts --shape large --tokens 256 --steps 50 --pairs "$PAIRS" --warmup 1 --max-memory "$MEM"
+  [ $TORCH = 1 ] && step peer-nig-large 45 python3 "$PEER_DIR/peer_nig_torch.py" --shape large --tokens 256 --steps 50 --reps "$PAIRS"
+  step nig-2g 60 "${NODE[@]}" bench/nig.ts --shape base --tokens 256 --steps 50 --pairs "$PAIRS" --warmup 1
 fi
-mo=$(grep -m1 '^  WGSL kernel' "$LOG/matmul.log" 2>/dev/null | sed -E 's/^  WGSL kernel +([0-9.]+) ms = ([0-9.]+) GFLOP\/s.*/\1 ms, \2 GFLOP\/s/')
-mp=$(grep -m1 "^PEER matmul f32 $MM" "$LOG/peer-matmul.log" 2>/dev/null | sed -E 's/.*: ([0-9.]+) ms ([0-9.]+) TFLOP\/s.*/\1 ms, \2 TFLOP\/s/')
-mr=$(ratio "$(echo "$mo" | cut -d' ' -f1)" "$(echo "$mp" | cut -d' ' -f1)")
-echo "matmul f32 $MM (2·M·N·K): ours (WGSL kernel, wall clock) ${mo:-—}; cuBLAS ${mp:-—}; ratio $mr"
+
+# 6. the rows, from the logs
+num() { sed -nE "$1" "$2" 2>/dev/null | head -1; }
+ratio() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f×", a / b }' || echo "—"; }
+ours_ms() { num "s/^BENCH nig $1 tokens=$2 steps=50 chunk=([0-9]+): ([0-9.]+) ms\/pair.*/\2 (chunk \1)/p" "$LOG/$3.log"; }
+peer_ms() { num "s/^PEER torch-f32 $1 tokens=$2 steps=$3 .*: ([0-9.]+) ms\/pair.*/\1/p" "$LOG/$4.log"; }
+{
+  echo "gpu-run.sh $(date -u +%F), $([ $DRY = 1 ] && echo 'DRY RUN (software adapter, GPU-class kernels, tiny shapes: not a benchmark)' || echo 'GPU machine'); $ENVLINE"
+  echo
+  echo "tuner (doctor --tune): $(grep -m1 '^tuned in ' "$LOG/tune.log" 2>/dev/null || echo 'did not finish')"
+  grep -E '^  M<=' "$LOG/tune.log" 2>/dev/null | sed 's/^  /- /'
+  echo
+  echo "| matmul f32, out = inp·Wᵀ + bias | ours default 64×64×16 4×4 (WGSL kernel, wall) | cuBLAS f32, TF32 off | ours / cuBLAS (time) |"
+  echo "|---|---|---|---|"
+  for s in ${MM_SIZES//,/ }; do
+    o=$(awk -v s="$s" '$0 ~ "^"s"( |:)" { on = 1; next } on && /^  WGSL kernel/ { print $3 " ms, " $6 " GFLOP/s"; exit }' "$LOG/matmul.log" 2>/dev/null)
+    p=$(num "s/^PEER matmul f32 $s: ([0-9.]+) ms ([0-9.]+) TFLOP\/s.*/\1 ms, \2 TFLOP\/s/p" "$LOG/peer-matmul.log")
+    echo "| $s | ${o:-—} | ${p:-—} | $(ratio "${o%% *}" "${p%% *}") |"
+  done
+  pick=$(grep -m1 "^| tuned choice" "$LOG/matmul.log" 2>/dev/null | cut -d'|' -f4- | sed 's/^ *//; s/ *|$//')
+  echo
+  echo "matmul variants table (bench/matmul.ts), tuner's pick per size: ${pick:-—}"
+  echo
+  echo "| NIG of all FFN units, one pair, f32 | ours ms/pair | peer ms/pair | ours / peer |"
+  echo "|---|---|---|---|"
+  o=$(ours_ms $SHAPE $T nig); p=$(peer_ms $SHAPE $T 50 peer-nig)
+  [ -z "$p" ] && p=$(num "s/^BENCH nig-peer-cpu $SHAPE tokens=$T steps=50: ([0-9.]+) ms\/pair.*/\1/p" "$LOG/nig.log") && [ -n "$p" ] && p="$p (CPU peer)"
+  echo "| $SHAPE $T tokens, equal points (m = 50) | ${o:-—} | ${p:-—} | $(ratio "${o%% *}" "${p%% *}") |"
+  tl=$(grep -m1 "^BENCH nig-tol $SHAPE tokens=$TOL_T " "$LOG/nig-tol.log" 2>/dev/null)
+  o=$(echo "$tl" | sed -nE 's/.*: ([0-9.]+) ms\/pair.*error ≤ ([0-9.e+-]+) against the peer recipe.s ([0-9.e+-]+).*/\1 (error \2; peer recipe \3)/p')
+  p=$(peer_ms $SHAPE $TOL_T 200 peer-nig-200)
+  [ -z "$p" ] && p=$(echo "$tl" | sed -nE 's/.*peer right rule m = 200 ([0-9.]+) ms\/pair.*/\1 (CPU peer)/p')
+  echo "| $SHAPE $TOL_T tokens, equal accuracy (ours --tol $TOL; peer right rule m = 200) | ${o:-—} | ${p:-—} | $(ratio "${o%% *}" "${p%% *}") |"
+  if [ $DRY = 0 ]; then
+    for r in "base 512 nig-512 peer-nig-512" "large 256 nig-large peer-nig-large" "base 256 nig-2g -"; do
+      set -- $r
+      o=$(ours_ms "$1" "$2" "$3"); p=$([ "$4" != - ] && peer_ms "$1" "$2" 50 "$4")
+      echo "| $1 $2 tokens, m = 50$([ "$3" = nig-2g ] && echo ', default 2 GiB budget') | ${o:-—} | ${p:-—} | $(ratio "${o%% *}" "${p%% *}") |"
+    done
+  fi
+  echo
+  echo "peer: $([ $TORCH = 1 ] && echo "PyTorch on this GPU (peer_*_torch.py, f32, TF32 off)" || echo "peer skipped: no torch/CUDA$([ ${#CPU_PEER[@]} -gt 0 ] && echo '; the CPU peer (peer_nig_cpu.py, 1 thread) stands in for the NIG rows')")"
+  echo "elapsed: $((SECONDS - T0)) s of ${TOTAL} s; failed or skipped steps: ${failed[*]:-none}"
+} > "$LOG/results.md"
+echo
+echo "=== results (also in $LOG/results.md)"
+cat "$LOG/results.md"
 if [ ${#failed[@]} -gt 0 ]; then echo "gpu-run.sh: failed steps: ${failed[*]} (logs in $LOG)" >&2; exit 1; fi
 echo "logs: $LOG"

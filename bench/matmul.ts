@@ -21,8 +21,9 @@
  *
  * The variants table also has the CPU-class kernel (src/kernels/matmul-cpu.ts, each form the device can run) and
  * numpy's float32 sgemm on the same product in a fresh /usr/bin/python3 (bench/cpu-peer.ts; run before and after our
- * round robin, the faster kept), with the ratio cpu-class (the device's form) / sgemm. Timed waits go through src/gpu/wait.ts (sleep, then await; set
- * IR_NEURONS_WAIT=spin for plain awaits, i.e. the host busy-polling as Dawn's Node binding does).
+ * round robin, the faster kept), with the ratio cpu-class (the device's form) / sgemm. Every row is validated and timed by
+ * the library's runners (src/bench/kernels.ts); timed waits go through src/gpu/wait.ts (the quiet wait on a software
+ * adapter; IR_NEURONS_WAIT=spin for plain awaits, i.e. the host busy-polling as Dawn's Node binding does).
  *
  * Usage: npm run bench:matmul [-- --sizes 256x256x256,512x512x512 --no-gpujs --variant-sizes 1024x1024x1024
  *                               --no-baseline (skip the gpu.js comparison) --no-variants --save-tune --no-sgemm
@@ -30,16 +31,14 @@
  */
 import { memoryStore, setTuneStore, tuneStore } from '../src/gpu/autotune.ts';
 import type { Gpu } from '../src/gpu/device.ts';
-import { settle, submit } from '../src/gpu/queue.ts';
-import { DEFAULT_VARIANT, MATMUL_VARIANTS, matmul, tuneMatmuls, variantConstants, variantFits, variantSupports } from '../src/kernels/matmul.ts';
-import { run, upload } from '../src/bench/buffers.ts';
+import { DEFAULT_VARIANT, MATMUL_VARIANTS, tuneMatmuls, variantConstants, variantFits, variantSupports } from '../src/kernels/matmul.ts';
 import {
-  MATMUL_TOL as TOL, fmt, gpujsBackends, gpujsMatmul, markdownTable, matmulError, matmulFlops, matmulName as name, matmulProblem, measure, rate,
-  wgslMatmul, type Failed, type MatmulShape as Shape, type Row, type Runner,
+  MATMUL_TOL as TOL, fmt, gpujsBackends, gpujsMatmul, markdownTable, matmulFlops, matmulName as name, matmulProblem, measure, rate,
+  wgslMatmul, wgslMatmulCpu, wgslMatmulVariant, type Failed, type MatmulShape as Shape, type Row, type Runner,
 } from '../src/bench/kernels.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { benchPreamble, gpujsPeer, loadAverage } from './preamble.ts';
-import { CPU_FORMS, cpuForm, cpuFormRuns, cpuMatmulSupports, matmulCpu, type CpuForm } from '../src/kernels/matmul-cpu.ts';
+import { CPU_FORMS, cpuForm, cpuFormRuns, cpuMatmulSupports, type CpuForm } from '../src/kernels/matmul-cpu.ts';
 import { cpuPeerMissing, runSgemmPeer } from './cpu-peer.ts';
 
 const DEFAULT_SIZES: Shape[] = [
@@ -115,42 +114,32 @@ async function main(): Promise<void> {
 // ---------- the matmul family ----------
 interface Cell { ms?: number; note?: string }
 
-/** Every variant on `s` (TRANS_B with bias), validated against float64 (sampled rows), then timed round robin. */
+/** Every variant on `s` (TRANS_B with bias), validated against float64 (sampled rows) by the library's runners
+ * (src/bench/kernels.ts: wgslMatmulCpu, wgslMatmulVariant), then timed round robin. */
 async function variantRow(g: Gpu, s: Shape, rand: () => number): Promise<Map<string, Cell>> {
   const p = matmulProblem(s, rand), { M, N, K } = s;
-  const B = upload(g, `bench variants ${name(s)}`, { inp: p.inp, w: p.w, bias: p.bias, out: M * N });
   const cells = new Map<string, Cell>();
   const runners: Runner[] = [];
-  const timed = (label: string, d: Awaited<ReturnType<typeof matmul>>, err: number): Runner => ({
-    label, backend: 'WGSL', err, close() {},
-    async once() { const t0 = performance.now(); await submit(g, [d], label); await settle(g); return { ms: performance.now() - t0 }; },
-  });
+  const add = async (label: string, make: () => Promise<Runner>) => {
+    try {
+      const r = await make();
+      console.log(`  ${label}: validated (relative L2 ${r.err.toExponential(2)})`);
+      cells.set(label, {});
+      runners.push(r);
+    } catch (e) {
+      cells.set(label, { note: (e as Error).message.replace(/^WGSL matmul \S+ \S+ is /, '').split(';')[0] });
+    }
+  };
   // the CPU-class kernel (src/kernels/matmul-cpu.ts) in each form the device can run: 8- and 4-lane subgroup broadcasts, none
   for (const [form, label] of Object.entries(CPU_ROWS) as [CpuForm, string][]) {
     const why = cpuFormRuns(g, form) ?? cpuMatmulSupports({ M, N, K });
     if (why) { cells.set(label, { note: `n/a (${why})` }); continue; }
-    const d = await matmulCpu(g, { label: `bench ${label} ${name(s)}`, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true }, form);
-    B.write('out', new Float32Array(M * N).fill(NaN));
-    await run(g, [d], `validate ${label}`);
-    const out = await B.read('out');
-    const err = matmulError(p, (r) => out.subarray(r * N, (r + 1) * N));
-    if (!(err <= TOL)) { cells.set(label, { note: `wrong (relative L2 ${err.toExponential(2)} > ${TOL}), not timed` }); continue; }
-    console.log(`  ${label}: validated (relative L2 ${err.toExponential(2)})`);
-    cells.set(label, {});
-    runners.push(timed(label, d, err));
+    await add(label, () => wgslMatmulCpu(g, p, form, label));
   }
   for (const v of VARIANTS) {
     const why = variantFits(v, g.limits) ?? variantSupports(g, v, { M, N, K, transB: true });
     if (why) { cells.set(v.name, { note: `n/a (${why})` }); continue; }
-    const d = await matmul(g, { label: `bench ${v.name} ${name(s)}`, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true, variant: v });
-    B.write('out', new Float32Array(M * N).fill(NaN));
-    await run(g, [d], `validate ${v.name}`);
-    const out = await B.read('out');
-    const err = matmulError(p, (r) => out.subarray(r * N, (r + 1) * N));
-    if (!(err <= TOL)) { cells.set(v.name, { note: `wrong (relative L2 ${err.toExponential(2)} > ${TOL}), not timed` }); continue; }
-    console.log(`  ${v.name}: validated (relative L2 ${err.toExponential(2)})`);
-    cells.set(v.name, {});
-    runners.push(timed(v.name, d, err));
+    await add(v.name, () => wgslMatmulVariant(g, p, v, v.name));
   }
   // numpy's sgemm (OpenBLAS) on the same product, before and after our round robin (a fresh process each)
   const peers: number[] = [];
@@ -169,8 +158,8 @@ async function variantRow(g: Gpu, s: Shape, rand: () => number): Promise<Map<str
   sgemm();
   for (const r of res) cells.get(r.label)!.ms = r.ms;
   if (peers.length) cells.set(SGEMM_ROW, { ms: [...peers].sort((a, b) => a - b)[0] });
-  console.log(`  (median of ${reps}, round robin; waits: src/gpu/wait.ts, IR_NEURONS_WAIT=${process.env.IR_NEURONS_WAIT ?? 'sleep'}; load average ${loadAverage()})`);
-  B.destroy();
+  console.log(`  (median of ${reps}, round robin; waits: src/gpu/wait.ts, IR_NEURONS_WAIT=${process.env.IR_NEURONS_WAIT ?? 'quiet'}; load average ${loadAverage()})`);
+  for (const r of runners) await r.close();
   return cells;
 }
 

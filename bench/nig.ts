@@ -49,6 +49,7 @@
  * embeddings N(0, 1), LayerNorm 1 + N(0, 0.05) / N(0, 0.05). The vocabulary is cut to --vocab rows (default
  * 1000, said in the output): only the rows of the ids used are ever read, so the time does not change.
  */
+import { settle } from '../src/gpu/queue.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import { fmtBytes } from '../src/gpu/arena.ts';
 import { BertGpu } from '../src/model/forward.ts';
@@ -262,7 +263,7 @@ async function main(): Promise<void> {
   const tb = performance.now();
   const w = randomBert(shapeName, vocab, seed, Math.max(512, ...tokens));
   const model = await BertGpu.create(g, w);
-  await g.device.queue.onSubmittedWorkDone();
+  await settle(g); // (the queue's quiet wait: the upload's time is printed below)
   const watch = watchPlans(model);
   const engine = new NigEngine(model, SPECIAL, maxMemoryMiB && maxMemoryMiB * 2 ** 20);
   console.log(`model: random ${shapeName}, ${fmtBytes(model.weights.bytes)} of weights uploaded (${secs(performance.now() - tb)} to build and upload)`);

@@ -169,17 +169,31 @@ function kernelRunner(g: Gpu, d: Dispatch, err: number, label: string, destroy: 
  * GPU-class family on every adapter (on a CPU-class one `matmul` would otherwise pick matmul-cpu): the default 64×64 tile.
  */
 export async function wgslMatmul(g: Gpu, p: MatmulProblem, variant: MatmulVariant = DEFAULT_VARIANT): Promise<Runner[]> {
-  const { M, N, K } = p, label = `bench matmul ${matmulName(p)}`;
-  const B = buffers(g, label, { inp: p.inp, w: p.w, bias: p.bias, out: M * N });
-  const d = await matmul(g, { label, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true, variant });
-  await runChecked(g, d);
-  const out = await B.read('out');
-  const err = matmulError(p, (r) => out.subarray(r * N, (r + 1) * N));
-  if (!(err <= MATMUL_TOL)) {
-    B.destroy();
-    throw new Error(`WGSL matmul ${matmulName(p)} is wrong: relative L2 error ${err.toExponential(2)} against the float64 reference (tolerance ${MATMUL_TOL}); fix the kernel before timing it`);
-  }
+  const { B, d, err } = await validatedMatmul(g, p, variant, `bench matmul ${matmulName(p)}`);
   return wgslRunners(g, d, err, () => { B.write('inp', p.inp); B.write('w', p.w); B.write('bias', p.bias); }, () => B.read('out'), B.destroy);
+}
+
+/** One variant of the GPU-class family, validated as wgslMatmul is, as one runner timed as 'WGSL kernel' is, under `label`. */
+export async function wgslMatmulVariant(g: Gpu, p: MatmulProblem, variant: MatmulVariant, label: string): Promise<Runner> {
+  const { B, d, err } = await validatedMatmul(g, p, variant, `bench ${label} ${matmulName(p)}`);
+  return kernelRunner(g, d, err, label, B.destroy);
+}
+
+/** The variant's dispatch on uploaded inputs, run once and checked against the float64 reference; throws (buffers freed) if wrong. */
+async function validatedMatmul(g: Gpu, p: MatmulProblem, variant: MatmulVariant, label: string) {
+  const { M, N, K } = p;
+  const B = buffers(g, label, { inp: p.inp, w: p.w, bias: p.bias, out: M * N });
+  try {
+    const d = await matmul(g, { label, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true, variant });
+    await runChecked(g, d);
+    const out = await B.read('out');
+    const err = matmulError(p, (r) => out.subarray(r * N, (r + 1) * N));
+    if (!(err <= MATMUL_TOL)) throw new Error(`WGSL matmul ${variant.name} ${matmulName(p)} is wrong: relative L2 error ${err.toExponential(2)} against the float64 reference (tolerance ${MATMUL_TOL}); fix the kernel before timing it`);
+    return { B, d, err };
+  } catch (e) {
+    B.destroy();
+    throw e;
+  }
 }
 
 /**

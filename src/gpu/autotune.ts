@@ -6,28 +6,52 @@
  * so the builder can consult the cache without an import cycle.
  *
  * When the builder uses a tuned variant (otherwise it uses the default; the model needs no tuning):
- *   IR_NEURONS_TUNE unset or 0  only after an explicit `tuneMatmuls(g, shapes)` on that device
- *   IR_NEURONS_TUNE=1           reads the cache; a shape class missing from it is tuned on first use and saved
+ *   IR_NEURONS_TUNE unset       on a hardware adapter as 1 (first-use tuning, bounded); on a software one (lavapipe,
+ *                               llvmpipe, SwiftShader, WARP, or a fallback adapter) as 0
+ *   IR_NEURONS_TUNE=0           only after an explicit `tuneMatmuls(g, shapes)` on that device (`ir-neurons doctor --tune`)
+ *   IR_NEURONS_TUNE=1           reads the cache; a shape class missing from it is tuned on first use and saved, within a
+ *                               budget per device (FIRST_USE_BUDGET_S, 20 s; IR_NEURONS_TUNE_BUDGET=seconds): once it is
+ *                               spent, missing classes run the default until a later process (or doctor --tune) tunes them
  *   IR_NEURONS_TUNE=cached      reads the cache, never tunes (misses use the default)
+ * A tuning whose budget runs out keeps the best candidate timed so far (`partial` in its entry; the default is always
+ * one); a partial entry is used as it is and completed only by an explicit tuning (doctor --tune). One that timed the
+ * default alone is not kept: the class stays missing, for a later process to tune.
  *
- * Cache (Node): `$XDG_CACHE_HOME/ir-neurons/matmul-tune.json`, else `~/.cache/ir-neurons/matmul-tune.json`;
- * in a browser, or when a store is injected with `setTuneStore`, wherever that store keeps it. Format:
- *   { "format": 1, "adapters": { "<vendor / architecture / device / description>": {
- *       "<shape class>": { family, variant, constants, M, N, K, ms, defaultMs, gflops, timed, rejected, date } } } }
+ * Cache (Node): `$IR_NEURONS_TUNE_CACHE` when set (bench/gpu-run.sh keeps it with its logs), else
+ * `$XDG_CACHE_HOME/ir-neurons/matmul-tune.json`, else `~/.cache/ir-neurons/matmul-tune.json`;
+ * in a browser, or when a store is injected with `setTuneStore`, wherever that store keeps it. Written atomically
+ * (temporary file, fsync, rename). Keyed by the adapter (vendor, architecture, device, description — Dawn's
+ * description carries the driver and its version) and this package's version, so a new driver or release tunes anew:
+ *   { "format": 1, "adapters": { "<vendor / architecture / device / description / ir-neurons VERSION>": {
+ *       "<shape class>": { family, variant, constants, M, N, K, ms, defaultMs, gflops, timed, rejected, partial?, date } } } }
  * A choice whose `family` differs from the builder's (its code changed since) is ignored.
  * No Node import here: Node's fs is reached through `process.getBuiltinModule`, only when a file store is used.
  */
 import { UserError } from '../util/errors.ts';
-import type { Gpu } from './device.ts';
+import { isSoftwareAdapter, type Gpu } from './device.ts';
 import type { Dispatch } from './pipelines.ts';
-import { submit } from './queue.ts';
+import { settle, submit } from './queue.ts';
 
 /** The product a tuning timed (for its GFLOP/s and the cache entry). */
 export interface TuneDims { M: number; N: number; K: number }
 
-export function adapterKey(g: Gpu): string {
+/** The cache's key for a device: its adapter (vendor, architecture, device, description: the driver) and the package's version. */
+export function adapterKey(g: Pick<Gpu, 'adapterInfo'>): string {
   const a = g.adapterInfo;
-  return [a.vendor, a.architecture, a.device, a.description].join(' / ');
+  return [a.vendor, a.architecture, a.device, a.description, `ir-neurons ${packageVersion()}`].join(' / ');
+}
+
+let version: string | null = null;
+/** This package's version (its package.json, two folders up from src/gpu/ and from dist/lib/ alike); 'unknown' outside Node. */
+export function packageVersion(): string {
+  if (version !== null) return version;
+  version = 'unknown';
+  try {
+    const fs = nodeModule<typeof import('node:fs')>('node:fs');
+    const url = nodeModule<typeof import('node:url')>('node:url');
+    version = String(JSON.parse(fs.readFileSync(url.fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')).version ?? 'unknown');
+  } catch { /* a browser, or no package.json beside the code: 'unknown' */ }
+  return version;
 }
 
 // ---------- the cache and its stores ----------
@@ -43,6 +67,8 @@ export interface TuneChoice {
   gflops: number;                               // 2·M·N·K / ms
   timed: Record<string, number>;                // median ms of every timed candidate
   rejected: Record<string, string>;             // candidates not timed, and why
+  /** The budget ran out before every candidate was tried: the best of those timed (see the header). */
+  partial?: boolean;
   date: string;
 }
 
@@ -109,10 +135,11 @@ export function fileStore(path: string): TuneStore {
   };
 }
 
-/** The default cache file in Node (XDG_CACHE_HOME, else ~/.cache); null outside Node. */
+/** The default cache file in Node (IR_NEURONS_TUNE_CACHE, a file path; else under XDG_CACHE_HOME, else ~/.cache); null outside Node. */
 export function defaultTunePath(): string | null {
   const p = proc();
   if (!p?.versions?.node || !p.getBuiltinModule) return null;
+  if (p.env?.IR_NEURONS_TUNE_CACHE) return p.env.IR_NEURONS_TUNE_CACHE;
   const { join } = nodeModule<typeof import('node:path')>('node:path');
   const base = p.env?.XDG_CACHE_HOME || join(nodeModule<typeof import('node:os')>('node:os').homedir(), '.cache');
   return join(base, 'ir-neurons', 'matmul-tune.json');
@@ -130,12 +157,32 @@ export function tuneStore(): TuneStore {
 }
 
 export type TuneMode = 'off' | 'tune' | 'cached';
-export function tuneMode(): TuneMode {
+
+/** Whether the device's adapter runs on the CPU (says it is a fallback adapter, or names a software rasteriser). */
+export function softwareAdapter(g: Pick<Gpu, 'adapterInfo'>): boolean {
+  return g.adapterInfo.isFallbackAdapter === true || isSoftwareAdapter(g.adapterInfo);
+}
+
+/** The tuning mode: IR_NEURONS_TUNE when set (see the header); unset, 'tune' on a hardware adapter and 'off' on a
+ * software one (or without a device). */
+export function tuneMode(g?: Pick<Gpu, 'adapterInfo'>): TuneMode {
   const v = proc()?.env?.IR_NEURONS_TUNE;
-  if (!v || v === '0') return 'off';
+  if (v === undefined || v === '') return g && !softwareAdapter(g) ? 'tune' : 'off';
+  if (v === '0') return 'off';
   if (v === '1') return 'tune';
   if (v === 'cached') return 'cached';
-  throw new UserError(`IR_NEURONS_TUNE is '${v}', expected 0 (default variants), 1 (tune missing shapes and cache them) or cached (use cached choices only)`);
+  throw new UserError(`IR_NEURONS_TUNE is '${v}', expected 0 (default variants), 1 (tune missing shapes and cache them; the default on a hardware adapter) or cached (use cached choices only)`);
+}
+
+/** The first-use tuning budget per device, in seconds. */
+export const FIRST_USE_BUDGET_S = 20;
+/** IR_NEURONS_TUNE_BUDGET (seconds) when set, else FIRST_USE_BUDGET_S; in ms. */
+export function firstUseBudgetMs(): number {
+  const v = proc()?.env?.IR_NEURONS_TUNE_BUDGET;
+  if (v === undefined || v === '') return FIRST_USE_BUDGET_S * 1000;
+  const s = Number(v);
+  if (!(s >= 0) || !Number.isFinite(s) || v.trim() !== v) throw new UserError(`IR_NEURONS_TUNE_BUDGET is '${v}', expected seconds (a number >= 0, e.g. 20)`);
+  return s * 1000;
 }
 
 // ---------- per-device state ----------
@@ -144,11 +191,14 @@ interface State {
   choices: Promise<Map<string, TuneChoice>> | null;  // this adapter's cached choices, loaded once
   pending: Map<string, Promise<TuneChoice>>;         // tunings in flight, by shape class
   used: Map<string, string>;                         // the tuned choice each shape class was given
+  budgetLeftMs: number | null;                       // first-use tuning budget left (null: not started)
+  deadline: number | null;                           // while a first-use tuning runs: when it must stop (performance.now())
+  skipped: number;                                   // first-use tunings not run: the budget was spent
 }
 const states = new WeakMap<Gpu, State>();
 function state(g: Gpu): State {
   let s = states.get(g);
-  if (!s) states.set(g, (s = { active: false, choices: null, pending: new Map(), used: new Map() }));
+  if (!s) states.set(g, (s = { active: false, choices: null, pending: new Map(), used: new Map(), budgetLeftMs: null, deadline: null, skipped: 0 }));
   return s;
 }
 
@@ -163,19 +213,42 @@ export function resetTuning(g: Gpu): void { states.delete(g); }
 
 /**
  * The tuned variant name for the shape class `key` when the builder should use one (see the header), else undefined. In mode
- * 'tune' a missing class is first tuned by `tuneMissing` (the builder's tuneMatmuls).
+ * 'tune' a missing class is first tuned by `tuneMissing` (the builder's tuneMatmuls) within what is left of the device's
+ * first-use budget; with none left it is not tuned (the default runs; a later process tunes it).
  */
 export async function tunedVariant(g: Gpu, family: string, key: string, tuneMissing: () => Promise<unknown>): Promise<string | undefined> {
-  const mode = tuneMode();
-  if (mode === 'off' && !state(g).active) return undefined;
+  const mode = tuneMode(g);
+  const s = state(g);
+  if (mode === 'off' && !s.active) return undefined;
   let c = (await choicesOf(g)).get(key);
   if (c?.family !== family && mode === 'tune') {
-    await tuneMissing();
-    c = (await choicesOf(g)).get(key);
+    if (s.budgetLeftMs === null) {
+      s.budgetLeftMs = firstUseBudgetMs();
+      if (s.budgetLeftMs > 0) console.error(`ir-neurons: tuning the matmul kernels for this adapter on first use (at most ${+(s.budgetLeftMs / 1000).toPrecision(3)} s in this process; kept in ${tuneStore().where})`);
+    }
+    if (s.budgetLeftMs > 0) {
+      const t0 = performance.now();
+      if (s.deadline === null) s.deadline = t0 + s.budgetLeftMs;
+      try {
+        await tuneMissing();
+      } finally {
+        s.budgetLeftMs = Math.max(0, s.budgetLeftMs - (performance.now() - t0));
+        if (!s.pending.size) s.deadline = null;
+      }
+      c = (await choicesOf(g)).get(key);
+    } else if (s.skipped++ === 0) {
+      console.error(`ir-neurons: the matmul tuning budget of ${+(firstUseBudgetMs() / 1000).toPrecision(3)} s is spent; shapes not tuned yet run the default kernel (a later run tunes them, or \`ir-neurons doctor --tune\` now; IR_NEURONS_TUNE_BUDGET=seconds changes the budget)`);
+    }
   }
   if (c?.family !== family) return undefined;
-  state(g).used.set(key, c.variant);
+  s.used.set(key, c.variant);
   return c.variant;
+}
+
+/** How much of the device's first-use budget is left (ms; null: no first-use tuning ran) and how many tunings it skipped. */
+export function tuneBudget(g: Gpu): { leftMs: number | null; skipped: number } {
+  const s = state(g);
+  return { leftMs: s.budgetLeftMs, skipped: s.skipped };
 }
 
 /** The tuned choices builders on this device were given so far, by shape class (empty: every product ran the default
@@ -224,8 +297,12 @@ export interface TuneProblem {
 }
 
 export interface TuneOptions {
-  /** Rough wall-clock budget for timing one shape (ms); each candidate still gets ≥ 3 timed rounds. Default 4000. */
+  /** Rough wall-clock budget for timing one shape (ms); each candidate still gets ≥ 3 timed rounds (≥ 1 under a
+   * deadline). Default 4000. */
   budgetMs?: number;
+  /** When the tuning must stop (performance.now() ms): no candidate is tried after it, and the best of those tried is
+   * kept (partial). Default: the device's first-use deadline while a first-use tuning runs, else none. */
+  deadline?: number;
   log?: (line: string) => void;
 }
 
@@ -236,11 +313,11 @@ const relL2 = (a: Float32Array, b: Float32Array) => {
 };
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const h = s.length >> 1; return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2; };
 
-/** Submits `reps` copies of `d` in one pass and waits; returns ms per copy (wall clock). */
+/** Submits `reps` copies of `d` in one pass and waits (the queue's quiet wait, src/gpu/wait.ts); returns ms per copy (wall clock). */
 async function timeOne(g: Gpu, d: Dispatch, reps: number): Promise<number> {
   const t0 = performance.now();
   await submit(g, Array(reps).fill(d), `tune ${d.label}`);
-  await g.device.queue.onSubmittedWorkDone();
+  await settle(g);
   return (performance.now() - t0) / reps;
 }
 
@@ -255,8 +332,12 @@ export async function autotune(g: Gpu, pr: TuneProblem, opts: TuneOptions = {}):
   const rejected: Record<string, string> = { ...pr.rejected };
   if (!pr.candidates.length) throw new Error(`autotune ${key}: no candidates (the default variant must be first)`);
   const valid: { c: TuneCandidate; est: number }[] = [];
+  const deadline = opts.deadline ?? state(g).deadline ?? undefined;
+  let partial = false;
   let ref: Float32Array[] = [];
   for (const [i, c] of pr.candidates.entries()) {
+    // (the default, first, always runs: it is the reference and the fallback choice)
+    if (i > 0 && deadline !== undefined && performance.now() >= deadline) { rejected[c.name] = 'not tried: the tuning budget ran out'; partial = true; continue; }
     g.device.pushErrorScope('validation');
     const est = await timeOne(g, c.dispatch, 1);
     const err = await g.device.popErrorScope();
@@ -271,7 +352,8 @@ export async function autotune(g: Gpu, pr: TuneProblem, opts: TuneOptions = {}):
   if (!valid.length || valid[0].c !== pr.candidates[0]) throw new Error(`autotune ${key}: the default variant failed its own run (${rejected[pr.candidates[0].name]}); the kernel is broken, fix it before tuning`);
   const reps = valid.map(({ est }) => Math.max(1, Math.min(64, Math.ceil(5 / Math.max(est, 1e-3))))); // ≥ ~5 ms per submission
   const total = valid.reduce((a, { est }) => a + est, 0);
-  const rounds = Math.max(3, Math.min(9, Math.floor((opts.budgetMs ?? 4000) / Math.max(total, 1e-3))));
+  const avail = Math.min(opts.budgetMs ?? 4000, deadline === undefined ? Infinity : Math.max(0, deadline - performance.now()));
+  const rounds = Math.max(deadline === undefined ? 3 : 1, Math.min(9, Math.floor(avail / Math.max(total, 1e-3))));
   const times: number[][] = valid.map(() => []);
   for (let r = 0; r < rounds; r++) for (const [j, v] of valid.entries()) times[j].push(await timeOne(g, v.c.dispatch, reps[j]));
   const timed = Object.fromEntries(valid.map((v, j) => [v.c.name, median(times[j])]));
@@ -279,9 +361,10 @@ export async function autotune(g: Gpu, pr: TuneProblem, opts: TuneOptions = {}):
   const ms = timed[best.c.name];
   const choice: TuneChoice = {
     family: pr.family, variant: best.c.name, constants: best.c.constants, M, N, K, ms, defaultMs: timed[valid[0].c.name],
-    gflops: (2 * M * N * K) / (ms * 1e6), timed, rejected, date: new Date().toISOString(),
+    gflops: (2 * M * N * K) / (ms * 1e6), timed, rejected, ...(partial ? { partial } : {}), date: new Date().toISOString(),
   };
-  opts.log?.(`tune ${key}: ${best.c.name} ${ms.toFixed(3)} ms (default ${choice.defaultMs.toFixed(3)} ms; ${valid.length} timed × ${rounds} rounds, ${Object.keys(rejected).length} rejected)`);
-  await record(g, key, choice);
+  opts.log?.(`tune ${key}: ${best.c.name} ${ms.toFixed(3)} ms (default ${choice.defaultMs.toFixed(3)} ms; ${valid.length} timed × ${rounds} rounds, ${Object.keys(rejected).length} rejected${partial ? '; budget ran out: partial' : ''})`);
+  // (a tuning stopped before any candidate besides the default learned nothing: not kept, so a later one tunes the class)
+  if (!(partial && valid.length === 1)) await record(g, key, choice);
   return choice;
 }

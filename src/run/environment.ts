@@ -135,7 +135,7 @@ export function runEnvironment(g: Gpu | null, inputs: EnvironmentInputs = {}): E
     adapter: g ? adapterRecord(g) : null,
     kernels: g ? {
       class: g.kernels, from: kernelClassSource(), cpuForm: g.kernels === 'cpu' ? cpuForm(g) : null,
-      tune: { mode: tuneMode(), picks: tunedPicks(g) }, pipelines: g.pipelines.keys(),
+      tune: { mode: tuneMode(g), picks: tunedPicks(g) }, pipelines: g.pipelines.keys(),
     } : null,
     inputs: ins,
   };
