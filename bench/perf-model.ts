@@ -29,4 +29,4 @@ for (const l of markdown(p, Number.isFinite(peer) ? { H200: peer } : {})) consol
 // what the tuner could buy: every product at the 8×8-per-invocation efficiency (the walk records the default variant)
 const eff8 = DEFAULT_ASSUMPTIONS.matmulEff[64];
 const tuned = predict(p.walk, m + 1, undefined, { ...DEFAULT_ASSUMPTIONS, matmulEff: { 1: eff8 } });
-console.log(`\nIf every product ran at the 8×8 variants' assumed ${eff8} of peak (the tuner's best case): ${tuned.hw.map((h) => `${h.name} ${tuned.total[h.name].toFixed(1)} ms (flash ${tuned.totalFlash[h.name].toFixed(1)})`).join('; ')}${Number.isFinite(peer) ? `; ${(tuned.total.H200 / peer).toFixed(2)}× / ${(tuned.totalFlash.H200 / peer).toFixed(2)}× the peer (H200)` : ''}.`);
+console.log(`\nIf every product ran at the 8×8 variants' assumed ${eff8} of peak (the tuner's best case): ${tuned.hw.map((h) => `${h.name} ${tuned.total[h.name].toFixed(1)} ms`).join('; ')}${Number.isFinite(peer) ? `; ${(tuned.total.H200 / peer).toFixed(2)}× the peer (H200)` : ''}.`);

@@ -41,7 +41,7 @@ function recordingGpu(): { g: Gpu; created: { label: string; size: number }[] } 
     lost: new Promise(() => {}),
   };
   const pipelines = { compiled: 0, get: async (def: { shader: string }) => ({ key: def.shader, label: def.shader, pipeline: {}, layout: {}, def }) };
-  const g = { device, limits: LIMITS, features: [], adapterInfo: { vendor: 'test', architecture: '', device: 'recording', description: '' }, pipelines, keepAlive: [] } as unknown as Gpu;
+  const g = { device, limits: LIMITS, features: [], adapterInfo: { vendor: 'test', architecture: '', device: 'recording', description: '', isFallbackAdapter: true }, pipelines, keepAlive: [] } as unknown as Gpu; // (runs nothing: never tuned, like a software adapter)
   return { g, created };
 }
 

@@ -151,10 +151,8 @@ export async function walkChunk(cfg: BertConfig, T: number, P: number, target: T
   env.IR_NEURONS_TUNE = '0';
   try {
     const eng = new NigEngine(await BertGpu.create(g, zeroBert(cfg)), SPECIAL, 2 ** 45);
-    // (the engine's chunk plan is private; this is the one place outside it that reads one, and only its dispatch lists)
-    const at = await (eng as unknown as { attr(T: number, P: number, target: Target, slots: number, levels: number): Promise<{ dispatches: Dispatch[]; segDispatches: Dispatch[] }> })
-      .attr(T, P, target, 1, 0);
-    return { cfg, T, P, chunk: at.dispatches.map(walked), pair: at.segDispatches.map(walked) };
+    const at = await eng.chunkDispatches(T, P, target);
+    return { cfg, T, P, chunk: at.chunk.map(walked), pair: at.pair.map(walked) };
   } finally {
     if (tune === undefined) delete env.IR_NEURONS_TUNE; else env.IR_NEURONS_TUNE = tune;
   }

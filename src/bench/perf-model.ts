@@ -4,19 +4,19 @@
  * H200. To be checked against the first GPU measurement; every assumption is a field of `Assumptions`.
  *
  * Per dispatch:
- *   FLOPs   matmul 2·M·N·K (the uniform's M, N, K); attention, per (query row, head, sequence) workgroup, 4·HS·T
- *           each for the forward (QKᵀ, PV), the backward's q half (dP = dO·Vᵀ, dQ) and its kv half (dK, dV);
- *           everything else 0 (LayerNorm, conductance, embeddings, head: memory-bound, a few FLOPs a byte)
+ *   FLOPs   matmul 2·M·N·K (the uniform's M, N, K); the GPU class's fused (flash) attention, per (sequence, head,
+ *           query row, key) 2·HS per product it forms: forward 4·HS (QKᵀ, PV), backward's q half 6·HS (S recomputed,
+ *           dP = dO·Vᵀ, dQ), kv half 8·HS (S and dP recomputed, dK, dV) — the backward 3.5× the forward; the
+ *           row-per-workgroup kernels (attention_*) 4·HS·T per workgroup each; everything else 0 (LayerNorm,
+ *           conductance, embeddings, head: memory-bound, a few FLOPs a byte)
  *   bytes   the sizes of the storage bindings it binds (each view read or written once: compulsory traffic; tiles
  *           re-read from L2 are not counted)
  *   time    max(FLOPs / (eff · peak), bytes / (memEff · bandwidth)) + dispatchUs
  *           eff: matmul by its outputs per invocation (TM·TN, see `matmulEfficiency`), scaled down when the grid
- *           has fewer than `wavesFull` workgroups per SM; attention `attentionEff`; flash attention `flashEff`
+ *           has fewer than `wavesFull` workgroups per SM; row-per-workgroup attention `attentionEff`; flash `flashEff`
  * The whole pass: chunks × (chunk dispatches) + the per-pair reductions + chunks × chunkUs (submit, F read back).
- *
- * Flash attention (the fused kernel another branch writes) as a parameter: its forward FLOPs 4·B·H·T²·d, its
- * backward 2.5× that (the recomputed P), and bytes without any T×T matrix (forward: Q, K, V read, O and the row
- * statistics written; backward: Q, K, V, O, dO and the statistics read, dQ, dK, dV written).
+ * The walk is of the kernels the engine runs: on the GPU class, flash attention (shaders/attention/flash_*.wgsl: no
+ * T×T matrix in its bytes; the last layer's queries are the [CLS] rows, TQ = 1).
  */
 import { walkChunk, type ChunkWalk, type WalkedDispatch } from './chunk-walk.ts';
 import type { BertConfig } from '../model/types.ts';
@@ -57,6 +57,8 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
 
 const isMatmul = (k: string) => /^matmul\/matmul(_vec4|_subgroup)?$/.test(k);
 const isAttention = (k: string) => /^attention\/attention_(forward|backward_q|backward_kv)$/.test(k);
+const FLASH_HS = { forward: 4, backward_q: 6, backward_kv: 8 } as const;
+const flashPass = (k: string) => /^attention\/flash_(forward|backward_q|backward_kv)$/.exec(k)?.[1] as keyof typeof FLASH_HS | undefined;
 
 export function matmulEfficiency(a: Assumptions, constants: Record<string, number | boolean>): number {
   const outs = Number(constants.TM ?? 4) * Number(constants.TN ?? 4);
@@ -70,6 +72,8 @@ export function dispatchFlops(d: WalkedDispatch): number {
   const p = d.params as Record<string, number>;
   if (isMatmul(d.kernel)) return 2 * p.M * p.N * p.K;
   if (isAttention(d.kernel)) return 4 * p.HS * p.T * d.workgroups[0] * d.workgroups[1] * d.workgroups[2];
+  const fl = flashPass(d.kernel);
+  if (fl) return FLASH_HS[fl] * p.HS * p.B * p.NH * p.TQ * p.T;
   return 0;
 }
 
@@ -97,26 +101,16 @@ export function dispatchMs(d: WalkedDispatch, hw: Hardware, a: Assumptions): { m
     const wgs = d.workgroups[0] * d.workgroups[1] * d.workgroups[2];
     eff = matmulEfficiency(a, d.constants) * Math.min(1, wgs / (a.wavesFull * hw.sms));
   } else if (isAttention(d.kernel)) eff = a.attentionEff;
+  else if (flashPass(d.kernel)) eff = a.flashEff;
   const tc = flops ? flops / (eff * hw.flops) : 0, tm = bytes / (a.memEff * hw.bandwidth), tl = a.dispatchUs * 1e-6;
   const bound = tc >= tm ? (tc > tl ? 'compute' : 'launch') : tm > tl ? 'memory' : 'launch';
   return { ms: (Math.max(tc, tm) + tl) * 1e3, bound };
 }
 
-/** One flash-attention layer (forward or backward) of B sequences as a dispatch-free cost, for the alternative rows. */
-export function flashCost(cfg: BertConfig, B: number, T: number, pass: 'forward' | 'backward'): { flops: number; bytes: number } {
-  const H = cfg.heads, d = cfg.hidden / cfg.heads, C = cfg.hidden;
-  const fwd = 4 * B * H * T * T * d;
-  // (floats) forward: q, k, v read, o written, row max and sum written; backward: q, k, v, o, dO read, dq, dk, dv written, statistics read
-  const floats = pass === 'forward' ? 4 * B * T * C + 2 * B * H * T : 8 * B * T * C + 2 * B * H * T;
-  return { flops: pass === 'forward' ? fwd : 2.5 * fwd, bytes: 4 * floats };
-}
-
 export interface Prediction {
   shape: { L: number; C: number; H: number; F: number }; T: number; points: number; P: number; chunks: number;
   rows: Row[];                  // per group, the whole pass (all chunks)
-  flash: Row[];                 // the flash-attention rows that replace the attention rows
-  total: Record<string, number>;      // ms per pair, the engine as it is
-  totalFlash: Record<string, number>; // ms per pair with flash attention
+  total: Record<string, number>;      // ms per pair
   flops: number; bytes: number; dispatches: number;
   hw: Hardware[];
 }
@@ -125,6 +119,7 @@ export interface Prediction {
 export function predict(walk: ChunkWalk, points: number, hw: Hardware[] = [H100, H200], a: Assumptions = DEFAULT_ASSUMPTIONS): Prediction {
   const chunks = Math.ceil(points / walk.P);
   const groups = new Map<string, Row>();
+  const longest = new Map<string, number>();
   const add = (d: WalkedDispatch, times: number) => {
     const name = groupOf(d);
     let r = groups.get(name);
@@ -135,7 +130,8 @@ export function predict(walk: ChunkWalk, points: number, hw: Hardware[] = [H100,
     for (const h of hw) {
       const t = dispatchMs(d, h, a);
       r.ms[h.name] += times * t.ms;
-      if (h === hw[hw.length - 1]) r.bound = t.bound;
+      // the group's bound: that of its longest dispatch (on the last hardware)
+      if (h === hw[hw.length - 1] && t.ms > (longest.get(name) ?? -1)) { longest.set(name, t.ms); r.bound = t.bound; }
     }
   };
   for (const d of walk.chunk) add(d, chunks);
@@ -143,29 +139,11 @@ export function predict(walk: ChunkWalk, points: number, hw: Hardware[] = [H100,
   const rows = [...groups.values()];
   const sum = (rs: Row[], h: Hardware) => rs.reduce((s, r) => s + r.ms[h.name], 0);
 
-  // flash attention in place of the three attention kernels: per layer one forward and one backward over the chunk's rows
-  const att = walk.chunk.filter((d) => isAttention(d.kernel));
-  const B = walk.P, { cfg, T } = walk;
-  const layers = att.filter((d) => d.kernel === 'attention/attention_forward').length;
-  const backs = att.filter((d) => d.kernel === 'attention/attention_backward_q').length;
-  const flash: Row[] = (['forward', 'backward'] as const).map((pass) => {
-    const n = (pass === 'forward' ? layers : backs) * chunks;
-    const c = flashCost(cfg, B, T, pass);
-    const ms = Object.fromEntries(hw.map((h) => {
-      const tc = c.flops / (a.flashEff * h.flops), tm = c.bytes / (a.memEff * h.bandwidth);
-      return [h.name, n * (Math.max(tc, tm) + a.dispatchUs * 1e-6) * 1e3];
-    }));
-    const h0 = hw[hw.length - 1];
-    return { name: `flash attention ${pass} (alternative)`, count: n, flops: n * c.flops, bytes: n * c.bytes, ms, bound: c.flops / (a.flashEff * h0.flops) >= c.bytes / (a.memEff * h0.bandwidth) ? 'compute' : 'memory' };
-  });
-  const oldAtt = rows.filter((r) => isAttention(r.name));
-  const total: Record<string, number> = {}, totalFlash: Record<string, number> = {};
-  for (const h of hw) {
-    total[h.name] = sum(rows, h) + (chunks * a.chunkUs) / 1e3;
-    totalFlash[h.name] = total[h.name] - sum(oldAtt, h) + sum(flash, h);
-  }
+  const { cfg, T } = walk;
+  const total: Record<string, number> = {};
+  for (const h of hw) total[h.name] = sum(rows, h) + (chunks * a.chunkUs) / 1e3;
   return {
-    shape: { L: cfg.layers, C: cfg.hidden, H: cfg.heads, F: cfg.intermediate }, T, points, P: walk.P, chunks, rows, flash, total, totalFlash,
+    shape: { L: cfg.layers, C: cfg.hidden, H: cfg.heads, F: cfg.intermediate }, T, points, P: walk.P, chunks, rows, total,
     flops: rows.reduce((s, r) => s + r.flops, 0), bytes: rows.reduce((s, r) => s + r.bytes, 0), dispatches: rows.reduce((s, r) => s + r.count, 0), hw,
   };
 }
@@ -191,15 +169,12 @@ export function markdown(p: Prediction, peerMs: Record<string, number> = {}, a: 
     `|${head.map(() => '---').join('|')}|`,
   ];
   const sorted = [...p.rows].sort((x, y) => y.ms[names[0]] - x.ms[names[0]]);
-  for (const r of [...sorted, ...p.flash]) out.push(line([r.name, r.count, f(r.flops / 1e9), f(r.bytes / 1e9, 2), ...names.map((n) => f(r.ms[n], 2)), r.bound]));
-  out.push(line(['**total, attention as it is**', p.dispatches, f(p.flops / 1e9), f(p.bytes / 1e9, 2), ...names.map((n) => `**${f(p.total[n])}**`), '']));
-  const flashFlops = p.flops - p.rows.filter((r) => isAttention(r.name)).reduce((s, r) => s + r.flops, 0) + p.flash.reduce((s, r) => s + r.flops, 0);
-  const flashBytes = p.bytes - p.rows.filter((r) => isAttention(r.name)).reduce((s, r) => s + r.bytes, 0) + p.flash.reduce((s, r) => s + r.bytes, 0);
-  out.push(line(['**total, flash attention**', '', f(flashFlops / 1e9), f(flashBytes / 1e9, 2), ...names.map((n) => `**${f(p.totalFlash[n])}**`), '']));
+  for (const r of sorted) out.push(line([r.name, r.count, f(r.flops / 1e9), f(r.bytes / 1e9, 2), ...names.map((n) => f(r.ms[n], 2)), r.bound]));
+  out.push(line(['**total**', p.dispatches, f(p.flops / 1e9), f(p.bytes / 1e9, 2), ...names.map((n) => `**${f(p.total[n])}**`), '']));
   const peers = names.filter((n) => peerMs[n] !== undefined);
   for (const n of peers) {
     out.push(line([`peer (PyTorch f32, measured, ${n})`, '', '', '', ...names.map((m) => (m === n ? f(peerMs[n]) : '')), '']));
-    out.push(line([`ratio predicted / peer (${n})`, '', '', '', ...names.map((m) => (m === n ? `${f(p.total[n] / peerMs[n], 2)}× as it is; ${f(p.totalFlash[n] / peerMs[n], 2)}× flash` : '')), '']));
+    out.push(line([`ratio predicted / peer (${n})`, '', '', '', ...names.map((m) => (m === n ? `${f(p.total[n] / peerMs[n], 2)}×` : '')), '']));
   }
   return out;
 }

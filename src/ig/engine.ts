@@ -519,6 +519,17 @@ export class NigEngine {
     return lease.value.plan.arena.bytes + lease.value.arena.bytes;
   }
 
+  /**
+   * The dispatches of the chunk plan of P rows for one pair at length T: `chunk` (forward, backward, path sums: once
+   * per chunk) and `pair` (the segment reductions: once per pair). For walking a plan without running it (the
+   * performance model and the tuner, src/bench/chunk-walk.ts, on a recording device).
+   */
+  async chunkDispatches(T: number, P: number, target: Target = defaultTarget(this.model.cfg.numLabels)): Promise<{ chunk: Dispatch[]; pair: Dispatch[] }> {
+    const lease = await this.attr(T, P, target, 1, 0);
+    lease.release();
+    return { chunk: lease.value.dispatches, pair: lease.value.segDispatches };
+  }
+
   private storePasses = 0;
 
   /**
