@@ -78,6 +78,10 @@ const SHAPES = [
   { B: 2, T: 40, C: 48, NH: 3, pad: 11 },
 ];
 const shapeForms = () => forms.flatMap((form) => SHAPES.map((sh) => ({ form, ...sh })));
+/** The variants dispatched and checked against float64 (by kernel name): every one of the forms run here, in the end. */
+const validated = new Set<string>();
+const variantsRunHere = () => [ATTENTION_FORWARD_CPU, ATTENTION_BACKWARD_Q_CPU, ATTENTION_BACKWARD_KV_CPU]
+  .flatMap((t) => Object.entries(t)).filter(([v]) => forms.includes(v.startsWith('sg4') ? 'sg4' : 'sg8')).map(([, d]) => d.name).sort();
 /** The worst relative L2 per form and quantity, printed after each check. */
 function worstOf(): { note(form: string, what: string, e: number): void; print(what: string): void } {
   const w = new Map<string, number>();
@@ -94,7 +98,9 @@ S('forward, every form: out and probs against float64, padded keys exactly 0', a
     assert.is(cpuAttentionSupports(g, { T, C, NH, views: [] }), null);
     const qkv = randf(B * T * 3 * C, 1.5), mask = attMask(B, T, pad);
     const bf = upload(g, 'att cpu', { qkv, mask, out: B * T * C, probs: B * NH * T * T });
-    await run(g, [await attentionForwardCpu(g, { label: 'att cpu', qkv: bf.v('qkv'), mask: bf.v('mask'), out: bf.v('out'), probs: bf.v('probs'), B, T, C, NH }, form)]);
+    const d = await attentionForwardCpu(g, { label: 'att cpu', qkv: bf.v('qkv'), mask: bf.v('mask'), out: bf.v('out'), probs: bf.v('probs'), B, T, C, NH }, form);
+    await run(g, [d]);
+    validated.add(d.kernel.def.name);
     const out = new Float64Array(B * T * C), probs = new Float64Array(B * NH * T * T);
     ref.attentionForward(out, probs, f64(qkv), Float64Array.from(mask, (m) => (m ? 0 : -Infinity)), B, T, C, NH);
     const gotP = await bf.read('probs'), gotO = await bf.read('out');
@@ -119,7 +125,9 @@ S('backward, every form: dqkv against float64, dk and dv exactly 0 at padded key
     ref.attentionForward(new Float64Array(B * T * C), probs64, f64(qkv), Float64Array.from(mask, (m) => (m ? 0 : -Infinity)), B, T, C, NH);
     const probs = Float32Array.from(probs64);
     const bf = upload(g, 'att cpu back', { dout, probs, qkv, dS: B * NH * T * T, dqkv: randf(B * T * 3 * C) }); // dqkv: garbage, every element is written
-    await run(g, await attentionBackwardCpu(g, { label: 'att cpu back', dout: bf.v('dout'), probs: bf.v('probs'), qkv: bf.v('qkv'), dS: bf.v('dS'), dqkv: bf.v('dqkv'), B, T, C, NH }, form));
+    const ds = await attentionBackwardCpu(g, { label: 'att cpu back', dout: bf.v('dout'), probs: bf.v('probs'), qkv: bf.v('qkv'), dS: bf.v('dS'), dqkv: bf.v('dqkv'), B, T, C, NH }, form);
+    await run(g, ds);
+    for (const d of ds) validated.add(d.kernel.def.name);
     const want = new Float64Array(B * T * 3 * C);
     ref.attentionBackward(want, f64(dout), f64(probs), f64(qkv), B, T, C, NH);
     const got = await bf.read('dqkv');
@@ -137,6 +145,7 @@ S('backward, every form: dqkv against float64, dk and dv exactly 0 at padded key
     bf.destroy();
   }
   worst.print('backward');
+  assert.equal([...validated].sort(), variantsRunHere(), 'every variant of the forms run here (forward, q and kv halves), against float64');
 });
 
 S('attentionForward / attentionBackward choose the CPU class on a CPU-class device, in its form, for supported shapes only', async () => {

@@ -181,7 +181,7 @@ test('templates and variants: a template is described only by variants, each var
   assert.equal(problems, []);
   const templates = FILES.filter((f) => isTemplate(read(f)));
   assert.equal(templates, ['attention/attention_backward_kv_cpu.wgsl', 'attention/attention_backward_q_cpu.wgsl', 'attention/attention_forward_cpu.wgsl',
-    'layernorm/layernorm_backward_cpu.wgsl', 'layernorm/layernorm_forward_cpu.wgsl', 'matmul/matmul_cpu.wgsl']);
+    'ig/conductance.wgsl', 'layernorm/layernorm_backward_cpu.wgsl', 'layernorm/layernorm_forward_cpu.wgsl', 'matmul/matmul_cpu.wgsl']);
   assert.throws(() => shaderSource('matmul/matmul_cpu.wgsl'), /shaders\/matmul\/matmul_cpu\.wgsl is a template .*ask for one of its variants/);
 });
 

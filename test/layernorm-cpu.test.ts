@@ -38,6 +38,8 @@ const printWorst = (what: string) => {
   worst.clear();
 };
 const SHAPES = [{ rows: 5, C: 12 }, { rows: 67, C: 388 }, { rows: 1, C: 384 }];
+/** The variants dispatched and checked against float64 (by kernel name). */
+const validated = new Set<string>();
 
 let g: Gpu;
 let cpu: Gpu;
@@ -92,7 +94,9 @@ S('forward, every form, with and without residual: out, s, mean / rstd against f
     for (const res of [true, false]) {
       const a = randf(rows * C, 2, 0.5), b = randf(rows * C), gamma = randf(C, 0.2, 1), beta = randf(C, 0.1);
       const bf = upload(g, 'ln cpu', { a, b, gamma, beta, out: rows * C, s: rows * C, stats: 2 * rows });
-      await run(g, [await layernormForward(cpu, { label: 'ln cpu', a: bf.v('a'), b: res ? bf.v('b') : undefined, weight: bf.v('gamma'), bias: bf.v('beta'), out: bf.v('out'), s: res ? bf.v('s') : undefined, stats: bf.v('stats'), rows, C, eps: EPS }, form)]);
+      const d = await layernormForward(cpu, { label: 'ln cpu', a: bf.v('a'), b: res ? bf.v('b') : undefined, weight: bf.v('gamma'), bias: bf.v('beta'), out: bf.v('out'), s: res ? bf.v('s') : undefined, stats: bf.v('stats'), rows, C, eps: EPS }, form);
+      await run(g, [d]);
+      validated.add(d.kernel.def.name);
       const s = res ? Float32Array.from(a, (x, i) => x + b[i]) : a;
       const out = new Float64Array(rows * C), mean = new Float64Array(rows), rstd = new Float64Array(rows);
       ref.layernormForward(out, mean, rstd, f64(s), f64(gamma), f64(beta), rows, C, EPS);
@@ -116,7 +120,9 @@ S('backward, every form, against float64', async () => {
     const stats = new Float32Array(2 * rows);
     for (let r = 0; r < rows; r++) { stats[2 * r] = mean64[r]; stats[2 * r + 1] = rstd64[r]; }
     const bf = upload(g, 'ln cpu back', { dout, s, gamma, stats, ds: rows * C });
-    await run(g, [await layernormBackward(cpu, { label: 'ln cpu back', dout: bf.v('dout'), s: bf.v('s'), weight: bf.v('gamma'), stats: bf.v('stats'), ds: bf.v('ds'), rows, C }, form)]);
+    const d = await layernormBackward(cpu, { label: 'ln cpu back', dout: bf.v('dout'), s: bf.v('s'), weight: bf.v('gamma'), stats: bf.v('stats'), ds: bf.v('ds'), rows, C }, form);
+    await run(g, [d]);
+    validated.add(d.kernel.def.name);
     const want = new Float64Array(rows * C);
     ref.layernormBackward(want, f64(dout), f64(s), f64(gamma), f64(stats.filter((_, i) => i % 2 === 0)), f64(stats.filter((_, i) => i % 2 === 1)), rows, C);
     const e = relL2(await bf.read('ds'), want);
@@ -125,6 +131,8 @@ S('backward, every form, against float64', async () => {
     bf.destroy();
   }
   printWorst('backward');
+  const want = [LAYERNORM_FORWARD_CPU, LAYERNORM_BACKWARD_CPU].flatMap((t) => forms.map((f) => t[f].name)).sort();
+  assert.equal([...validated].sort(), want, 'every variant of the forms run here, against float64');
 });
 
 S.run();

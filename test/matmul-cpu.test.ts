@@ -132,6 +132,7 @@ S('every form this device can run × every epilogue and B layout vs float64, off
   const forms = (['sg8', 'sg4', 'nosg'] as CpuForm[]).filter((f) => !cpuFormRuns(g, f));
   if (forms.length < 3) console.log(`  (${forms.join(', ')} checked here; ${(['sg8', 'sg4'] as CpuForm[]).filter((f) => !forms.includes(f)).map((f) => cpuFormRuns(g, f)).join('; ')})`);
   const worst = new Map<string, number>();
+  const validated = new Set<string>(); // the variants (MATMUL_CPU) checked against float64
   for (const c of COMBOS) {
     { // this combo's pipelines of every form compiled in one round (over the compile helpers)
       const p = problem(g, 8, 32, 4, c);
@@ -152,6 +153,7 @@ S('every form this device can run × every epilogue and B layout vs float64, off
           const d = await matmulCpu(g, p.args, form);
           assert.equal(d.workgroups, [Math.ceil(N / (4 * CPU_FORMS[form].lanes)), Math.ceil(M / CPU_FORMS[form].rows), 1], `${what}: dispatch grid`);
           await run(g, [d]);
+          validated.add(d.kernel.def.name);
           const got = await p.read();
           got.forEach((o, i) => {
             const want = p.want[i];
@@ -177,6 +179,7 @@ S('every form this device can run × every epilogue and B layout vs float64, off
   }
   console.log(`  matmul-cpu: worst relative L2 vs float64: ${[...worst].map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
   assert.is(worst.size, forms.length);
+  assert.equal([...validated].sort(), forms.map((f) => MATMUL_CPU[f].name).sort(), 'every variant this device runs, against float64');
 });
 
 S('matmul routes to the CPU-class kernel on a CPU-class device, not for unsupported shapes or forced variants', async () => {
