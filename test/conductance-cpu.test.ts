@@ -1,5 +1,5 @@
 /**
- * The CPU-class path sum (shaders/ig/conductance_cpu.wgsl, chosen in src/kernels/ig.ts `conductance` when
+ * The CPU-class path sum (shaders/ig/conductance.wgsl's variant 'cpu', chosen in src/kernels/ig.ts `conductance` when
  * g.kernels === 'cpu' and R, outOff are multiples of 4) against the float64 loop and, bit for bit, against the
  * GPU-class kernel (the same arithmetic per element): right / trapezoid, Y_GELU, STRIDE 2, chunks of 1, 3 and all
  * points (carry), a pair at row offset 2 of the batch, an outOff slice whose neighbours stay untouched, R = 4·97
@@ -53,10 +53,10 @@ S('CPU class = float64 loop (≤ 1e-6) and = GPU class bit for bit', async () =>
     const want = new Float64Array(R);
     for (let k = stride; k <= m; k += stride) for (let i = 0; i < R; i++) want[i] += (yv[k * R + i] - yv[(k - stride) * R + i]) * (wr * gr[k * R + i] + wl * gr[(k - stride) * R + i]);
     const ref = await sum(gpu, y, gr, P, R, P, { wr, wl, yGelu, stride, outOff });
-    assert.match(ref.shader, /ig\/conductance\.wgsl/);
+    assert.match(ref.shader, /^ig\/conductance\.wgsl\[gpu\]/);
     for (const size of [1, 3, P]) {
       const { got, shader } = await sum(cpu, y, gr, P, R, size, { wr, wl, yGelu, stride, outOff });
-      assert.match(shader, /ig\/conductance_cpu\.wgsl/);
+      assert.match(shader, /^ig\/conductance\.wgsl\[cpu\]/);
       let n = 0, d = 0;
       for (let i = 0; i < R; i++) { n += (got[i] - want[i]) ** 2; d += want[i] ** 2; }
       const what = `${rule}${yGelu ? ' Y_GELU' : ''} stride ${stride} outOff ${outOff} chunks of ${size}`;

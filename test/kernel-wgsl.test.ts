@@ -1,10 +1,13 @@
 /**
  * The kernel descriptions (src/kernels/*.ts, `defineKernel`) against the WGSL they describe, without a GPU:
- * every exported description is checked against its .wgsl file (after #include resolution) — bindings (names,
+ * every exported description — a kernel's, or one variant's of a family's table (`defineVariants`: the family's
+ * template expanded with the variant's values, src/gpu/template.ts) — is checked against its WGSL (after #include
+ * resolution) — bindings (names,
  * order, group 0, var<uniform> vs var<storage>, read-only bindings never assigned to, read-write ones written),
  * entry points, and the `Params` struct (names, order, types, offsets by WGSL's layout rules computed here
  * independently; members named `_…` are padding the shader may keep, as long as no described field moves).
- * Every .wgsl file with an entry point is covered by a description; every other one is #included by one.
+ * Every .wgsl file with an entry point is covered by a description (a template by its variants); every other one
+ * is #included by one. The template expander: its blocks, loops, expressions, and the errors it names.
  * Then: a one-field drift, a swapped binding, a write to a read-only binding are each detected; the packer follows
  * WGSL's layout rules; packParams and dispatch refuse missing or extra names, naming the kernel.
  */
@@ -13,13 +16,16 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { dispatch, packParams, paramsLayout, defineKernel, type Kernel, type KernelDef } from '../src/gpu/pipelines.ts';
+import { dispatch, packParams, paramsLayout, defineKernel, defineVariants, kernelWgsl, type Kernel, type KernelDef } from '../src/gpu/pipelines.ts';
 import { setShaderProvider, shaderSource } from '../src/gpu/shaders.ts';
+import { expandTemplate, isTemplate } from '../src/gpu/template.ts';
+import { kernelDescriptions } from './helpers/kernels.ts';
 import type { GpuContext } from '../src/gpu/context.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHADERS = join(ROOT, 'shaders');
 const KERNELS = join(ROOT, 'src', 'kernels');
+const read = (p: string) => readFileSync(join(SHADERS, p), 'utf8');
 setShaderProvider((p) => readFileSync(join(SHADERS, p), 'utf8'));
 
 // ---------- WGSL, parsed just enough ----------
@@ -140,17 +146,7 @@ function wgslFiles(dir: string): string[] {
 }
 const FILES = wgslFiles(SHADERS).map((f) => relative(SHADERS, f).split('\\').join('/')).sort();
 
-const isDef = (x: unknown): x is KernelDef =>
-  !!x && typeof x === 'object' && typeof (x as KernelDef).shader === 'string' && typeof (x as KernelDef).bindings === 'object' && typeof (x as KernelDef).layout === 'object';
-
-async function descriptions(): Promise<{ where: string; def: KernelDef }[]> {
-  const out: { where: string; def: KernelDef }[] = [];
-  for (const f of readdirSync(KERNELS).filter((n) => n.endsWith('.ts')).sort()) {
-    const mod = (await import(join(KERNELS, f))) as Record<string, unknown>;
-    for (const [name, v] of Object.entries(mod)) if (isDef(v)) out.push({ where: `src/kernels/${f} ${name}`, def: v });
-  }
-  return out;
-}
+const descriptions = kernelDescriptions;
 
 const parsed = (path: string) => parseWgsl(path, shaderSource(path));
 
@@ -161,16 +157,39 @@ test('every kernel description matches its WGSL: bindings, intent, entry points,
   const problems: string[] = [];
   for (const { where, def } of defs) {
     if (!FILES.includes(def.shader)) { problems.push(`${where}: shaders/${def.shader} does not exist`); continue; }
-    for (const m of mismatches(def, parsed(def.shader))) problems.push(`${where} (shaders/${def.shader}): ${m}`);
+    let w: Wgsl;
+    try { w = parseWgsl(def.shader, kernelWgsl(def)); } catch (e) { problems.push(`${where}: ${(e as Error).message}`); continue; }
+    for (const m of mismatches(def, w)) problems.push(`${where} (shaders/${def.shader}${def.variant ? ` [${def.variant.name}]` : ''}): ${m}`);
   }
   assert.ok(problems.length === 0, `kernel descriptions disagree with their WGSL:\n  ${problems.join('\n  ')}`);
+  // the CPU-class families are templates, every variant of their tables checked above
+  const variants = defs.filter((d) => d.def.variant).map((d) => `${d.def.name}`);
+  for (const v of ['matmul/matmul_cpu[sg8]', 'matmul/matmul_cpu[sg4]', 'matmul/matmul_cpu[nosg]', 'attention/attention_forward_cpu[sg4_g4]',
+    'attention/attention_backward_q_cpu[sg8_g2]', 'attention/attention_backward_kv_cpu[sg4]', 'layernorm/layernorm_forward_cpu[sg4]', 'layernorm/layernorm_backward_cpu[sg8]']) {
+    assert.ok(variants.includes(v), `${v} is not among the variants found: ${variants.join(', ')}`);
+  }
+});
+
+test('templates and variants: a template is described only by variants, each variant names a template', async () => {
+  const defs = await descriptions();
+  const problems: string[] = [];
+  for (const { where, def } of defs) {
+    const tmpl = isTemplate(read(def.shader));
+    if (tmpl && !def.variant) problems.push(`${where}: shaders/${def.shader} is a template; describe its variants (defineVariants)`);
+    if (!tmpl && def.variant) problems.push(`${where}: variant ${def.variant.name} of shaders/${def.shader}, which is no template`);
+  }
+  assert.equal(problems, []);
+  const templates = FILES.filter((f) => isTemplate(read(f)));
+  assert.equal(templates, ['attention/attention_backward_kv_cpu.wgsl', 'attention/attention_backward_q_cpu.wgsl', 'attention/attention_forward_cpu.wgsl',
+    'ig/conductance.wgsl', 'layernorm/layernorm_backward_cpu.wgsl', 'layernorm/layernorm_forward_cpu.wgsl', 'matmul/matmul_cpu.wgsl']);
+  assert.throws(() => shaderSource('matmul/matmul_cpu.wgsl'), /shaders\/matmul\/matmul_cpu\.wgsl is a template .*ask for one of its variants/);
 });
 
 test('every .wgsl file is covered: entry files by a description, include-only files by an #include', async () => {
   const described = new Set((await descriptions()).map((d) => d.def.shader));
-  const raw = new Map(FILES.map((f) => [f, readFileSync(join(SHADERS, f), 'utf8')]));
+  const raw = new Map(FILES.map((f) => [f, read(f)]));
   const included = new Set([...raw.values()].flatMap((s) => [...s.matchAll(/^#include "([^"]+)"/gm)].map((m) => m[1])));
-  const uncovered = FILES.filter((f) => (parseWgsl(f, raw.get(f)!).entries.length ? !described.has(f) : !included.has(f)));
+  const uncovered = FILES.filter((f) => !described.has(f) && (parseWgsl(f, raw.get(f)!).entries.length > 0 || !included.has(f)));
   assert.equal(uncovered, [], `WGSL files with no kernel description in src/kernels (or, without an entry point, never #included): ${uncovered.join(', ')}`);
   for (const dir of new Set(FILES.map((f) => f.split('/')[0]))) {
     if (dir === 'common') continue; // includes only
@@ -265,6 +284,42 @@ test('packParams and dispatch refuse missing, extra or ill-typed names, naming t
   assert.throws(() => dispatch(g, k, 'attn', noMask as typeof res, [1]), /attn: kernel attention\/attention_forward binds qkv, mask, out, probs, p; missing mask/);
   assert.throws(() => dispatch(g, k, 'attn', { ...res, bias: view } as typeof res, [1]), /kernel attention\/attention_forward .*unknown bias/);
   assert.throws(() => dispatch(g, k, 'attn', { ...res, p: view as unknown as GPUBuffer }, [1]), /uniform 'p' needs the buffer from createParams/);
+});
+
+test('expandTemplate: {{expr}}, //#if / //#else, //#for (nested), integer arithmetic; errors name the line', () => {
+  const t = [
+    '@workgroup_size({{L}})',
+    '//#if SG',
+    'enable subgroups;',
+    '//#else',
+    '// none',
+    '//#end',
+    '  //#for i < R / L',
+    '  //#for j < 2',
+    '  let a{{i}}_{{j}} = x[{{i * L + j}}u]; // {{i == 1 && j == 1}} {{-(L % 3)}} {{(R - 1) / L}}',
+    '  //#end',
+    '  //#end',
+  ].join('\n');
+  assert.is(expandTemplate(t, { L: 4, R: 8, SG: true }), [
+    '@workgroup_size(4)', 'enable subgroups;',
+    '  let a0_0 = x[0u]; // false -1 1', '  let a0_1 = x[1u]; // false -1 1', '  let a1_0 = x[4u]; // false -1 1', '  let a1_1 = x[5u]; // true -1 1',
+  ].join('\n'));
+  assert.is(expandTemplate(t, { L: 8, R: 8, SG: false }).split('\n').slice(0, 2).join('|'), '@workgroup_size(8)|// none');
+  assert.is(expandTemplate('//#for i < N\n{{i}}\n//#end', { N: 0 }), '', 'a loop of 0');
+  assert.throws(() => expandTemplate(t, { L: 4, R: 8 }, 'x.wgsl'), /x\.wgsl:2: unknown name 'SG'/);
+  assert.throws(() => expandTemplate(t, { L: 4, R: 8, SG: true, EXTRA: 1 }, 'x.wgsl'), /x\.wgsl: the variant's parameter EXTRA is never used/);
+  assert.throws(() => expandTemplate('//#if A\nx', { A: true }, 'y.wgsl'), /y\.wgsl:1: \/\/#if is never closed/);
+  assert.throws(() => expandTemplate('x\n//#end', {}, 'y.wgsl'), /y\.wgsl:2: \/\/#end with no open/);
+  assert.throws(() => expandTemplate('//#else', {}, 'y.wgsl'), /y\.wgsl:1: \/\/#else outside an \/\/#if/);
+  assert.throws(() => expandTemplate('a {{L +}} b', { L: 1 }, 'y.wgsl'), /y\.wgsl:1: 'L \+' ends early/);
+  assert.throws(() => expandTemplate('a {{L}', { L: 1 }, 'y.wgsl'), /y\.wgsl:1: an unmatched/);
+  assert.throws(() => expandTemplate('//#for L < 2\n//#end', { L: 1 }, 'y.wgsl'), /hides a name/);
+  assert.throws(() => expandTemplate('{{L / 0}}', { L: 1 }), /division by 0/);
+  assert.ok(isTemplate('a {{L}}') && isTemplate('  //#if X') && !isTemplate('// plain { } WGSL'));
+  // a table: one description per row, named after it, its WGSL the template expanded
+  const tab = defineVariants({ shader: 'layernorm/layernorm_forward_cpu.wgsl', bindings: { a: 'read', p: 'uniform' }, params: { rows: 'u32' } }, { four: { L: 4 } });
+  assert.is(tab.four.name, 'layernorm/layernorm_forward_cpu[four]');
+  assert.match(kernelWgsl(tab.four), /@workgroup_size\(4\)/);
 });
 
 test('defineKernel: the uniform is last and alone', () => {

@@ -5,16 +5,15 @@
  * subgroups, so it runs there too): forward with and without the residual (out, saved s, mean / rstd) and backward,
  * on widths whose vec4 count is not a multiple of the lanes (C = 12, 388) and 384, rows 1, 5 and 67: relative L2
  * ≤ 1e-6 (gpu-kernels' tolerances are 1e-5 forward, 1e-4 backward). The form follows the device's subgroups (sg4
- * for 4..7 lanes, the GPU class without subgroups); widths that are not multiples of 4 run the GPU class. The
- * hand-written 4-lane files are the 8-lane ones with the lane count changed (checked).
+ * for 4..7 lanes, the GPU class without subgroups); widths that are not multiples of 4 run the GPU class. Each
+ * kernel is one template with the lanes as its parameter (the variants checked).
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
-import { cpuLayernorm, layernormBackward, layernormForward } from '../src/kernels/layernorm.ts';
+import { cpuLayernorm, LAYERNORM_BACKWARD_CPU, LAYERNORM_FORWARD_CPU, layernormBackward, layernormForward } from '../src/kernels/layernorm.ts';
+import { kernelWgsl } from '../src/gpu/pipelines.ts';
 import { cpuFormRuns, type CpuSubgroupForm } from '../src/kernels/matmul-cpu.ts';
 import * as ref from '../src/ref/layers.ts';
 import { mulberry32 } from '../src/util/rng.ts';
@@ -39,6 +38,8 @@ const printWorst = (what: string) => {
   worst.clear();
 };
 const SHAPES = [{ rows: 5, C: 12 }, { rows: 67, C: 388 }, { rows: 1, C: 384 }];
+/** The variants dispatched and checked against float64 (by kernel name). */
+const validated = new Set<string>();
 
 let g: Gpu;
 let cpu: Gpu;
@@ -51,13 +52,13 @@ S.before(async () => {
   console.log(`  layernorm-cpu: forms run here: ${forms.join(', ') || 'none (no subgroups)'}`);
 });
 
-S('the 4-lane files are the 8-lane ones with 4 lanes (their own first lines aside)', () => {
-  const read = (f: string) => readFileSync(fileURLToPath(new URL(`../shaders/layernorm/${f}`, import.meta.url)), 'utf8');
-  for (const kind of ['forward', 'backward']) {
-    const body = (s: string) => s.slice(s.indexOf('// Shaped for'));
-    const want = body(read(`layernorm_${kind}_cpu.wgsl`)).replace('(lavapipe)', '(SwiftShader)').replace(/\b8( lanes|th vec4)/g, '4$1')
-      .replace('@workgroup_size(8)', '@workgroup_size(4)').replaceAll('c += 8u', 'c += 4u');
-    assert.fixture(body(read(`layernorm_${kind}_cpu_sg4.wgsl`)), want);
+S('one template per kernel, one variant per form: the 4-lane WGSL is the 8-lane one with 4 lanes', () => {
+  for (const t of [LAYERNORM_FORWARD_CPU, LAYERNORM_BACKWARD_CPU]) {
+    assert.equal(Object.keys(t), ['sg8', 'sg4']);
+    const sg8 = kernelWgsl(t.sg8), sg4 = kernelWgsl(t.sg4);
+    assert.match(sg8, /@workgroup_size\(8\)[\s\S]*c \+= 8u/);
+    const want = sg8.replace(/\b8( lanes|th vec4)/g, '4$1').replace('@workgroup_size(8)', '@workgroup_size(4)').replaceAll('c += 8u', 'c += 4u');
+    assert.fixture(sg4, want);
   }
 });
 
@@ -73,14 +74,14 @@ S('the CPU class is chosen for C % 4 == 0 on a CPU-class device only, in the dev
   const bf = upload(g, 'route', { a: 8 * 12, gamma: 12, beta: 12, out: 8 * 12, stats: 16, ds: 8 * 12 });
   const fw = (x: Gpu, form?: CpuSubgroupForm) => layernormForward(x, { label: 'route', a: bf.v('a'), weight: bf.v('gamma'), bias: bf.v('beta'), out: bf.v('out'), stats: bf.v('stats'), rows: 8, C: 12, eps: EPS }, form);
   const bw = (x: Gpu) => layernormBackward(x, { label: 'route', dout: bf.v('a'), s: bf.v('a'), weight: bf.v('gamma'), stats: bf.v('stats'), ds: bf.v('ds'), rows: 8, C: 12 });
-  if (own) assert.match((await fw(cpu)).kernel.pipeline.label, own === 'sg8' ? /layernorm_forward_cpu\.wgsl/ : /layernorm_forward_cpu_sg4\.wgsl/);
-  assert.match((await fw(sw)).kernel.pipeline.label, /^layernorm\/layernorm_forward_cpu_sg4\.wgsl/);
-  assert.match((await bw(sw)).kernel.pipeline.label, /^layernorm\/layernorm_backward_cpu_sg4\.wgsl/);
+  if (own) assert.match((await fw(cpu)).kernel.pipeline.label, own === 'sg8' ? /layernorm_forward_cpu\.wgsl\[sg8\]/ : /layernorm_forward_cpu\.wgsl\[sg4\]/);
+  assert.match((await fw(sw)).kernel.pipeline.label, /^layernorm\/layernorm_forward_cpu\.wgsl\[sg4\]/);
+  assert.match((await bw(sw)).kernel.pipeline.label, /^layernorm\/layernorm_backward_cpu\.wgsl\[sg4\]/);
   assert.match((await fw(nosg)).kernel.pipeline.label, /^layernorm\/layernorm_forward\.wgsl/);
   assert.match((await bw(nosg)).kernel.pipeline.label, /^layernorm\/layernorm_backward\.wgsl/);
   let refused = '';
   try { await fw(sw, 'sg8'); } catch (e) { refused = (e as Error).message; }
-  assert.match(refused, /sg8 form needs subgroups of ≥ 8 lanes; this device's form is sg4/);
+  assert.match(refused, /^route: the CPU-class LayerNorm's sg8 form needs subgroups of ≥ 8 lanes; this adapter has subgroups of 4 lanes \(its form is sg4\); leave the form to cpuForm$/);
   refused = '';
   try { await fw({ ...g, kernels: 'gpu' }, 'sg4'); } catch (e) { refused = (e as Error).message; }
   assert.match(refused, /sg4 form was asked for, but this device and shape run the GPU class/);
@@ -93,7 +94,9 @@ S('forward, every form, with and without residual: out, s, mean / rstd against f
     for (const res of [true, false]) {
       const a = randf(rows * C, 2, 0.5), b = randf(rows * C), gamma = randf(C, 0.2, 1), beta = randf(C, 0.1);
       const bf = upload(g, 'ln cpu', { a, b, gamma, beta, out: rows * C, s: rows * C, stats: 2 * rows });
-      await run(g, [await layernormForward(cpu, { label: 'ln cpu', a: bf.v('a'), b: res ? bf.v('b') : undefined, weight: bf.v('gamma'), bias: bf.v('beta'), out: bf.v('out'), s: res ? bf.v('s') : undefined, stats: bf.v('stats'), rows, C, eps: EPS }, form)]);
+      const d = await layernormForward(cpu, { label: 'ln cpu', a: bf.v('a'), b: res ? bf.v('b') : undefined, weight: bf.v('gamma'), bias: bf.v('beta'), out: bf.v('out'), s: res ? bf.v('s') : undefined, stats: bf.v('stats'), rows, C, eps: EPS }, form);
+      await run(g, [d]);
+      validated.add(d.kernel.def.name);
       const s = res ? Float32Array.from(a, (x, i) => x + b[i]) : a;
       const out = new Float64Array(rows * C), mean = new Float64Array(rows), rstd = new Float64Array(rows);
       ref.layernormForward(out, mean, rstd, f64(s), f64(gamma), f64(beta), rows, C, EPS);
@@ -117,7 +120,9 @@ S('backward, every form, against float64', async () => {
     const stats = new Float32Array(2 * rows);
     for (let r = 0; r < rows; r++) { stats[2 * r] = mean64[r]; stats[2 * r + 1] = rstd64[r]; }
     const bf = upload(g, 'ln cpu back', { dout, s, gamma, stats, ds: rows * C });
-    await run(g, [await layernormBackward(cpu, { label: 'ln cpu back', dout: bf.v('dout'), s: bf.v('s'), weight: bf.v('gamma'), stats: bf.v('stats'), ds: bf.v('ds'), rows, C }, form)]);
+    const d = await layernormBackward(cpu, { label: 'ln cpu back', dout: bf.v('dout'), s: bf.v('s'), weight: bf.v('gamma'), stats: bf.v('stats'), ds: bf.v('ds'), rows, C }, form);
+    await run(g, [d]);
+    validated.add(d.kernel.def.name);
     const want = new Float64Array(rows * C);
     ref.layernormBackward(want, f64(dout), f64(s), f64(gamma), f64(stats.filter((_, i) => i % 2 === 0)), f64(stats.filter((_, i) => i % 2 === 1)), rows, C);
     const e = relL2(await bf.read('ds'), want);
@@ -126,6 +131,8 @@ S('backward, every form, against float64', async () => {
     bf.destroy();
   }
   printWorst('backward');
+  const want = [LAYERNORM_FORWARD_CPU, LAYERNORM_BACKWARD_CPU].flatMap((t) => forms.map((f) => t[f].name)).sort();
+  assert.equal([...validated].sort(), want, 'every variant of the forms run here, against float64');
 });
 
 S.run();

@@ -1,6 +1,6 @@
 /**
  * The CPU-class matmul (src/kernels/matmul-cpu.ts) and the kernel-class selection (src/gpu/device.ts kernelClass):
- *  - the committed shaders/matmul/matmul_cpu*.wgsl are what the generator writes today;
+ *  - the template shaders/matmul/matmul_cpu.wgsl expands to the three forms' WGSL (lanes, rows, subgroups or not);
  *  - kernelClass: software adapters (llvmpipe, SwiftShader) → 'cpu', others → 'gpu', IR_NEURONS_KERNELS overrides,
  *    anything else there is refused;
  *  - cpuForm / cpuFormRuns: 'sg8' where subgroups have ≥ 8 lanes, 'sg4' where ≥ 4 (SwiftShader's 4), else 'nosg';
@@ -12,14 +12,13 @@
  *    than the GPU-class default;
  *  - `matmul` routes to it on a CPU-class device (and not for unsupported shapes or forced variants).
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { kernelClass, type Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { DEFAULT_VARIANT, matmul, type Epilogue } from '../src/kernels/matmul.ts';
-import { CPU_FORMS, cpuForm, cpuFormRuns, cpuMatmulSupports, cpuShaderFiles, matmulCpu, type CpuForm } from '../src/kernels/matmul-cpu.ts';
+import { CPU_FORMS, cpuForm, cpuFormRuns, cpuMatmulSupports, MATMUL_CPU, matmulCpu, type CpuForm } from '../src/kernels/matmul-cpu.ts';
+import { kernelWgsl } from '../src/gpu/pipelines.ts';
 import * as ref from '../src/ref/layers.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { ensureCompiled } from '../src/gpu/compile.ts';
@@ -35,21 +34,16 @@ function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return Math.sqrt(n / d);
 }
 
-S('the committed WGSL is the generator output (node --import tsx tools/gen-cpu-wgsl.ts rewrites it)', () => {
-  const files = cpuShaderFiles();
-  assert.equal(Object.keys(files).sort(), ['matmul/matmul_cpu.wgsl', 'matmul/matmul_cpu_nosg.wgsl', 'matmul/matmul_cpu_sg4.wgsl']);
-  for (const [path, text] of Object.entries(files)) {
-    const disk = readFileSync(fileURLToPath(new URL(`../shaders/${path}`, import.meta.url)), 'utf8');
-    assert.ok(disk === text, `shaders/${path} is stale: run node --import tsx tools/gen-cpu-wgsl.ts`);
-  }
-  const sg8 = files['matmul/matmul_cpu.wgsl'], sg4 = files['matmul/matmul_cpu_sg4.wgsl'], nosg = files['matmul/matmul_cpu_nosg.wgsl'];
+S('the template expands to each form: its lanes, rows and subgroup broadcasts (or none)', () => {
+  assert.equal(Object.keys(MATMUL_CPU), ['sg8', 'sg4', 'nosg']);
+  const [sg8, sg4, nosg] = (['sg8', 'sg4', 'nosg'] as const).map((f) => kernelWgsl(CPU_FORMS[f].def));
   assert.match(sg8, /@workgroup_size\(8\)[\s\S]*acc31 \+= b \* subgroupBroadcast\(a3, 7u\);/);
   assert.match(sg4, /@workgroup_size\(4\)[\s\S]*acc15 \+= b \* subgroupBroadcast\(a3, 3u\);/);
   assert.match(sg4, /let ra3 = min\(r0 \+ lane \+ 12u, last\) \* k4n;/);
   assert.match(sg4, /let r0 = wg\.y \* 16u;/);
   assert.not.match(sg4, /subgroupBroadcast\(a\d, [4-7]u\)|\bra4\b|\bacc16\b/);
-  assert.match(nosg, /@workgroup_size\(8\)/);
-  assert.not.match(nosg, /enable subgroups|subgroupBroadcast/);
+  assert.match(nosg, /@workgroup_size\(8\)[\s\S]*acc31 \+= b \* inp\[ra31 \+ k\];/);
+  assert.not.match(nosg, /enable subgroups|subgroupBroadcast|subgroup_invocation_id/);
   for (const f of [sg8, sg4]) assert.not.match(f, /var<workgroup>|workgroupBarrier/);
 });
 
@@ -138,6 +132,7 @@ S('every form this device can run × every epilogue and B layout vs float64, off
   const forms = (['sg8', 'sg4', 'nosg'] as CpuForm[]).filter((f) => !cpuFormRuns(g, f));
   if (forms.length < 3) console.log(`  (${forms.join(', ')} checked here; ${(['sg8', 'sg4'] as CpuForm[]).filter((f) => !forms.includes(f)).map((f) => cpuFormRuns(g, f)).join('; ')})`);
   const worst = new Map<string, number>();
+  const validated = new Set<string>(); // the variants (MATMUL_CPU) checked against float64
   for (const c of COMBOS) {
     { // this combo's pipelines of every form compiled in one round (over the compile helpers)
       const p = problem(g, 8, 32, 4, c);
@@ -158,6 +153,7 @@ S('every form this device can run × every epilogue and B layout vs float64, off
           const d = await matmulCpu(g, p.args, form);
           assert.equal(d.workgroups, [Math.ceil(N / (4 * CPU_FORMS[form].lanes)), Math.ceil(M / CPU_FORMS[form].rows), 1], `${what}: dispatch grid`);
           await run(g, [d]);
+          validated.add(d.kernel.def.name);
           const got = await p.read();
           got.forEach((o, i) => {
             const want = p.want[i];
@@ -183,6 +179,7 @@ S('every form this device can run × every epilogue and B layout vs float64, off
   }
   console.log(`  matmul-cpu: worst relative L2 vs float64: ${[...worst].map(([k, v]) => `${k} ${v.toExponential(2)}`).join(', ')}`);
   assert.is(worst.size, forms.length);
+  assert.equal([...validated].sort(), forms.map((f) => MATMUL_CPU[f].name).sort(), 'every variant this device runs, against float64');
 });
 
 S('matmul routes to the CPU-class kernel on a CPU-class device, not for unsupported shapes or forced variants', async () => {
@@ -191,13 +188,13 @@ S('matmul routes to the CPU-class kernel on a CPU-class device, not for unsuppor
   const p = problem(g, 33, 8, 12, COMBOS[0]);
   const q = problem(g, 33, 6, 12, COMBOS[0]);
   try {
-    assert.ok((await matmul(cpu, p.args)).kernel.pipeline.label.startsWith(`${CPU_FORMS[cpuForm(g)].def.shader}#main`), `the ${cpuForm(g)} form`);
+    assert.ok((await matmul(cpu, p.args)).kernel.pipeline.label.startsWith(`matmul/matmul_cpu.wgsl[${cpuForm(g)}]#main`), `the ${cpuForm(g)} form`);
     // the same device as if its subgroups had 4 lanes (SwiftShader's): the 4-lane form, on a grid of 16×16 tiles;
     // the 8-lane form is refused there (the CPU-class attention and LayerNorm take their 4-lane forms too: cpuForm)
     if (!cpuFormRuns(g, 'sg4')) {
       const sw: Gpu = { ...cpu, adapterInfo: { ...g.adapterInfo, subgroupMinSize: 4, subgroupMaxSize: 4 } };
       const d = await matmul(sw, p.args);
-      assert.ok(d.kernel.pipeline.label.startsWith('matmul/matmul_cpu_sg4.wgsl#main'), d.kernel.pipeline.label);
+      assert.ok(d.kernel.pipeline.label.startsWith('matmul/matmul_cpu.wgsl[sg4]#main'), d.kernel.pipeline.label);
       assert.equal(d.workgroups, [1, 3, 1]); // N = 8, M = 33
       assert.is.not(cpuForm(sw), 'sg8');
       let refused = '';

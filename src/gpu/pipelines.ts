@@ -7,17 +7,25 @@
  * uniform layout rules (`packParams`); dispatches take resources by name (`dispatch`), checked against the
  * description. test/kernel-wgsl.test.ts checks every description against its .wgsl file.
  *
- * Compute pipelines are cached by (shader file, entry point, override constants) — never by sizes, which travel in
- * the uniform — with explicit bind group layouts. Kernels *describe* dispatches ({label, pipeline, bindGroup,
- * workgroups}); `encodeDispatches` is the one loop that records them.
+ * A kernel family with variants (lanes, rows per workgroup, subgroups or not) is one template under shaders/ and a
+ * table of its variants (`defineVariants`): each variant is a description of its own, whose WGSL is the template
+ * expanded with the variant's values where it is loaded (src/gpu/template.ts, src/gpu/shaders.ts).
+ *
+ * Compute pipelines are cached by (shader file and variant, entry point, override constants) — never by sizes, which
+ * travel in the uniform — with explicit bind group layouts. Kernels *describe* dispatches ({label, pipeline,
+ * bindGroup, workgroups}); `encodeDispatches` is the one loop that records them.
  */
 import { shaderSource } from './shaders.ts';
+import type { TemplateValues } from './template.ts';
 import type { GpuContext, View } from './context.ts';
 
 // ---------- descriptions ----------
 export type Access = 'read' | 'rw' | 'uniform';
 type Scalar = 'u32' | 'i32' | 'f32';
 export type WgslType = Scalar | `vec${2 | 3 | 4}<${Scalar}>`;
+
+/** One row of a family's variant table (src/gpu/template.ts). */
+export interface Variant { readonly name: string; readonly values: TemplateValues }
 
 export interface ParamField { name: string; type: WgslType; offset: number; size: number; align: number }
 export interface ParamsLayout {
@@ -27,10 +35,13 @@ export interface ParamsLayout {
 }
 
 export interface KernelDef<B extends Record<string, Access> = Record<string, Access>, P extends Record<string, WgslType> = Record<string, WgslType>> {
-  /** How messages name the kernel: the shader path without '.wgsl', e.g. 'attention/attention_forward'. */
+  /** How messages name the kernel: the shader path without '.wgsl', e.g. 'attention/attention_forward', and a
+   * variant's name in brackets, e.g. 'matmul/matmul_cpu[sg4]'. */
   readonly name: string;
-  /** Path under shaders/. */
+  /** Path under shaders/ (of the template, for a variant). */
   readonly shader: string;
+  /** A template's variant: its name in the family's table and the values written into the template. */
+  readonly variant?: Variant;
   /** Its `@compute` entry points (default ['main']). */
   readonly entries: readonly string[];
   /** WGSL variable name → intent, in @binding order (group 0); the uniform last. */
@@ -77,9 +88,9 @@ export function paramsLayout(params: Record<string, WgslType>): ParamsLayout {
  * literal keeps their order). Throws when the uniform is missing, not last, or not alone.
  */
 export function defineKernel<const B extends Record<string, Access>, const P extends Record<string, WgslType>>(d: {
-  shader: string; entries?: readonly string[]; bindings: B; params: P;
+  shader: string; entries?: readonly string[]; bindings: B; params: P; variant?: Variant;
 }): KernelDef<B, P> {
-  const name = d.shader.replace(/\.wgsl$/, '');
+  const name = d.shader.replace(/\.wgsl$/, '') + (d.variant ? `[${d.variant.name}]` : '');
   const names = Object.keys(d.bindings);
   const uniforms = names.filter((n) => d.bindings[n] === 'uniform');
   if (uniforms.length !== 1 || d.bindings[names[names.length - 1]] !== 'uniform') {
@@ -88,8 +99,31 @@ export function defineKernel<const B extends Record<string, Access>, const P ext
   for (const n of [...names, ...Object.keys(d.params), ...(d.entries ?? [])]) {
     if (!IDENT.test(n)) throw new Error(`kernel ${name}: '${n}' is not a WGSL identifier`);
   }
-  return { name, shader: d.shader, entries: d.entries ?? ['main'], bindings: d.bindings, params: d.params, layout: paramsLayout(d.params) };
+  if (d.variant && !IDENT.test(d.variant.name)) throw new Error(`kernel ${name}: variant name '${d.variant.name}' is not an identifier`);
+  return {
+    name, shader: d.shader, ...(d.variant ? { variant: d.variant } : {}),
+    entries: d.entries ?? ['main'], bindings: d.bindings, params: d.params, layout: paramsLayout(d.params),
+  };
 }
+
+/**
+ * A family's variants: one description per row of `table` (variant name → the template's values), all with the
+ * same bindings and params, each the template `d.shader` expanded with its row where it is loaded. The table is the
+ * one list of the family's variants: test/kernel-wgsl.test.ts checks each against its description and compiles it.
+ */
+export function defineVariants<const V extends Record<string, TemplateValues>, const B extends Record<string, Access>, const P extends Record<string, WgslType>>(
+  d: { shader: string; entries?: readonly string[]; bindings: B; params: P }, table: V,
+): { readonly [K in keyof V]: KernelDef<B, P> } {
+  return Object.fromEntries(Object.entries(table).map(([name, values]) => [name, defineKernel({ ...d, variant: { name, values } })])) as { [K in keyof V]: KernelDef<B, P> };
+}
+
+/** A kernel's WGSL as the driver gets it: its file, or its template's variant, with includes inlined. */
+export function kernelWgsl(def: KernelDef): string {
+  return shaderSource(def.shader, def.variant?.values);
+}
+
+/** The shader as messages and pipeline keys name it: the path, and a variant's name in brackets. */
+const shaderName = (def: KernelDef) => (def.variant ? `${def.shader}[${def.variant.name}]` : def.shader);
 
 // ---------- uniforms ----------
 /** The `Params` bytes for `values` (every field named, none extra), laid out as `def.layout` says. */
@@ -162,12 +196,12 @@ export interface Dispatch {
 
 function keyOf(def: KernelDef, entry: string, constants: Record<string, number | boolean>): string {
   const consts = Object.entries(constants).sort(([a], [b]) => (a < b ? -1 : 1));
-  return `${def.shader}#${entry}${consts.length ? '?' + consts.map(([k, v]) => `${k}=${Number(v)}`).join('&') : ''}`;
+  return `${shaderName(def)}#${entry}${consts.length ? '?' + consts.map(([k, v]) => `${k}=${Number(v)}`).join('&') : ''}`;
 }
 
 /** The WGSL the driver compiles: the file with each chosen override constant written in. */
 export function finalWgsl(def: KernelDef, constants: Record<string, number | boolean> = {}): string {
-  let src = shaderSource(def.shader);
+  let src = kernelWgsl(def);
   for (const [name, v] of Object.entries(constants)) {
     src = src.replace(new RegExp(`override\\s+${name}\\s*:\\s*(\\w+)\\s*=\\s*[^;]+;`), (_m, ty) => `override ${name}: ${ty} = ${typeof v === 'boolean' ? v : ty === 'f32' ? `${v}f` : ty === 'u32' ? `${v}u` : v}; // set by the pipeline`);
   }
@@ -191,13 +225,13 @@ export function bindGroupLayoutOf(device: GPUDevice, def: KernelDef, label: stri
 /** Creates `def`'s pipeline on `device` (the engine's device, or a compile helper's: src/gpu/compile.ts), with
  * readable errors. The same (shader, entry, constants) gives the same driver input on every device. */
 export async function createKernelPipeline(device: GPUDevice, def: KernelDef, entry: string, constants: Record<string, number | boolean>, key: string, printWgsl = false): Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }> {
-  const code = shaderSource(def.shader);
+  const code = kernelWgsl(def);
   if (printWgsl) console.error(`// ===== ${key} =====\n${finalWgsl(def, constants)}`);
   device.pushErrorScope('validation');
-  const module = device.createShaderModule({ label: def.shader, code });
+  const module = device.createShaderModule({ label: shaderName(def), code });
   const layout = bindGroupLayoutOf(device, def, `${key} layout`);
   const err = await device.popErrorScope();
-  if (err) throw new Error(`WGSL ${def.shader} failed to compile: ${err.message}`);
+  if (err) throw new Error(`WGSL ${shaderName(def)} failed to compile: ${err.message}`);
   device.pushErrorScope('validation');
   try {
     // The synchronous form: Dawn's Node binding aborts the process on createComputePipelineAsync here.
@@ -211,7 +245,7 @@ export async function createKernelPipeline(device: GPUDevice, def: KernelDef, en
     return { pipeline, layout };
   } catch (e) {
     const info = await module.getCompilationInfo?.();
-    const msgs = info?.messages?.map((m) => `${def.shader}:${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`).join('\n') ?? '';
+    const msgs = info?.messages?.map((m) => `${shaderName(def)}:${m.lineNum}:${m.linePos} ${m.type}: ${m.message}`).join('\n') ?? '';
     throw new Error(`pipeline ${key} could not be created: ${(e as Error).message}\n${msgs}`);
   }
 }
@@ -250,7 +284,7 @@ export class PipelineCache {
     const { pipeline, layout } = await createKernelPipeline(this.g.device, def, entry, constants, key, this.printWgsl);
     this.createMs += performance.now() - t0;
     this.compiled++;
-    return { key, label: key, pipeline, layout, def, entry, constants, wgslLength: shaderSource(def.shader).length };
+    return { key, label: key, pipeline, layout, def, entry, constants, wgslLength: kernelWgsl(def).length };
   }
 }
 

@@ -26,9 +26,9 @@
  * Needs: subgroups of ≥ 4 lanes, T % 4 == 0 (the engine pads T to a multiple of 8), head size % 4 == 0 and ≤ 64,
  * 16-byte aligned views (`cpuAttentionSupports`); otherwise the GPU-class kernels run.
  *
- * The WGSL is generated here (unrolled: arrays of accumulators are several times slower on lavapipe) and committed
- * as plain files (`node --import tsx tools/gen-attention-cpu-wgsl.ts` rewrites them; test/attention-cpu.test.ts
- * checks they are current).
+ * Each kernel is one template (shaders/attention/attention_{forward,backward_q,backward_kv}_cpu.wgsl, expanded where
+ * it is loaded: src/gpu/template.ts), unrolled (arrays of accumulators are several times slower on lavapipe); its
+ * variants are the tables `ATTENTION_FORWARD_CPU`, `ATTENTION_BACKWARD_Q_CPU` (`ROWS`) and `ATTENTION_BACKWARD_KV_CPU`.
  *
  * Numerics: the scores are dot products of 4-term partial sums (a different order from the GPU class), the softmax
  * sum is combined from per-lane sums rescaled by exp(m_lane − max): within f32 rounding of the GPU class; the two
@@ -36,295 +36,55 @@
  */
 import type { View } from '../gpu/arena.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { createParams, defineKernel, dispatch, type Access, type Dispatch } from '../gpu/pipelines.ts';
-import { CPU_FORMS, cpuForm, cpuFormRuns, cpuSubgroupForm, type CpuSubgroupForm } from './matmul-cpu.ts';
-
-const PARAMS = { B: 'u32', T: 'u32', C: 'u32', NH: 'u32', HS: 'u32', scale: 'f32' } as const;
-const FWD = { qkv: 'read', mask: 'read', out: 'rw', probs: 'rw', p: 'uniform' } as const;
-const BACK_Q = { dout: 'read', probs: 'read', qkv: 'read', dS: 'rw', dqkv: 'rw', p: 'uniform' } as const;
-const BACK_KV = { dout: 'read', probs: 'read', qkv: 'read', dS: 'read', dqkv: 'rw', p: 'uniform' } as const;
-const kernel = <const B extends Record<string, Access>>(file: string, bindings: B) =>
-  defineKernel({ shader: `attention/${file}.wgsl`, bindings, params: PARAMS });
-
-export const ATTENTION_FORWARD_CPU = kernel('attention_forward_cpu', FWD);
-export const ATTENTION_FORWARD_CPU_G2 = kernel('attention_forward_cpu_g2', FWD);
-export const ATTENTION_BACKWARD_Q_CPU = kernel('attention_backward_q_cpu', BACK_Q);
-export const ATTENTION_BACKWARD_Q_CPU_G2 = kernel('attention_backward_q_cpu_g2', BACK_Q);
-export const ATTENTION_BACKWARD_KV_CPU = kernel('attention_backward_kv_cpu', BACK_KV);
-export const ATTENTION_FORWARD_CPU_SG4 = kernel('attention_forward_cpu_sg4', FWD);
-export const ATTENTION_FORWARD_CPU_SG4_G2 = kernel('attention_forward_cpu_sg4_g2', FWD);
-export const ATTENTION_FORWARD_CPU_SG4_G4 = kernel('attention_forward_cpu_sg4_g4', FWD);
-export const ATTENTION_BACKWARD_Q_CPU_SG4 = kernel('attention_backward_q_cpu_sg4', BACK_Q);
-export const ATTENTION_BACKWARD_Q_CPU_SG4_G2 = kernel('attention_backward_q_cpu_sg4_g2', BACK_Q);
-export const ATTENTION_BACKWARD_Q_CPU_SG4_G4 = kernel('attention_backward_q_cpu_sg4_g4', BACK_Q);
-export const ATTENTION_BACKWARD_KV_CPU_SG4 = kernel('attention_backward_kv_cpu_sg4', BACK_KV);
+import { createParams, defineVariants, dispatch, type Dispatch } from '../gpu/pipelines.ts';
+import { assertFormRuns, cpuSubgroupForm, type CpuSubgroupForm } from './matmul-cpu.ts';
 
 type Lanes = 4 | 8;
-/** One kernel pair of a form: G groups of 4·lanes head columns (4 per lane in each), R query rows per workgroup. */
-interface RowsVariant { G: number; R: number; fwd: typeof ATTENTION_FORWARD_CPU; q: typeof ATTENTION_BACKWARD_Q_CPU }
+const PARAMS = { B: 'u32', T: 'u32', C: 'u32', NH: 'u32', HS: 'u32', scale: 'f32' } as const;
 
 /**
- * Per form: lanes per workgroup and its kernels; `rows` by growing G (the first that covers the head size runs), R·G =
- * 16 output accumulators per lane throughout. On SwiftShader, sg4 with R = 16 at G = 2 and R = 8 at G = 4 ran 4–8 %
- * faster but took twice as long to compile cold on lavapipe (the tests compile them there): not taken.
+ * The variants of the forward and of the q half: L lanes, G groups of 4·L head columns (4 per lane in each), R query
+ * rows per workgroup; R·G = 16 output accumulators per lane throughout. On SwiftShader, sg4 with R = 16 at G = 2 and
+ * R = 8 at G = 4 ran 4–8 % faster but took twice as long to compile cold on lavapipe (the tests compile them there):
+ * not taken.
  */
-const FORMS: Record<CpuSubgroupForm, { lanes: Lanes; rows: RowsVariant[]; kv: typeof ATTENTION_BACKWARD_KV_CPU }> = {
-  sg8: {
-    lanes: 8, kv: ATTENTION_BACKWARD_KV_CPU, rows: [
-      { G: 1, R: 16, fwd: ATTENTION_FORWARD_CPU, q: ATTENTION_BACKWARD_Q_CPU },
-      { G: 2, R: 8, fwd: ATTENTION_FORWARD_CPU_G2, q: ATTENTION_BACKWARD_Q_CPU_G2 },
-    ],
-  },
-  sg4: {
-    lanes: 4, kv: ATTENTION_BACKWARD_KV_CPU_SG4, rows: [
-      { G: 1, R: 16, fwd: ATTENTION_FORWARD_CPU_SG4, q: ATTENTION_BACKWARD_Q_CPU_SG4 },
-      { G: 2, R: 8, fwd: ATTENTION_FORWARD_CPU_SG4_G2, q: ATTENTION_BACKWARD_Q_CPU_SG4_G2 },
-      { G: 4, R: 4, fwd: ATTENTION_FORWARD_CPU_SG4_G4, q: ATTENTION_BACKWARD_Q_CPU_SG4_G4 },
-    ],
-  },
-};
+const ROWS = {
+  sg8: { L: 8, G: 1, R: 16 },
+  sg8_g2: { L: 8, G: 2, R: 8 },
+  sg4: { L: 4, G: 1, R: 16 },
+  sg4_g2: { L: 4, G: 2, R: 8 },
+  sg4_g4: { L: 4, G: 4, R: 4 },
+} as const;
+type Rows = keyof typeof ROWS;
+
+export const ATTENTION_FORWARD_CPU = defineVariants({
+  shader: 'attention/attention_forward_cpu.wgsl',
+  bindings: { qkv: 'read', mask: 'read', out: 'rw', probs: 'rw', p: 'uniform' },
+  params: PARAMS,
+}, ROWS);
+export const ATTENTION_BACKWARD_Q_CPU = defineVariants({
+  shader: 'attention/attention_backward_q_cpu.wgsl',
+  bindings: { dout: 'read', probs: 'read', qkv: 'read', dS: 'rw', dqkv: 'rw', p: 'uniform' },
+  params: PARAMS,
+}, ROWS);
+/** The kv half's variants: L lanes (4·L keys per workgroup). */
+const KV = { sg8: { L: 8 }, sg4: { L: 4 } } as const satisfies Record<CpuSubgroupForm, { L: Lanes }>;
+export const ATTENTION_BACKWARD_KV_CPU = defineVariants({
+  shader: 'attention/attention_backward_kv_cpu.wgsl',
+  bindings: { dout: 'read', probs: 'read', qkv: 'read', dS: 'read', dqkv: 'rw', p: 'uniform' },
+  params: PARAMS,
+}, KV);
+
+/** Per form, its rows variants by growing G: the first that covers the head size runs. */
+const FORMS: Record<CpuSubgroupForm, Rows[]> = { sg8: ['sg8', 'sg8_g2'], sg4: ['sg4', 'sg4_g2', 'sg4_g4'] };
+
+/** One kernel pair of a form: G groups of 4·lanes head columns, R query rows per workgroup. */
+interface RowsVariant { G: number; R: number; fwd: (typeof ATTENTION_FORWARD_CPU)[Rows]; q: (typeof ATTENTION_BACKWARD_Q_CPU)[Rows] }
 
 /** The kernels of `form` for head size HS (null when no variant covers it). */
 function rowsVariant(form: CpuSubgroupForm, HS: number): RowsVariant | null {
-  const { lanes, rows } = FORMS[form];
-  return rows.find((v) => 4 * lanes * v.G >= HS) ?? null;
-}
-
-type Out = (s?: string) => void;
-const range = (n: number) => Array.from({ length: n }, (_, i) => i);
-
-function header(out: Out, what: string, L: Lanes, bindings: [string, string][]): void {
-  out(`// GENERATED by src/kernels/attention-cpu.ts (${what}); do not edit: \`node --import tsx tools/gen-attention-cpu-wgsl.ts\`.`);
-  out(`// CPU-class attention (see the header of src/kernels/attention-cpu.ts): a workgroup of ${L} lanes = one subgroup,`);
-  out('// vec4 loads, subgroupBroadcast, no workgroup memory or barriers. Needs T % 4 == 0, HS % 4 == 0, 16-byte aligned');
-  out(`// views and subgroups of at least ${L} lanes (the host checks). All buffers are read as vec4.`);
-  out('enable subgroups;');
-  out();
-  out('struct Params { B: u32, T: u32, C: u32, NH: u32, HS: u32, scale: f32 }');
-  out();
-  bindings.forEach(([name, note], i) => out(`@group(0) @binding(${i}) var<storage, read_write> ${name}: array<vec4<f32>>;${' '.repeat(Math.max(1, 7 - name.length))}// ${note}`));
-  out(`@group(0) @binding(${bindings.length}) var<uniform> p: Params;`);
-  out();
-}
-
-/**
- * Code for one key tile of A·Bᵀ over the head dimension, into acc0..acc{R-1} (row t, the lane's 4 keys): A rows
- * (query side) at `ar<r>` + d, lane l loading rows l + r·L and broadcasting them; B rows (key side) jc..jc+3 at
- * `kr + j·C34 + d`.
- */
-function scoreTile(out: Out, L: Lanes, R: number, src: string, ind: string): void {
-  for (const t of range(R)) out(`${ind}var acc${t} = vec4f(0.0);`);
-  out(`${ind}let kr = kbase + jc * C34;`);
-  out(`${ind}for (var d = 0u; d < HS4; d++) {`);
-  out(`${ind}  let km = transpose(mat4x4f(qkv[kr + d], qkv[kr + C34 + d], qkv[kr + 2u * C34 + d], qkv[kr + 3u * C34 + d]));`);
-  for (const r of range(R / L)) out(`${ind}  let a${r} = ${src}[ar${r} + d];`);
-  for (const r of range(R / L)) for (const l of range(L)) out(`${ind}  acc${r * L + l} += km * subgroupBroadcast(a${r}, ${l}u);`);
-  out(`${ind}}`);
-}
-
-/** Code adding P·X for one key tile (lane l's `pt<t>` hold row t's weights for keys 4l..4l+3) into o<t>_<g>. */
-function pvTile(out: Out, L: Lanes, R: number, G: number, ind: string): void {
-  // (the loop counts from kt·L, not 0: with a constant start Mesa's NIR unrolls it, and L copies of R shuffles
-  // made lavapipe's first-use compile of this kernel seconds longer)
-  out(`${ind}for (var kl = kt * ${L}u; kl < kt * ${L}u + ${L}u; kl++) { // keys 4l..4l+3 of the tile, weights from lane l`);
-  out(`${ind}  let l = kl - kt * ${L}u;`);
-  out(`${ind}  let xr = xbase + min(kt * ${4 * L}u + 4u * l, T - 4u) * C34;`);
-  for (const g of range(G)) out(`${ind}  let xm${g} = mat4x4f(qkv[xr + c${g}], qkv[xr + C34 + c${g}], qkv[xr + 2u * C34 + c${g}], qkv[xr + 3u * C34 + c${g}]);`);
-  for (const t of range(R)) {
-    out(`${ind}  let w${t} = subgroupShuffle(pt${t}, l);`);
-    for (const g of range(G)) out(`${ind}  o${t}_${g} += xm${g} * w${t};`);
-  }
-  out(`${ind}}`);
-}
-
-/** Opens the loop over this workgroup's query rows i (t = i − i0; pi: row i's vec4 of this lane's keys in probs / dS),
- * counting from i0 so that Mesa's NIR does not unroll it. */
-function rowLoop(out: Out, R: number): void {
-  out(`    for (var i = i0; i < min(i0 + ${R}u, T); i++) {`);
-  out('      if (!jok) { break; }');
-  out('      let t = i - i0;');
-  out('      let pi = pbase + i * T4 + j0 / 4u;');
-}
-
-/**
- * Forward (kind 'forward') or the q half of the backward ('backward-q') for a workgroup of L lanes: G column groups
- * of 4·L head dimensions, R query rows per workgroup (a multiple of L; 16 / G unless said).
- */
-export function attentionRowsCpuWgsl(kind: 'forward' | 'backward-q', G: number, L: Lanes = 8, R = 16 / G): string {
-  if (R % L || R < L) throw new Error(`attentionRowsCpuWgsl: ${R} query rows do not split over ${L} lanes`);
-  const KT = 4 * L; // keys per tile
-  const lines: string[] = [];
-  const out: Out = (s = '') => lines.push(s);
-  const fwd = kind === 'forward';
-  const call = [`'${kind}'`, G, ...(L !== 8 || R !== 16 / G ? [L] : []), ...(R !== 16 / G ? [R] : [])].join(', '); // the defaults unsaid
-  header(out, `attentionRowsCpuWgsl(${call})`, L, fwd
-    ? [['qkv', '(B·T, 3C/4): [q | k | v] per token'], ['mask', '(B·T/4) 1 = token, 0 = padding'], ['out', '(B·T, C/4)'], ['probs', '(B, NH, T, T/4) saved for backward']]
-    : [['dout', '(B·T, C/4) gradient w.r.t. the attention output'], ['probs', '(B, NH, T, T/4) from the forward'], ['qkv', '(B·T, 3C/4)'], ['dS', '(B, NH, T, T/4) softmax-backward scores, for the kv half'], ['dqkv', '(B·T, 3C/4): the q part is written']]);
-  if (fwd) {
-    out(`// Forward: one workgroup per (${R} query rows, head h, sequence b). p(i, j) = softmax_j(q_i·k_j·scale) over keys with`);
-    out('// mask 1 (others p = 0), out_i = Σ_j p(i, j) v_j. Scores go to probs first (scratch), with an online max / sum per');
-    out('// lane; then p is written over them and out accumulated.');
-  } else {
-    out(`// Backward, q half: one workgroup per (${R} query rows, head h, sequence b). dp(i, j) = dout_i·v_j (stored in dS),`);
-    out('// ds(i, j) = p(i, j)·(dp(i, j) − Σ_j\' p(i, j\') dp(i, j\')) (stored over it, for the kv half), dq_i = scale·Σ_j ds(i, j) k_j.');
-  }
-  out(`// Lane l: keys 4l..4l+3 of each tile of ${KT} keys; output columns 4(l + ${L}g)..+3, g < ${G}.`);
-  out();
-  out(`@compute @workgroup_size(${L})`);
-  out('fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {');
-  out('  let T = p.T;');
-  out('  let T4 = T / 4u;');
-  out('  let C4 = p.C / 4u;');
-  out('  let C34 = 3u * C4;');
-  out('  let HS4 = p.HS / 4u;');
-  out('  let h = wg.y;');
-  out('  let b = wg.z;');
-  out(`  let i0 = wg.x * ${R}u;`);
-  out('  let tok0 = b * T;');
-  out('  let hoff = h * HS4;');
-  // A rows (query side): q in the forward, dout in the backward
-  const srcStride = fwd ? 'C34' : 'C4';
-  for (const r of range(R / L)) out(`  let ar${r} = (tok0 + min(i0 + lane + ${r * L}u, T - 1u)) * ${srcStride} + hoff;`);
-  out(`  let kbase = tok0 * C34 + ${fwd ? 'C4' : '2u * C4'} + hoff;      // key-side rows of the scores: ${fwd ? 'k' : 'v'}`);
-  out(`  let xbase = tok0 * C34 + ${fwd ? '2u * C4' : 'C4'} + hoff;      // rows of the weighted sum: ${fwd ? 'v' : 'k'}`);
-  out('  let pbase = (b * p.NH + h) * T * T4;');
-  for (const g of range(G)) out(`  let c${g} = min(lane + ${g * L}u, HS4 - 1u);`);
-  out(`  let ntiles = (T + ${KT - 1}u) / ${KT}u;`);
-  // The per-row steps between the two tile products (the forward's softmax, the backward's softmax gradient) run in
-  // loops over the rows, counting from i0 so that Mesa's NIR cannot unroll them, on arrays: R inlined copies made
-  // lavapipe's first-use compile seconds longer.
-  out(`  var ss = array<f32, ${R}>();`);
-  if (fwd) out(`  var ms = array<f32, ${R}>();\n  for (var t = 0u; t < ${R}u; t++) { ms[t] = -3.0e38; }`);
-  out('  for (var kt = 0u; kt < ntiles; kt++) {');
-  out(`    let j0 = kt * ${KT}u + 4u * lane;`);
-  out('    let jc = min(j0, T - 4u);');
-  out('    let jok = j0 < T;');
-  if (fwd) out('    let mk = select(vec4f(0.0), mask[(tok0 + jc) / 4u], jok) != vec4f(0.0);');
-  scoreTile(out, L, R, fwd ? 'qkv' : 'dout', '    ');
-  out(`    let accs = array<vec4f, ${R}>(${range(R).map((t) => `acc${t}`).join(', ')});`);
-  rowLoop(out, R);
-  if (fwd) {
-    out('      let sc = select(vec4f(-3.0e38), accs[t] * p.scale, mk);');
-    out('      probs[pi] = sc;');
-    out('      let mn = max(ms[t], max(max(sc.x, sc.y), max(sc.z, sc.w)));');
-    out('      ss[t] = ss[t] * exp(ms[t] - mn) + dot(select(vec4f(0.0), exp(sc - vec4f(mn)), mk), vec4f(1.0));');
-    out('      ms[t] = mn;');
-  } else {
-    out('      dS[pi] = accs[t];');
-    out('      ss[t] += dot(probs[pi], accs[t]);');
-  }
-  out('    }');
-  out('  }');
-  out(fwd ? `  var mxs = array<f32, ${R}>();\n  var invs = array<f32, ${R}>();` : `  var dds = array<f32, ${R}>();`);
-  out(`  for (var i = i0; i < i0 + ${R}u; i++) {`);
-  out('    let t = i - i0;');
-  if (fwd) {
-    out('    mxs[t] = subgroupMax(ms[t]);');
-    out('    invs[t] = 1.0 / subgroupAdd(ss[t] * exp(ms[t] - mxs[t]));');
-  } else out('    dds[t] = subgroupAdd(ss[t]);');
-  out('  }');
-  for (const t of range(R)) for (const g of range(G)) out(`  var o${t}_${g} = vec4f(0.0);`);
-  out('  for (var kt = 0u; kt < ntiles; kt++) {');
-  out(`    let j0 = kt * ${KT}u + 4u * lane;`);
-  out('    let jok = j0 < T;');
-  if (fwd) out('    let mk = select(vec4f(0.0), mask[(tok0 + min(j0, T - 4u)) / 4u], jok) != vec4f(0.0);');
-  out(`    var pts = array<vec4f, ${R}>();`);
-  rowLoop(out, R);
-  if (fwd) {
-    out('      pts[t] = select(vec4f(0.0), exp(probs[pi] - vec4f(mxs[t])) * invs[t], mk);');
-    out('      probs[pi] = pts[t];');
-  } else {
-    out('      pts[t] = probs[pi] * (dS[pi] - vec4f(dds[t]));');
-    out('      dS[pi] = pts[t];');
-  }
-  out('    }');
-  for (const t of range(R)) out(`    let pt${t} = pts[${t}];`);
-  pvTile(out, L, R, G, '    ');
-  out('  }');
-  for (const g of range(G)) {
-    out(`  if (lane + ${g * L}u < HS4) {`);
-    for (const t of range(R)) {
-      out(fwd
-        ? `    if (i0 + ${t}u < T) { out[(tok0 + i0 + ${t}u) * C4 + hoff + c${g}] = o${t}_${g}; }`
-        : `    if (i0 + ${t}u < T) { dqkv[(tok0 + i0 + ${t}u) * C34 + hoff + c${g}] = o${t}_${g} * p.scale; }`);
-    }
-    out('  }');
-  }
-  out('}');
-  return lines.join('\n') + '\n';
-}
-
-/** The kv half of the backward for a workgroup of L lanes: dk_j = scale·Σ_i ds(i, j) q_i, dv_j = Σ_i p(i, j) dout_i. */
-export function attentionKvCpuWgsl(L: Lanes = 8): string {
-  const R = 4 * L; // keys per workgroup: 4 per lane
-  const lines: string[] = [];
-  const out: Out = (s = '') => lines.push(s);
-  header(out, `attentionKvCpuWgsl(${L === 8 ? '' : L})`, L, [['dout', '(B·T, C/4)'], ['probs', '(B, NH, T, T/4) from the forward'], ['qkv', '(B·T, 3C/4)'], ['dS', '(B, NH, T, T/4) from attention_backward_q_cpu'], ['dqkv', '(B·T, 3C/4): the k and v parts are written']]);
-  out(`// Backward, kv half: one workgroup per (${R} keys × one group of ${4 * L} head dimensions, head h, sequence b): workgroup x`);
-  out(`// = key block · G + column group, G = ceil(HS / ${4 * L}). dk_j = scale·Σ_i ds(i, j) q_i, dv_j = Σ_i p(i, j) dout_i.`);
-  out('// Per 4 queries, lane l reads ds and p of its keys 4l..4l+3 (4×4 blocks, transposed) and broadcasts them; lane c owns');
-  out(`// columns 4c..4c+3 of its group for all ${R} keys. Padded keys have p = ds = 0, so dk = dv = 0 there.`);
-  out();
-  out(`@compute @workgroup_size(${L})`);
-  out('fn main(@builtin(workgroup_id) wg: vec3u, @builtin(subgroup_invocation_id) lane: u32) {');
-  out('  let T = p.T;');
-  out('  let T4 = T / 4u;');
-  out('  let C4 = p.C / 4u;');
-  out('  let C34 = 3u * C4;');
-  out('  let HS4 = p.HS / 4u;');
-  out(`  let G = (HS4 + ${L - 1}u) / ${L}u;`);
-  out('  let h = wg.y;');
-  out('  let b = wg.z;');
-  out(`  let j0 = (wg.x / G) * ${R}u;`);
-  out(`  let cg = (wg.x % G) * ${L}u + lane;   // this lane's column group (stored when < HS4)`);
-  out('  let c = min(cg, HS4 - 1u);');
-  out('  let tok0 = b * T;');
-  out('  let hoff = h * HS4;');
-  out('  let pbase = (b * p.NH + h) * T * T4;');
-  out('  let kj = min(j0 + 4u * lane, T - 4u) / 4u;   // this lane\'s 4 keys, as a vec4 index within a row');
-  out('  let kok = j0 + 4u * lane < T;');
-  for (const t of range(R)) out(`  var dk${t} = vec4f(0.0);\n  var dv${t} = vec4f(0.0);`);
-  out('  for (var i = 0u; i < T; i += 4u) {');
-  out('    let pr = pbase + i * T4 + kj;');
-  out('    var ds = transpose(mat4x4f(dS[pr], dS[pr + T4], dS[pr + 2u * T4], dS[pr + 3u * T4]));');
-  out('    var pp = transpose(mat4x4f(probs[pr], probs[pr + T4], probs[pr + 2u * T4], probs[pr + 3u * T4]));');
-  out('    if (!kok) { ds = mat4x4f(); pp = mat4x4f(); }');
-  out('    let qr = (tok0 + i) * C34 + hoff + c;');
-  out('    let qm = mat4x4f(qkv[qr], qkv[qr + C34], qkv[qr + 2u * C34], qkv[qr + 3u * C34]);');
-  out('    let dr = (tok0 + i) * C4 + hoff + c;');
-  out('    let om = mat4x4f(dout[dr], dout[dr + C4], dout[dr + 2u * C4], dout[dr + 3u * C4]);');
-  for (const l of range(L)) {
-    for (const k of range(4)) {
-      const t = 4 * l + k;
-      out(`    dk${t} += qm * subgroupBroadcast(ds[${k}], ${l}u);`);
-      out(`    dv${t} += om * subgroupBroadcast(pp[${k}], ${l}u);`);
-    }
-  }
-  out('  }');
-  out('  if (cg >= HS4) { return; }');
-  // stored in a loop from j0 (Mesa's NIR cannot unroll it): R inlined pairs of stores made the compile slower
-  out(`  let dks = array<vec4f, ${R}>(${range(R).map((t) => `dk${t}`).join(', ')});`);
-  out(`  let dvs = array<vec4f, ${R}>(${range(R).map((t) => `dv${t}`).join(', ')});`);
-  out(`  for (var j = j0; j < min(j0 + ${R}u, T); j++) {`);
-  out('    let o = (tok0 + j) * C34 + hoff + c;');
-  out('    dqkv[o + C4] = dks[j - j0] * p.scale;');
-  out('    dqkv[o + 2u * C4] = dvs[j - j0];');
-  out('  }');
-  out('}');
-  return lines.join('\n') + '\n';
-}
-
-/** The generated files, by shader path (what tools/gen-attention-cpu-wgsl.ts writes under shaders/), every form. */
-export function attentionCpuShaderFiles(): Record<string, string> {
-  const files: Record<string, string> = {};
-  for (const { lanes, rows, kv } of Object.values(FORMS)) {
-    for (const { G, R, fwd, q } of rows) {
-      files[fwd.shader] = attentionRowsCpuWgsl('forward', G, lanes, R);
-      files[q.shader] = attentionRowsCpuWgsl('backward-q', G, lanes, R);
-    }
-    files[kv.shader] = attentionKvCpuWgsl(lanes);
-  }
-  return files;
+  const v = FORMS[form].find((n) => 4 * ROWS[n].L * ROWS[n].G >= HS);
+  return v ? { G: ROWS[v].G, R: ROWS[v].R, fwd: ATTENTION_FORWARD_CPU[v], q: ATTENTION_BACKWARD_Q_CPU[v] } : null;
 }
 
 // ---------- builders ----------
@@ -339,12 +99,12 @@ export function cpuAttentionSupports(g: Gpu, a: { T: number; C: number; NH: numb
 }
 
 /** The form's lanes and its kernel pair for head size HS; refuses a form whose workgroup would not be one subgroup here. */
-function formFor(g: Gpu, label: string, form: CpuSubgroupForm | null, HS: number): { lanes: Lanes; v: RowsVariant; kv: typeof ATTENTION_BACKWARD_KV_CPU } {
+function formFor(g: Gpu, label: string, form: CpuSubgroupForm | null, HS: number): { lanes: Lanes; v: RowsVariant; kv: (typeof ATTENTION_BACKWARD_KV_CPU)[CpuSubgroupForm] } {
   if (!form) throw new Error(`${label}: ${cpuAttentionSupports(g, { T: 4, C: 4, NH: 1, views: [] })}; leave this shape to attentionForward / attentionBackward`);
-  if (cpuFormRuns(g, form)) throw new Error(`${label}: the CPU-class attention's ${form} form needs subgroups of ≥ ${CPU_FORMS[form].lanes} lanes; this device's form is ${cpuForm(g)} (leave the form to cpuSubgroupForm)`);
+  assertFormRuns(g, label, 'attention', form);
   const v = rowsVariant(form, HS);
   if (!v) throw new Error(`${label}: the CPU-class attention handles head sizes up to 64 (head size ${HS})`);
-  return { lanes: FORMS[form].lanes, v, kv: FORMS[form].kv };
+  return { lanes: KV[form].L, v, kv: ATTENTION_BACKWARD_KV_CPU[form] };
 }
 
 export interface CpuAttentionArgs { label: string; qkv: View; mask: View; out: View; probs: View; B: number; T: number; C: number; NH: number }

@@ -1,16 +1,16 @@
 /** Dispatch builders for shaders/ig/ (path sums, their Richardson combination, segment reductions). */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
-import { createParams, defineKernel, dispatch, grid, writeParams, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineKernel, defineVariants, dispatch, grid, writeParams, type Dispatch } from '../gpu/pipelines.ts';
 
-export const CONDUCTANCE = defineKernel({
+/** The path sum, one template (shaders/ig/conductance.wgsl) in two variants: 'gpu', one element per invocation, and
+ * 'cpu', the CPU class (software WebGPU): the same bindings, params and arithmetic, W = 4 elements per invocation with
+ * vec4 loads; chosen by `conductance` on a CPU-class device when R and outOff are multiples of 4. */
+export const CONDUCTANCE = defineVariants({
   shader: 'ig/conductance.wgsl',
   bindings: { y: 'read', g: 'read', out: 'rw', carry: 'rw', p: 'uniform' },
   params: { R: 'u32', k0: 'u32', count: 'u32', outOff: 'u32', rowOff: 'u32', wr: 'f32', wl: 'f32' },
-});
-/** The CPU class of CONDUCTANCE (software WebGPU): the same bindings, params and arithmetic, 4 elements per
- * invocation with vec4 loads; chosen by `conductance` on a CPU-class device when R and outOff are multiples of 4. */
-export const CONDUCTANCE_CPU = defineKernel({ ...CONDUCTANCE, shader: 'ig/conductance_cpu.wgsl' });
+}, { gpu: { W: 1 }, cpu: { W: 4 } });
 export const SEGMENTS = defineKernel({
   shader: 'ig/segments.wgsl',
   bindings: { inp: 'read', total: 'rw', seg: 'rw', p: 'uniform' },
@@ -58,14 +58,14 @@ export interface ConductanceArgs {
 export async function conductance(g: Gpu, a: ConductanceArgs): Promise<{ d: Dispatch; params: GPUBuffer }> {
   // (stride 1 passes no STRIDE constant: the plain sum keeps its pipeline)
   const cpu = g.kernels === 'cpu' && a.R % 4 === 0 && (a.outOff ?? 0) % 4 === 0 && [a.y, a.g, a.out, a.carry].every((v) => v.offset % 16 === 0);
-  const k = await g.pipelines.get(cpu ? CONDUCTANCE_CPU : CONDUCTANCE, { constants: { Y_GELU: !!a.yGelu, ...(a.stride && a.stride > 1 ? { STRIDE: a.stride } : {}) } });
-  const params = createParams(g, CONDUCTANCE, `${a.label} params`, { R: a.R, k0: 0, count: 0, outOff: a.outOff ?? 0, rowOff: a.rowOff ?? 0, wr: 1, wl: 0 });
+  const k = await g.pipelines.get(CONDUCTANCE[cpu ? 'cpu' : 'gpu'], { constants: { Y_GELU: !!a.yGelu, ...(a.stride && a.stride > 1 ? { STRIDE: a.stride } : {}) } });
+  const params = createParams(g, CONDUCTANCE.gpu, `${a.label} params`, { R: a.R, k0: 0, count: 0, outOff: a.outOff ?? 0, rowOff: a.rowOff ?? 0, wr: 1, wl: 0 });
   return { d: dispatch(g, k, a.label, { y: a.y, g: a.g, out: a.out, carry: a.carry, p: params }, grid(g, Math.ceil(a.R / 256))), params }; // (CPU class: 64 invocations × 4 elements)
 }
 
 /** Rewrites a conductance uniform for one chunk: points k0..k0+count-1, right/left rule weights wr, wl. */
 export function setConductanceChunk(g: Gpu, params: GPUBuffer, R: number, outOff: number, rowOff: number, k0: number, count: number, wr: number, wl: number): void {
-  writeParams(g, CONDUCTANCE, params, { R, k0, count, outOff, rowOff, wr, wl });
+  writeParams(g, CONDUCTANCE.gpu, params, { R, k0, count, outOff, rowOff, wr, wl });
 }
 
 /** a = ca·a + cb·b over R elements, in place (Richardson: ca = 4/3, cb = −1/3). */

@@ -1,8 +1,8 @@
 /** Dispatch builders for shaders/layernorm/. */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
-import { createParams, defineKernel, dispatch, grid, type Dispatch } from '../gpu/pipelines.ts';
-import { CPU_FORMS, cpuForm, cpuFormRuns, cpuSubgroupForm, type CpuSubgroupForm } from './matmul-cpu.ts';
+import { createParams, defineKernel, defineVariants, dispatch, grid, type Dispatch } from '../gpu/pipelines.ts';
+import { cpuForm, cpuSubgroupForm, assertFormRuns, type CpuSubgroupForm } from './matmul-cpu.ts';
 
 export const LAYERNORM_FORWARD = defineKernel({
   shader: 'layernorm/layernorm_forward.wgsl',
@@ -17,17 +17,12 @@ export const LAYERNORM_BACKWARD = defineKernel({
 
 /**
  * The CPU class (software WebGPU): the same bindings and params, vec4 loads, subgroup sums, one workgroup per row that
- * is one subgroup: 8 lanes (form 'sg8', subgroups of ≥ 8 lanes: lavapipe) or 4 ('sg4', 4..7 lanes: SwiftShader).
+ * is one subgroup: 8 lanes (form 'sg8', subgroups of ≥ 8 lanes: lavapipe) or 4 ('sg4', 4..7 lanes: SwiftShader). One
+ * template each (shaders/layernorm/layernorm_*_cpu.wgsl, L lanes), a variant per form.
  */
-export const LAYERNORM_FORWARD_CPU = defineKernel({ ...LAYERNORM_FORWARD, shader: 'layernorm/layernorm_forward_cpu.wgsl' });
-export const LAYERNORM_BACKWARD_CPU = defineKernel({ ...LAYERNORM_BACKWARD, shader: 'layernorm/layernorm_backward_cpu.wgsl' });
-export const LAYERNORM_FORWARD_CPU_SG4 = defineKernel({ ...LAYERNORM_FORWARD, shader: 'layernorm/layernorm_forward_cpu_sg4.wgsl' });
-export const LAYERNORM_BACKWARD_CPU_SG4 = defineKernel({ ...LAYERNORM_BACKWARD, shader: 'layernorm/layernorm_backward_cpu_sg4.wgsl' });
-
-const CPU_KERNELS = {
-  sg8: { forward: LAYERNORM_FORWARD_CPU, backward: LAYERNORM_BACKWARD_CPU },
-  sg4: { forward: LAYERNORM_FORWARD_CPU_SG4, backward: LAYERNORM_BACKWARD_CPU_SG4 },
-} as const;
+const CPU_VARIANTS = { sg8: { L: 8 }, sg4: { L: 4 } } as const satisfies Record<CpuSubgroupForm, { L: number }>;
+export const LAYERNORM_FORWARD_CPU = defineVariants({ ...LAYERNORM_FORWARD, shader: 'layernorm/layernorm_forward_cpu.wgsl' }, CPU_VARIANTS);
+export const LAYERNORM_BACKWARD_CPU = defineVariants({ ...LAYERNORM_BACKWARD, shader: 'layernorm/layernorm_backward_cpu.wgsl' }, CPU_VARIANTS);
 
 /**
  * The CPU-class form a CPU-class device runs for this width and these views (`cpuForm`'s), or null: the GPU class
@@ -43,7 +38,7 @@ function layernormForm(g: Gpu, label: string, C: number, views: (View | null | u
   const form = cpuLayernorm(g, C, views);
   if (!forced) return form;
   if (!form) throw new Error(`${label}: the CPU-class LayerNorm's ${forced} form was asked for, but this device and shape run the GPU class (kernels '${g.kernels}', C=${C}, form ${cpuForm(g)})`);
-  if (cpuFormRuns(g, forced)) throw new Error(`${label}: the CPU-class LayerNorm's ${forced} form needs subgroups of ≥ ${CPU_FORMS[forced].lanes} lanes; this device's form is ${cpuForm(g)}`);
+  assertFormRuns(g, label, 'LayerNorm', forced);
   return forced;
 }
 
@@ -64,7 +59,7 @@ export interface LayernormArgs {
 export async function layernormForward(g: Gpu, x: LayernormArgs, form?: CpuSubgroupForm): Promise<Dispatch> {
   const cpu = layernormForm(g, x.label, x.C, [x.a, x.b, x.weight, x.bias, x.out, x.s], form);
   const k = cpu
-    ? await g.pipelines.get(CPU_KERNELS[cpu].forward, { constants: { HAS_RES: !!x.b } })
+    ? await g.pipelines.get(LAYERNORM_FORWARD_CPU[cpu], { constants: { HAS_RES: !!x.b } })
     : await g.pipelines.get(LAYERNORM_FORWARD, { constants: { HAS_RES: !!x.b, WG: wgFor(x.C) } });
   const p = createParams(g, k.def, `${x.label} params`, { rows: x.rows, C: x.C, eps: x.eps });
   return dispatch(g, k, x.label, { a: x.a, b: x.b, gamma: x.weight, beta: x.bias, out: x.out, s: x.s, stats: x.stats, p }, grid(g, x.rows));
@@ -83,7 +78,7 @@ export interface LayernormBackArgs {
 export async function layernormBackward(g: Gpu, x: LayernormBackArgs, form?: CpuSubgroupForm): Promise<Dispatch> {
   const cpu = layernormForm(g, x.label, x.C, [x.dout, x.s, x.weight, x.ds], form);
   const k = cpu
-    ? await g.pipelines.get(CPU_KERNELS[cpu].backward)
+    ? await g.pipelines.get(LAYERNORM_BACKWARD_CPU[cpu])
     : await g.pipelines.get(LAYERNORM_BACKWARD, { constants: { WG: wgFor(x.C) } });
   const p = createParams(g, k.def, `${x.label} params`, { rows: x.rows, C: x.C });
   return dispatch(g, k, x.label, { dout: x.dout, s: x.s, gamma: x.weight, stats: x.stats, ds: x.ds, p }, grid(g, x.rows));

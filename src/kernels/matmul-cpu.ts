@@ -10,165 +10,45 @@
  *     rows), and handed to every lane with `subgroupBroadcast` (one load feeds L lanes); B is read as 4 `vec4`s
  *     (a `mat4x4f`): rows n..n+3 of W (N, K) when TRANS_B, rows k..k+3 of B (K, N) otherwise;
  *   - the epilogues of shaders/matmul/epilogue.wgsl (none, ffn-up, ffn-down-back, add) on `vec4`s of out.
- * Three forms (`CpuForm`, `CPU_FORMS`), one chosen per device by `cpuForm`: 'sg8' (matmul_cpu.wgsl, L = 8, R = 32:
- * subgroups of ≥ 8 lanes, lavapipe), 'sg4' (matmul_cpu_sg4.wgsl, L = 4, R = 16: subgroups of ≥ 4 lanes, SwiftShader's
- * are exactly 4; on SwiftShader 32 accumulators per lane ran 1.6–1.75× slower than 16–24, bench/RESULTS.md), 'nosg'
- * (matmul_cpu_nosg.wgsl, L = 8, R = 32, each lane reading its 32 A rows itself: no `subgroups` feature, or narrower).
+ * Three forms (`CpuForm`, `CPU_FORMS`), one chosen per device by `cpuForm`, each a variant of the template
+ * shaders/matmul/matmul_cpu.wgsl (`MATMUL_CPU`, src/gpu/template.ts): 'sg8' (L = 8, R = 32: subgroups of ≥ 8 lanes,
+ * lavapipe), 'sg4' (L = 4, R = 16: subgroups of ≥ 4 lanes, SwiftShader's are exactly 4; on SwiftShader 32
+ * accumulators per lane ran 1.6–1.75× slower than 16–24, bench/RESULTS.md), 'nosg' (L = 8, R = 32, each lane reading
+ * its 32 A rows itself: no `subgroups` feature, or narrower).
  * All need K % 4 == 0, N % 4 == 0 and 16-byte aligned views (`cpuMatmulSupports`); other products use the
  * GPU-class family.
- *
- * The WGSL is generated (`matmulCpuWgsl`) and committed as shaders/matmul/matmul_cpu.wgsl, matmul_cpu_sg4.wgsl
- * and matmul_cpu_nosg.wgsl (`node --import tsx tools/gen-cpu-wgsl.ts` rewrites them; test/matmul-cpu.test.ts
- * checks they are current), so the browser bundle, IR_NEURONS_PRINT_WGSL and test/kernel-wgsl.test.ts see plain files.
  *
  * Numerics: per output, K/4 partial dot products of 4 terms (a different order from the GPU-class family's one
  * fma per k): within f32 rounding of it, not bitwise equal; the three forms add in the same order.
  */
 import type { View } from '../gpu/arena.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { createParams, defineKernel, dispatch, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineVariants, dispatch, type Dispatch } from '../gpu/pipelines.ts';
 
 /** Columns per invocation (one `vec4` of out); rows per invocation and invocations per workgroup are the form's. */
 const COLS = 4;
 
-const cpuKernel = (shader: string) => defineKernel({
-  shader,
-  bindings: { inp: 'read', w: 'read', bias: 'read', mask: 'read', aux: 'read', out: 'rw', out2: 'rw', p: 'uniform' },
-  params: { M: 'u32', N: 'u32', K: 'u32' },
-});
-export const MATMUL_CPU = cpuKernel('matmul/matmul_cpu.wgsl');
-export const MATMUL_CPU_SG4 = cpuKernel('matmul/matmul_cpu_sg4.wgsl');
-export const MATMUL_CPU_NOSG = cpuKernel('matmul/matmul_cpu_nosg.wgsl');
-
 /**
- * The CPU-class matmul's forms: subgroup broadcasts in a workgroup of 8 lanes or of 4, or none; `lanes` invocations
- * per workgroup, `rows` rows per workgroup and per invocation (a workgroup's tile: rows × 4·lanes).
+ * The CPU-class matmul's forms: subgroup broadcasts (SUBGROUPS) in a workgroup of L = 8 lanes or of 4, or none; R
+ * rows per workgroup and per invocation (a workgroup's tile: R × 4·L).
  */
 export type CpuForm = 'sg8' | 'sg4' | 'nosg';
-export const CPU_FORMS = {
-  sg8: { def: MATMUL_CPU, subgroups: true, lanes: 8, rows: 32 },
-  sg4: { def: MATMUL_CPU_SG4, subgroups: true, lanes: 4, rows: 16 },
-  nosg: { def: MATMUL_CPU_NOSG, subgroups: false, lanes: 8, rows: 32 },
-} as const satisfies Record<CpuForm, { def: typeof MATMUL_CPU; subgroups: boolean; lanes: 4 | 8; rows: number }>;
+const FORMS = {
+  sg8: { L: 8, R: 32, SUBGROUPS: true },
+  sg4: { L: 4, R: 16, SUBGROUPS: true },
+  nosg: { L: 8, R: 32, SUBGROUPS: false },
+} as const satisfies Record<CpuForm, { L: 4 | 8; R: number; SUBGROUPS: boolean }>;
 
-/** The generated files, by shader path (what tools/gen-cpu-wgsl.ts writes under shaders/). */
-export function cpuShaderFiles(): Record<string, string> {
-  return Object.fromEntries(Object.values(CPU_FORMS).map((f) => [f.def.shader, matmulCpuWgsl(f.subgroups, f.lanes, f.rows)]));
-}
+/** The variants of shaders/matmul/matmul_cpu.wgsl, one per form. */
+export const MATMUL_CPU = defineVariants({
+  shader: 'matmul/matmul_cpu.wgsl',
+  bindings: { inp: 'read', w: 'read', bias: 'read', mask: 'read', aux: 'read', out: 'rw', out2: 'rw', p: 'uniform' },
+  params: { M: 'u32', N: 'u32', K: 'u32' },
+}, FORMS);
 
-/**
- * The kernel's WGSL for a workgroup of `lanes` invocations, each owning `rows` rows: with subgroup broadcasts of A
- * (the workgroup must be one subgroup), or (subgroups = false) every lane loading its own A rows.
- */
-export function matmulCpuWgsl(subgroups: boolean, lanes: 4 | 8 = 8, rows = 32): string {
-  const R = rows, L = lanes;
-  if (R % L) throw new Error(`matmulCpuWgsl: ${R} rows do not split over ${L} lanes`);
-  const T = Array.from({ length: R }, (_, t) => t);
-  const perLane = R / L; // A rows each lane loads (subgroup form)
-  const I = Array.from({ length: perLane }, (_, i) => i);
-  const lines: string[] = [];
-  const out = (s = '') => lines.push(s);
-  const call = [subgroups, ...(L !== 8 || R !== 32 ? [L] : []), ...(R !== 32 ? [R] : [])].join(', '); // the defaults unsaid
-  out(`// GENERATED by src/kernels/matmul-cpu.ts (matmulCpuWgsl(${call})); do not edit: \`node --import tsx tools/gen-cpu-wgsl.ts\`.`);
-  out('// matmul, CPU class: out(M, N) = inp(M, K) · B [+ bias(N)], then the epilogue (EPI, as shaders/matmul/epilogue.wgsl).');
-  out('//   TRANS_B = true : B is W stored (N, K) (nn.Linear forward); false: B stored (K, N) (activation backward).');
-  out(`// A workgroup of ${L} invocations computes ${R} rows × ${L * COLS} columns; invocation c owns columns 4c..4c+3 of the`);
-  out(`// tile in ${R} vec4 accumulators (acc<t> = row t). Per K step of 4: ${subgroups
-    ? `lane l reads rows ${I.map((i) => (i ? `l+${i * L}` : 'l')).join(', ')} of A as vec4 and subgroupBroadcast hands each to all ${L} lanes`
-    : `each lane reads all ${R} rows of A as vec4 (no subgroups: ${L}× the A loads of matmul_cpu.wgsl)`};`);
-  out('// B is read as 4 vec4 (a mat4x4f). No workgroup memory, no barriers. Rows and columns past M, N are clamped for');
-  out('// loading and not stored. Needs K % 4 == 0, N % 4 == 0, 16-byte aligned views (src/kernels/matmul-cpu.ts checks).');
-  if (subgroups) out(`// Needs subgroups of at least ${L} lanes, so that the workgroup is one subgroup (the host checks the adapter).`);
-  out('// Bindings: inp (M,K/4), w (N,K/4) or (K,N/4), bias (N/4), mask (N/4), aux (M,N/4), out (M,N/4), out2 (M,N/4), Params.');
-  out('// Numerics: per output, K/4 dot products of 4 terms added in K order: within f32 rounding of matmul.wgsl.');
-  if (subgroups) out('enable subgroups;');
-  out('#include "common/gelu.wgsl"');
-  out();
-  out('struct Params { M: u32, N: u32, K: u32, _pad: u32 }');
-  out();
-  out('@group(0) @binding(0) var<storage, read_write> inp: array<vec4<f32>>;  // (M, K/4)');
-  out('@group(0) @binding(1) var<storage, read_write> w: array<vec4<f32>>;    // (N, K/4) when TRANS_B, else (K, N/4)');
-  out('@group(0) @binding(2) var<storage, read_write> bias: array<vec4<f32>>; // (N/4)');
-  out('@group(0) @binding(3) var<storage, read_write> mask: array<vec4<f32>>; // (N/4)');
-  out('@group(0) @binding(4) var<storage, read_write> aux: array<vec4<f32>>;  // (M, N/4)');
-  out('@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;  // (M, N/4)');
-  out('@group(0) @binding(6) var<storage, read_write> out2: array<vec4<f32>>; // (M, N/4)');
-  out('@group(0) @binding(7) var<uniform> p: Params;');
-  out();
-  out('override TRANS_B: bool = true;');
-  out('override HAS_BIAS: bool = true;');
-  out('override EPI: u32 = 0u;');
-  out();
-  out('fn gelu4(x: vec4f) -> vec4f { return vec4f(gelu(x.x), gelu(x.y), gelu(x.z), gelu(x.w)); }');
-  out('fn gelu_grad4(x: vec4f) -> vec4f { return vec4f(gelu_grad(x.x), gelu_grad(x.y), gelu_grad(x.z), gelu_grad(x.w)); }');
-  out();
-  out('/** Writes out[m, 4·c4 .. 4·c4+3] from the finished sums, as epilogue.wgsl\'s `store` does per element. */');
-  out('fn store4(m: u32, c4: u32, acc: vec4f) {');
-  out('  var v = acc;');
-  out('  if (HAS_BIAS) { v += bias[c4]; }');
-  out('  let idx = m * (p.N / 4u) + c4;');
-  out('  if (EPI == 1u) {');
-  out('    v *= mask[c4];');
-  out('    out[idx] = v;');
-  out('    out2[idx] = gelu4(v);');
-  out('  } else if (EPI == 2u) {');
-  out('    out[idx] = v * gelu_grad4(aux[idx]) * mask[c4];');
-  out('    out2[idx] = v;');
-  out('  } else if (EPI == 3u) {');
-  out('    out[idx] = v + aux[idx];');
-  out('  } else {');
-  out('    out[idx] = v;');
-  out('  }');
-  out('}');
-  out();
-  out(`@compute @workgroup_size(${L})`);
-  out(subgroups
-    ? 'fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) lane: u32) {'
-    : 'fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32) {');
-  out('  let k4n = p.K / 4u;');
-  out('  let n4 = p.N / 4u;');
-  out(`  let r0 = wg.y * ${R}u;`);
-  out(`  let c4s = wg.x * ${L}u + li;     // this invocation's column group (stored when < n4)`);
-  out('  let c4 = min(c4s, n4 - 1u);      // clamped for loading');
-  out('  let last = p.M - 1u;');
-  if (subgroups) {
-    for (const i of I) out(`  let ra${i} = min(r0 + lane + ${i * L}u, last) * k4n; // A row r0 + lane + ${i * L}`);
-  } else {
-    for (const t of T) out(`  let ra${t} = min(r0 + ${t}u, last) * k4n;`);
-  }
-  out('  let wstride = select(n4, k4n, TRANS_B);');
-  out('  let wbase = select(c4, 4u * c4 * k4n, TRANS_B);');
-  out('  let wstep = select(4u * n4, 1u, TRANS_B);');
-  for (const t of T) out(`  var acc${t} = vec4f(0.0);`);
-  out('  for (var k = 0u; k < k4n; k++) {');
-  out('    let o = wbase + k * wstep;');
-  out('    // columns of b: B[k + j, 4c4 ..] (B stored (K, N)); TRANS_B reads W rows 4c4 + j along K and transposes');
-  out('    let bm = mat4x4f(w[o], w[o + wstride], w[o + 2u * wstride], w[o + 3u * wstride]);');
-  out('    var b = bm;');
-  out('    if (TRANS_B) { b = transpose(bm); }');
-  if (subgroups) {
-    for (const i of I) out(`    let a${i} = inp[ra${i} + k];`);
-    for (const i of I) {
-      for (let l = 0; l < L; l++) {
-        const t = i * L + l;
-        out(`    acc${t} += b * subgroupBroadcast(a${i}, ${l}u);`);
-      }
-    }
-  } else {
-    for (const t of T) out(`    acc${t} += b * inp[ra${t} + k];`);
-  }
-  out('  }');
-  out('  if (c4s >= n4) { return; }');
-  // The epilogue in a loop the compiler cannot unroll: one copy of store4 instead of one per row. On lavapipe each
-  // storage access is a per-lane load with its own bounds branch and GELU ~40 instructions a lane, so R copies made
-  // its first-use (LLVM) compile 2-17x longer (bench/RESULTS.md); the loop costs nothing measurable at run time.
-  out(`  let accs = array<vec4f, ${R}>(${T.map((t) => `acc${t}`).join(', ')});`);
-  // (a loop from r0, not from 0: with a constant start, Mesa's NIR finds the bound R and unrolls it again)
-  out(`  let m1 = min(r0 + ${R}u, p.M);`);
-  out('  for (var m = r0; m < m1; m++) { store4(m, c4, accs[m - r0]); }');
-  out('}');
-  return lines.join('\n') + '\n';
-}
+/** Per form: its description, and its lanes per workgroup and rows per workgroup (and per invocation). */
+const form = <F extends CpuForm>(f: F) => ({ def: MATMUL_CPU[f], subgroups: FORMS[f].SUBGROUPS, lanes: FORMS[f].L, rows: FORMS[f].R });
+export const CPU_FORMS = { sg8: form('sg8'), sg4: form('sg4'), nosg: form('nosg') };
 
 // ---------- the builder ----------
 export type CpuEpilogue = 'none' | 'ffn-up' | 'ffn-down-back' | 'add';
@@ -196,13 +76,22 @@ export function cpuForm(g: Pick<Gpu, 'features' | 'adapterInfo'>): CpuForm {
   return lanes >= 8 ? 'sg8' : lanes >= 4 ? 'sg4' : 'nosg';
 }
 
-/** Why `form` cannot run on this device (its workgroup would not be one subgroup), or null when it can. */
-export function cpuFormRuns(g: Pick<Gpu, 'features' | 'adapterInfo'>, form: CpuForm): string | null {
+/**
+ * Why `kernel`'s (the CPU-class matmul's, attention's, LayerNorm's) `form` cannot run on this device — its workgroup
+ * would not be one subgroup — or null when it can. Every family's forms have the matmul's lanes.
+ */
+export function cpuFormRuns(g: Pick<Gpu, 'features' | 'adapterInfo'>, form: CpuForm, kernel = 'matmul'): string | null {
   const { subgroups, lanes } = CPU_FORMS[form];
   if (!subgroups || subgroupLanes(g) >= lanes) return null;
   const { subgroupMinSize: lo, subgroupMaxSize: hi } = g.adapterInfo;
   const has = !g.features.includes('subgroups') ? 'no subgroups feature' : lo === undefined ? 'subgroups of unreported size' : `subgroups of ${lo === hi || hi === undefined ? lo : `${lo}..${hi}`} lanes`;
-  return `the CPU-class matmul's ${form} form needs subgroups of ≥ ${lanes} lanes; this adapter has ${has} (its form is ${cpuForm(g)})`;
+  return `the CPU-class ${kernel}'s ${form} form needs subgroups of ≥ ${lanes} lanes; this adapter has ${has} (its form is ${cpuForm(g)})`;
+}
+
+/** The one refusal of a form forced (tests, benches) where it cannot run: throws, naming the dispatch and the kernel. */
+export function assertFormRuns(g: Pick<Gpu, 'features' | 'adapterInfo'>, label: string, kernel: string, form: CpuForm): void {
+  const why = cpuFormRuns(g, form, kernel);
+  if (why) throw new Error(`${label}: ${why}; leave the form to cpuForm`);
 }
 
 /** The forms with subgroup broadcasts: the CPU-class attention and LayerNorm have only these (no form without). */
@@ -229,8 +118,7 @@ export function cpuMatmulSupports(a: { M: number; N: number; K: number; inp?: Vi
 export async function matmulCpu(g: Gpu, a: CpuMatmulArgs, form: CpuForm = cpuForm(g)): Promise<Dispatch> {
   const why = cpuMatmulSupports(a);
   if (why) throw new Error(`${a.label}: ${why}; use the GPU-class family (matmul with IR_NEURONS_KERNELS=gpu)`);
-  const formWhy = cpuFormRuns(g, form);
-  if (formWhy) throw new Error(`${a.label}: ${formWhy}; leave the form to cpuForm`);
+  assertFormRuns(g, a.label, 'matmul', form);
   const { def, lanes, rows } = CPU_FORMS[form];
   const k = await g.pipelines.get(def, { constants: { TRANS_B: a.transB, HAS_BIAS: !!a.bias, EPI: EPI[a.epilogue ?? 'none'] } });
   const p = createParams(g, k.def, `${a.label} params`, { M: a.M, N: a.N, K: a.K });
