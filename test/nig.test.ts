@@ -91,6 +91,29 @@ needsShared(S, 'same result at chunk sizes 1, 7 and all points (≤ 1e-5), for e
   }
 });
 
+needsShared(S, 'one host round trip for a pair\'s path, whatever its chunks: F and ∂F/∂x of every chunk are collected on the GPU and read once', async () => {
+  const { waitStats } = await import('../src/gpu/wait.ts');
+  const { eng, pairs } = await engineFor('tiny-minilm');
+  const waits = async (chunk: number) => {
+    await eng.attribute(pairs[2], { steps: 20, rule: 'right', chunk }); // (plans built and kernels compiled first)
+    const before = waitStats.waits;
+    const r = await eng.attribute(pairs[2], { steps: 20, rule: 'right', chunk });
+    return { waits: waitStats.waits - before, r };
+  };
+  const one = await waits(21), seven = await waits(3);
+  assert.is(one.r.chunk, 21);
+  assert.is(seven.r.chunk, 3);
+  assert.is(seven.waits, one.waits, `7 chunks wait as often as 1 (${seven.waits} vs ${one.waits})`);
+  assert.ok(one.waits <= 3, `waits per pair: ${one.waits}`);
+  assert.ok(relL2(seven.r.F, one.r.F) <= 1e-6 && relL2(seven.r.nigPre, one.r.nigPre) <= 1e-5);
+  // with a progress callback, one wait per chunk more, and the progress of every chunk in order
+  const seen: number[] = [];
+  const before = waitStats.waits;
+  await eng.attribute(pairs[2], { steps: 20, rule: 'right', chunk: 3, onProgress: (d) => seen.push(d) });
+  assert.equal(seen, [3, 6, 9, 12, 15, 18, 21]);
+  assert.is(waitStats.waits - before, seven.waits + 7);
+});
+
 needsShared(S, 'several pairs of one padded length share a batch: results equal separate runs and the fixtures', async () => {
   const { eng, pairs, R } = await engineFor('tiny-minilm');
   // pairs 2 (23 tokens) and 4 (22 tokens) both run at 24

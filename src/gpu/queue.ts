@@ -52,22 +52,53 @@ function staging(g: GpuContext, bytes: number, label: string): GPUBuffer {
 /** Reads several ranges back at once: one staging buffer (kept for the next read), one submit, one wait and one map for all of them. */
 export async function readViews(g: GpuContext, ranges: ReadRange[]): Promise<Float32Array[]> {
   if (!ranges.length) return [];
-  const at = [0]; // range i is bytes at[i]..at[i + 1] of the staging buffer
-  for (const r of ranges) at.push(at[at.length - 1] + (r.count ?? r.view.size / 4 - (r.elemOffset ?? 0)) * 4);
-  const bytes = at[ranges.length];
-  const label = ranges.length === 1 ? `read ${ranges[0].view.name}` : `read ${ranges.length} views`;
-  const buf = staging(g, Math.max(4, bytes), label);
-  const enc = g.device.createCommandEncoder({ label });
-  ranges.forEach((r, i) => {
-    if (at[i + 1] > at[i]) enc.copyBufferToBuffer(r.view.buffer, r.view.offset + (r.elemOffset ?? 0) * 4, buf, at[i], at[i + 1] - at[i]);
-  });
-  submitCommands(g, enc.finish());
-  await settle(g);
-  await quietly(buf.mapAsync(GPUMapMode.READ, 0, Math.max(4, bytes)), g);
-  const all = buf.getMappedRange(0, Math.max(4, bytes));
-  const out = ranges.map((_, i) => new Float32Array(all.slice(at[i], at[i + 1])));
-  buf.unmap();
-  giveBuffer(g, buf);
-  if (g.lostMessage) throw new Error(g.lostMessage);
-  return out;
+  const c = new Collect(g, ranges.reduce((a, r) => a + rangeBytes(r), 0), ranges.length === 1 ? `read ${ranges[0].view.name}` : `read ${ranges.length} views`);
+  c.add(ranges);
+  return c.read();
+}
+
+const rangeBytes = (r: ReadRange) => (r.count ?? r.view.size / 4 - (r.elemOffset ?? 0)) * 4;
+
+/**
+ * A read-back gathered over several submits: each `add` copies its ranges into one staging buffer after
+ * everything submitted before it (no wait), and `read` waits once and maps once for all of them. The NIG path
+ * collects F and ∂F/∂x of every chunk this way, so a pair costs one host round trip, not one per chunk.
+ */
+export class Collect {
+  private readonly buf: GPUBuffer;
+  private at = 0;
+  private readonly slices: [number, number][] = [];
+
+  constructor(private readonly g: GpuContext, readonly bytes: number, private readonly label: string) {
+    this.buf = staging(g, Math.max(4, bytes), label);
+  }
+
+  /** Copies `ranges` in (after the work submitted so far); returns their indices in what `read` returns. */
+  add(ranges: ReadRange[]): number[] {
+    const enc = this.g.device.createCommandEncoder({ label: this.label });
+    const ids = ranges.map((r) => {
+      const n = rangeBytes(r);
+      if (this.at + n > this.bytes) throw new Error(`${this.label}: ${this.at + n} bytes collected, ${this.bytes} reserved`);
+      if (n > 0) enc.copyBufferToBuffer(r.view.buffer, r.view.offset + (r.elemOffset ?? 0) * 4, this.buf, this.at, n);
+      this.slices.push([this.at, this.at + n]);
+      this.at += n;
+      return this.slices.length - 1;
+    });
+    submitCommands(this.g, enc.finish());
+    return ids;
+  }
+
+  /** Waits for everything submitted, maps once, and returns every added range (in the order added). */
+  async read(): Promise<Float32Array[]> {
+    const { g, buf } = this;
+    const bytes = Math.max(4, this.at);
+    await settle(g);
+    await quietly(buf.mapAsync(GPUMapMode.READ, 0, bytes), g);
+    const all = buf.getMappedRange(0, bytes);
+    const out = this.slices.map(([a, b]) => new Float32Array(all.slice(a, b)));
+    buf.unmap();
+    giveBuffer(g, buf);
+    if (g.lostMessage) throw new Error(g.lostMessage);
+    return out;
+  }
 }

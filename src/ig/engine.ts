@@ -8,7 +8,7 @@
 import { Arena, writeView, type View } from '../gpu/arena.ts';
 import type { Lease } from '../gpu/plans.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
-import { readViews, submit, submitCommands } from '../gpu/queue.ts';
+import { Collect, readViews, settle, submit, submitCommands } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
 import type { BertGpu, ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
@@ -401,7 +401,14 @@ export class NigEngine {
       return { ids: pairs[s].ids, baseIds: job.baseIds[s], typeIds: pairs[s].typeIds };
     });
     const one = alphas.indexOf(1); // ∂F/∂x at α = 1 is read where that point runs
-    for (const { k0, count } of chunks(points, rowsPerSlot)) {
+    const parts = chunks(points, rowsPerSlot);
+    const grads = one >= 0 && !job.light;
+    // F of every chunk and each pair's ∂F/∂x at α = 1 go into one staging buffer as the chunks are submitted, and are
+    // read once at the end: no host round trip per chunk (with `onProgress`, a wait per chunk for the progress alone)
+    const collect = new Collect(g, 4 * (parts.length * P + (grads ? pairs.length * T * C : 0)), `NIG path of ${pairs.length} pair(s)`);
+    const fIds: number[] = [];
+    let gIds: number[] = [];
+    for (const { k0, count } of parts) {
       // (one pair: no backward on the rows after its last point, nor on a last point that weighs nothing; the
       // pass is built before the uniforms below are written, which include its own)
       const backRows = pairs.length > 1 ? P : count - (job.skipLast && k0 + count === points ? 1 : 0);
@@ -410,15 +417,18 @@ export class NigEngine {
       for (const c of at.cond) setConductanceChunk(g, c.params, c.R, c.outOff, c.rowOff, k0, count, wr, wl);
       for (const c of at.stash) setStash(g, c.params, { R: c.R, count, rowOff: c.rowOff, base: base + k0 });
       await submit(g, pass, `NIG points ${k0}..${k0 + count - 1}`);
-      // F of the chunk, and every pair's ∂F/∂x at α = 1 where this chunk has it: one read-back
-      const grads = one >= k0 && one < k0 + count && !job.light;
-      const [f, ...gs] = await readViews(g, [{ view: back.F, count: P }, ...(grads ? pairs.map((_, s) => ({ view: back.ds0, count: T * C, elemOffset: (s * rowsPerSlot + one - k0) * T * C })) : [])]);
-      for (let s = 0; s < pairs.length; s++) {
-        out.F[s].set(f.subarray(s * rowsPerSlot, s * rowsPerSlot + count), k0);
-        if (grads) out.gradIn[s] = gs[s];
+      fIds.push(collect.add([{ view: back.F, count: P }])[0]);
+      if (grads && one >= k0 && one < k0 + count) gIds = collect.add(pairs.map((_, s) => ({ view: back.ds0, count: T * C, elemOffset: (s * rowsPerSlot + one - k0) * T * C })));
+      if (onProgress) {
+        await settle(g);
+        onProgress(k0 + count, points);
       }
-      onProgress?.(k0 + count, points);
     }
+    const got = await collect.read();
+    parts.forEach(({ k0, count }, i) => {
+      for (let s = 0; s < pairs.length; s++) out.F[s].set(got[fIds[i]].subarray(s * rowsPerSlot, s * rowsPerSlot + count), k0);
+    });
+    gIds.forEach((id, s) => { out.gradIn[s] = got[id]; });
     if (!job.stores && alphas[0] === 1) for (const f of out.F) f.reverse(); // F along the path from α = 0
     return out;
   }
