@@ -1,5 +1,5 @@
 /**
- * BERT on the GPU: weights uploaded once, forward plans (lists of dispatches over one activation arena)
+ * A BERT-family cross-encoder on the GPU (BERT, RoBERTa/XLM-R, ELECTRA, DistilBERT: src/model/config.ts): weights uploaded once, forward plans (lists of dispatches over one activation arena)
  * built per (batch, length, save) and kept in `plans` (src/gpu/plans.ts: the one owner of every plan built on this
  * model, the NIG engine's included, kept by a memory budget). A plan that saves for backward keeps every layer's
  * activations under its own name; a scoring plan reuses one scratch buffer per kind.
@@ -11,6 +11,7 @@ import type { Dispatch } from '../gpu/pipelines.ts';
 import { readView, submit } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
 import type { BertConfig, BertWeights, EncodedPair } from './types.ts';
+import { embeddingSize, headActivation, positionIds } from './config.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { layernormForward } from '../kernels/layernorm.ts';
 import { embeddingsForward } from '../kernels/embeddings.ts';
@@ -61,6 +62,7 @@ export class BertGpu {
     const put = (v: View, d: Float32Array) => writeView(this.g, v, d);
     put(wv.wordEmb, w.wordEmb.data); put(wv.posEmb, w.posEmb.data); put(wv.typeEmb, w.typeEmb.data);
     put(wv.embLnG, w.embLnG.data); put(wv.embLnB, w.embLnB.data);
+    if (wv.projW && wv.projB) { put(wv.projW, w.projW!.data); put(wv.projB, w.projB!.data); }
     put(wv.poolW, w.poolW.data); put(wv.poolB, w.poolB.data); put(wv.clsW, w.clsW.data); put(wv.clsB, w.clsB.data);
     w.layers.forEach((L, l) => {
       const v = wv.layers[l];
@@ -114,15 +116,18 @@ export class BertGpu {
     return { ...shape, layout, arena, act, dispatches: await this.encodeForward(act, shape) };
   }
 
-  /** The forward pass over a plan's buffers: embeddings, L encoder layers, pooler and classifier. */
+  /** The forward pass over a plan's buffers: embeddings (ELECTRA: and embeddings_project), L encoder layers, the head. */
   private async encodeForward(act: Bound<ActivationHandles>, { B, T }: PlanShape): Promise<Dispatch[]> {
     const { cfg, g } = this;
     const { hidden: C, intermediate: F, heads: NH, layers: L, numLabels: NL, eps } = cfg;
+    const E = embeddingSize(cfg);
     const N = B * T;
     const W = this.wv;
     const ds: Dispatch[] = [];
-    ds.push(await embeddingsForward(g, { label: 'embeddings', tok: act.tok, alpha: act.alpha, wordEmb: W.wordEmb, posEmb: W.posEmb, typeEmb: W.typeEmb, s: act.s0, rows: N, T, C }));
-    ds.push(await layernormForward(g, { label: 'embeddings LN', a: act.s0, weight: W.embLnG, bias: W.embLnB, out: act.h[0], stats: act.stats0, rows: N, C, eps }));
+    ds.push(await embeddingsForward(g, { label: 'embeddings', tok: act.tok, alpha: act.alpha, wordEmb: W.wordEmb, posEmb: W.posEmb, typeEmb: W.typeEmb, s: act.s0, rows: N, T, C: E }));
+    ds.push(await layernormForward(g, { label: 'embeddings LN', a: act.s0, weight: W.embLnG, bias: W.embLnB, out: act.e0 ?? act.h[0], stats: act.stats0, rows: N, C: E, eps }));
+    // ELECTRA: embeddings_project from the embedding width E to the hidden size C
+    if (act.e0) ds.push(await matmul(g, { label: 'embeddings_project', inp: act.e0, weight: W.projW!, bias: W.projB!, out: act.h[0], M: N, N: C, K: E, transB: true }));
     for (let l = 0; l < L; l++) {
       const h = act.h[l];
       const a = act.layers[l];
@@ -143,18 +148,23 @@ export class BertGpu {
       ds.push(await layernormForward(g, { label: `L${l} LN2`, a: a.o, b: a.h1, weight: W.layers[l].ln2G, bias: W.layers[l].ln2B, out: act.h[l + 1], s: a.s2, stats: a.stats2, rows: M, C, eps }));
     }
     // (h[L] holds one row per sequence: the head reads it as sequences of length 1)
-    ds.push(await headForward(g, { label: 'pooler+classifier', h: act.h[L], poolW: W.poolW, poolB: W.poolB, clsW: W.clsW, clsB: W.clsB, pooled: act.pooled, logits: act.logits, B, T: 1, C, NL }));
+    ds.push(await headForward(g, { label: 'head (dense, activation, classifier)', h: act.h[L], poolW: W.poolW, poolB: W.poolB, clsW: W.clsW, clsB: W.clsB, pooled: act.pooled, logits: act.logits, B, T: 1, C, NL, act: headActivation(cfg) }));
     return ds;
   }
 
-  /** Writes the token table of a batch: row (b, t) = (id, baseId, typeId, 0); padding uses [PAD]. */
+  /**
+   * Writes the token table of a batch: row (b, t) = (id, baseId, typeId, position id); padding uses [PAD]. Position
+   * ids follow the real ids (src/model/config.ts `positionIds`), token types are 0 in a family with one type row.
+   */
   writeInputs(plan: ForwardPlan, rows: { ids: number[]; baseIds?: (number | null)[]; typeIds: number[] }[], alphas: number[]): void {
     const { B, T } = plan;
     const tok = new Uint32Array(B * T * 4);
     const amask = new Float32Array(B * T);
     const pad = this.cfg.padTokenId;
+    const types = this.cfg.typeVocab > 1;
     for (let b = 0; b < B; b++) {
       const r = rows[b] ?? rows[rows.length - 1];
+      const pos = positionIds(this.cfg, r.ids, T);
       for (let t = 0; t < T; t++) {
         const o = (b * T + t) * 4;
         const valid = t < r.ids.length;
@@ -163,7 +173,8 @@ export class BertGpu {
         const base = valid && r.baseIds ? r.baseIds[t] : id;
         tok[o] = id;
         tok[o + 1] = base === null ? 0xffffffff : base!;
-        tok[o + 2] = valid ? r.typeIds[t] : 0;
+        tok[o + 2] = valid && types ? r.typeIds[t] : 0;
+        tok[o + 3] = pos[t];
         amask[b * T + t] = valid ? 1 : 0;
       }
     }
