@@ -6,7 +6,7 @@
  * attributed in the same passes; sums over tokens and per segment are reduced on the GPU.
  */
 import { Arena, writeView, type View } from '../gpu/arena.ts';
-import type { Lease } from '../gpu/plans.ts';
+import { DEFAULT_BUDGET, type Lease } from '../gpu/plans.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
 import { readViews, submit, submitCommands } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
@@ -141,9 +141,9 @@ export class NigEngine {
     return { layout, bytes: layoutBytes(this.model.g.limits, layout.activations, layout.attribution), largestBinding: largestBuffer(layout.activations, layout.attribution).bytes };
   }
 
-  /** The memory budget of one chunk: --max-memory, else min(maxBufferSize, 2 GiB). */
+  /** The memory budget of one chunk: --max-memory, else DEFAULT_BUDGET (2 GiB: src/gpu/plans.ts says why). */
   budget(): number {
-    return this.maxMemory ?? Math.min(this.model.g.limits.maxBufferSize, 2 ** 31);
+    return this.maxMemory ?? DEFAULT_BUDGET;
   }
 
   /** Whether a chunk plan fits the budget beside `reserved` bytes held elsewhere (adaptive m's point stores). */

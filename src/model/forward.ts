@@ -6,7 +6,7 @@
  */
 import type { Gpu } from '../gpu/device.ts';
 import { Arena, writeView, type View } from '../gpu/arena.ts';
-import { PlanKeeper, type Lease } from '../gpu/plans.ts';
+import { DEFAULT_BUDGET, PlanKeeper, type Lease } from '../gpu/plans.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
 import { readView, submit } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
@@ -36,14 +36,14 @@ export class BertGpu {
   wv!: Bound<WeightHandles>;
   /**
    * Every plan built on this model, kept by a memory budget: forward plans here, the NIG engine's sums and chunk
-   * plans (src/ig/engine.ts). The budget is the engine's (--max-memory sets it), else min(maxBufferSize, 2 GiB).
+   * plans (src/ig/engine.ts). The budget is the engine's (--max-memory sets it), else DEFAULT_BUDGET (2 GiB).
    */
   readonly plans: PlanKeeper;
 
   private constructor(readonly g: Gpu, readonly w: BertWeights) {
     this.cfg = w.config;
     this.weights = new Arena(g, 'weights');
-    this.plans = new PlanKeeper(Math.min(g.limits.maxBufferSize, 2 ** 31));
+    this.plans = new PlanKeeper(DEFAULT_BUDGET);
   }
 
   static async create(g: Gpu, w: BertWeights): Promise<BertGpu> {
