@@ -8,7 +8,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -19,7 +19,8 @@ import { BertGpu } from '../src/model/forward.ts';
 import { NigEngine } from '../src/ig/engine.ts';
 import { bertForward, gatherWordVecs } from '../src/ref/bert.ts';
 import { nigReference } from '../src/ref/nig.ts';
-import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
+import { parseSafetensors, serializeSafetensors, SHARD_INDEX, toFloat, type WriteTensor } from '../src/formats/safetensors.ts';
+import { UserError } from '../src/util/errors.ts';
 import { positionIds } from '../src/model/config.ts';
 import type { BertWeights, EncodedPair } from '../src/model/types.ts';
 import type { Gpu } from '../src/gpu/device.ts';
@@ -182,6 +183,76 @@ needsShared(S, 'ir-neurons attribute on XLM-R (its tokenizer.json, RobertaProces
     assert.is(manifest.model.family, 'roberta');
   } finally {
     rmSync(out, { recursive: true, force: true });
+  }
+}, DIR);
+
+/** Asserts a one-line UserError naming `file` and matching `re`. */
+function refuses(fn: () => unknown, file: string, re: RegExp): void {
+  try {
+    fn();
+  } catch (e) {
+    assert.instance(e, UserError, String(e));
+    const msg = (e as Error).message;
+    assert.not.match(msg, /\n/, 'one line');
+    assert.ok(msg.startsWith(file), msg);
+    assert.match(msg, re);
+    return;
+  }
+  assert.unreachable('not refused');
+}
+
+S('configs the engine cannot run are refused naming the field, before any weight is read', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'families-refuse-'));
+  try {
+    // weights that are not safetensors at all: reading them would fail otherwise
+    writeFileSync(join(dir, 'model.safetensors'), 'not weights');
+    const cfgFile = join(dir, 'config.json');
+    const bert = { architectures: ['BertForSequenceClassification'], model_type: 'bert', vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 64, num_labels: 1 };
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ ...bert, architectures: ['DebertaV2ForSequenceClassification'], model_type: 'deberta-v2' }, /'architectures' DebertaV2ForSequenceClassification is not supported/],
+      [{ ...bert, architectures: undefined, model_type: 'deberta-v2' }, /'model_type' 'deberta-v2' is not supported/],
+      [{ ...bert, auto_map: { AutoModelForSequenceClassification: 'jinaai/jina-bert-implementation--bert_implementation.JinaBertForSequenceClassification' } }, /'auto_map' names custom modeling code \(jinaai\/jina-bert/],
+      [{ ...bert, hidden_act: 'silu' }, /'hidden_act' 'silu' is not supported; the engine implements exact-erf 'gelu'/],
+      [{ ...bert, architectures: ['DistilBertForSequenceClassification'], model_type: 'distilbert', activation: 'relu', dim: 32, n_layers: 2, n_heads: 2, hidden_dim: 64 }, /'activation' 'relu' is not supported/],
+      [{ ...bert, architectures: ['ElectraForSequenceClassification'], model_type: 'roberta' }, /'model_type' 'roberta' does not match 'architectures' ElectraForSequenceClassification/],
+      [{ ...bert, architectures: ['XLMRobertaForSequenceClassification'], model_type: 'xlm-roberta', position_embedding_type: 'relative_key' }, /'position_embedding_type' 'relative_key' is not supported/],
+    ];
+    for (const [cfg, re] of cases) {
+      writeFileSync(cfgFile, JSON.stringify(cfg));
+      refuses(() => loadCheckpoint(dir), cfgFile, re);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+needsShared(S, 'a family checkpoint loads from sharded safetensors as from one file; a wrong shape or a missing tensor is refused by name', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'families-shards-'));
+  try {
+    const src = resolve(DIR, 'electra');
+    const whole = loadCheckpoint(src);
+    copyFileSync(join(src, 'config.json'), join(dir, 'config.json'));
+    const st = parseSafetensors(readFileSync(join(src, 'model.safetensors')), 'model.safetensors');
+    const names = [...st.keys()];
+    const shard = (part: string[]): Record<string, WriteTensor> => Object.fromEntries(part.map((n) => [n, { dtype: 'F32', shape: st.get(n)!.shape, data: toFloat(st.get(n)!, Float32Array) }]));
+    const half = Math.floor(names.length / 2);
+    const files = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+    [names.slice(0, half), names.slice(half)].forEach((part, i) => writeFileSync(join(dir, files[i]), serializeSafetensors(shard(part))));
+    writeFileSync(join(dir, SHARD_INDEX), JSON.stringify({ metadata: {}, weight_map: Object.fromEntries(names.map((n, i) => [n, files[i < half ? 0 : 1]])) }));
+    const w = loadCheckpoint(dir);
+    assert.equal(Array.from(w.projW!.data), Array.from(whole.projW!.data));
+    assert.equal(Array.from(w.layers[2].iW.data), Array.from(whole.layers[2].iW.data));
+    // one file again, with embeddings_project of the wrong width, then without it
+    rmSync(join(dir, SHARD_INDEX));
+    const bad = shard(names);
+    bad['electra.embeddings_project.weight'] = { dtype: 'F32', shape: [64, 16], data: new Float32Array(64 * 16) };
+    writeFileSync(join(dir, 'model.safetensors'), serializeSafetensors(bad));
+    refuses(() => loadCheckpoint(dir), join(dir, 'model.safetensors'), /'electra\.embeddings_project\.weight' has shape \[64,16\], but config\.json implies \[64,32\]/);
+    delete bad['electra.embeddings_project.weight'];
+    writeFileSync(join(dir, 'model.safetensors'), serializeSafetensors(bad));
+    refuses(() => loadCheckpoint(dir), join(dir, 'model.safetensors'), /missing tensor 'electra\.embeddings_project\.weight'; is this a ElectraForSequenceClassification checkpoint/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }, DIR);
 
