@@ -24,6 +24,7 @@ import { UserError } from '../src/util/errors.ts';
 import { positionIds } from '../src/model/config.ts';
 import type { BertWeights, EncodedPair } from '../src/model/types.ts';
 import type { Gpu } from '../src/gpu/device.ts';
+import { loadModel } from '../src/browser/load.ts';
 import { FIXTURES, REPO, fixtureRef, needsShared } from './helpers/shared.ts';
 
 const S = suite('families');
@@ -254,6 +255,20 @@ needsShared(S, 'a family checkpoint loads from sharded safetensors as from one f
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}, DIR);
+
+needsShared(S, 'the page (loadModel): XLM-R refused in one line before its weights are read (its tokenizer is not the page\'s); a WordLevel tokenizer.json refused by name', async () => {
+  const src = (d: string, weights: string | Uint8Array = readFileSync(join(DIR, d, 'model.safetensors'))) => ({
+    config: readFileSync(join(DIR, d, 'config.json')), weights, tokenizer: readFileSync(join(DIR, d, 'tokenizer.json')),
+    names: { config: `${d}/config.json`, weights: `${d}/model.safetensors`, tokenizer: `${d}/tokenizer.json` },
+  });
+  const err = await loadModel(src('xlmr', new Uint8Array(8))).then(() => null, (e: Error) => e);
+  assert.instance(err, UserError);
+  assert.match(err!.message, /^xlmr\/config\.json: a \(XLM-\)RoBERTa model, whose tokenizer .* the page cannot run yet; attribute it with the command line/);
+  // the fixtures' WordLevel tokenizer.json is not the page's WordPiece either: refused by the tokenizer, naming the file
+  const e2 = await loadModel(src('electra')).then(() => null, (e: Error) => e);
+  assert.instance(e2, UserError);
+  assert.match(e2!.message, /^electra\/tokenizer\.json: model type is "WordLevel", not 'WordPiece'/);
 }, DIR);
 
 S.run();
