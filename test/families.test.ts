@@ -187,6 +187,28 @@ needsShared(S, 'ir-neurons attribute on XLM-R (its tokenizer.json, RobertaProces
   }
 }, DIR);
 
+needsShared(S, 'XLM-R tokenizer.json with transformers\' TemplateProcessing `<s> $A </s> </s> $B </s>` pairs as RobertaProcessing does; the passage alone is cut to the max length', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'families-tpl-'));
+  try {
+    const json = JSON.parse(readFileSync(join(DIR, 'xlmr/tokenizer.json'), 'utf8'));
+    const sp = (id: string) => ({ SpecialToken: { id, type_id: 0 } }), seq = (id: string) => ({ Sequence: { id, type_id: 0 } });
+    json.post_processor = {
+      type: 'TemplateProcessing', single: [sp('<s>'), seq('A'), sp('</s>')], pair: [sp('<s>'), seq('A'), sp('</s>'), sp('</s>'), seq('B'), sp('</s>')],
+      special_tokens: { '<s>': { id: '<s>', ids: [0], tokens: ['<s>'] }, '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] } },
+    };
+    writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
+    const [a, b] = [loadTokenizer(join(DIR, 'xlmr')), loadTokenizer(dir)];
+    const lines = readFileSync(join(DIR, 'xlmr/pairs.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { query: string; passage: string });
+    const pairs = lines.map((p) => [p.query, p.passage] as const);
+    assert.equal(await b.encodePairs(pairs, 512), await a.encodePairs(pairs, 512));
+    const cut = await b.encodePair(lines[1].query, lines[1].passage, 12);
+    assert.equal(cut.ids, [0, 684, 823, 521, 581, 154, 2, 2, 649, 544, 913, 2], 'passage cut, </s></s> and the last </s> kept');
+    assert.is(cut.passage, 8);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, DIR);
+
 /** Asserts a one-line UserError naming `file` and matching `re`. */
 function refuses(fn: () => unknown, file: string, re: RegExp): void {
   try {

@@ -167,7 +167,7 @@ function nativeFromString(text: string, file: string): Tokenizer {
 interface NativeSpecials {
   clsId: number; sepId: number; padId: number; maskId: number; unkId: number;
   clsToken: string; sepToken: string;
-  /** 1: `[CLS] q [SEP] p [SEP]`, types 0 then 1; 2: RoBERTa's `<s> q </s></s> p </s>`, types all 0. */
+  /** 1: `[CLS] q [SEP] p [SEP]`, types 0 then 1; 2: RoBERTa's `<s> q </s></s> p </s>` (types not read). */
   seps: 1 | 2;
   /** One phrase for describe(). */
   what: string;
@@ -205,11 +205,14 @@ function nativeSpecials(json: unknown, tok: Tokenizer, file: string): NativeSpec
   } else if (pp?.type === 'BertProcessing') {
     [cls, sep] = [pp.cls?.[0] ?? '[CLS]', pp.sep?.[0] ?? '[SEP]'];
   } else if (pp?.type === 'TemplateProcessing' && Array.isArray(pp.pair)) {
-    const shape = (pp.pair as any[]).map((e) => (e.SpecialToken ? `${e.SpecialToken.id}:${e.SpecialToken.type_id}` : `${e.Sequence?.id}:${e.Sequence?.type_id}`));
-    const ok = shape.length === 5 && shape[1] === 'A:0' && shape[3] === 'B:1' && pp.pair[0].SpecialToken && pp.pair[2].SpecialToken &&
-      pp.pair[4].SpecialToken && pp.pair[2].SpecialToken.id === pp.pair[4].SpecialToken.id;
-    if (!ok) bad(`'post_processor' pair template is [${shape.join(' ')}], not [CLS]:0 A:0 [SEP]:0 B:1 [SEP]:1`);
-    [cls, sep] = [pp.pair[0].SpecialToken.id, pp.pair[2].SpecialToken.id];
+    // `[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1`, or XLM-R's (transformers' XLMRobertaConverter) `<s> $A </s> </s> $B </s>`
+    const pair = pp.pair as any[];
+    const shape = pair.map((e) => (e.SpecialToken ? `${e.SpecialToken.id}:${e.SpecialToken.type_id}` : `${e.Sequence?.id}:${e.Sequence?.type_id}`));
+    const sepAt = (i: number) => pair[i]?.SpecialToken && pair[i].SpecialToken.id === pair[2].SpecialToken?.id;
+    const bert = shape.length === 5 && shape[1] === 'A:0' && shape[3] === 'B:1' && pair[0].SpecialToken && sepAt(2) && sepAt(4);
+    const xlmr = shape.length === 6 && shape[1] === 'A:0' && /^B:/.test(shape[4]) && pair[0].SpecialToken && sepAt(2) && sepAt(3) && sepAt(5);
+    if (!bert && !xlmr) bad(`'post_processor' pair template is [${shape.join(' ')}], not [CLS]:0 A:0 [SEP]:0 B:1 [SEP]:1 nor <s> A </s> </s> B </s>`);
+    [cls, sep, seps] = [pair[0].SpecialToken.id, pair[2].SpecialToken.id, xlmr ? 2 : 1];
   } else {
     return bad(`'post_processor' is ${JSON.stringify(pp?.type ?? null)}`);
   }
