@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { requestGpu } from '../src/gpu/node.ts';
-import { loadCheckpoint } from '../src/model/checkpoint.ts';
+import { loadCheckpoint, readWeightsFile } from '../src/model/checkpoint.ts';
 import { loadTokenizer } from '../src/tokenizer/tokenizer.ts';
 import { BertGpu } from '../src/model/forward.ts';
 import { NigEngine } from '../src/ig/engine.ts';
@@ -207,6 +207,17 @@ needsShared(S, 'XLM-R tokenizer.json with transformers\' TemplateProcessing `<s>
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}, DIR);
+
+needsShared(S, 'weights are read in pieces (files over 2 GiB: bge-reranker-v2-m3); a weight table over the binding limit is refused by name', async () => {
+  const file = join(DIR, 'xlmr/model.safetensors');
+  const { w } = await load('xlmr');
+  assert.ok(Buffer.from(readWeightsFile(file, w.config, 4099)).equals(readFileSync(file)), 'pieces of 4099 bytes give the file');
+  const g = await requestGpu();
+  const small = { ...g, limits: { ...g.limits, maxStorageBufferBindingSize: 128 * 1024 } } as Gpu;
+  const err = await BertGpu.create(small, w).then(() => null, (e: Error) => e);
+  assert.instance(err, UserError);
+  assert.match(err!.message, /^the model's word embeddings \(1000 × 64\) take 0\.2 MiB, over this device's storage binding limit of 0\.1 MiB/);
 }, DIR);
 
 /** Asserts a one-line UserError naming `file` and matching `re`. */

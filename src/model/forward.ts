@@ -56,7 +56,13 @@ export class BertGpu {
     const { w, cfg } = this;
     const C = cfg.hidden;
     const layout = weightLayout(cfg);
-    for (const b of layout.buffers) this.weights.reserve(b.name, b.bytes);
+    const bind = this.g.limits.maxStorageBufferBindingSize;
+    for (const b of layout.buffers) {
+      if (b.bytes > bind) {
+        throw new UserError(`the model's ${b.what} (${b.shape.join(' × ')}) take ${(b.bytes / 2 ** 20).toFixed(1)} MiB, over this device's storage binding limit of ${(bind / 2 ** 20).toFixed(1)} MiB, and a kernel reads them as one binding; open the device with its adapter's limits (unset IR_NEURONS_LIMITS), or use a device that allows larger bindings`);
+      }
+      this.weights.reserve(b.name, b.bytes);
+    }
     this.weights.build();
     const wv = bindLayout(this.weights, layout.handles);
     const put = (v: View, d: Float32Array) => writeView(this.g, v, d);
