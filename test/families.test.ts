@@ -26,6 +26,7 @@ import type { BertWeights, EncodedPair } from '../src/model/types.ts';
 import type { Gpu } from '../src/gpu/device.ts';
 import { loadModel } from '../src/browser/load.ts';
 import { FIXTURES, REPO, fixtureRef, needsShared } from './helpers/shared.ts';
+import { stateDictPickle, torchZip, type PickledTensor, type ZipIn } from './helpers/torch-files.ts';
 
 const S = suite('families');
 const DIR = resolve(FIXTURES, 'families');
@@ -218,6 +219,29 @@ needsShared(S, 'weights are read in pieces (files over 2 GiB: bge-reranker-v2-m3
   const err = await BertGpu.create(small, w).then(() => null, (e: Error) => e);
   assert.instance(err, UserError);
   assert.match(err!.message, /^the model's word embeddings \(1000 × 64\) take 0\.2 MiB, over this device's storage binding limit of 0\.1 MiB/);
+}, DIR);
+
+needsShared(S, 'a DistilBERT checkpoint as pytorch_model.bin (torch.save of its state dict) loads the same tensors as its safetensors', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'families-bin-'));
+  try {
+    const src = resolve(DIR, 'distilbert');
+    copyFileSync(join(src, 'config.json'), join(dir, 'config.json'));
+    const st = parseSafetensors(readFileSync(join(src, 'model.safetensors')), 'model.safetensors');
+    const ts: PickledTensor[] = [], storages: ZipIn[] = [];
+    [...st.entries()].forEach(([name, t], i) => {
+      const data = toFloat(t, Float32Array);
+      const stride = t.shape.map((_, d) => t.shape.slice(d + 1).reduce((a, b) => a * b, 1));
+      ts.push([name, 'FloatStorage', String(i), data.length, 0, t.shape, stride]);
+      storages.push([String(i), new Uint8Array(data.buffer, data.byteOffset, data.byteLength)]);
+    });
+    writeFileSync(join(dir, 'pytorch_model.bin'), torchZip(stateDictPickle(ts), storages));
+    const [a, b] = [loadCheckpoint(dir), (await load('distilbert')).w];
+    assert.equal(Array.from(a.layers[1].iW.data), Array.from(b.layers[1].iW.data));
+    assert.equal(Array.from(a.poolW.data), Array.from(b.poolW.data), 'pre_classifier');
+    assert.equal(Array.from(a.typeEmb.data), new Array(64).fill(0), 'no token types: one zero row');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }, DIR);
 
 /** Asserts a one-line UserError naming `file` and matching `re`. */
