@@ -5,7 +5,7 @@
  * activations under its own name; a scoring plan reuses one scratch buffer per kind.
  */
 import type { Gpu } from '../gpu/device.ts';
-import { Arena, writeView, type View } from '../gpu/arena.ts';
+import { Arena, fmtBytes, writeView, type View } from '../gpu/arena.ts';
 import { DEFAULT_BUDGET, PlanKeeper, type Lease } from '../gpu/plans.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
 import { readView, submit } from '../gpu/queue.ts';
@@ -41,7 +41,10 @@ export class BertGpu {
   readonly plans: PlanKeeper;
 
   private constructor(readonly g: Gpu, readonly w: BertWeights) {
-    this.cfg = w.config;
+    // a vocabulary over one storage binding (XLM-R's 250k words beside 128 MiB bindings) stays on the host: each
+    // batch's distinct rows go to the plan's `words` table (writeInputs)
+    const hostWords = w.wordEmb.data.byteLength > g.limits.maxStorageBufferBindingSize;
+    this.cfg = hostWords ? { ...w.config, hostWords } : w.config;
     this.weights = new Arena(g, 'weights');
     this.plans = new PlanKeeper(DEFAULT_BUDGET);
   }
@@ -59,14 +62,15 @@ export class BertGpu {
     const bind = this.g.limits.maxStorageBufferBindingSize;
     for (const b of layout.buffers) {
       if (b.bytes > bind) {
-        throw new UserError(`the model's ${b.what} (${b.shape.join(' × ')}) take ${(b.bytes / 2 ** 20).toFixed(1)} MiB, over this device's storage binding limit of ${(bind / 2 ** 20).toFixed(1)} MiB, and a kernel reads them as one binding; open the device with its adapter's limits (unset IR_NEURONS_LIMITS), or use a device that allows larger bindings`);
+        throw new UserError(`the model's ${b.what} (${b.shape.join(' × ')}) take ${fmtBytes(b.bytes)}, over this device's storage binding limit of ${fmtBytes(bind)}, and a kernel reads them as one binding; open the device with its adapter's limits (unset IR_NEURONS_LIMITS), or use a device that allows larger bindings`);
       }
       this.weights.reserve(b.name, b.bytes);
     }
     this.weights.build();
     const wv = bindLayout(this.weights, layout.handles);
     const put = (v: View, d: Float32Array) => writeView(this.g, v, d);
-    put(wv.wordEmb, w.wordEmb.data); put(wv.posEmb, w.posEmb.data); put(wv.typeEmb, w.typeEmb.data);
+    if (wv.wordEmb) put(wv.wordEmb, w.wordEmb.data);
+    put(wv.posEmb, w.posEmb.data); put(wv.typeEmb, w.typeEmb.data);
     put(wv.embLnG, w.embLnG.data); put(wv.embLnB, w.embLnB.data);
     if (wv.projW && wv.projB) { put(wv.projW, w.projW!.data); put(wv.projB, w.projB!.data); }
     put(wv.poolW, w.poolW.data); put(wv.poolB, w.poolB.data); put(wv.clsW, w.clsW.data); put(wv.clsB, w.clsB.data);
@@ -130,7 +134,7 @@ export class BertGpu {
     const N = B * T;
     const W = this.wv;
     const ds: Dispatch[] = [];
-    ds.push(await embeddingsForward(g, { label: 'embeddings', tok: act.tok, alpha: act.alpha, wordEmb: W.wordEmb, posEmb: W.posEmb, typeEmb: W.typeEmb, s: act.s0, rows: N, T, C: E }));
+    ds.push(await embeddingsForward(g, { label: 'embeddings', tok: act.tok, alpha: act.alpha, wordEmb: act.words ?? W.wordEmb!, posEmb: W.posEmb, typeEmb: W.typeEmb, s: act.s0, rows: N, T, C: E }));
     ds.push(await layernormForward(g, { label: 'embeddings LN', a: act.s0, weight: W.embLnG, bias: W.embLnB, out: act.e0 ?? act.h[0], stats: act.stats0, rows: N, C: E, eps }));
     // ELECTRA: embeddings_project from the embedding width E to the hidden size C
     if (act.e0) ds.push(await matmul(g, { label: 'embeddings_project', inp: act.e0, weight: W.projW!, bias: W.projB!, out: act.h[0], M: N, N: C, K: E, transB: true }));
@@ -161,6 +165,7 @@ export class BertGpu {
   /**
    * Writes the token table of a batch: row (b, t) = (id, baseId, typeId, position id); padding uses [PAD]. Position
    * ids follow the real ids (src/model/config.ts `positionIds`), token types are 0 in a family with one type row.
+   * With cfg.hostWords the ids in the table are rows of the plan's `words`, which gets the batch's distinct rows.
    */
   writeInputs(plan: ForwardPlan, rows: { ids: number[]; baseIds?: (number | null)[]; typeIds: number[] }[], alphas: number[]): void {
     const { B, T } = plan;
@@ -184,9 +189,31 @@ export class BertGpu {
         amask[b * T + t] = valid ? 1 : 0;
       }
     }
+    if (plan.act.words) this.gatherWords(plan.act.words, tok);
     writeView(this.g, plan.act.tok, new Uint32Array(tok));
     writeView(this.g, plan.act.alpha, new Float32Array(Array.from({ length: B }, (_, b) => alphas[b] ?? 1)));
     writeView(this.g, plan.act.amask, amask);
+  }
+
+  /** cfg.hostWords: renumbers the token table's ids and baseline ids by first use and uploads those rows. */
+  private gatherWords(words: View, tok: Uint32Array): void {
+    const E = embeddingSize(this.cfg);
+    const rowOf = new Map<number, number>();
+    const ids: number[] = [];
+    const row = (id: number) => {
+      let r = rowOf.get(id);
+      if (r === undefined) { r = ids.length; rowOf.set(id, r); ids.push(id); }
+      return r;
+    };
+    for (let o = 0; o < tok.length; o += 4) {
+      tok[o] = row(tok[o]);
+      if (tok[o + 1] !== 0xffffffff) tok[o + 1] = row(tok[o + 1]);
+    }
+    const cap = Math.floor(words.size / (4 * E));
+    if (ids.length > cap) throw new Error(`writeInputs: ${ids.length} distinct word rows, the words table holds ${cap}`);
+    const table = new Float32Array(ids.length * E);
+    ids.forEach((id, r) => table.set(this.w.wordEmb.data.subarray(id * E, (id + 1) * E), r * E));
+    writeView(this.g, words, table);
   }
 
   /** Logits (B, numLabels) of a batch of encoded pairs, padded to the longest (rounded up to 8). */

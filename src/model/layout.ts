@@ -50,6 +50,9 @@ export class LayoutBuilder {
   }
 }
 
+/** Rows of the `words` table beyond one per token: the baselines' pad, mask and unk ids, and one spare. */
+export const WORD_ROWS_EXTRA = 4;
+
 /** Which activations a plan keeps. */
 export interface ActivationShape {
   B: number;     // sequences (pairs, or interpolation points) in the batch
@@ -85,6 +88,8 @@ export interface BackwardHandles {
 
 export interface ActivationHandles {
   tok: string; alpha: string; amask: string;
+  /** cfg.hostWords: the batch's distinct word rows (B·T + 4, E), which the token table's ids index; else null. */
+  words: string | null;
   s0: string; stats0: string; // (B·T, E), (B·T, 2)
   /** ELECTRA (E ≠ C): the embeddings LN output (B·T, E), embeddings_project's input; else null (LN writes h[0]). */
   e0: string | null;
@@ -112,6 +117,8 @@ export function activationLayout(cfg: BertConfig, { B, T, save }: ActivationShap
   const tok = b.add('tok', [N, 4], 'token table: id, baseline id, type id, position id', 'u32');
   const alpha = b.add('alpha', [B], 'path position α of each sequence');
   const amask = b.add('amask', [N], 'attention mask: 1 token, 0 padding');
+  // (distinct ids of a batch: at most one per token, plus the baselines' pad, mask and unk)
+  const words = cfg.hostWords ? b.add('words', [N + WORD_ROWS_EXTRA, E], 'the batch\'s word embedding rows (gathered on the host)') : null;
   const s0 = b.add('s0', [N, E], 'embeddings sum (LN input)');
   const stats0 = b.add('stats0', [N, 2], 'embeddings LN mean, rstd');
   const e0 = E !== C ? b.add('e0', [N, E], 'embeddings LN output (embeddings_project input)') : null;
@@ -154,7 +161,7 @@ export function activationLayout(cfg: BertConfig, { B, T, save }: ActivationShap
       F: b.add('F', [B], 'attributed output F'),
     };
   }
-  return { label: `activations ${B}x${T}`, B, T, save, buffers: b.buffers, handles: { tok, alpha, amask, s0, stats0, e0, h, cls, layers, pooled, logits, back } };
+  return { label: `activations ${B}x${T}`, B, T, save, buffers: b.buffers, handles: { tok, alpha, amask, words, s0, stats0, e0, h, cls, layers, pooled, logits, back } };
 }
 
 export interface WeightLayerHandles {
@@ -168,7 +175,8 @@ export interface WeightLayerHandles {
 }
 
 export interface WeightHandles {
-  wordEmb: string; posEmb: string; typeEmb: string; embLnG: string; embLnB: string; // (V, E), (P, E), (TV, E), (E)
+  wordEmb: string | null; // null with cfg.hostWords (the host gathers each batch's rows: ActivationHandles.words)
+  posEmb: string; typeEmb: string; embLnG: string; embLnB: string; // (V, E), (P, E), (TV, E), (E)
   projW: string | null; projB: string | null; // ELECTRA's embeddings_project (C, E), (C) when E ≠ C
   /** The head: dense (pooler / classifier.dense / pre_classifier) (C, C), (C); output layer (NL, C), (NL). */
   poolW: string; poolB: string; clsW: string; clsB: string;
@@ -181,7 +189,7 @@ export function weightLayout(cfg: BertConfig): Layout<WeightHandles> {
   const E = embeddingSize(cfg);
   const b = new LayoutBuilder();
   const top = {
-    wordEmb: b.add('wordEmb', [cfg.vocabSize, E], 'word embeddings'), posEmb: b.add('posEmb', [positionRows(cfg), E], 'position embeddings'),
+    wordEmb: cfg.hostWords ? null : b.add('wordEmb', [cfg.vocabSize, E], 'word embeddings'), posEmb: b.add('posEmb', [positionRows(cfg), E], 'position embeddings'),
     typeEmb: b.add('typeEmb', [cfg.typeVocab, E], 'token type embeddings'), embLnG: b.add('embLnG', [E], 'embeddings LN gamma'), embLnB: b.add('embLnB', [E], 'embeddings LN beta'),
     projW: E !== C ? b.add('projW', [C, E], 'embeddings_project weight') : null, projB: E !== C ? b.add('projB', [C], 'embeddings_project bias') : null,
     poolW: b.add('poolW', [C, C], 'head dense weight (pooler)'), poolB: b.add('poolB', [C], 'head dense bias'), clsW: b.add('clsW', [NL, C], 'classifier weight'), clsB: b.add('clsB', [NL], 'classifier bias'),

@@ -22,6 +22,11 @@ export interface BertConfig {
   tokenTypes?: boolean;    // family: whether the checkpoint has token type embeddings (DistilBERT: false)
   embedding?: number;      // family: E, width of the embeddings (ELECTRA's embedding_size); default hidden
   headAct?: 'tanh' | 'gelu' | 'relu'; // family: the head's activation after its dense layer; default tanh
+  /**
+   * Set by BertGpu when the word embeddings exceed the device's storage binding limit (XLM-R's 250k words): the GPU
+   * holds no vocabulary, and each batch's distinct word rows are gathered on the host into the plan's `words` table.
+   */
+  hostWords?: boolean;
   eps: number;             // layer_norm_eps
   numLabels: number;       // 1 (logit relevance) or 2 (softmax[1] relevance)
   padTokenId: number;
