@@ -185,7 +185,7 @@ test('fresh: the CLI fetches config, weights and tokenizer (not the rest), check
   const repo = hub.repos.get('org/tiny')!;
   assert.equal(readdirSync(dir).sort(), ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']);
   for (const f of readdirSync(dir)) assert.ok(same(dir, repo, f), `${f} differs from the hub's`);
-  assert.match(r.stderr, new RegExp(`downloaded org/tiny@${repo.sha.slice(0, 12)} -> ${dir}: 4 files, .* \\(4 fetched, 0 resumed, 0 already there\\); loads: 2 layers, hidden 64, tokenizers tokenizer`));
+  assert.match(r.stderr, new RegExp(`downloaded org/tiny@${repo.sha.slice(0, 12)} -> ${dir}: 4 files, .* \\(4 fetched, 0 resumed, 0 already there\\); loads: bert, 2 layers, hidden 64, tokenizers tokenizer`));
   assert.not.match(r.stderr, /Warning: max/);
   // the listing pinned the commit: every file came from resolve/<sha>/
   assert.ok(hub.log.filter((l) => l.url.includes('/resolve/')).every((l) => l.url.includes(`/resolve/${repo.sha}/`)));

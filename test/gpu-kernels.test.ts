@@ -12,7 +12,7 @@ import { requestGpu } from '../src/gpu/node.ts';
 import { attentionBackward, attentionForward } from '../src/kernels/attention.ts';
 import { flashAttentionBackward, flashAttentionForward, flashTiles } from '../src/kernels/attention-flash.ts';
 import { embeddingsForward } from '../src/kernels/embeddings.ts';
-import { clsRows, headBackward, headForward } from '../src/kernels/head.ts';
+import { clsRows, headBackward, headForward, type HeadActivation } from '../src/kernels/head.ts';
 import { headOutput } from '../src/model/backward.ts';
 import type { Target } from '../src/model/types.ts';
 import { conductance, segments, setConductanceChunk, setSegments } from '../src/kernels/ig.ts';
@@ -213,11 +213,12 @@ S('embeddings_forward: alpha interpolation, zero baseline (0xffffffff), position
     const rows = nB * T;
     const wordEmb = randf(V * C), posEmb = randf(P * C, 0.3), typeEmb = randf(TV * C, 0.3);
     const alpha = Float32Array.from({ length: nB }, (_, b) => [0, 0.3125, 1][b % 3] + (b >= 3 ? 0.01 : 0));
-    const tok = new Uint32Array(rows * 4), typeIds = new Int32Array(rows);
+    const tok = new Uint32Array(rows * 4), typeIds = new Int32Array(rows), posIds = new Int32Array(rows);
     for (let r = 0; r < rows; r++) {
       const id = randInt(V);
       const kind = r % 3; // baseline: the zero vector, another token, or the token itself
-      tok.set([id, kind === 0 ? NONE : kind === 1 ? randInt(V) : id, (typeIds[r] = randInt(TV)), 0], r * 4);
+      // position ids from the host: t (BERT) on even rows, any row of the table (RoBERTa's offset ids) on odd ones
+      tok.set([id, kind === 0 ? NONE : kind === 1 ? randInt(V) : id, (typeIds[r] = randInt(TV)), (posIds[r] = r % 2 ? randInt(P) : r % T)], r * 4);
     }
     const Bf = upload(g, 'emb test', { tok, alpha, wordEmb, posEmb, typeEmb, s: rows * C });
     await run(g, [await embeddingsForward(g, { label: 'emb test', tok: Bf.v('tok'), alpha: Bf.v('alpha'), wordEmb: Bf.v('wordEmb'), posEmb: Bf.v('posEmb'), typeEmb: Bf.v('typeEmb'), s: Bf.v('s'), rows, T, C })]);
@@ -230,12 +231,12 @@ S('embeddings_forward: alpha interpolation, zero baseline (0xffffffff), position
       }
     }
     const want = new Float64Array(rows * C);
-    ref.embeddingsForward(want, vecs, f64(posEmb), f64(typeEmb), typeIds, nB, T, C);
+    ref.embeddingsForward(want, vecs, f64(posEmb), f64(typeEmb), typeIds, nB, T, C, posIds);
     const got = await Bf.read('s');
     close(`embeddings_forward B=${nB} T=${T} C=${C}`, got, want, FWD);
     // alpha = 0 with the zero baseline leaves exactly position + type
     for (let t = 0; t < T; t += 3) {
-      for (let c = 0; c < C; c++) assert.is(got[t * C + c], Math.fround(posEmb[t * C + c] + typeEmb[typeIds[t] * C + c]), `row ${t} channel ${c}`);
+      for (let c = 0; c < C; c++) assert.is(got[t * C + c], Math.fround(posEmb[posIds[t] * C + c] + typeEmb[typeIds[t] * C + c]), `row ${t} channel ${c}`);
     }
     Bf.destroy();
   }
@@ -359,25 +360,26 @@ S('flash attention agrees with the per-row kernels (out; dqkv from the same dout
 
 // ---------- head ----------
 const HEAD = { B: 2, T: 5, C: 97 };
-function headRef(h: Float32Array, poolW: Float32Array, poolB: Float32Array, clsW: Float32Array, clsB: Float32Array, NL: number) {
+const HEAD_ACTS: HeadActivation[] = ['tanh', 'gelu', 'relu'];
+function headRef(h: Float32Array, poolW: Float32Array, poolB: Float32Array, clsW: Float32Array, clsB: Float32Array, NL: number, act: HeadActivation) {
   const { B, T, C } = HEAD;
   const cls = new Float64Array(B * C), pre = new Float64Array(B * C), pooled = new Float64Array(B * C), logits = new Float64Array(B * NL);
   ref.firstTokenForward(cls, f64(h), B, T, C);
   ref.matmulForward(pre, cls, f64(poolW), f64(poolB), B, C, C);
-  ref.tanhForward(pooled, pre, B * C);
+  (act === 'gelu' ? ref.geluForward : act === 'relu' ? ref.reluForward : ref.tanhForward)(pooled, pre, B * C);
   ref.matmulForward(logits, pooled, f64(clsW), f64(clsB), B, C, NL);
-  return { pooled, logits };
+  return { pre, pooled, logits };
 }
 
-S('head_forward (pooler + classifier) for NL=2 and NL=1', async () => {
+S('head_forward (dense, tanh / GELU / ReLU, classifier) for NL=2 and NL=1: saves the activation\'s input', async () => {
   const { B: nB, T, C } = HEAD;
-  for (const NL of [2, 1]) {
+  for (const act of HEAD_ACTS) for (const NL of [2, 1]) {
     const h = randf(nB * T * C), poolW = randf(C * C, 3 / Math.sqrt(C)), poolB = randf(C, 0.2), clsW = randf(NL * C, 1), clsB = randf(NL, 0.5);
     const Bf = upload(g, 'head test', { h, poolW, poolB, clsW, clsB, pooled: nB * C, logits: nB * NL });
-    await run(g, [await headForward(g, { label: 'head test', h: Bf.v('h'), poolW: Bf.v('poolW'), poolB: Bf.v('poolB'), clsW: Bf.v('clsW'), clsB: Bf.v('clsB'), pooled: Bf.v('pooled'), logits: Bf.v('logits'), B: nB, T, C, NL })]);
-    const want = headRef(h, poolW, poolB, clsW, clsB, NL);
-    close(`head_forward NL=${NL} pooled`, await Bf.read('pooled'), want.pooled, FWD);
-    close(`head_forward NL=${NL} logits`, await Bf.read('logits'), want.logits, FWD);
+    await run(g, [await headForward(g, { label: 'head test', h: Bf.v('h'), poolW: Bf.v('poolW'), poolB: Bf.v('poolB'), clsW: Bf.v('clsW'), clsB: Bf.v('clsB'), pooled: Bf.v('pooled'), logits: Bf.v('logits'), B: nB, T, C, NL, act })]);
+    const want = headRef(h, poolW, poolB, clsW, clsB, NL, act);
+    close(`head_forward ${act} NL=${NL} dense output`, await Bf.read('pooled'), want.pre, FWD);
+    close(`head_forward ${act} NL=${NL} logits`, await Bf.read('logits'), want.logits, FWD);
     Bf.destroy();
   }
 });
@@ -401,24 +403,27 @@ S('cls_rows: gather the [CLS] rows (B·T, C) → (B, C), scatter them back with 
 // NL=1: 'relevant' and 'logit' are the logit, 'nonrelevant' its negative, in the kernel as in the ref.
 const HEAD_TARGETS: [number, Target][] = [[2, 'relevant'], [2, 'nonrelevant'], [2, 'logit'], [1, 'relevant'], [1, 'nonrelevant'], [1, 'logit']];
 
-S('head_backward: ∂F/∂h and F for relevant/nonrelevant/logit (NL=2 and NL=1)', async () => {
+S('head_backward: ∂F/∂h and F for relevant/nonrelevant/logit (NL=2 and NL=1), tanh / GELU / ReLU', async () => {
   const { B: nB, T, C } = HEAD;
-  for (const [NL, target] of HEAD_TARGETS) {
+  for (const act of HEAD_ACTS) for (const [NL, target] of HEAD_TARGETS) {
+    if (act !== 'tanh' && target !== 'relevant') continue; // the targets are the activation's business only through dlogits
     const h = randf(nB * T * C), poolW = randf(C * C, 3 / Math.sqrt(C)), poolB = randf(C, 0.2), clsW = randf(NL * C, 1), clsB = randf(NL, 0.5);
-    const fwd = headRef(h, poolW, poolB, clsW, clsB, NL);
-    const logits = Float32Array.from(fwd.logits), pooled = Float32Array.from(fwd.pooled); // saved by the forward, f32
+    const fwd = headRef(h, poolW, poolB, clsW, clsB, NL, act);
+    const logits = Float32Array.from(fwd.logits), pooled = Float32Array.from(fwd.pre); // saved by the forward (the dense output), f32
     const Bf = upload(g, 'head back test', { logits, pooled, poolW, clsW, dh: new Float32Array(nB * T * C).fill(7), F: nB });
-    await run(g, [await headBackward(g, { label: 'head back test', logits: Bf.v('logits'), pooled: Bf.v('pooled'), poolW: Bf.v('poolW'), clsW: Bf.v('clsW'), dh: Bf.v('dh'), F: Bf.v('F'), B: nB, T, C, NL, output: headOutput(target, NL) })]);
+    await run(g, [await headBackward(g, { label: 'head back test', logits: Bf.v('logits'), pooled: Bf.v('pooled'), poolW: Bf.v('poolW'), clsW: Bf.v('clsW'), dh: Bf.v('dh'), F: Bf.v('F'), B: nB, T, C, NL, output: headOutput(target, NL), act })]);
     const F = new Float64Array(nB), dlogits = new Float64Array(nB * NL);
     relevanceForward(F, f64(logits), nB, NL, target);
     relevanceBackward(dlogits, f64(logits), nB, NL, target);
     const dpooled = new Float64Array(nB * C), dpre = new Float64Array(nB * C), dcls = new Float64Array(nB * C), dh = new Float64Array(nB * T * C);
     ref.matmulBackward(dpooled, dlogits, f64(clsW), nB, C, NL);
-    ref.tanhBackward(dpre, f64(pooled), dpooled, nB * C);
+    if (act === 'gelu') ref.geluBackward(dpre, f64(pooled), dpooled, nB * C);
+    else if (act === 'relu') ref.reluBackward(dpre, f64(pooled), dpooled, nB * C);
+    else ref.tanhBackward(dpre, fwd.pooled, dpooled, nB * C);
     ref.matmulBackward(dcls, dpre, f64(poolW), nB, C, C);
     ref.firstTokenBackward(dh, dcls, nB, T, C);
     const got = await Bf.read('dh');
-    close(`head_backward NL=${NL} ${target} dh`, got, dh, BWD);
+    close(`head_backward ${act} NL=${NL} ${target} dh`, got, dh, BWD);
     close(`head_backward NL=${NL} ${target} F`, await Bf.read('F'), F, FWD);
     const rest: number[] = [];
     for (let b = 0; b < nB; b++) for (let i = C; i < T * C; i++) rest.push(b * T * C + i);

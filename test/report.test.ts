@@ -153,6 +153,14 @@ test('renderHtml: sections, inline SVG charts, numbers, escaping, no external re
   assert.ok(html.includes('fixture note &amp; more'));
 });
 
+test('the model family is named in both reports when the input has it', () => {
+  const base = input();
+  const r = buildReport({ ...base, model: { ...base.model, family: 'electra' } });
+  assert.ok(renderMarkdown(r).includes('| family | electra |'));
+  assert.match(renderHtml(r), /<td class="l">family<\/td><td>electra/);
+  assert.not.ok(renderMarkdown(buildReport(base)).includes('| family |'), 'no row without a family');
+});
+
 test('renderMarkdown: tables with the right rows, escaped cells', () => {
   const r = buildReport(input());
   const md = renderMarkdown(r);
@@ -196,6 +204,9 @@ test('niceTicks and mergeCoincident: round ticks, coinciding series drawn once',
   assert.equal(niceTicks(0.468, 1.0, 4), [0.6, 0.8, 1]);
   assert.equal(niceTicks(0.4, 0.45, 4), [0.4, 0.42, 0.44]);
   assert.equal(niceTicks(-4, 104, 5), [0, 25, 50, 75, 100]);
+  // values equal up to rounding (a pruning that changed no ranking: 0.4362485678434912 vs …9125) are one tick; this
+  // looped forever (k past 2^53) before
+  assert.equal(niceTicks(0.4362485678434912, 0.43624856784349125, 4), [0.4362485678434912]);
   const pts = [{ p: 1, value: 0.5 }, { p: 5, value: 0.25 }];
   assert.equal(mergeCoincident([{ name: 'a', points: pts }, { name: 'b', points: [{ p: 1, value: 0.5 }, { p: 5, value: 0.3 }] }, { name: 'c', points: [...pts] }]).map((x) => x.name), ['a = c', 'b']);
 });

@@ -308,7 +308,9 @@ test('malformed tokenizer.json: a UserError for both backends', () => {
     writeFileSync(file, '{"version": "1.0", "model": {');
     for (const backend of ['tokenizers', 'js'] as const) expectUserError(() => loadTokenizer(dir, { backend }), /tokenizer\.json: not valid JSON/);
     writeFileSync(file, JSON.stringify({ version: '1.0', model: { type: 'BPE', vocab: {}, merges: [] } }));
-    expectUserError(() => loadTokenizer(dir), /model type is "BPE", not 'WordPiece'/);
+    // not a BERT pipeline: the JS port refuses the model, the native backend (other families) the missing pair template
+    expectUserError(() => loadTokenizer(dir, { backend: 'js' }), /model type is "BPE", not 'WordPiece'/);
+    expectUserError(() => loadTokenizer(dir), /'post_processor' is null; a cross-encoder's tokenizer\.json pairs/);
     const vocab = Object.fromEntries(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'a', 'b'].map((t, i) => [t, i]));
     writeFileSync(file, JSON.stringify({ model: { type: 'WordPiece', vocab }, normalizer: { type: 'Lowercase' }, pre_tokenizer: { type: 'BertPreTokenizer' } }));
     expectUserError(() => loadTokenizer(dir, { backend: 'js' }), /normalizer is "Lowercase", not 'BertNormalizer'/);

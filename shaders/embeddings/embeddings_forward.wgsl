@@ -1,7 +1,9 @@
-// embeddings_forward: s(b, t) = x(b, t) + pos(t) + type(typeId(b, t)), where the word vector moves along
-// the integrated-gradients path: x = E[base] + alpha(b) · (E[id] − E[base]). Scoring uses alpha = 1,
-// base = id. base = 0xffffffff means the zero vector. The embedding LayerNorm follows (layernorm_forward).
-// Bindings: tok (B·T, 4) u32 = (id, baseId, typeId, _), alpha (B), wordEmb (V, C), posEmb (P, C),
+// embeddings_forward: s(b, t) = x(b, t) + pos(posId(b, t)) + type(typeId(b, t)), where the word vector moves
+// along the integrated-gradients path: x = E[base] + alpha(b) · (E[id] − E[base]). Scoring uses alpha = 1,
+// base = id. base = 0xffffffff means the zero vector. Position ids come from the host (BERT t; RoBERTa
+// padding_idx + 1 + t, pads at padding_idx), so every family shares this kernel. C is the embedding width
+// (ELECTRA's embedding_size). The embedding LayerNorm follows (layernorm_forward).
+// Bindings: tok (B·T, 4) u32 = (id, baseId, typeId, posId), alpha (B), wordEmb (V, C), posEmb (P, C),
 // typeEmb (TV, C), s (B·T, C), Params.
 // Saves for backward: nothing (s is saved as the LayerNorm's input). ∂s/∂x = I, so dx = ds.
 struct Params { rows: u32, T: u32, C: u32, _p: u32 }
@@ -23,8 +25,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(num_workgroups) nwg: vec3u, @
   let id = tok[row * 4u];
   let baseId = tok[row * 4u + 1u];
   let typeId = tok[row * 4u + 2u];
+  let t = tok[row * 4u + 3u];
   let a = alpha[row / p.T];
-  let t = row % p.T;
   for (var c = lid; c < p.C; c += WG) {
     let xi = wordEmb[id * p.C + c];
     var xb = 0.0;

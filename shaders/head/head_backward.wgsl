@@ -2,11 +2,12 @@
 //   F = softmax(logits)[1] (TARGET 0, relevant), softmax(logits)[0] (TARGET 1, non-relevant) with 2 labels,
 //   or logits[NL-1] (TARGET 2, raw logit; the relevant target of a 1-label model), or −logits[0]
 //   (TARGET 3, the non-relevant target of a 1-label model).
-//   dlogits = ∂F/∂logits; dpooled = Wcᵀ dlogits; dpre = dpooled · (1 − pooled²); dh(b, 0) = Wpᵀ dpre;
-//   dh(b, t > 0) = 0. Also writes F(b).
-// One workgroup per sequence. Bindings: logits (B, NL), pooled (B, C), poolW (C, C), clsW (NL, C),
+//   dlogits = ∂F/∂logits; da = Wcᵀ dlogits; dz = da · act'(z) (ACT as head_forward: tanh 1 − tanh(z)², GELU,
+//   ReLU [z > 0]); dh(b, 0) = Wpᵀ dz; dh(b, t > 0) = 0. Also writes F(b).
+// One workgroup per sequence. Bindings: logits (B, NL), pooled (B, C) = z, poolW (C, C), clsW (NL, C),
 // dh (B·T, C), F (B), Params. Limits: C ≤ 1024.
 #include "common/reduce.wgsl"
+#include "common/gelu.wgsl"
 
 struct Params { B: u32, T: u32, C: u32, NL: u32 }
 
@@ -19,6 +20,14 @@ struct Params { B: u32, T: u32, C: u32, NL: u32 }
 @group(0) @binding(6) var<uniform> p: Params;
 
 override TARGET: u32 = 0u;
+override ACT: u32 = 0u;
+
+fn head_act_grad(z: f32) -> f32 {
+  if (ACT == 1u) { return gelu_grad(z); }
+  if (ACT == 2u) { return select(0.0, 1.0, z > 0.0); }
+  let t = tanh(clamp(z, -15.0, 15.0));
+  return 1.0 - t * t;
+}
 var<workgroup> dpre: array<f32, 1024>;
 
 @compute @workgroup_size(WG)
@@ -47,8 +56,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   for (var c = lid; c < p.C; c += WG) {
     var dp = dl0 * clsW[c];
     if (p.NL == 2u) { dp += dl1 * clsW[p.C + c]; }
-    let pc = pooled[b * p.C + c];
-    dpre[c] = dp * (1.0 - pc * pc);
+    dpre[c] = dp * head_act_grad(pooled[b * p.C + c]);
   }
   workgroupBarrier();
   let row = b * p.T * p.C;

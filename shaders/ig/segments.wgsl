@@ -1,7 +1,8 @@
 // segments: sums per-token attributions over tokens, in total and per segment of `[CLS] q [SEP] p [SEP]`:
-//   seg 0 = [CLS] (t = 0), 1 = query (0 < t < sep1), 2 = first [SEP] (t = sep1), 3 = passage, 4 = last [SEP].
+//   seg 0 = [CLS] (t = 0), 1 = query (0 < t < sep1), 2 = the separators sep1 ≤ t < passage (BERT one [SEP]; XLM-R
+//   `</s></s>`), 3 = passage, 4 = last [SEP].
 // Bindings: inp (L, T, U) per-token values, total (L, U), seg (5, L, U), Params. One thread per (l, u).
-struct Params { L: u32, T: u32, U: u32, sep1: u32, len: u32 }
+struct Params { L: u32, T: u32, U: u32, sep1: u32, len: u32, passage: u32 }
 
 @group(0) @binding(0) var<storage, read_write> inp: array<f32>;
 @group(0) @binding(1) var<storage, read_write> total: array<f32>;
@@ -18,7 +19,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   for (var t = 0u; t < p.len; t++) {
     let v = inp[(l * p.T + t) * p.U + u];
     var k = 3u;
-    if (t == 0u) { k = 0u; } else if (t < p.sep1) { k = 1u; } else if (t == p.sep1) { k = 2u; } else if (t == p.len - 1u) { k = 4u; }
+    if (t == 0u) { k = 0u; } else if (t < p.sep1) { k = 1u; } else if (t < p.passage) { k = 2u; } else if (t == p.len - 1u) { k = 4u; }
     s[k] += v;
   }
   total[i] = s[0] + s[1] + s[2] + s[3] + s[4];

@@ -21,11 +21,12 @@ export { BASELINES, type Baseline, type SpecialIds } from '../ig/baselines.ts';
 export { RULES, DEFAULT_RULE, IG_RULES, type Rule, type IgRule } from '../ig/path.ts';
 export { attributionsSafetensors, pairTensors, type Units } from '../ig/export.ts';
 export { MAX_T } from '../kernels/attention.ts';
-export type { BertConfig, BertWeights, EncodedPair, Target } from '../model/types.ts';
+export type { BertConfig, BertWeights, EncodedPair, Family, Target } from '../model/types.ts';
+export { FAMILIES } from '../model/types.ts';
 
 // loaders: checkpoints, tokenisers, safetensors, prune masks, and the hub
 export { loadCheckpoint } from '../model/checkpoint.ts';
-export { parseConfig } from '../model/config.ts';
+export { parseConfig, positionIds } from '../model/config.ts';
 export { weightsFromStateDict } from '../model/weights.ts';
 export { readPruneMask } from '../model/prune-mask.ts';
 export { parseSafetensors, serializeSafetensors, toFloat, type RawTensor } from '../formats/safetensors.ts';

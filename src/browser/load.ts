@@ -130,6 +130,10 @@ export async function loadModel(src: ModelSources, onProgress?: LoadProgress): P
     src.tokenizerConfig ? readSource(src.tokenizerConfig, n.tokenizerConfig) : Promise.resolve(undefined),
   ]);
   const config = parseConfig(text(cfgBytes), n.config);
+  if (config.family === 'roberta') {
+    // the page's tokenizer is the WordPiece port (src/tokenizer/wordpiece.ts): no BPE/SentencePiece, no `</s></s>`
+    throw new UserError(`${n.config}: a (XLM-)RoBERTa model, whose tokenizer (BPE or SentencePiece, pairs <s> q </s></s> p </s>) the page cannot run yet; attribute it with the command line (ir-neurons attribute), which reads its tokenizer.json with the native tokenizers package`);
+  }
   const tokenizer = tokenizerFromBytes(tokBytes, n.tokenizer, tokCfgBytes, n.tokenizerConfig);
   if (tokenizer.vocabSize > config.vocabSize) {
     throw new UserError(`${n.tokenizer}: the tokenizer has ${tokenizer.vocabSize} ids but ${n.config} says vocab_size ${config.vocabSize}; the tokenizer does not belong to this model`);

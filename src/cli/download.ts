@@ -83,6 +83,6 @@ export async function run(argv: string[]): Promise<number> {
   const bytes = r.files.reduce((s, f) => s + f.size, 0);
   const how = (k: string) => r.files.filter((f) => f.how === k).length;
   process.stderr.write(`downloaded ${repo}@${r.commit.slice(0, 12)} -> ${dir}: ${r.files.length} files, ${(bytes / MiB).toFixed(1)} MiB ` +
-    `(${how('fetched')} fetched, ${how('resumed')} resumed, ${how('present')} already there); loads: ${w.config.layers} layers, hidden ${w.config.hidden}, ${tok.backend} tokenizer\n`);
+    `(${how('fetched')} fetched, ${how('resumed')} resumed, ${how('present')} already there); loads: ${w.config.family ?? 'bert'}, ${w.config.layers} layers, hidden ${w.config.hidden}, ${tok.backend} tokenizer\n`);
   return 0;
 }

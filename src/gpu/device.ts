@@ -13,6 +13,21 @@ export interface GpuOptions {
   /** Print the final WGSL (with override constants) of every kernel compiled. Also IR_NEURONS_PRINT_WGSL=1. */
   printWgsl?: boolean;
   powerPreference?: GPUPowerPreference;
+  /**
+   * 'adapter' (default): the device is opened with the adapter's limits; 'default': with the WebGPU specification's
+   * default limits (no requiredLimits: 128 MiB storage binding, 256 MiB buffer, 8 storage buffers per stage, 16 KiB
+   * workgroup memory, 256 invocations), as the smallest device that implements WebGPU. Also IR_NEURONS_LIMITS.
+   */
+  limits?: LimitsChoice;
+}
+
+export type LimitsChoice = 'adapter' | 'default';
+
+/** The limits to open the device with: `opts.limits`, else IR_NEURONS_LIMITS (adapter | default), else 'adapter'. */
+export function limitsChoice(opts: GpuOptions = {}, env = typeof process !== 'undefined' ? process.env?.IR_NEURONS_LIMITS : undefined): LimitsChoice {
+  const v = opts.limits ?? (env || 'adapter');
+  if (v !== 'adapter' && v !== 'default') throw new UserError(`IR_NEURONS_LIMITS is '${v}'; it must be 'adapter' (the adapter's limits, the default) or 'default' (the WebGPU specification's default limits)`);
+  return v;
 }
 
 /** The runtime's context (device, features, limits, loss) plus what the rest of the program asks of a device. */
@@ -48,7 +63,9 @@ export async function openGpu(gpu: GPU | undefined, opts: GpuOptions = {}): Prom
       : 'this browser offers WebGPU but gave no adapter (GPU blocklisted or disabled); try another browser or enable WebGPU in its settings');
   }
   const requiredLimits: Record<string, number> = {};
-  for (const name of LIMIT_NAMES) {
+  const limits = limitsChoice(opts);
+  // 'default': ask for nothing, so the device has the specification's defaults (every WebGPU device offers them)
+  if (limits === 'adapter') for (const name of LIMIT_NAMES) {
     const v = (adapter.limits as unknown as Record<string, number>)[name];
     if (typeof v === 'number') requiredLimits[name] = v;
   }
@@ -155,7 +172,7 @@ export function describeGpu(g: Gpu): string {
     `adapter: ${[a.vendor, a.architecture, a.device, a.description].filter(Boolean).join(' / ') || '(no info)'}`,
     `kernels: ${g.kernels}-class (${kernelClassSource() === 'adapter' ? 'from the adapter' : 'IR_NEURONS_KERNELS'})${sg}`,
     `features: ${g.features.join(', ')}`,
-    'limits:',
+    `limits:${limitsChoice() === 'default' ? ' the WebGPU defaults (IR_NEURONS_LIMITS=default)' : ''}`,
     ...Object.entries(g.limits).map(([k, v]) => `  ${k.padEnd(36)} ${v}`),
   ];
   return lines.join('\n');

@@ -2,12 +2,22 @@
  * The one owner of built plans (a model's forward plans, the NIG engine's sums and chunk plans): a small LRU kept by
  * a memory budget. A plan is leased while in use and never evicted then; before a plan is built, the least recently
  * used plans not in use are destroyed until the bytes kept, plus bytes the caller holds elsewhere (`reserved`: adaptive
- * m's point stores), plus the new plan's fit the budget (the chunk planner's: --max-memory, else min(maxBufferSize,
- * 2 GiB)). A plan that is built on others (a chunk plan on its forward plan and its sums) leases them for as long as
+ * m's point stores), plus the new plan's fit the budget (the chunk planner's: --max-memory, else DEFAULT_BUDGET). A plan that is built on others (a chunk plan on its forward plan and its sums) leases them for as long as
  * it is kept, so each arena is counted once, by the plan that owns it, and cannot go while a plan built on it stays.
  * Freed arenas go back to the device's pool (src/gpu/pool.ts). Plans that bind buffers of one call alone (`keep:
  * false`) are destroyed when their last lease ends.
  */
+
+/**
+ * The memory budget unless --max-memory says otherwise: 2 GiB, whatever the device's maxBufferSize. WebGPU tells no
+ * device memory size, and the limit of one buffer is not one: an arena spreads a plan over as many buffers as it
+ * needs (each within maxBufferSize, each binding within maxStorageBufferBindingSize: src/gpu/arena.ts), so a device
+ * opened with the specification's 256 MiB buffers still runs a 900 MiB plan (BERT-base, one path point at 512
+ * tokens). 2 GiB is what the engine allowed on every device whose buffers may be that large, and what lavapipe,
+ * SwiftShader and any discrete or integrated GPU of the last decade hold; a device that holds less fails the plan's
+ * allocation inside an error scope (Arena.buildChecked), with --max-memory as the advice.
+ */
+export const DEFAULT_BUDGET = 2 ** 31;
 
 /** A built plan: its value, the bytes it owns, and how to free them (its own arenas, and its leases of other plans). */
 export interface Built<T> { value: T; bytes: number; destroy: () => void }

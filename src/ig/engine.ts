@@ -6,7 +6,7 @@
  * attributed in the same passes; sums over tokens and per segment are reduced on the GPU.
  */
 import { Arena, writeView, type View } from '../gpu/arena.ts';
-import type { Lease } from '../gpu/plans.ts';
+import { DEFAULT_BUDGET, type Lease } from '../gpu/plans.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
 import { Collect, readViews, settle, submit, submitCommands } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
@@ -14,6 +14,7 @@ import type { BertGpu, ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { buildBackward, type GradEvent } from '../model/backward.ts';
 import { defaultTarget, type Target } from '../model/types.ts';
+import { embeddingSize } from '../model/config.ts';
 import { combine, conductance, pathSum, segments, setConductanceChunk, setSegments, setStash, stash } from '../kernels/ig.ts';
 import { allocateLayout, largestBuffer, layoutBytes, paddedLength, type Bound } from '../model/layout.ts';
 import { baselineIds, DEFAULT_BASELINE, type Baseline, type SpecialIds } from './baselines.ts';
@@ -62,8 +63,8 @@ export interface NigResult {
   nigPostSegments: Float32Array; // (5, L, d_ff)
   nigPreTokens?: Float32Array;   // (L, T, d_ff) with perToken
   nigPostTokens?: Float32Array;  // (L, T, d_ff) with perToken
-  igEmbed: Float32Array;       // (T, C) IG of the word embeddings
-  gradEmbedInput: Float32Array; // (T, C) ∂F/∂x at α = 1
+  igEmbed: Float32Array;       // (T, E) IG of the word embeddings (E: the embedding width, the hidden size but in ELECTRA)
+  gradEmbedInput: Float32Array; // (T, E) ∂F/∂x at α = 1
   igDelta: number;             // Σ igEmbed − (F(x) − F(x'))
   hiddenDeltas: number[];      // (L+1) the same for NIG over each layer's output hidden states
   /** Estimated relative L2 error of the NIG vector (`estimateOf`, token sums), with `estimate`, `tol` or richardson. */
@@ -140,9 +141,9 @@ export class NigEngine {
     return { layout, bytes: layoutBytes(this.model.g.limits, layout.activations, layout.attribution), largestBinding: largestBuffer(layout.activations, layout.attribution).bytes };
   }
 
-  /** The memory budget of one chunk: --max-memory, else min(maxBufferSize, 2 GiB). */
+  /** The memory budget of one chunk: --max-memory, else DEFAULT_BUDGET (2 GiB: src/gpu/plans.ts says why). */
   budget(): number {
-    return this.maxMemory ?? Math.min(this.model.g.limits.maxBufferSize, 2 ** 31);
+    return this.maxMemory ?? DEFAULT_BUDGET;
   }
 
   /** Whether a chunk plan fits the budget beside `reserved` bytes held elsewhere (adaptive m's point stores). */
@@ -390,7 +391,7 @@ export class NigEngine {
     const { model } = this;
     const g = model.g;
     const { pairs, P, rowsPerSlot, T, alphas } = job;
-    const C = model.cfg.hidden;
+    const E = embeddingSize(model.cfg);
     const points = alphas.length;
     const { wr, wl } = job;
     const back = at.plan.act.back!;
@@ -405,7 +406,7 @@ export class NigEngine {
     const grads = one >= 0 && !job.light;
     // F of every chunk and each pair's ∂F/∂x at α = 1 go into one staging buffer as the chunks are submitted, and are
     // read once at the end: no host round trip per chunk (with `onProgress`, a wait per chunk for the progress alone)
-    const collect = new Collect(g, 4 * (parts.length * P + (grads ? pairs.length * T * C : 0)), `NIG path of ${pairs.length} pair(s)`);
+    const collect = new Collect(g, 4 * (parts.length * P + (grads ? pairs.length * T * E : 0)), `NIG path of ${pairs.length} pair(s)`);
     const fIds: number[] = [];
     let gIds: number[] = [];
     for (const { k0, count } of parts) {
@@ -418,7 +419,7 @@ export class NigEngine {
       for (const c of at.stash) setStash(g, c.params, { R: c.R, count, rowOff: c.rowOff, base: base + k0 });
       await submit(g, pass, `NIG points ${k0}..${k0 + count - 1}`);
       fIds.push(collect.add([{ view: back.F, count: P }])[0]);
-      if (grads && one >= k0 && one < k0 + count) gIds = collect.add(pairs.map((_, s) => ({ view: back.ds0, count: T * C, elemOffset: (s * rowsPerSlot + one - k0) * T * C })));
+      if (grads && one >= k0 && one < k0 + count) gIds = collect.add(pairs.map((_, s) => ({ view: back.ds0, count: T * E, elemOffset: (s * rowsPerSlot + one - k0) * T * E })));
       if (onProgress) {
         await settle(g);
         onProgress(k0 + count, points);
@@ -454,8 +455,8 @@ export class NigEngine {
     const g = this.model.g;
     const { layers: L, intermediate: F } = this.model.cfg;
     for (let s = 0; s < job.pairs.length; s++) {
-      const { sep1, ids } = job.pairs[s];
-      for (const p of at.segs[s]) setSegments(g, p, L, job.T, F, sep1, ids.length);
+      const { sep1, ids, passage } = job.pairs[s];
+      for (const p of at.segs[s]) setSegments(g, p, L, job.T, F, sep1, ids.length, passage ?? sep1 + 1);
     }
     await submit(g, at.segDispatches, 'NIG segments');
   }
@@ -467,7 +468,8 @@ export class NigEngine {
    */
   private async readResults(at: Attr, job: Job, path: PathOutputs): Promise<NigResult[]> {
     const g = this.model.g;
-    const { hidden: C, intermediate: F, layers: L } = this.model.cfg;
+    const { intermediate: F, layers: L } = this.model.cfg;
+    const E = embeddingSize(this.model.cfg);
     const { m, T, light } = job;
     const empty = new Float32Array(0);
     const sum = (a: Float32Array) => a.reduce((x, y) => x + y, 0);
@@ -498,7 +500,7 @@ export class NigEngine {
         }
       }
       const dF = Fpath[m] - Fpath[0];
-      const trimTC = (a: Float32Array) => a.slice(0, len * C);
+      const trimTC = (a: Float32Array) => a.slice(0, len * E);
       const result: NigResult = {
         T: len, steps: m, rule: job.rule, target: job.target, chunk: job.rowsPerSlot, F: Fpath,
         nigPre: preTotal, nigPost: postTotal, nigPreSegments: preSeg, nigPostSegments: postSeg,
@@ -576,6 +578,7 @@ export class NigEngine {
     const { model } = this;
     const g = model.g;
     const { hidden: C, intermediate: F, layers: L } = model.cfg;
+    const E = embeddingSize(model.cfg);
     const cond: Attr['cond'] = [];
     const rowsPerSlot = P / slots;
     /** What a GradEvent feeds: each attributed quantity's activation and gradient (this chunk's rows, R values a row),
@@ -588,7 +591,7 @@ export class NigEngine {
     // (R follows the event's rows per sequence: T, or 1 where the last layer computes [CLS] alone)
     const quantities = (e: GradEvent): Quantity[] => {
       if (e.kind === 'hidden') return [{ label: `NIG hidden ${e.l}`, y: e.h, g: e.dh, R: e.tokens * C, outOff: 0, yGelu: false, sum: (v) => v.hid[e.l], carry: (v) => v.carryHid[e.l], storeY: (v) => v.hidY[e.l], storeG: (v) => v.hidG[e.l] }];
-      if (e.kind === 'embed') return [{ label: 'IG embeddings', y: e.s0, g: e.ds0, R: T * C, outOff: 0, yGelu: false, sum: (v) => v.igE, carry: (v) => v.carryE, storeY: (v) => v.embY, storeG: (v) => v.embG }];
+      if (e.kind === 'embed') return [{ label: 'IG embeddings', y: e.s0, g: e.ds0, R: T * E, outOff: 0, yGelu: false, sum: (v) => v.igE, carry: (v) => v.carryE, storeY: (v) => v.embY, storeG: (v) => v.embG }];
       const ffn = { y: e.pre, R: e.tokens * F, outOff: e.l * T * F, storeY: (v: Bound<StoreHandles>) => v.preY[e.l] };
       return [
         { ...ffn, label: `NIG pre ${e.l}`, g: e.dpre, yGelu: false, sum: (v) => v.nigPre, carry: (v) => v.carryPre[e.l], storeG: (v) => v.preG[e.l] },
@@ -657,7 +660,7 @@ export class NigEngine {
       // richardson: R_m = (4·T_m − T_{m/2}) / 3 in place of T_m, for every sum, before the reductions
       for (let s = 0; s < slots; s++) {
         const [v, h] = [sums.slots[s], sums.coarse[s][0]];
-        const sumsOf: [string, View, View, number][] = [['pre', v.nigPre, h.nigPre, L * T * F], ['post', v.nigPost, h.nigPost, L * T * F], ['embeddings', v.igE, h.igE, T * C], ...v.hid.map((x, l): [string, View, View, number] => [`hidden ${l}`, x, h.hid[l], T * C])];
+        const sumsOf: [string, View, View, number][] = [['pre', v.nigPre, h.nigPre, L * T * F], ['post', v.nigPost, h.nigPost, L * T * F], ['embeddings', v.igE, h.igE, T * E], ...v.hid.map((x, l): [string, View, View, number] => [`hidden ${l}`, x, h.hid[l], T * C])];
         for (const [what, a, b, R] of sumsOf) segDispatches.push(await combine(g, { label: `richardson ${what} (pair ${s})`, a, b, R, ca: 4 / 3, cb: -1 / 3 }));
       }
     }

@@ -16,7 +16,8 @@ export function pairTensors(id: string, r: NigResult, units: Units, L: number, F
   return [
     [`${id}.nig`, tokens ? { dtype: 'F32', shape: [L, r.T, F], data: tokens } : { dtype: 'F32', shape: [L, F], data: pre ? r.nigPre : r.nigPost }],
     [`${id}.nig_segments`, { dtype: 'F32', shape: [5, L, F], data: pre ? r.nigPreSegments : r.nigPostSegments }],
-    [`${id}.ig_embed`, { dtype: 'F32', shape: [r.T, C], data: r.igEmbed }],
+    // (T, E): the embedding width, C but in ELECTRA (embedding_size)
+    [`${id}.ig_embed`, { dtype: 'F32', shape: [r.T, r.T ? r.igEmbed.length / r.T : C], data: r.igEmbed }],
     [`${id}.F`, { dtype: 'F32', shape: [r.steps + 1], data: r.F }],
     [`${id}.delta`, { dtype: 'F32', shape: [1], data: Float32Array.of(r.igDelta) }],
     [`${id}.delta_hidden`, { dtype: 'F32', shape: [L + 1], data: Float32Array.from(r.hiddenDeltas) }],

@@ -9,6 +9,7 @@ import type { Dispatch } from '../gpu/pipelines.ts';
 import { readView, submit, submitCommands } from '../gpu/queue.ts';
 import type { ForwardPlan } from '../model/forward.ts';
 import type { EncodedPair } from '../model/types.ts';
+import { embeddingSize } from '../model/config.ts';
 import { buildBackward } from '../model/backward.ts';
 import { defaultTarget, type Target } from '../model/types.ts';
 import { setWeightedSum, weightedSum } from '../kernels/ig.ts';
@@ -31,7 +32,7 @@ export interface IgResult {
   steps: number;
   alphas: Float64Array;     // the nodes, ascending
   weights: Float64Array;
-  igEmbed: Float32Array;    // (T, C)
+  igEmbed: Float32Array;    // (T, E) (E: the embedding width)
   Fx: number;               // F(x)
   Fbase: number;            // F(x')
   delta: number;            // Σ igEmbed − (F(x) − F(x'))
@@ -67,7 +68,7 @@ export class IgEngine {
     let params: GPUBuffer | null = null;
     const back = await buildBackward(model, plan, target, async (e) => {
       if (e.kind !== 'embed') return [];
-      const ws = await weightedSum(model.g, { label: 'IG weighted gradient sum', g: e.ds0, w: sums.w, out: sums.G, R: T * model.cfg.hidden });
+      const ws = await weightedSum(model.g, { label: 'IG weighted gradient sum', g: e.ds0, w: sums.w, out: sums.G, R: T * embeddingSize(model.cfg) });
       params = ws.params;
       return [ws.d];
     });
@@ -79,7 +80,6 @@ export class IgEngine {
     const { model, special } = this.nig;
     const g = model.g;
     const cfg = model.cfg;
-    const C = cfg.hidden;
     const target: Target = o.target ?? defaultTarget(cfg.numLabels);
     const { alphas, weights } = igPath(o.rule, o.steps);
     // nodes plus the endpoints (weight 0 where they are not nodes)
@@ -99,7 +99,7 @@ export class IgEngine {
   private async run(at: Plan, pair: EncodedPair, o: IgOptions, pts: { a: number; w: number }[], { alphas, weights }: ReturnType<typeof igPath>): Promise<IgResult> {
     const { model, special } = this.nig;
     const g = model.g;
-    const C = model.cfg.hidden;
+    const C = embeddingSize(model.cfg); // the word vectors' width (ELECTRA: embedding_size)
     const { T, P } = at;
     const base = baselineIds(pair.ids, pair.typeIds, o.baseline ?? DEFAULT_BASELINE, special);
     const baseIds = Array.from(base, (b) => (b < 0 ? null : b));

@@ -6,6 +6,7 @@
  */
 import { activationLayout, LayoutBuilder, type ActivationLayout, type AttentionSaved, type Layout } from '../model/layout.ts';
 import type { BertConfig } from '../model/types.ts';
+import { embeddingSize } from '../model/config.ts';
 
 export interface SlotHandles {
   nigPre: string;       // (L, T, d_ff) Σ over points of NIG before GELU, per token
@@ -14,8 +15,8 @@ export interface SlotHandles {
   carryPost: string[];  // per layer (2, T, d_ff)
   hid: string[];        // per hidden state 0..L (T, C): NIG of the hidden states (completeness cuts)
   carryHid: string[];   // per hidden state (2, T, C)
-  igE: string;          // (T, C) IG of the word embeddings
-  carryE: string;       // (2, T, C)
+  igE: string;          // (T, E) IG of the word embeddings
+  carryE: string;       // (2, T, E)
   preTotal: string;     // (L, d_ff) summed over tokens
   preSeg: string;       // (5, L, d_ff) per segment
   postTotal: string;    // (L, d_ff)
@@ -56,8 +57,9 @@ function slotSums(b: LayoutBuilder, cfg: BertConfig, T: number, suffix: string, 
     hid.push(b.add(at(`hid.${l}`), [T, C], `NIG of hidden state ${l}`));
     carryHid.push(b.add(at(`carryHid.${l}`), [2, T, C], `last (y, g) of hidden state ${l}`));
   }
-  const igE = b.add(at('igE'), [T, C], 'IG of the word embeddings');
-  const carryE = b.add(at('carryE'), [2, T, C], 'last (x, g) of the embeddings');
+  const E = embeddingSize(cfg);
+  const igE = b.add(at('igE'), [T, E], 'IG of the word embeddings');
+  const carryE = b.add(at('carryE'), [2, T, E], 'last (x, g) of the embeddings');
   return {
     nigPre, nigPost, carryPre, carryPost, hid, carryHid, igE, carryE,
     preTotal: b.add(at('preTotal'), [L, F], 'NIG before GELU, summed over tokens' + note),
@@ -110,8 +112,8 @@ export function storeLayout(cfg: BertConfig, T: number, cap: number): Layout<Sto
       postG: per(L, (l) => b.add(`postG.${l}`, [cap, T, F], `the gradient after GELU`)),
       hidY: per(L + 1, (l) => b.add(`hidY.${l}`, [cap, T, C], `hidden state ${l} at each stored point`)),
       hidG: per(L + 1, (l) => b.add(`hidG.${l}`, [cap, T, C], `its gradient`)),
-      embY: b.add('embY', [cap, T, C], 'word vectors at each stored point'),
-      embG: b.add('embG', [cap, T, C], 'their gradient'),
+      embY: b.add('embY', [cap, T, embeddingSize(cfg)], 'word vectors at each stored point'),
+      embG: b.add('embG', [cap, T, embeddingSize(cfg)], 'their gradient'),
       idx: b.add('idx', [cap], 'store row of each point of the current m', 'u32'),
     },
   };
@@ -122,7 +124,7 @@ export interface IgHandles { w: string; G: string }
 /** Plain IG on the embeddings: each row's quadrature weight and the weighted gradient sum. */
 export function igLayout(cfg: BertConfig, T: number, P: number): Layout<IgHandles> {
   const b = new LayoutBuilder();
-  return { label: `IG ${T}`, buffers: b.buffers, handles: { w: b.add('w', [P], 'quadrature weight of each row'), G: b.add('G', [T, cfg.hidden], 'Σ weight · ∂F/∂x') } };
+  return { label: `IG ${T}`, buffers: b.buffers, handles: { w: b.add('w', [P], 'quadrature weight of each row'), G: b.add('G', [T, embeddingSize(cfg)], 'Σ weight · ∂F/∂x') } };
 }
 
 /** Everything one NIG chunk of P rows (slots pairs) at length T allocates: activations, backward, sums. */

@@ -1,4 +1,4 @@
-/** Dispatch builders for shaders/head/ (pooler + classifier, and the [CLS] rows of the last layer). */
+/** Dispatch builders for shaders/head/ (the head: dense, activation, classifier; and the [CLS] rows of the last layer). */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
 import { createParams, defineKernel, dispatch, grid, type Dispatch } from '../gpu/pipelines.ts';
@@ -19,13 +19,19 @@ export interface HeadArgs {
   label: string;
   h: View;                         // (B·T, C)
   poolW: View; poolB: View; clsW: View; clsB: View;
-  pooled: View;                    // (B, C)
+  pooled: View;                    // (B, C) the head dense output z (the activation's input)
   logits: View;                    // (B, NL)
   B: number; T: number; C: number; NL: number;
+  /** The activation after the head's dense layer (the family's: src/model/config.ts); default tanh. */
+  act?: HeadActivation;
 }
 
+/** The head's activation (ACT constant of head_forward/head_backward.wgsl). */
+export const HEAD_ACT = { tanh: 0, gelu: 1, relu: 2 } as const;
+export type HeadActivation = keyof typeof HEAD_ACT;
+
 export async function headForward(g: Gpu, a: HeadArgs): Promise<Dispatch> {
-  const k = await g.pipelines.get(HEAD_FORWARD, { constants: { WG: 128 } });
+  const k = await g.pipelines.get(HEAD_FORWARD, { constants: { WG: 128, ACT: HEAD_ACT[a.act ?? 'tanh'] } });
   const p = createParams(g, k.def, `${a.label} params`, { B: a.B, T: a.T, C: a.C, NL: a.NL });
   return dispatch(g, k, a.label, { h: a.h, poolW: a.poolW, poolB: a.poolB, clsW: a.clsW, clsB: a.clsB, pooled: a.pooled, logits: a.logits, p }, [a.B]);
 }
@@ -43,10 +49,11 @@ export interface HeadBackArgs {
   F: View;                         // (B) relevance of each sequence
   B: number; T: number; C: number; NL: number;
   output: HeadOutput;
+  act?: HeadActivation;
 }
 
 export async function headBackward(g: Gpu, a: HeadBackArgs): Promise<Dispatch> {
-  const k = await g.pipelines.get(HEAD_BACKWARD, { constants: { WG: 128, TARGET: HEAD_OUTPUT[a.output] } });
+  const k = await g.pipelines.get(HEAD_BACKWARD, { constants: { WG: 128, TARGET: HEAD_OUTPUT[a.output], ACT: HEAD_ACT[a.act ?? 'tanh'] } });
   const p = createParams(g, k.def, `${a.label} params`, { B: a.B, T: a.T, C: a.C, NL: a.NL });
   return dispatch(g, k, a.label, { logits: a.logits, pooled: a.pooled, poolW: a.poolW, clsW: a.clsW, dh: a.dh, F: a.F, p }, [a.B]);
 }

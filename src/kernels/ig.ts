@@ -14,7 +14,7 @@ export const CONDUCTANCE = defineVariants({
 export const SEGMENTS = defineKernel({
   shader: 'ig/segments.wgsl',
   bindings: { inp: 'read', total: 'rw', seg: 'rw', p: 'uniform' },
-  params: { L: 'u32', T: 'u32', U: 'u32', sep1: 'u32', len: 'u32' },
+  params: { L: 'u32', T: 'u32', U: 'u32', sep1: 'u32', len: 'u32', passage: 'u32' },
 });
 export const AGGREGATE = defineKernel({
   shader: 'ig/aggregate.wgsl',
@@ -86,12 +86,13 @@ export interface SegmentsArgs {
 /** Returns the dispatch and its uniform, rewritten per pair with `setSegments`. */
 export async function segments(g: Gpu, a: SegmentsArgs): Promise<{ d: Dispatch; params: GPUBuffer }> {
   const k = await g.pipelines.get(SEGMENTS);
-  const params = createParams(g, SEGMENTS, `${a.label} params`, { L: a.L, T: a.T, U: a.U, sep1: 1, len: a.T });
+  const params = createParams(g, SEGMENTS, `${a.label} params`, { L: a.L, T: a.T, U: a.U, sep1: 1, len: a.T, passage: 2 });
   return { d: dispatch(g, k, a.label, { inp: a.inp, total: a.total, seg: a.seg, p: params }, grid(g, Math.ceil((a.L * a.U) / 256))), params };
 }
 
-export function setSegments(g: Gpu, params: GPUBuffer, L: number, T: number, U: number, sep1: number, len: number): void {
-  writeParams(g, SEGMENTS, params, { L, T, U, sep1, len });
+/** `passage`: the passage's first token (sep1 + 1 with one separator; XLM-R's `</s></s>` make it sep1 + 2). */
+export function setSegments(g: Gpu, params: GPUBuffer, L: number, T: number, U: number, sep1: number, len: number, passage = sep1 + 1): void {
+  writeParams(g, SEGMENTS, params, { L, T, U, sep1, len, passage });
 }
 
 export interface AggregateArgs {

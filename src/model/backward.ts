@@ -14,12 +14,13 @@ import { attentionBackward } from '../kernels/attention.ts';
 import { flashAttentionBackward } from '../kernels/attention-flash.ts';
 import { clsRows, headBackward, type HeadOutput } from '../kernels/head.ts';
 import type { Target } from './types.ts';
+import { embeddingSize, headActivation } from './config.ts';
 
 /** `tokens`: rows per sequence of the views, T, or 1 where only [CLS] is computed (the last layer's FFN and output). */
 export type GradEvent =
   | { kind: 'hidden'; l: number; h: View; dh: View; tokens: number }         // layer output l (0 = embeddings LN output)
   | { kind: 'ffn'; l: number; pre: View; dpre: View; dpost: View; tokens: number } // FFN units of layer l
-  | { kind: 'embed'; s0: View; ds0: View };                                   // word vectors (s0 moves like x)
+  | { kind: 'embed'; s0: View; ds0: View };                                   // word vectors (s0 moves like x), (B·T, E)
 
 /** The head output F is for a target: 1 label, relevant and logit are the logit and non-relevant its negative (as
  * src/ref/bert.ts defines them); 2 labels, softmax[1], softmax[0] or the last logit. */
@@ -37,6 +38,7 @@ export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: T
   const { g, cfg } = model;
   const { T, act } = plan;
   const { hidden: C, intermediate: F, heads: NH, layers: L, numLabels: NL } = cfg;
+  const E = embeddingSize(cfg);
   if (!act.back) throw new Error('buildBackward: the plan did not save activations (plan with save: true)');
   if (!(Number.isInteger(rows) && rows >= 0 && rows <= plan.B)) throw new Error(`buildBackward: rows ${rows} outside 0..${plan.B}`);
   const d = act.back;
@@ -48,7 +50,7 @@ export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: T
   // (the last layer runs after its attention on the [CLS] rows alone: h[L] and its gradient are (B, C), and so
   // is everything of that layer down to its attention output, whose gradient is scattered back to every row)
   const tok = (l: number) => (l >= L - 1 ? 1 : T);
-  ds.push(await headBackward(g, { label: 'head backward', logits: act.logits, pooled: act.pooled, poolW: W.poolW, clsW: W.clsW, dh: d.dh[cur], F: d.F, B: plan.B, T: 1, C, NL, output: headOutput(target, NL) }));
+  ds.push(await headBackward(g, { label: 'head backward', logits: act.logits, pooled: act.pooled, poolW: W.poolW, clsW: W.clsW, dh: d.dh[cur], F: d.F, B: plan.B, T: 1, C, NL, output: headOutput(target, NL), act: headActivation(cfg) }));
   ds.push(...await onGrad({ kind: 'hidden', l: L, h: act.h[L], dh: d.dh[cur], tokens: 1 }));
   if (B === 0) {
     // no row needs a gradient: only the events (for the forward's values)
@@ -86,7 +88,9 @@ export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: T
     ds.push(await matmul(g, { label: `L${l} qkv backward`, inp: d.dqkv, weight: W.layers[l].qkvW, out: d.dh[cur], aux: d.ds, epilogue: 'add', M: N, N: C, K: 3 * C, transB: false }));
     ds.push(...await onGrad({ kind: 'hidden', l, h: act.h[l], dh: d.dh[cur], tokens: T }));
   }
-  ds.push(await layernormBackward(g, { label: 'embeddings LN backward', dout: d.dh[cur], s: act.s0, weight: W.embLnG, stats: act.stats0, ds: d.ds0, rows: N, C }));
+  // ELECTRA: back through embeddings_project (C → E) first
+  if (d.de0) ds.push(await matmul(g, { label: 'embeddings_project backward', inp: d.dh[cur], weight: W.projW!, out: d.de0, M: N, N: E, K: C, transB: false }));
+  ds.push(await layernormBackward(g, { label: 'embeddings LN backward', dout: d.de0 ?? d.dh[cur], s: act.s0, weight: W.embLnG, stats: act.stats0, ds: d.ds0, rows: N, C: E }));
   ds.push(...await onGrad({ kind: 'embed', s0: act.s0, ds0: d.ds0 }));
   return ds;
 }

@@ -2,7 +2,8 @@
  * Loads a checkpoint folder in Node: `config.json` plus `model.safetensors` (preferred) or
  * `pytorch_model.bin` (zip + pickle, read by a restricted unpickler that never runs code).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { constants } from 'node:buffer';
 import { dirname, join } from 'node:path';
 import { UserError } from '../util/errors.ts';
 import { parseConfig } from './config.ts';
@@ -34,15 +35,28 @@ function loadTorchBinWeights(file: string, cfg: ReturnType<typeof parseConfig>):
 
 /**
  * A weights file's bytes, refused before reading when larger than the config's tensors can be (plus the
- * safetensors header limit) or than Node reads at once (2 GiB).
+ * safetensors header limit) or than one Node buffer holds (buffer.constants.MAX_LENGTH, 4 GiB on 64-bit Node 20).
+ * Read in pieces of at most `piece` bytes: readFileSync stops at 2 GiB, and a large reranker's float32 weights do not
+ * (bge-reranker-v2-m3: 2.27 GB).
  */
-function readWeightsFile(file: string, cfg: ReturnType<typeof parseConfig>): Uint8Array {
+export function readWeightsFile(file: string, cfg: ReturnType<typeof parseConfig>, piece = 2 ** 30): Uint8Array {
   const size = statSync(file).size;
-  const max = Math.min(2 ** 31 - 1, maxCheckpointBytes(cfg) + MAX_HEADER_BYTES);
+  const max = Math.min(constants.MAX_LENGTH, maxCheckpointBytes(cfg) + MAX_HEADER_BYTES);
   if (size > max) {
-    throw new UserError(`${file}: ${size} bytes, more than the ${max} that config.json implies (or than can be read at once); check that the weights belong to this config, or convert them to model.safetensors`);
+    throw new UserError(`${file}: ${size} bytes, more than the ${max} that config.json implies (or than one buffer holds); check that the weights belong to this config, or convert them to model.safetensors`);
   }
-  return readFileSync(file);
+  const out = Buffer.allocUnsafe(size);
+  const fd = openSync(file, 'r');
+  try {
+    for (let at = 0; at < size;) {
+      const n = readSync(fd, out, at, Math.min(piece, size - at), at);
+      if (n === 0) throw new UserError(`${file}: ended after ${at} of ${size} bytes while being read; is it still being written?`);
+      at += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
 }
 
 /**

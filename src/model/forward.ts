@@ -1,16 +1,17 @@
 /**
- * BERT on the GPU: weights uploaded once, forward plans (lists of dispatches over one activation arena)
+ * A BERT-family cross-encoder on the GPU (BERT, RoBERTa/XLM-R, ELECTRA, DistilBERT: src/model/config.ts): weights uploaded once, forward plans (lists of dispatches over one activation arena)
  * built per (batch, length, save) and kept in `plans` (src/gpu/plans.ts: the one owner of every plan built on this
  * model, the NIG engine's included, kept by a memory budget). A plan that saves for backward keeps every layer's
  * activations under its own name; a scoring plan reuses one scratch buffer per kind.
  */
 import type { Gpu } from '../gpu/device.ts';
-import { Arena, writeView, type View } from '../gpu/arena.ts';
-import { PlanKeeper, type Lease } from '../gpu/plans.ts';
+import { Arena, fmtBytes, writeView, type View } from '../gpu/arena.ts';
+import { DEFAULT_BUDGET, PlanKeeper, type Lease } from '../gpu/plans.ts';
 import type { Dispatch } from '../gpu/pipelines.ts';
 import { readView, submit } from '../gpu/queue.ts';
 import { UserError } from '../util/errors.ts';
 import type { BertConfig, BertWeights, EncodedPair } from './types.ts';
+import { embeddingSize, headActivation, positionIds } from './config.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { layernormForward } from '../kernels/layernorm.ts';
 import { embeddingsForward } from '../kernels/embeddings.ts';
@@ -36,18 +37,21 @@ export class BertGpu {
   wv!: Bound<WeightHandles>;
   /**
    * Every plan built on this model, kept by a memory budget: forward plans here, the NIG engine's sums and chunk
-   * plans (src/ig/engine.ts). The budget is the engine's (--max-memory sets it), else min(maxBufferSize, 2 GiB).
+   * plans (src/ig/engine.ts). The budget is the engine's (--max-memory sets it), else DEFAULT_BUDGET (2 GiB).
    */
   readonly plans: PlanKeeper;
   /** What its attention keeps for the backward (every layout of this model's plans says so: the engine's too). */
   readonly attention: AttentionSaved;
 
   private constructor(readonly g: Gpu, readonly w: BertWeights) {
-    this.cfg = w.config;
+    // a vocabulary over one storage binding (XLM-R's 250k words beside 128 MiB bindings) stays on the host: each
+    // batch's distinct rows go to the plan's `words` table (writeInputs)
+    const hostWords = w.wordEmb.data.byteLength > g.limits.maxStorageBufferBindingSize;
+    this.cfg = hostWords ? { ...w.config, hostWords } : w.config;
     // the GPU class's fused attention keeps the row log-sum-exp, the CPU class's kernels the probabilities
     this.attention = g.kernels === 'cpu' ? 'probs' : 'lse';
     this.weights = new Arena(g, 'weights');
-    this.plans = new PlanKeeper(Math.min(g.limits.maxBufferSize, 2 ** 31));
+    this.plans = new PlanKeeper(DEFAULT_BUDGET);
   }
 
   static async create(g: Gpu, w: BertWeights): Promise<BertGpu> {
@@ -60,12 +64,20 @@ export class BertGpu {
     const { w, cfg } = this;
     const C = cfg.hidden;
     const layout = weightLayout(cfg);
-    for (const b of layout.buffers) this.weights.reserve(b.name, b.bytes);
+    const bind = this.g.limits.maxStorageBufferBindingSize;
+    for (const b of layout.buffers) {
+      if (b.bytes > bind) {
+        throw new UserError(`the model's ${b.what} (${b.shape.join(' × ')}) take ${fmtBytes(b.bytes)}, over this device's storage binding limit of ${fmtBytes(bind)}, and a kernel reads them as one binding; open the device with its adapter's limits (unset IR_NEURONS_LIMITS), or use a device that allows larger bindings`);
+      }
+      this.weights.reserve(b.name, b.bytes);
+    }
     this.weights.build();
     const wv = bindLayout(this.weights, layout.handles);
     const put = (v: View, d: Float32Array) => writeView(this.g, v, d);
-    put(wv.wordEmb, w.wordEmb.data); put(wv.posEmb, w.posEmb.data); put(wv.typeEmb, w.typeEmb.data);
+    if (wv.wordEmb) put(wv.wordEmb, w.wordEmb.data);
+    put(wv.posEmb, w.posEmb.data); put(wv.typeEmb, w.typeEmb.data);
     put(wv.embLnG, w.embLnG.data); put(wv.embLnB, w.embLnB.data);
+    if (wv.projW && wv.projB) { put(wv.projW, w.projW!.data); put(wv.projB, w.projB!.data); }
     put(wv.poolW, w.poolW.data); put(wv.poolB, w.poolB.data); put(wv.clsW, w.clsW.data); put(wv.clsB, w.clsB.data);
     w.layers.forEach((L, l) => {
       const v = wv.layers[l];
@@ -119,15 +131,18 @@ export class BertGpu {
     return { ...shape, layout, arena, act, dispatches: await this.encodeForward(act, shape) };
   }
 
-  /** The forward pass over a plan's buffers: embeddings, L encoder layers, pooler and classifier. */
+  /** The forward pass over a plan's buffers: embeddings (ELECTRA: and embeddings_project), L encoder layers, the head. */
   private async encodeForward(act: Bound<ActivationHandles>, { B, T }: PlanShape): Promise<Dispatch[]> {
     const { cfg, g } = this;
     const { hidden: C, intermediate: F, heads: NH, layers: L, numLabels: NL, eps } = cfg;
+    const E = embeddingSize(cfg);
     const N = B * T;
     const W = this.wv;
     const ds: Dispatch[] = [];
-    ds.push(await embeddingsForward(g, { label: 'embeddings', tok: act.tok, alpha: act.alpha, wordEmb: W.wordEmb, posEmb: W.posEmb, typeEmb: W.typeEmb, s: act.s0, rows: N, T, C }));
-    ds.push(await layernormForward(g, { label: 'embeddings LN', a: act.s0, weight: W.embLnG, bias: W.embLnB, out: act.h[0], stats: act.stats0, rows: N, C, eps }));
+    ds.push(await embeddingsForward(g, { label: 'embeddings', tok: act.tok, alpha: act.alpha, wordEmb: act.words ?? W.wordEmb!, posEmb: W.posEmb, typeEmb: W.typeEmb, s: act.s0, rows: N, T, C: E }));
+    ds.push(await layernormForward(g, { label: 'embeddings LN', a: act.s0, weight: W.embLnG, bias: W.embLnB, out: act.e0 ?? act.h[0], stats: act.stats0, rows: N, C: E, eps }));
+    // ELECTRA: embeddings_project from the embedding width E to the hidden size C
+    if (act.e0) ds.push(await matmul(g, { label: 'embeddings_project', inp: act.e0, weight: W.projW!, bias: W.projB!, out: act.h[0], M: N, N: C, K: E, transB: true }));
     for (let l = 0; l < L; l++) {
       const h = act.h[l];
       const a = act.layers[l];
@@ -150,18 +165,24 @@ export class BertGpu {
       ds.push(await layernormForward(g, { label: `L${l} LN2`, a: a.o, b: a.h1, weight: W.layers[l].ln2G, bias: W.layers[l].ln2B, out: act.h[l + 1], s: a.s2, stats: a.stats2, rows: M, C, eps }));
     }
     // (h[L] holds one row per sequence: the head reads it as sequences of length 1)
-    ds.push(await headForward(g, { label: 'pooler+classifier', h: act.h[L], poolW: W.poolW, poolB: W.poolB, clsW: W.clsW, clsB: W.clsB, pooled: act.pooled, logits: act.logits, B, T: 1, C, NL }));
+    ds.push(await headForward(g, { label: 'head (dense, activation, classifier)', h: act.h[L], poolW: W.poolW, poolB: W.poolB, clsW: W.clsW, clsB: W.clsB, pooled: act.pooled, logits: act.logits, B, T: 1, C, NL, act: headActivation(cfg) }));
     return ds;
   }
 
-  /** Writes the token table of a batch: row (b, t) = (id, baseId, typeId, 0); padding uses [PAD]. */
+  /**
+   * Writes the token table of a batch: row (b, t) = (id, baseId, typeId, position id); padding uses [PAD]. Position
+   * ids follow the real ids (src/model/config.ts `positionIds`), token types are 0 in a family with one type row.
+   * With cfg.hostWords the ids in the table are rows of the plan's `words`, which gets the batch's distinct rows.
+   */
   writeInputs(plan: ForwardPlan, rows: { ids: number[]; baseIds?: (number | null)[]; typeIds: number[] }[], alphas: number[]): void {
     const { B, T } = plan;
     const tok = new Uint32Array(B * T * 4);
     const amask = new Float32Array(B * T);
     const pad = this.cfg.padTokenId;
+    const types = this.cfg.typeVocab > 1;
     for (let b = 0; b < B; b++) {
       const r = rows[b] ?? rows[rows.length - 1];
+      const pos = positionIds(this.cfg, r.ids, T);
       for (let t = 0; t < T; t++) {
         const o = (b * T + t) * 4;
         const valid = t < r.ids.length;
@@ -170,13 +191,36 @@ export class BertGpu {
         const base = valid && r.baseIds ? r.baseIds[t] : id;
         tok[o] = id;
         tok[o + 1] = base === null ? 0xffffffff : base!;
-        tok[o + 2] = valid ? r.typeIds[t] : 0;
+        tok[o + 2] = valid && types ? r.typeIds[t] : 0;
+        tok[o + 3] = pos[t];
         amask[b * T + t] = valid ? 1 : 0;
       }
     }
+    if (plan.act.words) this.gatherWords(plan.act.words, tok);
     writeView(this.g, plan.act.tok, new Uint32Array(tok));
     writeView(this.g, plan.act.alpha, new Float32Array(Array.from({ length: B }, (_, b) => alphas[b] ?? 1)));
     writeView(this.g, plan.act.amask, amask);
+  }
+
+  /** cfg.hostWords: renumbers the token table's ids and baseline ids by first use and uploads those rows. */
+  private gatherWords(words: View, tok: Uint32Array): void {
+    const E = embeddingSize(this.cfg);
+    const rowOf = new Map<number, number>();
+    const ids: number[] = [];
+    const row = (id: number) => {
+      let r = rowOf.get(id);
+      if (r === undefined) { r = ids.length; rowOf.set(id, r); ids.push(id); }
+      return r;
+    };
+    for (let o = 0; o < tok.length; o += 4) {
+      tok[o] = row(tok[o]);
+      if (tok[o + 1] !== 0xffffffff) tok[o + 1] = row(tok[o + 1]);
+    }
+    const cap = Math.floor(words.size / (4 * E));
+    if (ids.length > cap) throw new Error(`writeInputs: ${ids.length} distinct word rows, the words table holds ${cap}`);
+    const table = new Float32Array(ids.length * E);
+    ids.forEach((id, r) => table.set(this.w.wordEmb.data.subarray(id * E, (id + 1) * E), r * E));
+    writeView(this.g, words, table);
   }
 
   /** Logits (B, numLabels) of a batch of encoded pairs, padded to the longest (rounded up to 8). */

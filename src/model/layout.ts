@@ -12,6 +12,7 @@ import { Arena, packViews, type PackLimits, type View } from '../gpu/arena.ts';
 import { UserError } from '../util/errors.ts';
 import { MAX_T } from '../kernels/attention.ts';
 import type { BertConfig } from './types.ts';
+import { embeddingSize, positionRows } from './config.ts';
 
 export interface BufferSpec {
   name: string;
@@ -29,7 +30,7 @@ export interface Layout<H> {
 }
 
 /** Handles with every name replaced by the arena view of that buffer. */
-export type Bound<H> = H extends string ? View : H extends readonly (infer E)[] ? Bound<E>[] : { [K in keyof H]: Bound<H[K]> };
+export type Bound<H> = H extends null ? null : H extends string ? View : H extends readonly (infer E)[] ? Bound<E>[] : { [K in keyof H]: Bound<H[K]> };
 
 /** Collects buffers for a layout; `add` returns the handle (the name), `shared` adds a name once and reuses it. */
 export class LayoutBuilder {
@@ -56,6 +57,9 @@ export class LayoutBuilder {
  * (B, NH, T, T) one.
  */
 export type AttentionSaved = 'probs' | 'lse';
+
+/** Rows of the `words` table beyond one per token: the baselines' pad, mask and unk ids, and one spare. */
+export const WORD_ROWS_EXTRA = 4;
 
 /** Which activations a plan keeps. */
 export interface ActivationShape {
@@ -84,7 +88,9 @@ export interface LayerHandles {
 
 export interface BackwardHandles {
   dh: [string, string]; // (B·T, C) gradient w.r.t. the hidden states, ping-pong
-  ds: string; dh1: string; datt: string; ds0: string; // (B·T, C)
+  ds: string; dh1: string; datt: string; // (B·T, C)
+  ds0: string;          // (B·T, E) gradient w.r.t. the embeddings sum (the word vectors)
+  de0: string | null;   // (B·T, E) ELECTRA's embeddings LN output gradient (embeddings_project's input), else null
   dqkv: string;         // (B·T, 3C)
   dpre: string; dpost: string; // (B·T, d_ff)
   dS: string | null;    // (B, NH, T, T) softmax-backward scores ('probs')
@@ -94,7 +100,11 @@ export interface BackwardHandles {
 
 export interface ActivationHandles {
   tok: string; alpha: string; amask: string;
-  s0: string; stats0: string;
+  /** cfg.hostWords: the batch's distinct word rows (B·T + 4, E), which the token table's ids index; else null. */
+  words: string | null;
+  s0: string; stats0: string; // (B·T, E), (B·T, 2)
+  /** ELECTRA (E ≠ C): the embeddings LN output (B·T, E), embeddings_project's input; else null (LN writes h[0]). */
+  e0: string | null;
   /** Layer outputs h[0] (embeddings LN) .. h[L]; without `save` two buffers alternate. h[L] holds the [CLS] rows
    * only, (B, C) (the first B rows of the alternating buffer without `save`). */
   h: string[];
@@ -111,16 +121,20 @@ export type ActivationLayout = Layout<ActivationHandles> & ActivationShape;
 /** The activation table of one plan. The order is the reservation (and packing) order. */
 export function activationLayout(cfg: BertConfig, { B, T, save, attention = 'probs' }: ActivationShape): ActivationLayout {
   const { hidden: C, intermediate: F, heads: NH, layers: L, numLabels: NL } = cfg;
+  const E = embeddingSize(cfg);
   const N = B * T;
   const b = new LayoutBuilder();
   // per layer when saving, one scratch buffer shared by every layer otherwise
   const kept = (what: string, l: number, shape: number[], doc: string) => (save ? b.add(`${what}.${l}`, shape, doc) : b.shared(what, shape, doc));
-  const tok = b.add('tok', [N, 4], 'token table: id, baseline id, type id, 0', 'u32');
+  const tok = b.add('tok', [N, 4], 'token table: id, baseline id, type id, position id', 'u32');
   const alpha = b.add('alpha', [B], 'path position α of each sequence');
   const amask = b.add('amask', [N], 'attention mask: 1 token, 0 padding');
-  const s0 = b.add('s0', [N, C], 'embeddings sum (LN input)');
+  // (distinct ids of a batch: at most one per token, plus the baselines' pad, mask and unk)
+  const words = cfg.hostWords ? b.add('words', [N + WORD_ROWS_EXTRA, E], 'the batch\'s word embedding rows (gathered on the host)') : null;
+  const s0 = b.add('s0', [N, E], 'embeddings sum (LN input)');
   const stats0 = b.add('stats0', [N, 2], 'embeddings LN mean, rstd');
-  const h = [b.add('h.0', [N, C], 'embeddings LN output')];
+  const e0 = E !== C ? b.add('e0', [N, E], 'embeddings LN output (embeddings_project input)') : null;
+  const h = [b.add('h.0', [N, C], e0 ? 'embeddings_project output' : 'embeddings LN output')];
   const layers: LayerHandles[] = [];
   for (let l = 0; l < L; l++) {
     // the last layer after its attention: the [CLS] rows alone (B of them)
@@ -146,14 +160,15 @@ export function activationLayout(cfg: BertConfig, { B, T, save, attention = 'pro
     h.push(save ? b.add(`h.${l + 1}`, [R, C], `layer ${l} output${at}`) : b.shared(`h.${(l + 1) % 2}`, [N, C], 'layer output (alternating)'));
   }
   const cls = { att: b.add('cls.att', [B, C], 'the last layer\'s attention output at [CLS]; backward: its gradient'), res: b.add('cls.res', [B, C], 'the last layer\'s residual input at [CLS]; backward: the LN1 input\'s gradient') };
-  const pooled = b.add('pooled', [B, C], 'pooler output');
+  const pooled = b.add('pooled', [B, C], 'head dense output before its activation');
   const logits = b.add('logits', [B, NL], 'classifier logits');
   let back: BackwardHandles | null = null;
   if (save) {
     const g = (n: string, what: string) => b.add(n, [N, C], what);
     const dh: [string, string] = [g('dh.0', 'dF/dh (ping)'), g('dh.1', 'dF/dh (pong)')];
     back = {
-      dh, ds: g('ds', 'dF/d LN input'), dh1: g('dh1', 'dF/d LN1 output'), datt: g('datt', 'dF/d attention output'), ds0: g('ds0', 'dF/d embeddings sum'),
+      dh, ds: g('ds', 'dF/d LN input'), dh1: g('dh1', 'dF/d LN1 output'), datt: g('datt', 'dF/d attention output'),
+      ds0: b.add('ds0', [N, E], 'dF/d embeddings sum'), de0: e0 ? b.add('de0', [N, E], 'dF/d embeddings LN output') : null,
       dqkv: b.add('dqkv', [N, 3 * C], 'dF/d Q, K, V'),
       dpre: b.add('dpre', [N, F], 'dF/d FFN pre-activation'),
       dpost: b.add('dpost', [N, F], 'dF/d FFN GELU output'),
@@ -162,7 +177,7 @@ export function activationLayout(cfg: BertConfig, { B, T, save, attention = 'pro
       F: b.add('F', [B], 'attributed output F'),
     };
   }
-  return { label: `activations ${B}x${T}`, B, T, save, buffers: b.buffers, handles: { tok, alpha, amask, s0, stats0, h, cls, layers, pooled, logits, back } };
+  return { label: `activations ${B}x${T}`, B, T, save, buffers: b.buffers, handles: { tok, alpha, amask, words, s0, stats0, e0, h, cls, layers, pooled, logits, back } };
 }
 
 export interface WeightLayerHandles {
@@ -176,7 +191,10 @@ export interface WeightLayerHandles {
 }
 
 export interface WeightHandles {
-  wordEmb: string; posEmb: string; typeEmb: string; embLnG: string; embLnB: string;
+  wordEmb: string | null; // null with cfg.hostWords (the host gathers each batch's rows: ActivationHandles.words)
+  posEmb: string; typeEmb: string; embLnG: string; embLnB: string; // (V, E), (P, E), (TV, E), (E)
+  projW: string | null; projB: string | null; // ELECTRA's embeddings_project (C, E), (C) when E ≠ C
+  /** The head: dense (pooler / classifier.dense / pre_classifier) (C, C), (C); output layer (NL, C), (NL). */
   poolW: string; poolB: string; clsW: string; clsB: string;
   layers: WeightLayerHandles[];
 }
@@ -184,11 +202,13 @@ export interface WeightHandles {
 /** The weights on the GPU (uploaded once by BertGpu), with the neuron masks beside them. */
 export function weightLayout(cfg: BertConfig): Layout<WeightHandles> {
   const { hidden: C, intermediate: F, numLabels: NL } = cfg;
+  const E = embeddingSize(cfg);
   const b = new LayoutBuilder();
   const top = {
-    wordEmb: b.add('wordEmb', [cfg.vocabSize, C], 'word embeddings'), posEmb: b.add('posEmb', [cfg.maxPositions, C], 'position embeddings'),
-    typeEmb: b.add('typeEmb', [cfg.typeVocab, C], 'token type embeddings'), embLnG: b.add('embLnG', [C], 'embeddings LN gamma'), embLnB: b.add('embLnB', [C], 'embeddings LN beta'),
-    poolW: b.add('poolW', [C, C], 'pooler weight'), poolB: b.add('poolB', [C], 'pooler bias'), clsW: b.add('clsW', [NL, C], 'classifier weight'), clsB: b.add('clsB', [NL], 'classifier bias'),
+    wordEmb: cfg.hostWords ? null : b.add('wordEmb', [cfg.vocabSize, E], 'word embeddings'), posEmb: b.add('posEmb', [positionRows(cfg), E], 'position embeddings'),
+    typeEmb: b.add('typeEmb', [cfg.typeVocab, E], 'token type embeddings'), embLnG: b.add('embLnG', [E], 'embeddings LN gamma'), embLnB: b.add('embLnB', [E], 'embeddings LN beta'),
+    projW: E !== C ? b.add('projW', [C, E], 'embeddings_project weight') : null, projB: E !== C ? b.add('projB', [C], 'embeddings_project bias') : null,
+    poolW: b.add('poolW', [C, C], 'head dense weight (pooler)'), poolB: b.add('poolB', [C], 'head dense bias'), clsW: b.add('clsW', [NL, C], 'classifier weight'), clsB: b.add('clsB', [NL], 'classifier bias'),
   };
   const layers: WeightLayerHandles[] = [];
   for (let l = 0; l < cfg.layers; l++) {

@@ -52,7 +52,7 @@ export function reportInput(run: RunDir, pruning: PruningTable | null, opts: Rep
     title: opts.title ?? `Which neurons matter: ${m.model.dir}`,
     generatedAt: new Date().toISOString(),
     model: {
-      name: m.model.dir, layers, dff, hidden: m.model.config.hidden, numLabels: m.model.config.numLabels,
+      name: m.model.dir, family: m.model.family ?? m.model.config.family ?? 'bert', layers, dff, hidden: m.model.config.hidden, numLabels: m.model.config.numLabels,
       target: m.options.nig.target, units: m.options.units === 'ffn-post' ? 'post-activation' : 'pre-activation',
       steps: m.options.nig.steps, rule: m.options.nig.rule, baseline: m.options.nig.baseline,
     },

@@ -1,11 +1,13 @@
 /**
- * Float64 CPU reference of BertForSequenceClassification (post-LN BERT, pooler, classifier): a forward that
- * caches what the backward needs, and a backward of activation gradients only (no weight gradients).
+ * Float64 CPU reference of a BERT-family sequence classifier (post-LN BERT encoder; the families' differences of
+ * src/model/config.ts: position ids, ELECTRA's embeddings_project, the head's activation): a forward that caches
+ * what the backward needs, and a backward of activation gradients only (no weight gradients).
  *
  * Forward, per layer l (x = hidden[l], rows N = B * T):
  *   qkv = x Wqkvᵀ + bqkv; ctx = attention(qkv); res1 = ctx Waoᵀ + bao + x; h1 = LN1(res1)
  *   ffnPre = (h1 Wiᵀ + bi) ⊙ ffnMask; ffnPost = GELU(ffnPre); res2 = ffnPost Woᵀ + bo + h1; hidden[l+1] = LN2(res2)
- * then pooled = tanh(hidden[L][:, 0] Wpᵀ + bp), logits = pooled Wcᵀ + bc.
+ * with hidden[0] = LN(word + position + type) (ELECTRA: then embeddings_project), and at the end
+ * pooled = act(hidden[L][:, 0] Wpᵀ + bp) (act tanh, GELU for ELECTRA, ReLU for DistilBERT), logits = pooled Wcᵀ + bc.
  * Backward: the layer backwards in exact reverse order; activation grads are written with `=`, and each
  * residual add's skip gradient is added into the stream with `+=` right after its branch's backward.
  */
@@ -13,8 +15,9 @@ import type { BertConfig, BertWeights, Target } from '../model/types.ts';
 import {
   attentionBackward, attentionForward, embeddingsBackward, embeddingsForward, firstTokenBackward,
   firstTokenForward, geluBackward, geluForward, layernormBackward, layernormForward, maskBackward, maskForward,
-  matmulBackward, matmulForward, residualBackward, residualForward, tanhBackward, tanhForward,
+  matmulBackward, matmulForward, reluBackward, reluForward, residualBackward, residualForward, tanhBackward, tanhForward,
 } from './layers.ts';
+import { embeddingSize, headActivation } from '../model/config.ts';
 
 /** Weights widened to float64 once (exact), q/k/v fused into one (3C, C) matrix as the attention layer takes. */
 interface LayerF64 {
@@ -26,8 +29,9 @@ interface LayerF64 {
   ln2G: Float64Array; ln2B: Float64Array; // (C)
 }
 interface WeightsF64 {
-  posEmb: Float64Array; typeEmb: Float64Array; // (P, C), (TV, C)
-  embLnG: Float64Array; embLnB: Float64Array;  // (C)
+  posEmb: Float64Array; typeEmb: Float64Array; // (P, E), (TV, E)
+  embLnG: Float64Array; embLnB: Float64Array;  // (E)
+  projW: Float64Array | null; projB: Float64Array | null; // ELECTRA's embeddings_project (C, E), (C)
   layers: LayerF64[];
   poolW: Float64Array; poolB: Float64Array;    // (C, C), (C)
   clsW: Float64Array; clsB: Float64Array;      // (NL, C), (NL)
@@ -46,6 +50,7 @@ function f64(w: BertWeights): WeightsF64 {
   };
   r = {
     posEmb: d(w.posEmb), typeEmb: d(w.typeEmb), embLnG: d(w.embLnG), embLnB: d(w.embLnB),
+    projW: w.projW ? d(w.projW) : null, projB: w.projB ? d(w.projB) : null,
     layers: w.layers.map((l) => ({
       qkvW: cat(l.qW, l.kW, l.vW), qkvB: cat(l.qB, l.kB, l.vB), aoW: d(l.aoW), aoB: d(l.aoB),
       ln1G: d(l.ln1G), ln1B: d(l.ln1B), iW: d(l.iW), iB: d(l.iB), oW: d(l.oW), oB: d(l.oB),
@@ -57,9 +62,10 @@ function f64(w: BertWeights): WeightsF64 {
   return r;
 }
 
-/** Word embeddings of `ids` as float64: (n, C) for n ids (any (B, T) flattened). */
+/** Word embeddings of `ids` as float64: (n, E) for n ids (any (B, T) flattened; E the embedding width). */
 export function gatherWordVecs(w: BertWeights, ids: ArrayLike<number>): Float64Array {
-  const { hidden: C, vocabSize: V } = w.config;
+  const { vocabSize: V } = w.config;
+  const C = embeddingSize(w.config);
   const out = new Float64Array(ids.length * C);
   for (let i = 0; i < ids.length; i++) {
     const id = ids[i];
@@ -72,8 +78,9 @@ export function gatherWordVecs(w: BertWeights, ids: ArrayLike<number>): Float64A
 }
 
 export interface BertInput {
-  wordVecs: Float64Array;             // (B, T, C)
-  typeIds: Int32Array;                // (B, T)
+  wordVecs: Float64Array;             // (B, T, E)
+  typeIds: Int32Array;                // (B, T) (read as 0 where the family has one type row)
+  posIds?: Int32Array;                // (B, T) position ids (src/model/config.ts positionIds); default t (RoBERTa: from attnMask)
   attnMask: Uint8Array | Int32Array;  // (B, T) 1 = token, 0 = padding
   B: number; T: number;
 }
@@ -101,13 +108,15 @@ export interface LayerCache {
 
 export interface BertCache {
   B: number; T: number; cfg: BertConfig;
-  emb: Float64Array;      // (B, T, C) word + position + type, input of the embedding LayerNorm
+  emb: Float64Array;      // (B, T, E) word + position + type, input of the embedding LayerNorm
+  embOut: Float64Array;   // (B, T, E) the embedding LayerNorm's output (ELECTRA: embeddings_project's input)
   embMean: Float64Array;  // (B, T)
   embRstd: Float64Array;  // (B, T)
   /** hidden[0] = embedding output, hidden[l + 1] = output of layer l (transformers' hidden_states), each (B, T, C). */
   hidden: Float64Array[];
   layers: LayerCache[];
-  pooled: Float64Array;   // (B, C) tanh output, for its backward
+  poolPre: Float64Array;  // (B, C) head dense output, the activation's input
+  pooled: Float64Array;   // (B, C) the activation's output
   logits: Float64Array;   // (B, NL)
 }
 
@@ -115,12 +124,14 @@ export function bertForward(w: BertWeights, input: BertInput, opts: BertOptions 
   const cfg = w.config, W = f64(w);
   const { B, T } = input;
   const { hidden: C, heads: NH, intermediate: F, numLabels: NL, eps } = cfg;
+  const E = embeddingSize(cfg);
   const N = B * T;
   if (T > cfg.maxPositions) throw new Error(`bertForward: sequence length ${T} exceeds max_position_embeddings ${cfg.maxPositions}; truncate the passage`);
-  if (input.wordVecs.length !== N * C) throw new Error(`bertForward: wordVecs holds ${input.wordVecs.length} values, expected B*T*C = ${N * C}`);
+  if (input.wordVecs.length !== N * E) throw new Error(`bertForward: wordVecs holds ${input.wordVecs.length} values, expected B*T*E = ${N * E}`);
   if (input.typeIds.length !== N || input.attnMask.length !== N) throw new Error(`bertForward: typeIds/attnMask must hold B*T = ${N} values, found ${input.typeIds.length}/${input.attnMask.length}`);
+  const typeIds = cfg.typeVocab === 1 ? new Int32Array(N) : input.typeIds;
   for (let i = 0; i < N; i++) {
-    if (input.typeIds[i] < 0 || input.typeIds[i] >= cfg.typeVocab) throw new Error(`bertForward: token type ${input.typeIds[i]} at ${i} is outside [0, ${cfg.typeVocab})`);
+    if (typeIds[i] < 0 || typeIds[i] >= cfg.typeVocab) throw new Error(`bertForward: token type ${typeIds[i]} at ${i} is outside [0, ${cfg.typeVocab})`);
   }
   const ffnMask = opts.ffnMask ?? [];
   for (const [l, m] of ffnMask.entries()) {
@@ -129,10 +140,18 @@ export function bertForward(w: BertWeights, input: BertInput, opts: BertOptions 
   const maskAdd = new Float64Array(N); // (B, T) 0 for tokens, -Infinity for padded keys (see attentionForward)
   for (let i = 0; i < N; i++) maskAdd[i] = input.attnMask[i] ? 0 : -Infinity;
 
-  const emb = new Float64Array(N * C), embMean = new Float64Array(N), embRstd = new Float64Array(N);
+  const emb = new Float64Array(N * E), embMean = new Float64Array(N), embRstd = new Float64Array(N), embOut = new Float64Array(N * E);
   const hidden = [new Float64Array(N * C)];
-  embeddingsForward(emb, input.wordVecs, W.posEmb, W.typeEmb, input.typeIds, B, T, C);
-  layernormForward(hidden[0], embMean, embRstd, emb, W.embLnG, W.embLnB, N, C, eps);
+  // default position ids: t, or RoBERTa's from the attention mask (padding_idx + count of tokens so far, pads padding_idx)
+  let posIds = input.posIds ?? null;
+  if (!posIds && cfg.posOffset) {
+    posIds = new Int32Array(N);
+    for (let b = 0; b < B; b++) for (let t = 0, n = 0; t < T; t++) posIds[b * T + t] = input.attnMask[b * T + t] ? cfg.padTokenId + ++n : cfg.padTokenId;
+  }
+  embeddingsForward(emb, input.wordVecs, W.posEmb, W.typeEmb, typeIds, B, T, E, posIds);
+  layernormForward(embOut, embMean, embRstd, emb, W.embLnG, W.embLnB, N, E, eps);
+  if (W.projW) matmulForward(hidden[0], embOut, W.projW, W.projB!, N, E, C);
+  else hidden[0].set(embOut);
 
   const ctx = new Float64Array(N * C), branch = new Float64Array(N * C); // (B, T, C) scratch, not needed by backward
   const layers: LayerCache[] = [];
@@ -165,13 +184,14 @@ export function bertForward(w: BertWeights, input: BertInput, opts: BertOptions 
   const logits = new Float64Array(B * NL);
   firstTokenForward(clsIn, hidden[cfg.layers], B, T, C);
   matmulForward(poolPre, clsIn, W.poolW, W.poolB, B, C, C);
-  tanhForward(pooled, poolPre, B * C);
+  const act = headActivation(cfg);
+  (act === 'gelu' ? geluForward : act === 'relu' ? reluForward : tanhForward)(pooled, poolPre, B * C);
   matmulForward(logits, pooled, W.clsW, W.clsB, B, C, NL);
-  return { logits, cache: { B, T, cfg, emb, embMean, embRstd, hidden, layers, pooled, logits } };
+  return { logits, cache: { B, T, cfg, emb, embOut, embMean, embRstd, hidden, layers, poolPre, pooled, logits } };
 }
 
 export interface BertGrads {
-  dWordVecs: Float64Array; // (B, T, C)
+  dWordVecs: Float64Array; // (B, T, E)
   dHidden: Float64Array[]; // L + 1 of (B, T, C), aligned with cache.hidden
   dFfnPre: Float64Array[]; // L of (B, T, F): gradient w.r.t. ffnPre (after the mask)
   dFfnPost: Float64Array[]; // L of (B, T, F)
@@ -189,7 +209,10 @@ export function bertBackward(w: BertWeights, cache: BertCache, dlogits: Float64A
   const dFfnPre: Float64Array[] = new Array(L), dFfnPost: Float64Array[] = new Array(L);
   const dpooled = new Float64Array(B * C), dpoolPre = new Float64Array(B * C), dclsIn = new Float64Array(B * C);
   matmulBackward(dpooled, dlogits, W.clsW, B, C, NL);
-  tanhBackward(dpoolPre, cache.pooled, dpooled, B * C);
+  const act = headActivation(cfg);
+  if (act === 'gelu') geluBackward(dpoolPre, cache.poolPre, dpooled, B * C);
+  else if (act === 'relu') reluBackward(dpoolPre, cache.poolPre, dpooled, B * C);
+  else tanhBackward(dpoolPre, cache.pooled, dpooled, B * C);
   matmulBackward(dclsIn, dpoolPre, W.poolW, B, C, C);
   dHidden[L] = new Float64Array(N * C);
   firstTokenBackward(dHidden[L], dclsIn, B, T, C);
@@ -218,9 +241,12 @@ export function bertBackward(w: BertWeights, cache: BertCache, dlogits: Float64A
     dHidden[l] = dx;
   }
 
-  const demb = new Float64Array(N * C), dWordVecs = new Float64Array(N * C);
-  layernormBackward(demb, dHidden[0], cache.emb, W.embLnG, cache.embMean, cache.embRstd, N, C);
-  embeddingsBackward(dWordVecs, demb, B, T, C);
+  const E = embeddingSize(cfg);
+  const demb = new Float64Array(N * E), dWordVecs = new Float64Array(N * E);
+  let dEmbOut = dHidden[0];
+  if (W.projW) { dEmbOut = new Float64Array(N * E); matmulBackward(dEmbOut, dHidden[0], W.projW, N, E, C); }
+  layernormBackward(demb, dEmbOut, cache.emb, W.embLnG, cache.embMean, cache.embRstd, N, E);
+  embeddingsBackward(dWordVecs, demb, B, T, E);
   return { dWordVecs, dHidden, dFfnPre, dFfnPost };
 }
 

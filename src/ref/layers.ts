@@ -12,19 +12,23 @@
  * - Only activation gradients: no weight gradients are needed anywhere in NIG.
  */
 
-/** Word vectors plus position and token-type embeddings (the IG path moves only the word vectors). */
+/**
+ * Word vectors plus position and token-type embeddings (the IG path moves only the word vectors). Position ids:
+ * `posIds` (B, T) when given (RoBERTa's padding_idx + 1 + t), else t.
+ */
 export function embeddingsForward(
   out: Float64Array,      // (B, T, C)
   wordVecs: Float64Array, // (B, T, C) already gathered (or interpolated) word embeddings
-  posEmb: Float64Array,   // (P, C), P >= T
+  posEmb: Float64Array,   // (P, C), P > every position id
   typeEmb: Float64Array,  // (TV, C)
   typeIds: Int32Array,    // (B, T)
   B: number, T: number, C: number,
+  posIds: Int32Array | null = null, // (B, T)
 ): void {
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       const o = (b * T + t) * C;
-      const p = t * C;
+      const p = (posIds ? posIds[b * T + t] : t) * C;
       const y = typeIds[b * T + t] * C;
       for (let c = 0; c < C; c++) out[o + c] = wordVecs[o + c] + posEmb[p + c] + typeEmb[y + c];
     }
@@ -382,6 +386,25 @@ export function tanhForward(
   N: number,
 ): void {
   for (let i = 0; i < N; i++) out[i] = Math.tanh(inp[i]);
+}
+
+/** ReLU (DistilBERT's head): out = max(inp, 0). */
+export function reluForward(
+  out: Float64Array, // (N)
+  inp: Float64Array, // (N)
+  N: number,
+): void {
+  for (let i = 0; i < N; i++) out[i] = Math.max(inp[i], 0);
+}
+
+/** dinp = dout · [inp > 0], from the forward's input. */
+export function reluBackward(
+  dinp: Float64Array, // (N)
+  inp: Float64Array,  // (N) the forward's input
+  dout: Float64Array, // (N)
+  N: number,
+): void {
+  for (let i = 0; i < N; i++) dinp[i] = inp[i] > 0 ? dout[i] : 0;
 }
 
 /** dinp = dout · (1 − out²), from the forward's output. */

@@ -10,6 +10,7 @@
 import type { BertWeights } from '../model/types.ts';
 import { bertBackward, bertForward, gatherWordVecs, relevanceBackward, relevanceForward } from './bert.ts';
 import type { Target } from '../model/types.ts';
+import { embeddingSize, positionIds } from '../model/config.ts';
 
 import { baselineIds, type Baseline } from '../ig/baselines.ts';
 import type { Rule } from '../ig/path.ts';
@@ -31,8 +32,8 @@ export interface NigResult {
   logitsBaseline: Float64Array;  // (NL) at α = 0
   nigPre: Float64Array;          // (L, T, d_ff) NIG of intermediate.dense outputs (before GELU)
   nigPost: Float64Array;         // (L, T, d_ff) NIG after GELU
-  igEmbed: Float64Array;         // (T, C) IG of the word embeddings
-  gradEmbedInput: Float64Array;  // (T, C) ∂F/∂x at α = 1
+  igEmbed: Float64Array;         // (T, E) IG of the word embeddings (E: the embedding width)
+  gradEmbedInput: Float64Array;  // (T, E) ∂F/∂x at α = 1
   igDelta: number;               // Σ igEmbed − (F(x) − F(x')): completeness error of the embedding cut
   nigHidden: Float64Array[];     // L + 1 of (T, C): NIG of hidden[0] (embedding output) .. hidden[L]
   hiddenDelta: number[];         // L + 1: Σ nigHidden[l] − (F(x) − F(x')), each hidden state being a full cut
@@ -63,7 +64,7 @@ export function igWeights(m: number, rule: Rule): Float64Array {
 
 export function nigReference(w: BertWeights, ids: ArrayLike<number>, typeIds: ArrayLike<number>, m: number, opts: NigOptions = {}): NigResult {
   const rule = opts.rule ?? 'right', target = opts.target ?? 'relevant';
-  const cfg = w.config, C = cfg.hidden, F = cfg.intermediate, L = cfg.layers, NL = cfg.numLabels;
+  const cfg = w.config, C = embeddingSize(cfg), H = cfg.hidden, F = cfg.intermediate, L = cfg.layers, NL = cfg.numLabels;
   const T = ids.length, P = m + 1;
   if (!Number.isInteger(m) || m < 1) throw new Error(`nigReference: steps m = ${m}; use a positive integer (20 to 300 is usual)`);
   if (typeIds.length !== T) throw new Error(`nigReference: ${T} ids but ${typeIds.length} token types`);
@@ -80,8 +81,11 @@ export function nigReference(w: BertWeights, ids: ArrayLike<number>, typeIds: Ar
   for (let k = 0; k < P; k++) for (let i = 0; i < T * C; i++) path[k * T * C + i] = xb[i] + alphas[k] * (x[i] - xb[i]);
   const tt = new Int32Array(P * T), am = new Int32Array(P * T).fill(1); // (m + 1, T)
   for (let k = 0; k < P; k++) for (let t = 0; t < T; t++) tt[k * T + t] = typeIds[t];
+  // positions (and token types) are the real input's at every point of the path
+  const pos1 = positionIds(cfg, ids), posIds = new Int32Array(P * T);
+  for (let k = 0; k < P; k++) posIds.set(pos1, k * T);
 
-  const { logits, cache } = bertForward(w, { wordVecs: path, typeIds: tt, attnMask: am, B: P, T }, { ffnMask: opts.ffnMask });
+  const { logits, cache } = bertForward(w, { wordVecs: path, typeIds: tt, posIds, attnMask: am, B: P, T }, { ffnMask: opts.ffnMask });
   const Fp = new Float64Array(P), dlogits = new Float64Array(P * NL);
   relevanceForward(Fp, logits, P, NL, target);
   relevanceBackward(dlogits, logits, P, NL, target);
@@ -95,8 +99,8 @@ export function nigReference(w: BertWeights, ids: ArrayLike<number>, typeIds: Ar
   }
   const nigHidden: Float64Array[] = [], hiddenDelta: number[] = [];
   for (let l = 0; l <= L; l++) {
-    const h = new Float64Array(T * C);
-    conductance(h, cache.hidden[l], g.dHidden[l], m, T * C, rule);
+    const h = new Float64Array(T * H);
+    conductance(h, cache.hidden[l], g.dHidden[l], m, T * H, rule);
     nigHidden.push(h);
     hiddenDelta.push(sum(h) - dF);
   }

@@ -61,7 +61,7 @@ function groupBy<T>(items: readonly T[], key: (t: T) => string): T[][] {
 function modelSection(r: ReportJson): string {
   const m = r.model;
   const rows: [string, Cell][] = [
-    ['checkpoint', m.name], ['layers', m.layers], ['FFN neurons per layer (d_ff)', m.dff], ['units pooled', m.totalUnits],
+    ['checkpoint', m.name], ...(m.family !== undefined ? [['family', m.family] as [string, Cell]] : []), ['layers', m.layers], ['FFN neurons per layer (d_ff)', m.dff], ['units pooled', m.totalUnits],
     ['units attributed', m.units],
   ];
   if (m.hidden !== undefined) rows.push(['hidden size', m.hidden]);

@@ -29,7 +29,7 @@ export function renderMarkdown(r: ReportJson): string {
   }
   const m = r.model;
   out.push('## Model and method', mdTable(['setting', 'value'], [
-    ['checkpoint', m.name], ['layers', m.layers], ['d_ff', m.dff], ['units pooled', m.totalUnits], ['units attributed', m.units],
+    ['checkpoint', m.name], ...(m.family !== undefined ? [['family', m.family]] : []), ['layers', m.layers], ['d_ff', m.dff], ['units pooled', m.totalUnits], ['units attributed', m.units],
     ...(m.target !== undefined ? [['target', m.target]] : []), ...(m.steps !== undefined ? [['integration steps m', m.steps]] : []),
     ...(m.rule !== undefined ? [['rule', m.rule]] : []), ...(m.baseline !== undefined ? [['baseline', m.baseline]] : []),
   ]));

@@ -13,6 +13,8 @@ import { UserError } from '../util/errors.ts';
 export interface ModelInfo {
   /** checkpoint name or path */
   name: string;
+  /** the model family: bert, roberta (XLM-R), electra, distilbert (src/model/config.ts) */
+  family?: string;
   layers: number;
   dff: number;
   hidden?: number;

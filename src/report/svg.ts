@@ -92,7 +92,9 @@ export interface CurveBand {
 
 /** Round tick values covering [lo, hi]: steps of 1, 2, 2.5 or 5 × 10^k, about `n` of them. */
 export function niceTicks(lo: number, hi: number, n = 4): number[] {
-  if (!(hi > lo)) return [lo];
+  // a span below float precision (values equal up to rounding: a pruning that changed nothing) is one value; its
+  // k = lo / step would pass 2^53, where k++ no longer moves
+  if (!(hi > lo) || hi - lo <= 1e-9 * Math.max(Math.abs(lo), Math.abs(hi))) return [lo];
   const raw = (hi - lo) / n;
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { Gpu } from '../gpu/device.ts';
 import { describeGpu } from '../gpu/device.ts';
 import type { BertConfig } from '../model/types.ts';
+import { familyOf } from '../model/config.ts';
 import type { PairTokenizer } from '../tokenizer/tokenizer.ts';
 import { runEnvironment, type EnvironmentInputs } from './environment.ts';
 
@@ -37,7 +38,8 @@ export function runManifest(head: ManifestHead, body: Record<string, unknown>): 
     engine: { name: pkg.name, version: pkg.version, node: process.version },
     created: new Date().toISOString(),
     key: head.key,
-    model: head.model,
+    // the family (bert, roberta, electra, distilbert: src/model/config.ts) first, so a reader sees what ran
+    model: { family: familyOf(head.model.config), ...head.model },
     tokenizer: head.tokenizer.describe(),
     device: describeGpu(head.g).split('\n')[0],
     environment: headEnvironment(head),

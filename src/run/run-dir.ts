@@ -19,7 +19,7 @@ import { readJsonFile } from '../util/out-path.ts';
 export interface RunDir {
   dir: string;
   manifest: {
-    model: { dir: string; hash: string; config: { layers: number; intermediate: number; hidden: number; numLabels: number } };
+    model: { dir: string; hash: string; family?: string; config: { layers: number; intermediate: number; hidden: number; numLabels: number; family?: string } };
     options: { nig: { steps: number; rule?: string; target?: string; baseline?: string }; units: string; maxLength: number };
     datasets: { name: string; group: 'in-domain' | 'out-of-domain'; relThreshold: number }[];
     pairs: { total: number };

@@ -127,15 +127,17 @@ export function loadTokenizer(modelDir: string, opts: LoadTokenizerOptions = {})
       throw new UserError(`${file}: not valid JSON (${(e as Error).message}); use the tokenizer.json saved with the checkpoint, or its vocab.txt`);
     }
     // The JS port validates the pipeline and the special tokens either way; the native one then does the encoding.
-    const wp = WordPieceTokenizer.fromTokenizerJson(json, file);
-    if (!useNative) return new JsPairTokenizer(wp, note);
-    let tok: Tokenizer;
+    // Another pipeline (RoBERTa's BPE/RobertaProcessing, a WordLevel model) is the native package's alone.
+    let wp: WordPieceTokenizer;
     try {
-      tok = native!.Tokenizer.fromString(text);
+      wp = WordPieceTokenizer.fromTokenizerJson(json, file);
     } catch (e) {
-      throw new UserError(`${file}: the tokenizers package cannot read it (${(e as Error).message}); use the tokenizer.json saved with the checkpoint, or the 'js' backend`);
+      if (!(e instanceof UserError) || !useNative || isBertPipeline(json)) throw e;
+      const tok = nativeFromString(text, file);
+      return new NativePairTokenizer(tok, nativeSpecials(json, tok, file), file);
     }
-    return new NativePairTokenizer(tok, wp, file);
+    if (!useNative) return new JsPairTokenizer(wp, note);
+    return new NativePairTokenizer(nativeFromString(text, file), wpSpecials(wp), file);
   }
 
   const vocabText = readFileSync(file, 'utf8');
@@ -150,7 +152,83 @@ export function loadTokenizer(modelDir: string, opts: LoadTokenizerOptions = {})
   }
   const wp = WordPieceTokenizer.fromVocabTxt(vocabText, config, file, configFile);
   if (!useNative) return new JsPairTokenizer(wp, note);
-  return new NativePairTokenizer(nativeFromWordPiece(wp), wp, file);
+  return new NativePairTokenizer(nativeFromWordPiece(wp), wpSpecials(wp), file);
+}
+
+function nativeFromString(text: string, file: string): Tokenizer {
+  try {
+    return native!.Tokenizer.fromString(text);
+  } catch (e) {
+    throw new UserError(`${file}: the tokenizers package cannot read it (${(e as Error).message}); use the tokenizer.json saved with the checkpoint, or the 'js' backend`);
+  }
+}
+
+/** What the native backend needs besides the pipeline: the special tokens, and how many separators part the pair. */
+interface NativeSpecials {
+  clsId: number; sepId: number; padId: number; maskId: number; unkId: number;
+  clsToken: string; sepToken: string;
+  /** 1: `[CLS] q [SEP] p [SEP]`, types 0 then 1; 2: RoBERTa's `<s> q </s></s> p </s>` (types not read). */
+  seps: 1 | 2;
+  /** One phrase for describe(). */
+  what: string;
+  /** The JS port's vocabulary size, where it read the file too. */
+  vocab?: number;
+}
+
+function wpSpecials(wp: WordPieceTokenizer): NativeSpecials {
+  return {
+    clsId: wp.clsId, sepId: wp.sepId, padId: wp.padId, maskId: wp.maskId, unkId: wp.unkId, clsToken: wp.options.clsToken, sepToken: wp.options.sepToken,
+    seps: 1, what: `WordPiece, lowercase ${wp.options.lowercase}, strip accents ${wp.stripsAccents}`, vocab: wp.vocabSize,
+  };
+}
+
+/** A BERT pipeline (WordPiece model and BertNormalizer): the JS port's to validate, never bypassed. */
+function isBertPipeline(json: unknown): boolean {
+  const j = json as Record<string, any> | null;
+  return !!j && typeof j === 'object' && j.model?.type === 'WordPiece' && j.normalizer?.type === 'BertNormalizer';
+}
+
+/**
+ * The special tokens of a non-BERT tokenizer.json (RoBERTa/XLM-R BPE or Unigram with RobertaProcessing, or any model
+ * with a `[CLS] $A [SEP] $B [SEP]` TemplateProcessing or BertProcessing): cls/sep from the post-processor, pad from
+ * the padding preset or the added tokens, mask and unk by their usual names.
+ */
+function nativeSpecials(json: unknown, tok: Tokenizer, file: string): NativeSpecials {
+  const j = json as Record<string, any>;
+  const pp = j.post_processor;
+  const bad = (what: string): never => {
+    throw new UserError(`${file}: ${what}; a cross-encoder's tokenizer.json pairs \`[CLS] q [SEP] p [SEP]\` (TemplateProcessing or BertProcessing) or \`<s> q </s></s> p </s>\` (RobertaProcessing)`);
+  };
+  let cls: string, sep: string, seps: 1 | 2 = 1;
+  if (pp?.type === 'RobertaProcessing') {
+    [cls, sep, seps] = [pp.cls?.[0] ?? '<s>', pp.sep?.[0] ?? '</s>', 2];
+  } else if (pp?.type === 'BertProcessing') {
+    [cls, sep] = [pp.cls?.[0] ?? '[CLS]', pp.sep?.[0] ?? '[SEP]'];
+  } else if (pp?.type === 'TemplateProcessing' && Array.isArray(pp.pair)) {
+    // `[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1`, or XLM-R's (transformers' XLMRobertaConverter) `<s> $A </s> </s> $B </s>`
+    const pair = pp.pair as any[];
+    const shape = pair.map((e) => (e.SpecialToken ? `${e.SpecialToken.id}:${e.SpecialToken.type_id}` : `${e.Sequence?.id}:${e.Sequence?.type_id}`));
+    const sepAt = (i: number) => pair[i]?.SpecialToken && pair[i].SpecialToken.id === pair[2].SpecialToken?.id;
+    const bert = shape.length === 5 && shape[1] === 'A:0' && shape[3] === 'B:1' && pair[0].SpecialToken && sepAt(2) && sepAt(4);
+    const xlmr = shape.length === 6 && shape[1] === 'A:0' && /^B:/.test(shape[4]) && pair[0].SpecialToken && sepAt(2) && sepAt(3) && sepAt(5);
+    if (!bert && !xlmr) bad(`'post_processor' pair template is [${shape.join(' ')}], not [CLS]:0 A:0 [SEP]:0 B:1 [SEP]:1 nor <s> A </s> </s> B </s>`);
+    [cls, sep, seps] = [pair[0].SpecialToken.id, pair[2].SpecialToken.id, xlmr ? 2 : 1];
+  } else {
+    return bad(`'post_processor' is ${JSON.stringify(pp?.type ?? null)}`);
+  }
+  const id = (name: string | undefined): number | undefined => (name === undefined ? undefined : tok.tokenToId(name) ?? undefined);
+  const first = (...names: (string | undefined)[]): number => {
+    for (const n of names) { const v = id(n); if (v !== undefined) return v; }
+    return -1;
+  };
+  const clsId = id(cls), sepId = id(sep);
+  if (clsId === undefined || sepId === undefined) bad(`the post_processor's ${cls} / ${sep} are not in the vocabulary`);
+  const padId = first(typeof j.padding?.pad_token === 'string' ? j.padding.pad_token : undefined, '<pad>', '[PAD]');
+  if (padId < 0) bad('no pad token (padding.pad_token, <pad> or [PAD]); the baselines need it');
+  return {
+    clsId: clsId!, sepId: sepId!, padId, maskId: first('<mask>', '[MASK]'), unkId: first(typeof j.model?.unk_token === 'string' ? j.model.unk_token : undefined, '<unk>', '[UNK]'),
+    clsToken: cls, sepToken: sep, seps, what: `${j.model?.type ?? '?'} model, ${pp.type}`,
+  };
 }
 
 /** Builds the native pipeline that transformers' BertConverter makes from vocab.txt + tokenizer_config.json. */
@@ -211,10 +289,10 @@ class NativePairTokenizer implements PairTokenizer {
   private maxLength = -1;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly tok: Tokenizer, private readonly wp: WordPieceTokenizer, readonly file: string) {
-    ({ clsId: this.clsId, sepId: this.sepId, padId: this.padId, maskId: this.maskId, unkId: this.unkId } = wp);
-    this.vocabSize = Math.max(tok.getVocabSize(true), wp.vocabSize);
-    for (const [name, id] of [[wp.options.clsToken, this.clsId], [wp.options.sepToken, this.sepId]] as const) {
+  constructor(private readonly tok: Tokenizer, private readonly sp: NativeSpecials, readonly file: string) {
+    ({ clsId: this.clsId, sepId: this.sepId, padId: this.padId, maskId: this.maskId, unkId: this.unkId } = sp);
+    this.vocabSize = Math.max(tok.getVocabSize(true), sp.vocab ?? 0);
+    for (const [name, id] of [[sp.clsToken, this.clsId], [sp.sepToken, this.sepId]] as const) {
       const got = tok.tokenToId(name);
       if (got !== id) throw new UserError(`${file}: tokenizers maps ${name} to ${got}, its vocab to ${id}; the file is inconsistent, re-save it with save_pretrained`);
     }
@@ -246,6 +324,15 @@ class NativePairTokenizer implements PairTokenizer {
 
   private toPair(e: Encoding, maxLength: number): EncodedPair {
     const ids = e.getIds();
+    if (this.sp.seps === 2) {
+      // `<s> q </s></s> p </s>`, type ids all 0: the pair's token types mark the passage (1) for the baselines and
+      // the page; a model with one type row reads 0 everywhere (BertGpu.writeInputs)
+      const sep1 = ids.indexOf(this.sepId, 1);
+      const n = ids.length;
+      const ok = sep1 >= 1 && ids[0] === this.clsId && ids[sep1 + 1] === this.sepId && ids[n - 1] === this.sepId && n > sep1 + 3 && n <= maxLength;
+      if (!ok) throw new UserError(`${this.file}: its RobertaProcessing does not give <s> query </s></s> passage </s> within ${maxLength} tokens (got ids ${ids.slice(0, 8).join(' ')}...); use the tokenizer.json saved with the checkpoint`);
+      return { ids, typeIds: ids.map((_, i) => (i >= sep1 + 2 ? 1 : 0)), sep1, passage: sep1 + 2 };
+    }
     const typeIds = e.getTypeIds();
     const sep1 = typeIds.indexOf(1) - 1; // B and the last [SEP] have type 1, [CLS] A [SEP] type 0
     const n = ids.length;
@@ -283,7 +370,7 @@ class NativePairTokenizer implements PairTokenizer {
   }
 
   describe(): string {
-    return `${this.file}: tokenizers ${nativeVersion()} (native), vocab ${this.vocabSize} tokens, lowercase ${this.wp.options.lowercase}, ` +
-      `strip accents ${this.wp.stripsAccents}; passage-only truncation, no padding (the file's presets are overridden)`;
+    return `${this.file}: tokenizers ${nativeVersion()} (native), vocab ${this.vocabSize} tokens, ${this.sp.what}; ` +
+      `passage-only truncation, no padding (the file's presets are overridden)`;
   }
 }
