@@ -384,7 +384,7 @@ export class NigEngine {
   }
 
   /**
-   * The path in chunks: inputs and chunk uniforms written, one submit per chunk, F read back after each. With point
+   * The path in chunks: inputs and chunk uniforms written, one submit per chunk, F collected (read once at the end). With point
    * stores, each chunk's points are stashed at the stores' next rows (F and α recorded by `storePath`).
    */
   private async runPath(at: Attr, job: Job, onProgress?: (done: number, total: number) => void): Promise<PathOutputs> {
