@@ -406,6 +406,34 @@ test('stalled before answering: IR_NEURONS_STALL_S sets the time (the file listi
   assert.match(zero.stderr, /option --stall-timeout must be a number > 0, got 0/);
 });
 
+test('an experiment whose model is a hub id and revision downloads it as `download` does, once: the next run is a no-op, offline', async () => {
+  if (!HAVE) return;
+  const { makeToyCollection } = await import('../src/toy/collection.ts');
+  const dir = join(tmp, 'exp-hub');
+  mkdirSync(dir, { recursive: true });
+  makeToyCollection({ out: join(dir, 'toy'), seed: 1, domain: 'in' });
+  writeFileSync(join(dir, 'datasets.json'), JSON.stringify({ version: 1, datasets: [{ name: 'toy', group: 'in-domain', format: 'tsv', relThreshold: 2, unlisted: 'unjudged', files: { docs: 'toy/corpus.tsv', queries: 'toy/queries.tsv', qrels: 'toy/qrels.txt', run: 'toy/run.txt' } }] }));
+  const file = join(dir, 'exp.json');
+  writeFileSync(file, JSON.stringify({ version: 1, name: 'hub', model: { hub: 'org/tiny', revision: 'main' }, datasets: { names: 'toy', config: 'datasets.json', shared: '.' },
+    attribute: { steps: 4, 'per-query': 1, 'max-length': 64 }, prune: { percents: [5], seeds: 5, depth: 10 }, report: { p: 5 } }));
+  const out = join(dir, 'out');
+  const r = await runCli(['experiment', file, '--out', out], { HF_ENDPOINT: hub.url, HF_TOKEN: '' });
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stderr, /downloading org\/tiny@main -> .*out\/model/);
+  for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) assert.ok(same(join(out, 'model'), hub.repos.get('org/tiny')!, f), f);
+  const state = JSON.parse(readFileSync(join(out, 'experiment-state.json'), 'utf8'));
+  assert.is(state.steps.model.commit, hub.repos.get('org/tiny')!.sha, 'the commit downloaded is kept');
+  assert.ok(existsSync(join(out, 'report.html')) && existsSync(join(out, 'prune', 'pruning.json')));
+  const manifest = JSON.parse(readFileSync(join(out, 'run', 'manifest.json'), 'utf8'));
+  assert.is(manifest.environment.inputs.model.files['model.safetensors'], `sha256:${sha256(hub.repos.get('org/tiny')!.files.get('model.safetensors')!)}`);
+  // the next run: nothing to do, and no request to the hub (it may be offline)
+  const n = hub.log.length;
+  const again = await runCli(['experiment', file, '--out', out], { HF_ENDPOINT: 'http://127.0.0.1:9', HF_TOKEN: '' });
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stdout, /^experiment: hub is up to date in /);
+  assert.is(hub.log.length, n);
+});
+
 test('errors: a bad model id, an unknown repository, no reachable hub', async () => {
   if (!HAVE) return;
   const bad = await cli(['../etc', '--dir', join(tmp, 'x')]);
