@@ -300,7 +300,10 @@ class NativePairTokenizer implements PairTokenizer {
     if (this.sp.seps === 2) {
       // `<s> q </s></s> p </s>`, type ids all 0: the pair's token types mark the passage (1) for the baselines and
       // the page; a model with one type row reads 0 everywhere (BertGpu.writeInputs)
-      const sep1 = ids.indexOf(this.sepId, 1);
+      // the first </s> after the query, found from the sequence ids (a literal `</s>` in the query is the query's)
+      const seq = e.getSequenceIds();
+      const firstB = seq.indexOf(1);
+      const sep1 = firstB >= 0 ? firstB - 2 : seq.lastIndexOf(0) + 1;
       const n = ids.length;
       const ok = sep1 >= 1 && ids[0] === this.clsId && ids[sep1 + 1] === this.sepId && ids[n - 1] === this.sepId && n > sep1 + 3 && n <= maxLength;
       if (!ok) throw new UserError(`${this.file}: its RobertaProcessing does not give <s> query </s></s> passage </s> within ${maxLength} tokens (got ids ${ids.slice(0, 8).join(' ')}...); use the tokenizer.json saved with the checkpoint`);
