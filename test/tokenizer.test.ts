@@ -308,12 +308,15 @@ test('malformed tokenizer.json: a UserError for both backends', () => {
     writeFileSync(file, '{"version": "1.0", "model": {');
     for (const backend of ['tokenizers', 'js'] as const) expectUserError(() => loadTokenizer(dir, { backend }), /tokenizer\.json: not valid JSON/);
     writeFileSync(file, JSON.stringify({ version: '1.0', model: { type: 'BPE', vocab: {}, merges: [] } }));
-    // not a BERT pipeline: the JS port refuses the model, the native backend (other families) the missing pair template
-    expectUserError(() => loadTokenizer(dir, { backend: 'js' }), /model type is "BPE", not 'WordPiece'/);
-    expectUserError(() => loadTokenizer(dir), /'post_processor' is null; a cross-encoder's tokenizer\.json pairs/);
+    // not a BERT pipeline: both backends (the JS one through @huggingface/tokenizers) refuse the missing pair template
+    for (const backend of ['tokenizers', 'js'] as const) expectUserError(() => loadTokenizer(dir, { backend }), /'post_processor' is null; a cross-encoder's tokenizer\.json pairs/);
     const vocab = Object.fromEntries(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'a', 'b'].map((t, i) => [t, i]));
-    writeFileSync(file, JSON.stringify({ model: { type: 'WordPiece', vocab }, normalizer: { type: 'Lowercase' }, pre_tokenizer: { type: 'BertPreTokenizer' } }));
-    expectUserError(() => loadTokenizer(dir, { backend: 'js' }), /normalizer is "Lowercase", not 'BertNormalizer'/);
+    const bertTemplate = { type: 'BertProcessing', sep: ['[SEP]', 3], cls: ['[CLS]', 2] };
+    writeFileSync(file, JSON.stringify({ model: { type: 'WordPiece', vocab }, normalizer: { type: 'BertNormalizer' }, pre_tokenizer: { type: 'Whitespace' }, post_processor: bertTemplate }));
+    expectUserError(() => loadTokenizer(dir, { backend: 'js' }), /pre_tokenizer is "Whitespace", not 'BertPreTokenizer'/);
+    // a pair template of another shape: refused by both
+    writeFileSync(file, JSON.stringify({ model: { type: 'WordLevel', vocab, unk_token: '[UNK]' }, post_processor: { type: 'TemplateProcessing', single: [], pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }], special_tokens: {} } }));
+    for (const backend of ['tokenizers', 'js'] as const) expectUserError(() => loadTokenizer(dir, { backend }), /pair template is \[A:0 B:1\], not/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -22,6 +22,7 @@ export { NigEngine, type NigOptions, type NigResult } from '../ig/engine.ts';
 export { BASELINES, type Baseline } from '../ig/baselines.ts';
 export { RULES, type Rule } from '../ig/path.ts';
 export { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
+export { JsonPairTokenizer, jsTokenizerFromJson, type SyncPairTokenizer } from '../tokenizer/json.ts';
 export { parseConfig } from '../model/config.ts';
 export { parseSafetensors, serializeSafetensors, toFloat } from '../formats/safetensors.ts';
 export { weightsFromStateDict } from '../model/weights.ts';

@@ -1,7 +1,7 @@
 /**
  * A checkpoint in the browser, from bytes: `config.json` + `model.safetensors` + `tokenizer.json` (or `vocab.txt`
  * with an optional `tokenizer_config.json`; the tokenizer under any name, read by its content), each given as a File/Blob (picker, drag and drop), an ArrayBuffer, or a
- * URL. The same parsers as Node (parseConfig, parseSafetensors, weightsFromStateDict, WordPieceTokenizer) run on the
+ * URL. The same parsers as Node (parseConfig, parseSafetensors, weightsFromStateDict, the JS tokenizers of src/tokenizer/json.ts) run on the
  * bytes; nothing here touches a file system. pytorch_model.bin is not read in the browser (its reader uses node:zlib).
  */
 import { UserError } from '../util/errors.ts';
@@ -9,6 +9,7 @@ import { parseConfig } from '../model/config.ts';
 import { parseSafetensors } from '../formats/safetensors.ts';
 import { weightsFromStateDict } from '../model/weights.ts';
 import { WordPieceTokenizer } from '../tokenizer/wordpiece.ts';
+import { jsTokenizerFromJson, type SyncPairTokenizer } from '../tokenizer/json.ts';
 import type { BertConfig, BertWeights } from '../model/types.ts';
 import type { SpecialIds } from '../ig/baselines.ts';
 
@@ -28,7 +29,8 @@ export interface ModelSources {
 export interface LoadedModel {
   config: BertConfig;
   weights: BertWeights;
-  tokenizer: WordPieceTokenizer;
+  /** The WordPiece port for BERT's pipeline and vocab.txt, `@huggingface/tokenizers` for any other tokenizer.json. */
+  tokenizer: SyncPairTokenizer;
   special: SpecialIds;
   /** The names of the three files, as shown to the user. */
   files: { config: string; weights: string; tokenizer: string };
@@ -109,8 +111,8 @@ export function looksLikeJson(bytes: Uint8Array): boolean {
  * Builds the tokenizer from a tokenizer.json or a vocab.txt (+ tokenizer_config.json), told apart by content, not by
  * name: a JSON object is a tokenizer.json, anything else a vocab (one token per line), whatever the file is called.
  */
-export function tokenizerFromBytes(bytes: Uint8Array, name: string, configBytes?: Uint8Array, configName = 'tokenizer_config.json'): WordPieceTokenizer {
-  if (looksLikeJson(bytes)) return WordPieceTokenizer.fromTokenizerJson(parseJson(bytes, name), name);
+export function tokenizerFromBytes(bytes: Uint8Array, name: string, configBytes?: Uint8Array, configName = 'tokenizer_config.json'): SyncPairTokenizer {
+  if (looksLikeJson(bytes)) return jsTokenizerFromJson(parseJson(bytes, name), name);
   return WordPieceTokenizer.fromVocabTxt(text(bytes), configBytes ? parseJson(configBytes, configName) : undefined, name, configName);
 }
 
@@ -130,10 +132,6 @@ export async function loadModel(src: ModelSources, onProgress?: LoadProgress): P
     src.tokenizerConfig ? readSource(src.tokenizerConfig, n.tokenizerConfig) : Promise.resolve(undefined),
   ]);
   const config = parseConfig(text(cfgBytes), n.config);
-  if (config.family === 'roberta') {
-    // the page's tokenizer is the WordPiece port (src/tokenizer/wordpiece.ts): no BPE/SentencePiece, no `</s></s>`
-    throw new UserError(`${n.config}: a (XLM-)RoBERTa model, whose tokenizer (BPE or SentencePiece, pairs <s> q </s></s> p </s>) the page cannot run yet; attribute it with the command line (ir-neurons attribute), which reads its tokenizer.json with the native tokenizers package`);
-  }
   const tokenizer = tokenizerFromBytes(tokBytes, n.tokenizer, tokCfgBytes, n.tokenizerConfig);
   if (tokenizer.vocabSize > config.vocabSize) {
     throw new UserError(`${n.tokenizer}: the tokenizer has ${tokenizer.vocabSize} ids but ${n.config} says vocab_size ${config.vocabSize}; the tokenizer does not belong to this model`);

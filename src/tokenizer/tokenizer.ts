@@ -2,9 +2,10 @@
  * Finds and loads the tokenizer of a cross-encoder checkpoint and encodes query-passage pairs with it.
  * Lookup: `--tokenizer FILE` (a tokenizer.json, or a vocab.txt with tokenizer_config.json beside it), else
  * `<modelDir>/tokenizer.json`, else `<modelDir>/vocab.txt` (+ `<modelDir>/tokenizer_config.json` if present).
- * Backends: 'tokenizers' (the native Hugging Face package; the default for tokenizer.json) and 'js' (the WordPiece port
- * in wordpiece.ts; the default for vocab.txt, and what the browser runs). Either way the pair is
- * `[CLS] query [SEP] passage [SEP]`, the passage alone is truncated to maxLength, and nothing is padded: any
+ * Backends: 'tokenizers' (the native Hugging Face package; the default for tokenizer.json) and 'js' (what the browser
+ * runs: the WordPiece port in wordpiece.ts for vocab.txt and BERT's pipeline, `@huggingface/tokenizers` for any other
+ * tokenizer.json, json.ts). Either way the pair is the file's template (`[CLS] query [SEP] passage [SEP]`, or
+ * `<s> q </s></s> p </s>` for RoBERTa/XLM-R), the passage alone is truncated to maxLength, and nothing is padded: any
  * truncation or padding preset stored in tokenizer.json is overridden.
  *
  * encodePair is async because the native package only encodes asynchronously (on its own thread pool); the JS
@@ -18,6 +19,7 @@ import type { Encoding, Tokenizer, TruncationStrategy } from 'tokenizers';
 import { UserError } from '../util/errors.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { checkMaxLength, WordPieceTokenizer } from './wordpiece.ts';
+import { isBertPipeline, jsTokenizerFromJson, pairTemplate, type SyncPairTokenizer } from './json.ts';
 
 export type TokenizerBackend = 'tokenizers' | 'js';
 
@@ -126,18 +128,12 @@ export function loadTokenizer(modelDir: string, opts: LoadTokenizerOptions = {})
     } catch (e) {
       throw new UserError(`${file}: not valid JSON (${(e as Error).message}); use the tokenizer.json saved with the checkpoint, or its vocab.txt`);
     }
-    // The JS port validates the pipeline and the special tokens either way; the native one then does the encoding.
-    // Another pipeline (RoBERTa's BPE/RobertaProcessing, a WordLevel model) is the native package's alone.
-    let wp: WordPieceTokenizer;
-    try {
-      wp = WordPieceTokenizer.fromTokenizerJson(json, file);
-    } catch (e) {
-      if (!(e instanceof UserError) || !useNative || isBertPipeline(json)) throw e;
-      const tok = nativeFromString(text, file);
-      return new NativePairTokenizer(tok, nativeSpecials(json, tok, file), file);
-    }
-    if (!useNative) return new JsPairTokenizer(wp, note);
-    return new NativePairTokenizer(nativeFromString(text, file), wpSpecials(wp), file);
+    // JS: the WordPiece port for BERT's pipeline, @huggingface/tokenizers for any other (json.ts). Native: a BERT
+    // pipeline is validated by the port first (its special tokens and template), any other by its post_processor.
+    if (!useNative) return new JsPairTokenizer(jsTokenizerFromJson(json, file), note);
+    if (isBertPipeline(json)) return new NativePairTokenizer(nativeFromString(text, file), wpSpecials(WordPieceTokenizer.fromTokenizerJson(json, file)), file);
+    const tok = nativeFromString(text, file);
+    return new NativePairTokenizer(tok, nativeSpecials(json, tok, file), file);
   }
 
   const vocabText = readFileSync(file, 'utf8');
@@ -182,12 +178,6 @@ function wpSpecials(wp: WordPieceTokenizer): NativeSpecials {
   };
 }
 
-/** A BERT pipeline (WordPiece model and BertNormalizer): the JS port's to validate, never bypassed. */
-function isBertPipeline(json: unknown): boolean {
-  const j = json as Record<string, any> | null;
-  return !!j && typeof j === 'object' && j.model?.type === 'WordPiece' && j.normalizer?.type === 'BertNormalizer';
-}
-
 /**
  * The special tokens of a non-BERT tokenizer.json (RoBERTa/XLM-R BPE or Unigram with RobertaProcessing, or any model
  * with a `[CLS] $A [SEP] $B [SEP]` TemplateProcessing or BertProcessing): cls/sep from the post-processor, pad from
@@ -195,27 +185,10 @@ function isBertPipeline(json: unknown): boolean {
  */
 function nativeSpecials(json: unknown, tok: Tokenizer, file: string): NativeSpecials {
   const j = json as Record<string, any>;
-  const pp = j.post_processor;
   const bad = (what: string): never => {
     throw new UserError(`${file}: ${what}; a cross-encoder's tokenizer.json pairs \`[CLS] q [SEP] p [SEP]\` (TemplateProcessing or BertProcessing) or \`<s> q </s></s> p </s>\` (RobertaProcessing)`);
   };
-  let cls: string, sep: string, seps: 1 | 2 = 1;
-  if (pp?.type === 'RobertaProcessing') {
-    [cls, sep, seps] = [pp.cls?.[0] ?? '<s>', pp.sep?.[0] ?? '</s>', 2];
-  } else if (pp?.type === 'BertProcessing') {
-    [cls, sep] = [pp.cls?.[0] ?? '[CLS]', pp.sep?.[0] ?? '[SEP]'];
-  } else if (pp?.type === 'TemplateProcessing' && Array.isArray(pp.pair)) {
-    // `[CLS]:0 $A:0 [SEP]:0 $B:1 [SEP]:1`, or XLM-R's (transformers' XLMRobertaConverter) `<s> $A </s> </s> $B </s>`
-    const pair = pp.pair as any[];
-    const shape = pair.map((e) => (e.SpecialToken ? `${e.SpecialToken.id}:${e.SpecialToken.type_id}` : `${e.Sequence?.id}:${e.Sequence?.type_id}`));
-    const sepAt = (i: number) => pair[i]?.SpecialToken && pair[i].SpecialToken.id === pair[2].SpecialToken?.id;
-    const bert = shape.length === 5 && shape[1] === 'A:0' && shape[3] === 'B:1' && pair[0].SpecialToken && sepAt(2) && sepAt(4);
-    const xlmr = shape.length === 6 && shape[1] === 'A:0' && /^B:/.test(shape[4]) && pair[0].SpecialToken && sepAt(2) && sepAt(3) && sepAt(5);
-    if (!bert && !xlmr) bad(`'post_processor' pair template is [${shape.join(' ')}], not [CLS]:0 A:0 [SEP]:0 B:1 [SEP]:1 nor <s> A </s> </s> B </s>`);
-    [cls, sep, seps] = [pair[0].SpecialToken.id, pair[2].SpecialToken.id, xlmr ? 2 : 1];
-  } else {
-    return bad(`'post_processor' is ${JSON.stringify(pp?.type ?? null)}`);
-  }
+  const { cls, sep, seps, what } = pairTemplate(j, bad);
   const id = (name: string | undefined): number | undefined => (name === undefined ? undefined : tok.tokenToId(name) ?? undefined);
   const first = (...names: (string | undefined)[]): number => {
     for (const n of names) { const v = id(n); if (v !== undefined) return v; }
@@ -227,7 +200,7 @@ function nativeSpecials(json: unknown, tok: Tokenizer, file: string): NativeSpec
   if (padId < 0) bad('no pad token (padding.pad_token, <pad> or [PAD]); the baselines need it');
   return {
     clsId: clsId!, sepId: sepId!, padId, maskId: first('<mask>', '[MASK]'), unkId: first(typeof j.model?.unk_token === 'string' ? j.model.unk_token : undefined, '<unk>', '[UNK]'),
-    clsToken: cls, sepToken: sep, seps, what: `${j.model?.type ?? '?'} model, ${pp.type}`,
+    clsToken: cls, sepToken: sep, seps, what,
   };
 }
 
@@ -259,7 +232,7 @@ class JsPairTokenizer implements PairTokenizer {
   readonly maskId: number;
   readonly unkId: number;
 
-  constructor(readonly wp: WordPieceTokenizer, private readonly note: string) {
+  constructor(readonly wp: SyncPairTokenizer, private readonly note: string) {
     this.file = wp.source;
     this.vocabSize = wp.vocabSize;
     ({ clsId: this.clsId, sepId: this.sepId, padId: this.padId, maskId: this.maskId, unkId: this.unkId } = wp);
@@ -327,7 +300,10 @@ class NativePairTokenizer implements PairTokenizer {
     if (this.sp.seps === 2) {
       // `<s> q </s></s> p </s>`, type ids all 0: the pair's token types mark the passage (1) for the baselines and
       // the page; a model with one type row reads 0 everywhere (BertGpu.writeInputs)
-      const sep1 = ids.indexOf(this.sepId, 1);
+      // the first </s> after the query, found from the sequence ids (a literal `</s>` in the query is the query's)
+      const seq = e.getSequenceIds();
+      const firstB = seq.indexOf(1);
+      const sep1 = firstB >= 0 ? firstB - 2 : seq.lastIndexOf(0) + 1;
       const n = ids.length;
       const ok = sep1 >= 1 && ids[0] === this.clsId && ids[sep1 + 1] === this.sepId && ids[n - 1] === this.sepId && n > sep1 + 3 && n <= maxLength;
       if (!ok) throw new UserError(`${this.file}: its RobertaProcessing does not give <s> query </s></s> passage </s> within ${maxLength} tokens (got ids ${ids.slice(0, 8).join(' ')}...); use the tokenizer.json saved with the checkpoint`);
