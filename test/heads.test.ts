@@ -7,8 +7,11 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { runDatasets, type DatasetRunArgs } from '../src/run/datasets.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { loadTokenizer } from '../src/tokenizer/tokenizer.ts';
@@ -17,7 +20,7 @@ import { NigEngine } from '../src/ig/engine.ts';
 import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
 import type { EncodedPair } from '../src/model/types.ts';
 import type { SpecialIds } from '../src/ig/baselines.ts';
-import { FIXTURES, fixtureRef, needsShared } from './helpers/shared.ts';
+import { FIXTURES, REPO, SHARED, TOKENIZER_JSON, fixtureRef, needsShared } from './helpers/shared.ts';
 
 const S = suite('heads');
 
@@ -143,5 +146,89 @@ needsShared(S, 'head sums: the same at any chunk size and with several pairs in 
     await model.dropPlans();
   }
 });
+
+needsShared(S, 'a dataset run with heads: head cells beside the FFN cells (the per-pair head conductance summed per cell); stopped + resumed and 2 shards merged give the same bits; without heads the keys are as before', async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'heads-run-'));
+  const MODEL = resolve(FIXTURES, 'tiny-monobert');
+  const g = await requestGpu();
+  const tok = loadTokenizer(MODEL, { tokenizerFile: TOKENIZER_JSON });
+  const engine = new NigEngine(await BertGpu.create(g, loadCheckpoint(MODEL)), BERT_SPECIAL);
+  engine.heads = true;
+  const base = (out: string): DatasetRunArgs => ({
+    spec: 'dl19,medline', shared: SHARED, selection: { seed: 7, perDataset: 2 }, nig: { steps: 8, rule: 'right', target: 'relevant', baseline: 'pad-keep-special' },
+    units: 'ffn-pre', heads: true, maxLength: 128, checkpointEvery: 3, resume: false, outDir: out, modelDir: MODEL, modelHash: 'test',
+  });
+  const read = (f: string) => { const st = parseSafetensors(readFileSync(f), f); return new Map([...st].map(([k, v]) => [k, toFloat(v, Float64Array)])); };
+  const same = (a: Map<string, Float64Array>, b: Map<string, Float64Array>, what: string) => {
+    assert.equal([...a.keys()].sort(), [...b.keys()].sort(), what);
+    for (const [k, v] of a) assert.ok(v.every((x, i) => Object.is(x, b.get(k)![i])), `${what}: ${k}`);
+  };
+  try {
+    const full = join(tmp, 'full');
+    await runDatasets(base(full), engine, tok);
+    const A = read(join(full, 'aggregate.safetensors'));
+    const { layers: L, heads: NH } = engine.model.cfg;
+    assert.equal(A.get('dl19/rel.heads.sum')!.length, L * NH);
+    // the cell's head sums are the per-pair head conductance summed
+    const dm = JSON.parse(readFileSync(join(full, 'datasets', 'medline.json'), 'utf8'));
+    const { loadDatasetConfig, loadDataset } = await import('../src/data/datasets.ts');
+    const med = loadDataset(loadDatasetConfig(join(REPO, 'data/datasets.json'), { shared: SHARED }).datasets.find((d) => d.name === 'medline')!);
+    const sum = new Float64Array(L * NH), seg = new Float64Array(5 * L * NH);
+    for (const p of dm.pairs.filter((p: { label: string }) => p.label === 'rel')) {
+      const r = await engine.attribute(await tok.encodePair(med.queries.get(p.qid)!, med.docs.get(p.docid)!, 128), { steps: 8, rule: 'right' });
+      r.headCond!.forEach((v, i) => { sum[i] += v; });
+      r.headCondSegments!.forEach((v, i) => { seg[i] += v; });
+    }
+    assert.ok(maxRel(A.get('medline/rel.heads.sum')!, sum) < 1e-6, 'head sums');
+    assert.ok(maxRel(A.get('medline/rel.heads.seg_sum')!, seg) < 1e-6, 'head segment sums');
+    assert.ok(A.get('medline/rel.heads.sumsq')!.every((x, i) => x >= sum[i] ** 2 / 2 - 1e-9), 'Σv² ≥ (Σv)²/n');
+    // stopped after 3 pairs (a checkpoint there), resumed
+    const res = join(tmp, 'resumed');
+    await runDatasets({ ...base(res), stopAfter: 4 }, engine, tok);
+    assert.not.ok(existsSync(join(res, 'aggregate.safetensors')));
+    assert.ok(parseSafetensors(readFileSync(join(res, 'checkpoint.safetensors')), 'checkpoint').has('dl19/rel.heads.acc_total'), 'the checkpoint holds the head words');
+    await runDatasets({ ...base(res), resume: true }, engine, tok);
+    same(A, read(join(res, 'aggregate.safetensors')), 'resumed');
+    for (const i of [0, 1]) await runDatasets({ ...base(join(tmp, `shard${i}`)), shardSpec: `${i}/2` }, engine, tok);
+    const r = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'merge', '--out', join(tmp, 'merged'), join(tmp, 'shard1'), join(tmp, 'shard0')], { encoding: 'utf8' });
+    assert.is(r.status, 0, r.stderr);
+    same(A, read(join(tmp, 'merged', 'aggregate.safetensors')), 'merged');
+    // without heads: no head tensor, the FFN tensors the same bits
+    engine.heads = false;
+    await runDatasets({ ...base(join(tmp, 'plain')), heads: false }, engine, tok);
+    const B = read(join(tmp, 'plain', 'aggregate.safetensors'));
+    assert.ok([...B.keys()].every((k) => !k.includes('heads')), 'no head tensors');
+    for (const [k, v] of B) if (k !== 'deltas' && k !== 'cuts') assert.ok(v.every((x, i) => Object.is(x, A.get(k)![i])), `FFN ${k} unchanged by heads`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+needsShared(S, 'ir-neurons attribute --units ffn-pre,heads writes head_cond, head_cond_segments and head_gate per pair; bad lists are one-line errors (exit 2)', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'heads-cli-'));
+  const DIR = resolve(FIXTURES, 'families', 'xlmr');
+  const cli = (...a: string[]) => spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'attribute', '--model', DIR, '--pairs', join(DIR, 'pairs.jsonl'), '--steps', '20', '--rule', 'right', ...a], { encoding: 'utf8' });
+  try {
+    const r = cli('--units', 'ffn-pre,heads', '--out', join(out, 'run'));
+    assert.is(r.status, 0, r.stderr);
+    const file = join(out, 'run', 'attributions.safetensors');
+    const st = parseSafetensors(readFileSync(file), file);
+    const H = fixtureRef('families/xlmr');
+    for (let i = 0; i < 6; i++) {
+      assert.ok(maxRel(toFloat(st.get(`p${i}.head_cond`)!, Float64Array), H(`p${i}.m20.head_cond`)) <= 1e-3, `p${i} head_cond`);
+      assert.ok(maxRel(toFloat(st.get(`p${i}.head_gate`)!, Float64Array), H(`p${i}.head_gate_grad`)) <= 1e-3, `p${i} head_gate`);
+      assert.equal(st.get(`p${i}.head_cond_segments`)!.shape, [5, 3, 4]);
+      assert.ok(maxRel(toFloat(st.get(`p${i}.nig`)!, Float64Array), H(`p${i}.m20.nig_pre_sum`)) <= 1e-3, `p${i} nig`);
+    }
+    for (const [units, msg] of [['ffn-pre,bogus', /'bogus' is not one of: ffn-pre, ffn-post, heads/], ['ffn-pre,ffn-post', /name one/]] as const) {
+      const bad = cli('--units', units, '--out', join(out, 'bad'));
+      assert.is(bad.status, 2, bad.stderr);
+      assert.match(bad.stderr, msg);
+      assert.is(bad.stderr.trim().split('\n').length, 1, 'one line');
+    }
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}, resolve(FIXTURES, 'families'));
 
 S.run();
