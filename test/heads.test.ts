@@ -7,7 +7,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -17,7 +17,7 @@ import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { loadTokenizer } from '../src/tokenizer/tokenizer.ts';
 import { BertGpu } from '../src/model/forward.ts';
 import { NigEngine } from '../src/ig/engine.ts';
-import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
+import { parseSafetensors, serializeSafetensors, toFloat } from '../src/formats/safetensors.ts';
 import type { EncodedPair } from '../src/model/types.ts';
 import type { SpecialIds } from '../src/ig/baselines.ts';
 import { FIXTURES, REPO, SHARED, TOKENIZER_JSON, fixtureRef, needsShared } from './helpers/shared.ts';
@@ -214,12 +214,24 @@ needsShared(S, 'ir-neurons attribute --units ffn-pre,heads writes head_cond, hea
     const file = join(out, 'run', 'attributions.safetensors');
     const st = parseSafetensors(readFileSync(file), file);
     const H = fixtureRef('families/xlmr');
+    const c2 = () => H;
     for (let i = 0; i < 6; i++) {
       assert.ok(maxRel(toFloat(st.get(`p${i}.head_cond`)!, Float64Array), H(`p${i}.m20.head_cond`)) <= 1e-3, `p${i} head_cond`);
       assert.ok(maxRel(toFloat(st.get(`p${i}.head_gate`)!, Float64Array), H(`p${i}.head_gate_grad`)) <= 1e-3, `p${i} head_gate`);
       assert.equal(st.get(`p${i}.head_cond_segments`)!.shape, [5, 3, 4]);
       assert.ok(maxRel(toFloat(st.get(`p${i}.nig`)!, Float64Array), H(`p${i}.m20.nig_pre_sum`)) <= 1e-3, `p${i} nig`);
     }
+    // score --head-mask: the fixture's head mask, each pair's head-masked logit; a mask of another shape is a one-line error
+    const H2 = c2();
+    writeFileSync(join(out, 'mask.safetensors'), serializeSafetensors({ heads: { dtype: 'F32', shape: [3, 4], data: Float32Array.from(H2('batch.head_mask')) } }));
+    const sc = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'score', '--model', DIR, '--pairs', join(DIR, 'pairs.jsonl'), '--head-mask', join(out, 'mask.safetensors'), '--out', join(out, 'scores.json')], { encoding: 'utf8' });
+    assert.is(sc.status, 0, sc.stderr);
+    const rows = JSON.parse(readFileSync(join(out, 'scores.json'), 'utf8')) as { logits: number[] }[];
+    rows.forEach((row, i) => assert.ok(maxRel(row.logits, H2(`p${i}.headmasked_logits`)) <= 1e-3, `p${i} head-masked logit`));
+    writeFileSync(join(out, 'bad.safetensors'), serializeSafetensors({ heads: { dtype: 'F32', shape: [4, 3], data: new Float32Array(12) } }));
+    const bs = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'score', '--model', DIR, '--pairs', join(DIR, 'pairs.jsonl'), '--head-mask', join(out, 'bad.safetensors'), '--out', join(out, 's2.json')], { encoding: 'utf8' });
+    assert.is(bs.status, 2);
+    assert.match(bs.stderr, /expected \[3, 4\]/);
     for (const [units, msg] of [['ffn-pre,bogus', /'bogus' is not one of: ffn-pre, ffn-post, heads/], ['ffn-pre,ffn-post', /name one/]] as const) {
       const bad = cli('--units', units, '--out', join(out, 'bad'));
       assert.is(bad.status, 2, bad.stderr);
