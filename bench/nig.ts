@@ -73,7 +73,7 @@ const RULE = 'right' as const;
 
 // ---------- arguments ----------
 const argv = process.argv.slice(2);
-const KNOWN = ['--shape', '--tokens', '--steps', '--pairs', '--warmup', '--max-memory', '--chunk', '--vocab', '--seed', '--peer', '--threads', '--tol', '--peer-steps', '--rule', '--pack'];
+const KNOWN = ['--shape', '--tokens', '--steps', '--pairs', '--warmup', '--max-memory', '--chunk', '--vocab', '--seed', '--peer', '--threads', '--tol', '--peer-steps', '--rule', '--pack', '--heads'];
 for (let i = 0; i < argv.length; i += 2) {
   if (!KNOWN.includes(argv[i]) || argv[i + 1] === undefined) fail(`bench:nig: '${argv[i]}' is not an option with a value; options: ${KNOWN.join(' ')} (each takes a value)`, 2);
 }
@@ -101,6 +101,9 @@ if (tol !== undefined && !(tol > 0 && tol < 1)) fail(`bench:nig: --tol takes a r
 const peerSteps = int('--peer-steps', 200)!;
 const tolRule = (arg('--rule') ?? 'trapezoid') as NigRule;
 const packN = int('--pack', 1)!;
+// --heads both: per length, NIG without and with heads (`--units ffn-pre,heads`) interleaved pair by pair, and the added cost
+const headsMode = arg('--heads') ?? 'off';
+if (!['off', 'on', 'both'].includes(headsMode)) fail(`bench:nig: --heads takes off, on or both, got '${headsMode}'`, 2);
 if (!NIG_RULES.includes(tolRule)) fail(`bench:nig: --rule (for --tol) takes ${NIG_RULES.join(', ')}, got '${tolRule}'`, 2);
 if (vocab < 1000) fail(`bench:nig: --vocab ${vocab} is below 1000; the pair uses BERT's special ids (100..103) and random ids above them`, 2);
 
@@ -273,6 +276,8 @@ async function main(): Promise<void> {
   if (shapeName !== 'tiny') console.log(await validateBig(engine, makePair(valT, vocab, seed)));
 
   if (tol !== undefined) return equalAccuracy(engine, g, pairs, warmup);
+  if (headsMode === 'both') return headsCost(engine, pairs, warmup);
+  engine.heads = headsMode === 'on';
   const rows: Row[] = [];
   for (const T of tokens) {
     const pair = makePair(T, vocab, seed);
@@ -327,6 +332,28 @@ async function main(): Promise<void> {
 }
 
 /** --tol: our adaptive run against the peer's recipe (right rule, m = --peer-steps) at equal accuracy (header). */
+/** --heads both: per length, a pair without heads then one with, `pairs` times after `warmup` of each; medians and the added cost. */
+async function headsCost(engine: NigEngine, pairs: number, warmup: number): Promise<void> {
+  for (const T of tokens) {
+    const pair = makePair(T, vocab, seed);
+    const t: Record<'off' | 'on', number[]> = { off: [], on: [] };
+    for (let i = 0; i < warmup + pairs; i++) {
+      for (const mode of ['off', 'on'] as const) {
+        engine.heads = mode === 'on';
+        const ts = performance.now();
+        const r = await engine.attribute(pair, { steps, rule: RULE, chunk: chunkArg });
+        const ms = performance.now() - ts;
+        if (mode === 'on' && !r.headCond?.every(Number.isFinite)) fail('bench:nig: --heads: no finite head conductance');
+        if (i >= warmup) t[mode].push(ms);
+        console.log(`  ${T} tokens, heads ${mode}, pair ${i + 1}/${warmup + pairs}${i < warmup ? ' (warm-up)' : ''}: ${(ms / 1000).toFixed(3)} s, chunk ${r.chunk}; load average ${loadAverage()}`);
+      }
+    }
+    const [a, b] = [median(t.off), median(t.on)];
+    console.log(`BENCH nig-heads ${shapeName} tokens=${T} steps=${steps}: ${a.toFixed(1)} ms/pair without heads, ${b.toFixed(1)} with (+${(100 * (b / a - 1)).toFixed(1)} %; medians of ${pairs}, interleaved; ${engine.model.g.kernels}-class kernels)`);
+  }
+  engine.heads = false;
+}
+
 async function equalAccuracy(engine: NigEngine, g: Gpu, pairs: number, warmup: number): Promise<void> {
   for (const T of tokens) {
     const pair = makePair(T, vocab, seed);

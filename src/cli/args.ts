@@ -21,6 +21,8 @@ export interface Opt {
   derived?: string;
   /** strings: the accepted values */
   choices?: readonly string[];
+  /** strings: a comma-separated list of `choices` (`--units ffn-pre,heads`), each item checked */
+  list?: boolean;
   required?: boolean;
   /** numbers: the smallest accepted value */
   min?: number;
@@ -95,7 +97,10 @@ export function checkNumber(name: string, n: number, o: Opt, label = `option --$
 }
 
 function checkChoice(name: string, v: string, o: Opt, label: string): string {
-  if (o.choices && !o.choices.includes(v)) throw new UserError(`${label} '${v}' is not one of: ${o.choices.join(', ')}`);
+  if (o.choices && o.list) {
+    const bad = v.split(',').find((x) => !o.choices!.includes(x));
+    if (bad !== undefined) throw new UserError(`${label} '${v}': '${bad}' is not one of: ${o.choices.join(', ')} (a comma-separated list)`);
+  } else if (o.choices && !o.choices.includes(v)) throw new UserError(`${label} '${v}' is not one of: ${o.choices.join(', ')}`);
   return v;
 }
 

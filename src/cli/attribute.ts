@@ -16,7 +16,7 @@ import { NigEngine, type NigResult } from '../ig/engine.ts';
 import { BASELINES, DEFAULT_BASELINE, type Baseline } from '../ig/baselines.ts';
 import { ADAPTIVE_START, DEFAULT_MAX_STEPS, DEFAULT_RULE, IG_RULES, NIG_RULES, TOL_RANGE, type IgRule, type NigRule } from '../ig/path.ts';
 import { IgEngine } from '../ig/ig.ts';
-import { attributionsSafetensors, pairTensors } from '../ig/export.ts';
+import { attributionsSafetensors, pairTensors, parseUnits, UNIT_CHOICES } from '../ig/export.ts';
 export { pairTensors };
 import { modelHash } from '../formats/hash.ts';
 import { UserError } from '../util/errors.ts';
@@ -40,7 +40,7 @@ export const COMMON: Record<string, Opt> = {
   rule: { kind: 'string', arg: 'RULE', default: DEFAULT_RULE, choices: NIG_RULES, help: `quadrature of the NIG path: ${NIG_RULES.join(', ')} ((4·T_m − T_{m/2})/3, order 4; m a multiple of 4)` },
   tol: { kind: 'number', arg: 'EPS', ...TOL_RANGE, help: 'adaptive m per pair: double m until the estimated relative L2 error of the NIG vector is ≤ EPS (e.g. 1e-3)' },
   'max-steps': { kind: 'int', arg: 'M', min: 1, default: DEFAULT_MAX_STEPS, help: 'the cap on the adaptive m of --tol (a pair that reaches it is reported)' },
-  units: { kind: 'string', arg: 'UNITS', default: 'ffn-pre', choices: ['ffn-pre', 'ffn-post'], help: 'FFN units attributed: ffn-pre (before GELU) or ffn-post' },
+  units: { kind: 'string', arg: 'UNITS', default: 'ffn-pre', choices: UNIT_CHOICES, list: true, help: 'units attributed, a comma-separated list: FFN units ffn-pre (before GELU) or ffn-post, and heads (head conductance and the head-gate gradient, e.g. ffn-pre,heads)' },
   target: { kind: 'string', arg: 'T', derived: 'relevant (logit for 1-label models)', choices: TARGETS, help: `what is differentiated: ${TARGETS.join(', ')}` },
   baseline: { kind: 'string', arg: 'B', default: DEFAULT_BASELINE, choices: BASELINES, help: `baseline input: ${BASELINES.join(', ')}` },
   'max-length': { kind: 'int', arg: 'N', min: 1, derived: "the model's max_position_embeddings (≤ 512)", help: 'tokens per pair (passage truncated)' },
@@ -126,7 +126,8 @@ export async function run(argv: string[]): Promise<number> {
   if (stepsGiven === undefined) throw new UserError('--steps is required (e.g. --steps 50), or --tol for an adaptive m (e.g. --tol 1e-3); see ir-neurons attribute --help');
   const steps: number = stepsGiven;
   const rule = a.opts.rule as NigRule;
-  const units = a.opts.units as 'ffn-pre' | 'ffn-post';
+  const { ffn: units, heads, label: unitsLabel } = parseUnits(a.opts.units as string);
+  if (heads && tol !== undefined) throw new UserError('--units heads: not with --tol yet (adaptive m keeps FFN points alone); use a fixed --steps');
   // only with --tol or richardson (so a plain run's options, and its run key, stay as they were)
   const maxSteps = tol !== undefined ? a.opts['max-steps'] as number : undefined;
   const adaptive = tol !== undefined || rule === 'richardson' ? { ...(tol !== undefined ? { tol, maxSteps } : {}), estimateOf: units } : {};
@@ -140,6 +141,7 @@ export async function run(argv: string[]): Promise<number> {
   const g = await requestGpu();
   const model = await BertGpu.create(g, w);
   const engine = new NigEngine(model, { clsId: tok.clsId, sepId: tok.sepId, padId: tok.padId, maskId: tok.maskId, unkId: tok.unkId }, maxMemory && maxMemory * 2 ** 20);
+  engine.heads = heads;
   const chunk = a.opts.chunk as number | undefined;
   if (datasetSpec) {
     return (await runDatasets({
@@ -148,7 +150,7 @@ export async function run(argv: string[]): Promise<number> {
         seed: a.opts.seed as number, perQuery: a.opts['per-query'] as number | undefined, perDataset: a.opts['per-dataset'] as number | undefined,
         allowUnjudged: !!a.opts['allow-unjudged'], correctOnly: !!a.opts['correct-only'],
       },
-      nig: { steps, rule, target, baseline, chunk, ...adaptive }, units, maxLength, checkpointEvery: a.opts['checkpoint-every'] as number, shardSpec: a.opts.shard as string | undefined,
+      nig: { steps, rule, target, baseline, chunk, ...adaptive }, units, ...(heads ? { heads } : {}), maxLength, checkpointEvery: a.opts['checkpoint-every'] as number, shardSpec: a.opts.shard as string | undefined,
       resume: !!a.opts.resume, stopAfter: a.opts['stop-after'] as number | undefined, keepPairs: !!a.opts['keep-pairs'], pack: a.opts.pack as number, maxMemoryMiB: maxMemory, outDir, modelDir, modelHash: modelHash(modelDir),
     }, engine, tok)).code;
   }
@@ -196,16 +198,16 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`attribute: ${capped.length} of ${pairs.length} pairs reached --max-steps ${maxSteps} with the estimated error still above --tol ${tol}: ` +
         `${capped.slice(0, 5).map((p) => `${p.id} (${p.result.errorEstimate!.toExponential(1)})`).join(', ')}${capped.length > 5 ? ', …' : ''}; their NIG is the m = ${maxSteps} result (manifest.json: "capped"). Raise --max-steps, or loosen --tol (below ~1e-6 the estimate meets float32 rounding)\n`);
     }
-    writeFileAtomic(join(outDir, 'attributions.safetensors'), attributionsSafetensors(results, units, { L, F, C }));
+    writeFileAtomic(join(outDir, 'attributions.safetensors'), attributionsSafetensors(results, units, { L, F, C }, unitsLabel));
     const timing = { totalMs: Math.round(performance.now() - t0), msPerPair: Math.round((timings.reduce((s, x) => s + x, 0) / timings.length) * 10) / 10 };
     writeJsonAtomic(join(outDir, 'manifest.json'), runManifest({ model: { dir: modelDir, hash: modelHash(modelDir), config: w.config }, tokenizer: tok, g, inputs: { files: { pairs: pairsFile } } }, {
-      options: { steps, rule, units, target, baseline, perToken: !!a.opts['per-token'], maxLength, maxMemoryMiB: maxMemory ?? null, chunk: a.opts.chunk ?? null, igRule: igRule ?? `conductance (${rule})`, igSteps: igRule ? (a.opts['ig-steps'] ?? steps) : steps, ...(tol !== undefined ? { tol, maxSteps } : {}) },
+      options: { steps, rule, units: unitsLabel, target, baseline, perToken: !!a.opts['per-token'], maxLength, maxMemoryMiB: maxMemory ?? null, chunk: a.opts.chunk ?? null, igRule: igRule ?? `conductance (${rule})`, igSteps: igRule ? (a.opts['ig-steps'] ?? steps) : steps, ...(tol !== undefined ? { tol, maxSteps } : {}) },
       pairs: pairs.map((p, i) => ({ id: p.id, tokens: enc[i].ids.length, ms: Math.round(timings[i] * 10) / 10, delta: deltas[i], ...adaptiveRecord(results[i].result) })),
       timings: timing,
-      layout: 'see README "Output format": <id>.nig [layers, d_ff] (or [layers, T, d_ff] with perToken), <id>.nig_segments [5, layers, d_ff], <id>.ig_embed [T, hidden], <id>.F [steps+1], <id>.delta [1], <id>.delta_hidden [layers+1]',
+      layout: `see README "Output format": <id>.nig [layers, d_ff] (or [layers, T, d_ff] with perToken), <id>.nig_segments [5, layers, d_ff], <id>.ig_embed [T, hidden], <id>.F [steps+1], <id>.delta [1], <id>.delta_hidden [layers+1]${heads ? ', <id>.head_cond [layers, heads], <id>.head_cond_segments [5, layers, heads], <id>.head_gate [layers, heads]' : ''}`,
     }));
     const ms = results.map((p) => p.result.steps);
-    process.stderr.write(`attributed ${pairs.length} pairs (m = ${tol === undefined ? steps : `${Math.min(...ms)}…${Math.max(...ms)} for --tol ${tol}`}, ${rule} rule, ${units}) in ${(timing.totalMs / 1000).toFixed(1)} s -> ${outDir}/attributions.safetensors\n`);
+    process.stderr.write(`attributed ${pairs.length} pairs (m = ${tol === undefined ? steps : `${Math.min(...ms)}…${Math.max(...ms)} for --tol ${tol}`}, ${rule} rule, ${unitsLabel}) in ${(timing.totalMs / 1000).toFixed(1)} s -> ${outDir}/attributions.safetensors\n`);
     return 0;
   }
 }

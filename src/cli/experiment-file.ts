@@ -37,7 +37,7 @@ export type Section = keyof typeof SECTIONS;
 /** Options that change no number (their help says so): left out of the step keys, so changing them re-runs nothing. */
 export const UNKEYED: Record<Section, string[]> = { attribute: ['pack', 'checkpoint-every'], prune: ['batch'], report: [] };
 /** Options whose value is a comma-separated list: the file may give an array. */
-const LISTS = new Set(['percents', 'schemes', 'dataset', 'exclude']);
+const LISTS = new Set(['percents', 'schemes', 'dataset', 'exclude', 'units']);
 
 export type Values = Record<string, string | number | boolean | undefined>;
 
@@ -172,7 +172,9 @@ function fieldValue(s: Section, k: string, v: unknown, o: Opt, file: string, bad
   if (o.kind === 'int' || o.kind === 'number') return checkNumber(k, num(v, field, bad), o, `${file}: ${field}`);
   if (LISTS.has(k) && Array.isArray(v) && v.length && v.every((x) => typeof x === 'string' || typeof x === 'number')) return v.join(k === 'exclude' ? '/' : ',');
   if (typeof v !== 'string' || v === '') bad(field, `must be a string${LISTS.has(k) ? ' or an array' : ''}${o.choices ? ` (one of: ${o.choices.join(', ')})` : ''}, got ${show(v)}`);
-  if (o.choices && !o.choices.includes(v as string)) bad(field, `'${v}' is not one of: ${o.choices.join(', ')}`);
+  const items = o.list ? (v as string).split(',') : [v as string];
+  const off = o.choices ? items.find((x) => !o.choices!.includes(x)) : undefined;
+  if (off !== undefined) bad(field, `'${o.list ? off : v}' is not one of: ${o.choices!.join(', ')}`);
   return v as string;
 }
 
@@ -203,7 +205,8 @@ export function experimentSchema(): Record<string, unknown> {
     const base: Record<string, unknown> = o.kind === 'boolean' ? { type: 'boolean' } : o.kind === 'int' ? { type: 'integer' } : o.kind === 'number' ? { type: 'number' } : { type: 'string', minLength: 1 };
     if (o.min !== undefined) base[o.exclusiveMin ? 'exclusiveMinimum' : 'minimum'] = o.min;
     if (o.exclusiveMax !== undefined) base.exclusiveMaximum = o.exclusiveMax;
-    if (o.choices) base.enum = [...o.choices];
+    if (o.choices && o.list) base.pattern = `^(${o.choices.join('|')})(,(${o.choices.join('|')}))*$`;
+    else if (o.choices) base.enum = [...o.choices];
     if (o.default !== undefined) base.default = o.default;
     const description = [o.help, o.derived ? `(default: ${o.derived})` : ''].filter(Boolean).join(' ');
     const one = LISTS.has(k) ? { anyOf: [base, { type: 'array', minItems: 1, items: { type: ['string', 'number'] } }] } : base;

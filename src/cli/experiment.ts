@@ -36,6 +36,7 @@ import { buildSchemes } from '../analysis/schemes.ts';
 import { knownAnswerChecks, orientCells, unitName } from '../analysis/figures.ts';
 import { downloadModel } from '../hub/download.ts';
 import { UserError } from '../util/errors.ts';
+import { parseUnits } from '../ig/export.ts';
 import { prepareOutDir, readJsonFile } from '../util/out-path.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { setWriteAdvice } from '../util/write-error.ts';
@@ -202,14 +203,17 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
     const engine = new NigEngine(model, { clsId: tok.clsId, sepId: tok.sepId, padId: tok.padId, maskId: tok.maskId, unkId: tok.unkId }, maxMemory && maxMemory * 2 ** 20);
     const tol = A.tol as number | undefined;
     const target = (A.target as Target | undefined) ?? defaultTarget(w.config.numLabels);
-    const rule = A.rule as NigRule, units = A.units as 'ffn-pre' | 'ffn-post';
+    const rule = A.rule as NigRule;
+    const { ffn: units, heads } = parseUnits(A.units as string, 'experiment file: attribute.units');
+    if (heads && tol !== undefined) throw new UserError('experiment file: attribute.units heads: not with attribute.tol yet; use a fixed attribute.steps');
+    engine.heads = heads;
     const adaptive = tol !== undefined || rule === 'richardson' ? { ...(tol !== undefined ? { tol, maxSteps: A['max-steps'] as number } : {}), estimateOf: units } : {};
     const maxLength = effectiveMaxLength(A['max-length'] as number | undefined, w.config.maxPositions);
     const args = {
       spec, configFile, shared,
       selection: { seed: A.seed as number, perQuery: A['per-query'] as number | undefined, perDataset: A['per-dataset'] as number | undefined, allowUnjudged: !!A['allow-unjudged'], correctOnly: !!A['correct-only'] },
       nig: { steps: (A.steps as number | undefined) ?? ADAPTIVE_START, rule, target, baseline: A.baseline as Baseline, chunk: A.chunk as number | undefined, ...adaptive },
-      units, maxLength, checkpointEvery: A['checkpoint-every'] as number, keepPairs: !!A['keep-pairs'], pack: A.pack as number, maxMemoryMiB: maxMemory, modelDir, modelHash: hash,
+      units, ...(heads ? { heads } : {}), maxLength, checkpointEvery: A['checkpoint-every'] as number, keepPairs: !!A['keep-pairs'], pack: A.pack as number, maxMemoryMiB: maxMemory, modelDir, modelHash: hash,
       experiment: { file: exp.file, hash: exp.hash },
     };
     if (o.shard) {

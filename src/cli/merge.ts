@@ -96,7 +96,9 @@ export async function run(argv: string[]): Promise<number> {
     for (const s of shards) {
       for (const [cell, w] of s.state.cells) {
         const m = merged.cells.get(cell);
-        merged.cells.set(cell, m ? { count: m.count + w.count, total: addWords(m.total, w.total), seg: addWords(m.seg, w.seg) } : { count: w.count, total: w.total.slice(), seg: w.seg.slice() });
+        if (m && !m.heads !== !w.heads) throw new UserError(`cell ${cell}: one shard has heads, another not; merge shards of one run`);
+        const heads = w.heads && { heads: m?.heads ? { total: addWords(m.heads.total, w.heads.total), seg: addWords(m.heads.seg, w.heads.seg) } : { total: w.heads.total.slice(), seg: w.heads.seg.slice() } };
+        merged.cells.set(cell, m ? { count: m.count + w.count, total: addWords(m.total, w.total), seg: addWords(m.seg, w.seg), ...heads } : { count: w.count, total: w.total.slice(), seg: w.seg.slice(), ...heads });
       }
       const idx = s.manifest.shard.index;
       s.state.deltas.forEach((d, j) => { merged.deltas[j * n + idx] = d; });

@@ -6,7 +6,7 @@ import { parseArgs, type CommandSpec } from './args.ts';
 import { loadCheckpoint } from '../model/checkpoint.ts';
 import { effectiveMaxLength, loadTokenizer } from '../tokenizer/tokenizer.ts';
 import { readPairsJsonl } from '../data/pairs-jsonl.ts';
-import { readPruneMask } from '../model/prune-mask.ts';
+import { readHeadMask, readPruneMask } from '../model/prune-mask.ts';
 import { requestGpu } from '../gpu/node.ts';
 import { BertGpu, relevance } from '../model/forward.ts';
 import { UserError } from '../util/errors.ts';
@@ -27,6 +27,7 @@ export const command: CommandSpec = {
     tokenizer: { kind: 'string', arg: 'FILE', help: "tokenizer.json or vocab.txt to use instead of the model folder's" },
     pairs: { kind: 'string', arg: 'FILE.jsonl', required: true, help: '{"id","query","passage"} lines (- for standard input)' },
     'prune-mask': { kind: 'string', arg: 'FILE', help: 'units to prune: safetensors with a layer.<i> mask [d_ff] per layer (1 keep, 0 prune)' },
+    'head-mask': { kind: 'string', arg: 'FILE', help: "heads to prune: safetensors with a 'heads' mask [layers, heads] (1 keep, 0 prune: the head's context output zeroed)" },
     'max-length': { kind: 'int', arg: 'N', min: 1, derived: "the model's max_position_embeddings (≤ 512)", help: 'tokens per pair (passage truncated)' },
     batch: { kind: 'int', arg: 'N', min: 1, default: DEFAULT_SCORE_BATCH, help: 'pairs per forward pass (changes no number)' },
     out: { kind: 'string', arg: 'FILE.json', required: true, help: 'output file; its folder must exist (checked before scoring); - for standard output' },
@@ -52,6 +53,7 @@ export async function run(argv: string[]): Promise<number> {
   const g = await requestGpu();
   const model = await BertGpu.create(g, w);
   masks?.forEach((m, l) => model.setMask(l, m));
+  if (a.opts['head-mask']) model.setHeadMask(readHeadMask(a.opts['head-mask'] as string, w.config));
   const logits = await scoreEncoded(model, enc, batch);
   const rows: ScoreRow[] = pairs.map((p, i) => {
     const l = Array.from(logits[i]);

@@ -19,7 +19,7 @@ import { combine, conductance, pathSum, segments, setConductanceChunk, setSegmen
 import { allocateLayout, largestBuffer, layoutBytes, paddedLength, type Bound } from '../model/layout.ts';
 import { baselineIds, DEFAULT_BASELINE, type Baseline, type SpecialIds } from './baselines.ts';
 import { alphas as alphasOf, checkLevelSteps, checkSteps, chunks, coarseLevels, DEFAULT_MAX_STEPS, DEFAULT_RULE, estimateError, kernelRule, nextSteps, ruleWeights, TOL_RANGE, type NigRule } from './path.ts';
-import { chunkLayout, clearedSums, type AttributionHandles, type ChunkLayout, type Slot, type StoreHandles } from './layout.ts';
+import { chunkLayout, clearedSums, type AttributionHandles, type ChunkLayout, type Slot, type SlotHandles, type StoreHandles } from './layout.ts';
 import { PointStore } from './store.ts';
 
 export interface NigOptions {
@@ -44,11 +44,11 @@ export interface NigOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** The GPU views of a pair's reductions, valid until the next `attribute` call. */
-export interface ReductionViews { preTotal: View; preSeg: View; postTotal: View; postSeg: View }
+/** The GPU views of a pair's reductions, valid until the next `attribute` call (`heads*`: with NigEngine.heads). */
+export interface ReductionViews { preTotal: View; preSeg: View; postTotal: View; postSeg: View; headTotal?: View; headSeg?: View }
 
 /** A slot's reductions, as `after` callbacks see them. */
-const reductionViews = (v: ReductionViews): ReductionViews => ({ preTotal: v.preTotal, preSeg: v.preSeg, postTotal: v.postTotal, postSeg: v.postSeg });
+const reductionViews = (v: Bound<SlotHandles>): ReductionViews => ({ preTotal: v.preTotal, preSeg: v.preSeg, postTotal: v.postTotal, postSeg: v.postSeg, ...(v.heads ? { headTotal: v.heads.total, headSeg: v.heads.seg } : {}) });
 
 export interface NigResult {
   T: number;
@@ -67,6 +67,11 @@ export interface NigResult {
   gradEmbedInput: Float32Array; // (T, E) ∂F/∂x at α = 1
   igDelta: number;             // Σ igEmbed − (F(x) − F(x'))
   hiddenDeltas: number[];      // (L+1) the same for NIG over each layer's output hidden states
+  /** With NigEngine.heads: head conductance (L, NH) — Σ_k Σ_{t,d} (c_k − c_{k−1})·∂F/∂c, c a head's context output before
+   * the output projection —, the same per segment (5, L, NH), and the head-gate gradient ∂F/∂ξ_h = Σ_{t,d} c·∂F/∂c at α = 1 (L, NH). */
+  headCond?: Float32Array;
+  headCondSegments?: Float32Array;
+  headGate?: Float32Array;
   /** Estimated relative L2 error of the NIG vector (`estimateOf`, token sums), with `estimate`, `tol` or richardson. */
   errorEstimate?: number;
   /** With `tol`: each pass (m, estimate), whether the cap stopped it, and the path points evaluated in all passes. */
@@ -91,8 +96,9 @@ interface Attr {
   sums: Bound<AttributionHandles>;
   dispatches: Dispatch[];
   cond: { params: GPUBuffer; R: number; outOff: number; rowOff: number }[]; // uniforms of every conductance dispatch
+  gates: { params: GPUBuffer; R: number; outOff: number; rowOff: number }[]; // the head-gate products' (the conductance kernel at α = 1 alone)
   stash: { params: GPUBuffer; R: number; rowOff: number }[];               // with point stores: uniforms of every stash dispatch
-  segs: GPUBuffer[][];        // per slot, the uniforms of its segment reductions (pre, post; then those of each coarser level)
+  segs: { params: GPUBuffer; U: number; cols: number }[][]; // per slot, its segment reductions (pre, post, heads; then each coarser level's)
   segDispatches: Dispatch[];  // (richardson: the combination first) then every segment reduction
   /** The forward and a backward on the first `rows` rows only (built once per count): for a chunk whose last rows need no gradient. */
   passFor(rows: number): Promise<Dispatch[]>;
@@ -130,6 +136,13 @@ interface PathOutputs { F: Float32Array[]; gradIn: (Float32Array | null)[] }
 export interface ChunkMemory { layout: ChunkLayout; bytes: number; largestBinding: number }
 
 export class NigEngine {
+  /**
+   * Attribute attention heads too (`--units …,heads`): head conductance and the head-gate gradient from the same
+   * passes (results `headCond`, `headCondSegments`, `headGate`; reductions `headTotal`, `headSeg`). Its chunk plans
+   * are their own (their sums are larger); off, nothing of it is built.
+   */
+  heads = false;
+
   /** (the chunk plans live in the model's keeper, `model.plans`, with the forward plans they are built on) */
   constructor(readonly model: BertGpu, readonly special: SpecialIds, private maxMemory?: number) {
     if (maxMemory !== undefined) model.plans.budget = maxMemory;
@@ -137,7 +150,7 @@ export class NigEngine {
 
   /** The memory plan of a chunk of P rows (slots pairs) at length T: exactly what `attribute` allocates. */
   chunkMemory(T: number, P: number, slots = 1, levels = 0): ChunkMemory {
-    const layout = chunkLayout(this.model.cfg, T, P, slots, levels, this.model.attention);
+    const layout = chunkLayout(this.model.cfg, T, P, slots, levels, this.model.attention, this.heads);
     return { layout, bytes: layoutBytes(this.model.g.limits, layout.activations, layout.attribution), largestBinding: largestBuffer(layout.activations, layout.attribution).bytes };
   }
 
@@ -365,7 +378,8 @@ export class NigEngine {
     if (down) al.reverse();
     const points = al.length;
     const last = al[points - 1];
-    const skipLast = slots === 1 && ((last === 0 && wl === 0) || (last === 1 && wr === 0 && !!o.light));
+    // (heads read the gradient at α = 1 for the head gate: that point always gets its backward)
+    const skipLast = slots === 1 && ((last === 0 && wl === 0) || (last === 1 && wr === 0 && !!o.light && !this.heads));
     // (several pairs: `pack` let them share the batch whole)
     const P = slots === 1 ? this.chunkSize(T, points, o.chunk, levels, reserved) : slots * points;
     const baseIds = pairs.map((pair) => Array.from(baselineIds(pair.ids, pair.typeIds, o.baseline ?? DEFAULT_BASELINE, this.special), (b) => (b < 0 ? null : b)));
@@ -416,6 +430,9 @@ export class NigEngine {
       const pass = backRows === P ? at.dispatches : await at.passFor(backRows);
       model.writeInputs(at.plan, rows, Array.from({ length: P }, (_, b) => alphas[Math.min(k0 + (b % rowsPerSlot), points - 1)]));
       for (const c of at.cond) setConductanceChunk(g, c.params, c.R, c.outOff, c.rowOff, k0, count, wr, wl);
+      // the head gate: c·∂F/∂c at the row of α = 1 (the kernel's one step from a zero carry), nothing in other chunks
+      const here = one >= k0 && one < k0 + count;
+      for (const c of at.gates) setConductanceChunk(g, c.params, c.R, c.outOff, c.rowOff + (here ? one - k0 : 0), 1, here ? 1 : 0, 1, 0);
       for (const c of at.stash) setStash(g, c.params, { R: c.R, count, rowOff: c.rowOff, base: base + k0 });
       await submit(g, pass, `NIG points ${k0}..${k0 + count - 1}`);
       fIds.push(collect.add([{ view: back.F, count: P }])[0]);
@@ -453,10 +470,10 @@ export class NigEngine {
   /** Sums over tokens and per segment (each pair's own segment bounds). */
   private async reduceSegments(at: Attr, job: Job): Promise<void> {
     const g = this.model.g;
-    const { layers: L, intermediate: F } = this.model.cfg;
+    const { layers: L } = this.model.cfg;
     for (let s = 0; s < job.pairs.length; s++) {
       const { sep1, ids, passage } = job.pairs[s];
-      for (const p of at.segs[s]) setSegments(g, p, L, job.T, F, sep1, ids.length, passage ?? sep1 + 1);
+      for (const p of at.segs[s]) setSegments(g, p.params, L, job.T, p.U, sep1, ids.length, passage ?? sep1 + 1, p.cols);
     }
     await submit(g, at.segDispatches, 'NIG segments');
   }
@@ -479,6 +496,7 @@ export class NigEngine {
       return [
         v.preTotal, v.postTotal, ...(light ? [] : [v.preSeg, v.postSeg]), v.igE, ...v.hid.slice(0, L + 1),
         ...(job.levels > 0 ? at.sums.coarse[s].map((x) => x[coarseKey]) : []), ...(job.perToken ? [v.nigPre, v.nigPost] : []),
+        ...(v.heads ? [v.heads.total, v.heads.seg, v.heads.gateTotal!] : []),
       ];
     };
     const per = job.pairs.map((_, s) => viewsOf(s));
@@ -517,6 +535,12 @@ export class NigEngine {
         result.nigPreTokens = trim(pre);
         result.nigPostTokens = trim(post);
       }
+      if (at.sums.slots[s].heads) {
+        [result.headCond, result.headCondSegments, result.headGate] = [next(), next(), next()];
+        for (const x of [result.headCond, result.headGate]) {
+          for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) throw new UserError(`head attribution of a pair of ${len} tokens produced a non-finite value (${x[i]}): the model's weights or this input overflow float32; nothing of this pair was added to any aggregate`);
+        }
+      }
       results.push(result);
     }
     return results;
@@ -550,14 +574,16 @@ export class NigEngine {
    * built for its pass alone (on kept forward plan and sums) and goes when released.
    */
   private attr(T: number, P: number, target: Target, slots: number, levels: number, richardson = false, store?: StorePass, reserved = 0): Promise<Lease<Attr>> {
-    const key = store ? `chunk stores#${++this.storePasses}` : `chunk ${T}x${P}/${slots}:${target}:${levels}${richardson ? ':richardson' : ''}`;
+    if (store && this.heads) throw new UserError('heads are not attributed with --tol yet (adaptive m keeps FFN points alone); use a fixed --steps');
+    const variant = `${this.heads ? ':heads' : ''}${this.model.planVariant}`;
+    const key = store ? `chunk stores#${++this.storePasses}` : `chunk ${T}x${P}/${slots}:${target}:${levels}${richardson ? ':richardson' : ''}${variant}`;
     return this.model.plans.lease(key, { kind: 'chunk', bytes: 0, reserved, budget: this.budget(), keep: !store }, async () => {
       const o = { reserved, budget: this.budget() };
-      const fwd = await this.model.plan({ B: P, T, save: true }, o);
+      const fwd = await this.model.plan({ B: P, T, save: true, ...(this.heads ? { context: true } : {}) }, o);
       let sums: Lease<{ arena: Arena; sums: Bound<AttributionHandles> }> | undefined;
       try {
-        const layout = chunkLayout(this.model.cfg, T, P, slots, levels, this.model.attention).attribution; // (the same at any P)
-        sums = await this.model.plans.lease(`sums ${T}/${slots}:${levels}`, { kind: 'sums', bytes: layoutBytes(this.model.g.limits, layout), ...o }, async () => {
+        const layout = chunkLayout(this.model.cfg, T, P, slots, levels, this.model.attention, this.heads).attribution; // (the same at any P)
+        sums = await this.model.plans.lease(`sums ${T}/${slots}:${levels}${this.heads ? ':heads' : ''}`, { kind: 'sums', bytes: layoutBytes(this.model.g.limits, layout), ...o }, async () => {
           const arena = new Arena(this.model.g, layout.label);
           const v = await allocateLayout(arena, layout);
           return { value: { arena, sums: v }, bytes: arena.bytes, destroy: () => arena.destroy() };
@@ -577,9 +603,10 @@ export class NigEngine {
   private async build(plan: ForwardPlan, arena: Arena, sums: Bound<AttributionHandles>, T: number, P: number, target: Target, slots: number, levels: number, richardson: boolean, store?: StorePass): Promise<Attr> {
     const { model } = this;
     const g = model.g;
-    const { hidden: C, intermediate: F, layers: L } = model.cfg;
+    const { hidden: C, intermediate: F, layers: L, heads: NH } = model.cfg;
     const E = embeddingSize(model.cfg);
     const cond: Attr['cond'] = [];
+    const gates: Attr['gates'] = [];
     const rowsPerSlot = P / slots;
     /** What a GradEvent feeds: each attributed quantity's activation and gradient (this chunk's rows, R values a row),
      * where its sum goes in a slot's sums (at outOff) with its carry, and where a point store keeps it. */
@@ -592,6 +619,11 @@ export class NigEngine {
     const quantities = (e: GradEvent): Quantity[] => {
       if (e.kind === 'hidden') return [{ label: `NIG hidden ${e.l}`, y: e.h, g: e.dh, R: e.tokens * C, outOff: 0, yGelu: false, sum: (v) => v.hid[e.l], carry: (v) => v.carryHid[e.l], storeY: (v) => v.hidY[e.l], storeG: (v) => v.hidG[e.l] }];
       if (e.kind === 'embed') return [{ label: 'IG embeddings', y: e.s0, g: e.ds0, R: T * E, outOff: 0, yGelu: false, sum: (v) => v.igE, carry: (v) => v.carryE, storeY: (v) => v.embY, storeG: (v) => v.embG }];
+      if (e.kind === 'context') {
+        if (!this.heads) return [];
+        const none = (): View => { throw new Error('heads keep no point store'); };
+        return [{ label: `head conductance ${e.l}`, y: e.c, g: e.dc, R: e.tokens * C, outOff: e.l * T * C, yGelu: false, sum: (v) => v.heads!.ctx, carry: (v) => v.heads!.carryCtx[e.l], storeY: none, storeG: none }];
+      }
       const ffn = { y: e.pre, R: e.tokens * F, outOff: e.l * T * F, storeY: (v: Bound<StoreHandles>) => v.preY[e.l] };
       return [
         { ...ffn, label: `NIG pre ${e.l}`, g: e.dpre, yGelu: false, sum: (v) => v.nigPre, carry: (v) => v.carryPre[e.l], storeG: (v) => v.preG[e.l] },
@@ -631,6 +663,14 @@ export class NigEngine {
             ds.push(c.d);
           }
         }
+        // the head gate (all points' sums only): the same kernel, one step from a zero carry at the row of α = 1
+        const h = sums.slots[s].heads;
+        if (e.kind === 'context' && h) {
+          const R = e.tokens * C, outOff = e.l * T * C;
+          const c = await conductance(g, { label: `head gate ${e.l} (pair ${s})`, y: e.c, g: e.dc, out: h.gate!, carry: h.carryGate[e.l], R, outOff, rowOff });
+          gates.push({ params: c.params, R, outOff, rowOff });
+          ds.push(c.d);
+        }
       }
       return ds;
     };
@@ -641,7 +681,7 @@ export class NigEngine {
       if (!p) passes.set(rows, (p = buildBackward(model, plan, target, onGrad, rows).then((b) => [...plan.dispatches, ...b])));
       return p;
     };
-    const segs: GPUBuffer[][] = [];
+    const segs: Attr['segs'] = [];
     const segDispatches: Dispatch[] = [];
     if (store) {
       // the rule's sums over all m + 1 points and over every 2nd and 4th, from each pair's store
@@ -661,19 +701,25 @@ export class NigEngine {
       for (let s = 0; s < slots; s++) {
         const [v, h] = [sums.slots[s], sums.coarse[s][0]];
         const sumsOf: [string, View, View, number][] = [['pre', v.nigPre, h.nigPre, L * T * F], ['post', v.nigPost, h.nigPost, L * T * F], ['embeddings', v.igE, h.igE, T * E], ...v.hid.map((x, l): [string, View, View, number] => [`hidden ${l}`, x, h.hid[l], T * C])];
+        if (v.heads) sumsOf.push(['heads', v.heads.ctx, h.heads!.ctx, L * T * C]);
         for (const [what, a, b, R] of sumsOf) segDispatches.push(await combine(g, { label: `richardson ${what} (pair ${s})`, a, b, R, ca: 4 / 3, cb: -1 / 3 }));
       }
     }
     for (let s = 0; s < slots; s++) {
       segs.push([]);
       for (const [i, v] of [sums.slots[s], ...sums.coarse[s]].entries()) {
-        for (const [kind, inp, total, seg] of [['pre', v.nigPre, v.preTotal, v.preSeg], ['post', v.nigPost, v.postTotal, v.postSeg]] as const) {
-          const r = await segments(g, { label: `segments ${kind} (pair ${s}${i ? `, every ${2 ** i}th point` : ''})`, inp, total, seg, L, T, U: F });
-          segs[s].push(r.params);
+        const hd = v.heads;
+        const reductions: [string, View, View, View, number, number][] = [['pre', v.nigPre, v.preTotal, v.preSeg, F, 1], ['post', v.nigPost, v.postTotal, v.postSeg, F, 1]];
+        // heads: NH units of HS columns each
+        if (hd) reductions.push(['heads', hd.ctx, hd.total, hd.seg, NH, C / NH]);
+        if (hd?.gate) reductions.push(['head gate', hd.gate, hd.gateTotal!, hd.gateSeg!, NH, C / NH]);
+        for (const [kind, inp, total, seg, U, cols] of reductions) {
+          const r = await segments(g, { label: `segments ${kind} (pair ${s}${i ? `, every ${2 ** i}th point` : ''})`, inp, total, seg, L, T, U, cols });
+          segs[s].push({ params: r.params, U, cols });
           segDispatches.push(r.d);
         }
       }
     }
-    return { T, P, slots, levels, plan, arena, sums, dispatches: [...plan.dispatches, ...back], cond, stash: stashes, segs, segDispatches, passFor };
+    return { T, P, slots, levels, plan, arena, sums, dispatches: [...plan.dispatches, ...back], cond, gates, stash: stashes, segs, segDispatches, passFor };
   }
 }

@@ -21,6 +21,19 @@ export interface SlotHandles {
   preSeg: string;       // (5, L, d_ff) per segment
   postTotal: string;    // (L, d_ff)
   postSeg: string;      // (5, L, d_ff)
+  heads: HeadHandles | null; // with heads attributed (NigEngine.heads), else null
+}
+
+/** The sums of attention heads (c: a head's context, HS columns of the attention output before the output projection). */
+export interface HeadHandles {
+  ctx: string;          // (L, T, C) Σ over points of (c_k − c_{k−1})·∂F/∂c per token and column
+  carryCtx: string[];   // per layer (2, T, C)
+  gate: string | null;  // (L, T, C) c·∂F/∂c at α = 1 (the head-gate gradient per column); null in the coarser sums
+  carryGate: string[];  // per layer (2, T, C): kept zero (the gate is one point: (c − 0)·∂F/∂c)
+  total: string;        // (L, NH) head conductance, summed over tokens and the head's columns
+  seg: string;          // (5, L, NH) per segment (of the token)
+  gateTotal: string | null; // (L, NH) ∂F/∂ξ_h at α = 1
+  gateSeg: string | null;   // (5, L, NH)
 }
 
 export interface AttributionHandles {
@@ -33,16 +46,31 @@ export interface AttributionHandles {
  * The path sums of `slots` pairs of padded length T; with `levels` > 0 each slot also keeps the sums over every
  * 2nd (and 4th) point, for the error estimate and Richardson extrapolation (src/ig/path.ts `coarseLevels`).
  */
-export function attributionLayout(cfg: BertConfig, T: number, slots: number, levels = 0): Layout<AttributionHandles> {
+export function attributionLayout(cfg: BertConfig, T: number, slots: number, levels = 0, heads = false): Layout<AttributionHandles> {
   const b = new LayoutBuilder();
   const out: SlotHandles[] = [];
-  for (let s = 0; s < slots; s++) out.push(slotSums(b, cfg, T, `@${s}`, ''));
-  const coarse = out.map((_, s) => Array.from({ length: levels }, (_, i) => slotSums(b, cfg, T, `@${s}/${2 ** (i + 1)}`, `, every ${2 ** (i + 1)}th point`)));
-  return { label: `attribution ${T}`, buffers: b.buffers, handles: { slots: out, coarse } };
+  for (let s = 0; s < slots; s++) out.push(slotSums(b, cfg, T, `@${s}`, '', heads, true));
+  const coarse = out.map((_, s) => Array.from({ length: levels }, (_, i) => slotSums(b, cfg, T, `@${s}/${2 ** (i + 1)}`, `, every ${2 ** (i + 1)}th point`, heads, false)));
+  return { label: `attribution ${T}${heads ? ' with heads' : ''}`, buffers: b.buffers, handles: { slots: out, coarse } };
+}
+
+function headSums(b: LayoutBuilder, cfg: BertConfig, T: number, at: (n: string) => string, note: string, gate: boolean): HeadHandles {
+  const { hidden: C, layers: L, heads: NH } = cfg;
+  const per = (n: string, what: string) => Array.from({ length: L }, (_, l) => b.add(at(`${n}.${l}`), [2, T, C], `${what}, layer ${l}`));
+  return {
+    ctx: b.add(at('headCtx'), [L, T, C], 'head conductance per token and context column' + note),
+    carryCtx: per('carryCtx', 'last (c, g) of the previous chunk, attention context'),
+    gate: gate ? b.add(at('headGate'), [L, T, C], 'c·∂F/∂c at α = 1 per token and column') : null,
+    carryGate: gate ? per('carryGate', 'zero (the gate gradient is one point)') : [],
+    total: b.add(at('headTotal'), [L, NH], 'head conductance, summed over tokens and columns' + note),
+    seg: b.add(at('headSeg'), [5, L, NH], 'the same per segment' + note),
+    gateTotal: gate ? b.add(at('gateTotal'), [L, NH], '∂F/∂ξ per head at α = 1') : null,
+    gateSeg: gate ? b.add(at('gateSeg'), [5, L, NH], 'the same per segment') : null,
+  };
 }
 
 /** One slot's sums, named `<name><suffix>` (suffix `@s` for the sums over all points, `@s/2`, `@s/4` for the coarser). */
-function slotSums(b: LayoutBuilder, cfg: BertConfig, T: number, suffix: string, note: string): SlotHandles {
+function slotSums(b: LayoutBuilder, cfg: BertConfig, T: number, suffix: string, note: string, heads = false, gate = false): SlotHandles {
   const { hidden: C, intermediate: F, layers: L } = cfg;
   const at = (n: string) => `${n}${suffix}`;
   const nigPre = b.add(at('nigPre'), [L, T, F], 'NIG before GELU per token' + note);
@@ -66,15 +94,19 @@ function slotSums(b: LayoutBuilder, cfg: BertConfig, T: number, suffix: string, 
     preSeg: b.add(at('preSeg'), [5, L, F], 'the same per segment' + note),
     postTotal: b.add(at('postTotal'), [L, F], 'NIG after GELU, summed over tokens' + note),
     postSeg: b.add(at('postSeg'), [5, L, F], 'the same per segment' + note),
+    heads: heads ? headSums(b, cfg, T, at, note, gate) : null,
   };
 }
 
 /** A slot's handles, or (bound) its views. */
-export type Slot<V> = { [K in keyof SlotHandles]: SlotHandles[K] extends string[] ? V[] : V };
+export type Slot<V> = { [K in Exclude<keyof SlotHandles, 'heads'>]: SlotHandles[K] extends string[] ? V[] : V } & { heads: HeadSlot<V> | null };
+export type HeadSlot<V> = { [K in keyof HeadHandles]: HeadHandles[K] extends string[] ? V[] : HeadHandles[K] extends string ? V : V | null };
 
 /** The sums cleared at the start of a pair (everything but the reductions, which are written whole). */
 export function clearedSums<V>(s: Slot<V>): V[] {
-  return [s.nigPre, s.nigPost, ...s.carryPre.flatMap((c, l) => [c, s.carryPost[l]]), ...s.hid.flatMap((h, l) => [h, s.carryHid[l]]), s.igE, s.carryE];
+  const h = s.heads;
+  const heads = h ? [h.ctx, ...h.carryCtx, ...(h.gate ? [h.gate] : []), ...h.carryGate] : [];
+  return [s.nigPre, s.nigPost, ...s.carryPre.flatMap((c, l) => [c, s.carryPost[l]]), ...s.hid.flatMap((h, l) => [h, s.carryHid[l]]), s.igE, s.carryE, ...heads];
 }
 
 /**
@@ -130,6 +162,6 @@ export function igLayout(cfg: BertConfig, T: number, P: number): Layout<IgHandle
 /** Everything one NIG chunk of P rows (slots pairs) at length T allocates: activations, backward, sums. */
 export interface ChunkLayout { activations: ActivationLayout; attribution: Layout<AttributionHandles> }
 
-export function chunkLayout(cfg: BertConfig, T: number, P: number, slots: number, levels = 0, attention: AttentionSaved = 'probs'): ChunkLayout {
-  return { activations: activationLayout(cfg, { B: P, T, save: true, attention }), attribution: attributionLayout(cfg, T, slots, levels) };
+export function chunkLayout(cfg: BertConfig, T: number, P: number, slots: number, levels = 0, attention: AttentionSaved = 'probs', heads = false): ChunkLayout {
+  return { activations: activationLayout(cfg, { B: P, T, save: true, attention, context: heads }), attribution: attributionLayout(cfg, T, slots, levels, heads) };
 }

@@ -1,7 +1,7 @@
 /** Dispatch builders for shaders/attention/. */
 import type { Gpu } from '../gpu/device.ts';
 import type { View } from '../gpu/arena.ts';
-import { createParams, defineKernel, dispatch, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineKernel, dispatch, grid, type Dispatch } from '../gpu/pipelines.ts';
 import { UserError } from '../util/errors.ts';
 import { attentionBackwardCpu, attentionForwardCpu, cpuAttentionSupports } from './attention-cpu.ts';
 
@@ -67,4 +67,17 @@ export async function attentionBackward(g: Gpu, a: AttentionBackArgs): Promise<D
     dispatch(g, kq, `${a.label} (q)`, res, [a.T, a.NH, a.B]),
     dispatch(g, kkv, `${a.label} (kv)`, res, [a.T, a.NH, a.B]),
   ];
+}
+
+export const HEAD_MASK = defineKernel({
+  shader: 'attention/head_mask.wgsl',
+  bindings: { x: 'rw', mask: 'read', p: 'uniform' },
+  params: { rows: 'u32', C: 'u32', HS: 'u32' },
+});
+
+/** Multiplies each head's columns of x (rows, C) by its gate ξ_h (mask (NH)), in place: the context (forward) or its gradient (backward). */
+export async function headMask(g: Gpu, a: { label: string; x: View; mask: View; rows: number; C: number; NH: number }): Promise<Dispatch> {
+  const k = await g.pipelines.get(HEAD_MASK);
+  const p = createParams(g, HEAD_MASK, `${a.label} params`, { rows: a.rows, C: a.C, HS: a.C / a.NH });
+  return dispatch(g, k, a.label, { x: a.x, mask: a.mask, p }, grid(g, Math.ceil((a.rows * a.C) / 256)));
 }

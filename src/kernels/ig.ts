@@ -14,7 +14,7 @@ export const CONDUCTANCE = defineVariants({
 export const SEGMENTS = defineKernel({
   shader: 'ig/segments.wgsl',
   bindings: { inp: 'read', total: 'rw', seg: 'rw', p: 'uniform' },
-  params: { L: 'u32', T: 'u32', U: 'u32', sep1: 'u32', len: 'u32', passage: 'u32' },
+  params: { L: 'u32', T: 'u32', U: 'u32', sep1: 'u32', len: 'u32', passage: 'u32', cols: 'u32' },
 });
 export const AGGREGATE = defineKernel({
   shader: 'ig/aggregate.wgsl',
@@ -77,22 +77,23 @@ export async function combine(g: Gpu, v: { label: string; a: View; b: View; R: n
 
 export interface SegmentsArgs {
   label: string;
-  inp: View;      // (L, T, U)
+  inp: View;      // (L, T, U·cols)
   total: View;    // (L, U)
   seg: View;      // (5, L, U)
   L: number; T: number; U: number;
+  cols?: number;  // columns per unit (heads: HS), default 1
 }
 
 /** Returns the dispatch and its uniform, rewritten per pair with `setSegments`. */
 export async function segments(g: Gpu, a: SegmentsArgs): Promise<{ d: Dispatch; params: GPUBuffer }> {
   const k = await g.pipelines.get(SEGMENTS);
-  const params = createParams(g, SEGMENTS, `${a.label} params`, { L: a.L, T: a.T, U: a.U, sep1: 1, len: a.T, passage: 2 });
+  const params = createParams(g, SEGMENTS, `${a.label} params`, { L: a.L, T: a.T, U: a.U, sep1: 1, len: a.T, passage: 2, cols: a.cols ?? 1 });
   return { d: dispatch(g, k, a.label, { inp: a.inp, total: a.total, seg: a.seg, p: params }, grid(g, Math.ceil((a.L * a.U) / 256))), params };
 }
 
 /** `passage`: the passage's first token (sep1 + 1 with one separator; XLM-R's `</s></s>` make it sep1 + 2). */
-export function setSegments(g: Gpu, params: GPUBuffer, L: number, T: number, U: number, sep1: number, len: number, passage = sep1 + 1): void {
-  writeParams(g, SEGMENTS, params, { L, T, U, sep1, len, passage });
+export function setSegments(g: Gpu, params: GPUBuffer, L: number, T: number, U: number, sep1: number, len: number, passage = sep1 + 1, cols = 1): void {
+  writeParams(g, SEGMENTS, params, { L, T, U, sep1, len, passage, cols });
 }
 
 export interface AggregateArgs {

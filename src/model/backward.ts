@@ -13,6 +13,7 @@ import { layernormBackward } from '../kernels/layernorm.ts';
 import { attentionBackward } from '../kernels/attention.ts';
 import { flashAttentionBackward } from '../kernels/attention-flash.ts';
 import { clsRows, headBackward, type HeadOutput } from '../kernels/head.ts';
+import { headMask } from '../kernels/attention.ts';
 import type { Target } from './types.ts';
 import { embeddingSize, headActivation } from './config.ts';
 
@@ -20,7 +21,9 @@ import { embeddingSize, headActivation } from './config.ts';
 export type GradEvent =
   | { kind: 'hidden'; l: number; h: View; dh: View; tokens: number }         // layer output l (0 = embeddings LN output)
   | { kind: 'ffn'; l: number; pre: View; dpre: View; dpost: View; tokens: number } // FFN units of layer l
-  | { kind: 'embed'; s0: View; ds0: View };                                   // word vectors (s0 moves like x), (B·T, E)
+  | { kind: 'embed'; s0: View; ds0: View }                                     // word vectors (s0 moves like x), (B·T, E)
+  /** Attention context of layer l before the output projection, (rows, C): head h is columns h·HS..(h+1)·HS−1 */
+  | { kind: 'context'; l: number; c: View; dc: View; tokens: number };
 
 /** The head output F is for a target: 1 label, relevant and logit are the logit and non-relevant its negative (as
  * src/ref/bert.ts defines them); 2 labels, softmax[1], softmax[0] or the last logit. */
@@ -50,6 +53,12 @@ export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: T
   // (the last layer runs after its attention on the [CLS] rows alone: h[L] and its gradient are (B, C), and so
   // is everything of that layer down to its attention output, whose gradient is scattered back to every row)
   const tok = (l: number) => (l >= L - 1 ? 1 : T);
+  // the context c (the attention output before attn out) and ∂F/∂c: (B·T, C) a.att and d.datt, but in the last layer
+  // of the GPU class (its fused attention computed the [CLS] queries alone: (B, C) a.att, the gradient in cls.att)
+  const contextEvent = (l: number): GradEvent => {
+    const a = act.layers[l];
+    return l === L - 1 && a.lse ? { kind: 'context', l, c: a.att, dc: act.cls.att, tokens: 1 } : { kind: 'context', l, c: a.att, dc: d.datt, tokens: T };
+  };
   ds.push(await headBackward(g, { label: 'head backward', logits: act.logits, pooled: act.pooled, poolW: W.poolW, clsW: W.clsW, dh: d.dh[cur], F: d.F, B: plan.B, T: 1, C, NL, output: headOutput(target, NL), act: headActivation(cfg) }));
   ds.push(...await onGrad({ kind: 'hidden', l: L, h: act.h[L], dh: d.dh[cur], tokens: 1 }));
   if (B === 0) {
@@ -57,6 +66,7 @@ export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: T
     for (let l = L - 1; l >= 0; l--) {
       const a = act.layers[l];
       ds.push(...await onGrad({ kind: 'ffn', l, pre: a.pre, dpre: d.dpre, dpost: d.dpost, tokens: tok(l) }));
+      ds.push(...await onGrad(contextEvent(l)));
       ds.push(...await onGrad({ kind: 'hidden', l, h: act.h[l], dh: d.dh[(L - l) % 2], tokens: T }));
     }
     ds.push(...await onGrad({ kind: 'embed', s0: act.s0, ds0: d.ds0 }));
@@ -82,6 +92,8 @@ export async function buildBackward(model: BertGpu, plan: ForwardPlan, target: T
       ds.push(await layernormBackward(g, { label: `L${l} LN1 backward`, dout: d.dh1, s: a.s1, weight: W.layers[l].ln1G, stats: a.stats1, ds: d.ds, rows: N, C }));
       ds.push(await matmul(g, { label: `L${l} attn out backward`, inp: d.ds, weight: W.layers[l].aoW, out: d.datt, M: N, N: C, K: C, transB: false }));
     }
+    ds.push(...await onGrad(contextEvent(l)));
+    if (plan.headMask) ds.push(await headMask(g, { label: `L${l} head mask backward`, x: last && a.lse ? act.cls.att : d.datt, mask: plan.headMask[l], rows: last && a.lse ? B : N, C, NH }));
     if (a.lse) ds.push(...await flashAttentionBackward(g, { label: `L${l} attention backward`, dout: last ? act.cls.att : d.datt, out: a.att, lse: a.lse, qkv: a.qkv, mask: act.amask, D: d.D!, dqkv: d.dqkv, B, T, C, NH, TQ: last ? 1 : T }));
     else ds.push(...await attentionBackward(g, { label: `L${l} attention backward`, dout: d.datt, probs: a.probs!, qkv: a.qkv, dS: d.dS!, dqkv: d.dqkv, B, T, C, NH }));
     cur = 1 - cur;

@@ -15,7 +15,7 @@ import { embeddingSize, headActivation, positionIds } from './config.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { layernormForward } from '../kernels/layernorm.ts';
 import { embeddingsForward } from '../kernels/embeddings.ts';
-import { attentionForward, MAX_T } from '../kernels/attention.ts';
+import { attentionForward, headMask, MAX_T } from '../kernels/attention.ts';
 import { flashAttentionForward } from '../kernels/attention-flash.ts';
 import { clsRows, headForward } from '../kernels/head.ts';
 import { activationLayout, allocateLayout, bindLayout, layoutBytes, paddedLength, weightLayout, type WeightHandles, type ActivationHandles, type ActivationLayout, type ActivationShape, type AttentionSaved, type Bound } from './layout.ts';
@@ -28,6 +28,8 @@ export interface ForwardPlan extends PlanShape {
   /** Every activation buffer of the plan, by role (src/model/layout.ts). */
   act: Bound<ActivationHandles>;
   dispatches: Dispatch[];
+  /** Per layer the head gates ξ (NH) multiplying the attention context, where the plan was built with a head mask. */
+  headMask?: View[];
 }
 
 export class BertGpu {
@@ -104,13 +106,42 @@ export class BertGpu {
     for (let l = 0; l < this.cfg.layers; l++) this.setMask(l, new Float32Array(this.cfg.intermediate).fill(1));
   }
 
+  /** The head gates (one buffer (L, NH)), allocated with the first head mask; `headMasked` while one is set. */
+  private heads: { arena: Arena; views: View[] } | null = null;
+  private headMasked = false;
+
+  /**
+   * Sets the head mask ξ (L·NH values, layer-major; 1 keep, 0 prune: the head's context output is multiplied by
+   * ξ before the output projection), or clears it (null). Plans built while a mask is set carry its dispatches
+   * (forward, and backward of the gated context); plans without one are untouched, so an unmasked model pays nothing.
+   */
+  setHeadMask(mask: Float32Array | null): void {
+    const { layers: L, heads: NH } = this.cfg;
+    if (!mask) { this.headMasked = false; return; }
+    if (mask.length !== L * NH) throw new UserError(`head mask: ${mask.length} values, the model has ${L} layers × ${NH} heads = ${L * NH}`);
+    if (!this.heads) {
+      const arena = new Arena(this.g, 'head mask');
+      for (let l = 0; l < L; l++) arena.reserve(`heads.${l}`, 4 * NH);
+      arena.build();
+      this.heads = { arena, views: Array.from({ length: L }, (_, l) => arena.view(`heads.${l}`)) };
+    }
+    for (let l = 0; l < L; l++) writeView(this.g, this.heads.views[l], mask.slice(l * NH, (l + 1) * NH));
+    this.headMasked = true;
+  }
+
+  /** The key suffix of plans built now ('' without a head mask). */
+  get planVariant(): string {
+    return this.headMasked ? 'h' : '';
+  }
+
   /**
    * The forward plan of this shape, leased from `plans` (built when not kept); release it when done. `reserved`:
    * bytes the caller holds beside the plans, `budget`: the caller's (see PlanKeeper).
    */
   plan(shape: PlanShape, o: { reserved?: number; budget?: number } = {}): Promise<Lease<ForwardPlan>> {
     const bytes = layoutBytes(this.g.limits, activationLayout(this.cfg, { ...shape, attention: this.attention }));
-    return this.plans.lease(`forward ${shape.B}x${shape.T}${shape.save ? 's' : ''}`, { kind: 'forward', bytes, ...o }, async () => {
+    const ctx = shape.save && shape.context && this.attention === 'probs' ? 'c' : '';
+    return this.plans.lease(`forward ${shape.B}x${shape.T}${shape.save ? 's' : ''}${ctx}${this.planVariant}`, { kind: 'forward', bytes, ...o }, async () => {
       const p = await this.buildPlan(shape);
       return { value: p, bytes: p.arena.bytes, destroy: () => p.arena.destroy() };
     });
@@ -128,11 +159,12 @@ export class BertGpu {
     const layout = activationLayout(cfg, { ...shape, attention: this.attention });
     const arena = new Arena(g, layout.label);
     const act = await allocateLayout(arena, layout);
-    return { ...shape, layout, arena, act, dispatches: await this.encodeForward(act, shape) };
+    const hm = this.headMasked ? this.heads!.views : undefined;
+    return { ...shape, layout, arena, act, dispatches: await this.encodeForward(act, shape, hm), ...(hm ? { headMask: hm } : {}) };
   }
 
   /** The forward pass over a plan's buffers: embeddings (ELECTRA: and embeddings_project), L encoder layers, the head. */
-  private async encodeForward(act: Bound<ActivationHandles>, { B, T }: PlanShape): Promise<Dispatch[]> {
+  private async encodeForward(act: Bound<ActivationHandles>, { B, T }: PlanShape, hm?: View[]): Promise<Dispatch[]> {
     const { cfg, g } = this;
     const { hidden: C, intermediate: F, heads: NH, layers: L, numLabels: NL, eps } = cfg;
     const E = embeddingSize(cfg);
@@ -154,6 +186,7 @@ export class BertGpu {
       const M = last ? B : N;
       if (a.lse) ds.push(await flashAttentionForward(g, { label: `L${l} attention`, qkv: a.qkv, mask: act.amask, out: a.att, lse: a.lse, B, T, C, NH, TQ: last ? 1 : T }));
       else ds.push(await attentionForward(g, { label: `L${l} attention`, qkv: a.qkv, mask: act.amask, out: a.att, probs: a.probs!, B, T, C, NH }));
+      if (hm) ds.push(await headMask(g, { label: `L${l} head mask`, x: a.att, mask: hm[l], rows: last && a.lse ? B : N, C, NH }));
       if (last) {
         if (!a.lse) ds.push(await clsRows(g, { label: `L${l} [CLS] attention output`, mode: 'gather', inp: a.att, out: act.cls.att, B, T, C }));
         ds.push(await clsRows(g, { label: `L${l} [CLS] residual`, mode: 'gather', inp: h, out: act.cls.res, B, T, C }));

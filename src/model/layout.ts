@@ -68,6 +68,8 @@ export interface ActivationShape {
   save: boolean; // keep every layer's activations and reserve the backward pass's scratch
   /** What the attention keeps: 'probs' (the CPU class's kernels) or 'lse' (the GPU class's fused attention; `BertGpu.attention`). Default 'probs'. */
   attention?: AttentionSaved;
+  /** With `save`: keep every layer's attention output (the heads' context c) where the attention alone would not ('probs'): heads are attributed. */
+  context?: boolean;
 }
 
 export interface LayerHandles {
@@ -119,7 +121,7 @@ export interface ActivationHandles {
 export type ActivationLayout = Layout<ActivationHandles> & ActivationShape;
 
 /** The activation table of one plan. The order is the reservation (and packing) order. */
-export function activationLayout(cfg: BertConfig, { B, T, save, attention = 'probs' }: ActivationShape): ActivationLayout {
+export function activationLayout(cfg: BertConfig, { B, T, save, attention = 'probs', context = false }: ActivationShape): ActivationLayout {
   const { hidden: C, intermediate: F, heads: NH, layers: L, numLabels: NL } = cfg;
   const E = embeddingSize(cfg);
   const N = B * T;
@@ -146,7 +148,7 @@ export function activationLayout(cfg: BertConfig, { B, T, save, attention = 'pro
       probs: lse ? null : kept('probs', l, [B, NH, T, T], 'attention probabilities'),
       // fused attention: the last layer's queries are its [CLS] rows alone
       lse: lse ? kept('lse', l, [B, NH, R / B], 'attention row log-sum-exp' + at) : null,
-      att: lse ? kept('att', l, [R, C], 'attention output (heads concatenated)' + at) : b.shared('att', [N, C], 'attention output (heads concatenated)'),
+      att: lse ? kept('att', l, [R, C], 'attention output (heads concatenated)' + at) : save && context ? kept('att', l, [N, C], 'attention output (heads concatenated), kept for the heads') : b.shared('att', [N, C], 'attention output (heads concatenated)'),
       ao: b.shared('ao', [N, C], 'attention output projection'),
       s1: kept('s1', l, [R, C], 'LN1 input' + at),
       stats1: kept('stats1', l, [R, 2], 'LN1 mean, rstd' + at),

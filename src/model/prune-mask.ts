@@ -23,3 +23,15 @@ export function readPruneMask(file: string, cfg: BertConfig): Float32Array[] {
   }
   return masks;
 }
+
+/** Head masks as files: safetensors with one float tensor `heads` [layers, heads] (1 keep, 0 prune: the head's context output zeroed). */
+export function readHeadMask(file: string, cfg: BertConfig): Float32Array {
+  if (!existsSync(file)) throw new UserError(`${file}: no such head-mask file`);
+  const st = parseSafetensors(readFileSync(file), file);
+  const t = st.get('heads');
+  if (!t || st.size !== 1) throw new UserError(`${file}: a head mask has one float tensor 'heads' [${cfg.layers}, ${cfg.heads}] (layers × heads; 1 keep, 0 prune), found ${[...st.keys()].join(', ') || 'none'}`);
+  if (t.shape.length !== 2 || t.shape[0] !== cfg.layers || t.shape[1] !== cfg.heads) throw new UserError(`${file}: 'heads' has shape [${t.shape}], expected [${cfg.layers}, ${cfg.heads}] (the model's layers × attention heads)`);
+  const m = toFloat(t, Float32Array);
+  for (let i = 0; i < m.length; i++) if (!Number.isFinite(m[i])) throw new UserError(`${file}: 'heads'[${i}] is ${m[i]}; mask values must be finite (1 keep, 0 prune)`);
+  return m;
+}

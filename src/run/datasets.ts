@@ -45,6 +45,8 @@ export interface DatasetRunArgs {
   selection: PairOptions & { correctOnly?: boolean };
   nig: Omit<NigOptions, 'perToken' | 'light'>;
   units: 'ffn-pre' | 'ffn-post';
+  /** heads aggregated too (`--units …,heads`; the engine's `heads` set): keyed as units 'ffn-pre,heads' */
+  heads?: boolean;
   maxLength: number;
   checkpointEvery: number;
   shardSpec?: string;
@@ -69,7 +71,7 @@ export function keyInputs(a: DatasetRunArgs, tok: PairTokenizer): KeyInputs {
   return {
     model: a.modelHash, tokenizer: tokenizerId(tok),
     nig: { ...nig, steps: a.nig.steps, rule: a.nig.rule ?? null, target: a.nig.target ?? null, baseline: a.nig.baseline ?? null, chunk: a.nig.chunk ?? null },
-    units: a.units, maxLength: a.maxLength, maxMemoryMiB: a.maxMemoryMiB ?? null, keepPairs: !!a.keepPairs, ig: DATASET_IG,
+    units: a.heads ? `${a.units},heads` : a.units, maxLength: a.maxLength, maxMemoryMiB: a.maxMemoryMiB ?? null, keepPairs: !!a.keepPairs, ig: DATASET_IG,
   };
 }
 
@@ -160,7 +162,7 @@ async function lockedRun(a: DatasetRunArgs, engine: NigEngine, tok: PairTokenize
   const { entries, pairs } = await selectDatasetPairs(a, model, tok);
   const inputs = keyInputs(a, tok);
   const rk = runKey(inputs, pairs);
-  const o: ScheduleOptions = { nig: a.nig, units: a.units, maxLength: a.maxLength, checkpointEvery: a.checkpointEvery, shard, resume: a.resume, stopAfter: a.stopAfter, keepPairs: a.keepPairs, pack: a.pack, runKey: rk };
+  const o: ScheduleOptions = { nig: a.nig, units: a.units, heads: !!a.heads, maxLength: a.maxLength, checkpointEvery: a.checkpointEvery, shard, resume: a.resume, stopAfter: a.stopAfter, keepPairs: a.keepPairs, pack: a.pack, runKey: rk };
   let prep;
   try {
     prep = await prepareSchedule(engine, tok, pairs, a.outDir, o);
@@ -181,7 +183,7 @@ async function lockedRun(a: DatasetRunArgs, engine: NigEngine, tok: PairTokenize
   const manifest = runManifest(head, {
     runKey: rk,
     keyInputs: inputs,
-    options: { nig: a.nig, units: a.units, maxLength: a.maxLength, maxMemoryMiB: a.maxMemoryMiB ?? null, keepPairs: !!a.keepPairs, selection: { ...a.selection, filter: undefined }, checkpointEvery: a.checkpointEvery },
+    options: { nig: a.nig, units: a.heads ? `${a.units},heads` : a.units, maxLength: a.maxLength, maxMemoryMiB: a.maxMemoryMiB ?? null, keepPairs: !!a.keepPairs, selection: { ...a.selection, filter: undefined }, checkpointEvery: a.checkpointEvery },
     shard,
     datasets: entries.map((e) => ({ name: e.name, group: e.group, relThreshold: e.relThreshold, manifest: `datasets/${e.name}.json` })),
     cells: [...new Set(pairs.map((p) => `${p.dataset}/${p.label}`))],

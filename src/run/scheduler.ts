@@ -31,6 +31,8 @@ export const DEFAULT_CHECKPOINT_EVERY = 25;
 export interface ScheduleOptions {
   nig: Omit<NigOptions, 'perToken' | 'light'>;
   units: 'ffn-pre' | 'ffn-post';
+  /** heads aggregated beside the FFN units (the engine's `heads` must be set) */
+  heads?: boolean;
   maxLength: number;
   checkpointEvery: number;
   shard: Shard;
@@ -123,6 +125,8 @@ export interface ShardPlan {
   layers: number;
   dff: number;
   units: number;
+  /** layers × heads with heads aggregated, else 0 */
+  headUnits: number;
   files: { checkpoint: string; pairs: string; aggregate: string };
 }
 
@@ -130,6 +134,8 @@ export interface ShardPlan {
 interface Tally {
   done: number;
   cells: CellAccumulators;
+  /** the heads' accumulators (same cells), with heads */
+  headCells: CellAccumulators | null;
   counts: Map<string, number>;
   /** per pair of the shard, in pair order (NaN: not done) */
   deltas: Float32Array;
@@ -150,8 +156,10 @@ export interface Queue {
 
 /** The shard's pairs, cells, shard key and file names (the output folder must exist). */
 function planShard(engine: NigEngine, allPairs: readonly Pair[], outDir: string, o: ScheduleOptions): ShardPlan {
-  const { layers, intermediate: dff } = engine.model.cfg;
+  const { layers, intermediate: dff, heads } = engine.model.cfg;
+  if (o.heads && !engine.heads) throw new Error('runSchedule: heads aggregated but the engine does not attribute them (set engine.heads)');
   return {
+    headUnits: o.heads ? layers * heads : 0,
     pairs: allPairs.filter((_, i) => i % o.shard.count === o.shard.index),
     cellNames: [...new Set(allPairs.map(cellName))],
     key: shardKey(o.runKey, o.shard),
@@ -169,7 +177,9 @@ function planShard(engine: NigEngine, allPairs: readonly Pair[], outDir: string,
 function readShardState(plan: ShardPlan, o: ScheduleOptions): { state: RunState; pairVecs: Float32Array | null } {
   const { units, files } = plan;
   const n = plan.pairs.length;
-  const fresh: RunState = { key: plan.key, done: 0, cells: new Map(plan.cellNames.map((c) => [c, { count: 0, total: new Uint32Array(units * 6), seg: new Uint32Array(5 * units * 6) }])), deltas: new Float32Array(n).fill(NaN) };
+  const hu = plan.headUnits;
+  const heads = () => (hu ? { heads: { total: new Uint32Array(hu * 6), seg: new Uint32Array(5 * hu * 6) } } : {});
+  const fresh: RunState = { key: plan.key, done: 0, cells: new Map(plan.cellNames.map((c) => [c, { count: 0, total: new Uint32Array(units * 6), seg: new Uint32Array(5 * units * 6), ...heads() }])), deltas: new Float32Array(n).fill(NaN) };
   if (!o.resume) {
     for (const f of [files.checkpoint, files.aggregate]) {
       if (existsSync(f)) throw new UserError(`${f} exists: add --resume to continue that run, or choose a new --out folder`);
@@ -191,6 +201,7 @@ function readShardState(plan: ShardPlan, o: ScheduleOptions): { state: RunState;
   if (names.join('\n') !== plan.cellNames.join('\n')) throw new UserError(`${files.checkpoint}: has cells ${names.join(', ')}, the run has ${plan.cellNames.join(', ')}; the checkpoint is damaged — delete it to start the shard over`);
   for (const w of state.cells.values()) {
     if (w.total.length !== units * 6) throw new UserError(`${files.checkpoint}: accumulators for ${w.total.length / 6} units, the model has ${units}; the checkpoint is damaged — delete it to start the shard over`);
+    if ((w.heads?.total.length ?? 0) !== hu * 6) throw new UserError(`${files.checkpoint}: head accumulators for ${(w.heads?.total.length ?? 0) / 6} heads, this run has ${hu}; the checkpoint is damaged — delete it to start the shard over`);
   }
   let pairVecs: Float32Array | null = null;
   if (o.keepPairs) {
@@ -211,15 +222,19 @@ function openState(engine: NigEngine, prep: Prepared): Tally {
   const { units } = plan;
   const n = plan.pairs.length;
   const cells = new CellAccumulators(engine.model.g, units, plan.cellNames);
+  const headCells = plan.headUnits ? new CellAccumulators(engine.model.g, plan.headUnits, plan.cellNames) : null;
   const pairVecs = prep.pairVecs;
-  for (const [c, w] of state.cells) cells.write(c, w);
+  for (const [c, w] of state.cells) {
+    cells.write(c, w);
+    if (headCells) headCells.write(c, w.heads!);
+  }
   const deltas = new Float32Array(n).fill(NaN);
   deltas.set(state.deltas.subarray(0, n));
   const cuts = new Float32Array(n * (plan.layers + 2)).fill(NaN);
   if (state.cuts?.length === cuts.length) cuts.set(state.cuts); // (a checkpoint written before cuts were kept has none)
   const counts = new Map([...state.cells].map(([c, w]) => [c, w.count]));
   const adaptive = state.adaptive?.length === 2 * n ? state.adaptive.slice() : null;
-  return { done: state.done, cells, counts, deltas, cuts, adaptive, pairVecs };
+  return { done: state.done, cells, headCells, counts, deltas, cuts, adaptive, pairVecs };
 }
 
 /** Encodes the shard's pairs and orders them. The integer accumulators make the result independent of the order. */
@@ -248,7 +263,11 @@ function nextBatch(q: Queue, done: number, end: number, o: ScheduleOptions): num
 async function attributeBatch(engine: NigEngine, plan: ShardPlan, q: Queue, batch: number[], tally: Tally, o: ScheduleOptions): Promise<void> {
   const [totalKey, segKey] = o.units === 'ffn-pre' ? (['preTotal', 'preSeg'] as const) : (['postTotal', 'postSeg'] as const);
   // (the engine checks each pair's totals finite before it asks for the aggregation's dispatches)
-  const rs = await engine.attributeMany(batch.map((i) => q.encs[i]), { ...o.nig, light: true }, (v, s) => tally.cells.dispatches(cellName(plan.pairs[batch[s]]), v[totalKey], v[segKey]));
+  const rs = await engine.attributeMany(batch.map((i) => q.encs[i]), { ...o.nig, light: true }, async (v, s) => {
+    const cell = cellName(plan.pairs[batch[s]]);
+    const ds = await tally.cells.dispatches(cell, v[totalKey], v[segKey]);
+    return tally.headCells ? [...ds, ...await tally.headCells.dispatches(cell, v.headTotal!, v.headSeg!)] : ds;
+  });
   for (let s = 0; s < batch.length; s++) {
     const i = batch[s];
     if (tally.pairVecs) tally.pairVecs.set(o.units === 'ffn-pre' ? rs[s].nigPre : rs[s].nigPost, i * plan.units);
@@ -267,7 +286,7 @@ async function checkpoint(plan: ShardPlan, tally: Tally, file: string, final: bo
   const { key, units, shard } = plan;
   const done = tally.done;
   const snap: RunState = { key, done, cells: new Map(), deltas: tally.deltas.slice(), cuts: tally.cuts.slice(), ...(tally.adaptive ? { adaptive: tally.adaptive.slice() } : {}) };
-  for (const c of plan.cellNames) snap.cells.set(c, { count: tally.counts.get(c) ?? 0, ...(await tally.cells.read(c)) });
+  for (const c of plan.cellNames) snap.cells.set(c, { count: tally.counts.get(c) ?? 0, ...(await tally.cells.read(c)), ...(tally.headCells ? { heads: await tally.headCells.read(c) } : {}) });
   const meta = { shard: `${shard.index}/${shard.count}`, total: String(plan.pairs.length) };
   if (tally.pairVecs) writeFileAtomic(plan.files.pairs, pairVectorsFile(tally.pairVecs, plan.pairs.length, units, key, done));
   writeFileAtomic(file, final ? serializeAggregate(snap, plan.layers, plan.dff, meta) : serializeState(snap, units, meta));

@@ -12,7 +12,8 @@ import { toFloat, type WriteTensor } from '../formats/safetensors.ts';
 import { wordsToF64 } from '../ig/cells.ts';
 import { openSealed, sealSafetensors } from './integrity.ts';
 
-export interface CellWords { count: number; total: Uint32Array; seg: Uint32Array }
+/** A cell's count and exact words: of the FFN units, and with heads (`--units …,heads`) of the heads [layers, heads]. */
+export interface CellWords { count: number; total: Uint32Array; seg: Uint32Array; heads?: { total: Uint32Array; seg: Uint32Array } }
 
 export interface RunState {
   key: string;               // the shard's key (src/run/keys.ts): model, options, the pair list and the shard i/n
@@ -30,6 +31,11 @@ const i32 = (w: Uint32Array) => new Int32Array(w.buffer, w.byteOffset, w.length)
 function setAccumulators(t: Map<string, WriteTensor>, cell: string, c: CellWords, units: number): void {
   t.set(`${cell}.acc_total`, { dtype: 'I32', shape: [units, 6], data: i32(c.total) });
   t.set(`${cell}.acc_seg`, { dtype: 'I32', shape: [5, units, 6], data: i32(c.seg) });
+  if (c.heads) {
+    const n = c.heads.total.length / 6;
+    t.set(`${cell}.heads.acc_total`, { dtype: 'I32', shape: [n, 6], data: i32(c.heads.total) });
+    t.set(`${cell}.heads.acc_seg`, { dtype: 'I32', shape: [5, n, 6], data: i32(c.heads.seg) });
+  }
 }
 
 /** The tensors every run file ends with (per-pair deltas, cuts, adaptive m) and the sealed metadata (key, done, cells). */
@@ -102,7 +108,9 @@ export function readState(file: string, fix: string = FIX.checkpoint): RunState 
     const count = toFloat(cnt!, Float64Array)[0];
     if (!Number.isInteger(count) || count < 0) bad(`cell ${cell} has count ${count}, not a count`);
     const units = st.get(`${cell}.acc_total`)?.bytes.byteLength ?? 0;
-    cells.set(cell, { count, total: words(`${cell}.acc_total`, units / 4), seg: words(`${cell}.acc_seg`, (units / 4) * 5) });
+    const hb = st.get(`${cell}.heads.acc_total`)?.bytes.byteLength;
+    const heads = hb === undefined ? {} : { heads: { total: words(`${cell}.heads.acc_total`, hb / 4), seg: words(`${cell}.heads.acc_seg`, (hb / 4) * 5) } };
+    cells.set(cell, { count, total: words(`${cell}.acc_total`, units / 4), seg: words(`${cell}.acc_seg`, (units / 4) * 5), ...heads });
     sum += count;
   }
   if (sum !== done) bad(`its cell counts add up to ${sum} pairs, but it says ${done} are done`);
@@ -130,6 +138,15 @@ export function serializeAggregate(s: RunState, layers: number, dff: number, met
     t.set(`${cell}.sumsq`, { dtype: 'F64', shape: [layers, dff], data: sumsq });
     t.set(`${cell}.seg_sum`, { dtype: 'F64', shape: [5, layers, dff], data: wordsToF64(c.seg, 0) });
     t.set(`${cell}.seg_sumsq`, { dtype: 'F64', shape: [5, layers, dff], data: wordsToF64(c.seg, 1) });
+    if (c.heads) {
+      // heads as units: the same statistics over [layers, heads]
+      const nh = c.heads.total.length / 6 / layers, hs = wordsToF64(c.heads.total, 0);
+      t.set(`${cell}.heads.mean`, { dtype: 'F64', shape: [layers, nh], data: hs.map((x) => (c.count ? x / c.count : 0)) });
+      t.set(`${cell}.heads.sum`, { dtype: 'F64', shape: [layers, nh], data: hs });
+      t.set(`${cell}.heads.sumsq`, { dtype: 'F64', shape: [layers, nh], data: wordsToF64(c.heads.total, 1) });
+      t.set(`${cell}.heads.seg_sum`, { dtype: 'F64', shape: [5, layers, nh], data: wordsToF64(c.heads.seg, 0) });
+      t.set(`${cell}.heads.seg_sumsq`, { dtype: 'F64', shape: [5, layers, nh], data: wordsToF64(c.heads.seg, 1) });
+    }
     setAccumulators(t, cell, c, units);
   }
   return sealRun(t, s, meta);
