@@ -18,7 +18,7 @@
  * The walk is of the kernels the engine runs: on the GPU class, flash attention (shaders/attention/flash_*.wgsl: no
  * T×T matrix in its bytes; the last layer's queries are the [CLS] rows, TQ = 1).
  */
-import { walkChunk, type ChunkWalk, type WalkedDispatch } from './chunk-walk.ts';
+import { isMatmul, walkChunk, type ChunkWalk, type WalkedDispatch } from './chunk-walk.ts';
 import type { BertConfig } from '../model/types.ts';
 
 export interface Hardware { name: string; flops: number; bandwidth: number; sms: number }
@@ -55,7 +55,6 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   wavesFull: 2, attentionEff: 0.05, flashEff: 0.15, memEff: 0.6, dispatchUs: 4, chunkUs: 200,
 };
 
-const isMatmul = (k: string) => /^matmul\/matmul(_vec4|_subgroup)?$/.test(k);
 const isAttention = (k: string) => /^attention\/attention_(forward|backward_q|backward_kv)$/.test(k);
 const FLASH_HS = { forward: 4, backward_q: 6, backward_kv: 8 } as const;
 const flashPass = (k: string) => /^attention\/flash_(forward|backward_q|backward_kv)$/.exec(k)?.[1] as keyof typeof FLASH_HS | undefined;
