@@ -286,14 +286,17 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u
     //#end
     //#end
   );
-  for (var i = 0u; i < {{TM}}u; i++) {
+  // (loops from row0 and col0, not from 0: with constant bounds Mesa unrolls them, TM·TN copies of `store` again)
+  for (var r = row0; r < row0 + {{TM}}u; r++) {
+    let i = r - row0;
     //#if SUBGROUPS
     let m = row0 + ty * {{TM}}u + i;
     //#else
     let m = row0 + 4u * (ty + (i / 4u) * {{BM / TM}}u) + i % 4u;
     //#end
-    if (m >= p.M) { continue; }
-    for (var j = 0u; j < {{TN}}u; j++) {
+    if (m >= p.M) { break; } // rows ascend with i
+    for (var c = col0; c < col0 + {{TN}}u; c++) {
+      let j = c - col0;
       let n = col0 + 4u * (tx + (j / 4u) * {{BN / TN}}u) + j % 4u;
       if (n < p.N) { store(m, n, accs[i * {{TN / 4}}u + j / 4u][j % 4u]); }
     }

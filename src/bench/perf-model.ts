@@ -45,7 +45,7 @@ export interface Assumptions {
 
 /**
  * The defaults, and why. matmul: the first naive register-tiled WGSL f32 matmul through Dawn ran 8.5 TFLOP/s at
- * 4096³ on the H200 (0.127 of 67; ../shared/README.md); the default variant (64×64×16, 4×4 per invocation) is put
+ * 4096³ on the H200 (0.127 of 67; ../shared/README.md); the default variant (64×64×8, 4×4 per invocation) is put
  * at 0.15, 8×8 per invocation at 0.30 (4× the register reuse; cuBLAS f32 reaches 51/67 = 0.76), fewer outputs lower.
  * Attention with one workgroup per query row reads T·HS floats of K and V per row from L2: 0.05 of peak. Flash at
  * the default matmul's 0.15. Elementwise and reductions at 0.6 of bandwidth; 4 µs a dispatch; 200 µs a chunk.
