@@ -23,7 +23,7 @@ import { adapterKey, autotune, defaultTunePath, fileStore, memoryStore, resetTun
 import type { Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import {
-  DEFAULT_VARIANT, MATMUL_FAMILY, MATMUL_VARIANTS, SCALAR_VARIANT, matmul, shapeClass, subgroupsRun, tuneMatmuls, variantByName, variantFits, variantSupports, variantValues,
+  DEFAULT_VARIANT, MATMUL_FAMILY, MATMUL_VARIANTS, SCALAR_VARIANT, matmul, shapeClass, subgroupsRun, tuneMatmuls, variantByName, variantCost, variantFits, variantSupports, variantValues,
   type Epilogue, type MatmulArgs, type MatmulVariant,
 } from '../src/kernels/matmul.ts';
 import * as ref from '../src/ref/layers.ts';
@@ -157,6 +157,9 @@ const WEBGPU_DEFAULT_LIMITS = { maxComputeInvocationsPerWorkgroup: 256, maxCompu
 
 S('limits: every listed variant fits WebGPU defaults; oversized ones are rejected; forced variants are checked', async () => {
   for (const v of MATMUL_VARIANTS) assert.is(variantFits(v, WEBGPU_DEFAULT_LIMITS), null, `${v.name} fits the WebGPU default limits`);
+  assert.equal(variantCost(variantByName('v4_128x128x8_8x8_nopad')), { invocations: 256, bytes: 16384 }, 'two 8×128 tiles of A and of B');
+  assert.equal(variantCost(variantByName('v4_64x64x8_4x4')), { invocations: 256, bytes: 2 * 8 * (68 + 68) * 4 }, 'rows padded by 4 floats');
+  assert.equal(variantCost(variantByName('sg_128x128x8_8x8')), { invocations: 256, bytes: 2 * 8 * 132 * 4 + 4 }, 'B only, and the slot counter');
   const big: MatmulVariant = { name: 'v4_256x256x32_8x8', BM: 256, BN: 256, BK: 32, TM: 8, TN: 8, VEC4: true, DB: 2, PAD: 4, SUBGROUPS: false };
   assert.match(variantFits(big, WEBGPU_DEFAULT_LIMITS) ?? '', /1024 invocations/);
   assert.match(variantFits({ ...big, BM: 64, BN: 64, TM: 4, TN: 4, BK: 32, PAD: 0 }, WEBGPU_DEFAULT_LIMITS) ?? '', /32768 bytes of workgroup memory exceed the limit 16384/);

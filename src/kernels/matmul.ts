@@ -79,6 +79,7 @@ const TABLE = {
   v4_32x32x8_4x4: tile(32, 32, 8, 4, 4),                   //  64, 4.5 KiB: small M or N, more workgroups
   v4_128x64x8_8x4: tile(128, 64, 8, 8, 4),                 // 256, 12.5 KiB
   v4_64x64x8_8x8: tile(64, 64, 8, 8, 8),                   //  64, 8.5 KiB
+  v4_64x128x8_8x8: tile(64, 128, 8, 8, 8),                 // 128, 12.5 KiB
   v4_128x128x8_8x8_db1: tile(128, 128, 8, 8, 8, { DB: 1 }), // 256, 8.25 KiB: two buffers padded would be 16.5 KiB
   v4_128x128x8_8x8_nopad: tile(128, 128, 8, 8, 8, { PAD: 0 }), // 256, 16 KiB: two buffers, 2-way conflicts on stores
   sg_64x64x8_4x4: tile(64, 64, 8, 4, 4, { SUBGROUPS: true }),   // 256, 4.25 KiB (B only): subgroups of ≥ 4 lanes
