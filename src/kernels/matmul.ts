@@ -218,9 +218,10 @@ export function bertMatmulShapes(C: number, F: number, M: number): (MatmulShape 
 
 /**
  * Tunes each shape's class on this device (see src/gpu/autotune.ts): every variant that fits and supports the
- * shape is validated against the default on random inputs (bias when transB, as in the model; a mask with
- * zeros; aux for the backward epilogues), the valid ones are timed, the fastest is cached on disk and used by
- * `matmul` on this device from then on. `variants` narrows the candidates (the default is always one).
+ * shape is validated against the default (SCALAR_VARIANT where the default's vec4 loads cannot run the shape) on
+ * random inputs (bias when transB, as in the model; a mask with zeros; aux for the backward epilogues), the valid
+ * ones are timed, the fastest is cached on disk and used by `matmul` on this device from then on. `variants`
+ * narrows the candidates (the reference is always one).
  */
 export async function tuneMatmuls(g: Gpu, shapes: MatmulShape[], opts: TuneOptions & { variants?: readonly MatmulVariant[] } = {}): Promise<TuneChoice[]> {
   const out: TuneChoice[] = [];
