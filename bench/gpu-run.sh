@@ -49,7 +49,7 @@ if [ $DRY = 1 ]; then
   export IR_NEURONS_KERNELS=gpu IR_NEURONS_TUNE=${IR_NEURONS_TUNE:-1} IR_NEURONS_TUNE_BUDGET=${IR_NEURONS_TUNE_BUDGET:-10}
   PAIRS=${PAIRS:-1}; WARMUP=0
   SHAPE=tiny; T=64; PTS=51
-  MM_SIZES=256x256x256,256x384x128; MM_VARIANTS=(--variant-sizes 256x384x128 --variants tiled-32x32x16-2x2,tiled-64x64x8-8x8)
+  MM_SIZES=256x256x256,256x384x128; MM_VARIANTS=(--variant-sizes 256x384x128 --variants v4_32x32x8_4x4,v4_64x64x8_8x8,sg_64x64x8_4x4)
   TUNE_ARGS=(--tune-shape tiny --tokens 64 --points 51 --tune-budget 10)
   TOL_T=32
 else
@@ -133,7 +133,7 @@ peer_ms() { num "s/^PEER torch-f32 $1 tokens=$2 steps=$3 .*: ([0-9.]+) ms\/pair.
   echo "tuner (doctor --tune): $(grep -m1 '^tuned in ' "$LOG/tune.log" 2>/dev/null || echo 'did not finish')"
   grep -E '^  M<=' "$LOG/tune.log" 2>/dev/null | sed 's/^  /- /'
   echo
-  echo "| matmul f32, out = inp·Wᵀ + bias | ours default 64×64×16 4×4 (WGSL kernel, wall) | cuBLAS f32, TF32 off | ours / cuBLAS (time) |"
+  echo "| matmul f32, out = inp·Wᵀ + bias | ours default v4_64x64x8_4x4 (WGSL kernel, wall) | cuBLAS f32, TF32 off | ours / cuBLAS (time) |"
   echo "|---|---|---|---|"
   for s in ${MM_SIZES//,/ }; do
     o=$(awk -v s="$s" '$0 ~ "^"s"( |:)" { on = 1; next } on && /^  WGSL kernel/ { print $3 " ms, " $6 " GFLOP/s"; exit }' "$LOG/matmul.log" 2>/dev/null)

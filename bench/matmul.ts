@@ -31,7 +31,7 @@
  */
 import { memoryStore, setTuneStore, tuneStore } from '../src/gpu/autotune.ts';
 import type { Gpu } from '../src/gpu/device.ts';
-import { DEFAULT_VARIANT, MATMUL_VARIANTS, tuneMatmuls, variantConstants, variantFits, variantSupports } from '../src/kernels/matmul.ts';
+import { DEFAULT_VARIANT, MATMUL_VARIANTS, SCALAR_VARIANT, tuneMatmuls, variantValues, variantFits, variantSupports } from '../src/kernels/matmul.ts';
 import {
   MATMUL_TOL as TOL, fmt, gpujsBackends, gpujsMatmul, markdownTable, matmulFlops, matmulName as name, matmulProblem, measure, rate,
   wgslMatmul, wgslMatmulCpu, wgslMatmulVariant, type Failed, type MatmulShape as Shape, type Row, type Runner,
@@ -71,7 +71,7 @@ const gflops = (s: Shape, ms: number) => rate(matmulFlops(s), ms);
 
 async function main(): Promise<void> {
   const { g } = await benchPreamble();
-  console.log('FLOPs per product: 2·M·N·K; WGSL kernel: matmul.wgsl TRANS_B with bias (64×64 tile, 4×4 per thread)\n');
+  console.log(`FLOPs per product: 2·M·N·K; WGSL kernel: matmul.wgsl's default variant (${DEFAULT_VARIANT.name}: 64×64×8 tile, 4×4 per invocation, vec4 loads; ${SCALAR_VARIANT.name} where K % 4 ≠ 0), TRANS_B with bias\n`);
   const rand = mulberry32(7);
 
   // the off-tile shape first, in full: every element against float64
@@ -182,7 +182,7 @@ async function variantTable(g: Gpu): Promise<void> {
   console.log(`| ${head.join(' | ')} |\n|${head.map(() => '---').join('|')}|`);
   const rowsOf: [string, string][] = [
     ...(Object.entries(CPU_ROWS) as [CpuForm, string][]).map(([f, r]) => [r, `${CPU_FORMS[f].rows}×4 per lane, wg ${CPU_FORMS[f].lanes}${f === cpuForm(g) ? ' (this device\'s form)' : ''}`] as [string, string]),
-    ...VARIANTS.map((v) => [v.name, Object.entries(variantConstants(v)).map(([k, x]) => `${k}=${x}`).join(' ')] as [string, string]),
+    ...VARIANTS.map((v) => [v.name, Object.entries(variantValues(v)).map(([k, x]) => `${k}=${Number(x)}`).join(' ')] as [string, string]),
   ];
   for (const [rowName, consts] of rowsOf) {
     const cells = cols.map(({ s, cells, tuned }) => { const c = cells.get(rowName); return !c ? 'n/a' : c.ms ? `${fmt(gflops(s, c.ms))}${tuned === rowName ? ' *' : ''}` : c.note!.split(' (')[0]; });

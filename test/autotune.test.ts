@@ -20,7 +20,7 @@ import {
 import type { Gpu } from '../src/gpu/device.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { ensureCompiled } from '../src/gpu/compile.ts';
-import { DEFAULT_VARIANT, MATMUL_FAMILY, matmul, shapeClass, variantByName, variantConstants, type MatmulShape } from '../src/kernels/matmul.ts';
+import { DEFAULT_VARIANT, MATMUL_FAMILY, matmul, shapeClass, variantByName, variantValues, type MatmulShape } from '../src/kernels/matmul.ts';
 import { mulberry32 } from '../src/util/rng.ts';
 import { upload, type Bufs } from './helpers/gpu.ts';
 
@@ -59,9 +59,9 @@ S.before(async () => {
   const { M, N, K } = SHAPE;
   B = upload(g, 'autotune test', { inp: randf(M * K), w: randf(N * K), bias: randf(N), out: M * N });
   candidates = [];
-  for (const v of [DEFAULT_VARIANT, variantByName('tiled-32x32x16-2x2'), variantByName('tiled-64x64x8-8x8')]) {
+  for (const v of [DEFAULT_VARIANT, variantByName('v4_32x32x8_4x4'), variantByName('v4_64x64x8_8x8')]) {
     const d = await matmul(g, { label: `autotune test ${v.name}`, inp: B.v('inp'), weight: B.v('w'), bias: B.v('bias'), out: B.v('out'), M, N, K, transB: true, variant: v });
-    candidates.push({ name: v.name, constants: variantConstants(v), dispatch: d });
+    candidates.push({ name: v.name, constants: { ...variantValues(v) }, dispatch: d });
   }
   await ensureCompiled(g, candidates.map((c) => c.dispatch.kernel));
 });

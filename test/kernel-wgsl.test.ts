@@ -162,9 +162,9 @@ test('every kernel description matches its WGSL: bindings, intent, entry points,
     for (const m of mismatches(def, w)) problems.push(`${where} (shaders/${def.shader}${def.variant ? ` [${def.variant.name}]` : ''}): ${m}`);
   }
   assert.ok(problems.length === 0, `kernel descriptions disagree with their WGSL:\n  ${problems.join('\n  ')}`);
-  // the CPU-class families are templates, every variant of their tables checked above
+  // the CPU-class families and the GPU-class matmul are templates, every variant of their tables checked above
   const variants = defs.filter((d) => d.def.variant).map((d) => `${d.def.name}`);
-  for (const v of ['matmul/matmul_cpu[sg8]', 'matmul/matmul_cpu[sg4]', 'matmul/matmul_cpu[nosg]', 'attention/attention_forward_cpu[sg4_g4]',
+  for (const v of ['matmul/matmul[v4_64x64x8_4x4]', 'matmul/matmul[f32_64x64x8_4x4]', 'matmul/matmul[sg_128x128x8_8x8]', 'matmul/matmul_cpu[sg8]', 'matmul/matmul_cpu[sg4]', 'matmul/matmul_cpu[nosg]', 'attention/attention_forward_cpu[sg4_g4]',
     'attention/attention_backward_q_cpu[sg8_g2]', 'attention/attention_backward_kv_cpu[sg4]', 'layernorm/layernorm_forward_cpu[sg4]', 'layernorm/layernorm_backward_cpu[sg8]']) {
     assert.ok(variants.includes(v), `${v} is not among the variants found: ${variants.join(', ')}`);
   }
@@ -181,7 +181,7 @@ test('templates and variants: a template is described only by variants, each var
   assert.equal(problems, []);
   const templates = FILES.filter((f) => isTemplate(read(f)));
   assert.equal(templates, ['attention/attention_backward_kv_cpu.wgsl', 'attention/attention_backward_q_cpu.wgsl', 'attention/attention_forward_cpu.wgsl',
-    'ig/conductance.wgsl', 'layernorm/layernorm_backward_cpu.wgsl', 'layernorm/layernorm_forward_cpu.wgsl', 'matmul/matmul_cpu.wgsl']);
+    'ig/conductance.wgsl', 'layernorm/layernorm_backward_cpu.wgsl', 'layernorm/layernorm_forward_cpu.wgsl', 'matmul/matmul.wgsl', 'matmul/matmul_cpu.wgsl']);
   assert.throws(() => shaderSource('matmul/matmul_cpu.wgsl'), /shaders\/matmul\/matmul_cpu\.wgsl is a template .*ask for one of its variants/);
 });
 

@@ -7,7 +7,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { benchConfig, matmulShapes, walkChunk, type WalkedDispatch } from '../src/bench/chunk-walk.ts';
+import { benchConfig, isMatmul, matmulShapes, walkChunk, type WalkedDispatch } from '../src/bench/chunk-walk.ts';
 import {
   DEFAULT_ASSUMPTIONS as A, dispatchBytes, dispatchFlops, dispatchMs, H100, H200, markdown, matmulEfficiency, predict,
 } from '../src/bench/perf-model.ts';
@@ -26,7 +26,7 @@ for (const [shape, T, P] of [['tiny', 32, 4], ['base', 256, 51]] as const) {
     const cfg = benchConfig(shape);
     const { layers: L, hidden: C, intermediate: F, heads: NH } = cfg, HS = C / NH;
     const w = await walkChunk(cfg, T, P);
-    const mm = w.chunk.filter((d) => d.kernel === 'matmul/matmul');
+    const mm = w.chunk.filter((d) => isMatmul(d.kernel));
     assert.is(mm.length, 8 * L, 'eight products a layer');
     assert.is(mm.reduce((s, d) => s + dispatchFlops(d), 0), matmulFlopsByHand(L, C, F, T, P));
     // the GPU class's fused attention: forward 4·HS, backward 6·HS + 8·HS per (sequence, head, query, key); the
@@ -38,7 +38,7 @@ for (const [shape, T, P] of [['tiny', 32, 4], ['base', 256, 51]] as const) {
     // no T×T matrix is bound: every attention binding is linear in T
     for (const d of att) for (const [name, b] of Object.entries(d.bytes)) assert.ok(b < 4 * P * NH * T * T || b <= 4 * P * T * 3 * C, `${d.kernel} ${name}: ${b} bytes`);
     // every layer's conductance dispatches (pre, post; hidden states) and nothing that costs FLOPs besides
-    assert.ok(w.chunk.every((d) => dispatchFlops(d) === 0 || d.kernel === 'matmul/matmul' || d.kernel.startsWith('attention/')));
+    assert.ok(w.chunk.every((d) => dispatchFlops(d) === 0 || isMatmul(d.kernel) || d.kernel.startsWith('attention/')));
     assert.ok(w.chunk.filter((d) => d.kernel.startsWith('ig/conductance')).length >= 2 * L);
     // the tuner's view: distinct products, the default variant everywhere (the recording device never tunes)
     const shapes = matmulShapes(w.chunk);
@@ -52,7 +52,7 @@ test('the walk never tunes, even with IR_NEURONS_TUNE=1 (which forces tuning on 
   process.env.IR_NEURONS_TUNE = '1';
   try {
     const w = await walkChunk(benchConfig('tiny'), 16, 2);
-    assert.ok(w.chunk.filter((d) => d.kernel === 'matmul/matmul').every((d) => d.constants.TM === 4 && d.constants.BM === 64), 'the default variant');
+    assert.ok(w.chunk.filter((d) => isMatmul(d.kernel)).every((d) => d.kernel === 'matmul/matmul[v4_64x64x8_4x4]' && d.constants.TM === 4 && d.constants.BM === 64), 'the default variant');
     assert.is(process.env.IR_NEURONS_TUNE, '1');
   } finally {
     if (before === undefined) delete process.env.IR_NEURONS_TUNE; else process.env.IR_NEURONS_TUNE = before;
@@ -62,7 +62,7 @@ test('the walk never tunes, even with IR_NEURONS_TUNE=1 (which forces tuning on 
 test('bytes of a dispatch: its storage bindings; the qkv forward binds inp, W, bias, out and three 16-byte placeholders', async () => {
   const cfg = benchConfig('tiny');
   const w = await walkChunk(cfg, 32, 4);
-  const qkv = w.chunk.find((d) => d.kernel === 'matmul/matmul' && d.params.N === 3 * cfg.hidden && d.constants.TRANS_B)!;
+  const qkv = w.chunk.find((d) => isMatmul(d.kernel) && d.params.N === 3 * cfg.hidden && d.constants.TRANS_B)!;
   const { M, N, K } = qkv.params as Record<string, number>;
   assert.is(M, 32 * 4);
   assert.is(dispatchBytes(qkv), 4 * (M * K + N * K + N + M * N) + 3 * 16);
@@ -77,12 +77,12 @@ test('the roofline: compute-bound matmul, memory-bound elementwise, launch-bound
   assert.is(matmulEfficiency(A, { TM: 8, TN: 4 }), 0.22);
   assert.is(matmulEfficiency(A, { TM: 2, TN: 2 }), 0.08);
   assert.is(matmulEfficiency(A, { TM: 2, TN: 4 }), 0.08, 'between entries: the lower');
-  const big = fake('matmul/matmul', { M: 4096, N: 4096, K: 4096 }, 3 * 4 * 4096 * 4096);
+  const big = fake('matmul/matmul[v4_64x64x8_4x4]', { M: 4096, N: 4096, K: 4096 }, 3 * 4 * 4096 * 4096);
   const t = dispatchMs(big, H100, A);
   assert.is(t.bound, 'compute');
   assert.ok(close(t.ms, (2 * 4096 ** 3 / (0.15 * 67e12) + 4e-6) * 1e3));
   // a grid of 66 workgroups on 132 SMs (wavesFull 2): a quarter of the efficiency
-  const small = fake('matmul/matmul', { M: 64, N: 4096, K: 4096 }, 0, [66, 1, 1]);
+  const small = fake('matmul/matmul[v4_64x64x8_4x4]', { M: 64, N: 4096, K: 4096 }, 0, [66, 1, 1]);
   assert.ok(close(dispatchMs(small, H100, A).ms, (2 * 64 * 4096 * 4096 / (0.15 * 0.25 * 67e12) + 4e-6) * 1e3));
   const ew = fake('ig/conductance', { R: 1 }, 1e9);
   const m100 = dispatchMs(ew, H100, A), m200 = dispatchMs(ew, H200, A);

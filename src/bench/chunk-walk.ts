@@ -26,8 +26,8 @@ export const GPU_LIMITS: Record<string, number> = {
 /** One recorded dispatch. */
 export interface WalkedDispatch {
   label: string;
-  kernel: string;                               // the description's name, e.g. 'matmul/matmul'
-  constants: Record<string, number | boolean>;
+  kernel: string;                               // the description's name, e.g. 'matmul/matmul[v4_64x64x8_4x4]'
+  constants: Record<string, number | boolean>;  // its override constants and, for a template's variant, its values
   workgroups: [number, number, number];
   params: Record<string, number | number[]>;    // the Params uniform, decoded
   bytes: Record<string, number>;                // storage binding name → bytes bound (the view's size)
@@ -105,7 +105,7 @@ export function walked(d: Dispatch): WalkedDispatch {
     bytes[name] = e.resource.size ?? e.resource.buffer.size;
     access[name] = kind;
   }
-  return { label: d.label, kernel: def.name, constants: { ...d.kernel.constants }, workgroups: [...d.workgroups], params: decodeParams(def, uniform), bytes, access };
+  return { label: d.label, kernel: def.name, constants: { ...d.kernel.def.variant?.values, ...d.kernel.constants }, workgroups: [...d.workgroups], params: decodeParams(def, uniform), bytes, access };
 }
 
 /** Zero weights of a shape (one shared zero array per size: nothing reads them). */
@@ -158,12 +158,15 @@ export async function walkChunk(cfg: BertConfig, T: number, P: number, target: T
   }
 }
 
+/** The GPU-class matmul: a variant of shaders/matmul/matmul.wgsl, e.g. 'matmul/matmul[v4_64x64x8_4x4]'. */
+export const isMatmul = (kernel: string) => /^matmul\/matmul\[\w+\]$/.test(kernel);
+
 /** The distinct matmul products of a walk (GPU-class matmul kernels), for the tuner. */
 export function matmulShapes(w: WalkedDispatch[]): { M: number; N: number; K: number; transB: boolean; epilogue: 'none' | 'ffn-up' | 'ffn-down-back' | 'add' }[] {
   const EPI = ['none', 'ffn-up', 'ffn-down-back', 'add'] as const;
   const seen = new Map<string, ReturnType<typeof matmulShapes>[number]>();
   for (const d of w) {
-    if (!/^matmul\/matmul(_vec4|_subgroup)?$/.test(d.kernel)) continue;
+    if (!isMatmul(d.kernel)) continue;
     const s = { M: d.params.M as number, N: d.params.N as number, K: d.params.K as number, transB: !!d.constants.TRANS_B, epilogue: EPI[Number(d.constants.EPI ?? 0)] };
     seen.set(JSON.stringify(s), s);
   }

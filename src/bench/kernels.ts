@@ -19,7 +19,7 @@ import type { Dispatch } from '../gpu/pipelines.ts';
 import { readView, settle, submit, submitCommands } from '../gpu/queue.ts';
 import { quietly } from '../gpu/wait.ts';
 import { gelu } from '../kernels/bench.ts';
-import { DEFAULT_VARIANT, matmul, type MatmulVariant } from '../kernels/matmul.ts';
+import { DEFAULT_VARIANT, SCALAR_VARIANT, matmul, variantSupports, type MatmulVariant } from '../kernels/matmul.ts';
 import { matmulCpu, type CpuForm } from '../kernels/matmul-cpu.ts';
 import { geluForward, matmulForward } from '../ref/layers.ts';
 
@@ -166,9 +166,9 @@ function kernelRunner(g: Gpu, d: Dispatch, err: number, label: string, destroy: 
 
 /**
  * shaders/matmul/matmul.wgsl (TRANS_B, bias), validated; throws if wrong. `variant` is forced, so that this is the
- * GPU-class family on every adapter (on a CPU-class one `matmul` would otherwise pick matmul-cpu): the default 64×64 tile.
+ * GPU-class family on every adapter (on a CPU-class one `matmul` would otherwise pick matmul-cpu): the default variant (the scalar one where K % 4 ≠ 0).
  */
-export async function wgslMatmul(g: Gpu, p: MatmulProblem, variant: MatmulVariant = DEFAULT_VARIANT): Promise<Runner[]> {
+export async function wgslMatmul(g: Gpu, p: MatmulProblem, variant: MatmulVariant = variantSupports(g, DEFAULT_VARIANT, { M: p.M, N: p.N, K: p.K, transB: true }) ? SCALAR_VARIANT : DEFAULT_VARIANT): Promise<Runner[]> {
   const { B, d, err } = await validatedMatmul(g, p, variant, `bench matmul ${matmulName(p)}`);
   return wgslRunners(g, d, err, () => { B.write('inp', p.inp); B.write('w', p.w); B.write('bias', p.bias); }, () => B.read('out'), B.destroy);
 }

@@ -18,7 +18,7 @@
  * The walk is of the kernels the engine runs: on the GPU class, flash attention (shaders/attention/flash_*.wgsl: no
  * T×T matrix in its bytes; the last layer's queries are the [CLS] rows, TQ = 1).
  */
-import { walkChunk, type ChunkWalk, type WalkedDispatch } from './chunk-walk.ts';
+import { isMatmul, walkChunk, type ChunkWalk, type WalkedDispatch } from './chunk-walk.ts';
 import type { BertConfig } from '../model/types.ts';
 
 export interface Hardware { name: string; flops: number; bandwidth: number; sms: number }
@@ -45,7 +45,7 @@ export interface Assumptions {
 
 /**
  * The defaults, and why. matmul: the first naive register-tiled WGSL f32 matmul through Dawn ran 8.5 TFLOP/s at
- * 4096³ on the H200 (0.127 of 67; ../shared/README.md); the default variant (64×64×16, 4×4 per invocation) is put
+ * 4096³ on the H200 (0.127 of 67; ../shared/README.md); the default variant (64×64×8, 4×4 per invocation) is put
  * at 0.15, 8×8 per invocation at 0.30 (4× the register reuse; cuBLAS f32 reaches 51/67 = 0.76), fewer outputs lower.
  * Attention with one workgroup per query row reads T·HS floats of K and V per row from L2: 0.05 of peak. Flash at
  * the default matmul's 0.15. Elementwise and reductions at 0.6 of bandwidth; 4 µs a dispatch; 200 µs a chunk.
@@ -55,7 +55,6 @@ export const DEFAULT_ASSUMPTIONS: Assumptions = {
   wavesFull: 2, attentionEff: 0.05, flashEff: 0.15, memEff: 0.6, dispatchUs: 4, chunkUs: 200,
 };
 
-const isMatmul = (k: string) => /^matmul\/matmul(_vec4|_subgroup)?$/.test(k);
 const isAttention = (k: string) => /^attention\/attention_(forward|backward_q|backward_kv)$/.test(k);
 const FLASH_HS = { forward: 4, backward_q: 6, backward_kv: 8 } as const;
 const flashPass = (k: string) => /^attention\/flash_(forward|backward_q|backward_kv)$/.exec(k)?.[1] as keyof typeof FLASH_HS | undefined;

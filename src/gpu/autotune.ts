@@ -60,7 +60,7 @@ export const TUNE_FORMAT = 1;
 export interface TuneChoice {
   family: string;                               // the builder's family version (MATMUL_FAMILY)
   variant: string;                              // the fastest valid candidate
-  constants: Record<string, number | boolean>;  // its override constants, for people reading the file
+  constants: Record<string, number | boolean>;  // its parameters (a matmul variant's template values), for people reading the file
   M: number; N: number; K: number;              // the shape that was timed
   ms: number;                                   // its median time per product
   defaultMs: number;                            // the default variant's median time

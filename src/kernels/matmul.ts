@@ -1,17 +1,19 @@
 /**
- * Dispatch builders for shaders/matmul/: one matmul family, its variants (override constants), and its tuning.
- *   kind 'tiled'    matmul.wgsl          BM×BN tile, BK slice, TM×TN per invocation, f32 loads (any shape)
- *   kind 'vec4'     matmul_vec4.wgsl     the same loop with vec4 loads (K % 4 == 0, and N % 4 == 0 when !transB)
- *   kind 'subgroup' matmul_subgroup.wgsl split-K over subgroup lanes, subgroupAdd (needs the 'subgroups' feature)
- * Every variant supports every epilogue and both B layouts. Without tuning every product uses DEFAULT_VARIANT
- * (64×64×16, 4×4); the tiled and vec4 variants give bitwise the same results as it (same fma order), the
- * subgroup variant agrees within f32 rounding. Tuning (src/gpu/autotune.ts) picks a variant per shape class.
+ * Dispatch builders for shaders/matmul/: the GPU-class matmul family, its variants, and its tuning.
+ * One template, shaders/matmul/matmul.wgsl, and one table of its variants, `MATMUL` (`defineVariants`): workgroup
+ * tile BM×BN×BK, TM×TN outputs per invocation (4×4, 8×4, 8×8), vec4 or scalar global loads (VEC4), one or two
+ * shared buffers (DB), padding of the shared rows (PAD), and a subgroup form (SUBGROUPS: A shuffled between lanes
+ * instead of staged in shared memory). The table is the autotuner's candidate list. Every variant supports every
+ * epilogue and both B layouts (TRANS_B, HAS_BIAS, EPI: override constants, picked per call), and gives the same
+ * bits as every other (one fma per k in K order). Without tuning every product uses DEFAULT_VARIANT, or, where its
+ * vec4 loads cannot run the product (K or N not a multiple of 4, unaligned views), SCALAR_VARIANT, which runs any.
+ * The CPU class (src/kernels/matmul-cpu.ts) is a family of its own.
  */
 import { Arena, writeView, type View } from '../gpu/arena.ts';
 import { readView } from '../gpu/queue.ts';
 import { autotune, tunedVariant, tuneOnce, type TuneChoice, type TuneOptions } from '../gpu/autotune.ts';
 import type { Gpu } from '../gpu/device.ts';
-import { createParams, defineKernel, dispatch, type Dispatch } from '../gpu/pipelines.ts';
+import { createParams, defineKernel, defineVariants, dispatch, type Dispatch } from '../gpu/pipelines.ts';
 import { uniformArray } from '../util/rng.ts';
 import { cpuMatmulSupports, matmulCpu } from './matmul-cpu.ts';
 
@@ -33,16 +35,6 @@ export function shapeClass(s: MatmulShape): string {
   return `M<=${mBucket(s.M)} N=${s.N} K=${s.K} ${s.transB ? 'transB' : 'B'} ${s.epilogue ?? 'none'}`;
 }
 
-/** Every variant binds the same (shaders/matmul/epilogue.wgsl declares bindings 2..7 and Params). */
-const matmulKernel = (shader: string) => defineKernel({
-  shader,
-  bindings: { inp: 'read', w: 'read', bias: 'read', mask: 'read', aux: 'read', out: 'rw', out2: 'rw', p: 'uniform' },
-  params: { M: 'u32', N: 'u32', K: 'u32' },
-});
-export const MATMUL = matmulKernel('matmul/matmul.wgsl');
-export const MATMUL_VEC4 = matmulKernel('matmul/matmul_vec4.wgsl');
-export const MATMUL_SUBGROUP = matmulKernel('matmul/matmul_subgroup.wgsl');
-
 export interface MatmulArgs {
   label: string;
   inp: View;    // (M, K)
@@ -62,41 +54,47 @@ export interface MatmulArgs {
 }
 
 // ---------- the family ----------
-export interface MatmulVariant {
-  name: string;
-  kind: 'tiled' | 'vec4' | 'subgroup';
-  BM: number; BN: number; // output tile per workgroup
-  BK: number;             // K slice staged in workgroup memory (tiled, vec4; 0 for subgroup)
-  TM: number; TN: number; // outputs per invocation (tiled, vec4) or per subgroup (subgroup)
-  WG?: number;            // invocations per workgroup (subgroup; tiled ones use (BN/TN)×(BM/TM))
-}
+/** A variant's template values (shaders/matmul/matmul.wgsl's header says what each does). */
+export type MatmulTile = {
+  BM: number; BN: number; BK: number; // workgroup tile: BM×BN outputs, a K slice of BK per shared buffer
+  TM: number; TN: number;             // outputs per invocation (multiples of 4, ≤ 8)
+  VEC4: boolean;                      // vec4 global loads (K % 4 == 0, N % 4 == 0 when !transB, 16-byte aligned views)
+  DB: 1 | 2;                          // shared buffers: 2 = load the next tile into the other while computing
+  PAD: number;                        // floats added to each k-row of a shared tile (a multiple of 4)
+  SUBGROUPS: boolean;                 // A by subgroupShuffle between lanes (needs uniform subgroups of S lanes, S % TM == 0)
+};
+export interface MatmulVariant extends MatmulTile { readonly name: string }
 
-const tiledVariant = (kind: 'tiled' | 'vec4', BM: number, BN: number, BK: number, TM: number, TN: number): MatmulVariant =>
-  ({ name: `${kind}-${BM}x${BN}x${BK}-${TM}x${TN}`, kind, BM, BN, BK, TM, TN });
-const subgroupVariant = (BM: number, BN: number, TM: number, TN: number, WG: number): MatmulVariant =>
-  ({ name: `subgroup-${BM}x${BN}-${TM}x${TN}-wg${WG}`, kind: 'subgroup', BM, BN, BK: 0, TM, TN, WG });
+const tile = (BM: number, BN: number, BK: number, TM: number, TN: number, o: Partial<MatmulTile> = {}): MatmulTile =>
+  ({ BM, BN, BK, TM, TN, VEC4: true, DB: 2, PAD: 4, SUBGROUPS: false, ...o });
 
-/** The kernel the model used before tuning existed; the reference every candidate is validated against. */
-export const DEFAULT_VARIANT = tiledVariant('tiled', 64, 64, 16, 4, 4);
-/** Bumped whenever a kernel's code changes, so that cached choices made for the old code are ignored. */
-export const MATMUL_FAMILY = 'matmul/2';
+/**
+ * The variants (name → template values); all fit WebGPU's default limits (≤ 256 invocations, ≤ 16 KiB of workgroup
+ * memory: 4·DB·BK·(BM + PAD + BN + PAD) bytes, without the BM + PAD of As in the subgroup form). Names: f32 / v4 / sg
+ * (scalar loads, vec4 loads, subgroups), tile, outputs per invocation, _db1 (one shared buffer), _nopad.
+ */
+const TABLE = {
+  f32_64x64x8_4x4: tile(64, 64, 8, 4, 4, { VEC4: false }), // 256 invocations, 8.5 KiB: any M, N, K (the fallback)
+  v4_64x64x8_4x4: tile(64, 64, 8, 4, 4),                   // 256, 8.5 KiB: the default
+  v4_32x32x8_4x4: tile(32, 32, 8, 4, 4),                   //  64, 4.5 KiB: small M or N, more workgroups
+  v4_128x64x8_8x4: tile(128, 64, 8, 8, 4),                 // 256, 12.5 KiB
+  v4_64x64x8_8x8: tile(64, 64, 8, 8, 8),                   //  64, 8.5 KiB
+  v4_64x128x8_8x8: tile(64, 128, 8, 8, 8),                 // 128, 12.5 KiB
+  v4_128x128x8_8x8_db1: tile(128, 128, 8, 8, 8, { DB: 1 }), // 256, 8.25 KiB: two buffers padded would be 16.5 KiB
+  v4_128x128x8_8x8_nopad: tile(128, 128, 8, 8, 8, { PAD: 0 }), // 256, 16 KiB: two buffers, 2-way conflicts on stores
+  sg_64x64x8_4x4: tile(64, 64, 8, 4, 4, { SUBGROUPS: true }),   // 256, 4.25 KiB (B only): subgroups of ≥ 4 lanes
+  sg_128x128x8_8x8: tile(128, 128, 8, 8, 8, { SUBGROUPS: true }), // 256, 8.25 KiB: subgroups of a multiple of 8 lanes
+} as const satisfies Record<string, MatmulTile>;
 
-/** The candidates; all fit WebGPU's default limits (≤ 256 invocations, ≤ 16 KiB of workgroup memory). */
-export const MATMUL_VARIANTS: readonly MatmulVariant[] = [
-  DEFAULT_VARIANT,                          // 256 invocations,  8 KiB of workgroup memory
-  tiledVariant('tiled', 32, 32, 16, 2, 2),  // 256,  4 KiB: small tiles, more workgroups for small M, N
-  tiledVariant('tiled', 32, 32, 32, 4, 4),  //  64,  8 KiB
-  tiledVariant('tiled', 64, 64, 16, 8, 4),  // 128,  8 KiB
-  tiledVariant('tiled', 128, 64, 16, 8, 4), // 256, 12 KiB
-  tiledVariant('tiled', 64, 128, 16, 4, 8), // 256, 12 KiB
-  tiledVariant('tiled', 64, 64, 8, 8, 8),   //  64,  4 KiB: 64 accumulators per invocation
-  tiledVariant('tiled', 128, 128, 8, 8, 8), // 256,  8 KiB
-  tiledVariant('vec4', 64, 64, 16, 4, 4),
-  tiledVariant('vec4', 128, 64, 16, 8, 4),
-  tiledVariant('vec4', 128, 128, 8, 8, 8),
-  subgroupVariant(8, 8, 2, 2, 64),          // 64 invocations: 16 blocks of 2×2 per workgroup
-  subgroupVariant(4, 16, 1, 4, 64),         // 64: 16 blocks of 1×4
-];
+/** The family's descriptions, one per variant (named e.g. matmul/matmul[v4_64x64x8_4x4]). */
+export const MATMUL = defineVariants({
+  shader: 'matmul/matmul.wgsl',
+  bindings: { inp: 'read', w: 'read', bias: 'read', mask: 'read', aux: 'read', out: 'rw', out2: 'rw', p: 'uniform' },
+  params: { M: 'u32', N: 'u32', K: 'u32' },
+}, TABLE);
+
+/** The variants as the tuner and the benches list them (the table's rows, in order). */
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = Object.entries(TABLE).map(([name, t]) => ({ name, ...t }));
 
 export function variantByName(name: string): MatmulVariant {
   const v = MATMUL_VARIANTS.find((x) => x.name === name);
@@ -104,45 +102,79 @@ export function variantByName(name: string): MatmulVariant {
   return v;
 }
 
-/** The variant's override constants (besides TRANS_B, HAS_BIAS, EPI). */
-export function variantConstants(v: MatmulVariant): Record<string, number> {
-  return v.kind === 'subgroup' ? { BM: v.BM, BN: v.BN, TM: v.TM, TN: v.TN, WG: v.WG ?? 64 } : { BM: v.BM, BN: v.BN, BK: v.BK, TM: v.TM, TN: v.TN };
+/** The variant untuned products run; the reference every candidate is validated against. */
+export const DEFAULT_VARIANT = variantByName('v4_64x64x8_4x4');
+/** The variant that runs any product (scalar loads): where a chosen variant's vec4 loads or subgroups cannot. */
+export const SCALAR_VARIANT = variantByName('f32_64x64x8_4x4');
+/** Bumped whenever a kernel's code changes, so that cached choices made for the old code are ignored. */
+export const MATMUL_FAMILY = 'matmul/3';
+
+/** The variant's template values (what its pipeline key and the tune cache record). */
+export function variantValues(v: MatmulVariant): MatmulTile {
+  const { BM, BN, BK, TM, TN, VEC4, DB, PAD, SUBGROUPS } = v;
+  return { BM, BN, BK, TM, TN, VEC4, DB, PAD, SUBGROUPS };
+}
+
+/** Invocations per workgroup and bytes of workgroup memory of `v`. */
+export function variantCost(v: MatmulTile): { invocations: number; bytes: number } {
+  const invocations = (v.BM / v.TM) * (v.BN / v.TN);
+  const floats = v.DB * v.BK * ((v.SUBGROUPS ? 0 : v.BM + v.PAD) + v.BN + v.PAD);
+  return { invocations, bytes: 4 * floats + (v.SUBGROUPS ? 4 : 0) };
 }
 
 /** Why `v` cannot be built within `limits` (a device's, or WebGPU's defaults), or null when it can. */
 export function variantFits(v: MatmulVariant, limits: Record<string, number>): string | null {
-  const pos = (x: number | undefined) => Number.isInteger(x) && x! > 0;
-  if (![v.BM, v.BN, v.TM, v.TN].every(pos) || v.BM % v.TM || v.BN % v.TN) return `TM, TN must divide BM, BN (${v.BM}x${v.BN}, ${v.TM}x${v.TN})`;
-  let invocations: number, x: number, y: number, bytes: number;
-  if (v.kind === 'subgroup') {
-    if (v.TM * v.TN > 16) return `TM·TN = ${v.TM * v.TN} exceeds the subgroup kernel's 16 accumulators`;
-    invocations = x = v.WG ?? 64; y = 1; bytes = 4;
-  } else {
-    if (v.TM > 8 || v.TN > 8) return `TM, TN = ${v.TM}, ${v.TN} exceed the tiled kernel's 8`;
-    if (!pos(v.BK)) return `BK = ${v.BK} is not a positive integer`;
-    if (v.kind === 'vec4' && (v.BK % 4 || v.BN % 4)) return `vec4 loads need BK and BN divisible by 4 (${v.BK}, ${v.BN})`;
-    x = v.BN / v.TN; y = v.BM / v.TM; invocations = x * y; bytes = 4 * v.BK * (v.BM + v.BN);
-  }
+  const pos = (x: number) => Number.isInteger(x) && x > 0;
+  if (![v.BM, v.BN, v.BK, v.TM, v.TN].every(pos)) return `BM, BN, BK, TM, TN must be positive integers (${v.BM}x${v.BN}x${v.BK}, ${v.TM}x${v.TN})`;
+  if (v.TM % 4 || v.TN % 4 || v.TM > 8 || v.TN > 8) return `TM, TN = ${v.TM}, ${v.TN}: the template's register tiles are 4 or 8 outputs a side`;
+  if (v.BM % v.TM || v.BN % v.TN || v.BK % 4) return `TM, TN must divide BM, BN and BK must be a multiple of 4 (${v.BM}x${v.BN}x${v.BK}, ${v.TM}x${v.TN})`;
+  if (v.PAD % 4 || v.PAD < 0 || (v.DB !== 1 && v.DB !== 2)) return `PAD = ${v.PAD} must be a multiple of 4 and DB = ${v.DB} 1 or 2`;
+  if (v.SUBGROUPS && (!v.VEC4 || (v.BN / v.TN) % v.TM)) return `the subgroup form needs VEC4 and BN/TN a multiple of TM (${v.BN}/${v.TN}, ${v.TM})`;
+  const { invocations, bytes } = variantCost(v);
   if (invocations > limits.maxComputeInvocationsPerWorkgroup) return `${invocations} invocations per workgroup exceed the limit ${limits.maxComputeInvocationsPerWorkgroup}`;
-  if (x > limits.maxComputeWorkgroupSizeX || y > limits.maxComputeWorkgroupSizeY) return `workgroup ${x}×${y} exceeds the limits ${limits.maxComputeWorkgroupSizeX}×${limits.maxComputeWorkgroupSizeY}`;
+  if (invocations > limits.maxComputeWorkgroupSizeX) return `workgroup ${invocations}×1 exceeds the limit ${limits.maxComputeWorkgroupSizeX}`;
   if (bytes > limits.maxComputeWorkgroupStorageSize) return `${bytes} bytes of workgroup memory exceed the limit ${limits.maxComputeWorkgroupStorageSize}`;
   return null;
 }
 
+/** Why the subgroup form of `v` cannot run on this device, or null when it can (see shaders/matmul/matmul.wgsl). */
+export function subgroupsRun(g: Pick<Gpu, 'features' | 'adapterInfo'>, v: MatmulTile): string | null {
+  if (!v.SUBGROUPS) return null;
+  if (!g.features.includes('subgroups')) return "the device lacks the 'subgroups' feature";
+  const { subgroupMinSize: lo, subgroupMaxSize: hi } = g.adapterInfo;
+  if (lo === undefined || lo !== hi) return `the subgroup form needs one subgroup size; this adapter has ${lo === undefined ? 'an unreported one' : `${lo}..${hi}`}`;
+  const { invocations } = variantCost(v);
+  if (lo % v.TM || invocations % lo) return `the subgroup form with TM = ${v.TM} and ${invocations} invocations needs subgroups of a multiple of ${v.TM} lanes dividing ${invocations}; this adapter's have ${lo}`;
+  return null;
+}
+
 /** Why `v` cannot run this product on this device (alignment, features), or null when it can. */
-export function variantSupports(g: Gpu, v: MatmulVariant, a: MatmulShape & { inp?: View; weight?: View }): string | null {
-  if (v.kind === 'subgroup' && !g.features.includes('subgroups')) return "the device lacks the 'subgroups' feature";
-  if (v.kind === 'vec4') {
+export function variantSupports(g: Pick<Gpu, 'features' | 'adapterInfo'>, v: MatmulVariant, a: MatmulShape & { inp?: View; weight?: View }): string | null {
+  const sg = subgroupsRun(g, v);
+  if (sg) return sg;
+  if (v.VEC4) {
     if (a.K % 4 || (!a.transB && a.N % 4)) return `vec4 loads need K${a.transB ? '' : ' and N'} divisible by 4 (K=${a.K}, N=${a.N})`;
     if ((a.inp && a.inp.offset % 16) || (a.weight && a.weight.offset % 16)) return 'vec4 loads need 16-byte aligned input views';
   }
   return null;
 }
 
-const KERNELS = { tiled: MATMUL, vec4: MATMUL_VEC4, subgroup: MATMUL_SUBGROUP } as const;
+/** `v`'s description: its row of MATMUL, or, for a variant not in the table (tests, experiments), one made for it. */
+type MatmulDef = (typeof MATMUL)[keyof typeof MATMUL];
+function defOf(v: MatmulVariant): MatmulDef {
+  const row = (MATMUL as Record<string, MatmulDef>)[v.name];
+  const values = variantValues(v);
+  if (row) {
+    if (Object.entries(values).every(([k, x]) => row.variant!.values[k] === x)) return row;
+    throw new Error(`matmul variant ${v.name}: its values differ from the table's row of that name; name it otherwise`);
+  }
+  return defineKernel({ shader: 'matmul/matmul.wgsl', bindings: MATMUL.v4_64x64x8_4x4.bindings, params: MATMUL.v4_64x64x8_4x4.params, variant: { name: v.name, values } });
+}
+
 const EPI = { none: 0, 'ffn-up': 1, 'ffn-down-back': 2, add: 3 } as const;
 
-/** The variant `a` runs with: the forced one (which must fit), else the tuned choice when usable, else the default. */
+/** The variant `a` runs with: the forced one (which must fit), else the tuned choice when usable, else the default
+ * (SCALAR_VARIANT where the default's vec4 loads cannot run the product). */
 async function resolveVariant(g: Gpu, a: MatmulArgs): Promise<MatmulVariant> {
   if (a.variant) {
     const v = typeof a.variant === 'string' ? variantByName(a.variant) : a.variant;
@@ -152,8 +184,9 @@ async function resolveVariant(g: Gpu, a: MatmulArgs): Promise<MatmulVariant> {
   }
   const shape: MatmulShape = { M: a.M, N: a.N, K: a.K, transB: a.transB, epilogue: a.epilogue };
   const name = await tunedVariant(g, MATMUL_FAMILY, shapeClass(shape), () => tuneMatmuls(g, [shape]));
-  const v = name === undefined ? undefined : MATMUL_VARIANTS.find((x) => x.name === name);
-  return v && !variantFits(v, g.limits) && !variantSupports(g, v, a) ? v : DEFAULT_VARIANT;
+  const usable = (v: MatmulVariant | undefined): v is MatmulVariant => !!v && !variantFits(v, g.limits) && !variantSupports(g, v, a);
+  const tuned = name === undefined ? undefined : MATMUL_VARIANTS.find((x) => x.name === name);
+  return usable(tuned) ? tuned : usable(DEFAULT_VARIANT) ? DEFAULT_VARIANT : SCALAR_VARIANT;
 }
 
 /**
@@ -163,9 +196,7 @@ async function resolveVariant(g: Gpu, a: MatmulArgs): Promise<MatmulVariant> {
 export async function matmul(g: Gpu, a: MatmulArgs): Promise<Dispatch> {
   if (g.kernels === 'cpu' && !a.variant && !cpuMatmulSupports(a)) return matmulCpu(g, a);
   const v = await resolveVariant(g, a);
-  const k = await g.pipelines.get(KERNELS[v.kind], {
-    constants: { TRANS_B: a.transB, HAS_BIAS: !!a.bias, EPI: EPI[a.epilogue ?? 'none'], ...variantConstants(v) },
-  });
+  const k = await g.pipelines.get(defOf(v), { constants: { TRANS_B: a.transB, HAS_BIAS: !!a.bias, EPI: EPI[a.epilogue ?? 'none'] } });
   const p = createParams(g, k.def, `${a.label} params`, { M: a.M, N: a.N, K: a.K });
   return dispatch(g, k, a.label, { inp: a.inp, w: a.weight, bias: a.bias, mask: a.mask, aux: a.aux, out: a.out, out2: a.out2, p }, [Math.ceil(a.N / v.BN), Math.ceil(a.M / v.BM)]);
 }
@@ -187,9 +218,10 @@ export function bertMatmulShapes(C: number, F: number, M: number): (MatmulShape 
 
 /**
  * Tunes each shape's class on this device (see src/gpu/autotune.ts): every variant that fits and supports the
- * shape is validated against the default on random inputs (bias when transB, as in the model; a mask with
- * zeros; aux for the backward epilogues), the valid ones are timed, the fastest is cached on disk and used by
- * `matmul` on this device from then on. `variants` narrows the candidates (the default is always one).
+ * shape is validated against the default (SCALAR_VARIANT where the default's vec4 loads cannot run the shape) on
+ * random inputs (bias when transB, as in the model; a mask with zeros; aux for the backward epilogues), the valid
+ * ones are timed, the fastest is cached on disk and used by `matmul` on this device from then on. `variants`
+ * narrows the candidates (the reference is always one).
  */
 export async function tuneMatmuls(g: Gpu, shapes: MatmulShape[], opts: TuneOptions & { variants?: readonly MatmulVariant[] } = {}): Promise<TuneChoice[]> {
   const out: TuneChoice[] = [];
@@ -218,13 +250,15 @@ async function tuneShape(g: Gpu, s: MatmulShape, opts: TuneOptions & { variants?
   };
   const rejected: Record<string, string> = {};
   const candidates = [];
-  for (const cand of [DEFAULT_VARIANT, ...(opts.variants ?? MATMUL_VARIANTS).filter((x) => x.name !== DEFAULT_VARIANT.name)]) {
+  // the reference: the default, or the scalar variant where the default's vec4 loads cannot run the shape
+  const ref = variantFits(DEFAULT_VARIANT, g.limits) ?? variantSupports(g, DEFAULT_VARIANT, args) ? SCALAR_VARIANT : DEFAULT_VARIANT;
+  for (const cand of [ref, ...(opts.variants ?? MATMUL_VARIANTS).filter((x) => x.name !== ref.name)]) {
     const why = variantFits(cand, g.limits) ?? variantSupports(g, cand, args);
     if (why) { rejected[cand.name] = why; continue; }
     try {
-      candidates.push({ name: cand.name, constants: variantConstants(cand), dispatch: await matmul(g, { ...args, label: `${args.label} ${cand.name}`, variant: cand }) });
+      candidates.push({ name: cand.name, constants: { ...variantValues(cand) }, dispatch: await matmul(g, { ...args, label: `${args.label} ${cand.name}`, variant: cand }) });
     } catch (e) {
-      if (cand === DEFAULT_VARIANT) throw e;
+      if (cand === ref) throw e;
       rejected[cand.name] = `does not build: ${(e as Error).message.split('\n')[0]}`;
     }
   }
