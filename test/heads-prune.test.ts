@@ -68,6 +68,58 @@ S('prune --units heads: rows per scheme and p with the head counts, random rows 
   assert.ok(one.ndcg10.value < one.ndcg10.random.mean - 0.2 && one.ndcg10.random.std > 0, JSON.stringify(one));
 });
 
+S('report: the Heads section — L × H heatmaps side by side with their Spearman agreement, the top heads named, the head-pruning curve; the same in JSON and Markdown', async () => {
+  const run = join(tmp, 'run'), rep = join(tmp, 'report');
+  const r = await cli(['report', run, '--pruning-heads', join(tmp, 'prune', 'pruning-heads.json'), '--out', rep]);
+  assert.is(r.code, 0, r.stderr);
+  const j = JSON.parse(readFileSync(join(rep, 'report.json'), 'utf8'));
+  const h = j.heads;
+  assert.is(h.layers, 2);
+  assert.is(h.heads, 2);
+  assert.equal(h.maps.map((m: { name: string }) => m.name), ['head conductance, fusion of all datasets (relevant pairs)', 'head conductance, toy-in (relevant pairs)', 'head conductance, toy-ood-a (relevant pairs)']);
+  for (const m of h.maps) assert.equal(m.values.map((row: number[]) => row.length), [2, 2]);
+  // the fusion is the mean of the two datasets' maps
+  for (const [l, k] of [[0, 0], [0, 1], [1, 0], [1, 1]]) assert.ok(Math.abs(h.maps[0].values[l][k] - (h.maps[1].values[l][k] + h.maps[2].values[l][k]) / 2) < 1e-12);
+  assert.equal(h.agreement.map((a: { a: string; b: string }) => `${a.a.split(', ')[1]} ~ ${a.b.split(', ')[1]}`),
+    ['fusion of all datasets (relevant pairs) ~ toy-in (relevant pairs)', 'fusion of all datasets (relevant pairs) ~ toy-ood-a (relevant pairs)', 'toy-in (relevant pairs) ~ toy-ood-a (relevant pairs)']);
+  for (const a of h.agreement) assert.ok(Math.abs(a.spearman - 1) < 1e-12, JSON.stringify(a)); // the datasets rank the 4 heads alike
+  // the planted model passes its relevance signal through layer 1's head 0: the top head, by far
+  assert.is(h.top.length, 4);
+  assert.is(h.top[0].name, 'L1.H0');
+  assert.ok(h.top[0].score > 2 * Math.abs(h.top[1].score), JSON.stringify(h.top));
+  assert.match(h.note, /aggregates the head conductance only/);
+  assert.is(h.pruning.rows.length, 18);
+  const curve = h.pruningCurves.find((c: { dataset: string; measure: string }) => c.dataset === 'toy-ood-a' && c.measure === 'ndcg10');
+  assert.equal(curve.random.map((x: { p: number; n: number }) => `${x.p}:${x.n}`), ['10:5', '25:5', '50:5']);
+  assert.equal(curve.series.map((x: { name: string }) => x.name), ['fusion/all/rel', 'intersection/all/rel', 'dataset/toy-in/rel']);
+  assert.is(j.pruning, null);
+  const html = readFileSync(join(rep, 'report.html'), 'utf8');
+  const sec = /<section id="heads">(.*?)<\/section>/s.exec(html)?.[1] as string;
+  assert.ok(sec, "no heads section");
+  const grids = sec.match(/<svg class="chart heatmap grid"[^]*?<\/svg>/g) ?? [];
+  assert.is(grids.length, 3);
+  for (const g of grids) assert.is((g.match(/<rect class="cell"/g) ?? []).length, 4);
+  assert.match(grids[0]!, /<title>L1\.H0: /);
+  assert.match(sec, /Spearman/);
+  assert.match(sec, /after pruning heads/);
+  assert.match(sec, /<td class="l">1<\/td><td>L1\.H0<\/td>/);
+  const md = readFileSync(join(rep, 'report.md'), 'utf8');
+  assert.match(md, /## Heads/);
+  assert.match(md, /### Head pruning/);
+  assert.match(md, /\| 1 \| L1\.H0 \|/);
+});
+
+S('report refuses a head-pruning table given as --pruning and an FFN one given as --pruning-heads', async () => {
+  const run = join(tmp, 'run');
+  let r = await cli(['report', run, '--pruning', join(tmp, 'prune', 'pruning-heads.json'), '--out', join(tmp, 'rep-bad')]);
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /a pruning table of heads, given as --pruning; give it as --pruning-heads/);
+  writeJsonAtomic(join(tmp, 'ffn.json'), { table: { rows: [], baselines: [] } });
+  r = await cli(['report', run, '--pruning-heads', join(tmp, 'ffn.json'), '--out', join(tmp, 'rep-bad')]);
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /a pruning table of FFN units, given as --pruning-heads; give it as --pruning/);
+});
+
 S('prune --units heads refuses a run without head cells and a bad --units, in one line (exit 2)', async () => {
   const plain = join(tmp, 'plain');
   let r = await cli(['attribute', ...common, '--dataset', 'toy-in', '--steps', '2', '--per-query', '1', '--max-length', '128', '--out', plain]);
@@ -82,6 +134,14 @@ S('prune --units heads refuses a run without head cells and a bad --units, in on
   await refuse(['--units', 'ffn,heads'], /attribute with --units ffn-pre,heads/);
   await refuse(['--units', 'neurons'], /'neurons' is not one of: ffn, heads/);
   assert.ok(!existsSync(join(tmp, 'bad', 'runs')) && !existsSync(join(tmp, 'bad', 'runs-heads')), 'nothing pruned');
+  // a run without head cells and a head-pruning table: refused; without one, the report has no Heads section
+  r = await cli(['report', plain, '--pruning-heads', join(tmp, 'prune', 'pruning-heads.json'), '--out', join(tmp, 'rep-plain')]);
+  assert.is(r.code, 2, r.stderr);
+  assert.match(r.stderr, /has no head cells to report; give the run attributed with --units ffn-pre,heads/);
+  r = await cli(['report', plain, '--out', join(tmp, 'rep-plain')]);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(JSON.parse(readFileSync(join(tmp, 'rep-plain', 'report.json'), 'utf8')).heads, null);
+  assert.not.match(readFileSync(join(tmp, 'rep-plain', 'report.html'), 'utf8'), /<section id="heads">/);
 });
 
 S.run();
