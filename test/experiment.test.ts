@@ -82,6 +82,27 @@ S('a run does every step; again it is a one-line no-op with the same exit code; 
   assert.is(JSON.parse(readFileSync(join(out, 'run/manifest.json'), 'utf8')).options.nig.steps, 6);
 });
 
+S('attribute.units ffn-pre,heads and prune.units heads: the head table (prune/pruning-heads.json, runs-heads/) and the report\'s Heads section with its curves; again a no-op', async () => {
+  const out = join(tmp, 'heads');
+  const file = small((e) => { e.attribute.units = 'ffn-pre,heads'; e.prune.units = 'heads'; e.prune.percents = [25, 50]; e.prune.schemes = ['fusion/all/rel']; });
+  const r1 = await runCli(['experiment', file, '--out', out]);
+  assert.is(r1.code, 0, r1.stderr);
+  assert.match(r1.stderr, /pruning 25, 50% of heads per scheme, against 5 random sets each/);
+  assert.ok(!existsSync(join(out, 'prune/pruning.json')), 'no FFN table when prune.units is heads');
+  const t = JSON.parse(readFileSync(join(out, 'prune/pruning-heads.json'), 'utf8'));
+  assert.is(t.units, 'heads');
+  assert.equal(t.table.rows.map((x: { dataset: string; p: number; units: number }) => `${x.dataset}:${x.p}:${x.units}`), ['toy-in:25:1', 'toy-in:50:2', 'toy-ood-a:25:1', 'toy-ood-a:50:2', 'toy-ood-b:25:1', 'toy-ood-b:50:2']);
+  assert.is(readdirSync(join(out, 'prune/runs-heads')).length, 3 * (1 + 2 + 2 * 5));
+  const rep = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+  assert.is(rep.pruning, null);
+  assert.is(rep.heads.top[0].name, 'L1.H0');
+  assert.equal(rep.heads.pruning, t.table);
+  assert.is(rep.heads.pruningCurves.length, 3 * 2);
+  const r2 = await runCli(['experiment', file, '--out', out]);
+  assert.is(r2.code, 0, r2.stderr);
+  assert.match(r2.stdout, /is up to date/);
+});
+
 S('portable: the experiment on the CPU-class and on the GPU-class kernels agrees by `compare` (exit 0, the same top-5% sets); other NIG steps are told apart (exit 1)', async () => {
   const { requestGpu } = await import('../src/gpu/node.ts');
   const g = await requestGpu();

@@ -30,7 +30,7 @@ const pick = (spec: OptionSpec, omit: string[]): Record<string, Opt> =>
 export const SECTIONS = {
   attribute: pick({ ...COMMON, ...DATASET_ONLY }, ['model', 'tokenizer', 'out', 'dataset', 'datasets-config', 'shared', 'shard', 'resume', 'stop-after']),
   prune: pick(pruneCommand.options, ['model', 'tokenizer', 'run', 'out', 'datasets-config', 'shared']),
-  report: pick(reportCommand.options, ['out', 'pruning']),
+  report: pick(reportCommand.options, ['out', 'pruning', 'pruning-heads']),
 } as const;
 export type Section = keyof typeof SECTIONS;
 

@@ -15,7 +15,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs, type CommandSpec } from './args.ts';
 import { experimentSchema, readExperiment, UNKEYED, type Experiment, type Section, type Values } from './experiment-file.ts';
 import { makeReport } from './report.ts';
-import { parseList, DEFAULT_SCHEMES } from './prune.ts';
+import { parseList, defaultSchemes, pruneCells } from './prune.ts';
 import { REPO_ROOT, defaultShared, pickDatasets, runDatasets } from '../run/datasets.ts';
 import { parseShard } from '../run/scheduler.ts';
 import { readRunDir } from '../run/run-dir.ts';
@@ -30,7 +30,7 @@ import { requestGpu } from '../gpu/node.ts';
 import { BertGpu } from '../model/forward.ts';
 import { NigEngine } from '../ig/engine.ts';
 import { loadDataset, loadDatasetConfig } from '../data/datasets.ts';
-import { runPruning } from '../pipeline/prune.ts';
+import { pruneFiles, runPruning, type PruneUnits } from '../pipeline/prune.ts';
 import { GpuMasks, gpuMasksFromRun } from '../pipeline/gpu-masks.ts';
 import { buildSchemes } from '../analysis/schemes.ts';
 import { knownAnswerChecks, orientCells, unitName } from '../analysis/figures.ts';
@@ -141,6 +141,10 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
     const pruneKey = exp.prune && hashOf({ attribute: attrKey, prune: keyed('prune', exp.prune) });
     const reportKey = exp.report && hashOf({ attribute: attrKey, prune: pruneKey, report: exp.report });
     const runDir = join(out, 'run'), pruneDir = join(out, 'prune'), reportFile = join(out, 'report.html');
+    // prune.units: ffn (default), heads or both (pruning.json, pruning-heads.json); the step is done when its key is kept and the first kind's table is there
+    const pruneUnits = exp.prune ? [...new Set(String(exp.prune.units ?? 'ffn').split(',').map((u) => u.trim()))] as PruneUnits[] : [];
+    const pruningFile = join(pruneDir, pruneFiles('ffn').table);
+    const pruneDone = join(pruneDir, pruneFiles(pruneUnits[0]).table);
     const done = (step: keyof State['steps'], key: string | null, file: string) => key !== null && state.steps[step]?.key === key && existsSync(file);
 
     // ---- a merged run of shards made here is this step's output
@@ -151,7 +155,7 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
       save();
     }
     const upToDate = !o.shard && done('model', modelKey, join(modelDir, 'config.json')) && done('attribute', attrKey, join(runDir, 'aggregate.safetensors')) &&
-      (!exp.prune || done('prune', pruneKey, join(pruneDir, 'pruning.json'))) && (!exp.report || done('report', reportKey, reportFile));
+      (!exp.prune || done('prune', pruneKey, pruneDone)) && (!exp.report || done('report', reportKey, reportFile));
     if (upToDate) {
       const code = old?.code ?? 0;
       process.stdout.write(`${o.log ?? "experiment"}: ${exp.name} is up to date in ${out} (nothing to do)${exp.report ? ` — report ${reportFile}` : ''}${code ? `; exit ${code}: ${old?.headline ?? 'a known-answer check failed'}` : ''}\n`);
@@ -272,28 +276,31 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
     }
 
     // ---- prune
-    const pruningFile = join(pruneDir, 'pruning.json');
-    if (exp.prune && !done('prune', pruneKey, pruningFile)) {
+    if (exp.prune && !done('prune', pruneKey, pruneDone)) {
       const Pr = exp.prune;
+      const cellsOf = new Map(pruneUnits.map((u) => [u, pruneCells(rd, u)])); // a run without head cells: refused before anything is pruned
       const cfg = loadDatasetConfig(configFile, { shared });
       const names = (Pr.dataset as string | undefined) ?? rd.manifest.datasets.map((d) => d.name).join(',');
       const entries = pickDatasets(names, cfg.datasets, configFile);
       const datasets = entries.map((e) => ({ name: e.name, collection: loadDataset(e), relevanceLevel: e.relThreshold }));
-      const schemes = Pr.schemes ? String(Pr.schemes).split(',').map((s) => s.trim()) : DEFAULT_SCHEMES.filter((s) => rd.cells.some((c) => s.endsWith(`/${c.label}`)) && (!s.includes('-domain') || (rd.groups.inDomain.length > 0 && rd.groups.outOfDomain.length > 0)));
       const percents = parseList('percents', Pr.percents);
-      say(`pruning ${percents.join(', ')}% of units per scheme, against ${Pr.seeds} random sets each -> ${pruneDir}`);
       delete state.steps.prune;
       save();
       rmSync(pruneDir, { recursive: true, force: true }); // (runs of other schemes, percents or seeds go with it)
-      const res = await runPruning(model, tok, datasets, rd.cells, rd.groups, {
-        schemes, percents, seeds: Pr.seeds as number, depth: Pr.depth as number,
-        maxLength: effectiveMaxLength((Pr['max-length'] as number | undefined) ?? rd.manifest.options.maxLength, w.config.maxPositions),
-        batch: Pr.batch as number, absolute: !!Pr.absolute, outDir: pruneDir,
-        inputs: { modelDir, datasets: entries, files: { aggregate: join(runDir, 'aggregate.safetensors') }, experiment: { file: exp.file, hash: exp.hash } },
-      }, gpuMasks);
-      for (const b of res.table.baselines) say(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(3)}`);
-      for (const r of res.table.rows.filter((x) => x.scheme === schemes[0])) {
-        say(`  ${r.dataset} prune ${r.scheme} ${r.p}% (${r.units} units): nDCG@10 ${r.ndcg10.value.toFixed(3)} vs random ${r.ndcg10.random.mean.toFixed(3)} ± ${r.ndcg10.random.std.toFixed(3)}`);
+      for (const units of pruneUnits) {
+        const cells = cellsOf.get(units)!;
+        const schemes = Pr.schemes ? String(Pr.schemes).split(',').map((s) => s.trim()) : defaultSchemes(cells, rd.groups);
+        say(`pruning ${percents.join(', ')}% of ${units === 'heads' ? 'heads' : 'units'} per scheme, against ${Pr.seeds} random sets each -> ${pruneDir}`);
+        const res = await runPruning(model, tok, datasets, cells, rd.groups, {
+          schemes, percents, units, seeds: Pr.seeds as number, depth: Pr.depth as number,
+          maxLength: effectiveMaxLength((Pr['max-length'] as number | undefined) ?? rd.manifest.options.maxLength, w.config.maxPositions),
+          batch: Pr.batch as number, absolute: !!Pr.absolute, outDir: pruneDir,
+          inputs: { modelDir, datasets: entries, files: { aggregate: join(runDir, 'aggregate.safetensors') }, experiment: { file: exp.file, hash: exp.hash } },
+        }, units === 'ffn' ? gpuMasks : undefined);
+        for (const b of res.table.baselines) say(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(3)}`);
+        for (const r of res.table.rows.filter((x) => x.scheme === schemes[0])) {
+          say(`  ${r.dataset} prune ${r.scheme} ${r.p}% (${r.units} ${units === 'heads' ? 'heads' : 'units'}): nDCG@10 ${r.ndcg10.value.toFixed(3)} vs random ${r.ndcg10.random.mean.toFixed(3)} ± ${r.ndcg10.random.std.toFixed(3)}`);
+        }
       }
       state.steps.prune = { key: pruneKey! };
       delete state.steps.report;
@@ -304,9 +311,10 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
     if (exp.report && !done('report', reportKey, reportFile)) {
       const R = exp.report;
       const exclude = (R.exclude as string | undefined)?.split('/').map((x) => x.split(',').map((d) => d.trim()).filter(Boolean)).filter((x) => x.length);
-      const page = makeReport(runDir, exp.prune ? pruningFile : undefined, reportFile, (R.title as string | undefined) ?? `ir-neurons experiment ${exp.name}`, R.p as number, { exclude, ...(knownAnswers ? { knownAnswers } : {}) });
+      const page = makeReport(runDir, pruneUnits.includes('ffn') ? pruningFile : undefined, reportFile, (R.title as string | undefined) ?? `ir-neurons experiment ${exp.name}`, R.p as number, { exclude, ...(knownAnswers ? { knownAnswers } : {}) },
+        pruneUnits.includes('heads') ? join(pruneDir, pruneFiles('heads').table) : undefined);
       state.steps.report = { key: reportKey! };
-      process.stdout.write(`\n${knownAnswers ? `${knownAnswers.headline}\n` : ''}Report: ${page}\n(also ${join(out, 'report.json')} and ${join(out, 'report.md')}${exp.prune ? `; TREC runs in ${join(pruneDir, 'runs')}` : ''})\n`);
+      process.stdout.write(`\n${knownAnswers ? `${knownAnswers.headline}\n` : ''}Report: ${page}\n(also ${join(out, 'report.json')} and ${join(out, 'report.md')}${exp.prune ? `; TREC runs in ${pruneUnits.map((u) => join(pruneDir, pruneFiles(u).runs)).join(' and ')}` : ''})\n`);
     }
     state.code = code;
     save();

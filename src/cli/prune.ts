@@ -1,7 +1,9 @@
 /**
  * `ir-neurons prune --model DIR [--tokenizer FILE] --run RUN_DIR [--dataset NAMES] [--schemes LIST]
- *  [--percents 0.1,0.5,1,5,10] [--seeds 5] [--depth 100] [--max-length N] [--batch 32] [--absolute] --out DIR`
+ *  [--percents 0.1,0.5,1,5,10] [--seeds 5] [--depth 100] [--max-length N] [--batch 32] [--absolute] [--units ffn|heads|ffn,heads] --out DIR`
  * Re-ranks every candidate with the units of each scheme pruned, against random sets of the same size.
+ * `--units heads` prunes attention heads (the run's head cells; see src/pipeline/prune.ts): pruning-heads.json and
+ * runs-heads/ beside the FFN table's pruning.json and runs/.
  */
 import { join } from 'node:path';
 import { parseArgs, type CommandSpec } from './args.ts';
@@ -14,7 +16,9 @@ import { requestGpu } from '../gpu/node.ts';
 import { BertGpu } from '../model/forward.ts';
 import { loadDataset, loadDatasetConfig } from '../data/datasets.ts';
 import { readRunDir } from '../run/run-dir.ts';
-import { MIN_SEEDS, runPruning, type PruneDataset } from '../pipeline/prune.ts';
+import { MIN_SEEDS, PRUNE_UNITS, pruneFiles, runPruning, type PruneDataset, type PruneUnits } from '../pipeline/prune.ts';
+import type { Cell, DatasetGroups } from '../analysis/schemes.ts';
+import type { RunDir } from '../run/run-dir.ts';
 import { gpuMasksFromRun } from '../pipeline/gpu-masks.ts';
 import { defaultShared, pickDatasets, REPO_ROOT } from '../run/datasets.ts';
 import { STANDARD_PERCENTS } from '../analysis/rankings.ts';
@@ -46,11 +50,24 @@ export const command: CommandSpec = {
     depth: { kind: 'int', arg: 'N', min: 1, default: 100, help: 'candidates re-ranked per query' },
     'max-length': { kind: 'int', arg: 'N', min: 1, derived: "the run's", help: 'tokens per pair' },
     batch: { kind: 'int', arg: 'N', min: 1, default: DEFAULT_SCORE_BATCH, help: 'pairs per forward pass (changes no number)' },
+    units: { kind: 'string', arg: 'UNITS', default: 'ffn', choices: PRUNE_UNITS, list: true, help: "what is pruned: ffn (FFN neurons: pruning.json, runs/), heads (attention heads, a head's context output zeroed; the run must be attributed with --units ffn-pre,heads: pruning-heads.json, runs-heads/), or ffn,heads" },
     absolute: { kind: 'boolean', help: 'rank units by |mean NIG| instead of mean NIG' },
     out: { kind: 'string', arg: 'DIR', required: true, help: 'output folder (pruning.json and runs/)' },
   },
-  examples: ['ir-neurons prune --model weights/minilm-l6 --run runs/merged --out runs/prune'],
+  examples: ['ir-neurons prune --model weights/minilm-l6 --run runs/merged --out runs/prune', 'ir-neurons prune --model weights/minilm-l6 --run runs/merged --units heads --percents 5,10,25 --out runs/prune'],
 };
+
+/** The default schemes that the cells have (labels present; in/out-of-domain only with both groups). */
+export function defaultSchemes(cells: readonly Cell[], groups: DatasetGroups): string[] {
+  return DEFAULT_SCHEMES.filter((s) => cells.some((c) => s.endsWith(`/${c.label}`)) && (!s.includes('-domain') || (groups.inDomain.length > 0 && groups.outOfDomain.length > 0)));
+}
+
+/** The cells that `units` prunes: the FFN cells, or the head cells (a run without them: a one-line error). */
+export function pruneCells(run: RunDir, units: PruneUnits): Cell[] {
+  if (units === 'ffn') return run.cells;
+  if (!run.headCells?.length) throw new UserError(`${run.dir}: has no head cells (attributed with --units ${run.manifest.options.units}); to prune heads, attribute with --units ffn-pre,heads`);
+  return run.headCells;
+}
 
 export async function run(argv: string[]): Promise<number> {
   const a = parseArgs('prune', argv, command);
@@ -69,20 +86,27 @@ export async function run(argv: string[]): Promise<number> {
   const names = (a.opts.dataset as string | undefined) ?? runDir.manifest.datasets.map((d) => d.name).join(',');
   const entries = pickDatasets(names, cfg.datasets, configFile);
   const datasets: PruneDataset[] = entries.map((e) => ({ name: e.name, collection: loadDataset(e), relevanceLevel: e.relThreshold }));
+  const kinds = [...new Set(String(a.opts.units).split(',').map((u) => u.trim()))] as PruneUnits[];
+  const cellsOf = new Map(kinds.map((u) => [u, pruneCells(runDir, u)]));
+  const percents = parseList('percents', a.opts.percents);
   const g = await requestGpu();
   const model = await BertGpu.create(g, w);
-  const res = await runPruning(model, tok, datasets, runDir.cells, runDir.groups, {
-    schemes: a.opts.schemes ? String(a.opts.schemes).split(',').map((s) => s.trim()) : DEFAULT_SCHEMES.filter((s) => runDir.cells.some((c) => s.endsWith(`/${c.label}`)) && (!s.includes('-domain') || (runDir.groups.inDomain.length > 0 && runDir.groups.outOfDomain.length > 0))),
-    percents: parseList('percents', a.opts.percents),
-    seeds: a.opts.seeds as number,
-    depth: a.opts.depth as number,
-    maxLength, batch: a.opts.batch as number, absolute: !!a.opts.absolute, outDir,
-    inputs: { modelDir, datasets: entries, files: { aggregate: join(runDir.dir, 'aggregate.safetensors') } },
-  }, gpuMasksFromRun(g, model, runDir, !!a.opts.absolute));
-  for (const b of res.table.baselines) process.stdout.write(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(4)}, MRR@10 ${b.mrr10.toFixed(4)} (${b.queries} queries)\n`);
-  for (const r of res.table.rows) {
-    process.stdout.write(`${r.dataset.padEnd(12)} ${r.scheme.padEnd(26)} ${String(r.p).padStart(4)}% ${String(r.units).padStart(6)} units  nDCG@10 ${r.ndcg10.value.toFixed(4)} (Δ ${r.ndcg10.delta >= 0 ? '+' : ''}${r.ndcg10.delta.toFixed(4)})  random ${r.ndcg10.random.mean.toFixed(4)} ± ${r.ndcg10.random.std.toFixed(4)}\n`);
+  for (const units of kinds) {
+    const cells = cellsOf.get(units)!;
+    const res = await runPruning(model, tok, datasets, cells, runDir.groups, {
+      schemes: a.opts.schemes ? String(a.opts.schemes).split(',').map((s) => s.trim()) : defaultSchemes(cells, runDir.groups),
+      percents, units,
+      seeds: a.opts.seeds as number,
+      depth: a.opts.depth as number,
+      maxLength, batch: a.opts.batch as number, absolute: !!a.opts.absolute, outDir,
+      inputs: { modelDir, datasets: entries, files: { aggregate: join(runDir.dir, 'aggregate.safetensors') } },
+    }, units === 'ffn' ? gpuMasksFromRun(g, model, runDir, !!a.opts.absolute) : undefined);
+    for (const b of res.table.baselines) process.stdout.write(`${b.dataset}: unpruned nDCG@10 ${b.ndcg10.toFixed(4)}, MRR@10 ${b.mrr10.toFixed(4)} (${b.queries} queries)\n`);
+    for (const r of res.table.rows) {
+      process.stdout.write(`${r.dataset.padEnd(12)} ${r.scheme.padEnd(26)} ${String(r.p).padStart(4)}% ${String(r.units).padStart(6)} ${units === 'heads' ? 'heads' : 'units'}  nDCG@10 ${r.ndcg10.value.toFixed(4)} (Δ ${r.ndcg10.delta >= 0 ? '+' : ''}${r.ndcg10.delta.toFixed(4)})  random ${r.ndcg10.random.mean.toFixed(4)} ± ${r.ndcg10.random.std.toFixed(4)}\n`);
+    }
+    const f = pruneFiles(units);
+    process.stderr.write(`${units === 'heads' ? 'head ' : ''}pruning table -> ${join(outDir, f.table)} (${NDCG10}); ${res.runs.length} TREC run files in ${join(outDir, f.runs)}\n`);
   }
-  process.stderr.write(`pruning table -> ${join(outDir, 'pruning.json')} (${NDCG10}); ${res.runs.length} TREC run files in ${join(outDir, 'runs')}\n`);
   return 0;
 }

@@ -3,6 +3,13 @@
  * re-score every candidate of every dataset with the masked forward, re-rank, and compare with the unpruned
  * model and with random sets of the same size (uniform without replacement, several seeds). Writes a TREC run
  * file of every ranking, so that any external tool can evaluate them.
+ *
+ * Units are FFN neurons (`units: 'ffn'`, the default: pruning.json, runs/) or attention heads (`units: 'heads'`:
+ * a head's context output zeroed before the output projection, `BertGpu.setHeadMask`; the schemes come from the
+ * run's head cells, [layers × heads] as units; pruning-heads.json with `units: 'heads'`, runs-heads/, so both
+ * tables can share one folder). The number pruned at p is `topCount(p, N)` = max(1, ⌈p·N/100⌉): at least one
+ * unit, so with few heads (e.g. 4) every small p prunes one head — each row says how many (`units`), and the
+ * random sets of that p have the same count.
  */
 import { join } from 'node:path';
 import { UserError } from '../util/errors.ts';
@@ -13,7 +20,7 @@ import type { EncodedPair } from '../model/types.ts';
 import type { Collection } from '../data/collection.ts';
 import { buildSchemes, type Cell, type DatasetGroups, type Scheme } from '../analysis/schemes.ts';
 import { topCount } from '../analysis/rankings.ts';
-import { pruningTable, randomUnits, rerank, writeTrecRun, type Candidate, type PruningDatasetInput, type PruningTable } from '../analysis/pruning.ts';
+import { maskFromUnits, pruningTable, randomUnits, rerank, writeTrecRun, type Candidate, type PruningDatasetInput, type PruningTable } from '../analysis/pruning.ts';
 import type { Run } from '../data/trec.ts';
 import { scoreEncoded } from '../model/score.ts';
 import { setMasks, type GpuMasks, type MaskChoice } from './gpu-masks.ts';
@@ -32,8 +39,23 @@ export interface PruneOptions {
   batch: number;
   absolute?: boolean;
   outDir: string;
+  /** what is pruned: FFN neurons (default) or attention heads (cells: the run's head cells) */
+  units?: PruneUnits;
   /** the input files (model folder, tokenizer, dataset files, experiment file) hashed into pruning.json's `environment` */
   inputs?: EnvironmentInputs;
+}
+
+export type PruneUnits = 'ffn' | 'heads';
+export const PRUNE_UNITS: readonly PruneUnits[] = ['ffn', 'heads'];
+
+/** The table's file and the TREC runs' folder of each unit kind, inside the --out folder. */
+export function pruneFiles(units: PruneUnits = 'ffn'): { table: string; runs: string } {
+  return units === 'heads' ? { table: 'pruning-heads.json', runs: 'runs-heads' } : { table: 'pruning.json', runs: 'runs' };
+}
+
+/** The head mask ξ (layers · heads, layer-major; 1 keep, 0 prune) of a set of head units. */
+export function headMaskFromUnits(units: ArrayLike<number>, layers: number, heads: number): Float32Array {
+  return Float32Array.from(maskFromUnits(units, layers, heads).flatMap((m) => [...m]));
 }
 
 export interface PruneResult {
@@ -73,8 +95,13 @@ async function prepare(ds: PruneDataset, tok: PairTokenizer, depth: number, maxL
 export const MIN_SEEDS = 5;
 
 export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: PruneDataset[], cells: Cell[], groups: DatasetGroups, o: PruneOptions, gpuMasks?: GpuMasks): Promise<PruneResult> {
-  const { layers: L, intermediate: F, numLabels: NL } = model.cfg;
-  const N = L * F;
+  const { layers: L, intermediate: F, heads: NH, numLabels: NL } = model.cfg;
+  const heads = o.units === 'heads';
+  const N = heads ? L * NH : L * F;
+  const files = pruneFiles(o.units);
+  for (const c of cells) {
+    if (c.layers !== L || c.dff !== (heads ? NH : F)) throw new UserError(`cell (${c.dataset}, ${c.label}) is ${c.layers} layers × ${c.dff} ${heads ? 'heads' : 'neurons'}, the model ${L} × ${heads ? NH : F}; prune the model that was attributed`);
+  }
   if (o.seeds < MIN_SEEDS) throw new UserError(`--seeds ${o.seeds}: random baselines need at least ${MIN_SEEDS} seeds`);
   const prepared = await Promise.all(datasets.map((d) => prepare(d, tok, o.depth, o.maxLength)));
   const all: Scheme[] = [];
@@ -84,11 +111,12 @@ export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: P
     if (!hits.length) throw new UserError(`scheme '${name}' is unknown; available: ${[...new Set(all.map((s) => s.name))].join(', ')}`);
     return hits;
   }).flat();
-  const runsDir = join(o.outDir, 'runs');
+  const runsDir = join(o.outDir, files.runs);
   makeDir(runsDir);
   const written: string[] = [];
   const scoreAll = async (masks: MaskChoice, tag: string): Promise<Run[]> => {
-    await setMasks(model, masks, gpuMasks);
+    if (heads) model.setHeadMask(masks === 'none' ? null : headMaskFromUnits(masks instanceof Uint32Array ? masks : masks.units, L, NH));
+    else await setMasks(model, masks, gpuMasks);
     const out: Run[] = [];
     for (const pr of prepared) {
       const logits = await scoreEncoded(model, pr.enc, o.batch);
@@ -101,7 +129,7 @@ export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: P
     return out;
   };
   const steps = 1 + wanted.length + o.percents.length * o.seeds;
-  const progress = new Progress('prune', steps, 'rankings');
+  const progress = new Progress(heads ? 'prune heads' : 'prune', steps, 'rankings');
   let done = 0;
   const unpruned = await scoreAll('none', 'unpruned');
   progress.tick(++done);
@@ -125,9 +153,10 @@ export async function runPruning(model: BertGpu, tok: PairTokenizer, datasets: P
     });
   }
   progress.done();
-  model.resetMasks();
+  if (heads) model.setHeadMask(null);
+  else model.resetMasks();
   const table = pruningTable([...rows.values()], { minSeeds: 5 });
   const environment = runEnvironment(model.g, { tokenizerFile: tok.file, ...o.inputs });
-  writeJsonAtomic(join(o.outDir, 'pruning.json'), { options: { ...o, outDir: undefined, inputs: undefined }, environment, table });
+  writeJsonAtomic(join(o.outDir, files.table), { units: o.units ?? 'ffn', options: { ...o, outDir: undefined, inputs: undefined }, environment, table });
   return { table, schemes: wanted, runs: written };
 }

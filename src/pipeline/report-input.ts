@@ -6,12 +6,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunDir } from '../run/run-dir.ts';
-import type { CompletenessInput, ReportInput, StabilityInput } from '../report/report.ts';
+import type { CompletenessInput, HeadsInput, ReportInput, StabilityInput } from '../report/report.ts';
 import type { PruningTable } from '../analysis/pruning.ts';
-import { bootstrapStability, buildSchemes, type Scheme } from '../analysis/schemes.ts';
+import { bootstrapStability, buildSchemes, fuseMeans, labelMeans, type Scheme } from '../analysis/schemes.ts';
 import { layerDistribution, STANDARD_PERCENTS } from '../analysis/rankings.ts';
 import { overlapMatrices, relVsNonrel, oodNeurons } from '../analysis/overlaps.ts';
-import { intersectionSummary, orientCells, relNonrelPerDataset, schemePairCurves, targetLabel, topNeurons, type KnownAnswerCheck } from '../analysis/figures.ts';
+import { datasetsWith, intersectionSummary, orientCells, relNonrelPerDataset, schemePairCurves, targetLabel, topNeurons, type KnownAnswerCheck } from '../analysis/figures.ts';
 
 /** The cut-offs of the curves (Fig. 2, Fig. 3), in percent. */
 /** The top p% of units per scheme a report shows, unless told. */
@@ -30,6 +30,8 @@ export interface ReportOptions {
   knownAnswers?: { headline?: string; checks: KnownAnswerCheck[] };
   /** top neurons listed (default 12) */
   topN?: number;
+  /** the head-pruning table (`prune --units heads`: pruning-heads.json), shown in the Heads section */
+  pruningHeads?: PruningTable | null;
 }
 
 /** Queries with selected pairs, from the run's dataset manifest (undefined when it is missing). */
@@ -81,11 +83,33 @@ export function reportInput(run: RunDir, pruning: PruningTable | null, opts: Rep
     topNeurons: { label: 'rel', p, ...topNeurons(run.cells, 'rel', opts.topN ?? 12) },
     knownAnswers: opts.knownAnswers,
     steps: pairSteps(run),
+    heads: headsInput(run, opts.pruningHeads ?? null),
     notes: [
       `NIG of ${m.options.units} units, m = ${m.options.nig.steps} steps (${m.options.nig.rule ?? 'right'} rule), ${m.pairs.total} pairs; model ${m.model.hash}.`,
       ...(labels.length === 2 ? [`The run attributes target '${m.options.nig.target ?? 'relevant'}' for every pair; the analyses read the ${targetLabel(m.options.nig.target) === 'rel' ? 'non-relevant' : 'relevant'} cells with the sign turned (NIG towards their own class: for 2 labels softmax[0] = 1 − softmax[1]), so non-relevance neurons push non-relevant pairs towards "non-relevant". Pruning rows of */nonrel schemes, if any, rank the run's target as it is.`] : []),
       ...(opts.notes ?? []),
     ],
+  };
+}
+
+/**
+ * The Heads section: layer × head maps of the mean head conductance over the relevant pairs — the fusion of every
+ * dataset (the mean of the per-dataset means) first, then each dataset's —, compared by Spearman's ρ in the report.
+ * A dataset run aggregates the conductance only (the head-gate gradient is kept per pair in `attribute --pairs`
+ * output), so the maps are of one method, and the note says so. Undefined for a run without head cells.
+ */
+function headsInput(run: RunDir, pruning: PruningTable | null): HeadsInput | undefined {
+  if (!run.headCells?.length) return undefined;
+  const cells = orientCells(run.headCells, run.manifest.options.nig.target);
+  const datasets = datasetsWith(cells, 'rel');
+  if (!datasets.length) return undefined;
+  const means = labelMeans(cells, 'rel', datasets);
+  const { layers, dff: heads } = cells[0];
+  return {
+    layers, heads,
+    maps: [{ name: 'head conductance, fusion of all datasets (relevant pairs)', values: fuseMeans(means) }, ...(datasets.length > 1 ? datasets.map((d, i) => ({ name: `head conductance, ${d} (relevant pairs)`, values: means[i] })) : [])],
+    note: `Mean head conductance per (layer, head) over the relevant pairs (m = ${run.manifest.options.nig.steps}). The dataset run aggregates the head conductance only — the head-gate gradient is written per pair by 'attribute --pairs … --units …,heads', not aggregated —, so every map here is conductance: the fusion of all datasets, then each dataset's, and ρ is their agreement.`,
+    pruning: pruning ?? undefined,
   };
 }
 

@@ -2,11 +2,11 @@
  * One self-contained HTML page from `ReportJson`: inline CSS, inline SVG (svg.ts), no script, no external
  * resource, readable offline. Every piece of text from the data is escaped with `esc`.
  * Sections (ids): known-answers, model, datasets, top-neurons, fig2, fig3, layers (Fig. 4), label-overlaps, ood,
- * completeness, overlaps, stability, pruning, notes. Each opens with one line saying what it shows and how to read
+ * completeness, overlaps, stability, pruning, heads (runs with head cells), notes. Each opens with one line saying what it shows and how to read
  * it; known-answer checks (planted models) sit beside the section they test; identical panels are drawn once.
  */
 import type { ReportJson } from './report.ts';
-import { barChart, esc, fmt4, fmtDelta, fmtPct, heatmap, lineChart, percentChart } from './svg.ts';
+import { barChart, esc, fmt4, fmtDelta, fmtPct, gridHeatmap, heatmap, lineChart, percentChart } from './svg.ts';
 
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px;color:#222}
@@ -141,12 +141,11 @@ function stabilitySection(r: ReportJson): string {
     'Pairs resampled with replacement: the share of resamples whose top-p% set keeps each unit. Near 1: the set does not depend on which pairs were drawn.');
 }
 
-function pruningSection(r: ReportJson): string {
-  const t = r.pruning;
-  if (!t) return '';
-  const charts = r.pruningCurves.map((c) => {
+/** The pruning table's charts and tables (FFN units, or heads with `what` = 'heads'). */
+function pruningParts(t: NonNullable<ReportJson['pruning']>, curves: ReportJson['pruningCurves'], what = 'units'): string {
+  const charts = curves.map((c) => {
     const label = c.measure === 'ndcg10' ? 'nDCG@10' : 'MRR@10';
-    return lineChart(c.series, c.random, c.baseline ?? NaN, `${c.dataset}: ${label} after pruning`, label);
+    return lineChart(c.series, c.random, c.baseline ?? NaN, `${c.dataset}: ${label} after pruning${what === 'heads' ? ' heads' : ''}`, label);
   });
   const base = table(['dataset', 'relevance level', 'queries', 'nDCG@10', 'MRR@10'], t.baselines.map((b) => [b.dataset, b.relevanceLevel, b.queries, fmt4(b.ndcg10), fmt4(b.mrr10)]), 'unpruned');
   const pm = (s: { mean: number; std: number; n: number }) => `${fmt4(s.mean)} ± ${fmt4(s.std)} (${s.n})`;
@@ -155,8 +154,26 @@ function pruningSection(r: ReportJson): string {
     fmt4(x.ndcg10.value), fmtDelta(x.ndcg10.delta), pm(x.ndcg10.random), `${x.ndcg10.wins}/${x.ndcg10.losses}`,
     fmt4(x.mrr10.value), fmtDelta(x.mrr10.delta), pm(x.mrr10.random),
   ]);
-  const head = ['dataset', 'scheme', 'p (%)', 'units', 'nDCG@10', 'Δ', 'random nDCG@10 (seeds)', 'better/worse queries', 'MRR@10', 'Δ', 'random MRR@10 (seeds)'];
-  return section('pruning', 'Pruning', `<div class="charts">${charts.join('')}</div>${base}${table(head, rows, 'pruned')}`,
+  const head = ['dataset', 'scheme', 'p (%)', what, 'nDCG@10', 'Δ', 'random nDCG@10 (seeds)', 'better/worse queries', 'MRR@10', 'Δ', 'random MRR@10 (seeds)'];
+  return `<div class="charts">${charts.join('')}</div>${base}${table(head, rows, 'pruned')}`;
+}
+
+function headsSection(r: ReportJson): string {
+  const h = r.heads;
+  if (!h) return '';
+  const rows = Array.from({ length: h.layers }, (_, l) => `L${l}`), cols = Array.from({ length: h.heads }, (_, j) => `H${j}`);
+  const maps = h.maps.map((m) => gridHeatmap(rows, cols, m.values, m.name, (i, j) => `L${i}.H${j}`));
+  const agree = h.agreement.length ? table(['map', 'map', 'Spearman ρ over heads'], h.agreement.map((a) => [a.a, a.b, fmt4(a.spearman)])) : '';
+  const top = table(['rank', 'head', 'score'], h.top.map((x, i) => [i + 1, x.name, fmt4(x.score)]), `top heads of ${h.maps[0].name}`);
+  const prune = h.pruning ? `<h3>Head pruning</h3>${pruningParts(h.pruning, h.pruningCurves, 'heads')}` : '';
+  return section('heads', 'Heads', `${h.note ? `<p class="note">${esc(h.note)}</p>` : ''}<div class="charts">${maps.join('')}</div>${agree}${top}${prune}`,
+    'Layer × head maps (rows: layers, columns: heads; red positive, blue negative, scaled per map) side by side, with their rank agreement (Spearman ρ over all heads); the top heads, named L<layer>.H<head>; and, with a head-pruning table, each head scheme\'s nDCG@10 against p beside random head sets of the same count (mean ± std).');
+}
+
+function pruningSection(r: ReportJson): string {
+  const t = r.pruning;
+  if (!t) return '';
+  return section('pruning', 'Pruning', pruningParts(t, r.pruningCurves),
     'Each line: the ranking quality after zeroing a scheme\'s top-p% units; the orange band: random sets of the same size (mean ± std); dashed: unpruned. A line far below the band means those neurons matter.');
 }
 
@@ -213,7 +230,7 @@ function fig3Section(r: ReportJson): string {
 export function renderHtml(r: ReportJson): string {
   const parts = [
     knownAnswersSection(r), modelSection(r), datasetsSection(r), topNeuronsSection(r), fig2Section(r), fig3Section(r), layersSection(r),
-    labelOverlapsSection(r), oodSection(r), completenessSection(r), overlapsSection(r), stabilitySection(r), pruningSection(r),
+    labelOverlapsSection(r), oodSection(r), completenessSection(r), overlapsSection(r), stabilitySection(r), pruningSection(r), headsSection(r),
     r.notes.length ? section('notes', 'Notes', `<ul>${r.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>`) : '',
   ].filter(Boolean);
   const nav = parts.map((p) => /<section id="([^"]+)"><h2>([^<]*)<\/h2>/.exec(p)!).map((m) => `<a href="#${m[1]}">${m[2].replace(/ — .*/, '')}</a>`).join('');

@@ -85,6 +85,22 @@ export function renderMarkdown(r: ReportJson): string {
       t.rows.map((x) => [x.dataset, x.scheme, x.p, x.units, fmt4(x.ndcg10.value), fmtDelta(x.ndcg10.delta), pm(x.ndcg10.random),
         fmt4(x.mrr10.value), fmtDelta(x.mrr10.delta), pm(x.mrr10.random)])));
   }
+  if (r.heads) {
+    const h = r.heads;
+    out.push('## Heads');
+    if (h.note) out.push(cell(h.note));
+    for (const m of h.maps) out.push(`### ${cell(m.name)}`, mdTable(['layer', ...Array.from({ length: h.heads }, (_, j) => `H${j}`)], m.values.map((row, l) => [`L${l}`, ...row.map(fmt4)])));
+    if (h.agreement.length) out.push('### Rank agreement', mdTable(['map', 'map', 'Spearman rho over heads'], h.agreement.map((a) => [a.a, a.b, fmt4(a.spearman)])));
+    out.push(`### Top heads of ${cell(h.maps[0].name)}`, mdTable(['rank', 'head', 'score'], h.top.map((x, i) => [i + 1, x.name, fmt4(x.score)])));
+    if (h.pruning) {
+      const pm = (s: { mean: number; std: number; n: number }) => `${fmt4(s.mean)} ± ${fmt4(s.std)} (${s.n})`;
+      out.push('### Head pruning', mdTable(['dataset', 'relevance level', 'queries', 'unpruned nDCG@10', 'unpruned MRR@10'],
+        h.pruning.baselines.map((b) => [b.dataset, b.relevanceLevel, b.queries, fmt4(b.ndcg10), fmt4(b.mrr10)])));
+      out.push(mdTable(['dataset', 'scheme', 'p (%)', 'heads', 'nDCG@10', 'delta', 'random nDCG@10 (seeds)', 'MRR@10', 'delta', 'random MRR@10 (seeds)'],
+        h.pruning.rows.map((x) => [x.dataset, x.scheme, x.p, x.units, fmt4(x.ndcg10.value), fmtDelta(x.ndcg10.delta), pm(x.ndcg10.random),
+          fmt4(x.mrr10.value), fmtDelta(x.mrr10.delta), pm(x.mrr10.random)])));
+    }
+  }
   if (r.notes.length) out.push('## Notes', r.notes.map((n) => `- ${cell(n)}`).join('\n'));
   return `${out.join('\n\n')}\n`;
 }

@@ -9,6 +9,7 @@ import type { LabelOverlap, OverlapMatrix } from '../analysis/overlaps.ts';
 import type { PruningTable } from '../analysis/pruning.ts';
 import type { IntersectionRow, KnownAnswerCheck, TopNeuron } from '../analysis/figures.ts';
 import { UserError } from '../util/errors.ts';
+import { spearman } from '../analysis/stats.ts';
 
 export interface ModelInfo {
   /** checkpoint name or path */
@@ -75,6 +76,19 @@ export interface StabilityInput {
   stability: ArrayLike<number>;
 }
 
+/** Attention heads (runs attributed with --units …,heads): layer × head maps, and the head-pruning table. */
+export interface HeadsInput {
+  layers: number;
+  heads: number;
+  /** one map per method or cell, (layers · heads) layer-major; the first is the one the top heads come from */
+  maps: readonly { name: string; values: ArrayLike<number> }[];
+  /** what the maps are (e.g. that the dataset run aggregates conductance only) */
+  note?: string;
+  /** heads listed by name (default 8, at most layers · heads) */
+  topN?: number;
+  pruning?: PruningTable;
+}
+
 export interface ReportInput {
   title?: string;
   /** supplied by the caller (kept out of the builder so that equal inputs give equal reports) */
@@ -101,6 +115,7 @@ export interface ReportInput {
    * src/pipeline/report-input.ts once dataset runs record them; absent for fixed-m runs.
    */
   steps?: { perPair: readonly number[]; estimates?: readonly number[] };
+  heads?: HeadsInput;
   notes?: readonly string[];
 }
 
@@ -149,6 +164,19 @@ export interface ReportJson {
   topNeurons: { label: string; p: number | null; cells: string[]; segments: string[]; rows: { name: string; unit: number; role: string | null; score: number | null; perCell: (number | null)[]; segments: (number | null)[] | null }[] } | null;
   knownAnswers: { headline: string | null; checks: KnownAnswerCheck[] } | null;
   steps: { pairs: number; min: number; median: number; max: number; meanEstimate: number | null } | null;
+  heads: {
+    layers: number;
+    heads: number;
+    /** each map as rows of layers, columns of heads */
+    maps: { name: string; values: (number | null)[][] }[];
+    /** Spearman's ρ over the L·H heads between every two maps (null: a constant map) */
+    agreement: { a: string; b: string; spearman: number | null }[];
+    /** the highest heads of the first map, named L<layer>.H<head> */
+    top: { name: string; layer: number; head: number; score: number | null }[];
+    note: string | null;
+    pruning: PruningTable | null;
+    pruningCurves: PruningCurve[];
+  } | null;
   notes: string[];
 }
 
@@ -199,6 +227,31 @@ function stepsSummary(s: NonNullable<ReportInput['steps']>): NonNullable<ReportJ
   const m = [...s.perPair].sort((a, b) => a - b);
   const e = (s.estimates ?? []).filter(Number.isFinite);
   return { pairs: m.length, min: m[0], median: m[Math.floor(m.length / 2)], max: m[m.length - 1], meanEstimate: e.length ? e.reduce((a, b) => a + b, 0) / e.length : null };
+}
+
+/** Head `u` (layer-major) of a model with `heads` heads per layer: L<layer>.H<head>. */
+export function headName(u: number, heads: number): string {
+  return `L${Math.floor(u / heads)}.H${u % heads}`;
+}
+
+function headsSummary(h: HeadsInput): NonNullable<ReportJson['heads']> {
+  const n = h.layers * h.heads;
+  if (!(Number.isInteger(h.layers) && h.layers > 0 && Number.isInteger(h.heads) && h.heads > 0)) throw new UserError(`report: heads are ${h.layers} layers x ${h.heads} heads; give positive integers`);
+  if (!h.maps.length) throw new UserError('report: the heads section has no map; give at least one layer x head map');
+  for (const m of h.maps) if (m.values.length !== n) throw new UserError(`report: head map '${m.name}' has ${m.values.length} values, the model ${h.layers} layers x ${h.heads} heads = ${n}; build it from the run's head cells`);
+  const agreement: NonNullable<ReportJson['heads']>['agreement'] = [];
+  for (let i = 0; i < h.maps.length; i++) for (let j = i + 1; j < h.maps.length; j++) agreement.push({ a: h.maps[i].name, b: h.maps[j].name, spearman: num(spearman(h.maps[i].values, h.maps[j].values)) });
+  const first = Array.from(h.maps[0].values);
+  const order = [...first.keys()].sort((a, b) => (first[b] - first[a]) || a - b);
+  return {
+    layers: h.layers, heads: h.heads,
+    maps: h.maps.map((m) => ({ name: m.name, values: Array.from({ length: h.layers }, (_, l) => Array.from(m.values).slice(l * h.heads, (l + 1) * h.heads).map(num)) })),
+    agreement,
+    top: order.slice(0, Math.min(n, h.topN ?? 8)).map((u) => ({ name: headName(u, h.heads), layer: Math.floor(u / h.heads), head: u % h.heads, score: num(first[u]) })),
+    note: h.note ?? null,
+    pruning: h.pruning ? structuredClone(h.pruning) : null,
+    pruningCurves: h.pruning ? curves(h.pruning) : [],
+  };
 }
 
 /** Checks the input and returns the report data (see the header). */
@@ -266,6 +319,7 @@ export function buildReport(input: ReportInput): ReportJson {
     } : null,
     knownAnswers: input.knownAnswers ? { headline: input.knownAnswers.headline ?? null, checks: input.knownAnswers.checks.map((c) => ({ ...c, units: [...c.units], missing: [...c.missing] })) } : null,
     steps: input.steps?.perPair.length ? stepsSummary(input.steps) : null,
+    heads: input.heads ? headsSummary(input.heads) : null,
     notes: [...(input.notes ?? [])],
   };
 }

@@ -79,6 +79,34 @@ export function heatmap(names: readonly string[], values: readonly (readonly (nu
   return `<svg class="chart heatmap" viewBox="0 0 ${n(W)} ${n(H)}" width="${n(W)}" height="${n(H)}" role="img" aria-label="${esc(title)}"><title>${esc(title)}</title>${parts.join('')}</svg>`;
 }
 
+/** Blue (negative) – white (0) – red (positive), scaled by `max` (the largest |value| of the map); grey when missing. */
+function diverging(v: number | null, max: number): string {
+  if (v === null || !Number.isFinite(v)) return '#dddddd';
+  const t = max > 0 ? Math.min(1, Math.abs(v) / max) : 0;
+  const c = (a: number, b: number) => Math.round(a + (b - a) * t);
+  return v >= 0 ? `rgb(${c(255, 178)},${c(255, 24)},${c(255, 43)})` : `rgb(${c(255, 33)},${c(255, 102)},${c(255, 172)})`;
+}
+
+/**
+ * Heatmap of a signed matrix (rows × columns, e.g. layers × heads), colour scaled by its largest |value| (diverging
+ * around 0), each cell with its value in the tooltip; `cellName(i, j)` names a cell (e.g. L1.H0).
+ */
+export function gridHeatmap(rows: readonly string[], cols: readonly string[], values: readonly (readonly (number | null)[])[], title: string, cellName: (i: number, j: number) => string): string {
+  const cell = Math.max(16, Math.min(34, Math.floor(360 / Math.max(rows.length, cols.length))));
+  const left = 8 + 6.2 * Math.max(3, ...rows.map((s) => s.length)), top = 36;
+  const W = Math.max(left + cell * cols.length + 8, 8 + 6.2 * title.length), H = top + cell * rows.length + 8;
+  const max = Math.max(0, ...values.flat().filter((v): v is number => v !== null && Number.isFinite(v)).map(Math.abs));
+  const parts: string[] = [`<text x="8" y="14" class="ct">${esc(title)}</text>`];
+  cols.forEach((c, j) => parts.push(`<text x="${n(left + (j + 0.5) * cell)}" y="${top - 4}" text-anchor="middle">${esc(c)}</text>`));
+  rows.forEach((r, i) => {
+    parts.push(`<text x="${n(left - 4)}" y="${n(top + (i + 0.5) * cell + 4)}" text-anchor="end">${esc(r)}</text>`);
+    values[i].forEach((v, j) => {
+      parts.push(`<rect class="cell" x="${n(left + j * cell)}" y="${n(top + i * cell)}" width="${cell}" height="${cell}" fill="${diverging(v, max)}"><title>${esc(cellName(i, j))}: ${fmt4(v)}</title></rect>`);
+    });
+  });
+  return `<svg class="chart heatmap grid" viewBox="0 0 ${n(W)} ${n(H)}" width="${n(W)}" height="${n(H)}" role="img" aria-label="${esc(title)}"><title>${esc(title)}</title>${parts.join('')}</svg>`;
+}
+
 export interface CurveSeries {
   name: string;
   points: readonly { p: number; value: number }[];

@@ -25,6 +25,8 @@ export interface RunDir {
     pairs: { total: number };
   };
   cells: Cell[];
+  /** with heads aggregated (`attribute --units ffn-pre,heads`): the head conductance cells, heads as units (`dff` = heads per layer, unit u = layer · heads + head) */
+  headCells?: Cell[];
   groups: DatasetGroups;
   deltas: Float32Array;
   /** (pairs, L + 2) per pair: F(x) − F(x′), then the completeness delta of NIG over hidden states 0..L; absent in runs written before it was kept */
@@ -111,6 +113,15 @@ export function readRunDir(dir: string): RunDir {
       segments: [0, 1, 2, 3, 4].map((s) => segSum.slice(s * units, (s + 1) * units)),
     });
   }
+  const headCells: Cell[] = [];
+  for (const [name, w] of state.cells) {
+    if (!w.heads || !(w.count > 0)) continue;
+    const [dataset, label] = name.split('/') as [string, Label];
+    const sum = get(`${name}.heads.sum`);
+    const nh = sum.length / layers, segSum = get(`${name}.heads.seg_sum`);
+    if (!Number.isInteger(nh) || nh < 1 || segSum.length !== 5 * sum.length) throw new UserError(`${af}: ${name}.heads.sum has ${sum.length} values, not ${layers} layers × heads (or its segments differ); ${FIX.aggregate}`);
+    headCells.push({ dataset, label, count: w.count, sum, sumSq: get(`${name}.heads.sumsq`), layers, dff: nh, segments: [0, 1, 2, 3, 4].map((s) => segSum.slice(s * sum.length, (s + 1) * sum.length)) });
+  }
   const groups: DatasetGroups = {
     inDomain: manifest.datasets.filter((d: { group: string }) => d.group === 'in-domain').map((d: { name: string }) => d.name),
     outOfDomain: manifest.datasets.filter((d: { group: string }) => d.group === 'out-of-domain').map((d: { name: string }) => d.name),
@@ -125,5 +136,5 @@ export function readRunDir(dir: string): RunDir {
     if (done !== rows.length || missing >= 0) throw new UserError(`${pf}: ${missing >= 0 ? `row ${missing} (pair ${list[missing].dataset} ${list[missing].qid}/${list[missing].docid}) was never attributed` : `holds ${done} of ${rows.length} pairs`}; the vectors are incomplete — rerun with --keep-pairs from the start, or delete the file to report without bootstrap stability`);
     pairs = { vectors, units, rows };
   }
-  return { dir, manifest, cells, groups, deltas: state.deltas, ...(state.cuts ? { cuts: state.cuts } : {}), ...(state.adaptive ? { adaptive: state.adaptive } : {}), words: state.cells, pairs };
+  return { dir, manifest, cells, ...(headCells.length ? { headCells } : {}), groups, deltas: state.deltas, ...(state.cuts ? { cuts: state.cuts } : {}), ...(state.adaptive ? { adaptive: state.adaptive } : {}), words: state.cells, pairs };
 }
