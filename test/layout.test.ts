@@ -13,7 +13,8 @@ import { attributionLayout } from '../src/ig/layout.ts';
 import { memoryDoc } from '../src/ig/layout-doc.ts';
 import { readFileSync } from 'node:fs';
 import { NigEngine } from '../src/ig/engine.ts';
-import type { BertConfig, BertWeights, LayerWeights, Tensor } from '../src/model/types.ts';
+import type { BertConfig } from '../src/model/types.ts';
+import { zeroBert } from '../src/bench/chunk-walk.ts';
 
 // WebGPU's flag constants, when no device was opened in this process
 const g0 = globalThis as Record<string, unknown>;
@@ -43,25 +44,6 @@ function recordingGpu(): { g: Gpu; created: { label: string; size: number }[] } 
   const pipelines = { compiled: 0, get: async (def: { shader: string }) => ({ key: def.shader, label: def.shader, pipeline: {}, layout: {}, def }) };
   const g = { device, limits: LIMITS, features: [], adapterInfo: { vendor: 'test', architecture: '', device: 'recording', description: '', isFallbackAdapter: true }, pipelines, keepAlive: [] } as unknown as Gpu; // (runs nothing: never tuned, like a software adapter)
   return { g, created };
-}
-
-/** Zero weights of a shape (one shared zero array per size: nothing reads them). */
-function zeroBert(cfg: BertConfig): BertWeights {
-  const zeros = new Map<number, Float32Array>();
-  const t = (...shape: number[]): Tensor => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    if (!zeros.has(n)) zeros.set(n, new Float32Array(n));
-    return { shape, data: zeros.get(n)! };
-  };
-  const { hidden: C, intermediate: F } = cfg;
-  const layer = (): LayerWeights => ({
-    qW: t(C, C), qB: t(C), kW: t(C, C), kB: t(C), vW: t(C, C), vB: t(C), aoW: t(C, C), aoB: t(C), ln1G: t(C), ln1B: t(C),
-    iW: t(F, C), iB: t(F), oW: t(C, F), oB: t(C), ln2G: t(C), ln2B: t(C),
-  });
-  return {
-    config: cfg, wordEmb: t(cfg.vocabSize, C), posEmb: t(cfg.maxPositions, C), typeEmb: t(2, C), embLnG: t(C), embLnB: t(C),
-    layers: Array.from({ length: cfg.layers }, layer), poolW: t(C, C), poolB: t(C), clsW: t(cfg.numLabels, C), clsB: t(cfg.numLabels),
-  };
 }
 
 const shape = (layers: number, hidden: number, heads: number, intermediate: number): BertConfig =>

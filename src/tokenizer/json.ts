@@ -15,15 +15,19 @@ import { UserError } from '../util/errors.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { buildPair, checkMaxLength, WordPieceTokenizer } from './wordpiece.ts';
 
-/** What the page and the Node 'js' backend encode with: the WordPiece port or the library, the same surface. */
-export interface SyncPairTokenizer {
-  readonly vocab: ReadonlyMap<string, number>;
+/** A tokenizer's vocabulary size and special ids (every backend has them). */
+export interface TokenizerIds {
   readonly vocabSize: number;
   readonly clsId: number;
   readonly sepId: number;
   readonly padId: number;
   readonly maskId: number;
   readonly unkId: number;
+}
+
+/** What the page and the Node 'js' backend encode with: the WordPiece port or the library, the same surface. */
+export interface SyncPairTokenizer extends TokenizerIds {
+  readonly vocab: ReadonlyMap<string, number>;
   /** The file it was read from, for messages. */
   readonly source: string;
   encodePair(query: string, passage: string, maxLength: number): EncodedPair;

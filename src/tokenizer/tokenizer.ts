@@ -19,20 +19,14 @@ import type { Encoding, Tokenizer, TruncationStrategy } from 'tokenizers';
 import { UserError } from '../util/errors.ts';
 import type { EncodedPair } from '../model/types.ts';
 import { checkMaxLength, WordPieceTokenizer } from './wordpiece.ts';
-import { isBertPipeline, jsTokenizerFromJson, pairTemplate, type SyncPairTokenizer } from './json.ts';
+import { isBertPipeline, jsTokenizerFromJson, pairTemplate, type SyncPairTokenizer, type TokenizerIds } from './json.ts';
 
 export type TokenizerBackend = 'tokenizers' | 'js';
 
-export interface PairTokenizer {
+export interface PairTokenizer extends TokenizerIds {
   readonly backend: TokenizerBackend;
   /** The file the vocabulary came from. */
   readonly file: string;
-  readonly vocabSize: number;
-  readonly clsId: number;
-  readonly sepId: number;
-  readonly padId: number;
-  readonly maskId: number;
-  readonly unkId: number;
   /** `[CLS] query [SEP] passage [SEP]`, passage cut so the pair has at most maxLength tokens; no padding. */
   encodePair(query: string, passage: string, maxLength: number): Promise<EncodedPair>;
   /** The same for many pairs (the native backend encodes them concurrently on its thread pool). */
