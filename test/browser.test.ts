@@ -204,6 +204,24 @@ browserTest('tiny-monobert in the page: logits, NIG per token at m = 20, heatmap
   assert.ok(maxRel(dropped, R('p0.m20.logits_input')) <= 1e-4, 'logits after loading by drag and drop');
 }, true);
 
+browserTest('an XLM-R cross-encoder in the page: its Unigram-style tokenizer.json (in JS) gives the reference ids, and the logits match', async ({ server, browser }) => {
+  const { page } = browser;
+  const dir = resolve(FIXTURES, 'families', 'xlmr');
+  const R = fixtureRef('families/xlmr');
+  const first = JSON.parse(readFileSync(join(dir, 'pairs.jsonl'), 'utf8').split('\n')[0]) as { query: string; passage: string };
+  await page.goto(`${server.origin}/index.html`);
+  await waitStatus(page, ['ready']);
+  await page.setInputFiles('#files', ['config.json', 'model.safetensors', 'tokenizer.json'].map((f) => ({ name: f, mimeType: 'application/octet-stream', buffer: readFileSync(join(dir, f)) })));
+  await waitStatus(page, ['loaded']);
+  await page.fill('#query', first.query);
+  await page.fill('#passage', first.passage);
+  await page.click('#score');
+  await waitStatus(page, ['scored']);
+  const got = await page.evaluate(() => ({ ids: (globalThis as any).irNeurons.state.pair.ids as number[], logits: (globalThis as any).irNeurons.state.logits as number[] }));
+  assert.equal(got.ids, Array.from(R('p0.input_ids')), 'the page tokenizes the pair as transformers did');
+  assert.ok(maxRel(got.logits, R('p0.logits')) <= 1e-4, `logits ${got.logits} vs ${Array.from(R('p0.logits'))}`);
+}, true);
+
 S.after(async () => {
   const e = await env;
   if (!e) return;
