@@ -2,8 +2,9 @@
  * Head pruning and the report's Heads section on the demo's toy data (the planted model: 2 layers × 2 heads, and
  * two of its toy collections; needs nothing from ../shared): `attribute --dataset … --units ffn-pre,heads`, then
  * `prune --units heads` — a row per scheme and p with the head count max(1, ⌈p·L·H/100⌉), random rows of n = seeds,
- * every ranking a TREC run that `evaluate` scores as the table says —, then `report`, whose Heads section holds an
- * L × H heatmap, the top heads named L<l>.H<h> and the head-pruning curve. Bad inputs are one-line errors (exit 2).
+ * every ranking a TREC run that `evaluate` scores as the table says —, then `report`, whose Heads section holds
+ * L × H heatmaps of head conductance and of the head-gate gradient side by side with Spearman's ρ between them, the
+ * top heads named L<l>.H<h> and the head-pruning curve. Bad inputs are one-line errors (exit 2).
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -14,6 +15,30 @@ import { runCli } from './helpers/cli.ts';
 import { makePlantedBert } from '../src/toy/planted-bert.ts';
 import { makeToyCollection } from '../src/toy/collection.ts';
 import { writeJsonAtomic } from '../src/util/atomic.ts';
+import { parseSafetensors, toFloat } from '../src/formats/safetensors.ts';
+
+/** Ranks 1..n, ties given their mean rank. */
+function ranks(x: readonly number[]): number[] {
+  const o = [...x.keys()].sort((a, b) => x[a] - x[b]);
+  const r = new Array<number>(x.length);
+  for (let i = 0; i < o.length;) {
+    let j = i;
+    while (j + 1 < o.length && x[o[j + 1]] === x[o[i]]) j++;
+    for (let k = i; k <= j; k++) r[o[k]] = (i + j) / 2 + 1;
+    i = j + 1;
+  }
+  return r;
+}
+
+/** Spearman's ρ: Pearson's r of the ranks. */
+function rho(a: readonly number[], b: readonly number[]): number {
+  const [ra, rb] = [ranks(a), ranks(b)];
+  const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+  const [ma, mb] = [mean(ra), mean(rb)];
+  let sab = 0, saa = 0, sbb = 0;
+  for (let i = 0; i < ra.length; i++) { sab += (ra[i] - ma) * (rb[i] - mb); saa += (ra[i] - ma) ** 2; sbb += (rb[i] - mb) ** 2; }
+  return sab / Math.sqrt(saa * sbb);
+}
 
 const S = suite('heads-prune');
 const tmp = mkdtempSync(join(tmpdir(), 'hprune-'));
@@ -68,7 +93,7 @@ S('prune --units heads: rows per scheme and p with the head counts, random rows 
   assert.ok(one.ndcg10.value < one.ndcg10.random.mean - 0.2 && one.ndcg10.random.std > 0, JSON.stringify(one));
 });
 
-S('report: the Heads section — L × H heatmaps side by side with their Spearman agreement, the top heads named, the head-pruning curve; the same in JSON and Markdown', async () => {
+S('report: the Heads section — L × H heatmaps of head conductance and the head-gate gradient side by side with Spearman\'s ρ between the methods (checked against the aggregate\'s means), and within each, the top heads named, the head-pruning curve; the same in JSON and Markdown', async () => {
   const run = join(tmp, 'run'), rep = join(tmp, 'report');
   const r = await cli(['report', run, '--pruning-heads', join(tmp, 'prune', 'pruning-heads.json'), '--out', rep]);
   assert.is(r.code, 0, r.stderr);
@@ -76,18 +101,40 @@ S('report: the Heads section — L × H heatmaps side by side with their Spearma
   const h = j.heads;
   assert.is(h.layers, 2);
   assert.is(h.heads, 2);
-  assert.equal(h.maps.map((m: { name: string }) => m.name), ['head conductance, fusion of all datasets (relevant pairs)', 'head conductance, toy-in (relevant pairs)', 'head conductance, toy-ood-a (relevant pairs)']);
+  const C = 'head conductance', G = 'head-gate gradient', FUS = 'fusion of all datasets (relevant pairs)', IN = 'toy-in (relevant pairs)', OOD = 'toy-ood-a (relevant pairs)';
+  // the two methods' fused maps first (side by side), then each dataset's
+  assert.equal(h.maps.map((m: { name: string }) => m.name), [`${C}, ${FUS}`, `${G}, ${FUS}`, `${C}, ${IN}`, `${C}, ${OOD}`, `${G}, ${IN}`, `${G}, ${OOD}`]);
   for (const m of h.maps) assert.equal(m.values.map((row: number[]) => row.length), [2, 2]);
-  // the fusion is the mean of the two datasets' maps
-  for (const [l, k] of [[0, 0], [0, 1], [1, 0], [1, 1]]) assert.ok(Math.abs(h.maps[0].values[l][k] - (h.maps[1].values[l][k] + h.maps[2].values[l][k]) / 2) < 1e-12);
-  assert.equal(h.agreement.map((a: { a: string; b: string }) => `${a.a.split(', ')[1]} ~ ${a.b.split(', ')[1]}`),
-    ['fusion of all datasets (relevant pairs) ~ toy-in (relevant pairs)', 'fusion of all datasets (relevant pairs) ~ toy-ood-a (relevant pairs)', 'toy-in (relevant pairs) ~ toy-ood-a (relevant pairs)']);
-  for (const a of h.agreement) assert.ok(Math.abs(a.spearman - 1) < 1e-12, JSON.stringify(a)); // the datasets rank the 4 heads alike
+  // each map is the aggregate's means (<cell>.heads.mean, <cell>.gate.mean); the fusion the mean of the datasets' maps
+  const agg = parseSafetensors(readFileSync(join(run, 'aggregate.safetensors')), 'aggregate');
+  const mean = (cell: string, k: string) => Array.from(toFloat(agg.get(`${cell}.${k}.mean`)!, Float64Array));
+  const flat = (m: { values: number[][] }) => m.values.flat();
+  const fused: Record<string, number[]> = {};
+  for (const [i, k, a, b] of [[0, 'heads', 2, 3], [1, 'gate', 4, 5]] as const) {
+    const [mi, mo] = [mean('toy-in/rel', k), mean('toy-ood-a/rel', k)];
+    assert.equal(flat(h.maps[a]), mi, `${k} toy-in`);
+    assert.equal(flat(h.maps[b]), mo, `${k} toy-ood-a`);
+    fused[k] = mi.map((x, u) => (x + mo[u]) / 2);
+    flat(h.maps[i]).forEach((x, u) => assert.ok(Math.abs(x - fused[k][u]) < 1e-12, `${k} fusion`));
+  }
+  assert.ok(fused.gate.some((x, u) => Math.abs(x - fused.heads[u]) > 1e-6 * Math.max(...fused.heads.map(Math.abs))), 'the gate map is not the conductance map');
+  // one ρ between the methods: Spearman over the 4 heads of the two fused maps, computed here from the aggregate
+  assert.is(h.methods.length, 1);
+  assert.equal([h.methods[0].a, h.methods[0].b], [`${C}, ${FUS}`, `${G}, ${FUS}`]);
+  const want = rho(fused.heads, fused.gate);
+  assert.ok(Number.isFinite(want) && want < 0.99, `the methods rank the heads differently here (ρ ${want})`);
+  assert.ok(Math.abs(h.methods[0].spearman - want) < 1e-12, `ρ between methods ${h.methods[0].spearman}, direct ${want}`);
+  // within a method: fusion ~ each dataset, dataset ~ dataset
+  assert.equal(h.agreement.map((a: { a: string; b: string }) => `${a.a} ~ ${a.b}`), [
+    `${C}, ${FUS} ~ ${C}, ${IN}`, `${C}, ${FUS} ~ ${C}, ${OOD}`, `${C}, ${IN} ~ ${C}, ${OOD}`,
+    `${G}, ${FUS} ~ ${G}, ${IN}`, `${G}, ${FUS} ~ ${G}, ${OOD}`, `${G}, ${IN} ~ ${G}, ${OOD}`]);
+  for (const a of h.agreement.slice(0, 3)) assert.ok(Math.abs(a.spearman - 1) < 1e-12, JSON.stringify(a)); // the datasets rank the 4 heads alike by conductance
+  for (const a of h.agreement) assert.ok(Math.abs(a.spearman - rho(flat(h.maps.find((m: { name: string }) => m.name === a.a)), flat(h.maps.find((m: { name: string }) => m.name === a.b)))) < 1e-12, JSON.stringify(a));
   // the planted model passes its relevance signal through layer 1's head 0: the top head, by far
   assert.is(h.top.length, 4);
   assert.is(h.top[0].name, 'L1.H0');
   assert.ok(h.top[0].score > 2 * Math.abs(h.top[1].score), JSON.stringify(h.top));
-  assert.match(h.note, /aggregates the head conductance only/);
+  assert.match(h.note, /two methods side by side: head conductance .* and the head-gate gradient/);
   assert.is(h.pruning.rows.length, 18);
   const curve = h.pruningCurves.find((c: { dataset: string; measure: string }) => c.dataset === 'toy-ood-a' && c.measure === 'ndcg10');
   assert.equal(curve.random.map((x: { p: number; n: number }) => `${x.p}:${x.n}`), ['10:5', '25:5', '50:5']);
@@ -97,14 +144,16 @@ S('report: the Heads section — L × H heatmaps side by side with their Spearma
   const sec = /<section id="heads">(.*?)<\/section>/s.exec(html)?.[1] as string;
   assert.ok(sec, "no heads section");
   const grids = sec.match(/<svg class="chart heatmap grid"[^]*?<\/svg>/g) ?? [];
-  assert.is(grids.length, 3);
+  assert.is(grids.length, 6);
   for (const g of grids) assert.is((g.match(/<rect class="cell"/g) ?? []).length, 4);
   assert.match(grids[0]!, /<title>L1\.H0: /);
   assert.match(sec, /Spearman/);
+  assert.match(sec, /<caption>rank agreement between the methods<\/caption>.*?<td class="l">head conductance, fusion of all datasets \(relevant pairs\)<\/td><td>head-gate gradient, fusion of all datasets \(relevant pairs\)<\/td><td>([-0-9.]+)<\/td>/s);
   assert.match(sec, /after pruning heads/);
   assert.match(sec, /<td class="l">1<\/td><td>L1\.H0<\/td>/);
   const md = readFileSync(join(rep, 'report.md'), 'utf8');
   assert.match(md, /## Heads/);
+  assert.match(md, /### Rank agreement between the methods\n\n\| method \| method \| Spearman rho over heads \|/);
   assert.match(md, /### Head pruning/);
   assert.match(md, /\| 1 \| L1\.H0 \|/);
 });

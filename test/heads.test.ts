@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { runDatasets, type DatasetRunArgs } from '../src/run/datasets.ts';
+import { readRunDir } from '../src/run/run-dir.ts';
 import { requestGpu } from '../src/gpu/node.ts';
 import { loadCheckpoint } from '../src/model/checkpoint.ts';
 import { loadTokenizer } from '../src/tokenizer/tokenizer.ts';
@@ -147,7 +148,7 @@ needsShared(S, 'head sums: the same at any chunk size and with several pairs in 
   }
 });
 
-needsShared(S, 'a dataset run with heads: head cells beside the FFN cells (the per-pair head conductance summed per cell); stopped + resumed and 2 shards merged give the same bits; without heads the keys are as before', async () => {
+needsShared(S, 'a dataset run with heads: head cells and head-gate cells beside the FFN cells (the per-pair head conductance and gate gradient summed per cell); stopped + resumed and 2 shards merged give the same bits; without heads the keys are as before', async () => {
   const tmp = mkdtempSync(join(tmpdir(), 'heads-run-'));
   const MODEL = resolve(FIXTURES, 'tiny-monobert');
   const g = await requestGpu();
@@ -173,12 +174,23 @@ needsShared(S, 'a dataset run with heads: head cells beside the FFN cells (the p
     const dm = JSON.parse(readFileSync(join(full, 'datasets', 'medline.json'), 'utf8'));
     const { loadDatasetConfig, loadDataset } = await import('../src/data/datasets.ts');
     const med = loadDataset(loadDatasetConfig(join(REPO, 'data/datasets.json'), { shared: SHARED }).datasets.find((d) => d.name === 'medline')!);
-    const sum = new Float64Array(L * NH), seg = new Float64Array(5 * L * NH);
-    for (const p of dm.pairs.filter((p: { label: string }) => p.label === 'rel')) {
+    const sum = new Float64Array(L * NH), seg = new Float64Array(5 * L * NH), gate = new Float64Array(L * NH), gateSq = new Float64Array(L * NH);
+    const rels = dm.pairs.filter((p: { label: string }) => p.label === 'rel');
+    assert.ok(rels.length >= 2, 'two relevant pairs in the cell');
+    for (const p of rels) {
       const r = await engine.attribute(await tok.encodePair(med.queries.get(p.qid)!, med.docs.get(p.docid)!, 128), { steps: 8, rule: 'right' });
       r.headCond!.forEach((v, i) => { sum[i] += v; });
       r.headCondSegments!.forEach((v, i) => { seg[i] += v; });
+      r.headGate!.forEach((v, i) => { gate[i] += v; gateSq[i] += v * v; });
     }
+    // the gate cells: the per-pair head-gate gradients summed (and squared), their segments adding up to them
+    const gSum = A.get('medline/rel.gate.sum')!, gSeg = A.get('medline/rel.gate.seg_sum')!;
+    assert.equal(gSum.length, L * NH);
+    assert.ok(maxRel(gSum, gate) < 1e-6, `gate sums ${maxRel(gSum, gate)}`);
+    assert.ok(maxRel(A.get('medline/rel.gate.sumsq')!, gateSq) < 1e-5, 'gate sums of squares');
+    assert.ok(maxRel(A.get('medline/rel.gate.mean')!, gate.map((x) => x / rels.length)) < 1e-6, 'gate means');
+    assert.ok(maxRel(gSum, gSum.map((_, i) => [0, 1, 2, 3, 4].reduce((a, s) => a + gSeg[s * L * NH + i], 0))) < 1e-6, 'gate segments add up to the gate');
+    assert.ok(maxRel(gSum, sum) > 1e-3, 'the gate is not the conductance');
     assert.ok(maxRel(A.get('medline/rel.heads.sum')!, sum) < 1e-6, 'head sums');
     assert.ok(maxRel(A.get('medline/rel.heads.seg_sum')!, seg) < 1e-6, 'head segment sums');
     assert.ok(A.get('medline/rel.heads.sumsq')!.every((x, i) => x >= sum[i] ** 2 / 2 - 1e-9), 'Σv² ≥ (Σv)²/n');
@@ -186,18 +198,27 @@ needsShared(S, 'a dataset run with heads: head cells beside the FFN cells (the p
     const res = join(tmp, 'resumed');
     await runDatasets({ ...base(res), stopAfter: 4 }, engine, tok);
     assert.not.ok(existsSync(join(res, 'aggregate.safetensors')));
-    assert.ok(parseSafetensors(readFileSync(join(res, 'checkpoint.safetensors')), 'checkpoint').has('dl19/rel.heads.acc_total'), 'the checkpoint holds the head words');
+    const ck = parseSafetensors(readFileSync(join(res, 'checkpoint.safetensors')), 'checkpoint');
+    assert.ok(ck.has('dl19/rel.heads.acc_total') && ck.has('dl19/rel.gate.acc_total') && ck.has('dl19/rel.gate.acc_seg'), 'the checkpoint holds the head and gate words');
     await runDatasets({ ...base(res), resume: true }, engine, tok);
     same(A, read(join(res, 'aggregate.safetensors')), 'resumed');
     for (const i of [0, 1]) await runDatasets({ ...base(join(tmp, `shard${i}`)), shardSpec: `${i}/2` }, engine, tok);
     const r = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'merge', '--out', join(tmp, 'merged'), join(tmp, 'shard1'), join(tmp, 'shard0')], { encoding: 'utf8' });
     assert.is(r.status, 0, r.stderr);
     same(A, read(join(tmp, 'merged', 'aggregate.safetensors')), 'merged');
+    // readRunDir: gate cells beside the head cells, the aggregate's gate sums
+    const rd = readRunDir(full);
+    assert.equal(rd.gateCells!.map((c) => `${c.dataset}/${c.label}`), rd.headCells!.map((c) => `${c.dataset}/${c.label}`));
+    const gc = rd.gateCells!.find((c) => c.dataset === 'medline' && c.label === 'rel')!;
+    assert.is(gc.dff, NH);
+    assert.is(gc.count, rels.length);
+    assert.ok(Array.from(gc.sum).every((x, i) => Object.is(x, gSum[i])), 'readRunDir gate sums');
     // without heads: no head tensor, the FFN tensors the same bits
     engine.heads = false;
     await runDatasets({ ...base(join(tmp, 'plain')), heads: false }, engine, tok);
     const B = read(join(tmp, 'plain', 'aggregate.safetensors'));
-    assert.ok([...B.keys()].every((k) => !k.includes('heads')), 'no head tensors');
+    assert.ok([...B.keys()].every((k) => !k.includes('heads') && !k.includes('gate')), 'no head or gate tensors');
+    assert.ok([...A.keys()].some((k) => k.endsWith('.gate.sum')), 'the run with heads has gate tensors');
     for (const [k, v] of B) if (k !== 'deltas' && k !== 'cuts') assert.ok(v.every((x, i) => Object.is(x, A.get(k)![i])), `FFN ${k} unchanged by heads`);
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs, type CommandSpec } from './args.ts';
 import { UserError } from '../util/errors.ts';
-import { FIX, readState, serializeAggregate, type RunState } from '../run/state.ts';
+import { FIX, HEAD_KINDS, readState, serializeAggregate, type CellWords, type RunState } from '../run/state.ts';
 import { makeDir, writeFileAtomic, writeJsonAtomic } from '../util/atomic.ts';
 import { addWords } from '../ig/cells.ts';
 import { pairVectorsFile, readPairVectors } from '../run/scheduler.ts';
@@ -97,7 +97,12 @@ export async function run(argv: string[]): Promise<number> {
       for (const [cell, w] of s.state.cells) {
         const m = merged.cells.get(cell);
         if (m && !m.heads !== !w.heads) throw new UserError(`cell ${cell}: one shard has heads, another not; merge shards of one run`);
-        const heads = w.heads && { heads: m?.heads ? { total: addWords(m.heads.total, w.heads.total), seg: addWords(m.heads.seg, w.heads.seg) } : { total: w.heads.total.slice(), seg: w.heads.seg.slice() } };
+        if (m && !m.gate !== !w.gate) throw new UserError(`cell ${cell}: one shard has the head-gate gradient, another not; merge shards of one run`);
+        const heads: Partial<CellWords> = {};
+        for (const k of HEAD_KINDS) {
+          const a = m?.[k], b = w[k];
+          if (b) heads[k] = a ? { total: addWords(a.total, b.total), seg: addWords(a.seg, b.seg) } : { total: b.total.slice(), seg: b.seg.slice() };
+        }
         merged.cells.set(cell, m ? { count: m.count + w.count, total: addWords(m.total, w.total), seg: addWords(m.seg, w.seg), ...heads } : { count: w.count, total: w.total.slice(), seg: w.seg.slice(), ...heads });
       }
       const idx = s.manifest.shard.index;

@@ -44,11 +44,11 @@ export interface NigOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** The GPU views of a pair's reductions, valid until the next `attribute` call (`heads*`: with NigEngine.heads). */
-export interface ReductionViews { preTotal: View; preSeg: View; postTotal: View; postSeg: View; headTotal?: View; headSeg?: View }
+/** The GPU views of a pair's reductions, valid until the next `attribute` call (`head*`, `gate*`: with NigEngine.heads; the gate at α = 1). */
+export interface ReductionViews { preTotal: View; preSeg: View; postTotal: View; postSeg: View; headTotal?: View; headSeg?: View; gateTotal?: View; gateSeg?: View }
 
 /** A slot's reductions, as `after` callbacks see them. */
-const reductionViews = (v: Bound<SlotHandles>): ReductionViews => ({ preTotal: v.preTotal, preSeg: v.preSeg, postTotal: v.postTotal, postSeg: v.postSeg, ...(v.heads ? { headTotal: v.heads.total, headSeg: v.heads.seg } : {}) });
+const reductionViews = (v: Bound<SlotHandles>): ReductionViews => ({ preTotal: v.preTotal, preSeg: v.preSeg, postTotal: v.postTotal, postSeg: v.postSeg, ...(v.heads ? { headTotal: v.heads.total, headSeg: v.heads.seg, gateTotal: v.heads.gateTotal!, gateSeg: v.heads.gateSeg! } : {}) });
 
 export interface NigResult {
   T: number;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { RunDir } from '../run/run-dir.ts';
 import type { CompletenessInput, HeadsInput, ReportInput, StabilityInput } from '../report/report.ts';
 import type { PruningTable } from '../analysis/pruning.ts';
-import { bootstrapStability, buildSchemes, fuseMeans, labelMeans, type Scheme } from '../analysis/schemes.ts';
+import { bootstrapStability, buildSchemes, fuseMeans, labelMeans, type Cell, type Scheme } from '../analysis/schemes.ts';
 import { layerDistribution, STANDARD_PERCENTS } from '../analysis/rankings.ts';
 import { overlapMatrices, relVsNonrel, oodNeurons } from '../analysis/overlaps.ts';
 import { datasetsWith, intersectionSummary, orientCells, relNonrelPerDataset, schemePairCurves, targetLabel, topNeurons, type KnownAnswerCheck } from '../analysis/figures.ts';
@@ -93,22 +93,33 @@ export function reportInput(run: RunDir, pruning: PruningTable | null, opts: Rep
 }
 
 /**
- * The Heads section: layer × head maps of the mean head conductance over the relevant pairs — the fusion of every
- * dataset (the mean of the per-dataset means) first, then each dataset's —, compared by Spearman's ρ in the report.
- * A dataset run aggregates the conductance only (the head-gate gradient is kept per pair in `attribute --pairs`
- * output), so the maps are of one method, and the note says so. Undefined for a run without head cells.
+ * The Heads section: layer × head maps of the mean over the relevant pairs — the fusion of every dataset (the mean
+ * of the per-dataset means) first, then each dataset's — of each method the run aggregated: head conductance, and
+ * (runs since the gate was aggregated: `gateCells`) the head-gate gradient ∂F/∂ξ at α = 1. The two fused maps come
+ * first, side by side; the report gives Spearman's ρ between the methods and between the maps of one method.
+ * Undefined for a run without head cells.
  */
 function headsInput(run: RunDir, pruning: PruningTable | null): HeadsInput | undefined {
   if (!run.headCells?.length) return undefined;
-  const cells = orientCells(run.headCells, run.manifest.options.nig.target);
+  const target = run.manifest.options.nig.target;
+  const cells = orientCells(run.headCells, target);
   const datasets = datasetsWith(cells, 'rel');
   if (!datasets.length) return undefined;
-  const means = labelMeans(cells, 'rel', datasets);
   const { layers, dff: heads } = cells[0];
+  const of = (method: string, cs: Cell[]) => {
+    const means = labelMeans(cs, 'rel', datasets);
+    return { fusion: { name: `${method}, fusion of all datasets (relevant pairs)`, values: fuseMeans(means), method }, each: datasets.length > 1 ? datasets.map((d, i) => ({ name: `${method}, ${d} (relevant pairs)`, values: means[i], method })) : [] };
+  };
+  const cond = of('head conductance', cells);
+  const gateCells = run.gateCells?.length ? orientCells(run.gateCells, target) : null;
+  const gate = gateCells && datasets.every((d) => gateCells.some((c) => c.dataset === d && c.label === 'rel')) ? of('head-gate gradient', gateCells) : null;
+  const m = run.manifest.options.nig.steps;
   return {
     layers, heads,
-    maps: [{ name: 'head conductance, fusion of all datasets (relevant pairs)', values: fuseMeans(means) }, ...(datasets.length > 1 ? datasets.map((d, i) => ({ name: `head conductance, ${d} (relevant pairs)`, values: means[i] })) : [])],
-    note: `Mean head conductance per (layer, head) over the relevant pairs (m = ${run.manifest.options.nig.steps}). The dataset run aggregates the head conductance only — the head-gate gradient is written per pair by 'attribute --pairs … --units …,heads', not aggregated —, so every map here is conductance: the fusion of all datasets, then each dataset's, and ρ is their agreement.`,
+    maps: gate ? [cond.fusion, gate.fusion, ...cond.each, ...gate.each] : [cond.fusion, ...cond.each],
+    note: gate
+      ? `Mean per (layer, head) over the relevant pairs of two methods side by side: head conductance (m = ${m}) and the head-gate gradient ∂F/∂ξ_h at α = 1 (the gradient of the output with respect to a gate scaling the head's context). Fusion of all datasets first, then each dataset's; ρ between the methods ranks the heads of their fused maps, ρ within a method compares its maps.`
+      : `Mean head conductance per (layer, head) over the relevant pairs (m = ${m}). This run aggregates the head conductance only (it was attributed before dataset runs aggregated the head-gate gradient; the gate is written per pair by 'attribute --pairs … --units …,heads'), so every map here is conductance: the fusion of all datasets, then each dataset's, and ρ is their agreement.`,
     pruning: pruning ?? undefined,
   };
 }

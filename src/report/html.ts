@@ -163,10 +163,11 @@ function headsSection(r: ReportJson): string {
   if (!h) return '';
   const rows = Array.from({ length: h.layers }, (_, l) => `L${l}`), cols = Array.from({ length: h.heads }, (_, j) => `H${j}`);
   const maps = h.maps.map((m) => gridHeatmap(rows, cols, m.values, m.name, (i, j) => `L${i}.H${j}`));
+  const methods = h.methods.length ? table(['method', 'method', 'Spearman ρ over heads'], h.methods.map((a) => [a.a, a.b, fmt4(a.spearman)]), 'rank agreement between the methods') : '';
   const agree = h.agreement.length ? table(['map', 'map', 'Spearman ρ over heads'], h.agreement.map((a) => [a.a, a.b, fmt4(a.spearman)])) : '';
   const top = table(['rank', 'head', 'score'], h.top.map((x, i) => [i + 1, x.name, fmt4(x.score)]), `top heads of ${h.maps[0].name}`);
   const prune = h.pruning ? `<h3>Head pruning</h3>${pruningParts(h.pruning, h.pruningCurves, 'heads')}` : '';
-  return section('heads', 'Heads', `${h.note ? `<p class="note">${esc(h.note)}</p>` : ''}<div class="charts">${maps.join('')}</div>${agree}${top}${prune}`,
+  return section('heads', 'Heads', `${h.note ? `<p class="note">${esc(h.note)}</p>` : ''}<div class="charts">${maps.join('')}</div>${methods}${agree}${top}${prune}`,
     'Layer × head maps (rows: layers, columns: heads; red positive, blue negative, scaled per map) side by side, with their rank agreement (Spearman ρ over all heads); the top heads, named L<layer>.H<head>; and, with a head-pruning table, each head scheme\'s nDCG@10 against p beside random head sets of the same count (mean ± std).');
 }
 

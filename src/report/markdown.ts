@@ -90,6 +90,7 @@ export function renderMarkdown(r: ReportJson): string {
     out.push('## Heads');
     if (h.note) out.push(cell(h.note));
     for (const m of h.maps) out.push(`### ${cell(m.name)}`, mdTable(['layer', ...Array.from({ length: h.heads }, (_, j) => `H${j}`)], m.values.map((row, l) => [`L${l}`, ...row.map(fmt4)])));
+    if (h.methods.length) out.push('### Rank agreement between the methods', mdTable(['method', 'method', 'Spearman rho over heads'], h.methods.map((a) => [a.a, a.b, fmt4(a.spearman)])));
     if (h.agreement.length) out.push('### Rank agreement', mdTable(['map', 'map', 'Spearman rho over heads'], h.agreement.map((a) => [a.a, a.b, fmt4(a.spearman)])));
     out.push(`### Top heads of ${cell(h.maps[0].name)}`, mdTable(['rank', 'head', 'score'], h.top.map((x, i) => [i + 1, x.name, fmt4(x.score)])));
     if (h.pruning) {

@@ -80,8 +80,12 @@ export interface StabilityInput {
 export interface HeadsInput {
   layers: number;
   heads: number;
-  /** one map per method or cell, (layers · heads) layer-major; the first is the one the top heads come from */
-  maps: readonly { name: string; values: ArrayLike<number> }[];
+  /**
+   * one map per method and cell, (layers · heads) layer-major; the first is the one the top heads come from.
+   * `method` (default '') groups them: ρ is given between the maps of one method, and between the first maps of
+   * every two methods (`methods` in the JSON: e.g. head conductance against the head-gate gradient).
+   */
+  maps: readonly { name: string; values: ArrayLike<number>; method?: string }[];
   /** what the maps are (e.g. that the dataset run aggregates conductance only) */
   note?: string;
   /** heads listed by name (default 8, at most layers · heads) */
@@ -169,8 +173,10 @@ export interface ReportJson {
     heads: number;
     /** each map as rows of layers, columns of heads */
     maps: { name: string; values: (number | null)[][] }[];
-    /** Spearman's ρ over the L·H heads between every two maps (null: a constant map) */
+    /** Spearman's ρ over the L·H heads between every two maps of one method (null: a constant map) */
     agreement: { a: string; b: string; spearman: number | null }[];
+    /** Spearman's ρ over the L·H heads between the first maps of every two methods (empty with one method) */
+    methods: { a: string; b: string; spearman: number | null }[];
     /** the highest heads of the first map, named L<layer>.H<head> */
     top: { name: string; layer: number; head: number; score: number | null }[];
     note: string | null;
@@ -240,13 +246,20 @@ function headsSummary(h: HeadsInput): NonNullable<ReportJson['heads']> {
   if (!h.maps.length) throw new UserError('report: the heads section has no map; give at least one layer x head map');
   for (const m of h.maps) if (m.values.length !== n) throw new UserError(`report: head map '${m.name}' has ${m.values.length} values, the model ${h.layers} layers x ${h.heads} heads = ${n}; build it from the run's head cells`);
   const agreement: NonNullable<ReportJson['heads']>['agreement'] = [];
-  for (let i = 0; i < h.maps.length; i++) for (let j = i + 1; j < h.maps.length; j++) agreement.push({ a: h.maps[i].name, b: h.maps[j].name, spearman: num(spearman(h.maps[i].values, h.maps[j].values)) });
+  const rho = (a: HeadsInput['maps'][number], b: HeadsInput['maps'][number]) => ({ a: a.name, b: b.name, spearman: num(spearman(a.values, b.values)) });
+  const method = (m: HeadsInput['maps'][number]) => m.method ?? '';
+  const groups = [...new Set(h.maps.map(method))].map((k) => h.maps.filter((m) => method(m) === k));
+  for (const ms of groups) for (let i = 0; i < ms.length; i++) for (let j = i + 1; j < ms.length; j++) agreement.push(rho(ms[i], ms[j]));
+  const firsts = groups.map((ms) => ms[0]);
+  const methods: NonNullable<ReportJson['heads']>['methods'] = [];
+  for (let i = 0; i < firsts.length; i++) for (let j = i + 1; j < firsts.length; j++) methods.push(rho(firsts[i], firsts[j]));
   const first = Array.from(h.maps[0].values);
   const order = [...first.keys()].sort((a, b) => (first[b] - first[a]) || a - b);
   return {
     layers: h.layers, heads: h.heads,
     maps: h.maps.map((m) => ({ name: m.name, values: Array.from({ length: h.layers }, (_, l) => Array.from(m.values).slice(l * h.heads, (l + 1) * h.heads).map(num)) })),
     agreement,
+    methods,
     top: order.slice(0, Math.min(n, h.topN ?? 8)).map((u) => ({ name: headName(u, h.heads), layer: Math.floor(u / h.heads), head: u % h.heads, score: num(first[u]) })),
     note: h.note ?? null,
     pruning: h.pruning ? structuredClone(h.pruning) : null,

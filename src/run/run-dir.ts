@@ -27,6 +27,8 @@ export interface RunDir {
   cells: Cell[];
   /** with heads aggregated (`attribute --units ffn-pre,heads`): the head conductance cells, heads as units (`dff` = heads per layer, unit u = layer · heads + head) */
   headCells?: Cell[];
+  /** with heads aggregated: the head-gate gradient cells (∂F/∂ξ per head at α = 1, summed over the cell's pairs), laid out as `headCells`; absent in runs written before the gate was aggregated */
+  gateCells?: Cell[];
   groups: DatasetGroups;
   deltas: Float32Array;
   /** (pairs, L + 2) per pair: F(x) − F(x′), then the completeness delta of NIG over hidden states 0..L; absent in runs written before it was kept */
@@ -113,14 +115,19 @@ export function readRunDir(dir: string): RunDir {
       segments: [0, 1, 2, 3, 4].map((s) => segSum.slice(s * units, (s + 1) * units)),
     });
   }
-  const headCells: Cell[] = [];
+  // heads as units: their conductance (`<cell>.heads.*`) and their gate gradient (`<cell>.gate.*`)
+  const headCells: Cell[] = [], gateCells: Cell[] = [];
   for (const [name, w] of state.cells) {
-    if (!w.heads || !(w.count > 0)) continue;
+    if (!(w.count > 0)) continue;
     const [dataset, label] = name.split('/') as [string, Label];
-    const sum = get(`${name}.heads.sum`);
-    const nh = sum.length / layers, segSum = get(`${name}.heads.seg_sum`);
-    if (!Number.isInteger(nh) || nh < 1 || segSum.length !== 5 * sum.length) throw new UserError(`${af}: ${name}.heads.sum has ${sum.length} values, not ${layers} layers × heads (or its segments differ); ${FIX.aggregate}`);
-    headCells.push({ dataset, label, count: w.count, sum, sumSq: get(`${name}.heads.sumsq`), layers, dff: nh, segments: [0, 1, 2, 3, 4].map((s) => segSum.slice(s * sum.length, (s + 1) * sum.length)) });
+    for (const [k, out] of [['heads', headCells], ['gate', gateCells]] as const) {
+      if (!w[k]) continue;
+      const sum = get(`${name}.${k}.sum`);
+      const nh = sum.length / layers, segSum = get(`${name}.${k}.seg_sum`);
+      if (!Number.isInteger(nh) || nh < 1 || segSum.length !== 5 * sum.length) throw new UserError(`${af}: ${name}.${k}.sum has ${sum.length} values, not ${layers} layers × heads (or its segments differ); ${FIX.aggregate}`);
+      if (k === 'gate' && headCells.at(-1)?.dff !== nh) throw new UserError(`${af}: ${name}.gate.sum has ${nh} heads per layer, its head conductance ${headCells.at(-1)?.dff ?? 'none'}; ${FIX.aggregate}`);
+      out.push({ dataset, label, count: w.count, sum, sumSq: get(`${name}.${k}.sumsq`), layers, dff: nh, segments: [0, 1, 2, 3, 4].map((s) => segSum.slice(s * sum.length, (s + 1) * sum.length)) });
+    }
   }
   const groups: DatasetGroups = {
     inDomain: manifest.datasets.filter((d: { group: string }) => d.group === 'in-domain').map((d: { name: string }) => d.name),
@@ -136,5 +143,5 @@ export function readRunDir(dir: string): RunDir {
     if (done !== rows.length || missing >= 0) throw new UserError(`${pf}: ${missing >= 0 ? `row ${missing} (pair ${list[missing].dataset} ${list[missing].qid}/${list[missing].docid}) was never attributed` : `holds ${done} of ${rows.length} pairs`}; the vectors are incomplete — rerun with --keep-pairs from the start, or delete the file to report without bootstrap stability`);
     pairs = { vectors, units, rows };
   }
-  return { dir, manifest, cells, ...(headCells.length ? { headCells } : {}), groups, deltas: state.deltas, ...(state.cuts ? { cuts: state.cuts } : {}), ...(state.adaptive ? { adaptive: state.adaptive } : {}), words: state.cells, pairs };
+  return { dir, manifest, cells, ...(headCells.length ? { headCells } : {}), ...(gateCells.length ? { gateCells } : {}), groups, deltas: state.deltas, ...(state.cuts ? { cuts: state.cuts } : {}), ...(state.adaptive ? { adaptive: state.adaptive } : {}), words: state.cells, pairs };
 }

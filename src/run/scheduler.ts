@@ -136,6 +136,8 @@ interface Tally {
   cells: CellAccumulators;
   /** the heads' accumulators (same cells), with heads */
   headCells: CellAccumulators | null;
+  /** the head-gate gradient's accumulators (same cells, same heads), with heads */
+  gateCells: CellAccumulators | null;
   counts: Map<string, number>;
   /** per pair of the shard, in pair order (NaN: not done) */
   deltas: Float32Array;
@@ -178,7 +180,8 @@ function readShardState(plan: ShardPlan, o: ScheduleOptions): { state: RunState;
   const { units, files } = plan;
   const n = plan.pairs.length;
   const hu = plan.headUnits;
-  const heads = () => (hu ? { heads: { total: new Uint32Array(hu * 6), seg: new Uint32Array(5 * hu * 6) } } : {});
+  const words = () => ({ total: new Uint32Array(hu * 6), seg: new Uint32Array(5 * hu * 6) });
+  const heads = () => (hu ? { heads: words(), gate: words() } : {});
   const fresh: RunState = { key: plan.key, done: 0, cells: new Map(plan.cellNames.map((c) => [c, { count: 0, total: new Uint32Array(units * 6), seg: new Uint32Array(5 * units * 6), ...heads() }])), deltas: new Float32Array(n).fill(NaN) };
   if (!o.resume) {
     for (const f of [files.checkpoint, files.aggregate]) {
@@ -202,6 +205,8 @@ function readShardState(plan: ShardPlan, o: ScheduleOptions): { state: RunState;
   for (const w of state.cells.values()) {
     if (w.total.length !== units * 6) throw new UserError(`${files.checkpoint}: accumulators for ${w.total.length / 6} units, the model has ${units}; the checkpoint is damaged — delete it to start the shard over`);
     if ((w.heads?.total.length ?? 0) !== hu * 6) throw new UserError(`${files.checkpoint}: head accumulators for ${(w.heads?.total.length ?? 0) / 6} heads, this run has ${hu}; the checkpoint is damaged — delete it to start the shard over`);
+    if (hu && !w.gate) throw new UserError(`${files.checkpoint}: head conductance without the head-gate accumulators (written before the gate was aggregated); delete it to start the shard over`);
+    if ((w.gate?.total.length ?? 0) !== hu * 6) throw new UserError(`${files.checkpoint}: head-gate accumulators for ${(w.gate?.total.length ?? 0) / 6} heads, this run has ${hu}; the checkpoint is damaged — delete it to start the shard over`);
   }
   let pairVecs: Float32Array | null = null;
   if (o.keepPairs) {
@@ -223,10 +228,12 @@ function openState(engine: NigEngine, prep: Prepared): Tally {
   const n = plan.pairs.length;
   const cells = new CellAccumulators(engine.model.g, units, plan.cellNames);
   const headCells = plan.headUnits ? new CellAccumulators(engine.model.g, plan.headUnits, plan.cellNames) : null;
+  const gateCells = plan.headUnits ? new CellAccumulators(engine.model.g, plan.headUnits, plan.cellNames) : null;
   const pairVecs = prep.pairVecs;
   for (const [c, w] of state.cells) {
     cells.write(c, w);
     if (headCells) headCells.write(c, w.heads!);
+    if (gateCells) gateCells.write(c, w.gate!);
   }
   const deltas = new Float32Array(n).fill(NaN);
   deltas.set(state.deltas.subarray(0, n));
@@ -234,7 +241,7 @@ function openState(engine: NigEngine, prep: Prepared): Tally {
   if (state.cuts?.length === cuts.length) cuts.set(state.cuts); // (a checkpoint written before cuts were kept has none)
   const counts = new Map([...state.cells].map(([c, w]) => [c, w.count]));
   const adaptive = state.adaptive?.length === 2 * n ? state.adaptive.slice() : null;
-  return { done: state.done, cells, headCells, counts, deltas, cuts, adaptive, pairVecs };
+  return { done: state.done, cells, headCells, gateCells, counts, deltas, cuts, adaptive, pairVecs };
 }
 
 /** Encodes the shard's pairs and orders them. The integer accumulators make the result independent of the order. */
@@ -266,7 +273,8 @@ async function attributeBatch(engine: NigEngine, plan: ShardPlan, q: Queue, batc
   const rs = await engine.attributeMany(batch.map((i) => q.encs[i]), { ...o.nig, light: true }, async (v, s) => {
     const cell = cellName(plan.pairs[batch[s]]);
     const ds = await tally.cells.dispatches(cell, v[totalKey], v[segKey]);
-    return tally.headCells ? [...ds, ...await tally.headCells.dispatches(cell, v.headTotal!, v.headSeg!)] : ds;
+    if (!tally.headCells) return ds;
+    return [...ds, ...await tally.headCells.dispatches(cell, v.headTotal!, v.headSeg!), ...await tally.gateCells!.dispatches(cell, v.gateTotal!, v.gateSeg!)];
   });
   for (let s = 0; s < batch.length; s++) {
     const i = batch[s];
@@ -286,7 +294,7 @@ async function checkpoint(plan: ShardPlan, tally: Tally, file: string, final: bo
   const { key, units, shard } = plan;
   const done = tally.done;
   const snap: RunState = { key, done, cells: new Map(), deltas: tally.deltas.slice(), cuts: tally.cuts.slice(), ...(tally.adaptive ? { adaptive: tally.adaptive.slice() } : {}) };
-  for (const c of plan.cellNames) snap.cells.set(c, { count: tally.counts.get(c) ?? 0, ...(await tally.cells.read(c)), ...(tally.headCells ? { heads: await tally.headCells.read(c) } : {}) });
+  for (const c of plan.cellNames) snap.cells.set(c, { count: tally.counts.get(c) ?? 0, ...(await tally.cells.read(c)), ...(tally.headCells ? { heads: await tally.headCells.read(c), gate: await tally.gateCells!.read(c) } : {}) });
   const meta = { shard: `${shard.index}/${shard.count}`, total: String(plan.pairs.length) };
   if (tally.pairVecs) writeFileAtomic(plan.files.pairs, pairVectorsFile(tally.pairVecs, plan.pairs.length, units, key, done));
   writeFileAtomic(file, final ? serializeAggregate(snap, plan.layers, plan.dff, meta) : serializeState(snap, units, meta));

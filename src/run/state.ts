@@ -12,8 +12,14 @@ import { toFloat, type WriteTensor } from '../formats/safetensors.ts';
 import { wordsToF64 } from '../ig/cells.ts';
 import { openSealed, sealSafetensors } from './integrity.ts';
 
-/** A cell's count and exact words: of the FFN units, and with heads (`--units …,heads`) of the heads [layers, heads]. */
-export interface CellWords { count: number; total: Uint32Array; seg: Uint32Array; heads?: { total: Uint32Array; seg: Uint32Array } }
+/**
+ * A cell's count and exact words: of the FFN units, and with heads (`--units …,heads`) of the heads [layers, heads]:
+ * their conductance (`heads`) and their gate gradient ∂F/∂ξ at α = 1 (`gate`), each as units.
+ */
+export interface CellWords { count: number; total: Uint32Array; seg: Uint32Array; heads?: { total: Uint32Array; seg: Uint32Array }; gate?: { total: Uint32Array; seg: Uint32Array } }
+
+/** The head quantities a cell may hold beside the FFN units, by their tensor prefix (`<cell>.heads.*`, `<cell>.gate.*`). */
+export const HEAD_KINDS = ['heads', 'gate'] as const;
 
 export interface RunState {
   key: string;               // the shard's key (src/run/keys.ts): model, options, the pair list and the shard i/n
@@ -31,10 +37,12 @@ const i32 = (w: Uint32Array) => new Int32Array(w.buffer, w.byteOffset, w.length)
 function setAccumulators(t: Map<string, WriteTensor>, cell: string, c: CellWords, units: number): void {
   t.set(`${cell}.acc_total`, { dtype: 'I32', shape: [units, 6], data: i32(c.total) });
   t.set(`${cell}.acc_seg`, { dtype: 'I32', shape: [5, units, 6], data: i32(c.seg) });
-  if (c.heads) {
-    const n = c.heads.total.length / 6;
-    t.set(`${cell}.heads.acc_total`, { dtype: 'I32', shape: [n, 6], data: i32(c.heads.total) });
-    t.set(`${cell}.heads.acc_seg`, { dtype: 'I32', shape: [5, n, 6], data: i32(c.heads.seg) });
+  for (const k of HEAD_KINDS) {
+    const w = c[k];
+    if (!w) continue;
+    const n = w.total.length / 6;
+    t.set(`${cell}.${k}.acc_total`, { dtype: 'I32', shape: [n, 6], data: i32(w.total) });
+    t.set(`${cell}.${k}.acc_seg`, { dtype: 'I32', shape: [5, n, 6], data: i32(w.seg) });
   }
 }
 
@@ -108,9 +116,12 @@ export function readState(file: string, fix: string = FIX.checkpoint): RunState 
     const count = toFloat(cnt!, Float64Array)[0];
     if (!Number.isInteger(count) || count < 0) bad(`cell ${cell} has count ${count}, not a count`);
     const units = st.get(`${cell}.acc_total`)?.bytes.byteLength ?? 0;
-    const hb = st.get(`${cell}.heads.acc_total`)?.bytes.byteLength;
-    const heads = hb === undefined ? {} : { heads: { total: words(`${cell}.heads.acc_total`, hb / 4), seg: words(`${cell}.heads.acc_seg`, (hb / 4) * 5) } };
-    cells.set(cell, { count, total: words(`${cell}.acc_total`, units / 4), seg: words(`${cell}.acc_seg`, (units / 4) * 5), ...heads });
+    const c: CellWords = { count, total: words(`${cell}.acc_total`, units / 4), seg: words(`${cell}.acc_seg`, (units / 4) * 5) };
+    for (const k of HEAD_KINDS) {
+      const hb = st.get(`${cell}.${k}.acc_total`)?.bytes.byteLength;
+      if (hb !== undefined) c[k] = { total: words(`${cell}.${k}.acc_total`, hb / 4), seg: words(`${cell}.${k}.acc_seg`, (hb / 4) * 5) };
+    }
+    cells.set(cell, c);
     sum += count;
   }
   if (sum !== done) bad(`its cell counts add up to ${sum} pairs, but it says ${done} are done`);
@@ -138,14 +149,16 @@ export function serializeAggregate(s: RunState, layers: number, dff: number, met
     t.set(`${cell}.sumsq`, { dtype: 'F64', shape: [layers, dff], data: sumsq });
     t.set(`${cell}.seg_sum`, { dtype: 'F64', shape: [5, layers, dff], data: wordsToF64(c.seg, 0) });
     t.set(`${cell}.seg_sumsq`, { dtype: 'F64', shape: [5, layers, dff], data: wordsToF64(c.seg, 1) });
-    if (c.heads) {
-      // heads as units: the same statistics over [layers, heads]
-      const nh = c.heads.total.length / 6 / layers, hs = wordsToF64(c.heads.total, 0);
-      t.set(`${cell}.heads.mean`, { dtype: 'F64', shape: [layers, nh], data: hs.map((x) => (c.count ? x / c.count : 0)) });
-      t.set(`${cell}.heads.sum`, { dtype: 'F64', shape: [layers, nh], data: hs });
-      t.set(`${cell}.heads.sumsq`, { dtype: 'F64', shape: [layers, nh], data: wordsToF64(c.heads.total, 1) });
-      t.set(`${cell}.heads.seg_sum`, { dtype: 'F64', shape: [5, layers, nh], data: wordsToF64(c.heads.seg, 0) });
-      t.set(`${cell}.heads.seg_sumsq`, { dtype: 'F64', shape: [5, layers, nh], data: wordsToF64(c.heads.seg, 1) });
+    for (const k of HEAD_KINDS) {
+      // heads as units (their conductance; their gate gradient): the same statistics over [layers, heads]
+      const w = c[k];
+      if (!w) continue;
+      const nh = w.total.length / 6 / layers, hs = wordsToF64(w.total, 0);
+      t.set(`${cell}.${k}.mean`, { dtype: 'F64', shape: [layers, nh], data: hs.map((x) => (c.count ? x / c.count : 0)) });
+      t.set(`${cell}.${k}.sum`, { dtype: 'F64', shape: [layers, nh], data: hs });
+      t.set(`${cell}.${k}.sumsq`, { dtype: 'F64', shape: [layers, nh], data: wordsToF64(w.total, 1) });
+      t.set(`${cell}.${k}.seg_sum`, { dtype: 'F64', shape: [5, layers, nh], data: wordsToF64(w.seg, 0) });
+      t.set(`${cell}.${k}.seg_sumsq`, { dtype: 'F64', shape: [5, layers, nh], data: wordsToF64(w.seg, 1) });
     }
     setAccumulators(t, cell, c, units);
   }
