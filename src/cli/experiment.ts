@@ -242,7 +242,8 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
       gpuMasks = gpuMasksFromRun(g, model, rd);
     } else {
       if (existsSync(runDir) && state.steps.attribute?.key !== attrKey) {
-        say(`the run in ${runDir} was made with other fields, model or datasets: starting it over`);
+        say(old ? `the run in ${runDir} was made with other fields, model or datasets: starting it over`
+          : `${runDir} holds a run this folder's state does not record (no ${STATE}: an older 'demo', or another command's): starting it over`);
         rmSync(runDir, { recursive: true, force: true });
       }
       state.steps.attribute = { key: attrKey };
