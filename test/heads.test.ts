@@ -7,7 +7,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -200,6 +200,23 @@ needsShared(S, 'a dataset run with heads: head cells and head-gate cells beside 
     assert.not.ok(existsSync(join(res, 'aggregate.safetensors')));
     const ck = parseSafetensors(readFileSync(join(res, 'checkpoint.safetensors')), 'checkpoint');
     assert.ok(ck.has('dl19/rel.heads.acc_total') && ck.has('dl19/rel.gate.acc_total') && ck.has('dl19/rel.gate.acc_seg'), 'the checkpoint holds the head and gate words');
+    // a heads checkpoint written before the gate was aggregated (no gate words) is refused in one line, the folder kept
+    const old = join(tmp, 'old');
+    cpSync(res, old, { recursive: true });
+    const { readState, serializeState } = await import('../src/run/state.ts');
+    const st = readState(join(old, 'checkpoint.safetensors'));
+    for (const c of st.cells.values()) delete c.gate;
+    const units = engine.model.cfg.layers * engine.model.cfg.intermediate;
+    writeFileSync(join(old, 'checkpoint.safetensors'), serializeState(st, units, { shard: '0/1', total: String(JSON.parse(readFileSync(join(res, 'manifest.json'), 'utf8')).pairs.total) }));
+    const before = readFileSync(join(old, 'checkpoint.safetensors'));
+    try {
+      await runDatasets({ ...base(old), resume: true }, engine, tok);
+      assert.unreachable('an old heads checkpoint was resumed');
+    } catch (e) {
+      assert.is((e as Error).name, 'UserError', String(e));
+      assert.match((e as Error).message, /checkpoint\.safetensors: head conductance without the head-gate accumulators \(written before the gate was aggregated\); delete it to start the shard over/);
+    }
+    assert.ok(readFileSync(join(old, 'checkpoint.safetensors')).equals(before), 'the refused checkpoint is left as it was');
     await runDatasets({ ...base(res), resume: true }, engine, tok);
     same(A, read(join(res, 'aggregate.safetensors')), 'resumed');
     for (const i of [0, 1]) await runDatasets({ ...base(join(tmp, `shard${i}`)), shardSpec: `${i}/2` }, engine, tok);
