@@ -223,6 +223,21 @@ needsShared(S, 'a dataset run with heads: head cells and head-gate cells beside 
     const r = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'merge', '--out', join(tmp, 'merged'), join(tmp, 'shard1'), join(tmp, 'shard0')], { encoding: 'utf8' });
     assert.is(r.status, 0, r.stderr);
     same(A, read(join(tmp, 'merged', 'aggregate.safetensors')), 'merged');
+    // a shard without the gate words (an older version's) beside one with them: refused in one line
+    cpSync(join(tmp, 'shard1'), join(tmp, 'shard1-old'), { recursive: true });
+    {
+      const { readState, serializeAggregate, FIX } = await import('../src/run/state.ts');
+      const f = join(tmp, 'shard1-old', 'aggregate.safetensors');
+      const { readSafetensors } = await import('../src/formats/safetensors.ts');
+      const { metadata } = readSafetensors(readFileSync(f), f);
+      const st = readState(f, FIX.aggregate);
+      for (const c of st.cells.values()) delete c.gate;
+      writeFileSync(f, serializeAggregate(st, engine.model.cfg.layers, engine.model.cfg.intermediate, { shard: metadata.shard, total: metadata.total }));
+    }
+    const mixed = spawnSync(process.execPath, [join(REPO, 'bin/ir-neurons.js'), 'merge', '--out', join(tmp, 'merged-mixed'), join(tmp, 'shard0'), join(tmp, 'shard1-old')], { encoding: 'utf8' });
+    assert.is(mixed.status, 2, mixed.stderr);
+    assert.match(mixed.stderr, /^ir-neurons merge: cell \S+: one shard has the head-gate gradient, another not; merge shards of one run\n$/);
+    assert.not.ok(existsSync(join(tmp, 'merged-mixed', 'aggregate.safetensors')));
     // readRunDir: gate cells beside the head cells, the aggregate's gate sums
     const rd = readRunDir(full);
     assert.equal(rd.gateCells!.map((c) => `${c.dataset}/${c.label}`), rd.headCells!.map((c) => `${c.dataset}/${c.label}`));
