@@ -49,7 +49,10 @@
  * validated (tiny model of the family against the float64 reference; at the shape, chunk invariance and completeness
  * as above), then NIG timed per family interleaved pair by pair: ms/pair, FLOPs per pair (the formula above, plus
  * 2·E·C·T·n forward for ELECTRA's projection, so P_tok gains E·C), ms per GFLOP and the ratio to BERT's (issue 26:
- * ≤ 1.25×). Lines `BENCH nig-family <family> …` and a Markdown table.
+ * ≤ 1.25×). Lines `BENCH nig-family <family> …` and a Markdown table. Every timed pair's completeness is screened as
+ * above; a pair over the hidden-state screen only (a heuristic: F rising then falling along the path exceeds it, as
+ * ELECTRA minilm at 128 tokens, seed 1, does) is checked once per family and length against the float64 reference
+ * instead (hidden-state δ, FFN totals, F, embedding IG to 1e-3; outside the timed region), and fails the run if off.
  * `--pack N` (default 1) times N pairs of that length in one call, as a dataset run packs them (`attribute --dataset
  * --pack`, default 4), and reports the time per pair (the pairs are copies of one: the same work as N of one length).
  *
@@ -209,6 +212,13 @@ function relL2(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let n = 0, d = 0;
   for (let i = 0; i < a.length; i++) { n += (a[i] - b[i]) ** 2; d += b[i] ** 2; }
   return Math.sqrt(n / Math.max(d, 1e-300));
+}
+
+/** (L, T, d_ff) → (L, d_ff): the reference's per-token NIG summed over tokens, as the engine's totals. */
+function sumTokens(x: ArrayLike<number>, L: number, T: number, F: number): Float64Array {
+  const out = new Float64Array(L * F);
+  for (let l = 0; l < L; l++) for (let t = 0; t < T; t++) for (let j = 0; j < F; j++) out[l * F + j] += x[(l * T + t) * F + j];
+  return out;
 }
 
 interface Completeness { dF: number; pred: number; maxStep: number; emb: number; hidden: number; problem: string | null }
@@ -404,19 +414,37 @@ async function familyBench(g: Gpu, families: Family[], pairs: number, warmup: nu
     runs.push({ f, w, engine });
   }
   const table: string[] = [];
+  const refChecked = new Set<string>();
   for (const T of tokens) {
     const points = steps + 1;
     const times = new Map<Family, number[]>(fams.map((f) => [f, []]));
     const chunks = new Map<Family, number>();
     const loads: string[] = [loadAverage()];
     for (let i = 0; i < warmup + pairs; i++) {
-      for (const { f, engine } of runs) {
+      for (const { f, w, engine } of runs) {
         const pair = makePair(T, vocab, seed, f);
         const ts = performance.now();
         const r = await engine.attribute(pair, { steps, rule: RULE, chunk: chunkArg });
         const ms = performance.now() - ts;
         const c = completeness(r);
-        if (c.problem) fail(`bench:nig: ${f} ${shapeName} ${T} tokens m = ${steps}: completeness off: ${c.problem}; the result is wrong, the time meaningless`);
+        if (c.problem?.startsWith('hidden states')) {
+          // the hidden-state bound is a screen, not an identity (a path along which F rises then falls can exceed it,
+          // e.g. ELECTRA minilm at 128 tokens, seed 1): the float64 reference decides, once per family and length
+          // (outside the timed region; ~50 s at minilm, 128 tokens)
+          const key = `${f}/${T}`;
+          if (!refChecked.has(key)) {
+            const tr = performance.now();
+            const ref = nigReference(w, pair.ids, pair.typeIds, steps, { rule: RULE, ...specialOf(f) });
+            const scale = Math.max(...ref.hiddenDelta.map(Math.abs), Math.abs(ref.F[steps] - ref.F[0]));
+            const hidErr = Math.max(...r.hiddenDeltas.map((d, l) => Math.abs(d - ref.hiddenDelta[l]))) / scale;
+            const errs: [string, number][] = [['hidden δ', hidErr], ['nig_pre', relL2(r.nigPre, sumTokens(ref.nigPre, w.config.layers, T, w.config.intermediate))], ['F_path', relL2(r.F, ref.F)], ['ig_embed', relL2(r.igEmbed, ref.igEmbed)]];
+            const bad = errs.filter(([, e]) => !(e <= REF_TOL));
+            const msg = `${errs.map(([k, e]) => `${k} ${e.toExponential(1)}`).join(', ')} (hidden δ: max |GPU − ref| / max(|ref δ|, |ΔF|)); reference ${secs(performance.now() - tr)}`;
+            if (bad.length) fail(`bench:nig: ${f} ${shapeName} ${T} tokens m = ${steps}: completeness off (${c.problem}) and the GPU disagrees with the float64 reference: ${msg}`);
+            console.log(`    ${f}, ${T} tokens: ${c.problem}: over the screen's bound, so checked against the float64 reference: ${msg} ≤ ${REF_TOL}`);
+            refChecked.add(key);
+          }
+        } else if (c.problem) fail(`bench:nig: ${f} ${shapeName} ${T} tokens m = ${steps}: completeness off: ${c.problem}; the result is wrong, the time meaningless`);
         if (i >= warmup) times.get(f)!.push(ms);
         chunks.set(f, r.chunk);
         const la = loadAverage();
