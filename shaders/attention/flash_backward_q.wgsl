@@ -33,29 +33,20 @@ var<workgroup> dpart: array<f32, BR * HS4>;
 var<workgroup> lrow: array<f32, BR>;
 var<workgroup> drow: array<f32, BR>;
 
+#include "attention/flash_tiles.wgsl"
+#include "attention/flash_backward_tiles.wgsl"
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: u32) {
   let i0 = wg.x * BR;
   let h = wg.y;
   let b = wg.z;
   let C3 = 3u * p.C;
-  let HSP = 4u * HS4;
   let r = lid / HS4;
   let c = lid % HS4;
   var dq = vec4f(0.0);
   if (i0 < p.TQ) { // uniform: a tile of queries (else rows TQ..T−1 of the [CLS]-only layer: dq = 0)
-    for (var e = lid; e < BR * HSP; e += WG) {
-      let rr = e / HSP;
-      let d = e % HSP;
-      var x = 0.0;
-      var y = 0.0;
-      if (i0 + rr < p.TQ && d < p.HS) {
-        x = qkv[(b * p.T + i0 + rr) * C3 + h * p.HS + d];
-        y = dout[(b * p.TQ + i0 + rr) * p.C + h * p.HS + d];
-      }
-      qs[rr * HS4 + d / 4u][d % 4u] = x;
-      dos[rr * HS4 + d / 4u][d % 4u] = y;
-    }
+    loadQdO(lid, b, h, i0);
     if (lid < BR) { lrow[lid] = select(0.0, lse[(b * p.NH + h) * p.TQ + i0 + lid], i0 + lid < p.TQ); }
     workgroupBarrier();
     if (r < BR) {
@@ -74,35 +65,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
     }
     for (var j0 = 0u; j0 < p.T; j0 += BC) {
       workgroupBarrier(); // the previous tile is read out (and drow written)
-      for (var e = lid; e < BC * HSP; e += WG) {
-        let jj = e / HSP;
-        let d = e % HSP;
-        var k = 0.0;
-        var v = 0.0;
-        if (j0 + jj < p.T && d < p.HS) {
-          let row = (b * p.T + j0 + jj) * C3 + h * p.HS + d;
-          k = qkv[row + p.C];
-          v = qkv[row + 2u * p.C];
-        }
-        ks[jj * HS4 + d / 4u][d % 4u] = k;
-        vs[jj * HS4 + d / 4u][d % 4u] = v;
-      }
+      loadKV(lid, b, h, j0);
       workgroupBarrier();
       for (var e = lid; e < BR * BC; e += WG) {
         let rr = e / BC;
         let jj = e % BC;
-        var ds = 0.0;
-        if (i0 + rr < p.TQ && j0 + jj < p.T && mask[b * p.T + j0 + jj] != 0.0) {
-          var a = vec4f(0.0);
-          var g = vec4f(0.0);
-          for (var d = 0u; d < HS4; d++) {
-            a = fma(qs[rr * HS4 + d], ks[jj * HS4 + d], a);
-            g = fma(dos[rr * HS4 + d], vs[jj * HS4 + d], g);
-          }
-          let pv = exp((a.x + a.y + a.z + a.w) * p.scale - lrow[rr]);
-          ds = pv * ((g.x + g.y + g.z + g.w) - drow[rr]);
-        }
-        dss[e] = ds;
+        dss[e] = probGrad(b, i0, rr, j0, jj).y;
       }
       workgroupBarrier();
       if (r < BR) {

@@ -25,6 +25,8 @@ override BR: u32 = 16u;   // query rows per workgroup, ≤ WG / HS4
 override BC: u32 = 32u;   // keys per tile
 const NEG = -3.0e38;      // a masked score (and the running max before any key)
 
+#include "attention/flash_tiles.wgsl"
+
 var<workgroup> qs: array<vec4f, BR * HS4>;
 var<workgroup> ks: array<vec4f, BC * HS4>;
 var<workgroup> vs: array<vec4f, BC * HS4>;
@@ -54,19 +56,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) lid: 
   var o = vec4f(0.0);
   for (var j0 = 0u; j0 < p.T; j0 += BC) {
     workgroupBarrier(); // the previous tile is read out (and the Q tile written)
-    for (var e = lid; e < BC * HSP; e += WG) {
-      let jj = e / HSP;
-      let d = e % HSP;
-      var k = 0.0;
-      var v = 0.0;
-      if (j0 + jj < p.T && d < p.HS) {
-        let row = (b * p.T + j0 + jj) * C3 + h * p.HS + d;
-        k = qkv[row + p.C];
-        v = qkv[row + 2u * p.C];
-      }
-      ks[jj * HS4 + d / 4u][d % 4u] = k;
-      vs[jj * HS4 + d / 4u][d % 4u] = v;
-    }
+    loadKV(lid, b, h, j0);
     workgroupBarrier();
     for (var e = lid; e < BR * BC; e += WG) {
       let rr = e / BC;
