@@ -178,6 +178,7 @@ S('the file is checked first: one line naming the file and the field, exit 2; re
   await bad((e) => { e.version = 2; }, /version: must be 1/);
   await bad((e) => { e.model = { toy: 'planted', dir: 'x' }; }, /model\.dir: is not a field of model/);
   await bad((e) => { delete e.attribute; }, /attribute: is required/);
+  await bad((e) => { e.attribute = false; }, /attribute: is required/);
   const notJson = join(tmp, 'broken.json');
   writeFileSync(notJson, '{"version": 1,');
   const r = await runCli(['experiment', notJson, '--out', join(tmp, 'never')]);

@@ -142,10 +142,11 @@ export function checkExperiment(doc: unknown, file: string, base: string, text =
     datasets = { kind: 'config', names, ...(ds.config !== undefined ? { config: path(ds.config, 'datasets.config') } : {}), ...(ds.shared !== undefined ? { shared: path(ds.shared, 'datasets.shared') } : {}) };
   }
 
+  // a step's options; an optional step left out runs with its defaults, `false` turns it off
   const section = (s: Section, v: unknown, optional: boolean): Values | null => {
-    if (v === undefined && !optional) bad(s, `is required (an object of ${s}'s options, e.g. {"steps": 20})`);
-    if (v === false || (v === undefined && optional)) return v === undefined && s !== 'attribute' ? values(s, {}) : null;
-    return values(s, obj(v, s));
+    if ((v === undefined || v === false) && !optional) bad(s, `is required (an object of ${s}'s options, e.g. {"steps": 20})`);
+    if (v === false) return null;
+    return values(s, v === undefined ? {} : obj(v, s));
   };
   const values = (s: Section, o: Record<string, unknown>): Values => {
     const spec = SECTIONS[s];

@@ -132,6 +132,7 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
 
     // ---- the step keys: each hashes the fields its step reads and the keys of the steps before it
     const modelDir = exp.model.kind === 'dir' ? exp.model.dir : exp.model.kind === 'hub' ? exp.model.dir ?? join(out, 'model') : join(out, 'model');
+    const modelConfig = join(modelDir, 'config.json');
     const modelKey = hashOf({ source: exp.model.kind === 'dir' ? { dir: exp.model.dir, files: fingerprint(exp.model.dir) } : exp.model, tokenizer: exp.tokenizer ? [exp.tokenizer, fingerprint(exp.tokenizer)] : null });
     const configFile = exp.datasets.kind === 'toy' ? join(out, 'datasets.json') : exp.datasets.config ?? join(REPO_ROOT, 'data/datasets.json');
     const shared = exp.datasets.kind === 'toy' ? out : exp.datasets.shared ?? defaultShared();
@@ -154,7 +155,7 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
       state.steps.attribute = { key: attrKey };
       save();
     }
-    const upToDate = !o.shard && done('model', modelKey, join(modelDir, 'config.json')) && done('attribute', attrKey, join(runDir, 'aggregate.safetensors')) &&
+    const upToDate = !o.shard && done('model', modelKey, modelConfig) && done('attribute', attrKey, join(runDir, 'aggregate.safetensors')) &&
       (!exp.prune || done('prune', pruneKey, pruneDone)) && (!exp.report || done('report', reportKey, reportFile));
     if (upToDate) {
       const code = old?.code ?? 0;
@@ -166,11 +167,7 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
     let roles: PlantedRoles | null = null;
     if (exp.model.kind === 'toy' || exp.datasets.kind === 'toy') {
       if (exp.model.kind === 'toy') {
-        const planted = makePlantedBert({ out: modelDir, seed: exp.model.seed });
-        roles = planted.roles;
-        const dff = loadCheckpoint(modelDir).config.intermediate;
-        const names = (us: number[]) => us.map((u) => unitName(u, dff)).join(' ');
-        say(`model ${modelDir}: planted relevance ${names(roles.relevance)}; OOD ${names(roles.ood)}; non-relevance ${names(roles.nonrel)}; do-nothing ${names(roles.dead)}`);
+        roles = makePlantedBert({ out: modelDir, seed: exp.model.seed }).roles;
       }
       if (exp.datasets.kind === 'toy') {
         for (const t of exp.datasets.toy) makeToyCollection({ out: join(out, t.name), seed: t.seed, domain: t.domain });
@@ -184,21 +181,26 @@ export async function runExperiment(exp: Experiment, o: ExperimentRun): Promise<
         });
       }
     }
-    if (exp.model.kind === 'hub' && existsSync(join(modelDir, 'config.json')) && !done('model', modelKey, join(modelDir, 'config.json'))) {
-      say(`using the checkpoint already in ${modelDir} (from 'ir-neurons download'; delete the folder to fetch ${exp.model.repo}@${exp.model.revision} again)`);
-    } else if (exp.model.kind === 'hub' && !done('model', modelKey, join(modelDir, 'config.json'))) {
-      say(`downloading ${exp.model.repo}@${exp.model.revision} -> ${modelDir}`);
-      const r = await downloadModel({ repo: exp.model.repo, revision: exp.model.revision, dir: modelDir, onNote: (line) => say(`download: ${line}`) });
-      say(`downloaded ${exp.model.repo}@${r.commit.slice(0, 12)}: ${r.files.length} files`);
-      state.steps.model = { key: modelKey, commit: r.commit };
+    if (exp.model.kind === 'hub' && !done('model', modelKey, modelConfig)) {
+      if (existsSync(modelConfig)) say(`using the checkpoint already in ${modelDir} (from 'ir-neurons download'; delete the folder to fetch ${exp.model.repo}@${exp.model.revision} again)`);
+      else {
+        say(`downloading ${exp.model.repo}@${exp.model.revision} -> ${modelDir}`);
+        const r = await downloadModel({ repo: exp.model.repo, revision: exp.model.revision, dir: modelDir, onNote: (line) => say(`download: ${line}`) });
+        say(`downloaded ${exp.model.repo}@${r.commit.slice(0, 12)}: ${r.files.length} files`);
+        state.steps.model = { key: modelKey, commit: r.commit };
+      }
     }
-    if (!existsSync(join(modelDir, 'config.json'))) throw new UserError(`${exp.file}: model.dir: ${modelDir} holds no config.json; give a checkpoint folder (or "hub" to download one)`);
+    if (!existsSync(modelConfig)) throw new UserError(`${exp.file}: model.dir: ${modelDir} holds no config.json; give a checkpoint folder (or "hub" to download one)`);
     state.steps.model = { ...state.steps.model, key: modelKey };
     save();
 
     // ---- attribute
     const A = exp.attribute;
     const w = loadCheckpoint(modelDir);
+    if (roles) {
+      const names = (us: number[]) => us.map((u) => unitName(u, w.config.intermediate)).join(' ');
+      say(`model ${modelDir}: planted relevance ${names(roles.relevance)}; OOD ${names(roles.ood)}; non-relevance ${names(roles.nonrel)}; do-nothing ${names(roles.dead)}`);
+    }
     const tok = loadTokenizer(modelDir, { tokenizerFile: exp.tokenizer });
     const hash = modelHash(modelDir);
     const g = await requestGpu();
