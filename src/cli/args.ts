@@ -74,7 +74,7 @@ export const opt = (o: OptionKind | Opt): Opt => (typeof o === 'string' ? { kind
 
 /** Parses `value` as option `name` of kind `o` (strictly: decimal digits only, no hex, no trailing junk). */
 export function parseValue(name: string, value: string, o: Opt, label = `option --${name}`): string | number {
-  if (o.kind === 'string') return checkChoice(name, value, o, label);
+  if (o.kind === 'string') return checkChoice(value, o, label);
   const isInt = o.kind === 'int';
   if (!(isInt ? INT : DECIMAL).test(value.trim()) || value.trim() !== value) {
     throw new UserError(`${label} expects ${isInt ? 'an integer' : 'a number'}, got '${value}'${o.arg ? ` (e.g. ${label.startsWith('option') ? `--${name} ` : ''}${o.default ?? (isInt ? '8' : '1.5')})` : ''}`);
@@ -96,7 +96,7 @@ export function checkNumber(name: string, n: number, o: Opt, label = `option --$
   return n;
 }
 
-function checkChoice(name: string, v: string, o: Opt, label: string): string {
+function checkChoice(v: string, o: Opt, label: string): string {
   if (o.choices && o.list) {
     const bad = v.split(',').find((x) => !o.choices!.includes(x));
     if (bad !== undefined) throw new UserError(`${label} '${v}': '${bad}' is not one of: ${o.choices.join(', ')} (a comma-separated list)`);

@@ -77,8 +77,7 @@ export class IgEngine {
   }
 
   async attribute(pair: EncodedPair, o: IgOptions): Promise<IgResult> {
-    const { model, special } = this.nig;
-    const g = model.g;
+    const { model } = this.nig;
     const cfg = model.cfg;
     const target: Target = o.target ?? defaultTarget(cfg.numLabels);
     const { alphas, weights } = igPath(o.rule, o.steps);
